@@ -1,0 +1,300 @@
+package broker
+
+// AlterConfigs (key 33), versions 0-2, and IncrementalAlterConfigs (key 44),
+// versions 0-1.
+//
+// Behavior (both, checked in Kafka's order):
+//   - Every resource in the request gets a result, in request order. A
+//     resource (type and name) given twice is INVALID_REQUEST for both
+//     ("Each resource must appear at most once.").
+//   - A config named twice in one resource is INVALID_REQUEST ("Error due to
+//     duplicate config keys"); a null value is INVALID_REQUEST ("Null value
+//     not supported for : a, b"), except for an incremental DELETE.
+//   - TOPIC (2): AlterConfigs replaces all of the topic's overrides with the
+//     given ones; IncrementalAlterConfigs applies SET, DELETE, APPEND and
+//     SUBTRACT to them. APPEND and SUBTRACT work on list configs (such as
+//     cleanup.policy) starting from the value in force, adding only values
+//     not yet in the list; on other configs they are INVALID_CONFIG. The
+//     resulting overrides are validated as a whole (unknown name or invalid
+//     value: INVALID_CONFIG with Kafka's message; deleting a config that is
+//     not set is a no-op) and written to the metadata log. An empty name is
+//     INVALID_REQUEST, an illegal one INVALID_TOPIC_EXCEPTION, an unknown
+//     topic UNKNOWN_TOPIC_OR_PARTITION.
+//   - BROKER (4): the name must be empty (cluster default) or this node's id
+//     (INVALID_REQUEST otherwise). Strata has no dynamic broker configs yet,
+//     so setting any is INVALID_REQUEST ("Cannot update these configs
+//     dynamically: ..."), which Kafka answers for a setting that is not
+//     dynamic; an incremental DELETE alone is a no-op.
+//   - BROKER_LOGGER (8), IncrementalAlterConfigs only: the name must be this
+//     node's id; no logger is known, so SET and DELETE are INVALID_CONFIG
+//     ("Logger x does not exist!") and APPEND and SUBTRACT INVALID_REQUEST.
+//   - Any other resource type is INVALID_REQUEST ("Unknown resource type").
+//   - ValidateOnly runs every check and changes nothing.
+//
+// KIPs: KIP-133 (AlterConfigs v0), KIP-339 (IncrementalAlterConfigs v0),
+// KIP-482 (flexible versions: AlterConfigs v2, IncrementalAlterConfigs v1).
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/internal/config"
+)
+
+func init() {
+	register(33, 0, 2, (*Broker).handleAlterConfigs)
+	register(44, 0, 1, (*Broker).handleIncrementalAlterConfigs)
+}
+
+// alterResource is one resource of either request, in the incremental form:
+// an AlterConfigs resource is a list of SETs that replace every override.
+type alterResource struct {
+	typ     kmsg.ConfigResourceType
+	name    string
+	ops     []kmsg.IncrementalAlterConfigsRequestResourceConfig
+	replace bool
+}
+
+func (b *Broker) handleAlterConfigs(ctx context.Context, req *Request) (kmsg.Response, error) {
+	r := req.Body.(*kmsg.AlterConfigsRequest)
+	resp := r.ResponseKind().(*kmsg.AlterConfigsResponse)
+	res := make([]alterResource, len(r.Resources))
+	for i, rr := range r.Resources {
+		res[i] = alterResource{typ: rr.ResourceType, name: rr.ResourceName, replace: true}
+		for _, c := range rr.Configs {
+			op := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+			op.Name, op.Op, op.Value = c.Name, kmsg.IncrementalAlterConfigOpSet, c.Value
+			res[i].ops = append(res[i].ops, op)
+		}
+	}
+	for i, err := range b.alterConfigs(ctx, res, r.ValidateOnly) {
+		out := kmsg.NewAlterConfigsResponseResource()
+		out.ResourceType, out.ResourceName = res[i].typ, res[i].name
+		if err != nil {
+			out.ErrorCode, out.ErrorMessage = b.errorCode(err), errorMessage(err)
+		}
+		resp.Resources = append(resp.Resources, out)
+	}
+	return resp, nil
+}
+
+func (b *Broker) handleIncrementalAlterConfigs(ctx context.Context, req *Request) (kmsg.Response, error) {
+	r := req.Body.(*kmsg.IncrementalAlterConfigsRequest)
+	resp := r.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
+	res := make([]alterResource, len(r.Resources))
+	for i, rr := range r.Resources {
+		res[i] = alterResource{typ: rr.ResourceType, name: rr.ResourceName, ops: rr.Configs}
+	}
+	for i, err := range b.alterConfigs(ctx, res, r.ValidateOnly) {
+		out := kmsg.NewIncrementalAlterConfigsResponseResource()
+		out.ResourceType, out.ResourceName = res[i].typ, res[i].name
+		if err != nil {
+			out.ErrorCode, out.ErrorMessage = b.errorCode(err), errorMessage(err)
+		}
+		resp.Resources = append(resp.Resources, out)
+	}
+	return resp, nil
+}
+
+// alterConfigs applies each resource's changes and returns one error (nil
+// for success) per resource, in order.
+func (b *Broker) alterConfigs(ctx context.Context, res []alterResource, validateOnly bool) []error {
+	type key struct {
+		typ  kmsg.ConfigResourceType
+		name string
+	}
+	count := make(map[key]int, len(res))
+	for _, r := range res {
+		count[key{r.typ, r.name}]++
+	}
+	errs := make([]error, len(res))
+	for i, r := range res {
+		if count[key{r.typ, r.name}] > 1 {
+			errs[i] = apiErrorf(kerr.InvalidRequest, "Each resource must appear at most once.")
+			continue
+		}
+		if err := checkConfigOps(r.ops); err != nil {
+			errs[i] = err
+			continue
+		}
+		switch r.typ {
+		case kmsg.ConfigResourceTypeTopic:
+			errs[i] = adminError(b.alterTopicConfigs(ctx, r, validateOnly))
+		case kmsg.ConfigResourceTypeBroker:
+			errs[i] = b.alterBrokerConfigs(r)
+		case kmsg.ConfigResourceTypeBrokerLogger:
+			if r.replace {
+				errs[i] = apiErrorf(kerr.InvalidRequest, "Unknown resource type %d", int8(r.typ))
+			} else {
+				errs[i] = b.alterLoggers(r)
+			}
+		default:
+			errs[i] = apiErrorf(kerr.InvalidRequest, "Unknown resource type %d", int8(r.typ))
+		}
+	}
+	return errs
+}
+
+// checkConfigOps refuses a config named twice and null values outside
+// DELETE, as INVALID_REQUEST.
+func checkConfigOps(ops []kmsg.IncrementalAlterConfigsRequestResourceConfig) error {
+	seen := make(map[string]bool, len(ops))
+	var nulls []string
+	for _, op := range ops {
+		if seen[op.Name] {
+			return apiErrorf(kerr.InvalidRequest, "Error due to duplicate config keys")
+		}
+		seen[op.Name] = true
+		if op.Value == nil && op.Op != kmsg.IncrementalAlterConfigOpDelete {
+			nulls = append(nulls, op.Name)
+		}
+	}
+	if len(nulls) > 0 {
+		return apiErrorf(kerr.InvalidRequest, "Null value not supported for : %s", strings.Join(nulls, ", "))
+	}
+	return nil
+}
+
+func (b *Broker) alterTopicConfigs(ctx context.Context, r alterResource, validateOnly bool) error {
+	if r.name == "" {
+		return apiErrorf(kerr.InvalidRequest, "Default topic resources are not allowed.")
+	}
+	t, err := topicResource(b.store.Current(), r.name)
+	if err != nil {
+		return err
+	}
+	var next map[string]string
+	if r.replace {
+		next = make(map[string]string, len(r.ops))
+		for _, op := range r.ops {
+			next[op.Name] = *op.Value
+		}
+	} else {
+		next, err = applyConfigOps(t.Configs, r.ops, config.DescribeTopic(b.cfg.Settings, t.Configs))
+		if err != nil {
+			return err
+		}
+	}
+	check := make(map[string]*string, len(next))
+	for k, v := range next {
+		check[k] = &v
+	}
+	if err := config.ValidateTopicOverrides(check); err != nil {
+		return err
+	}
+	set, del := diffConfigs(t.Configs, next)
+	return b.ctrl.AlterTopicConfigs(ctx, r.name, set, del, validateOnly)
+}
+
+// applyConfigOps returns the overrides after applying ops to overrides
+// (which it does not modify). inForce lists every config with its value in
+// force, for APPEND and SUBTRACT on a config without an override; those two
+// are INVALID_CONFIG on configs that are not lists, and an unknown operation
+// is INVALID_REQUEST. List values are split on commas and trimmed; APPEND
+// adds the values not yet present, SUBTRACT removes every occurrence.
+func applyConfigOps(overrides map[string]string, ops []kmsg.IncrementalAlterConfigsRequestResourceConfig, inForce []config.Entry) (map[string]string, error) {
+	out := maps.Clone(overrides)
+	if out == nil {
+		out = make(map[string]string)
+	}
+	for _, op := range ops {
+		switch op.Op {
+		case kmsg.IncrementalAlterConfigOpSet:
+			out[op.Name] = *op.Value
+		case kmsg.IncrementalAlterConfigOpDelete:
+			delete(out, op.Name)
+		case kmsg.IncrementalAlterConfigOpAppend, kmsg.IncrementalAlterConfigOpSubtract:
+			i := slices.IndexFunc(inForce, func(e config.Entry) bool { return e.Name == op.Name })
+			if i < 0 || inForce[i].Type != kmsg.ConfigTypeList {
+				return nil, apiErrorf(kerr.InvalidConfig, "Can't %s to key %s because its type is not LIST.", op.Op, op.Name)
+			}
+			current, ok := out[op.Name]
+			if !ok && inForce[i].Value != nil {
+				current = *inForce[i].Value
+			}
+			list := splitList(current)
+			for _, v := range splitList(*op.Value) {
+				if op.Op == kmsg.IncrementalAlterConfigOpAppend && !slices.Contains(list, v) {
+					list = append(list, v)
+				} else if op.Op == kmsg.IncrementalAlterConfigOpSubtract {
+					list = slices.DeleteFunc(list, func(x string) bool { return x == v })
+				}
+			}
+			out[op.Name] = strings.Join(list, ",")
+		default:
+			return nil, apiErrorf(kerr.InvalidRequest, "Unknown operation type %d", int8(op.Op))
+		}
+	}
+	return out, nil
+}
+
+// splitList splits a list config value on commas, trimming each element and
+// dropping empty ones.
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// diffConfigs returns the overrides to set and the names to delete to go
+// from old to next; del is sorted.
+func diffConfigs(old, next map[string]string) (set map[string]string, del []string) {
+	set = make(map[string]string)
+	for k, v := range next {
+		if ov, ok := old[k]; !ok || ov != v {
+			set[k] = v
+		}
+	}
+	for k := range old {
+		if _, ok := next[k]; !ok {
+			del = append(del, k)
+		}
+	}
+	slices.Sort(del)
+	return set, del
+}
+
+// alterBrokerConfigs refuses every change to a broker's settings, as none
+// is dynamic yet; DELETEs alone change nothing and succeed.
+func (b *Broker) alterBrokerConfigs(r alterResource) error {
+	if r.name != "" {
+		if err := checkNodeID(r.name, b.cfg.NodeID, ""); err != nil {
+			return err
+		}
+	}
+	var names []string
+	for _, op := range r.ops {
+		if op.Op != kmsg.IncrementalAlterConfigOpDelete {
+			names = append(names, op.Name)
+		}
+	}
+	if len(names) > 0 {
+		return apiErrorf(kerr.InvalidRequest, "Cannot update these configs dynamically: %s", strings.Join(names, ", "))
+	}
+	return nil
+}
+
+// alterLoggers answers BROKER_LOGGER changes: no logger is known by name.
+func (b *Broker) alterLoggers(r alterResource) error {
+	if err := checkNodeID(r.name, b.cfg.NodeID, ""); err != nil {
+		return err
+	}
+	if len(r.ops) == 0 {
+		return nil
+	}
+	switch op := r.ops[0]; op.Op {
+	case kmsg.IncrementalAlterConfigOpSet, kmsg.IncrementalAlterConfigOpDelete:
+		return apiErrorf(kerr.InvalidConfig, "Logger %s does not exist!", op.Name)
+	default:
+		return apiErrorf(kerr.InvalidRequest, "%s operation is not allowed for the BROKER_LOGGER resource", op.Op)
+	}
+}

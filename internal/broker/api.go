@@ -1,0 +1,72 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"slices"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// API is one request kind the broker serves and its version range [Min, Max].
+type API struct {
+	Key        int16
+	MinVersion int16
+	MaxVersion int16
+}
+
+// ConnInfo describes the connection a request arrived on.
+type ConnInfo struct {
+	ID     uint64
+	Remote net.Addr
+}
+
+// Request is one decoded request.
+type Request struct {
+	Key           int16
+	Version       int16
+	CorrelationID int32
+	ClientID      *string
+	Body          kmsg.Request
+	Conn          *ConnInfo
+}
+
+// handlerFunc serves one API. It returns the response, nil for no response
+// (acks=0), or an error that closes the connection.
+type handlerFunc func(b *Broker, ctx context.Context, req *Request) (kmsg.Response, error)
+
+type registration struct {
+	api     API
+	handler handlerFunc
+}
+
+// registry is filled by each API file's init: one file per API.
+var registry = map[int16]registration{}
+
+func register(key, minVersion, maxVersion int16, h handlerFunc) {
+	if _, dup := registry[key]; dup {
+		panic(fmt.Sprintf("api key %d registered twice", key))
+	}
+	registry[key] = registration{api: API{Key: key, MinVersion: minVersion, MaxVersion: maxVersion}, handler: h}
+}
+
+// APIs returns the served API table (ApiVersions itself excluded), sorted by key.
+func (b *Broker) APIs() []API {
+	apis := make([]API, 0, len(registry))
+	for _, r := range registry {
+		apis = append(apis, r.api)
+	}
+	slices.SortFunc(apis, func(x, y API) int { return int(x.Key) - int(y.Key) })
+	return apis
+}
+
+// Handle serves one decoded request whose version the caller has checked
+// against APIs.
+func (b *Broker) Handle(ctx context.Context, req *Request) (kmsg.Response, error) {
+	r, ok := registry[req.Key]
+	if !ok {
+		return nil, fmt.Errorf("unknown api key %d", req.Key)
+	}
+	return r.handler(b, ctx, req)
+}

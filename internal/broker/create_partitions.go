@@ -1,0 +1,83 @@
+package broker
+
+// CreatePartitions (key 37), versions 0-3.
+//
+// Behavior:
+//   - Every topic named in the request gets a result, in request order.
+//   - A topic named twice is INVALID_REQUEST ("Duplicate topic name.") and
+//     is not changed.
+//   - Count is the new total; it must exceed the current count
+//     (INVALID_PARTITIONS otherwise, with Kafka's messages). Assignment, when
+//     given, places exactly the new partitions (INVALID_REPLICA_ASSIGNMENT
+//     otherwise). An unknown topic is UNKNOWN_TOPIC_OR_PARTITION. These
+//     checks are the controller's.
+//   - ValidateOnly runs every check and changes nothing.
+//   - TimeoutMillis > 0 bounds the wait for the metadata log
+//     (REQUEST_TIMED_OUT past it).
+//
+// KIPs: KIP-195 (v0), KIP-482 (v2 flexible), KIP-599 (v3 THROTTLING_QUOTA_EXCEEDED).
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/internal/controller"
+)
+
+func init() { register(37, 0, 3, (*Broker).handleCreatePartitions) }
+
+func (b *Broker) handleCreatePartitions(ctx context.Context, req *Request) (kmsg.Response, error) {
+	r := req.Body.(*kmsg.CreatePartitionsRequest)
+	resp := r.ResponseKind().(*kmsg.CreatePartitionsResponse)
+	ctx, cancel := adminContext(ctx, r.TimeoutMillis)
+	defer cancel()
+
+	count := make(map[string]int, len(r.Topics))
+	for _, t := range r.Topics {
+		count[t.Topic]++
+	}
+	var specs []controller.PartitionSpec
+	for _, t := range r.Topics {
+		if count[t.Topic] > 1 {
+			continue
+		}
+		spec := controller.PartitionSpec{Topic: t.Topic, Count: t.Count}
+		if t.Assignment != nil {
+			spec.Assignments = make([][]int32, len(t.Assignment))
+			for i, a := range t.Assignment {
+				spec.Assignments[i] = a.Replicas
+			}
+		}
+		specs = append(specs, spec)
+	}
+	errs := make(map[string]error, len(specs))
+	if len(specs) > 0 {
+		for _, res := range b.ctrl.CreatePartitions(ctx, specs, r.ValidateOnly) {
+			errs[res.Topic] = res.Err
+		}
+	}
+	done := make(map[string]bool, len(r.Topics))
+	for _, t := range r.Topics {
+		if done[t.Topic] {
+			continue
+		}
+		done[t.Topic] = true
+		st := kmsg.NewCreatePartitionsResponseTopic()
+		st.Topic = t.Topic
+		err, ok := errs[t.Topic]
+		switch {
+		case count[t.Topic] > 1:
+			err = apiErrorf(kerr.InvalidRequest, "Duplicate topic name.")
+		case !ok:
+			err = apiErrorf(kerr.UnknownServerError, "the controller returned no result for this topic")
+		}
+		if err != nil {
+			err = adminError(err)
+			st.ErrorCode, st.ErrorMessage = b.errorCode(err), errorMessage(err)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, nil
+}

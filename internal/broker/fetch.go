@@ -1,0 +1,250 @@
+package broker
+
+// Fetch (key 1), versions 4-17.
+//
+// Behavior:
+//   - Records are served as stored: whole batches from the one holding the
+//     fetch offset (the client skips records before its offset), up to the
+//     partition's and the response's max bytes, the first batch always whole
+//     (KIP-74).
+//   - Long polling: with fewer than MinBytes available the request waits up
+//     to MaxWaitMillis for appends to any requested partition.
+//   - Fetch sessions (KIP-227) from v7: epoch 0 opens a session, later epochs
+//     send only changed partitions and answer only partitions with news;
+//     epoch -1 is a sessionless full fetch. Unknown sessions are
+//     FETCH_SESSION_ID_NOT_FOUND, wrong epochs INVALID_FETCH_SESSION_EPOCH.
+//   - Offsets outside [log start, high watermark] are OFFSET_OUT_OF_RANGE.
+//   - CurrentLeaderEpoch is checked (KIP-320): newer than ours is
+//     UNKNOWN_LEADER_EPOCH, older is FENCED_LEADER_EPOCH.
+//   - Without transactions the last stable offset is the high watermark and
+//     read_committed consumers get an empty aborted-transaction list.
+//   - v13+ name topics by id (KIP-516); an unknown id is UNKNOWN_TOPIC_ID.
+//
+// KIPs: KIP-74 (v3), KIP-98 (v4), KIP-107 (v5), KIP-227 (v7), KIP-320 (v9),
+// KIP-392 (v11 rack), KIP-482 (v12), KIP-516 (v13), KIP-405 (v14), KIP-903 (v15).
+
+import (
+	"context"
+	"reflect"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(1, 4, 17, (*Broker).handleFetch) }
+
+// fetchWant is one partition a fetch asks for.
+type fetchWant struct {
+	tp          topicPartition
+	topicID     [16]byte
+	offset      int64
+	maxBytes    int32
+	leaderEpoch int32
+	session     *sessionPartition // nil outside a session
+}
+
+// fetchGot is what the broker read for one wanted partition.
+type fetchGot struct {
+	err     error
+	records []byte
+	hw      int64
+	start   int64
+}
+
+func (b *Broker) handleFetch(ctx context.Context, req *Request) (kmsg.Response, error) {
+	r := req.Body.(*kmsg.FetchRequest)
+	resp := r.ResponseKind().(*kmsg.FetchResponse)
+	img := b.store.Current()
+	byID := req.Version >= 13
+	name := func(rt *kmsg.FetchRequestTopic) (string, bool) {
+		if !byID {
+			return rt.Topic, true
+		}
+		t, ok := img.TopicByID(rt.TopicID)
+		if !ok {
+			return "", false
+		}
+		return t.Name, true
+	}
+
+	sess, full, serr := b.sessions.acquire(r.SessionID, r.SessionEpoch)
+	if serr != nil {
+		resp.ErrorCode = serr.Code
+		return resp, nil
+	}
+	defer b.sessions.release(sess)
+
+	var wants []fetchWant
+	var unknownIDs []kmsg.FetchRequestTopic
+	for i := range r.Topics {
+		if _, ok := name(&r.Topics[i]); !ok {
+			unknownIDs = append(unknownIDs, r.Topics[i])
+		}
+	}
+	if sess != nil {
+		sess.update(r, name)
+		resp.SessionID = sess.id
+		for _, tp := range sess.order {
+			sp := sess.parts[tp]
+			wants = append(wants, fetchWant{tp, sp.topicID, sp.fetchOffset, sp.maxBytes, sp.leaderEpoch, sp})
+		}
+	} else {
+		for i := range r.Topics {
+			rt := &r.Topics[i]
+			n, ok := name(rt)
+			if !ok {
+				continue
+			}
+			for _, rp := range rt.Partitions {
+				wants = append(wants, fetchWant{topicPartition{n, rp.Partition}, rt.TopicID, rp.FetchOffset, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch, nil})
+			}
+		}
+	}
+
+	maxBytes := r.MaxBytes
+	if req.Version < 3 || maxBytes <= 0 {
+		maxBytes = 1<<31 - 1
+	}
+	got := make([]fetchGot, len(wants))
+	deadline := time.Now().Add(time.Duration(r.MaxWaitMillis) * time.Millisecond)
+	for {
+		changed := b.changedChans(wants)
+		size, anyErr := b.readWants(wants, got, maxBytes)
+		if size >= int(r.MinBytes) || anyErr || r.MaxWaitMillis <= 0 || !time.Now().Before(deadline) {
+			break
+		}
+		if !waitAny(ctx, changed, deadline) {
+			break
+		}
+	}
+
+	topics := map[string]int{}
+	for i, w := range wants {
+		g := got[i]
+		code := b.errorCode(g.err)
+		if !full && w.session != nil && w.session.everSentAnswer && len(g.records) == 0 && code == 0 &&
+			g.hw == w.session.sentHW && g.start == w.session.sentLogStart {
+			continue // incremental: nothing new for this partition
+		}
+		if w.session != nil {
+			w.session.sentHW, w.session.sentLogStart, w.session.sentErrorCode = g.hw, g.start, code
+			w.session.everSentAnswer = true
+		}
+		ti, ok := topics[w.tp.topic]
+		if !ok {
+			rt := kmsg.NewFetchResponseTopic()
+			rt.Topic, rt.TopicID = w.tp.topic, w.topicID
+			resp.Topics = append(resp.Topics, rt)
+			ti = len(resp.Topics) - 1
+			topics[w.tp.topic] = ti
+		}
+		rp := kmsg.NewFetchResponseTopicPartition()
+		rp.Partition, rp.ErrorCode = w.tp.index, code
+		rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = g.hw, g.hw, g.start
+		rp.PreferredReadReplica = -1
+		if r.IsolationLevel == 1 {
+			rp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+		}
+		// Empty, never null: librdkafka fails to parse a null record set.
+		rp.RecordBatches = g.records
+		if rp.RecordBatches == nil {
+			rp.RecordBatches = []byte{}
+		}
+		resp.Topics[ti].Partitions = append(resp.Topics[ti].Partitions, rp)
+		b.metrics.fetchedBytes.Add(float64(len(g.records)))
+	}
+	for _, rt := range unknownIDs {
+		t := kmsg.NewFetchResponseTopic()
+		t.TopicID = rt.TopicID
+		for _, p := range rt.Partitions {
+			rp := kmsg.NewFetchResponseTopicPartition()
+			rp.Partition, rp.ErrorCode = p.Partition, kerr.UnknownTopicID.Code
+			rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = -1, -1, -1
+			rp.RecordBatches = []byte{}
+			t.Partitions = append(t.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, t)
+	}
+	return resp, nil
+}
+
+// readWants reads every wanted partition into got, in order, within the
+// response's byte budget. It returns the bytes read and whether any
+// partition has an error (an error answers the fetch at once).
+func (b *Broker) readWants(wants []fetchWant, got []fetchGot, maxBytes int32) (int, bool) {
+	size, anyErr := 0, false
+	for i, w := range wants {
+		got[i] = fetchGot{hw: -1, start: -1}
+		p, err := b.parts.get(w.tp.topic, w.tp.index)
+		if err == nil {
+			err = checkLeaderEpoch(w.leaderEpoch, p.LeaderEpoch())
+		}
+		if err != nil {
+			got[i].err, anyErr = err, true
+			continue
+		}
+		budget := min(w.maxBytes, maxBytes-int32(min(size, int(maxBytes))))
+		if size > 0 && budget <= 0 {
+			got[i].hw, got[i].start = p.HighWatermark(), p.LogStartOffset()
+			continue
+		}
+		res, err := p.Read(w.offset, max(budget, 1))
+		got[i].hw, got[i].start = res.HighWatermark, res.LogStartOffset
+		if err != nil {
+			got[i].err, anyErr = err, true
+			continue
+		}
+		got[i].records = res.Records
+		size += len(res.Records)
+	}
+	return size, anyErr
+}
+
+// checkLeaderEpoch fences requests made against another leader epoch
+// (KIP-320); -1 skips the check.
+func checkLeaderEpoch(requested, current int32) error {
+	switch {
+	case requested == -1 || requested == current:
+		return nil
+	case requested > current:
+		return kerr.UnknownLeaderEpoch
+	default:
+		return kerr.FencedLeaderEpoch
+	}
+}
+
+func (b *Broker) changedChans(wants []fetchWant) []<-chan struct{} {
+	chans := make([]<-chan struct{}, 0, len(wants))
+	for _, w := range wants {
+		if p, err := b.parts.get(w.tp.topic, w.tp.index); err == nil {
+			chans = append(chans, p.Changed())
+		}
+	}
+	return chans
+}
+
+// waitAny waits until one of chans is closed (true), or the deadline or ctx
+// passes (false).
+func waitAny(ctx context.Context, chans []<-chan struct{}, deadline time.Time) bool {
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	if len(chans) == 1 {
+		select {
+		case <-chans[0]:
+			return true
+		case <-timer.C:
+		case <-ctx.Done():
+		}
+		return false
+	}
+	cases := make([]reflect.SelectCase, 0, len(chans)+2)
+	cases = append(cases,
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(timer.C)},
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())})
+	for _, c := range chans {
+		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(c)})
+	}
+	chosen, _, _ := reflect.Select(cases)
+	return chosen >= 2
+}

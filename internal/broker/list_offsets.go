@@ -1,0 +1,93 @@
+package broker
+
+// ListOffsets (key 2), versions 1-10.
+//
+// Behavior:
+//   - Timestamp -2 (earliest) is the log start offset, -1 (latest) the high
+//     watermark (the last stable offset for read_committed, the same here
+//     without transactions), -3 (max timestamp, v7+, KIP-734) the record with
+//     the largest timestamp, -4 (earliest local, v8+, KIP-405) the log start
+//     offset, -5 (latest tiered, v9+) -1 as nothing is tiered.
+//   - Any other timestamp finds the first record whose timestamp is at least
+//     it; none is offset -1, timestamp -1.
+//   - CurrentLeaderEpoch is checked as in Fetch (KIP-320); the answer carries
+//     the leader epoch (v4+).
+//   - A partition asked for twice is INVALID_REQUEST for both.
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(2, 1, 10, (*Broker).handleListOffsets) }
+
+// Special ListOffsets timestamps.
+const (
+	listLatest        = -1
+	listEarliest      = -2
+	listMaxTimestamp  = -3
+	listEarliestLocal = -4
+	listLatestTiered  = -5
+)
+
+func (b *Broker) handleListOffsets(_ context.Context, req *Request) (kmsg.Response, error) {
+	r := req.Body.(*kmsg.ListOffsetsRequest)
+	resp := r.ResponseKind().(*kmsg.ListOffsetsResponse)
+	seen := map[topicPartition]int{}
+	for _, rt := range r.Topics {
+		for _, rp := range rt.Partitions {
+			seen[topicPartition{rt.Topic, rp.Partition}]++
+		}
+	}
+	for _, rt := range r.Topics {
+		st := kmsg.NewListOffsetsResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewListOffsetsResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.Timestamp, sp.Offset, sp.LeaderEpoch = -1, -1, -1
+			var err error
+			if seen[topicPartition{rt.Topic, rp.Partition}] > 1 {
+				err = kerr.InvalidRequest
+			} else {
+				err = b.listOffset(rt.Topic, rp, &sp)
+			}
+			sp.ErrorCode = b.errorCode(err)
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, nil
+}
+
+func (b *Broker) listOffset(topic string, rp kmsg.ListOffsetsRequestTopicPartition, sp *kmsg.ListOffsetsResponseTopicPartition) error {
+	p, err := b.parts.get(topic, rp.Partition)
+	if err != nil {
+		return err
+	}
+	epoch := p.LeaderEpoch()
+	if err := checkLeaderEpoch(rp.CurrentLeaderEpoch, epoch); err != nil {
+		return err
+	}
+	sp.LeaderEpoch = epoch
+	switch rp.Timestamp {
+	case listLatest:
+		sp.Offset = p.HighWatermark()
+	case listEarliest, listEarliestLocal:
+		sp.Offset = p.LogStartOffset()
+	case listLatestTiered:
+		sp.Offset = -1
+	case listMaxTimestamp:
+		sp.Timestamp, sp.Offset = p.MaxTimestamp()
+	default:
+		if rp.Timestamp < 0 {
+			return kerr.InvalidRequest
+		}
+		if off, ts, ok := p.OffsetForTimestamp(rp.Timestamp); ok && off < p.HighWatermark() {
+			sp.Offset, sp.Timestamp = off, ts
+		}
+	}
+	return nil
+}

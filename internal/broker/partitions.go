@@ -1,0 +1,246 @@
+package broker
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/stratalog/strata/internal/commitlog"
+	"github.com/stratalog/strata/internal/config"
+	"github.com/stratalog/strata/internal/metadata"
+	"github.com/stratalog/strata/internal/partition"
+)
+
+// topicIDFile names the file in each partition directory that records the
+// topic id the directory belongs to, as Kafka's partition.metadata does; a
+// directory left from a deleted topic of the same name is told apart by it.
+const topicIDFile = "partition.metadata"
+
+type topicPartition struct {
+	topic string
+	index int32
+}
+
+// partitions holds this node's open partition replicas and keeps them in
+// step with the metadata image: reconcile runs on every applied change.
+type partitions struct {
+	b  *Broker
+	mu sync.RWMutex
+	m  map[topicPartition]*partition.Partition
+	// ids is the topic id each open topic was opened under, and configs
+	// its overrides, to notice re-creation and config changes.
+	ids     map[string][16]byte
+	configs map[string]map[string]string
+}
+
+func newPartitions(b *Broker) *partitions {
+	return &partitions{
+		b:       b,
+		m:       make(map[topicPartition]*partition.Partition),
+		ids:     make(map[string][16]byte),
+		configs: make(map[string]map[string]string),
+	}
+}
+
+// get returns the open replica of topic/index, or UNKNOWN_TOPIC_OR_PARTITION.
+func (ps *partitions) get(topic string, index int32) (*partition.Partition, error) {
+	ps.mu.RLock()
+	p := ps.m[topicPartition{topic, index}]
+	ps.mu.RUnlock()
+	if p == nil {
+		return nil, kerr.UnknownTopicOrPartition
+	}
+	return p, nil
+}
+
+func partitionDir(dataDir, topic string, index int32) string {
+	return filepath.Join(dataDir, topic+"-"+strconv.Itoa(int(index)))
+}
+
+// reconcile opens replicas of new topics and partitions, applies changed
+// configs, and deletes replicas of topics that are gone. It runs on the
+// metadata apply path, so a topic exists here as soon as its creation is
+// applied.
+func (ps *partitions) reconcile(_, img *metadata.Image) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	for tp, p := range ps.m {
+		t, ok := img.Topic(tp.topic)
+		if ok && t.ID == ps.ids[tp.topic] && int(tp.index) < len(t.Partitions) {
+			continue
+		}
+		if err := p.Delete(); err != nil {
+			ps.b.logger.Error("delete partition", "topic", tp.topic, "partition", tp.index, "err", err)
+		}
+		delete(ps.m, tp)
+		if !ok || t.ID != ps.ids[tp.topic] {
+			delete(ps.ids, tp.topic)
+			delete(ps.configs, tp.topic)
+		}
+	}
+	for _, t := range img.Topics() {
+		cfg, err := config.ResolveTopic(ps.b.cfg.Settings, t.Configs)
+		if err != nil {
+			ps.b.logger.Error("topic config", "topic", t.Name, "err", err)
+			continue
+		}
+		lc := logConfig(cfg)
+		changed := !maps.Equal(ps.configs[t.Name], t.Configs)
+		ps.ids[t.Name] = t.ID
+		ps.configs[t.Name] = t.Configs
+		for _, part := range t.Partitions {
+			tp := topicPartition{t.Name, part.Index}
+			if p, ok := ps.m[tp]; ok {
+				if changed {
+					p.SetConfig(lc)
+				}
+				continue
+			}
+			if !hosts(part, ps.b.cfg.NodeID) {
+				continue
+			}
+			p, err := ps.open(t, part, lc)
+			if err != nil {
+				ps.b.logger.Error("open partition", "topic", t.Name, "partition", part.Index, "err", err)
+				continue
+			}
+			ps.m[tp] = p
+		}
+	}
+}
+
+func hosts(p metadata.Partition, node int32) bool {
+	for _, r := range p.Replicas {
+		if r == node {
+			return true
+		}
+	}
+	return false
+}
+
+// open opens one replica, first removing a directory left by an earlier
+// topic of the same name.
+func (ps *partitions) open(t *metadata.Topic, part metadata.Partition, lc commitlog.Config) (*partition.Partition, error) {
+	dir := partitionDir(ps.b.cfg.DataDir, t.Name, part.Index)
+	idFile := filepath.Join(dir, topicIDFile)
+	want := hex.EncodeToString(t.ID[:])
+	if data, err := os.ReadFile(idFile); err == nil && strings.TrimSpace(string(data)) != want {
+		ps.b.logger.Info("removing data of an earlier topic with the same name", "dir", dir)
+		if err := os.RemoveAll(dir); err != nil {
+			return nil, err
+		}
+	}
+	logger := ps.b.logger.With("topic", t.Name, "partition", part.Index)
+	p, err := partition.Open(dir, t.Name, part.Index, lc, partition.Options{
+		Logger: logger, LeaderEpoch: part.LeaderEpoch, Clean: ps.b.clean,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(idFile, []byte(want+"\n"), 0o644); err != nil {
+		p.Close()
+		return nil, fmt.Errorf("write %s: %w", topicIDFile, err)
+	}
+	return p, nil
+}
+
+// removeOrphans deletes partition directories no topic in the image owns
+// (topics deleted while this node was down).
+func (ps *partitions) removeOrphans() error {
+	entries, err := os.ReadDir(ps.b.cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("read data directory: %w", err)
+	}
+	ps.mu.RLock()
+	defer ps.mu.RUnlock()
+	for _, e := range entries {
+		if !e.IsDir() || e.Name() == metadataDir {
+			continue
+		}
+		i := strings.LastIndexByte(e.Name(), '-')
+		if i <= 0 {
+			continue
+		}
+		idx, err := strconv.ParseInt(e.Name()[i+1:], 10, 32)
+		if err != nil {
+			continue
+		}
+		if _, open := ps.m[topicPartition{e.Name()[:i], int32(idx)}]; open {
+			continue
+		}
+		if !fileExists(filepath.Join(ps.b.cfg.DataDir, e.Name(), topicIDFile)) {
+			continue // not ours
+		}
+		ps.b.logger.Info("removing data of a deleted topic", "dir", e.Name())
+		if err := os.RemoveAll(filepath.Join(ps.b.cfg.DataDir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// snapshot returns the open replicas.
+func (ps *partitions) snapshot() map[topicPartition]*partition.Partition {
+	ps.mu.RLock()
+	defer ps.mu.RUnlock()
+	return maps.Clone(ps.m)
+}
+
+func (ps *partitions) enforceRetention() {
+	for tp, p := range ps.snapshot() {
+		if err := p.EnforceRetention(); err != nil {
+			ps.b.logger.Error("retention", "topic", tp.topic, "partition", tp.index, "err", err)
+		}
+	}
+}
+
+func (ps *partitions) tick() {
+	for tp, p := range ps.snapshot() {
+		if err := p.Tick(); err != nil {
+			ps.b.logger.Error("flush", "topic", tp.topic, "partition", tp.index, "err", err)
+		}
+	}
+}
+
+func (ps *partitions) closeAll() error {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	var errs []error
+	for tp, p := range ps.m {
+		if err := p.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close %s-%d: %w", tp.topic, tp.index, err))
+		}
+	}
+	clear(ps.m)
+	return errors.Join(errs...)
+}
+
+// logConfig maps Kafka-named topic settings to the storage engine's.
+// Retention applies only where cleanup.policy includes delete.
+func logConfig(t config.Topic) commitlog.Config {
+	c := commitlog.Config{
+		SegmentBytes:       t.SegmentBytes,
+		SegmentMs:          t.SegmentMs,
+		SegmentJitterMs:    t.SegmentJitterMs,
+		RetentionMs:        t.RetentionMs,
+		RetentionBytes:     t.RetentionBytes,
+		IndexIntervalBytes: t.IndexIntervalBytes,
+		SegmentIndexBytes:  t.SegmentIndexBytes,
+		FlushMessages:      t.FlushMessages,
+		FlushMs:            t.FlushMs,
+		FileDeleteDelayMs:  t.FileDeleteDelayMs,
+		Preallocate:        t.Preallocate,
+	}
+	if !t.CleanupDelete {
+		c.RetentionMs, c.RetentionBytes = -1, -1
+	}
+	return c
+}

@@ -1,0 +1,131 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/stratalog/strata/internal/broker"
+	"github.com/stratalog/strata/internal/config"
+	"github.com/stratalog/strata/internal/httpapi"
+	"github.com/stratalog/strata/internal/server"
+	"github.com/stratalog/strata/internal/wire"
+)
+
+// Node is a running Strata node: the broker behind its Kafka listener and
+// its admin HTTP listener.
+type Node struct {
+	KafkaAddr net.Addr
+	AdminAddr net.Addr
+	done      chan error
+	started   time.Time
+}
+
+// StartNode starts a node and returns once it serves Kafka requests, or
+// with the error that kept it from starting. The node runs until ctx is
+// done; Wait returns after it has shut down.
+func StartNode(ctx context.Context, opts ServeOptions, logger *slog.Logger) (*Node, error) {
+	started := time.Now()
+	settings, err := config.ParseBroker(opts.Settings)
+	if err != nil {
+		return nil, err
+	}
+	dataDir, err := filepath.Abs(opts.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	srv := server.New(server.Config{
+		Listen:          opts.Listen,
+		MaxRequestBytes: settings.SocketRequestMaxBytes(),
+		Logger:          logger.With("component", "server"),
+		Metrics:         server.NewMetrics(reg),
+	}, nil)
+	if err := srv.Listen(); err != nil {
+		return nil, err
+	}
+	advertise := opts.Advertise
+	if advertise == "" {
+		advertise = srv.Addr().String()
+	}
+	b, err := broker.New(broker.Config{
+		NodeID:    opts.NodeID,
+		DataDir:   dataDir,
+		Advertise: advertise,
+		Settings:  settings,
+		Logger:    logger,
+		Registry:  reg,
+	})
+	if err != nil {
+		return nil, errors.Join(err, srv.Close())
+	}
+	srv.SetDispatcher(wire.NewDispatcher(b, logger.With("component", "wire"), nil))
+	admin := httpapi.New(opts.Admin, reg, func() bool {
+		select {
+		case <-b.Ready():
+			return true
+		default:
+			return false
+		}
+	}, logger.With("component", "admin"))
+	if err := admin.Listen(); err != nil {
+		return nil, errors.Join(err, srv.Close())
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	n := &Node{KafkaAddr: srv.Addr(), AdminAddr: admin.Addr(), done: make(chan error, 1), started: started}
+	brokerDone := make(chan error, 1)
+	go func() { brokerDone <- b.Run(ctx) }()
+	adminDone := make(chan error, 1)
+	go func() { adminDone <- admin.Run(ctx) }()
+	serverDone := make(chan error, 1)
+
+	select {
+	case <-b.Ready():
+	case err := <-brokerDone:
+		cancel()
+		<-adminDone
+		srv.Close()
+		if err == nil {
+			err = errors.New("broker stopped before it was ready")
+		}
+		return nil, err
+	}
+	go func() { serverDone <- srv.Run(ctx) }()
+	go func() {
+		// The listener stops first, then the broker closes its logs.
+		serr := <-serverDone
+		cancel()
+		berr := <-brokerDone
+		aerr := <-adminDone
+		n.done <- errors.Join(serr, berr, aerr)
+	}()
+	logger.Info("strata ready", "kafka", n.KafkaAddr.String(), "advertised", advertise, "admin", n.AdminAddr.String(),
+		"data", dataDir, "node", opts.NodeID, "startup", time.Since(started).Round(time.Microsecond).String())
+	return n, nil
+}
+
+// Wait blocks until the node has shut down and returns why it stopped.
+func (n *Node) Wait() error { return <-n.done }
+
+// runNode serves until ctx is done (the serve command's body).
+func runNode(ctx context.Context, opts ServeOptions, logger *slog.Logger) error {
+	n, err := StartNode(ctx, opts, logger)
+	if err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	err = n.Wait()
+	if err == nil {
+		logger.Info("strata stopped cleanly")
+	}
+	return err
+}

@@ -1,0 +1,400 @@
+package commitlog
+
+import (
+	"encoding/binary"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Open opens the log in dir, creating the directory and an empty first
+// segment when missing, and recovers it (see docs/format/segments.md):
+//
+//   - without opts.Clean, every segment that may hold offsets at or above
+//     the recovery point is read whole, each batch checked with
+//     recordbatch.Check and for increasing offsets, and its indexes rebuilt;
+//     other segments' indexes are checked and rebuilt when invalid;
+//   - with opts.Clean, indexes are trusted when valid and only the batches
+//     after each segment's last index entry are read and checked;
+//   - bad bytes with no valid batch anywhere after them (a torn tail) are
+//     truncated, fsynced and logged with what was dropped;
+//   - bad bytes followed by a valid batch are corruption: Open returns a
+//     *CorruptionError (wrapping ErrCorruption) and modifies no log file.
+func Open(dir string, cfg Config, opts Options) (*Log, error) {
+	l := &Log{dir: dir, fsys: opts.FS, logger: opts.Logger, now: opts.Now, cfg: cfg.normalized()}
+	if l.fsys == nil {
+		l.fsys = OSFS{}
+	}
+	if l.logger == nil {
+		l.logger = slog.New(slog.DiscardHandler)
+	}
+	if l.now == nil {
+		l.now = time.Now
+	}
+	l.syncCond = sync.NewCond(&l.syncMu)
+	if err := l.recover(opts.Clean); err != nil {
+		for _, s := range l.segs {
+			s.release()
+		}
+		return nil, err
+	}
+	return l, nil
+}
+
+// loaded is one segment during recovery.
+type loaded struct {
+	s       *segment
+	st      segState
+	rebuilt bool      // st.idx and st.tix must be written to the index files
+	bad     *badBatch // first bad batch, nil when the whole file is good
+	fileEnd int64
+}
+
+func (l *Log) recover(clean bool) error {
+	if err := l.fsys.MkdirAll(l.dir, 0o755); err != nil {
+		return fmt.Errorf("create log directory: %w", err)
+	}
+	bases, err := l.listSegments()
+	if err != nil {
+		return err
+	}
+	start, hasStart := l.readOffsetCheckpoint(startOffsetFile)
+	rp, _ := l.readOffsetCheckpoint(recoveryPointFile)
+	if len(bases) == 0 {
+		s, err := l.createSegment(max(start, 0))
+		if err != nil {
+			return err
+		}
+		l.segs = []*segment{s}
+		return l.finishRecovery(nil, start, hasStart)
+	}
+	var buf []byte
+	ls := make([]*loaded, 0, len(bases))
+	for i, base := range bases {
+		s, err := openSegment(l.fsys, l.dir, base, false, l.logger)
+		if err != nil {
+			return err
+		}
+		l.segs = append(l.segs, s)
+		full := !clean && (i == len(bases)-1 || bases[i+1] > rp)
+		ld, err := l.loadSegment(s, full, i < len(bases)-1, &buf)
+		if err != nil {
+			return err
+		}
+		ls = append(ls, ld)
+	}
+	if err := l.repairTail(ls, &buf); err != nil {
+		return err
+	}
+	return l.finishRecovery(ls, start, hasStart)
+}
+
+// listSegments removes leftovers (.deleted and .tmp files, indexes without
+// a log) and returns the segment base offsets in order.
+func (l *Log) listSegments() ([]int64, error) {
+	names, err := l.fsys.ReadDir(l.dir)
+	if err != nil {
+		return nil, fmt.Errorf("list log directory: %w", err)
+	}
+	logs := map[string]bool{}
+	var bases []int64
+	for _, n := range names {
+		if base, ok := parseSegmentName(n); ok {
+			bases = append(bases, base)
+			logs[strings.TrimSuffix(n, logSuffix)] = true
+		}
+	}
+	for _, n := range names {
+		stem, isIndex := strings.CutSuffix(n, indexSuffix)
+		if !isIndex {
+			stem, isIndex = strings.CutSuffix(n, timeIndexSuffix)
+		}
+		if strings.HasSuffix(n, deletedSuffix) || strings.HasSuffix(n, tmpSuffix) || isIndex && !logs[stem] {
+			if err := l.fsys.Remove(filepath.Join(l.dir, n)); err != nil {
+				return nil, fmt.Errorf("remove leftover %s: %w", n, err)
+			}
+		}
+	}
+	slices.Sort(bases)
+	return bases, nil
+}
+
+func (l *Log) readOffsetCheckpoint(name string) (int64, bool) {
+	v, found, err := readCheckpoint(l.fsys, l.dir, name)
+	if err != nil {
+		l.logger.Warn("ignoring checkpoint", "file", name, "err", err)
+		return 0, false
+	}
+	return v, found && v >= 0
+}
+
+// loadSegment learns a segment's state: with full, by reading and checking
+// every batch; otherwise from its index files plus the batches after the
+// last index entry, falling back to a full read when the indexes are
+// invalid or those batches are not all good.
+//
+// A sealed segment's time index ends with an entry for its largest
+// timestamp, as sealSegment writes it.
+func (l *Log) loadSegment(s *segment, full, sealed bool, buf *[]byte) (*loaded, error) {
+	fileEnd, err := s.log.Size()
+	if err != nil {
+		return nil, fmt.Errorf("size of %s: %w", s.name(), err)
+	}
+	ld := &loaded{s: s, fileEnd: fileEnd}
+	interval := int64(l.cfg.IndexIntervalBytes)
+	if !full {
+		st, from, ok := l.loadIndexes(s, fileEnd)
+		if ok {
+			bad, err := s.walk(&st, from, fileEnd, true, true, interval, buf)
+			if err != nil {
+				return nil, err
+			}
+			if bad == nil && (len(st.tix) == 0 || st.maxTSOff < st.next) {
+				ld.st = st
+				return ld, nil
+			}
+		}
+		l.logger.Info("rebuilding indexes", "segment", s.name())
+	}
+	ld.st = segState{next: s.base, maxTS: -1, maxTSOff: -1}
+	ld.rebuilt = true
+	ld.bad, err = s.walk(&ld.st, 0, fileEnd, true, true, interval, buf)
+	if sealed {
+		ld.st.tix = maybeAppendTimeEntry(ld.st.tix, ld.st.maxTS, ld.st.maxTSOff-s.base)
+	}
+	return ld, err
+}
+
+// loadIndexes reads and checks s's index files. It returns the state up to
+// the last offset index entry and that entry's position, or ok false when
+// either index is missing entries it should have or is inconsistent.
+func (l *Log) loadIndexes(s *segment, fileEnd int64) (st segState, from int64, ok bool) {
+	idx, err1 := readAll(s.oidx)
+	tix, err2 := readAll(s.tidx)
+	if err1 != nil || err2 != nil || len(idx)%offsetEntrySize != 0 || len(tix)%timeEntrySize != 0 {
+		return st, 0, false
+	}
+	prevRel, prevPos := int64(-1), int64(0)
+	for e := idx; len(e) > 0; e = e[offsetEntrySize:] {
+		rel, pos := int64(binary.BigEndian.Uint32(e)), int64(binary.BigEndian.Uint32(e[4:]))
+		if rel <= prevRel || rel > maxRelative || pos <= prevPos || pos >= fileEnd {
+			return st, 0, false
+		}
+		prevRel, prevPos = rel, pos
+	}
+	prevTS, prevOff := int64(-1), int64(-1)
+	for e := tix; len(e) > 0; e = e[timeEntrySize:] {
+		ts, rel := int64(binary.BigEndian.Uint64(e)), int64(binary.BigEndian.Uint32(e[8:]))
+		if ts <= prevTS || rel < prevOff || rel > maxRelative {
+			return st, 0, false
+		}
+		prevTS, prevOff = ts, rel
+	}
+	st, from = resumeState(s, idx, tix, int64(l.cfg.IndexIntervalBytes))
+	if from > 0 && !l.batchStartsAt(s, from, st.next) {
+		return st, 0, false
+	}
+	return st, from, true
+}
+
+// resumeState returns the state of a walk that resumes at the last batch
+// in offset index idx (position from, 0 when idx is empty), knowing time
+// index tix: observe re-adds that last entry when it walks the batch.
+func resumeState(s *segment, idx, tix []byte, interval int64) (st segState, from int64) {
+	st = segState{idx: idx, tix: tix, next: s.base, maxTS: -1, maxTSOff: -1}
+	if ts, rel, ok := lastTimeEntry(tix); ok {
+		st.maxTS, st.maxTSOff = ts, s.base+rel
+	}
+	if len(idx) == 0 {
+		return st, 0
+	}
+	last := idx[len(idx)-offsetEntrySize:]
+	st.idx = idx[:len(idx)-offsetEntrySize]
+	st.next = s.base + int64(binary.BigEndian.Uint32(last))
+	st.sinceIndex = interval
+	return st, int64(binary.BigEndian.Uint32(last[4:]))
+}
+
+// batchStartsAt reports whether a batch with base offset off begins at pos.
+func (l *Log) batchStartsAt(s *segment, pos, off int64) bool {
+	var b [8]byte
+	if _, err := s.log.ReadAt(b[:], pos); err != nil {
+		return false
+	}
+	return int64(binary.BigEndian.Uint64(b[:])) == off
+}
+
+func readAll(f File) ([]byte, error) {
+	n, err := f.Size()
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, n)
+	if _, err := f.ReadAt(b, 0); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// repairTail applies the torn-tail rule to the first bad batch found: when
+// no valid batch follows it in its segment or any later one, the log is
+// truncated there and later segments removed; otherwise it is corruption.
+func (l *Log) repairTail(ls []*loaded, buf *[]byte) error {
+	first := slices.IndexFunc(ls, func(ld *loaded) bool { return ld.bad != nil })
+	if first < 0 {
+		return l.checkSegmentOrder(ls)
+	}
+	ld := ls[first]
+	corrupt := func(pos int64, what string) error {
+		return &CorruptionError{Segment: ld.s.name(), Offset: ld.bad.pos,
+			Err: fmt.Errorf("%w: %w; a valid batch follows %s at position %d", ErrCorruption, ld.bad.err, what, pos)}
+	}
+	if pos, err := ld.s.findValid(ld.bad.pos+1, ld.fileEnd, buf); err != nil {
+		return fmt.Errorf("search %s for valid batches: %w", ld.s.name(), err)
+	} else if pos >= 0 {
+		return corrupt(pos, "in the same segment")
+	}
+	for _, later := range ls[first+1:] {
+		pos := int64(0)
+		if later.st.end == 0 {
+			var err error
+			if pos, err = later.s.findValid(0, later.fileEnd, buf); err != nil {
+				return fmt.Errorf("search %s for valid batches: %w", later.s.name(), err)
+			}
+		}
+		if pos >= 0 {
+			return corrupt(pos, "in segment "+later.s.name())
+		}
+	}
+
+	dropped := ld.fileEnd - ld.bad.pos
+	for _, later := range ls[first+1:] {
+		dropped += later.fileEnd
+	}
+	attrs := []any{"segment", ld.s.name(), "position", ld.bad.pos, "bytes", dropped,
+		"later_segments", len(ls) - first - 1, "reason", ld.bad.err, "first_lost_offset", ld.st.next}
+	if ld.bad.hdrOK && ld.bad.hdr.BaseOffset >= ld.st.next && ld.bad.hdr.LastOffsetDelta >= 0 {
+		attrs = append(attrs, "torn_batch_offsets", fmt.Sprintf("[%d, %d]", ld.bad.hdr.BaseOffset, ld.bad.hdr.LastOffset()))
+	}
+	l.logger.Warn("truncating torn tail of log", attrs...)
+	if err := ld.s.log.Truncate(ld.bad.pos); err != nil {
+		return fmt.Errorf("truncate %s: %w", ld.s.name(), err)
+	}
+	if err := ld.s.log.Sync(); err != nil {
+		return fmt.Errorf("fsync %s: %w", ld.s.name(), err)
+	}
+	ld.bad, ld.fileEnd = nil, ld.bad.pos
+	for _, later := range ls[first+1:] {
+		if err := later.s.markDeleted(); err != nil {
+			return err
+		}
+		later.s.release()
+	}
+	l.segs = l.segs[:first+1]
+	if err := l.fsys.SyncDir(l.dir); err != nil {
+		return fmt.Errorf("sync dir: %w", err)
+	}
+	clear(ls[first+1:])
+	return l.checkSegmentOrder(ls[:first+1])
+}
+
+// checkSegmentOrder reports segments whose offsets overlap their
+// successor's as corruption.
+func (l *Log) checkSegmentOrder(ls []*loaded) error {
+	for i := 1; i < len(ls); i++ {
+		if ls[i-1].st.next > ls[i].s.base {
+			return &CorruptionError{Segment: ls[i].s.name(), Offset: 0,
+				Err: fmt.Errorf("%w: segment base %d below end %d of the previous segment", ErrCorruption, ls[i].s.base, ls[i-1].st.next)}
+		}
+	}
+	return nil
+}
+
+// finishRecovery installs the loaded state, trims preallocated tails,
+// writes rebuilt indexes, applies the start offset and fsyncs what it
+// touched, then records the recovery point.
+func (l *Log) finishRecovery(ls []*loaded, start int64, hasStart bool) error {
+	for _, ld := range ls {
+		if ld == nil {
+			break
+		}
+		s, st := ld.s, ld.st
+		if ld.rebuilt {
+			if err := writeIndex(s.oidx, st.idx); err != nil {
+				return fmt.Errorf("write index of %s: %w", s.name(), err)
+			}
+			if err := writeIndex(s.tidx, st.tix); err != nil {
+				return fmt.Errorf("write time index of %s: %w", s.name(), err)
+			}
+		}
+		s.size.Store(st.end)
+		s.next, s.idx, s.tix, s.maxTS, s.maxTSOff, s.sinceIndex = st.next, st.idx, st.tix, st.maxTS, st.maxTSOff, st.sinceIndex
+		if ld.rebuilt {
+			// What was read may have been only in the page cache of a
+			// crashed process.
+			if err := s.sync(); err != nil {
+				return err
+			}
+		}
+	}
+	active := l.segs[len(l.segs)-1]
+	l.leo = active.next
+	if active.size.Load() > 0 {
+		active.firstAt = l.nowMs()
+	}
+	if !hasStart || start < l.segs[0].base {
+		start = l.segs[0].base
+	}
+	if start > l.leo {
+		l.logger.Warn("log start offset above recovered end offset: emptying the log", "start_offset", start, "end_offset", l.leo)
+		if err := l.replaceAll(start); err != nil {
+			return err
+		}
+	}
+	l.start = start
+	for len(l.segs) > 1 && l.segs[1].base <= start {
+		if err := l.segs[0].markDeleted(); err != nil {
+			return err
+		}
+		l.segs[0].release()
+		l.segs = l.segs[1:]
+	}
+	for _, s := range l.segs {
+		l.size += s.size.Load()
+	}
+	l.flushed = l.leo
+	return l.saveRecoveryPoint()
+}
+
+// replaceAll removes every segment and starts an empty one at base.
+func (l *Log) replaceAll(base int64) error {
+	for _, s := range l.segs {
+		if err := s.markDeleted(); err != nil {
+			return err
+		}
+		s.release()
+	}
+	l.segs = nil
+	s, err := l.createSegment(base)
+	if err != nil {
+		return err
+	}
+	l.segs, l.leo = []*segment{s}, base
+	return nil
+}
+
+// writeIndex replaces the contents of index file f with entries.
+func writeIndex(f File, entries []byte) error {
+	if err := f.Truncate(0); err != nil {
+		return err
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	_, err := f.WriteAt(entries, 0)
+	return err
+}

@@ -1,0 +1,304 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// brokerDefs are the broker settings Strata accepts, sorted by name, with
+// Kafka's names, types and defaults. Network, directory and quorum settings
+// are not here: Strata takes them as command-line flags.
+var brokerDefs = []Definition{
+	boolDef("auto.create.topics.enable", true, "Enable auto creation of topics on the server."),
+	boolDef("auto.leader.rebalance.enable", true, "Enables automatic leader balancing."),
+	intDef("broker.id", kmsg.ConfigTypeInt, "-1", noMin, "The broker id; must equal node.id when both are set."),
+	{Name: "compression.type", Type: kmsg.ConfigTypeString, Default: str("producer"), check: oneOf(compressionTypes...),
+		Doc: "The default final compression type of topics."},
+	intDef("connections.max.idle.ms", kmsg.ConfigTypeLong, "600000", noMin, "Idle connections timeout."),
+	intDef("default.replication.factor", kmsg.ConfigTypeInt, "1", 1, "The default replication factor of automatically created topics."),
+	boolDef("delete.topic.enable", true, "Enables topic deletion."),
+	intDef("fetch.max.bytes", kmsg.ConfigTypeInt, "57671680", 1024, "The maximum number of bytes returned for a fetch request."),
+	intDef("group.initial.rebalance.delay.ms", kmsg.ConfigTypeInt, "3000", noMin, "How long the coordinator waits for more consumers to join a new group before the first rebalance."),
+	intDef("group.max.session.timeout.ms", kmsg.ConfigTypeInt, "1800000", noMin, "The maximum allowed session timeout for registered consumers."),
+	intDef("group.max.size", kmsg.ConfigTypeInt, "2147483647", 1, "The maximum number of consumers a single consumer group can accommodate."),
+	intDef("group.min.session.timeout.ms", kmsg.ConfigTypeInt, "6000", noMin, "The minimum allowed session timeout for registered consumers."),
+	intDef("log.cleaner.delete.retention.ms", kmsg.ConfigTypeLong, "86400000", 0, "The amount of time to retain tombstone markers for log compacted topics."),
+	boolDef("log.cleaner.enable", true, "Enable the log cleaner process to run on the server."),
+	intDef("log.cleaner.max.compaction.lag.ms", kmsg.ConfigTypeLong, maxLong, 1, "The maximum time a message will remain ineligible for compaction in the log."),
+	{Name: "log.cleaner.min.cleanable.ratio", Type: kmsg.ConfigTypeDouble, Default: str("0.5"), check: betweenFloat(0, 1),
+		Doc: "The minimum ratio of dirty log to total log for a log to be eligible for cleaning."},
+	intDef("log.cleaner.min.compaction.lag.ms", kmsg.ConfigTypeLong, "0", 0, "The minimum time a message will remain uncompacted in the log."),
+	{Name: "log.cleanup.policy", Type: kmsg.ConfigTypeList, Default: str("delete"), check: listOf("compact", "delete"),
+		Doc: "The default cleanup policy for segments beyond the retention window."},
+	intDef("log.flush.interval.messages", kmsg.ConfigTypeLong, maxLong, 1, "The number of messages accumulated on a log partition before messages are flushed to disk."),
+	{Name: "log.flush.interval.ms", Type: kmsg.ConfigTypeLong, check: atLeast(0),
+		Doc: "The maximum time in ms that a message is kept in memory before being flushed to disk. If not set, log.flush.scheduler.interval.ms is used."},
+	intDef("log.flush.scheduler.interval.ms", kmsg.ConfigTypeLong, maxLong, 0, "The frequency in ms that the log flusher checks whether any log needs to be flushed to disk."),
+	intDef("log.index.interval.bytes", kmsg.ConfigTypeInt, "4096", 0, "The interval with which an entry is added to the offset index."),
+	intDef("log.index.size.max.bytes", kmsg.ConfigTypeInt, "10485760", 4, "The maximum size in bytes of the offset index."),
+	intDef("log.local.retention.bytes", kmsg.ConfigTypeLong, "-2", -2, "Tiered storage local retention size (no effect in Strata)."),
+	intDef("log.local.retention.ms", kmsg.ConfigTypeLong, "-2", -2, "Tiered storage local retention time (no effect in Strata)."),
+	intDef("log.message.timestamp.after.max.ms", kmsg.ConfigTypeLong, maxLong, 0, "How far a message timestamp may be ahead of the broker's clock."),
+	intDef("log.message.timestamp.before.max.ms", kmsg.ConfigTypeLong, maxLong, 0, "How far a message timestamp may be behind the broker's clock."),
+	intDef("log.message.timestamp.difference.max.ms", kmsg.ConfigTypeLong, maxLong, 0, "Deprecated: the bound for both directions when the before/after settings are unset."),
+	{Name: "log.message.timestamp.type", Type: kmsg.ConfigTypeString, Default: str("CreateTime"), check: oneOf("CreateTime", "LogAppendTime"),
+		Doc: "Whether the timestamp in the message is the create time or the log append time."},
+	boolDef("log.preallocate", false, "Whether to preallocate a file when creating a new segment."),
+	intDef("log.retention.bytes", kmsg.ConfigTypeLong, "-1", noMin, "The maximum size of the log before deleting it."),
+	intDef("log.retention.check.interval.ms", kmsg.ConfigTypeLong, "300000", 1, "The frequency in milliseconds that the log cleaner checks whether any log is eligible for deletion."),
+	intDef("log.retention.hours", kmsg.ConfigTypeInt, "168", noMin, "The number of hours to keep a log file before deleting it, tertiary to log.retention.ms."),
+	{Name: "log.retention.minutes", Type: kmsg.ConfigTypeInt,
+		Doc: "The number of minutes to keep a log file before deleting it, secondary to log.retention.ms."},
+	{Name: "log.retention.ms", Type: kmsg.ConfigTypeLong,
+		Doc: "The number of milliseconds to keep a log file before deleting it. If not set, log.retention.minutes is used; -1 for no limit."},
+	intDef("log.roll.hours", kmsg.ConfigTypeInt, "168", 1, "The maximum time before a new log segment is rolled out, secondary to log.roll.ms."),
+	intDef("log.roll.jitter.hours", kmsg.ConfigTypeInt, "0", 0, "The maximum jitter to subtract from the roll time, secondary to log.roll.jitter.ms."),
+	{Name: "log.roll.jitter.ms", Type: kmsg.ConfigTypeLong, check: atLeast(0),
+		Doc: "The maximum jitter to subtract from the roll time. If not set, log.roll.jitter.hours is used."},
+	{Name: "log.roll.ms", Type: kmsg.ConfigTypeLong, check: atLeast(1),
+		Doc: "The maximum time before a new log segment is rolled out. If not set, log.roll.hours is used."},
+	intDef("log.segment.bytes", kmsg.ConfigTypeInt, "1073741824", 1<<20, "The maximum size of a single log file."),
+	intDef("log.segment.delete.delay.ms", kmsg.ConfigTypeLong, "60000", 0, "The amount of time to wait before deleting a file from the filesystem."),
+	intDef("message.max.bytes", kmsg.ConfigTypeInt, "1048588", 0, "The largest record batch size allowed, after compression."),
+	intDef("min.insync.replicas", kmsg.ConfigTypeInt, "1", 1, "The minimum number of replicas that must acknowledge an acks=all write."),
+	intDef("node.id", kmsg.ConfigTypeInt, "-1", noMin, "The node id of this server."),
+	intDef("num.partitions", kmsg.ConfigTypeInt, "1", 1, "The default number of log partitions per topic."),
+	intDef("offsets.commit.timeout.ms", kmsg.ConfigTypeInt, "5000", 1, "How long an offset commit waits for replication of the offsets topic."),
+	intDef("offsets.retention.check.interval.ms", kmsg.ConfigTypeLong, "600000", 1, "Frequency at which to check for stale offsets."),
+	intDef("offsets.retention.minutes", kmsg.ConfigTypeInt, "10080", 1, "How long committed offsets of an empty group are kept."),
+	intDef("offsets.topic.num.partitions", kmsg.ConfigTypeInt, "50", 1, "The number of partitions of the offsets topic."),
+	intDef("offsets.topic.replication.factor", kmsg.ConfigTypeShort, "3", 1, "The replication factor of the offsets topic."),
+	intDef("offsets.topic.segment.bytes", kmsg.ConfigTypeInt, "104857600", 1, "The segment size of the offsets topic."),
+	intDef("producer.id.expiration.ms", kmsg.ConfigTypeInt, "86400000", 1, "How long an idle producer id is kept."),
+	intDef("replica.fetch.max.bytes", kmsg.ConfigTypeInt, "1048576", 0, "The number of bytes of messages to attempt to fetch for each partition when replicating."),
+	intDef("replica.lag.time.max.ms", kmsg.ConfigTypeLong, "30000", noMin, "How long a follower may lag before the leader removes it from the ISR."),
+	intDef("socket.request.max.bytes", kmsg.ConfigTypeInt, "104857600", 1, "The maximum number of bytes in a socket request."),
+	intDef("transaction.max.timeout.ms", kmsg.ConfigTypeInt, "900000", 1, "The maximum allowed timeout for transactions."),
+	intDef("transaction.state.log.min.isr", kmsg.ConfigTypeInt, "2", 1, "The min.insync.replicas of the transaction topic."),
+	intDef("transaction.state.log.num.partitions", kmsg.ConfigTypeInt, "50", 1, "The number of partitions of the transaction topic."),
+	intDef("transaction.state.log.replication.factor", kmsg.ConfigTypeShort, "3", 1, "The replication factor of the transaction topic."),
+	intDef("transaction.state.log.segment.bytes", kmsg.ConfigTypeInt, "104857600", 1, "The segment size of the transaction topic."),
+	intDef("transactional.id.expiration.ms", kmsg.ConfigTypeInt, "604800000", 1, "How long an idle transactional id is kept."),
+	boolDef("unclean.leader.election.enable", false, "Whether replicas not in the ISR may be elected leader as a last resort."),
+}
+
+func boolDef(name string, dflt bool, doc string) Definition {
+	return Definition{Name: name, Type: kmsg.ConfigTypeBoolean, Default: str(strconv.FormatBool(dflt)), Doc: doc}
+}
+
+// noMin marks an integer setting without a lower bound.
+const noMin = math.MinInt64
+
+// intDef defines an integer setting with a lower bound (or noMin).
+func intDef(name string, t kmsg.ConfigType, dflt string, min int64, doc string) Definition {
+	d := Definition{Name: name, Type: t, Default: str(dflt), Doc: doc}
+	if min != noMin {
+		d.check = atLeast(min)
+	}
+	return d
+}
+
+var brokerIndex = func() map[string]*Definition {
+	m := make(map[string]*Definition, len(brokerDefs))
+	for i := range brokerDefs {
+		m[brokerDefs[i].Name] = &brokerDefs[i]
+	}
+	return m
+}()
+
+// IsBrokerSetting reports whether name is a broker setting Strata accepts.
+func IsBrokerSetting(name string) bool { _, ok := brokerIndex[name]; return ok }
+
+// Broker holds a broker's settings. The zero value is not valid; use
+// DefaultBroker or ParseBroker. A Broker is immutable and safe to share.
+type Broker struct {
+	// values are the settings given explicitly, in canonical form.
+	values map[string]string
+}
+
+// DefaultBroker returns a broker with every setting at Kafka's default.
+func DefaultBroker() Broker { return Broker{values: map[string]string{}} }
+
+// ParseBroker validates settings (Kafka setting name to value) and returns
+// the broker they describe. An unknown name ("Unknown broker setting: x"),
+// an invalid value, node.id and broker.id set to different ids, or a setting
+// that makes a topic default invalid returns an *Error wrapping
+// kerr.InvalidConfig.
+func ParseBroker(settings map[string]string) (Broker, error) {
+	b := Broker{values: make(map[string]string, len(settings))}
+	for _, name := range sortedKeys(settings) {
+		d, ok := brokerIndex[name]
+		if !ok {
+			return Broker{}, &Error{Name: name, Msg: "Unknown broker setting: " + name}
+		}
+		v, err := d.Parse(settings[name])
+		if err != nil {
+			return Broker{}, err
+		}
+		b.values[name] = v
+	}
+	node, nok := b.values["node.id"]
+	broker, bok := b.values["broker.id"]
+	if nok && bok && node != broker {
+		return Broker{}, &Error{Name: "broker.id", Msg: fmt.Sprintf("broker.id (%s) must equal node.id (%s)", broker, node)}
+	}
+	if _, err := ResolveTopic(b, nil); err != nil {
+		return Broker{}, err
+	}
+	return b, nil
+}
+
+// Value returns the setting's value in force (explicit or default) and
+// whether there is one; unknown names and unset settings without a default
+// report false.
+func (b Broker) Value(name string) (string, bool) {
+	if v, ok := b.values[name]; ok {
+		return v, true
+	}
+	if d, ok := brokerIndex[name]; ok && d.Default != nil {
+		return *d.Default, true
+	}
+	return "", false
+}
+
+// IsSet reports whether the setting was given explicitly.
+func (b Broker) IsSet(name string) bool { _, ok := b.values[name]; return ok }
+
+// get parses the value in force of a setting that has a default.
+func (b Broker) get(name string) value {
+	d := brokerIndex[name]
+	v, _ := b.Value(name)
+	return d.mustParse(v)
+}
+
+func (b Broker) int(name string) int64        { return b.get(name).i }
+func (b Broker) ms(name string) time.Duration { return time.Duration(b.int(name)) * time.Millisecond }
+
+// NodeID is node.id, or broker.id when only that is set; -1 when neither is.
+func (b Broker) NodeID() int32 {
+	if b.IsSet("node.id") {
+		return int32(b.int("node.id"))
+	}
+	return int32(b.int("broker.id"))
+}
+
+// NumPartitions is num.partitions, the partition count of auto-created topics.
+func (b Broker) NumPartitions() int32 { return int32(b.int("num.partitions")) }
+
+// DefaultReplicationFactor is default.replication.factor.
+func (b Broker) DefaultReplicationFactor() int16 { return int16(b.int("default.replication.factor")) }
+
+// AutoCreateTopics is auto.create.topics.enable.
+func (b Broker) AutoCreateTopics() bool { return b.get("auto.create.topics.enable").b }
+
+// DeleteTopicEnable is delete.topic.enable.
+func (b Broker) DeleteTopicEnable() bool { return b.get("delete.topic.enable").b }
+
+// SocketRequestMaxBytes is socket.request.max.bytes, the largest request frame.
+func (b Broker) SocketRequestMaxBytes() int32 { return int32(b.int("socket.request.max.bytes")) }
+
+// MessageMaxBytes is message.max.bytes, the default of max.message.bytes.
+func (b Broker) MessageMaxBytes() int32 { return int32(b.int("message.max.bytes")) }
+
+// FetchMaxBytes is fetch.max.bytes, the cap on one fetch response.
+func (b Broker) FetchMaxBytes() int32 { return int32(b.int("fetch.max.bytes")) }
+
+// RetentionCheckInterval is log.retention.check.interval.ms.
+func (b Broker) RetentionCheckInterval() time.Duration {
+	return b.ms("log.retention.check.interval.ms")
+}
+
+// LogCleanerEnable is log.cleaner.enable.
+func (b Broker) LogCleanerEnable() bool { return b.get("log.cleaner.enable").b }
+
+// LogFlushSchedulerInterval is log.flush.scheduler.interval.ms (math.MaxInt64
+// milliseconds, i.e. never, by default).
+func (b Broker) LogFlushSchedulerInterval() int64 { return b.int("log.flush.scheduler.interval.ms") }
+
+// AutoLeaderRebalance is auto.leader.rebalance.enable.
+func (b Broker) AutoLeaderRebalance() bool { return b.get("auto.leader.rebalance.enable").b }
+
+// ReplicaLagTimeMax is replica.lag.time.max.ms.
+func (b Broker) ReplicaLagTimeMax() time.Duration { return b.ms("replica.lag.time.max.ms") }
+
+// ReplicaFetchMaxBytes is replica.fetch.max.bytes.
+func (b Broker) ReplicaFetchMaxBytes() int32 { return int32(b.int("replica.fetch.max.bytes")) }
+
+// ConnectionsMaxIdle is connections.max.idle.ms.
+func (b Broker) ConnectionsMaxIdle() time.Duration { return b.ms("connections.max.idle.ms") }
+
+// OffsetsTopicNumPartitions is offsets.topic.num.partitions.
+func (b Broker) OffsetsTopicNumPartitions() int32 {
+	return int32(b.int("offsets.topic.num.partitions"))
+}
+
+// OffsetsTopicReplicationFactor is offsets.topic.replication.factor (Kafka's
+// default 3; the caller caps it to the cluster size if it chooses to).
+func (b Broker) OffsetsTopicReplicationFactor() int16 {
+	return int16(b.int("offsets.topic.replication.factor"))
+}
+
+// OffsetsTopicSegmentBytes is offsets.topic.segment.bytes.
+func (b Broker) OffsetsTopicSegmentBytes() int32 { return int32(b.int("offsets.topic.segment.bytes")) }
+
+// OffsetsCommitTimeout is offsets.commit.timeout.ms.
+func (b Broker) OffsetsCommitTimeout() time.Duration { return b.ms("offsets.commit.timeout.ms") }
+
+// OffsetsRetention is offsets.retention.minutes.
+func (b Broker) OffsetsRetention() time.Duration {
+	return time.Duration(b.int("offsets.retention.minutes")) * time.Minute
+}
+
+// OffsetsRetentionCheckInterval is offsets.retention.check.interval.ms.
+func (b Broker) OffsetsRetentionCheckInterval() time.Duration {
+	return b.ms("offsets.retention.check.interval.ms")
+}
+
+// GroupInitialRebalanceDelay is group.initial.rebalance.delay.ms.
+func (b Broker) GroupInitialRebalanceDelay() time.Duration {
+	return b.ms("group.initial.rebalance.delay.ms")
+}
+
+// GroupMinSessionTimeout is group.min.session.timeout.ms.
+func (b Broker) GroupMinSessionTimeout() time.Duration { return b.ms("group.min.session.timeout.ms") }
+
+// GroupMaxSessionTimeout is group.max.session.timeout.ms.
+func (b Broker) GroupMaxSessionTimeout() time.Duration { return b.ms("group.max.session.timeout.ms") }
+
+// GroupMaxSize is group.max.size.
+func (b Broker) GroupMaxSize() int32 { return int32(b.int("group.max.size")) }
+
+// TransactionStateLogNumPartitions is transaction.state.log.num.partitions.
+func (b Broker) TransactionStateLogNumPartitions() int32 {
+	return int32(b.int("transaction.state.log.num.partitions"))
+}
+
+// TransactionStateLogReplicationFactor is transaction.state.log.replication.factor.
+func (b Broker) TransactionStateLogReplicationFactor() int16 {
+	return int16(b.int("transaction.state.log.replication.factor"))
+}
+
+// TransactionStateLogMinISR is transaction.state.log.min.isr.
+func (b Broker) TransactionStateLogMinISR() int32 {
+	return int32(b.int("transaction.state.log.min.isr"))
+}
+
+// TransactionStateLogSegmentBytes is transaction.state.log.segment.bytes.
+func (b Broker) TransactionStateLogSegmentBytes() int32 {
+	return int32(b.int("transaction.state.log.segment.bytes"))
+}
+
+// TransactionMaxTimeout is transaction.max.timeout.ms.
+func (b Broker) TransactionMaxTimeout() time.Duration { return b.ms("transaction.max.timeout.ms") }
+
+// TransactionalIDExpiration is transactional.id.expiration.ms.
+func (b Broker) TransactionalIDExpiration() time.Duration {
+	return b.ms("transactional.id.expiration.ms")
+}
+
+// ProducerIDExpiration is producer.id.expiration.ms.
+func (b Broker) ProducerIDExpiration() time.Duration { return b.ms("producer.id.expiration.ms") }

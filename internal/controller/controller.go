@@ -1,0 +1,254 @@
+// Package controller turns admin requests into metadata records: it decides
+// (pure functions over the current metadata image, in decide.go), proposes
+// the records through the metadata Raft log and returns once they are
+// applied, so the caller's next read of the metadata store sees the change.
+// Errors are Kafka's, as kerr values wrapped with a message.
+package controller
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/stratalog/strata/internal/metadata"
+)
+
+// Proposer appends data to the metadata log and returns its index once the
+// entry is applied to the store, with the store's error for it (a rejected
+// record). *raft.Node implements it.
+type Proposer interface {
+	Propose(ctx context.Context, data []byte) (uint64, error)
+}
+
+// Config configures a Controller.
+type Config struct {
+	// NodeID is this node's broker id; producer id blocks are allocated to
+	// it.
+	NodeID int32
+}
+
+// Defaults are the broker settings for topics created without an explicit
+// partition count, replication factor or config.
+type Defaults struct {
+	NumPartitions     int32
+	ReplicationFactor int16
+	// ValidateConfigs checks a new topic's configs (nil: no check). An
+	// error without a Kafka code is returned as INVALID_CONFIG.
+	ValidateConfigs func(map[string]*string) error
+}
+
+// TopicSpec is one topic of a CreateTopics request.
+type TopicSpec struct {
+	Name string
+	// NumPartitions and ReplicationFactor are -1 for the default; both
+	// must be -1 when Assignments is given.
+	NumPartitions     int32
+	ReplicationFactor int16
+	// Assignments maps every partition 0..n-1 to its replicas, the first
+	// being the leader; nil for automatic placement.
+	Assignments map[int32][]int32
+	Configs     map[string]*string
+}
+
+// TopicResult is the outcome for one TopicSpec. On error NumPartitions and
+// ReplicationFactor are -1 and ID is zero.
+type TopicResult struct {
+	Name              string
+	ID                [16]byte
+	NumPartitions     int32
+	ReplicationFactor int16
+	Err               error
+}
+
+// PartitionSpec is one topic of a CreatePartitions request: grow Topic to
+// Count partitions. Assignments, if not nil, gives the replicas of each new
+// partition (Count minus the current count of them).
+type PartitionSpec struct {
+	Topic       string
+	Count       int32
+	Assignments [][]int32
+}
+
+// PartitionsResult is the outcome for one PartitionSpec.
+type PartitionsResult struct {
+	Topic string
+	Err   error
+}
+
+// Controller proposes metadata changes. Its methods may be called
+// concurrently; each returns after its records are applied (or failed).
+type Controller struct {
+	node   Proposer
+	store  *metadata.Store
+	cfg    Config
+	logger *slog.Logger
+	// mu serializes the decide-propose sequences, so a decision is never
+	// made on an image another of this controller's proposals is about to
+	// change. Records still carry what they were decided on, so a change
+	// from elsewhere makes them fail at apply rather than corrupt the image.
+	mu sync.Mutex
+}
+
+// New returns a controller proposing through node and reading store, which
+// node's log is applied to. It starts no goroutines.
+func New(node Proposer, store *metadata.Store, cfg Config, logger *slog.Logger) *Controller {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Controller{node: node, store: store, cfg: cfg, logger: logger}
+}
+
+// propose writes rec to the log and waits until it is applied.
+func (c *Controller) propose(ctx context.Context, rec metadata.Record) error {
+	if _, err := c.node.Propose(ctx, metadata.EncodeRecord(rec)); err != nil {
+		return fmt.Errorf("%T: %w", rec, err)
+	}
+	return nil
+}
+
+// CreateTopics creates the topics of specs and returns one result per spec,
+// in order. With validateOnly it checks and places but proposes nothing (the
+// results then carry a zero ID). Errors: INVALID_REQUEST (a name twice in
+// specs, or a count and an assignment together), INVALID_TOPIC_EXCEPTION,
+// TOPIC_ALREADY_EXISTS, INVALID_PARTITIONS, INVALID_REPLICATION_FACTOR,
+// INVALID_REPLICA_ASSIGNMENT, INVALID_CONFIG, or the context's or log's
+// error.
+func (c *Controller) CreateTopics(ctx context.Context, specs []TopicSpec, validateOnly bool, defaults Defaults) []TopicResult {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	plans := decideCreateTopics(c.store.Current(), specs, defaults, newTopicID)
+	results := make([]TopicResult, len(plans))
+	for i, p := range plans {
+		results[i] = p.result
+		if p.rec == nil {
+			continue
+		}
+		if validateOnly {
+			results[i].ID = [16]byte{}
+			continue
+		}
+		if err := c.propose(ctx, *p.rec); err != nil {
+			results[i] = TopicResult{Name: p.result.Name, NumPartitions: -1, ReplicationFactor: -1, Err: err}
+			continue
+		}
+		c.logger.Info("created topic", "topic", p.rec.Name, "partitions", len(p.rec.Partitions))
+	}
+	return results
+}
+
+// DeleteTopics deletes the topics with the given ids. It returns the error
+// of each id that was not deleted (UNKNOWN_TOPIC_ID, INVALID_REQUEST for an
+// id given twice, or the context's or log's error); ids not in the map are
+// deleted.
+func (c *Controller) DeleteTopics(ctx context.Context, ids [][16]byte) map[[16]byte]error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	img := c.store.Current()
+	recs, errs := decideDeleteTopics(img, ids)
+	for _, id := range ids {
+		rec, ok := recs[id]
+		if !ok {
+			continue
+		}
+		delete(recs, id) // once per id
+		if err := c.propose(ctx, rec); err != nil {
+			errs[id] = err
+			continue
+		}
+		if t, ok := img.TopicByID(id); ok {
+			c.logger.Info("deleted topic", "topic", t.Name)
+		}
+	}
+	return errs
+}
+
+// CreatePartitions grows topics and returns one result per spec, in order.
+// Errors: INVALID_REQUEST (a topic twice), UNKNOWN_TOPIC_OR_PARTITION,
+// INVALID_PARTITIONS (count not above the current one, or over the limit),
+// INVALID_REPLICA_ASSIGNMENT, INVALID_REPLICATION_FACTOR (the topic's factor
+// exceeds the registered brokers), or the context's or log's error.
+func (c *Controller) CreatePartitions(ctx context.Context, specs []PartitionSpec, validateOnly bool) []PartitionsResult {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	recs, errs := decideCreatePartitions(c.store.Current(), specs)
+	results := make([]PartitionsResult, len(specs))
+	for i, s := range specs {
+		results[i] = PartitionsResult{Topic: s.Topic, Err: errs[i]}
+		if recs[i] == nil || validateOnly {
+			continue
+		}
+		if err := c.propose(ctx, *recs[i]); err != nil {
+			results[i].Err = err
+			continue
+		}
+		c.logger.Info("created partitions", "topic", s.Topic, "count", s.Count)
+	}
+	return results
+}
+
+// AlterTopicConfigs sets the keys of set and removes the keys of del in the
+// config overrides of topic. Values are not validated here: the caller
+// checks them (and decides replace versus incremental semantics). Errors:
+// UNKNOWN_TOPIC_OR_PARTITION, INVALID_CONFIG (a key in both, an empty key),
+// or the context's or log's error.
+func (c *Controller) AlterTopicConfigs(ctx context.Context, topic string, set map[string]string, del []string, validateOnly bool) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	rec, err := decideTopicConfigs(c.store.Current(), topic, set, del)
+	if err != nil || validateOnly {
+		return err
+	}
+	return c.propose(ctx, rec)
+}
+
+// RegisterBroker registers b, replacing an earlier registration of its id.
+func (c *Controller) RegisterBroker(ctx context.Context, b metadata.Broker) error {
+	return c.propose(ctx, metadata.RegisterBroker(b))
+}
+
+// AllocateProducerIDs reserves count producer ids for this node and returns
+// the first; the block is [first, first+count). The node must be registered.
+func (c *Controller) AllocateProducerIDs(ctx context.Context, count int64) (int64, error) {
+	if count <= 0 {
+		return 0, fmt.Errorf("allocate producer ids: count %d must be positive", count)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	first := c.store.Current().NextProducerID
+	if err := c.propose(ctx, metadata.AllocateProducerIDs{Broker: c.cfg.NodeID, First: first, Count: count}); err != nil {
+		return 0, err
+	}
+	return first, nil
+}
+
+// EnsureClusterID sets a random cluster id (a UUID v4 in URL-safe base64
+// without padding, 22 characters, as Kafka's look) unless one is set.
+func (c *Controller) EnsureClusterID(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.store.Current().ClusterID != "" {
+		return nil
+	}
+	id := newTopicID()
+	err := c.propose(ctx, metadata.SetClusterID{ID: base64.RawURLEncoding.EncodeToString(id[:])})
+	if err != nil && errors.Is(err, metadata.ErrInvalidRecord) && c.store.Current().ClusterID != "" {
+		return nil // set meanwhile by another controller
+	}
+	if err == nil {
+		c.logger.Info("cluster id set", "cluster_id", c.store.Current().ClusterID)
+	}
+	return err
+}
+
+// newTopicID returns a random UUID v4 (never the zero id).
+func newTopicID() [16]byte {
+	var id [16]byte
+	_, _ = rand.Read(id[:]) // crypto/rand.Read never fails
+	id[6] = id[6]&0x0f | 0x40
+	id[8] = id[8]&0x3f | 0x80
+	return id
+}

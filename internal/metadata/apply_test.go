@@ -1,0 +1,263 @@
+package metadata
+
+import (
+	"errors"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+var (
+	idA = [16]byte{0xa}
+	idB = [16]byte{0xb}
+	idC = [16]byte{0xc}
+)
+
+func part(index, leader int32, replicas ...int32) Partition {
+	return Partition{Index: index, Leader: leader, Replicas: replicas, ISR: replicas}
+}
+
+// baseImage has brokers 1 and 2, topic "a.b" (id A, 2 partitions, a config)
+// and topic "z" (id B).
+func baseImage(t *testing.T) *Image {
+	t.Helper()
+	recs := []Record{
+		SetClusterID{ID: "cluster"},
+		RegisterBroker{ID: 1, Host: "h1", Port: 9092},
+		RegisterBroker{ID: 2, Host: "h2", Port: 9092, Rack: "r"},
+		CreateTopic{Name: "a.b", ID: idA, Partitions: []Partition{part(0, 1, 1, 2), part(1, 2, 2, 1)}, Configs: map[string]string{"retention.ms": "1"}},
+		CreateTopic{Name: "z", ID: idB, Partitions: []Partition{part(0, 1, 1)}},
+	}
+	img := &Image{}
+	for i, r := range recs {
+		next, err := img.Apply(uint64(i+1), r)
+		if err != nil {
+			t.Fatalf("apply %T: %v", r, err)
+		}
+		img = next
+	}
+	return img
+}
+
+func TestApplyErrors(t *testing.T) {
+	tests := []struct {
+		name  string
+		index uint64
+		rec   Record
+		want  error
+	}{
+		{"stale index", 5, SetClusterID{ID: "cluster"}, ErrStaleIndex},
+		{"empty cluster id", 10, SetClusterID{}, ErrInvalidRecord},
+		{"other cluster id", 10, SetClusterID{ID: "other"}, ErrInvalidRecord},
+		{"broker negative id", 10, RegisterBroker{ID: -1, Host: "h", Port: 1}, ErrInvalidRecord},
+		{"broker no host", 10, RegisterBroker{ID: 3, Port: 1}, ErrInvalidRecord},
+		{"broker bad port", 10, RegisterBroker{ID: 3, Host: "h", Port: 70000}, ErrInvalidRecord},
+		{"create bad name", 10, CreateTopic{Name: "a/b", ID: idC, Partitions: []Partition{part(0, 1, 1)}}, kerr.InvalidTopicException},
+		{"create dot name", 10, CreateTopic{Name: "..", ID: idC, Partitions: []Partition{part(0, 1, 1)}}, kerr.InvalidTopicException},
+		{"create zero id", 10, CreateTopic{Name: "c", Partitions: []Partition{part(0, 1, 1)}}, ErrInvalidRecord},
+		{"create existing name", 10, CreateTopic{Name: "z", ID: idC, Partitions: []Partition{part(0, 1, 1)}}, kerr.TopicAlreadyExists},
+		{"create existing id", 10, CreateTopic{Name: "c", ID: idA, Partitions: []Partition{part(0, 1, 1)}}, kerr.TopicAlreadyExists},
+		{"create colliding name", 10, CreateTopic{Name: "a_b", ID: idC, Partitions: []Partition{part(0, 1, 1)}}, kerr.InvalidTopicException},
+		{"create no partitions", 10, CreateTopic{Name: "c", ID: idC}, kerr.InvalidPartitions},
+		{"create gap in indexes", 10, CreateTopic{Name: "c", ID: idC, Partitions: []Partition{part(1, 1, 1)}}, kerr.InvalidPartitions},
+		{"create no replicas", 10, CreateTopic{Name: "c", ID: idC, Partitions: []Partition{{Leader: -1}}}, kerr.InvalidReplicaAssignment},
+		{"create duplicate replica", 10, CreateTopic{Name: "c", ID: idC, Partitions: []Partition{part(0, 1, 1, 1)}}, kerr.InvalidReplicaAssignment},
+		{"create unknown broker", 10, CreateTopic{Name: "c", ID: idC, Partitions: []Partition{part(0, 1, 1, 7)}}, kerr.InvalidReplicaAssignment},
+		{"create leader not replica", 10, CreateTopic{Name: "c", ID: idC, Partitions: []Partition{part(0, 2, 1)}}, kerr.InvalidReplicaAssignment},
+		{"create negative epoch", 10, CreateTopic{Name: "c", ID: idC, Partitions: []Partition{{Leader: 1, LeaderEpoch: -1, Replicas: []int32{1}}}}, kerr.InvalidReplicaAssignment},
+		{"create isr outside replicas", 10, CreateTopic{Name: "c", ID: idC, Partitions: []Partition{{Leader: 1, Replicas: []int32{1}, ISR: []int32{2}}}}, kerr.InvalidReplicaAssignment},
+		{"create isr duplicate", 10, CreateTopic{Name: "c", ID: idC, Partitions: []Partition{{Leader: 1, Replicas: []int32{1}, ISR: []int32{1, 1}}}}, kerr.InvalidReplicaAssignment},
+		{"create empty config key", 10, CreateTopic{Name: "c", ID: idC, Partitions: []Partition{part(0, 1, 1)}, Configs: map[string]string{"": "x"}}, kerr.InvalidConfig},
+		{"delete unknown", 10, DeleteTopic{ID: idC}, kerr.UnknownTopicID},
+		{"partitions unknown topic", 10, CreatePartitions{TopicID: idC, Partitions: []Partition{part(0, 1, 1)}}, kerr.UnknownTopicID},
+		{"partitions none", 10, CreatePartitions{TopicID: idA}, kerr.InvalidPartitions},
+		{"partitions wrong index", 10, CreatePartitions{TopicID: idA, Partitions: []Partition{part(1, 1, 1)}}, kerr.InvalidPartitions},
+		{"partitions bad replicas", 10, CreatePartitions{TopicID: idA, Partitions: []Partition{part(2, 1, 9)}}, kerr.InvalidReplicaAssignment},
+		{"configs unknown topic", 10, SetTopicConfigs{TopicID: idC, Set: map[string]string{"k": "v"}}, kerr.UnknownTopicID},
+		{"configs set and delete", 10, SetTopicConfigs{TopicID: idA, Set: map[string]string{"k": "v"}, Delete: []string{"k"}}, kerr.InvalidConfig},
+		{"configs empty delete", 10, SetTopicConfigs{TopicID: idA, Delete: []string{""}}, kerr.InvalidConfig},
+		{"pids wrong first", 10, AllocateProducerIDs{Broker: 1, First: 5, Count: 10}, ErrInvalidRecord},
+		{"pids zero count", 10, AllocateProducerIDs{Broker: 1, First: 0, Count: 0}, ErrInvalidRecord},
+		{"pids unknown broker", 10, AllocateProducerIDs{Broker: 9, First: 0, Count: 10}, ErrInvalidRecord},
+		{"nil record", 10, nil, ErrInvalidRecord},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			img := baseImage(t)
+			before, _ := img.EncodeSnapshot()
+			got, err := img.Apply(tt.index, tt.rec)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("got error %v, want %v", err, tt.want)
+			}
+			if got != img {
+				t.Fatalf("got a new image on error, want the unchanged one")
+			}
+			after, _ := img.EncodeSnapshot()
+			if string(before) != string(after) {
+				t.Fatalf("image changed by a rejected record")
+			}
+		})
+	}
+}
+
+func TestApplyOverflowProducerIDs(t *testing.T) {
+	img := baseImage(t)
+	img, err := img.Apply(10, AllocateProducerIDs{Broker: 1, First: 0, Count: math.MaxInt64 - 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := img.Apply(11, AllocateProducerIDs{Broker: 1, First: math.MaxInt64 - 10, Count: 11}); !errors.Is(err, ErrInvalidRecord) {
+		t.Fatalf("got %v, want ErrInvalidRecord for an overflowing block", err)
+	}
+	if _, err := img.Apply(11, AllocateProducerIDs{Broker: 1, First: math.MaxInt64 - 10, Count: 10}); err != nil {
+		t.Fatalf("got %v, want the last block to fit", err)
+	}
+}
+
+func TestApplyHappyPaths(t *testing.T) {
+	tests := []struct {
+		name  string
+		rec   Record
+		check func(t *testing.T, old, img *Image)
+	}{
+		{"register new broker", RegisterBroker{ID: 3, Host: "h3", Port: 1}, func(t *testing.T, old, img *Image) {
+			if got := len(img.Brokers()); got != 3 {
+				t.Fatalf("got %d brokers, want 3", got)
+			}
+			if _, ok := old.Broker(3); ok {
+				t.Fatal("old image sees the new broker")
+			}
+		}},
+		{"re-register broker", RegisterBroker{ID: 1, Host: "moved", Port: 1}, func(t *testing.T, old, img *Image) {
+			if b, _ := img.Broker(1); b.Host != "moved" {
+				t.Fatalf("got host %q, want moved", b.Host)
+			}
+		}},
+		{"same cluster id", SetClusterID{ID: "cluster"}, func(t *testing.T, old, img *Image) {
+			if img.ClusterID != "cluster" {
+				t.Fatalf("got %q", img.ClusterID)
+			}
+		}},
+		{"create topic", CreateTopic{Name: "c", ID: idC, Partitions: []Partition{part(0, 1, 1)}}, func(t *testing.T, old, img *Image) {
+			c, ok := img.Topic("c")
+			if !ok || c.ID != idC {
+				t.Fatalf("got %v %v, want topic c", c, ok)
+			}
+			if byID, _ := img.TopicByID(idC); byID != c {
+				t.Fatal("by id and by name differ")
+			}
+			a1, _ := old.Topic("a.b")
+			a2, _ := img.Topic("a.b")
+			if a1 != a2 {
+				t.Fatal("unchanged topic not shared")
+			}
+			names := []string{}
+			for _, tp := range img.Topics() {
+				names = append(names, tp.Name)
+			}
+			if got := strings.Join(names, ","); got != "a.b,c,z" {
+				t.Fatalf("got topics %s, want a.b,c,z", got)
+			}
+		}},
+		{"delete topic", DeleteTopic{ID: idA}, func(t *testing.T, old, img *Image) {
+			if _, ok := img.Topic("a.b"); ok {
+				t.Fatal("topic still there by name")
+			}
+			if _, ok := img.TopicByID(idA); ok {
+				t.Fatal("topic still there by id")
+			}
+			if _, ok := old.Topic("a.b"); !ok {
+				t.Fatal("old image lost the topic")
+			}
+		}},
+		{"create partitions", CreatePartitions{TopicID: idA, Partitions: []Partition{part(2, 1, 1), part(3, 2, 2)}}, func(t *testing.T, old, img *Image) {
+			a, _ := img.Topic("a.b")
+			if len(a.Partitions) != 4 || a.Partitions[3].Leader != 2 {
+				t.Fatalf("got partitions %+v, want 4", a.Partitions)
+			}
+			if a.Configs["retention.ms"] != "1" {
+				t.Fatal("configs lost")
+			}
+			if o, _ := old.Topic("a.b"); len(o.Partitions) != 2 {
+				t.Fatalf("old image has %d partitions, want 2", len(o.Partitions))
+			}
+		}},
+		{"set configs", SetTopicConfigs{TopicID: idA, Set: map[string]string{"cleanup.policy": "compact"}, Delete: []string{"retention.ms", "absent"}}, func(t *testing.T, old, img *Image) {
+			a, _ := img.Topic("a.b")
+			if len(a.Configs) != 1 || a.Configs["cleanup.policy"] != "compact" {
+				t.Fatalf("got configs %v", a.Configs)
+			}
+			if o, _ := old.Topic("a.b"); o.Configs["retention.ms"] != "1" || len(o.Configs) != 1 {
+				t.Fatalf("old configs changed: %v", o.Configs)
+			}
+		}},
+		{"delete all configs", SetTopicConfigs{TopicID: idA, Delete: []string{"retention.ms"}}, func(t *testing.T, old, img *Image) {
+			if a, _ := img.Topic("a.b"); a.Configs != nil {
+				t.Fatalf("got configs %v, want nil", a.Configs)
+			}
+		}},
+		{"allocate producer ids", AllocateProducerIDs{Broker: 2, First: 0, Count: 1000}, func(t *testing.T, old, img *Image) {
+			if img.NextProducerID != 1000 || old.NextProducerID != 0 {
+				t.Fatalf("got next %d (old %d), want 1000 (0)", img.NextProducerID, old.NextProducerID)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			old := baseImage(t)
+			img, err := old.Apply(10, tt.rec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if img.AppliedIndex != 10 || old.AppliedIndex != 5 {
+				t.Fatalf("got applied %d (old %d), want 10 (5)", img.AppliedIndex, old.AppliedIndex)
+			}
+			tt.check(t, old, img)
+		})
+	}
+}
+
+func TestCheckTopicName(t *testing.T) {
+	tests := []struct {
+		name string
+		ok   bool
+	}{
+		{"a", true},
+		{"A-z_0.9", true},
+		{strings.Repeat("x", 249), true},
+		{strings.Repeat("x", 250), false},
+		{"", false},
+		{".", false},
+		{"..", false},
+		{"...", true},
+		{"a b", false},
+		{"ä", false},
+		{"a/b", false},
+	}
+	for _, tt := range tests {
+		err := CheckTopicName(tt.name)
+		if (err == nil) != tt.ok {
+			t.Errorf("CheckTopicName(%q) = %v, want ok %v", tt.name, err, tt.ok)
+		}
+		if err != nil && !errors.Is(err, kerr.InvalidTopicException) {
+			t.Errorf("CheckTopicName(%q) = %v, want INVALID_TOPIC_EXCEPTION", tt.name, err)
+		}
+	}
+}
+
+func TestCollidingTopic(t *testing.T) {
+	img := baseImage(t)
+	tests := []struct{ name, want string }{
+		{"a_b", "a.b"},
+		{"a.b", ""},
+		{"a_c", ""},
+		{"z", ""},
+	}
+	for _, tt := range tests {
+		if got := img.CollidingTopic(tt.name); got != tt.want {
+			t.Errorf("CollidingTopic(%q) = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}

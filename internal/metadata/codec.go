@@ -1,0 +1,277 @@
+package metadata
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// Version is the format version byte every encoded record and snapshot
+// starts with.
+const Version byte = 1
+
+// Errors returned by the decoders.
+var (
+	// ErrCorrupt means the bytes are not a well-formed record or snapshot:
+	// truncated, an unknown kind, a length beyond the input, trailing bytes.
+	ErrCorrupt = errors.New("corrupt metadata encoding")
+	// ErrUnsupportedVersion means the version byte is not one this build
+	// reads.
+	ErrUnsupportedVersion = errors.New("unsupported metadata format version")
+)
+
+// EncodeRecord returns the encoding of r: the version byte, the kind byte and
+// the record's fields. The returned slice is new and owned by the caller.
+func EncodeRecord(r Record) []byte {
+	e := &encoder{b: []byte{Version, byte(r.kind())}}
+	switch r := r.(type) {
+	case RegisterBroker:
+		e.int(int64(r.ID))
+		e.string(r.Host)
+		e.int(int64(r.Port))
+		e.string(r.Rack)
+	case CreateTopic:
+		e.string(r.Name)
+		e.uuid(r.ID)
+		e.partitions(r.Partitions)
+		e.stringMap(r.Configs)
+	case DeleteTopic:
+		e.uuid(r.ID)
+	case CreatePartitions:
+		e.uuid(r.TopicID)
+		e.partitions(r.Partitions)
+	case SetTopicConfigs:
+		e.uuid(r.TopicID)
+		e.stringMap(r.Set)
+		e.uvarint(uint64(len(r.Delete)))
+		for _, k := range r.Delete {
+			e.string(k)
+		}
+	case AllocateProducerIDs:
+		e.int(int64(r.Broker))
+		e.int(r.First)
+		e.int(r.Count)
+	case SetClusterID:
+		e.string(r.ID)
+	}
+	return e.b
+}
+
+// DecodeRecord decodes a record encoded by EncodeRecord. It returns
+// ErrUnsupportedVersion or ErrCorrupt (wrapped) for bad input and never
+// panics. The returned record shares no memory with b. Empty slices and maps
+// decode as nil.
+func DecodeRecord(b []byte) (Record, error) {
+	d, k, err := newDecoder(b)
+	if err != nil {
+		return nil, err
+	}
+	var r Record
+	switch k {
+	case kindRegisterBroker:
+		r = RegisterBroker{ID: d.int32(), Host: d.string(), Port: d.int32(), Rack: d.string()}
+	case kindCreateTopic:
+		r = CreateTopic{Name: d.string(), ID: d.uuid(), Partitions: d.partitions(), Configs: d.stringMap()}
+	case kindDeleteTopic:
+		r = DeleteTopic{ID: d.uuid()}
+	case kindCreatePartitions:
+		r = CreatePartitions{TopicID: d.uuid(), Partitions: d.partitions()}
+	case kindSetTopicConfigs:
+		rec := SetTopicConfigs{TopicID: d.uuid(), Set: d.stringMap()}
+		n := d.count(1)
+		for range n {
+			rec.Delete = append(rec.Delete, d.string())
+		}
+		r = rec
+	case kindAllocateProducerIDs:
+		r = AllocateProducerIDs{Broker: d.int32(), First: d.int64(), Count: d.int64()}
+	case kindSetClusterID:
+		r = SetClusterID{ID: d.string()}
+	default:
+		return nil, fmt.Errorf("%w: unknown record kind %d", ErrCorrupt, k)
+	}
+	if err := d.finish(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// encoder appends the primitives of the format to b.
+type encoder struct{ b []byte }
+
+func (e *encoder) uvarint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
+func (e *encoder) int(v int64)      { e.b = binary.AppendVarint(e.b, v) }
+func (e *encoder) uuid(id [16]byte) { e.b = append(e.b, id[:]...) }
+
+func (e *encoder) string(s string) {
+	e.uvarint(uint64(len(s)))
+	e.b = append(e.b, s...)
+}
+
+func (e *encoder) int32s(vs []int32) {
+	e.uvarint(uint64(len(vs)))
+	for _, v := range vs {
+		e.int(int64(v))
+	}
+}
+
+// stringMap writes the entries sorted by key, so equal maps encode equally.
+func (e *encoder) stringMap(m map[string]string) {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	e.uvarint(uint64(len(keys)))
+	for _, k := range keys {
+		e.string(k)
+		e.string(m[k])
+	}
+}
+
+func (e *encoder) partitions(ps []Partition) {
+	e.uvarint(uint64(len(ps)))
+	for _, p := range ps {
+		e.int(int64(p.Index))
+		e.int(int64(p.Leader))
+		e.int(int64(p.LeaderEpoch))
+		e.int32s(p.Replicas)
+		e.int32s(p.ISR)
+	}
+}
+
+// decoder reads the primitives with a sticky error: after the first failure
+// every read returns a zero value, and finish reports the failure.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+// newDecoder checks the version byte and returns a decoder positioned after
+// the kind byte.
+func newDecoder(b []byte) (*decoder, kind, error) {
+	if len(b) < 2 {
+		return nil, 0, fmt.Errorf("%w: %d bytes, need at least 2", ErrCorrupt, len(b))
+	}
+	if b[0] != Version {
+		return nil, 0, fmt.Errorf("%w: %d", ErrUnsupportedVersion, b[0])
+	}
+	return &decoder{b: b[2:]}, kind(b[1]), nil
+}
+
+func (d *decoder) fail(what string) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: bad %s", ErrCorrupt, what)
+	}
+	d.b = nil
+}
+
+// finish returns the sticky error, or ErrCorrupt if bytes are left over.
+func (d *decoder) finish() error {
+	if d.err != nil {
+		return d.err
+	}
+	if len(d.b) != 0 {
+		return fmt.Errorf("%w: %d trailing bytes", ErrCorrupt, len(d.b))
+	}
+	return nil
+}
+
+func (d *decoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail("uvarint")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) int64() int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail("varint")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) int32() int32 {
+	v := d.int64()
+	if int64(int32(v)) != v {
+		d.fail("int32")
+		return 0
+	}
+	return int32(v)
+}
+
+// count reads a collection length whose items take at least minSize bytes
+// each, rejecting lengths the remaining input cannot hold so a corrupt
+// length never causes a large allocation.
+func (d *decoder) count(minSize int) int {
+	n := d.uvarint()
+	if n > uint64(len(d.b)/minSize) {
+		d.fail("length")
+		return 0
+	}
+	return int(n)
+}
+
+func (d *decoder) bytes() []byte {
+	n := d.count(1)
+	v := d.b[:n]
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) string() string { return string(d.bytes()) }
+
+func (d *decoder) uuid() [16]byte {
+	var id [16]byte
+	if len(d.b) < 16 {
+		d.fail("uuid")
+		return id
+	}
+	copy(id[:], d.b)
+	d.b = d.b[16:]
+	return id
+}
+
+func (d *decoder) int32s() []int32 {
+	n := d.count(1)
+	if n == 0 {
+		return nil
+	}
+	vs := make([]int32, n)
+	for i := range vs {
+		vs[i] = d.int32()
+	}
+	return vs
+}
+
+func (d *decoder) stringMap() map[string]string {
+	n := d.count(2)
+	if n == 0 {
+		return nil
+	}
+	m := make(map[string]string, n)
+	for range n {
+		k := d.string()
+		m[k] = d.string()
+	}
+	return m
+}
+
+func (d *decoder) partitions() []Partition {
+	n := d.count(5)
+	if n == 0 {
+		return nil
+	}
+	ps := make([]Partition, n)
+	for i := range ps {
+		ps[i] = Partition{Index: d.int32(), Leader: d.int32(), LeaderEpoch: d.int32(), Replicas: d.int32s(), ISR: d.int32s()}
+	}
+	return ps
+}

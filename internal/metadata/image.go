@@ -1,0 +1,110 @@
+package metadata
+
+import (
+	"cmp"
+	"slices"
+)
+
+// Broker is a registered broker.
+type Broker struct {
+	ID   int32
+	Host string
+	Port int32
+	Rack string // empty: no rack
+}
+
+// Topic is one topic of an image. Topics are shared between images: callers
+// must not modify a Topic, its partitions or its configs.
+type Topic struct {
+	Name       string
+	ID         [16]byte
+	Partitions []Partition // Partitions[i].Index == i
+	Configs    map[string]string
+}
+
+// Partition is one partition of a topic. Leader is a broker id; ISR is a
+// subset of Replicas.
+type Partition struct {
+	Index       int32
+	Leader      int32
+	LeaderEpoch int32
+	Replicas    []int32
+	ISR         []int32
+}
+
+// Image is the metadata state after applying the log up to AppliedIndex. An
+// Image is immutable: Apply returns a new one, sharing the unchanged topics.
+// The zero Image is the empty image before any record.
+type Image struct {
+	ClusterID string
+	// NextProducerID is the first producer id not yet allocated.
+	NextProducerID int64
+	// AppliedIndex is the metadata log index of the last record applied.
+	AppliedIndex uint64
+
+	brokers map[int32]Broker
+	byName  map[string]*Topic
+	byID    map[[16]byte]*Topic
+}
+
+// Topic returns the topic named name.
+func (img *Image) Topic(name string) (*Topic, bool) {
+	t, ok := img.byName[name]
+	return t, ok
+}
+
+// TopicByID returns the topic with the given id.
+func (img *Image) TopicByID(id [16]byte) (*Topic, bool) {
+	t, ok := img.byID[id]
+	return t, ok
+}
+
+// Topics returns every topic sorted by name, in a new slice the caller owns
+// (the topics themselves are shared and must not be modified).
+func (img *Image) Topics() []*Topic {
+	ts := make([]*Topic, 0, len(img.byName))
+	for _, t := range img.byName {
+		ts = append(ts, t)
+	}
+	slices.SortFunc(ts, func(a, b *Topic) int { return cmp.Compare(a.Name, b.Name) })
+	return ts
+}
+
+// Broker returns the registered broker with the given id.
+func (img *Image) Broker(id int32) (Broker, bool) {
+	b, ok := img.brokers[id]
+	return b, ok
+}
+
+// Brokers returns every registered broker sorted by id, in a new slice.
+func (img *Image) Brokers() []Broker {
+	bs := make([]Broker, 0, len(img.brokers))
+	for _, b := range img.brokers {
+		bs = append(bs, b)
+	}
+	slices.SortFunc(bs, func(a, b Broker) int { return cmp.Compare(a.ID, b.ID) })
+	return bs
+}
+
+// clone returns a shallow copy whose maps may be modified without affecting
+// img; the topics are shared.
+func (img *Image) clone() *Image {
+	c := *img
+	c.brokers = make(map[int32]Broker, len(img.brokers)+1)
+	for id, b := range img.brokers {
+		c.brokers[id] = b
+	}
+	c.byName = make(map[string]*Topic, len(img.byName)+1)
+	c.byID = make(map[[16]byte]*Topic, len(img.byID)+1)
+	for name, t := range img.byName {
+		c.byName[name] = t
+		c.byID[t.ID] = t
+	}
+	return &c
+}
+
+// putTopic adds or replaces t in an image under construction.
+func (img *Image) putTopic(t *Topic) {
+	img.byName[t.Name] = t
+	img.byID[t.ID] = t
+}

@@ -1,0 +1,93 @@
+// Package metadata holds the cluster metadata image: brokers, topics,
+// partitions, topic configs, the cluster id and the producer id high-water
+// mark. The image changes only by applying records from the metadata log in
+// log order; each Apply returns a new immutable image. The package is pure:
+// no I/O and no goroutines. The byte format of records and snapshots is
+// specified in docs/format/metadata-log.md.
+package metadata
+
+// Record is one change to the metadata image, as written to the metadata log.
+// The concrete types are RegisterBroker, CreateTopic, DeleteTopic,
+// CreatePartitions, SetTopicConfigs, AllocateProducerIDs and SetClusterID;
+// the interface is sealed.
+type Record interface {
+	kind() kind
+}
+
+// kind is the byte after the version byte that names what an encoded blob
+// holds. The values are part of the on-disk format: never renumber them.
+type kind byte
+
+const (
+	kindRegisterBroker      kind = 1
+	kindCreateTopic         kind = 2
+	kindDeleteTopic         kind = 3
+	kindCreatePartitions    kind = 4
+	kindSetTopicConfigs     kind = 5
+	kindAllocateProducerIDs kind = 6
+	kindSetClusterID        kind = 7
+	// kindSnapshot marks a whole encoded image (a Raft snapshot), never a
+	// log entry; Store.ApplyEncoded tells the two apart by it.
+	kindSnapshot kind = 0x80
+)
+
+// RegisterBroker adds a broker or replaces the registration of the broker
+// with the same ID.
+type RegisterBroker struct {
+	ID   int32
+	Host string
+	Port int32
+	Rack string // empty: no rack
+}
+
+// CreateTopic creates a topic with its initial partitions. ID is a random
+// UUID v4 chosen by the controller; it is never reused.
+type CreateTopic struct {
+	Name       string
+	ID         [16]byte
+	Partitions []Partition
+	Configs    map[string]string // topic config overrides; nil when none
+}
+
+// DeleteTopic removes the topic with the given ID and all its partitions.
+type DeleteTopic struct {
+	ID [16]byte
+}
+
+// CreatePartitions appends partitions to an existing topic. The new
+// partitions' indexes continue the topic's existing ones without gaps.
+type CreatePartitions struct {
+	TopicID    [16]byte
+	Partitions []Partition
+}
+
+// SetTopicConfigs sets the keys in Set and removes the keys in Delete from a
+// topic's config overrides. A key may not appear in both.
+type SetTopicConfigs struct {
+	TopicID [16]byte
+	Set     map[string]string
+	Delete  []string
+}
+
+// AllocateProducerIDs hands the half-open range [First, First+Count) of
+// producer ids to Broker. First must equal the image's NextProducerID, so
+// two allocations made from the same image cannot both apply.
+type AllocateProducerIDs struct {
+	Broker int32
+	First  int64
+	Count  int64
+}
+
+// SetClusterID sets the cluster id. It is set once; setting the same id
+// again is a no-op, setting a different one is an error.
+type SetClusterID struct {
+	ID string
+}
+
+func (RegisterBroker) kind() kind      { return kindRegisterBroker }
+func (CreateTopic) kind() kind         { return kindCreateTopic }
+func (DeleteTopic) kind() kind         { return kindDeleteTopic }
+func (CreatePartitions) kind() kind    { return kindCreatePartitions }
+func (SetTopicConfigs) kind() kind     { return kindSetTopicConfigs }
+func (AllocateProducerIDs) kind() kind { return kindAllocateProducerIDs }
+func (SetClusterID) kind() kind        { return kindSetClusterID }

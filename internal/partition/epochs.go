@@ -1,0 +1,134 @@
+package partition
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// epochFile is the leader epoch cache, in Kafka's text checkpoint format:
+// a version line (0), a count line, then one "epoch startOffset" line per
+// entry.
+const epochFile = "leader-epoch-checkpoint"
+
+type epochEntry struct {
+	epoch       int32
+	startOffset int64
+}
+
+// epochCache maps each leader epoch to the first offset written in it.
+// Invariant: entries are strictly increasing in both epoch and start offset.
+// Callers serialize access (the partition's append lock or open).
+type epochCache struct {
+	path    string
+	entries []epochEntry
+}
+
+func openEpochCache(dir string) (*epochCache, error) {
+	c := &epochCache{path: filepath.Join(dir, epochFile)}
+	data, err := os.ReadFile(c.path)
+	if os.IsNotExist(err) {
+		return c, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", epochFile, err)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for line := 0; sc.Scan(); line++ {
+		if line < 2 {
+			continue // version and count
+		}
+		f := strings.Fields(sc.Text())
+		if len(f) != 2 {
+			return nil, fmt.Errorf("%s line %d: want 2 fields, got %d", epochFile, line+1, len(f))
+		}
+		e, err1 := strconv.ParseInt(f[0], 10, 32)
+		o, err2 := strconv.ParseInt(f[1], 10, 64)
+		if err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("%s line %d: bad entry %q", epochFile, line+1, sc.Text())
+		}
+		c.entries = append(c.entries, epochEntry{int32(e), o})
+	}
+	return c, nil
+}
+
+// assign records that epoch starts at offset, if it is a new epoch.
+func (c *epochCache) assign(epoch int32, offset int64) error {
+	if n := len(c.entries); n > 0 && c.entries[n-1].epoch >= epoch {
+		return nil
+	}
+	c.entries = append(c.entries, epochEntry{epoch, offset})
+	return c.persist()
+}
+
+// truncateFrom drops entries that start at or after endOffset (the log was
+// truncated by recovery).
+func (c *epochCache) truncateFrom(endOffset int64) {
+	n := len(c.entries)
+	for n > 0 && c.entries[n-1].startOffset >= endOffset {
+		n--
+	}
+	if n != len(c.entries) {
+		c.entries = c.entries[:n]
+		_ = c.persist() // rewritten on the next new epoch if this fails
+	}
+}
+
+// endOffsetFor returns the largest epoch not above epoch and the offset at
+// which the epoch after it starts, or logEnd when it is the latest. With no
+// such epoch it returns -1, -1 (UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET).
+func (c *epochCache) endOffsetFor(epoch int32, logEnd int64) (int32, int64) {
+	for i := len(c.entries) - 1; i >= 0; i-- {
+		if c.entries[i].epoch <= epoch {
+			if i == len(c.entries)-1 {
+				return c.entries[i].epoch, logEnd
+			}
+			return c.entries[i].epoch, c.entries[i+1].startOffset
+		}
+	}
+	return -1, -1
+}
+
+// persist writes the checkpoint atomically: temp file, fsync, rename.
+func (c *epochCache) persist() error {
+	var buf bytes.Buffer
+	fmt.Fprintf(&buf, "0\n%d\n", len(c.entries))
+	for _, e := range c.entries {
+		fmt.Fprintf(&buf, "%d %d\n", e.epoch, e.startOffset)
+	}
+	return writeFileAtomic(c.path, buf.Bytes())
+}
+
+// writeFileAtomic replaces path with data so that a crash leaves either the
+// old or the new content.
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

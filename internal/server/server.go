@@ -1,0 +1,204 @@
+// Package server accepts Kafka protocol connections. Each connection gets a
+// goroutine pair: a reader that reads size-prefixed frames and serves them in
+// order through a wire.Dispatcher, and a writer that writes the responses in
+// the same order. A connection is closed, with one log line, on a frame above
+// the size limit, a malformed request, or an unknown API or version.
+package server
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+
+	"github.com/stratalog/strata/internal/broker"
+	"github.com/stratalog/strata/internal/wire"
+)
+
+// Config configures a Server.
+type Config struct {
+	// Listen is the TCP address to listen on, as host:port.
+	Listen string
+	// MaxRequestBytes is socket.request.max.bytes: the largest frame accepted.
+	MaxRequestBytes int32
+	Logger          *slog.Logger
+	Metrics         *Metrics // may be nil
+}
+
+// Server serves Kafka protocol connections.
+type Server struct {
+	cfg      Config
+	dispatch *wire.Dispatcher
+	ln       net.Listener
+	nextID   atomic.Uint64
+
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+}
+
+// New returns a server that serves requests through d (which may be set
+// later with SetDispatcher, before Run). It does not listen yet.
+func New(cfg Config, d *wire.Dispatcher) *Server {
+	return &Server{cfg: cfg, dispatch: d, conns: make(map[net.Conn]struct{})}
+}
+
+// SetDispatcher sets the dispatcher; the listener address may be needed to
+// build it (the advertised address defaults to it).
+func (s *Server) SetDispatcher(d *wire.Dispatcher) { s.dispatch = d }
+
+// Close closes the listener of a server that will not Run.
+func (s *Server) Close() error {
+	if s.ln == nil {
+		return nil
+	}
+	return s.ln.Close()
+}
+
+// Listen binds the listening socket, so Addr is known before Run.
+func (s *Server) Listen() error {
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
+	}
+	s.ln = ln
+	return nil
+}
+
+// Addr is the bound address; valid after Listen.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Run accepts connections until ctx is done, then closes the listener and
+// every connection and returns once all connection goroutines have exited.
+func (s *Server) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	stop := context.AfterFunc(ctx, func() {
+		s.ln.Close()
+		s.mu.Lock()
+		for c := range s.conns {
+			c.Close()
+		}
+		s.mu.Unlock()
+	})
+	defer stop()
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				wg.Wait()
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			s.ln.Close()
+			wg.Wait()
+			return fmt.Errorf("accept: %w", err)
+		}
+		s.mu.Lock()
+		if ctx.Err() != nil {
+			s.mu.Unlock()
+			c.Close()
+			continue
+		}
+		s.conns[c] = struct{}{}
+		s.mu.Unlock()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.serveConn(ctx, c)
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+		}()
+	}
+}
+
+// serveConn runs one connection's reader in this goroutine and its writer in
+// another. Requests are served one at a time, in order, as Kafka does: a
+// producer's sequence numbers depend on it.
+func (s *Server) serveConn(ctx context.Context, c net.Conn) {
+	info := &broker.ConnInfo{ID: s.nextID.Add(1), Remote: c.RemoteAddr()}
+	logger := s.cfg.Logger.With("conn", info.ID, "remote", info.Remote.String())
+	m := s.cfg.Metrics
+	m.connOpened()
+	defer m.connClosed()
+
+	responses := make(chan []byte, 16)
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		s.writeLoop(c, responses, logger)
+	}()
+	defer func() {
+		close(responses)
+		<-writerDone
+		c.Close()
+	}()
+
+	r := bufio.NewReaderSize(c, 64<<10)
+	var sizeBuf [4]byte
+	for {
+		if _, err := io.ReadFull(r, sizeBuf[:]); err != nil {
+			return // closed by the client or by shutdown
+		}
+		size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
+		if size < 0 || size > s.cfg.MaxRequestBytes {
+			logger.Warn("closing connection: request frame size out of bounds",
+				"size", size, "socket.request.max.bytes", s.cfg.MaxRequestBytes)
+			return
+		}
+		frame := make([]byte, size)
+		if _, err := io.ReadFull(r, frame); err != nil {
+			return
+		}
+		m.read(len(frame) + 4)
+		resp, err := s.dispatch.Serve(ctx, info, frame, nil)
+		if err != nil {
+			if ctx.Err() == nil {
+				logger.Warn("closing connection", "err", err)
+			}
+			return
+		}
+		if resp != nil {
+			select {
+			case responses <- resp:
+			case <-writerDone:
+				return
+			}
+		}
+	}
+}
+
+// writeLoop writes responses in order, flushing when no more are queued.
+func (s *Server) writeLoop(c net.Conn, responses <-chan []byte, logger *slog.Logger) {
+	w := bufio.NewWriterSize(c, 64<<10)
+	for resp := range responses {
+		if _, err := w.Write(resp); err != nil {
+			logger.Debug("write failed", "err", err)
+			c.Close()
+			drain(responses)
+			return
+		}
+		s.cfg.Metrics.wrote(len(resp))
+		if len(responses) == 0 {
+			if err := w.Flush(); err != nil {
+				logger.Debug("flush failed", "err", err)
+				c.Close()
+				drain(responses)
+				return
+			}
+		}
+	}
+}
+
+func drain(ch <-chan []byte) {
+	for range ch {
+	}
+}

@@ -1,0 +1,17 @@
+// Package txn holds producer ids, the idempotent-producer state of each
+// partition and (later) the transaction coordinator.
+//
+// This file set covers idempotence, as Apache Kafka implements it (KIP-98,
+// with the KIP-360 changes of Kafka 2.5 and the KIP-588 error split of 2.7):
+//
+//   - IDAllocator hands out producer ids from blocks reserved through the
+//     metadata log; InitProducer answers InitProducerId for producers
+//     without a transactional id.
+//   - ProducerState is one partition's memory of which producers appended
+//     which sequence numbers, used to drop retried batches and to refuse
+//     batches that would leave a gap. It is a pure state machine: no I/O, no
+//     goroutines, no clock; times come in as arguments.
+//
+// Transactions (transactional ids, markers, the transaction coordinator) are
+// not implemented yet: see ErrTransactionsUnsupported.
+package txn

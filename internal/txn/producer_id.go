@@ -1,0 +1,124 @@
+package txn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// DefaultIDBlockSize is how many producer ids a broker reserves at a time
+// when NewIDAllocator is given no block size; Kafka reserves 1000.
+const DefaultIDBlockSize = 1000
+
+// Sentinel errors.
+var (
+	// ErrTransactionsUnsupported is returned for anything that needs the
+	// transaction coordinator: InitProducerId with a transactional id and
+	// transactional batches. It wraps TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+	// the code Kafka itself answers to a produce request with transactional
+	// batches that the broker will not accept (KafkaApis.handleProduceRequest)
+	// and the one Redpanda answers when transactions are disabled. Every
+	// client treats it as fatal for the transactional producer and says so,
+	// where COORDINATOR_NOT_AVAILABLE or NOT_COORDINATOR would make clients
+	// retry until they time out. FindCoordinator with key type TRANSACTION
+	// should answer UNSUPPORTED_VERSION meanwhile (Redpanda's choice too).
+	ErrTransactionsUnsupported = fmt.Errorf("transactions are not supported: %w", kerr.TransactionalIDAuthorizationFailed)
+
+	// ErrBlockOutOfRange is returned by IDAllocator.Next when the reserve
+	// function returns a block that does not fit in [0, math.MaxInt64].
+	ErrBlockOutOfRange = errors.New("producer id block out of range")
+)
+
+// IDAllocator hands out producer ids from blocks reserved through the
+// metadata log, so that ids are unique across the cluster and across
+// restarts. Ids left in a block when the broker stops are never used, as in
+// Kafka. It is safe for concurrent use.
+type IDAllocator struct {
+	reserve   func(ctx context.Context, count int64) (first int64, err error)
+	blockSize int64
+	// sem holds one token while a caller takes an id or refills the block,
+	// so that only one reservation is in flight and waiters can give up
+	// when their context ends.
+	sem chan struct{}
+	// [next, end) are the unused ids of the current block.
+	next, end int64
+}
+
+// NewIDAllocator returns an allocator that calls reserve(ctx, blockSize)
+// whenever its block is used up; reserve returns the first id of a block of
+// blockSize ids nobody else will use. A blockSize below 1 means
+// DefaultIDBlockSize. It reserves nothing until the first Next.
+func NewIDAllocator(reserve func(ctx context.Context, count int64) (first int64, err error), blockSize int64) *IDAllocator {
+	if blockSize < 1 {
+		blockSize = DefaultIDBlockSize
+	}
+	return &IDAllocator{reserve: reserve, blockSize: blockSize, sem: make(chan struct{}, 1)}
+}
+
+// Next returns an unused producer id (>= 0). When the current block is used
+// up it reserves a new one; callers arriving meanwhile wait for it, or
+// return ctx.Err() if ctx ends first. A reserve error is returned wrapped
+// and the next call tries again; a block outside [0, math.MaxInt64] gives
+// ErrBlockOutOfRange.
+func (a *IDAllocator) Next(ctx context.Context) (int64, error) {
+	select {
+	case a.sem <- struct{}{}:
+	case <-ctx.Done():
+		return -1, ctx.Err()
+	}
+	defer func() { <-a.sem }()
+	if a.next >= a.end {
+		first, err := a.reserve(ctx, a.blockSize)
+		if err != nil {
+			return -1, fmt.Errorf("reserve %d producer ids: %w", a.blockSize, err)
+		}
+		if first < 0 || first > math.MaxInt64-a.blockSize {
+			return -1, fmt.Errorf("reserved block of %d ids at %d: %w", a.blockSize, first, ErrBlockOutOfRange)
+		}
+		a.next, a.end = first, first+a.blockSize
+	}
+	id := a.next
+	a.next++
+	return id, nil
+}
+
+// InitRequest is the part of an InitProducerId request InitProducer reads.
+type InitRequest struct {
+	TransactionalID *string // nil for an idempotent, non-transactional producer
+	ProducerID      int64   // -1, or the id a v3+ client already has (KIP-360)
+	ProducerEpoch   int16   // -1, or the epoch that goes with ProducerID
+}
+
+// InitProducer answers InitProducerId (API key 22). The broker checks
+// authorization first and maps the error to the response's error code with
+// errors.As(err, **kerr.Error).
+//
+// Behaviour, as Kafka's TransactionCoordinator.handleInitProducerId:
+//   - No transactional id: a fresh producer id with epoch 0, always. The
+//     ProducerID and ProducerEpoch a KIP-360 client sends are ignored:
+//     an idempotent client bumps its epoch itself after a sequence error and
+//     calls InitProducerId only when the epoch would pass math.MaxInt16, so
+//     a new id is the right answer there too.
+//   - An empty transactional id: INVALID_REQUEST.
+//   - Any other transactional id: ErrTransactionsUnsupported until the
+//     transaction coordinator exists (epoch bumps for transactional ids,
+//     KIP-360 and KIP-588, belong to it).
+//   - When no id can be reserved: the reserve error wrapped together with
+//     COORDINATOR_LOAD_IN_PROGRESS, which Kafka answers when its id block
+//     is exhausted and clients retry.
+func InitProducer(ctx context.Context, alloc *IDAllocator, req InitRequest) (id int64, epoch int16, err error) {
+	if req.TransactionalID != nil {
+		if *req.TransactionalID == "" {
+			return -1, noProducerEpoch, fmt.Errorf("empty transactional id: %w", kerr.InvalidRequest)
+		}
+		return -1, noProducerEpoch, fmt.Errorf("transactional id %q: %w", *req.TransactionalID, ErrTransactionsUnsupported)
+	}
+	id, err = alloc.Next(ctx)
+	if err != nil {
+		return -1, noProducerEpoch, fmt.Errorf("allocate producer id (%w): %w", kerr.CoordinatorLoadInProgress, err)
+	}
+	return id, 0, nil
+}

@@ -1,0 +1,259 @@
+package txn
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/stratalog/strata/internal/recordbatch"
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// RetainedBatches is how many of a producer's most recent batches a
+// partition remembers to recognise retries. It equals Kafka's
+// ProducerStateEntry.NUM_BATCHES_TO_RETAIN and the largest
+// max.in.flight.requests.per.connection an idempotent client may use.
+const RetainedBatches = 5
+
+// Values Kafka uses for "none" in batch headers.
+const (
+	noProducerEpoch int16 = -1
+	noSequence      int32 = -1
+)
+
+// BatchMeta describes one batch a producer appended: its sequence range
+// [FirstSeq, LastSeq] (inclusive; LastSeq < FirstSeq when the range wraps
+// past math.MaxInt32 to 0) and its offset range [BaseOffset, LastOffset]
+// (inclusive).
+type BatchMeta struct {
+	FirstSeq, LastSeq      int32
+	BaseOffset, LastOffset int64
+	// Timestamp is the timestamp given to Update: the batch's max
+	// timestamp as stored, which is the log append time when the broker
+	// assigned the timestamps. A produce response answering a duplicate
+	// carries it as log_append_time_ms for LogAppendTime topics.
+	Timestamp int64
+}
+
+// producer is what a partition remembers of one producer id.
+//
+// Invariant: batches[:n] holds the producer's last n data batches appended
+// with epoch, oldest first; all were appended with that epoch.
+type producer struct {
+	epoch      int16
+	n          int
+	batches    [RetainedBatches]BatchMeta
+	lastOffset int64 // last offset of the producer's latest batch, data or control
+	lastSeenMs int64 // timestamp of the producer's latest batch
+}
+
+// lastSeq is the last sequence appended in the current epoch, or
+// noSequence when the epoch has no data batch yet (for example after a
+// transaction marker bumped it).
+func (p *producer) lastSeq() int32 {
+	if p.n == 0 {
+		return noSequence
+	}
+	return p.batches[p.n-1].LastSeq
+}
+
+// ProducerState is one partition's idempotence state: for each producer id,
+// its current epoch and its last RetainedBatches batches. It is not safe
+// for concurrent use; the partition serialises appends.
+//
+// The partition calls Check before appending a batch from a client and
+// Update after the batch is in the log. On open, it rebuilds the state by
+// calling Update(h, h.MaxTimestamp) for every batch in the log in offset
+// order, which yields the same state as the original sequence of Updates
+// (the stored max timestamp is the timestamp Update was given).
+//
+// Produce v3 and later carry exactly one batch per partition, and Kafka
+// rejects more (INVALID_RECORD); the broker must enforce that, because Check
+// judges each batch against the state before it, not against other batches
+// of the same request.
+type ProducerState struct {
+	producers map[int64]*producer
+}
+
+// NewProducerState returns an empty state.
+func NewProducerState() *ProducerState {
+	return &ProducerState{producers: make(map[int64]*producer)}
+}
+
+// Len is the number of producers the state remembers.
+func (s *ProducerState) Len() int { return len(s.producers) }
+
+// Check decides what to do with a batch a client asks to append; it does
+// not change the state. Checks run in Kafka's order, first failure wins:
+//
+//  1. A transactional batch: ErrTransactionsUnsupported (wraps
+//     TRANSACTIONAL_ID_AUTHORIZATION_FAILED), until the transaction
+//     coordinator exists.
+//  2. A control batch, or a negative lastOffsetDelta: INVALID_RECORD.
+//  3. No producer id (producerId < 0): (nil, nil); nothing else is checked.
+//  4. A negative baseSequence: INVALID_RECORD.
+//  5. The same epoch and sequence range [first, last] as one of the
+//     producer's last RetainedBatches batches: (dup, nil). The caller must
+//     not append and answers success with dup.BaseOffset (and
+//     dup.Timestamp for LogAppendTime topics). The returned BatchMeta is a
+//     copy the caller owns.
+//  6. An epoch below the producer's current one: INVALID_PRODUCER_EPOCH
+//     (Kafka answers this rather than PRODUCER_FENCED since 2.7).
+//  7. An epoch above the current one with a baseSequence other than 0:
+//     OUT_OF_ORDER_SEQUENCE_NUMBER.
+//  8. The current epoch with a baseSequence other than the last sequence
+//     plus one (0 after math.MaxInt32, and 0 when the epoch has no data
+//     batch yet): OUT_OF_ORDER_SEQUENCE_NUMBER. This covers gaps and
+//     retries older than the retained window.
+//
+// A producer the state does not know is accepted with any epoch and
+// sequence. That is Kafka's behaviour since KIP-360 (2.5): the broker no
+// longer answers UNKNOWN_PRODUCER_ID on produce, because state also vanishes
+// for producers whose records were removed by retention, DeleteRecords or
+// producer expiration, and their next batch must not fail (see
+// ProducerAppendInfo.checkSequence in Apache Kafka's storage module:
+// "accept writes with any sequence number" when there is no current epoch).
+// Check therefore never returns UNKNOWN_PRODUCER_ID.
+//
+// Kafka has no "sequence that wraps wrongly" error: a batch whose range
+// passes math.MaxInt32 continues at 0 and is valid.
+func (s *ProducerState) Check(h recordbatch.Header) (*BatchMeta, error) {
+	if h.Transactional() {
+		return nil, fmt.Errorf("transactional batch from producer %d: %w", h.ProducerID, ErrTransactionsUnsupported)
+	}
+	if h.Control() {
+		return nil, fmt.Errorf("clients may not write control batches: %w", kerr.InvalidRecord)
+	}
+	if h.LastOffsetDelta < 0 {
+		return nil, fmt.Errorf("last offset delta %d is negative: %w", h.LastOffsetDelta, kerr.InvalidRecord)
+	}
+	if h.ProducerID < 0 {
+		return nil, nil
+	}
+	if h.BaseSequence < 0 {
+		return nil, fmt.Errorf("producer %d: invalid base sequence %d: %w", h.ProducerID, h.BaseSequence, kerr.InvalidRecord)
+	}
+	first, last := h.BaseSequence, lastSequence(h.BaseSequence, h.LastOffsetDelta)
+	p := s.producers[h.ProducerID]
+	current := noProducerEpoch
+	if p != nil {
+		current = p.epoch
+		if h.ProducerEpoch == p.epoch {
+			for _, b := range p.batches[:p.n] {
+				if b.FirstSeq == first && b.LastSeq == last {
+					return &b, nil
+				}
+			}
+		}
+	}
+	if h.ProducerEpoch < current {
+		return nil, fmt.Errorf("producer %d: epoch %d is older than current epoch %d: %w",
+			h.ProducerID, h.ProducerEpoch, current, kerr.InvalidProducerEpoch)
+	}
+	if h.ProducerEpoch != current {
+		if first != 0 && current != noProducerEpoch {
+			return nil, fmt.Errorf("producer %d: new epoch %d must start at sequence 0, got %d: %w",
+				h.ProducerID, h.ProducerEpoch, first, kerr.OutOfOrderSequenceNumber)
+		}
+		return nil, nil
+	}
+	if current == noProducerEpoch {
+		return nil, nil
+	}
+	if want := nextSequence(p.lastSeq()); first != want {
+		return nil, fmt.Errorf("producer %d epoch %d: sequence %d, expected %d: %w",
+			h.ProducerID, h.ProducerEpoch, first, want, kerr.OutOfOrderSequenceNumber)
+	}
+	return nil, nil
+}
+
+// Update records a batch that is now in the log; h.BaseOffset must hold the
+// offset it was appended at. timestampMs is the batch's max timestamp as
+// stored: the log append time when the broker assigned the timestamps, else
+// the producer's max timestamp. Like Kafka, the state uses it both for
+// duplicate answers and to measure idleness for Expire.
+//
+// Update does not validate: it records what the log holds, so a lower epoch
+// replaces a higher one. A batch without a producer id changes nothing. A
+// new epoch forgets the previous epoch's batches. A control batch
+// (transaction marker) moves the epoch and the producer's last offset and
+// time but records no sequence.
+func (s *ProducerState) Update(h recordbatch.Header, timestampMs int64) {
+	if h.ProducerID < 0 {
+		return
+	}
+	p := s.producers[h.ProducerID]
+	if p == nil {
+		p = &producer{epoch: noProducerEpoch}
+		s.producers[h.ProducerID] = p
+	}
+	if h.ProducerEpoch != p.epoch {
+		p.epoch = h.ProducerEpoch
+		p.batches, p.n = [RetainedBatches]BatchMeta{}, 0
+	}
+	p.lastOffset = h.LastOffset()
+	p.lastSeenMs = timestampMs
+	if h.Control() {
+		return
+	}
+	if p.n == RetainedBatches {
+		copy(p.batches[:], p.batches[1:])
+		p.n--
+	}
+	p.batches[p.n] = BatchMeta{
+		FirstSeq:   h.BaseSequence,
+		LastSeq:    lastSequence(h.BaseSequence, h.LastOffsetDelta),
+		BaseOffset: h.BaseOffset,
+		LastOffset: h.LastOffset(),
+		Timestamp:  timestampMs,
+	}
+	p.n++
+}
+
+// Expire forgets producers whose latest batch timestamp is maxIdleMs or more
+// before nowMs (Kafka's producer.id.expiration.ms, default 86400000; its
+// transactional.id.expiration.ms applies to the coordinator, not here). A
+// forgotten producer is treated as unknown by Check.
+func (s *ProducerState) Expire(nowMs, maxIdleMs int64) {
+	for id, p := range s.producers {
+		if nowMs-p.lastSeenMs >= maxIdleMs {
+			delete(s.producers, id)
+		}
+	}
+}
+
+// TruncateBelow forgets producers whose latest batch ends below
+// logStartOffset, that is, producers none of whose batches remain in the
+// log [logStartOffset, end).
+//
+// Kafka since 2.5 (KIP-360) does not do this when retention or
+// DeleteRecords moves the log start offset: it keeps producer state until
+// Expire removes it, so that a retry of a batch deleted meanwhile is still
+// recognised as a duplicate. Calling TruncateBelow on those events trades
+// that for memory and for a state that equals a rebuild from the log.
+func (s *ProducerState) TruncateBelow(logStartOffset int64) {
+	for id, p := range s.producers {
+		if p.lastOffset < logStartOffset {
+			delete(s.producers, id)
+		}
+	}
+}
+
+// lastSequence is the sequence of a batch's last record: base plus
+// lastOffsetDelta, continuing at 0 after math.MaxInt32 as Kafka's
+// DefaultRecordBatch.incrementSequence does. base and delta must not be
+// negative.
+func lastSequence(base, delta int32) int32 {
+	if base > math.MaxInt32-delta {
+		return delta - (math.MaxInt32 - base) - 1
+	}
+	return base + delta
+}
+
+// nextSequence is the sequence that must follow last: last+1, 0 after
+// math.MaxInt32, and 0 when last is noSequence.
+func nextSequence(last int32) int32 {
+	if last == math.MaxInt32 {
+		return 0
+	}
+	return last + 1
+}

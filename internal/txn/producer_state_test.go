@@ -1,0 +1,361 @@
+package txn
+
+import (
+	"errors"
+	"math"
+	"reflect"
+	"testing"
+
+	"github.com/stratalog/strata/internal/recordbatch"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// Attribute bits as recordbatch lays them out.
+const (
+	attrTransactional int16 = 0x10
+	attrControl       int16 = 0x20
+)
+
+// batch is a client batch in a scenario: count records from producer pid at
+// epoch, sequences starting at seq.
+type batch struct {
+	pid   int64
+	epoch int16
+	seq   int32
+	count int32
+	attrs int16
+}
+
+func (b batch) header() recordbatch.Header {
+	return recordbatch.Header{
+		Magic:           recordbatch.CurrentMagic,
+		Attributes:      b.attrs,
+		LastOffsetDelta: b.count - 1,
+		ProducerID:      b.pid,
+		ProducerEpoch:   b.epoch,
+		BaseSequence:    b.seq,
+		NumRecords:      b.count,
+	}
+}
+
+// step is one produce attempt and its expected outcome: appended (zero
+// wantErr and wantDup < 0), a duplicate of the batch at offset wantDup, or
+// an error wrapping wantErr.
+type step struct {
+	b       batch
+	wantDup int64
+	wantErr *kerr.Error
+}
+
+func ok(pid int64, epoch int16, seq, count int32) step {
+	return step{b: batch{pid: pid, epoch: epoch, seq: seq, count: count}, wantDup: -1}
+}
+
+func dup(pid int64, epoch int16, seq, count int32, offset int64) step {
+	return step{b: batch{pid: pid, epoch: epoch, seq: seq, count: count}, wantDup: offset}
+}
+
+func fail(pid int64, epoch int16, seq, count int32, err *kerr.Error) step {
+	return step{b: batch{pid: pid, epoch: epoch, seq: seq, count: count}, wantDup: -1, wantErr: err}
+}
+
+// harness plays the partition: Check, and on acceptance append at the log
+// end and Update. The timestamp of the n-th append is 1000+n.
+type harness struct {
+	t        *testing.T
+	s        *ProducerState
+	next     int64                // log end offset
+	appended []recordbatch.Header // what the log holds, offsets patched
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	return &harness{t: t, s: NewProducerState()}
+}
+
+func (h *harness) do(i int, st step) {
+	h.t.Helper()
+	hdr := st.b.header()
+	before := cloneState(h.s)
+	got, err := h.s.Check(hdr)
+	if !reflect.DeepEqual(before, cloneState(h.s)) {
+		h.t.Fatalf("step %d %+v: Check changed the state", i, st.b)
+	}
+	switch {
+	case st.wantErr != nil:
+		if !errors.Is(err, st.wantErr) {
+			h.t.Fatalf("step %d %+v: got (%v, %v), want error %v", i, st.b, got, err, st.wantErr.Message)
+		}
+	case st.wantDup >= 0:
+		if err != nil || got == nil {
+			h.t.Fatalf("step %d %+v: got (%v, %v), want duplicate of offset %d", i, st.b, got, err, st.wantDup)
+		}
+		if got.BaseOffset != st.wantDup || got.LastOffset != st.wantDup+int64(st.b.count)-1 {
+			h.t.Fatalf("step %d %+v: got duplicate at [%d, %d], want [%d, %d]", i, st.b,
+				got.BaseOffset, got.LastOffset, st.wantDup, st.wantDup+int64(st.b.count)-1)
+		}
+		if got.Timestamp != h.timestampAt(got.BaseOffset) {
+			h.t.Fatalf("step %d %+v: got duplicate timestamp %d, want %d", i, st.b, got.Timestamp, h.timestampAt(got.BaseOffset))
+		}
+	default:
+		if err != nil || got != nil {
+			h.t.Fatalf("step %d %+v: got (%v, %v), want append", i, st.b, got, err)
+		}
+		h.append(hdr)
+	}
+}
+
+// append puts hdr at the log end and records it, as the partition does
+// after a successful Check.
+func (h *harness) append(hdr recordbatch.Header) {
+	hdr.BaseOffset = h.next
+	hdr.MaxTimestamp = 1000 + int64(len(h.appended))
+	h.s.Update(hdr, hdr.MaxTimestamp)
+	h.appended = append(h.appended, hdr)
+	h.next = hdr.NextOffset()
+}
+
+func (h *harness) timestampAt(offset int64) int64 {
+	for _, a := range h.appended {
+		if a.BaseOffset == offset {
+			return a.MaxTimestamp
+		}
+	}
+	return -1
+}
+
+func cloneState(s *ProducerState) map[int64]producer {
+	out := make(map[int64]producer, len(s.producers))
+	for id, p := range s.producers {
+		out[id] = *p
+	}
+	return out
+}
+
+func TestCheckScenarios(t *testing.T) {
+	const max = math.MaxInt32
+	tests := []struct {
+		name  string
+		steps []step
+	}{
+		{"first batch at sequence 0", []step{ok(1, 0, 0, 1)}},
+		{"in-order batches", []step{ok(1, 0, 0, 3), ok(1, 0, 3, 1), ok(1, 0, 4, 10), ok(1, 0, 14, 2)}},
+		{"duplicate of each of the last 5", []step{
+			ok(1, 0, 0, 2), ok(1, 0, 2, 2), ok(1, 0, 4, 2), ok(1, 0, 6, 2), ok(1, 0, 8, 2), ok(1, 0, 10, 2),
+			dup(1, 0, 2, 2, 2), dup(1, 0, 4, 2, 4), dup(1, 0, 6, 2, 6), dup(1, 0, 8, 2, 8), dup(1, 0, 10, 2, 10),
+			ok(1, 0, 12, 1),
+		}},
+		{"duplicate older than the window", []step{
+			ok(1, 0, 0, 1), ok(1, 0, 1, 1), ok(1, 0, 2, 1), ok(1, 0, 3, 1), ok(1, 0, 4, 1), ok(1, 0, 5, 1),
+			fail(1, 0, 0, 1, kerr.OutOfOrderSequenceNumber),
+		}},
+		{"overlapping retry is not a duplicate", []step{
+			ok(1, 0, 0, 4), fail(1, 0, 0, 2, kerr.OutOfOrderSequenceNumber), fail(1, 0, 2, 2, kerr.OutOfOrderSequenceNumber),
+		}},
+		{"gap", []step{ok(1, 0, 0, 1), fail(1, 0, 2, 1, kerr.OutOfOrderSequenceNumber), ok(1, 0, 1, 1)}},
+		{"epoch bump resets sequence", []step{
+			ok(1, 0, 0, 5), ok(1, 1, 0, 1), ok(1, 1, 1, 1), ok(1, 3, 0, 1),
+		}},
+		{"epoch bump must start at 0", []step{
+			ok(1, 0, 0, 5), fail(1, 1, 5, 1, kerr.OutOfOrderSequenceNumber), ok(1, 1, 0, 1),
+		}},
+		{"stale epoch fenced", []step{
+			ok(1, 0, 0, 1), ok(1, 1, 0, 1),
+			fail(1, 0, 1, 1, kerr.InvalidProducerEpoch),
+			fail(1, 0, 0, 1, kerr.InvalidProducerEpoch), // a retry from the old epoch is no duplicate
+		}},
+		{"duplicate checks the epoch", []step{
+			ok(1, 0, 0, 1), ok(1, 1, 0, 1), dup(1, 1, 0, 1, 1),
+		}},
+		{"sequence wraps at MaxInt32", []step{
+			ok(1, 0, max-1, 2), ok(1, 0, 0, 1), dup(1, 0, max-1, 2, 0), ok(1, 0, 1, 1),
+		}},
+		{"batch across the wrap", []step{
+			ok(1, 0, max-1, 4), dup(1, 0, max-1, 4, 0), fail(1, 0, max-1, 3, kerr.OutOfOrderSequenceNumber), ok(1, 0, 2, 1),
+		}},
+		{"no wrap before MaxInt32", []step{
+			ok(1, 0, max-2, 2), fail(1, 0, 0, 1, kerr.OutOfOrderSequenceNumber), ok(1, 0, max, 1), ok(1, 0, 0, 1),
+		}},
+		{"unknown producer accepted at any sequence (KIP-360)", []step{
+			ok(1, 4, 37, 3), ok(1, 4, 40, 1), fail(1, 4, 42, 1, kerr.OutOfOrderSequenceNumber),
+		}},
+		{"producer id -1 is not checked", []step{
+			ok(-1, -1, -1, 3), ok(-1, -1, -1, 3), ok(-1, 0, 7, 1), ok(-1, 5, 0, 1),
+		}},
+		{"producers are independent", []step{
+			ok(1, 0, 0, 1), ok(2, 0, 0, 1), ok(1, 0, 1, 1), fail(2, 0, 2, 1, kerr.OutOfOrderSequenceNumber),
+			ok(2, 0, 1, 1), dup(1, 0, 1, 1, 2), dup(2, 0, 1, 1, 3),
+		}},
+		{"invalid sequence", []step{
+			fail(1, 0, -1, 1, kerr.InvalidRecord), fail(1, 0, math.MinInt32, 1, kerr.InvalidRecord), ok(1, 0, 0, 1),
+			fail(1, 0, -1, 1, kerr.InvalidRecord),
+		}},
+		{"invalid last offset delta", []step{fail(1, 0, 0, 0, kerr.InvalidRecord), fail(-1, -1, -1, -5, kerr.InvalidRecord)}},
+		{"control batch from a client", []step{
+			{b: batch{pid: 1, epoch: 0, seq: 0, count: 1, attrs: attrControl}, wantDup: -1, wantErr: kerr.InvalidRecord},
+		}},
+		{"transactional batch unsupported", []step{
+			{b: batch{pid: 1, epoch: 0, seq: 0, count: 1, attrs: attrTransactional}, wantDup: -1, wantErr: kerr.TransactionalIDAuthorizationFailed},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			for i, st := range tt.steps {
+				h.do(i, st)
+			}
+		})
+	}
+}
+
+func TestCheckTransactionalSentinel(t *testing.T) {
+	s := NewProducerState()
+	_, err := s.Check(batch{pid: 1, seq: 0, count: 1, attrs: attrTransactional}.header())
+	if !errors.Is(err, ErrTransactionsUnsupported) {
+		t.Fatalf("got %v, want ErrTransactionsUnsupported", err)
+	}
+}
+
+// TestUpdateMarkerBumpsEpoch covers a transaction marker written with a new
+// epoch: the epoch's sequences start at 0 and older epochs are fenced.
+func TestUpdateMarkerBumpsEpoch(t *testing.T) {
+	h := newHarness(t)
+	h.do(0, ok(1, 0, 0, 3))
+	h.append(batch{pid: 1, epoch: 1, count: 1, seq: -1, attrs: attrControl}.header())
+	if got := h.s.producers[1].lastOffset; got != 3 {
+		t.Fatalf("got last offset %d, want 3", got)
+	}
+	for i, st := range []step{
+		fail(1, 0, 3, 1, kerr.InvalidProducerEpoch),
+		fail(1, 1, 3, 1, kerr.OutOfOrderSequenceNumber),
+		ok(1, 1, 0, 1),
+	} {
+		h.do(i+1, st)
+	}
+}
+
+func TestUpdateRetainsLastBatches(t *testing.T) {
+	h := newHarness(t)
+	for i := range int32(12) {
+		h.do(int(i), ok(7, 2, i, 1))
+	}
+	p := h.s.producers[7]
+	if p.n != RetainedBatches {
+		t.Fatalf("got %d batches, want %d", p.n, RetainedBatches)
+	}
+	for i, b := range p.batches {
+		want := BatchMeta{FirstSeq: int32(7 + i), LastSeq: int32(7 + i), BaseOffset: int64(7 + i), LastOffset: int64(7 + i), Timestamp: int64(1007 + i)}
+		if b != want {
+			t.Fatalf("batch %d: got %+v, want %+v", i, b, want)
+		}
+	}
+}
+
+// TestRebuildEqualsIncremental replays the log as the partition does on
+// open and compares with the state built append by append.
+func TestRebuildEqualsIncremental(t *testing.T) {
+	h := newHarness(t)
+	steps := []step{
+		ok(1, 0, 0, 2), ok(2, 0, 0, 1), ok(1, 0, 2, 2), ok(-1, -1, -1, 4), ok(1, 1, 0, 1),
+		ok(3, 0, math.MaxInt32, 2), ok(2, 0, 1, 1), ok(2, 0, 2, 1), ok(2, 0, 3, 1), ok(2, 0, 4, 1),
+		ok(2, 0, 5, 1), ok(2, 0, 6, 1), dup(2, 0, 6, 1, 17),
+	}
+	for i, st := range steps {
+		h.do(i, st)
+	}
+	h.append(batch{pid: 3, epoch: 1, count: 1, seq: -1, attrs: attrControl}.header())
+	rebuilt := NewProducerState()
+	for _, hdr := range h.appended {
+		rebuilt.Update(hdr, hdr.MaxTimestamp)
+	}
+	if got, want := cloneState(rebuilt), cloneState(h.s); !reflect.DeepEqual(got, want) {
+		t.Fatalf("rebuilt state differs:\ngot  %+v\nwant %+v", got, want)
+	}
+	if got := rebuilt.Len(); got != 3 {
+		t.Fatalf("got %d producers, want 3", got)
+	}
+}
+
+func TestExpire(t *testing.T) {
+	const idle = 86_400_000
+	s := NewProducerState()
+	for _, b := range []struct {
+		pid int64
+		ts  int64
+	}{{1, 1_000}, {2, 5_000}, {3, 10_000}} {
+		s.Update(batch{pid: b.pid, seq: 0, count: 1}.header(), b.ts)
+	}
+	tests := []struct {
+		now     int64
+		wantLen int
+	}{
+		{now: idle + 999, wantLen: 3},
+		{now: idle + 1_000, wantLen: 2}, // idle for exactly the limit: expired, as in Kafka
+		{now: idle + 9_999, wantLen: 1},
+		{now: idle + 10_000, wantLen: 0},
+	}
+	for _, tt := range tests {
+		s.Expire(tt.now, idle)
+		if got := s.Len(); got != tt.wantLen {
+			t.Fatalf("Expire(%d): got %d producers, want %d", tt.now, got, tt.wantLen)
+		}
+	}
+	// An expired producer is unknown again: any sequence is accepted.
+	if dup, err := s.Check(batch{pid: 1, seq: 9, count: 1}.header()); dup != nil || err != nil {
+		t.Fatalf("after expiry got (%v, %v), want (nil, nil)", dup, err)
+	}
+}
+
+func TestTruncateBelow(t *testing.T) {
+	h := newHarness(t)
+	for i, st := range []step{ok(1, 0, 0, 3), ok(2, 0, 0, 2), ok(1, 0, 3, 1), ok(3, 0, 0, 4)} {
+		h.do(i, st)
+	} // producer 1: [0,2] and [5,5]; producer 2: [3,4]; producer 3: [6,9]
+	tests := []struct {
+		logStart int64
+		want     []int64
+	}{
+		{logStart: 0, want: []int64{1, 2, 3}},
+		{logStart: 4, want: []int64{1, 2, 3}},
+		{logStart: 5, want: []int64{1, 3}},
+		{logStart: 6, want: []int64{3}},
+		{logStart: 9, want: []int64{3}},
+		{logStart: 10, want: nil},
+	}
+	for _, tt := range tests {
+		h.s.TruncateBelow(tt.logStart)
+		var got []int64
+		for _, id := range []int64{1, 2, 3} {
+			if _, ok := h.s.producers[id]; ok {
+				got = append(got, id)
+			}
+		}
+		if !reflect.DeepEqual(got, tt.want) || h.s.Len() != len(tt.want) {
+			t.Fatalf("TruncateBelow(%d): got producers %v, want %v", tt.logStart, got, tt.want)
+		}
+	}
+}
+
+func TestLastSequence(t *testing.T) {
+	const max = math.MaxInt32
+	tests := []struct {
+		base, delta, want int32
+	}{
+		{0, 0, 0},
+		{0, 9, 9},
+		{max, 0, max},
+		{max - 1, 1, max},
+		{max, 1, 0},
+		{max - 1, 3, 1},
+		{0, max, max},
+		{1, max, 0},
+	}
+	for _, tt := range tests {
+		if got := lastSequence(tt.base, tt.delta); got != tt.want {
+			t.Errorf("lastSequence(%d, %d): got %d, want %d", tt.base, tt.delta, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,146 @@
+package wire
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"log/slog"
+	"slices"
+
+	"github.com/stratalog/strata/internal/broker"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// apiVersionsRange is what Strata serves of ApiVersions itself: versions 0-4.
+// (Version 5 of KIP-1242 adds cluster and node ids no client needs yet.)
+var apiVersionsRange = broker.API{Key: 18, MinVersion: 0, MaxVersion: 4}
+
+// Handler serves decoded requests. Handle returns the response to send, nil
+// for a request that gets none (a produce with acks=0), or an error to close
+// the connection with.
+type Handler interface {
+	APIs() []broker.API
+	Handle(ctx context.Context, req *broker.Request) (kmsg.Response, error)
+}
+
+// Dispatcher decodes request frames, answers ApiVersions, hands every other
+// request to a Handler and encodes the response frame.
+type Dispatcher struct {
+	handler  Handler
+	logger   *slog.Logger
+	apis     []broker.API // sorted by key, ApiVersions included
+	byKey    map[int16]broker.API
+	observer Observer
+}
+
+// Observer is told of every request served, for metrics. It may be nil.
+type Observer interface {
+	Observe(key, version int16, err error)
+}
+
+// NewDispatcher builds a dispatcher over h's API table.
+func NewDispatcher(h Handler, logger *slog.Logger, obs Observer) *Dispatcher {
+	d := &Dispatcher{handler: h, logger: logger, byKey: make(map[int16]broker.API), observer: obs}
+	for _, a := range append(h.APIs(), apiVersionsRange) {
+		d.byKey[a.Key] = a
+	}
+	for _, a := range d.byKey {
+		d.apis = append(d.apis, a)
+	}
+	slices.SortFunc(d.apis, func(a, b broker.API) int { return int(a.Key) - int(b.Key) })
+	return d
+}
+
+// APIs returns the served API table, sorted by key.
+func (d *Dispatcher) APIs() []broker.API { return d.apis }
+
+// Serve handles one request frame (without its size prefix). It returns the
+// whole response frame, size prefix included, appended to dst; or nil when
+// the request gets no response. An error means the connection must be closed;
+// Serve has logged nothing about it, the caller logs it once.
+func (d *Dispatcher) Serve(ctx context.Context, conn *broker.ConnInfo, frame, dst []byte) ([]byte, error) {
+	h, rest, err := parseHeader(frame)
+	if err != nil {
+		return nil, err
+	}
+	api, ok := d.byKey[h.APIKey]
+	if !ok {
+		return nil, fmt.Errorf("unknown api key %d", h.APIKey)
+	}
+	if h.APIKey == apiVersionsRange.Key {
+		return d.serveAPIVersions(h, rest, dst)
+	}
+	if h.APIVersion < api.MinVersion || h.APIVersion > api.MaxVersion {
+		return nil, fmt.Errorf("unsupported version %d of %s (serving %d-%d)",
+			h.APIVersion, kmsg.NameForKey(h.APIKey), api.MinVersion, api.MaxVersion)
+	}
+	body := kmsg.RequestForKey(h.APIKey)
+	body.SetVersion(h.APIVersion)
+	if body.IsFlexible() {
+		if rest, err = skipTags(rest); err != nil {
+			return nil, err
+		}
+	}
+	if err := body.ReadFrom(rest); err != nil {
+		return nil, fmt.Errorf("%w: %s v%d body: %v", ErrMalformed, kmsg.NameForKey(h.APIKey), h.APIVersion, err)
+	}
+	resp, err := d.handler.Handle(ctx, &broker.Request{
+		Key: h.APIKey, Version: h.APIVersion, CorrelationID: h.CorrelationID,
+		ClientID: h.ClientID, Body: body, Conn: conn,
+	})
+	if d.observer != nil {
+		d.observer.Observe(h.APIKey, h.APIVersion, err)
+	}
+	if err != nil || resp == nil {
+		return nil, err
+	}
+	resp.SetVersion(h.APIVersion)
+	return appendFrame(dst, h.CorrelationID, resp, body.IsFlexible()), nil
+}
+
+// serveAPIVersions answers ApiVersions. A version above the highest served is
+// answered, as Kafka does, in version 0 with UNSUPPORTED_VERSION and the full
+// table, so the client can retry with a version it shares with us.
+func (d *Dispatcher) serveAPIVersions(h Header, rest, dst []byte) ([]byte, error) {
+	resp := kmsg.NewPtrApiVersionsResponse()
+	version := h.APIVersion
+	if version < apiVersionsRange.MinVersion || version > apiVersionsRange.MaxVersion {
+		version = 0
+		resp.ErrorCode = kerr.UnsupportedVersion.Code
+	} else {
+		req := kmsg.NewPtrApiVersionsRequest()
+		req.SetVersion(version)
+		var err error
+		if req.IsFlexible() {
+			if rest, err = skipTags(rest); err != nil {
+				return nil, err
+			}
+		}
+		if err := req.ReadFrom(rest); err != nil {
+			return nil, fmt.Errorf("%w: ApiVersions v%d body: %v", ErrMalformed, version, err)
+		}
+	}
+	for _, a := range d.apis {
+		resp.ApiKeys = append(resp.ApiKeys, kmsg.ApiVersionsResponseApiKey{
+			ApiKey: a.Key, MinVersion: a.MinVersion, MaxVersion: a.MaxVersion,
+		})
+	}
+	resp.SetVersion(version)
+	if d.observer != nil {
+		d.observer.Observe(h.APIKey, h.APIVersion, nil)
+	}
+	// ApiVersions responses always use header version 0 (KIP-511), so a
+	// client that does not yet know our versions can read them.
+	return appendFrame(dst, h.CorrelationID, resp, false), nil
+}
+
+// appendFrame appends size prefix, response header and body.
+func appendFrame(dst []byte, correlationID int32, resp kmsg.Response, flexibleHeader bool) []byte {
+	start := len(dst)
+	dst = append(dst, 0, 0, 0, 0)
+	dst = appendResponseHeader(dst, correlationID, flexibleHeader)
+	dst = resp.AppendTo(dst)
+	binary.BigEndian.PutUint32(dst[start:], uint32(len(dst)-start-4))
+	return dst
+}
