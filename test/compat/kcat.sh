@@ -9,6 +9,7 @@
 #     intact, offsets 0, 1, 2, ... per partition and records in produce order
 #     per partition;
 #   - kcat -L -J lists the topic with its partitions, each with a leader;
+#   - the batches served (read with wire_batches.py) carry the codec;
 #   - kcat -Q answers offsets for times: earliest (-2) is 0, latest (-1) is the
 #     partition's record count, a record's timestamp gives the first offset
 #     with that timestamp or later, a future timestamp gives -1.
@@ -22,6 +23,7 @@ if [[ $# -ne 1 ]]; then
 fi
 bootstrap=$1
 records=${KCAT_RECORDS:-10000}
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 codecs=(none gzip snappy lz4 zstd)
 kcat_timeout=20 # seconds any one kcat invocation may take
 
@@ -170,6 +172,11 @@ for codec in "${codecs[@]}"; do
 		continue
 	fi
 	check_metadata "$topic" "$(awk '$1 >= n { n = $1 + 1 } END { print n + 0 }' "$out.counts")"
+	# kcat reads compressed and uncompressed batches alike: check the codec on the wire.
+	if ! wire=$(/usr/bin/python3 "$here/wire_batches.py" --bootstrap "$bootstrap" --topic "$topic" \
+		--partitions "$(wc -l <"$out.counts")" --codec "$codec"); then
+		fail "$topic (-z $codec): $wire"
+	fi
 	check_query "$topic" "$out"
 done
 elapsed=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')

@@ -14,7 +14,9 @@ acks=all and the codec, waits for every delivery report, then checks metadata,
 list offsets (earliest, latest, by timestamp) and reads everything back from
 the beginning, verifying that each record arrives exactly once, in produce
 order per partition, at the offset its delivery report gave, with key, value,
-headers and timestamp intact.
+headers and timestamp intact. It also reads the batches back with a raw
+Fetch (wire_batches.py) to check that they carry the codec asked for and, for
+the idempotent producer, a producer ID: clients fall back silently otherwise.
 
 It prints one line, "PASS ..." or "FAIL ...", with produce and consume
 throughput; details of failures go to stderr. Exit status 0 on pass, 1 on
@@ -27,6 +29,9 @@ import sys
 import traceback
 import time
 import uuid
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+import wire_batches  # noqa: E402 (this directory: the script's own, first on sys.path)
 
 CODECS = ("none", "gzip", "snappy", "lz4", "zstd")
 CLIENTS = ("confluent", "kafka-python")
@@ -501,6 +506,10 @@ def run(args, fail):
     client.produce(spec, topic, delivered, fail, args.timeout)
     produce_s = time.monotonic() - t0
     check_delivered(spec, delivered, fail)
+    ok, batches = wire_batches.check(args.bootstrap, topic, args.partitions, args.codec,
+                                     idempotent=args.client == "confluent")
+    if not ok:
+        fail.add(f"stored batches: {batches}")
 
     marks, by_time = client.offsets(spec, topic)
     check_offsets(spec, marks, by_time, fail)

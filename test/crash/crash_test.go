@@ -85,7 +85,7 @@ func TestKill9KeepsAcknowledgedRecords(t *testing.T) {
 	}
 	bin := buildStrata(t)
 	dataDir := t.TempDir()
-	flush := []string{"--set", "log.flush.interval.messages=1"}
+	flush := []string{"--set", "log.flush.interval.messages=1", "--set", "num.partitions=3"}
 	cmd, addr := startStrata(t, bin, dataDir, flush...)
 
 	const topic, partitions = "crash", 3
@@ -106,7 +106,10 @@ func TestKill9KeepsAcknowledgedRecords(t *testing.T) {
 	const killAfter = 20_000
 	killed := make(chan struct{})
 	var once sync.Once
+	var promises sync.WaitGroup // every produced record's callback
+	producerDone := make(chan struct{})
 	go func() {
+		defer close(producerDone)
 		for i := 0; ctx.Err() == nil; i++ {
 			select {
 			case <-killed:
@@ -114,7 +117,9 @@ func TestKill9KeepsAcknowledgedRecords(t *testing.T) {
 			default:
 			}
 			v := fmt.Sprintf("value-%d", i)
+			promises.Add(1)
 			cl.Produce(ctx, &kgo.Record{Key: []byte(fmt.Sprint(i % partitions)), Value: []byte(v)}, func(r *kgo.Record, err error) {
+				defer promises.Done()
 				if err != nil {
 					return
 				}
@@ -139,7 +144,12 @@ func TestKill9KeepsAcknowledgedRecords(t *testing.T) {
 		t.Fatalf("only %d records acknowledged before the deadline", len(ackedValues))
 	}
 	cmd.Wait()
-	cl.Close() // fails whatever is still in flight; those were never acknowledged
+	// Close fails whatever is still in flight (never acknowledged); wait
+	// for every callback, as some acknowledgements are delivered after
+	// Close returns.
+	<-producerDone
+	cl.Close()
+	promises.Wait()
 	mu.Lock()
 	want := len(ackedValues)
 	mu.Unlock()
