@@ -7,7 +7,8 @@ package broker
 //     requires from v3); it is validated (framing, CRC, record count and
 //     offsets, keys on compacted topics, size against max.message.bytes,
 //     timestamps against message.timestamp.before/after.max.ms) and appended
-//     as it was sent. Only the base offset and leader epoch (outside the CRC),
+//     as it was sent, unless the topic's compression.type names another
+//     codec: then its records are re-encoded with that codec. Only the base offset and leader epoch (outside the CRC),
 //     and for LogAppendTime topics the timestamps, are rewritten.
 //   - acks must be -1, 0 or 1 (INVALID_REQUIRED_ACKS); acks=0 gets no
 //     response. acks=-1 fails with NOT_ENOUGH_REPLICAS when the ISR is smaller
@@ -117,8 +118,16 @@ func (b *Broker) producePartition(t *metadata.Topic, cfg config.Topic, rp kmsg.P
 	appendTime := int64(-1)
 	if cfg.LogAppendTime {
 		appendTime = now
-	} else if err := checkTimestamp(info.MaxTimestamp, now, cfg); err != nil {
+	} else if err := checkTimestamps(info, now, cfg); err != nil {
 		return err
+	}
+	if c, ok := topicCodec(cfg.CompressionType); ok && c != info.Header.Codec() && !info.Header.Control() {
+		if batch, err = recordbatch.Recompress(batch, c, scratch); err != nil {
+			return err
+		}
+		if info.Header, err = recordbatch.ReadHeader(batch); err != nil {
+			return err
+		}
 	}
 	res, err := p.Append(batch, info.Header, appendTime)
 	if err != nil {
@@ -130,19 +139,35 @@ func (b *Broker) producePartition(t *metadata.Topic, cfg config.Topic, rp kmsg.P
 	return nil
 }
 
-// checkTimestamp enforces message.timestamp.before.max.ms and
-// message.timestamp.after.max.ms on CreateTime topics (KIP-937).
-func checkTimestamp(ts, now int64, cfg config.Topic) error {
-	if ts < 0 {
-		return nil
-	}
-	if now-ts > cfg.TimestampBeforeMaxMs {
+// checkTimestamps enforces message.timestamp.before.max.ms and
+// message.timestamp.after.max.ms on CreateTime topics (KIP-937) for every
+// record of the batch, through its smallest and largest timestamps.
+func checkTimestamps(info recordbatch.Info, now int64, cfg config.Topic) error {
+	if info.MinTimestamp >= 0 && now-info.MinTimestamp > cfg.TimestampBeforeMaxMs {
 		return fmt.Errorf("%w: timestamp %d is more than message.timestamp.before.max.ms=%d before the broker's time",
-			kerr.InvalidTimestamp, ts, cfg.TimestampBeforeMaxMs)
+			kerr.InvalidTimestamp, info.MinTimestamp, cfg.TimestampBeforeMaxMs)
 	}
-	if ts-now > cfg.TimestampAfterMaxMs {
+	if info.MaxTimestamp >= 0 && info.MaxTimestamp-now > cfg.TimestampAfterMaxMs {
 		return fmt.Errorf("%w: timestamp %d is more than message.timestamp.after.max.ms=%d after the broker's time",
-			kerr.InvalidTimestamp, ts, cfg.TimestampAfterMaxMs)
+			kerr.InvalidTimestamp, info.MaxTimestamp, cfg.TimestampAfterMaxMs)
 	}
 	return nil
+}
+
+// topicCodec is the codec a topic's compression.type imposes, if any
+// ("producer" keeps the producer's).
+func topicCodec(compressionType string) (recordbatch.Codec, bool) {
+	switch compressionType {
+	case "uncompressed":
+		return recordbatch.CodecNone, true
+	case "gzip":
+		return recordbatch.CodecGzip, true
+	case "snappy":
+		return recordbatch.CodecSnappy, true
+	case "lz4":
+		return recordbatch.CodecLZ4, true
+	case "zstd":
+		return recordbatch.CodecZstd, true
+	}
+	return 0, false
 }

@@ -24,8 +24,9 @@ type BuildOptions struct {
 // Build encodes records as one batch with base offset 0, partition leader
 // epoch -1 and the CRC set. Record i gets offset delta i whatever its
 // OffsetDelta field says; its timestamp is BaseTimestamp + TimestampDelta,
-// and the header's MaxTimestamp is the largest of them. Build is for tests,
-// tools and fuzz seeds, not the produce path. It fails for no records, an
+// and the header's MaxTimestamp is the largest of them. Build serves tests,
+// tools and fuzz seeds, and Recompress; the common produce path never
+// re-encodes. It fails for no records, an
 // unknown codec (ErrCodec) or a batch larger than an int32 can describe.
 func Build(opts BuildOptions, records []Record) ([]byte, error) {
 	if len(records) == 0 {

@@ -3,6 +3,7 @@ package recordbatch
 import (
 	"errors"
 	"fmt"
+	"math"
 )
 
 // Sentinel errors of Validate. The protocol edge maps both to INVALID_RECORD
@@ -29,6 +30,9 @@ type Info struct {
 	// OffsetOfMaxTimestamp is the offset delta of the first record holding
 	// MaxTimestamp (the last record for a LogAppendTime batch).
 	OffsetOfMaxTimestamp int32
+	// MinTimestamp is the smallest record timestamp (the header's
+	// MaxTimestamp for a LogAppendTime batch).
+	MinTimestamp int64
 }
 
 // Validate checks that b is one complete, well-formed magic-2 batch, as the
@@ -48,7 +52,7 @@ type Info struct {
 // Validate allocates nothing per record.
 func Validate(b []byte, opts ValidateOptions, scratch *[]byte) (Info, error) {
 	h, err := Check(b)
-	info := Info{Header: h, MaxTimestamp: -1, OffsetOfMaxTimestamp: -1}
+	info := Info{Header: h, MaxTimestamp: -1, OffsetOfMaxTimestamp: -1, MinTimestamp: -1}
 	if err != nil {
 		return info, err
 	}
@@ -58,14 +62,15 @@ func Validate(b []byte, opts ValidateOptions, scratch *[]byte) (Info, error) {
 	if h.LastOffsetDelta != h.NumRecords-1 {
 		return info, fmt.Errorf("%w: last offset delta %d with %d records", ErrInvalidRecord, h.LastOffsetDelta, h.NumRecords)
 	}
-	v := validator{opts: opts, base: h.BaseTimestamp, max: -1, maxAt: -1}
+	v := validator{opts: opts, base: h.BaseTimestamp, max: -1, maxAt: -1, min: math.MaxInt64}
 	if err := iterate(h, b, scratch, ErrInvalidRecord, v.record); err != nil {
 		return info, err
 	}
 	if h.LogAppendTime() {
 		info.MaxTimestamp, info.OffsetOfMaxTimestamp = h.MaxTimestamp, h.LastOffsetDelta
+		info.MinTimestamp = h.MaxTimestamp
 	} else {
-		info.MaxTimestamp, info.OffsetOfMaxTimestamp = v.max, v.maxAt
+		info.MaxTimestamp, info.OffsetOfMaxTimestamp, info.MinTimestamp = v.max, v.maxAt, v.min
 	}
 	return info, nil
 }
@@ -77,6 +82,7 @@ type validator struct {
 	next  int32 // expected offset delta
 	max   int64
 	maxAt int32
+	min   int64
 }
 
 func (v *validator) record(r *Record) error {
@@ -86,9 +92,11 @@ func (v *validator) record(r *Record) error {
 	if v.opts.RequireKeys && r.Key == nil {
 		return fmt.Errorf("%w: record %d", ErrMissingKey, v.next)
 	}
-	if ts := v.base + r.TimestampDelta; ts > v.max {
+	ts := v.base + r.TimestampDelta
+	if ts > v.max {
 		v.max, v.maxAt = ts, v.next
 	}
+	v.min = min(v.min, ts)
 	v.next++
 	return nil
 }

@@ -11,7 +11,7 @@
 #
 # Environment: CI=true makes missing clients failures;
 # COMPAT_CONFLUENT_RECORDS (default 100000), COMPAT_KAFKA_PYTHON_RECORDS
-# (default 50000) and KCAT_RECORDS (default 10000) set the records per codec.
+# (default 100000) and KCAT_RECORDS (default 10000) set the records per codec.
 set -euo pipefail
 
 if [[ $# -ne 1 || ! -x $1 ]]; then
@@ -23,7 +23,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 py=/usr/bin/python3 # Debian's interpreter: the one the python3-* packages install into
 ci=${CI:-false}
 confluent_records=${COMPAT_CONFLUENT_RECORDS:-100000}
-kafka_python_records=${COMPAT_KAFKA_PYTHON_RECORDS:-50000}
+kafka_python_records=${COMPAT_KAFKA_PYTHON_RECORDS:-100000}
 partitions=4
 test_timeout=180 # seconds one client test may take: 60 s to produce, 60 s to consume, setup
 
