@@ -21,9 +21,9 @@ vet:
 test-go:
 	$(GO) test -count=1 -timeout 15m ./...
 
-## test-race: the packages with concurrency of their own, under the race detector
+## test-race: every package under the race detector, end-to-end tests at -short size
 test-race:
-	$(GO) test -count=1 -race -short -timeout 10m ./internal/...
+	$(GO) test -count=1 -race -short -timeout 10m ./...
 
 ## test-compat: kcat, confluent-kafka-python and kafka-python against a fresh broker
 test-compat: build

@@ -1,8 +1,13 @@
 package broker
 
-// Produce (key 0), versions 3-12.
+// Produce (key 0), versions 3-12, advertised as 0-12.
 //
 // Behavior:
+//   - Versions 0-2 carry the old message formats and are answered
+//     UNSUPPORTED_VERSION per partition. They are still listed in
+//     ApiVersions because librdkafka 2.0 compresses with gzip, snappy and lz4
+//     only when the broker lists Produce v0 (librdkafka#4956); Apache Kafka
+//     4.0 does the same (KAFKA-18659).
 //   - Each partition's records must be exactly one magic-2 batch (as Kafka
 //     requires from v3); it is validated (framing, CRC, record count and
 //     offsets, keys on compacted topics, size against max.message.bytes,
@@ -34,7 +39,7 @@ import (
 	"github.com/stratalog/strata/internal/recordbatch"
 )
 
-func init() { register(0, 3, 12, (*Broker).handleProduce) }
+func init() { register(0, 0, 12, (*Broker).handleProduce) }
 
 func (b *Broker) handleProduce(ctx context.Context, req *Request) (kmsg.Response, error) {
 	r := req.Body.(*kmsg.ProduceRequest)
@@ -56,6 +61,8 @@ func (b *Broker) handleProduce(ctx context.Context, req *Request) (kmsg.Response
 			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
 			var err error
 			switch {
+			case req.Version < 3:
+				err = kerr.UnsupportedVersion
 			case r.TransactionID != nil:
 				err = kerr.TransactionalIDAuthorizationFailed
 			case r.Acks != -1 && r.Acks != 0 && r.Acks != 1:

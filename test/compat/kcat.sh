@@ -174,7 +174,7 @@ for codec in "${codecs[@]}"; do
 	check_metadata "$topic" "$(awk '$1 >= n { n = $1 + 1 } END { print n + 0 }' "$out.counts")"
 	# kcat reads compressed and uncompressed batches alike: check the codec on the wire.
 	if ! wire=$(/usr/bin/python3 "$here/wire_batches.py" --bootstrap "$bootstrap" --topic "$topic" \
-		--partitions "$(wc -l <"$out.counts")" --codec "$codec"); then
+		--partitions "$(wc -l <"$out.counts")" --codec "$codec" --librdkafka); then
 		fail "$topic (-z $codec): $wire"
 	fi
 	check_query "$topic" "$out"

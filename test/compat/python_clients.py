@@ -506,7 +506,10 @@ def run(args, fail):
     client.produce(spec, topic, delivered, fail, args.timeout)
     produce_s = time.monotonic() - t0
     check_delivered(spec, delivered, fail)
-    ok, batches = wire_batches.check(args.bootstrap, topic, args.partitions, args.codec,
+    codec = args.codec
+    if args.client == "confluent":
+        codec = wire_batches.librdkafka_codec(args.bootstrap, codec)
+    ok, batches = wire_batches.check(args.bootstrap, topic, args.partitions, codec,
                                      idempotent=args.client == "confluent")
     if not ok:
         fail.add(f"stored batches: {batches}")

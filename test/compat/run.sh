@@ -74,9 +74,11 @@ missing() {
 # run_test NAME CMD...: runs one client test with a time limit; its one-line
 # result is printed, its stderr only when it fails.
 run_test() {
-	local name=$1 out rc=0
+	local name=$1 out rc=0 t0=$EPOCHREALTIME took
 	shift
 	out=$(timeout "$test_timeout" "$@" 2>"$tmp/test.err") || rc=$?
+	took=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
+	out="${out:-FAIL $name: exit status $rc} [${took}s]"
 	if ((rc == 0)); then
 		echo "$out"
 		passed=$((passed + 1))
@@ -84,9 +86,9 @@ run_test() {
 	fi
 	failed=$((failed + 1))
 	if ((rc == 124)); then
-		echo "FAIL $name: timed out after ${test_timeout}s${out:+; output: $out}"
+		echo "FAIL $name: timed out after ${test_timeout}s; output: $out"
 	else
-		echo "${out:-FAIL $name: exit status $rc}"
+		echo "$out"
 	fi
 	sed -n '1,40s/^/    /p' "$tmp/test.err"
 	if ! kill -0 "$broker_pid" 2>/dev/null; then

@@ -65,7 +65,7 @@ func TestBadFrames(t *testing.T) {
 		{"header cut short", append(binary.BigEndian.AppendUint32(nil, 3), 0, 1, 2)},
 		{"client id longer than frame", append(binary.BigEndian.AppendUint32(nil, 10), 0, 3, 0, 0, 0, 0, 0, 1, 0x7f, 0)},
 		{"unknown api key", frameOf(9999, 0, nil)},
-		{"unsupported produce version", frameOf(0, 2, nil)},
+		{"unsupported fetch version", frameOf(1, 3, nil)},
 		{"truncated metadata body", frameOf(3, 1, []byte{0, 0, 0, 5})},
 	}
 	for _, tt := range tests {
@@ -102,6 +102,38 @@ func TestAPIVersionsUnsupported(t *testing.T) {
 	}
 	if len(av.ApiKeys) < 15 {
 		t.Errorf("got %d api keys, want the full table", len(av.ApiKeys))
+	}
+}
+
+// TestOldProduceVersions checks that Produce v0-2 (old message formats) are
+// listed in ApiVersions, as librdkafka needs, but answered UNSUPPORTED_VERSION.
+func TestOldProduceVersions(t *testing.T) {
+	n := startNode(t, "", nil)
+	topic := topicName(t)
+	createTopic(t, n.addr, topic, 1, nil)
+	for v := int16(0); v <= 2; v++ {
+		req := kmsg.NewPtrProduceRequest()
+		req.SetVersion(v)
+		req.Acks, req.TimeoutMillis = 1, 5000
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = topic
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Records = buildBatch(t, 1, 10)
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		frame := kmsg.NewRequestFormatter(kmsg.FormatterClientID("raw")).AppendRequest(nil, req, 7)
+		raw, err := rawRequest(t, n.addr, frame)
+		if err != nil {
+			t.Fatalf("v%d: %v", v, err)
+		}
+		resp := kmsg.NewPtrProduceResponse()
+		resp.SetVersion(v)
+		if err := resp.ReadFrom(raw[4:]); err != nil {
+			t.Fatalf("v%d: %v", v, err)
+		}
+		if code := resp.Topics[0].Partitions[0].ErrorCode; code != kerr.UnsupportedVersion.Code {
+			t.Errorf("v%d: got error %d, want UNSUPPORTED_VERSION", v, code)
+		}
 	}
 }
 
