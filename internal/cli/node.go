@@ -68,7 +68,7 @@ func StartNode(ctx context.Context, opts ServeOptions, logger *slog.Logger) (*No
 	if err != nil {
 		return nil, errors.Join(err, srv.Close())
 	}
-	srv.SetDispatcher(wire.NewDispatcher(b, logger.With("component", "wire"), nil))
+	srv.SetDispatcher(wire.NewDispatcher(b, logger.With("component", "wire"), server.NewRequests(reg)))
 	admin := httpapi.New(opts.Admin, reg, func() bool {
 		select {
 		case <-b.Ready():

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"time"
 
 	"github.com/stratalog/strata/internal/broker"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -36,7 +37,7 @@ type Dispatcher struct {
 
 // Observer is told of every request served, for metrics. It may be nil.
 type Observer interface {
-	Observe(key, version int16, err error)
+	Observe(key, version int16, took time.Duration, err error)
 }
 
 // NewDispatcher builds a dispatcher over h's API table.
@@ -85,12 +86,13 @@ func (d *Dispatcher) Serve(ctx context.Context, conn *broker.ConnInfo, frame, ds
 	if err := body.ReadFrom(rest); err != nil {
 		return nil, fmt.Errorf("%w: %s v%d body: %v", ErrMalformed, kmsg.NameForKey(h.APIKey), h.APIVersion, err)
 	}
+	start := time.Now()
 	resp, err := d.handler.Handle(ctx, &broker.Request{
 		Key: h.APIKey, Version: h.APIVersion, CorrelationID: h.CorrelationID,
 		ClientID: h.ClientID, Body: body, Conn: conn,
 	})
 	if d.observer != nil {
-		d.observer.Observe(h.APIKey, h.APIVersion, err)
+		d.observer.Observe(h.APIKey, h.APIVersion, time.Since(start), err)
 	}
 	if err != nil || resp == nil {
 		return nil, err
@@ -128,7 +130,7 @@ func (d *Dispatcher) serveAPIVersions(h Header, rest, dst []byte) ([]byte, error
 	}
 	resp.SetVersion(version)
 	if d.observer != nil {
-		d.observer.Observe(h.APIKey, h.APIVersion, nil)
+		d.observer.Observe(h.APIKey, h.APIVersion, 0, nil)
 	}
 	// ApiVersions responses always use header version 0 (KIP-511), so a
 	// client that does not yet know our versions can read them.
