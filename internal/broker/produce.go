@@ -21,6 +21,7 @@ package broker
 //   - Idempotent producers: sequence and epoch checks in internal/txn; a
 //     retried batch gets its original offset back.
 //   - Produce does not create topics; a missing topic is UNKNOWN_TOPIC_OR_PARTITION.
+//   - Clients cannot write to internal topics (INVALID_TOPIC_EXCEPTION).
 //   - Transactional produce is not served yet (TRANSACTIONAL_ID_AUTHORIZATION_FAILED).
 //
 // KIPs: KIP-74, KIP-98 (v3 transactional id, magic 2), KIP-467 (v8 record
@@ -69,6 +70,8 @@ func (b *Broker) handleProduce(ctx context.Context, req *Request) (kmsg.Response
 				err = kerr.InvalidRequiredAcks
 			case !known:
 				err = kerr.UnknownTopicOrPartition
+			case isInternalTopic(rt.Topic):
+				err = fmt.Errorf("%w: cannot append to internal topic %s", kerr.InvalidTopicException, rt.Topic)
 			case cfgErr != nil:
 				err = cfgErr
 			default:

@@ -26,6 +26,7 @@ var brokerDefs = []Definition{
 	intDef("group.max.session.timeout.ms", kmsg.ConfigTypeInt, "1800000", noMin, "The maximum allowed session timeout for registered consumers."),
 	intDef("group.max.size", kmsg.ConfigTypeInt, "2147483647", 1, "The maximum number of consumers a single consumer group can accommodate."),
 	intDef("group.min.session.timeout.ms", kmsg.ConfigTypeInt, "6000", noMin, "The minimum allowed session timeout for registered consumers."),
+	intDef("log.cleaner.backoff.ms", kmsg.ConfigTypeLong, "15000", 0, "The amount of time to sleep when there are no logs to clean."),
 	intDef("log.cleaner.delete.retention.ms", kmsg.ConfigTypeLong, "86400000", 0, "The amount of time to retain tombstone markers for log compacted topics."),
 	boolDef("log.cleaner.enable", true, "Enable the log cleaner process to run on the server."),
 	intDef("log.cleaner.max.compaction.lag.ms", kmsg.ConfigTypeLong, maxLong, 1, "The maximum time a message will remain ineligible for compaction in the log."),
@@ -67,6 +68,7 @@ var brokerDefs = []Definition{
 	intDef("min.insync.replicas", kmsg.ConfigTypeInt, "1", 1, "The minimum number of replicas that must acknowledge an acks=all write."),
 	intDef("node.id", kmsg.ConfigTypeInt, "-1", noMin, "The node id of this server."),
 	intDef("num.partitions", kmsg.ConfigTypeInt, "1", 1, "The default number of log partitions per topic."),
+	intDef("offset.metadata.max.bytes", kmsg.ConfigTypeInt, "4096", noMin, "The maximum size for a metadata entry associated with an offset commit."),
 	intDef("offsets.commit.timeout.ms", kmsg.ConfigTypeInt, "5000", 1, "How long an offset commit waits for replication of the offsets topic."),
 	intDef("offsets.retention.check.interval.ms", kmsg.ConfigTypeLong, "600000", 1, "Frequency at which to check for stale offsets."),
 	intDef("offsets.retention.minutes", kmsg.ConfigTypeInt, "10080", 1, "How long committed offsets of an empty group are kept."),
@@ -268,6 +270,12 @@ func (b Broker) GroupMinSessionTimeout() time.Duration { return b.ms("group.min.
 
 // GroupMaxSessionTimeout is group.max.session.timeout.ms.
 func (b Broker) GroupMaxSessionTimeout() time.Duration { return b.ms("group.max.session.timeout.ms") }
+
+// OffsetMetadataMaxBytes is offset.metadata.max.bytes.
+func (b Broker) OffsetMetadataMaxBytes() int { return int(b.int("offset.metadata.max.bytes")) }
+
+// LogCleanerBackoff is log.cleaner.backoff.ms.
+func (b Broker) LogCleanerBackoff() time.Duration { return b.ms("log.cleaner.backoff.ms") }
 
 // GroupMaxSize is group.max.size.
 func (b Broker) GroupMaxSize() int32 { return int32(b.int("group.max.size")) }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -101,4 +102,46 @@ func TestTopicConfigsEnforced(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestRetentionDeletesOldSegments rolls segments by segment.ms and lets the
+// broker's retention check delete the old ones by retention.ms: the log
+// start offset advances and consumers start from there.
+func TestRetentionDeletesOldSegments(t *testing.T) {
+	n := startNode(t, "", map[string]string{"log.retention.check.interval.ms": "20"})
+	topic := topicName(t)
+	createTopic(t, n.addr, topic, 1, map[string]*string{
+		"segment.ms":   kmsg.StringPtr("50"),
+		"retention.ms": kmsg.StringPtr("200"),
+	})
+	cl := franzClient(t, n.addr, kgo.DefaultProduceTopic(topic))
+	adm := kadm.NewClient(cl)
+	ctx := context.Background()
+	produce := func() {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("x")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := func() int64 {
+		o, err := adm.ListStartOffsets(ctx, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, _ := o.Lookup(topic, 0)
+		return l.Offset
+	}
+	// Keep appending: each append after segment.ms rolls a new segment,
+	// and segments whose records are older than retention.ms go.
+	eventually(t, 20*time.Second, "the log start offset to advance", func() bool {
+		produce()
+		return start() > 0
+	})
+	end, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, _ := end.Lookup(topic, 0)
+	if s := start(); s > e.Offset {
+		t.Fatalf("log start %d beyond log end %d", s, e.Offset)
+	}
 }
