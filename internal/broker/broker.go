@@ -13,12 +13,14 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stratalog/strata/internal/config"
 	"github.com/stratalog/strata/internal/controller"
+	"github.com/stratalog/strata/internal/group"
 	"github.com/stratalog/strata/internal/metadata"
 	"github.com/stratalog/strata/internal/raft"
 	"github.com/stratalog/strata/internal/txn"
@@ -56,6 +58,8 @@ type Broker struct {
 	store    *metadata.Store
 	ctrl     *controller.Controller
 	pids     *txn.IDAllocator
+	groups   *group.Coordinator
+	loads    *groupLoads
 	parts    *partitions
 	sessions *fetchSessions
 	metrics  *metrics
@@ -91,6 +95,7 @@ func New(cfg Config) (*Broker, error) {
 		clean:    clean,
 		store:    metadata.NewStore(),
 		sessions: newFetchSessions(1000),
+		loads:    newGroupLoads(),
 		metrics:  newMetrics(cfg.Registry),
 		ready:    make(chan struct{}),
 	}
@@ -106,6 +111,21 @@ func New(cfg Config) (*Broker, error) {
 	b.node = node
 	b.ctrl = controller.New(node, b.store, controller.Config{NodeID: cfg.NodeID}, cfg.Logger.With("component", "controller"))
 	b.pids = txn.NewIDAllocator(b.ctrl.AllocateProducerIDs, 1000)
+	s := cfg.Settings
+	b.groups = group.New(group.Config{
+		NumPartitions:                 s.OffsetsTopicNumPartitions(),
+		MinSessionTimeout:             s.GroupMinSessionTimeout(),
+		MaxSessionTimeout:             s.GroupMaxSessionTimeout(),
+		InitialRebalanceDelay:         s.GroupInitialRebalanceDelay(),
+		OffsetsRetention:              s.OffsetsRetention(),
+		OffsetsRetentionCheckInterval: s.OffsetsRetentionCheckInterval(),
+		MaxMetadataBytes:              s.OffsetMetadataMaxBytes(),
+		MaxGroupSize:                  int(s.GroupMaxSize()),
+		TopicPartitionExists: func(topic string, partition int32) bool {
+			t, ok := b.store.Current().Topic(topic)
+			return ok && partition >= 0 && int(partition) < len(t.Partitions)
+		},
+	}, cfg.Logger.With("component", "group"))
 	b.store.Subscribe(b.parts.reconcile)
 	return b, nil
 }
@@ -122,6 +142,13 @@ func (b *Broker) Run(ctx context.Context) error {
 	defer cancel()
 	raftDone := make(chan error, 1)
 	go func() { raftDone <- b.node.Run(ctx, b.applyMetadata, b.snapshotMetadata) }()
+	var workers sync.WaitGroup
+	workers.Go(func() {
+		if err := b.groups.Run(ctx); err != nil && ctx.Err() == nil {
+			b.logger.Error("group coordinator stopped", "err", err)
+		}
+	})
+	workers.Go(func() { b.runGroupLoads(ctx) })
 
 	err := b.start(ctx, raftDone)
 	if err == nil {
@@ -129,6 +156,7 @@ func (b *Broker) Run(ctx context.Context) error {
 		b.background(ctx)
 	}
 	cancel()
+	workers.Wait()
 	if rerr := <-raftDone; rerr != nil && !errors.Is(rerr, context.Canceled) && err == nil {
 		err = rerr
 	}

@@ -77,6 +77,9 @@ func (ps *partitions) reconcile(_, img *metadata.Image) {
 		if ok && t.ID == ps.ids[tp.topic] && int(tp.index) < len(t.Partitions) {
 			continue
 		}
+		if tp.topic == offsetsTopic {
+			ps.b.loads.add(tp.index, false)
+		}
 		if err := p.Delete(); err != nil {
 			ps.b.logger.Error("delete partition", "topic", tp.topic, "partition", tp.index, "err", err)
 		}
@@ -113,6 +116,9 @@ func (ps *partitions) reconcile(_, img *metadata.Image) {
 				continue
 			}
 			ps.m[tp] = p
+			if t.Name == offsetsTopic && part.Leader == ps.b.cfg.NodeID {
+				ps.b.loads.add(part.Index, true)
+			}
 		}
 	}
 }

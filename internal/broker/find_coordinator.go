@@ -1,0 +1,73 @@
+package broker
+
+// FindCoordinator (key 10), versions 0-6.
+//
+// Behavior:
+//   - Group keys (type 0) map to a partition of __consumer_offsets by
+//     Kafka's hash of the group id; the coordinator is that partition's
+//     leader. The offsets topic is created on first use.
+//   - Transaction keys (type 1) are answered TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+//     until Strata has a transaction coordinator, so a transactional client
+//     fails at once with a clear error instead of retrying.
+//   - v4+ batch keys (KIP-699); before v4 one key.
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(10, 0, 6, (*Broker).handleFindCoordinator) }
+
+func (b *Broker) handleFindCoordinator(ctx context.Context, req *Request) (kmsg.Response, error) {
+	r := req.Body.(*kmsg.FindCoordinatorRequest)
+	resp := r.ResponseKind().(*kmsg.FindCoordinatorResponse)
+	keys := r.CoordinatorKeys
+	if req.Version < 4 {
+		keys = []string{r.CoordinatorKey}
+	}
+	for _, key := range keys {
+		c := kmsg.NewFindCoordinatorResponseCoordinator()
+		c.Key, c.NodeID, c.Port = key, -1, -1
+		if err := b.findCoordinator(ctx, r.CoordinatorType, key, &c); err != nil {
+			c.ErrorCode = b.errorCode(err)
+			c.ErrorMessage = errorMessage(err)
+		}
+		resp.Coordinators = append(resp.Coordinators, c)
+	}
+	if req.Version < 4 {
+		c := resp.Coordinators[0]
+		resp.ErrorCode, resp.ErrorMessage, resp.NodeID, resp.Host, resp.Port = c.ErrorCode, c.ErrorMessage, c.NodeID, c.Host, c.Port
+		resp.Coordinators = nil
+	}
+	return resp, nil
+}
+
+func (b *Broker) findCoordinator(ctx context.Context, keyType int8, key string, c *kmsg.FindCoordinatorResponseCoordinator) error {
+	switch keyType {
+	case 0:
+	case 1:
+		return kerr.TransactionalIDAuthorizationFailed
+	default:
+		return kerr.InvalidRequest
+	}
+	if err := b.ensureOffsetsTopic(ctx); err != nil {
+		return kerr.CoordinatorNotAvailable
+	}
+	t, ok := b.store.Current().Topic(offsetsTopic)
+	if !ok {
+		return kerr.CoordinatorNotAvailable
+	}
+	idx := b.groups.PartitionFor(key)
+	if int(idx) >= len(t.Partitions) {
+		return kerr.CoordinatorNotAvailable
+	}
+	leader := t.Partitions[idx].Leader
+	br, ok := b.store.Current().Broker(leader)
+	if !ok {
+		return kerr.CoordinatorNotAvailable
+	}
+	c.NodeID, c.Host, c.Port = br.ID, br.Host, br.Port
+	return nil
+}

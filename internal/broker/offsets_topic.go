@@ -1,0 +1,170 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/stratalog/strata/internal/controller"
+	"github.com/stratalog/strata/internal/group"
+	"github.com/stratalog/strata/internal/partition"
+	"github.com/stratalog/strata/internal/recordbatch"
+)
+
+// offsetsTopic holds committed offsets and group metadata, in Kafka's own
+// record format, compacted, as Kafka's __consumer_offsets.
+const offsetsTopic = "__consumer_offsets"
+
+// ensureOffsetsTopic creates the offsets topic on first use, as Kafka does
+// when a coordinator is first looked up. The replication factor is capped to
+// the number of brokers, so a one-node cluster needs no setting.
+func (b *Broker) ensureOffsetsTopic(ctx context.Context) error {
+	if _, ok := b.store.Current().Topic(offsetsTopic); ok {
+		return nil
+	}
+	s := b.cfg.Settings
+	rf := min(s.OffsetsTopicReplicationFactor(), int16(len(b.store.Current().Brokers())))
+	segment := strconv.Itoa(int(s.OffsetsTopicSegmentBytes()))
+	compact, producer := "compact", "producer"
+	res := b.ctrl.CreateTopics(ctx, []controller.TopicSpec{{
+		Name:              offsetsTopic,
+		NumPartitions:     s.OffsetsTopicNumPartitions(),
+		ReplicationFactor: rf,
+		Configs: map[string]*string{
+			"cleanup.policy":   &compact,
+			"compression.type": &producer,
+			"segment.bytes":    &segment,
+		},
+	}}, false, b.topicDefaults())
+	if err := res[0].Err; err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		return fmt.Errorf("create %s: %w", offsetsTopic, err)
+	}
+	return nil
+}
+
+// offsetsStore is one partition of the offsets topic as the group
+// coordinator sees it.
+type offsetsStore struct{ p *partition.Partition }
+
+// Append writes the records as one uncompressed batch.
+func (s offsetsStore) Append(_ context.Context, recs []group.Record) error {
+	rs := make([]recordbatch.Record, len(recs))
+	for i, r := range recs {
+		rs[i] = recordbatch.Record{Key: r.Key, Value: r.Value}
+	}
+	batch, err := recordbatch.Build(recordbatch.BuildOptions{BaseTimestamp: time.Now().UnixMilli(), ProducerID: -1}, rs)
+	if err != nil {
+		return err
+	}
+	h, err := recordbatch.ReadHeader(batch)
+	if err != nil {
+		return err
+	}
+	_, err = s.p.Append(batch, h, -1)
+	return err
+}
+
+// Replay calls fn for every record from the log start to the high watermark.
+func (s offsetsStore) Replay(ctx context.Context, fn func(key, value []byte) error) error {
+	var scratch []byte
+	for off := s.p.LogStartOffset(); off < s.p.HighWatermark(); {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		res, err := s.p.Read(off, 1<<20)
+		if err != nil {
+			return err
+		}
+		if len(res.Records) == 0 {
+			return nil
+		}
+		for data := res.Records; len(data) > 0; {
+			h, err := recordbatch.ReadHeader(data)
+			if err != nil || h.Size() > int64(len(data)) {
+				return fmt.Errorf("replay %s-%d at %d: bad batch", offsetsTopic, s.p.Index, off)
+			}
+			batch := data[:h.Size()]
+			data = data[h.Size():]
+			if h.LastOffset() < off || h.Control() {
+				off = max(off, h.NextOffset())
+				continue
+			}
+			err = recordbatch.Iterate(batch, &scratch, func(r *recordbatch.Record) error {
+				if h.BaseOffset+int64(r.OffsetDelta) < off {
+					return nil
+				}
+				return fn(r.Key, r.Value)
+			})
+			if err != nil {
+				return err
+			}
+			off = h.NextOffset()
+		}
+	}
+	return nil
+}
+
+// groupLoads hands the offsets-topic partitions this node comes to lead to
+// the goroutine that loads them into the coordinator: reconcile runs on the
+// metadata apply path and must not wait for a replay.
+type groupLoads struct {
+	mu      sync.Mutex
+	pending map[int32]bool // true: load, false: unload
+	wake    chan struct{}
+}
+
+func newGroupLoads() *groupLoads {
+	return &groupLoads{pending: map[int32]bool{}, wake: make(chan struct{}, 1)}
+}
+
+func (g *groupLoads) add(partition int32, load bool) {
+	g.mu.Lock()
+	g.pending[partition] = load
+	g.mu.Unlock()
+	select {
+	case g.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (g *groupLoads) take() map[int32]bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	p := g.pending
+	g.pending = map[int32]bool{}
+	return p
+}
+
+// runGroupLoads loads and unloads offsets partitions until ctx ends.
+func (b *Broker) runGroupLoads(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-b.loads.wake:
+		}
+		for idx, load := range b.loads.take() {
+			if !load {
+				b.groups.Unload(idx)
+				continue
+			}
+			p, err := b.parts.get(offsetsTopic, idx)
+			if err != nil {
+				continue // deleted meanwhile
+			}
+			start := time.Now()
+			if err := b.groups.Load(ctx, idx, offsetsStore{p}); err != nil {
+				if ctx.Err() == nil {
+					b.logger.Error("load group partition", "partition", idx, "err", err)
+				}
+				continue
+			}
+			b.logger.Debug("loaded group partition", "partition", idx, "took", time.Since(start))
+		}
+	}
+}
