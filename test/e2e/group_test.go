@@ -159,7 +159,18 @@ func TestGroupMembersComeAndGo(t *testing.T) {
 			produceN(t, n.addr, topic, total/3, total/3)
 			c := startMember(t, n.addr, group, topic, seen, kgo.Balancers(tc.balancer))
 			eventually(t, 30*time.Second, "two thirds consumed", func() bool { return seen.distinct() >= 2*total/3 })
+			adm := kadm.NewClient(franzClient(t, n.addr))
+			stable := func(members int) func() bool {
+				return func() bool {
+					d, err := adm.DescribeGroups(context.Background(), group)
+					return err == nil && d[group].State == "Stable" && len(d[group].Members) == members
+				}
+			}
+			eventually(t, 30*time.Second, "a stable group of three", stable(3))
+			left := time.Now()
 			a.stop() // leaves mid-stream
+			eventually(t, 30*time.Second, "a stable group of the two left", stable(2))
+			t.Logf("rebalance after a member left: %v", time.Since(left).Round(time.Millisecond))
 			produceN(t, n.addr, topic, 2*total/3, total-2*total/3)
 			eventually(t, 60*time.Second, "all records consumed", func() bool { return seen.distinct() == total })
 			b.stop()
