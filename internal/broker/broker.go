@@ -149,6 +149,9 @@ func (b *Broker) Run(ctx context.Context) error {
 		}
 	})
 	workers.Go(func() { b.runGroupLoads(ctx) })
+	if b.cfg.Settings.LogCleanerEnable() {
+		workers.Go(func() { b.runCleaner(ctx) })
+	}
 
 	err := b.start(ctx, raftDone)
 	if err == nil {
@@ -210,6 +213,22 @@ func (b *Broker) background(ctx context.Context) {
 		case <-tick.C:
 			b.parts.tick()
 		}
+	}
+}
+
+// runCleaner compacts due logs, then waits log.cleaner.backoff.ms, until
+// ctx ends.
+func (b *Broker) runCleaner(ctx context.Context) {
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		b.parts.clean(ctx)
+		t.Reset(b.cfg.Settings.LogCleanerBackoff())
 	}
 }
 

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -208,6 +209,23 @@ func (ps *partitions) enforceRetention() {
 	}
 }
 
+// clean runs one compaction pass over every compacted log that is due.
+func (ps *partitions) clean(ctx context.Context) {
+	for tp, p := range ps.snapshot() {
+		if ctx.Err() != nil {
+			return
+		}
+		stats, err := p.Clean(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			ps.b.logger.Error("compaction", "topic", tp.topic, "partition", tp.index, "err", err)
+		case stats.SegmentsCleaned > 0:
+			ps.b.logger.Debug("compacted", "topic", tp.topic, "partition", tp.index, "segments", stats.SegmentsCleaned,
+				"bytes_before", stats.BytesBefore, "bytes_after", stats.BytesAfter, "records_removed", stats.RecordsRemoved)
+		}
+	}
+}
+
 func (ps *partitions) tick() {
 	for tp, p := range ps.snapshot() {
 		if err := p.Tick(); err != nil {
@@ -244,6 +262,12 @@ func logConfig(t config.Topic) commitlog.Config {
 		FlushMs:            t.FlushMs,
 		FileDeleteDelayMs:  t.FileDeleteDelayMs,
 		Preallocate:        t.Preallocate,
+
+		Compact:                t.CleanupCompact,
+		DeleteRetentionMs:      t.DeleteRetentionMs,
+		MinCleanableDirtyRatio: t.MinCleanableDirtyRatio,
+		MinCompactionLagMs:     t.MinCompactionLagMs,
+		MaxCompactionLagMs:     t.MaxCompactionLagMs,
 	}
 	if !t.CleanupDelete {
 		c.RetentionMs, c.RetentionBytes = -1, -1

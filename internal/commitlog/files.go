@@ -29,6 +29,13 @@ const (
 	deletedSuffix = ".deleted"
 	// tmpSuffix names a checkpoint being written; Open removes any.
 	tmpSuffix = ".tmp"
+	// cleanedSuffix is appended to the names of a segment's files while
+	// the cleaner writes them (<base>.log.cleaned, ...); Open removes any.
+	cleanedSuffix = ".cleaned"
+	// swapSuffix marks cleaned segment files that replace the segments
+	// from their base offset up to the value of swapEndFile (exclusive);
+	// Open completes the replacement.
+	swapSuffix = ".swap"
 	// baseOffsetDigits is the width of the base offset in segment names.
 	baseOffsetDigits = 20
 
@@ -37,6 +44,12 @@ const (
 	// recoveryPointFile holds the recovery point as a checkpoint: every
 	// batch below it, and its segment's indexes, were fsynced.
 	recoveryPointFile = "recovery-point"
+	// cleanerCheckpointFile holds the cleaner's first dirty offset: the
+	// segments below it have been compacted.
+	cleanerCheckpointFile = "cleaner-checkpoint"
+	// swapEndFile holds the end offset (exclusive) of the segments the
+	// current .swap files replace; written before they are created.
+	swapEndFile = "cleaner-swap-end"
 
 	// checkpointMagic opens a checkpoint file; checkpointVersion follows.
 	checkpointMagic   = "SLCP"

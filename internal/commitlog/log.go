@@ -4,7 +4,9 @@
 // offset and the recovery point. docs/format/segments.md specifies the files
 // and the recovery rules. The package knows nothing of Kafka requests.
 //
-// Lock order (outer first): Log.appendMu, Log.syncMu, Log.mu. appendMu
+// Lock order (outer first): Log.cleanMu, Log.appendMu, Log.syncMu, Log.mu.
+// cleanMu serializes cleaning passes (Clean) and is held across their I/O,
+// which otherwise runs without appendMu except for the final swap. appendMu
 // serializes writers (Append, roll, Truncate, retention, Close) and is held
 // during their file I/O; mu guards the in-memory state and is held only for
 // memory updates, so readers never wait on a writer's I/O; syncMu guards the
@@ -41,6 +43,16 @@ type Config struct {
 	FlushMs            int64 // fsync when the oldest unflushed append is older than this (math.MaxInt64: never); driven by Tick
 	FileDeleteDelayMs  int64 // accepted for Kafka parity; deletion waits for readers by reference count instead
 	Preallocate        bool  // size new segment files to SegmentBytes up front (trimmed on roll and close)
+
+	// Compaction (see Clean). Compact is cleanup.policy containing
+	// "compact"; retention (RetentionMs, RetentionBytes) applies as well,
+	// so a compact-only log sets both to -1 (compact,delete keeps them).
+	Compact                bool
+	DeleteRetentionMs      int64   // delete.retention.ms: tombstones stay this long after their batch was first cleaned; < 0 = 0
+	MinCleanableDirtyRatio float64 // min.cleanable.dirty.ratio: clean when dirty bytes / cleanable bytes reach this
+	MinCompactionLagMs     int64   // min.compaction.lag.ms: segments holding a record younger than this are not cleaned
+	MaxCompactionLagMs     int64   // max.compaction.lag.ms: clean regardless of the ratio when a dirty record is older; also caps SegmentMs; <= 0 = math.MaxInt64
+	DedupeBufferBytes      int64   // log.cleaner.dedupe.buffer.size: memory cap of a cleaning pass's key map (128 MiB); <= 0 = default
 }
 
 // DefaultConfig returns Kafka's defaults.
@@ -55,6 +67,11 @@ func DefaultConfig() Config {
 		FlushMessages:      math.MaxInt64,
 		FlushMs:            math.MaxInt64,
 		FileDeleteDelayMs:  60000,
+
+		DeleteRetentionMs:      24 * 3600 * 1000,
+		MinCleanableDirtyRatio: 0.5,
+		MaxCompactionLagMs:     math.MaxInt64,
+		DedupeBufferBytes:      128 << 20,
 	}
 }
 
@@ -74,6 +91,13 @@ func (c Config) normalized() Config {
 	}
 	if c.FlushMs <= 0 {
 		c.FlushMs = math.MaxInt64
+	}
+	c.DeleteRetentionMs = max(c.DeleteRetentionMs, 0)
+	if c.MaxCompactionLagMs <= 0 {
+		c.MaxCompactionLagMs = math.MaxInt64
+	}
+	if c.DedupeBufferBytes <= 0 {
+		c.DedupeBufferBytes = d.DedupeBufferBytes
 	}
 	return c
 }
@@ -146,6 +170,10 @@ type Log struct {
 	unflushed      int64      // (mu) records appended since the last fsync round began
 	unflushedSince int64      // (mu) wall clock (ms) of the first of them
 	closed         bool       // (mu)
+	firstDirty     int64      // (mu; appendMu to write) cleaner checkpoint: offsets below were compacted
+	horizonDue     int64      // (mu) earliest delete horizon of a kept tombstone as of the last pass; 0 after Open (unknown), math.MaxInt64 for none
+
+	cleanMu sync.Mutex
 }
 
 func (l *Log) nowMs() int64 { return l.now().UnixMilli() }
@@ -336,8 +364,18 @@ func (l *Log) shouldRoll(s *segment, cfg Config, size, last, now int64) bool {
 		l.segmentExpired(s, cfg, now)
 }
 
+// segmentExpired reports whether s's first append is SegmentMs old; for a
+// compacted log MaxCompactionLagMs caps SegmentMs, as in Kafka, since the
+// active segment is never cleaned.
 func (l *Log) segmentExpired(s *segment, cfg Config, now int64) bool {
-	return cfg.SegmentMs > 0 && s.firstAt != 0 && now-s.firstAt >= cfg.SegmentMs-s.jitter
+	limit := cfg.SegmentMs - s.jitter
+	if cfg.SegmentMs <= 0 {
+		limit = math.MaxInt64
+	}
+	if cfg.Compact {
+		limit = min(limit, cfg.MaxCompactionLagMs)
+	}
+	return limit != math.MaxInt64 && s.firstAt != 0 && now-s.firstAt >= limit
 }
 
 // roll seals the active segment and starts a new one at the log end

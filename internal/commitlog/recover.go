@@ -64,6 +64,7 @@ func (l *Log) recover(clean bool) error {
 	}
 	start, hasStart := l.readOffsetCheckpoint(startOffsetFile)
 	rp, _ := l.readOffsetCheckpoint(recoveryPointFile)
+	l.firstDirty, _ = l.readOffsetCheckpoint(cleanerCheckpointFile)
 	if len(bases) == 0 {
 		s, err := l.createSegment(max(start, 0))
 		if err != nil {
@@ -93,12 +94,20 @@ func (l *Log) recover(clean bool) error {
 	return l.finishRecovery(ls, start, hasStart)
 }
 
-// listSegments removes leftovers (.deleted and .tmp files, indexes without
+// listSegments completes or rolls back interrupted cleaner swaps (see
+// finishSwaps), removes leftovers (.deleted and .tmp files, indexes without
 // a log) and returns the segment base offsets in order.
 func (l *Log) listSegments() ([]int64, error) {
 	names, err := l.fsys.ReadDir(l.dir)
 	if err != nil {
 		return nil, fmt.Errorf("list log directory: %w", err)
+	}
+	if changed, err := l.finishSwaps(names); err != nil {
+		return nil, err
+	} else if changed {
+		if names, err = l.fsys.ReadDir(l.dir); err != nil {
+			return nil, fmt.Errorf("list log directory: %w", err)
+		}
 	}
 	logs := map[string]bool{}
 	var bases []int64

@@ -126,6 +126,8 @@ func (l *Log) Truncate(offset int64) error {
 	}
 	startMoved := l.start > l.leo
 	l.start = min(l.start, l.leo)
+	dirtyMoved := l.firstDirty > l.leo
+	l.firstDirty = min(l.firstDirty, l.leo)
 	l.mu.Unlock()
 
 	// A round that captured the old end offset must not mark offsets that
@@ -145,6 +147,11 @@ func (l *Log) Truncate(offset int64) error {
 	}
 	if startMoved {
 		if err := writeCheckpoint(l.fsys, l.dir, startOffsetFile, l.start); err != nil {
+			return err
+		}
+	}
+	if dirtyMoved {
+		if err := writeCheckpoint(l.fsys, l.dir, cleanerCheckpointFile, l.firstDirty); err != nil {
 			return err
 		}
 	}

@@ -5,6 +5,7 @@
 package partition
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -231,6 +232,9 @@ func (p *Partition) EnforceRetention() error {
 	_, err := p.log.EnforceRetention()
 	return err
 }
+
+// Clean runs one compaction pass if the log is compacted and due.
+func (p *Partition) Clean(ctx context.Context) (commitlog.CleanStats, error) { return p.log.Clean(ctx) }
 
 // Tick runs time-based flushes and rolls.
 func (p *Partition) Tick() error { return p.log.Tick() }

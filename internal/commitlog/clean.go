@@ -1,0 +1,471 @@
+package commitlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/stratalog/strata/internal/recordbatch"
+)
+
+// CleanStats reports one Clean call.
+type CleanStats struct {
+	Due               bool  // the log was due for cleaning and a pass ran
+	SegmentsCleaned   int   // segments replaced by cleaned ones
+	BytesBefore       int64 // bytes of the replaced segments
+	BytesAfter        int64 // bytes of the segments that replaced them
+	RecordsRemoved    int64 // records dropped: superseded ones and expired tombstones
+	TombstonesRemoved int64 // of those, tombstones dropped because their delete horizon had passed
+}
+
+// errCleanRace stops a pass whose segments changed under it (retention,
+// truncation); the next pass plans again.
+var errCleanRace = errors.New("segments changed during cleaning")
+
+// mapEntryOverhead approximates the memory of one key map entry beyond
+// the key bytes: the map slot, the string header and the offset.
+const mapEntryOverhead = 48
+
+// cleanPlan is the cleanable part of a log: the non-active segments from
+// the first up to (excluding) the first dirty segment holding a record
+// younger than MinCompactionLagMs.
+type cleanPlan struct {
+	cfg        Config
+	segs       []*segment // cleanable segments, oldest first
+	sizes      []int64    // their sizes when planned
+	ends       []int64    // ends[i] is the base offset of the segment after segs[i]
+	firstDirty int64      // offsets below were compacted by an earlier pass
+	acquired   bool       // a reference is held on each of segs
+	horizonDue int64      // Log.horizonDue
+
+	cleanBytes, dirtyBytes int64
+}
+
+// planClean computes the plan at time now (ms), taking a reference on each
+// cleanable segment when acquire is set. ok is false for a closed log.
+//
+// A segment is dirty when it may hold offsets at or above the first dirty
+// offset, clean otherwise; the first dirty offset is the cleaner
+// checkpoint, reset to the log start offset when outside [StartOffset,
+// EndOffset].
+func (l *Log) planClean(now int64, acquire bool) (p cleanPlan, ok bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		return p, false
+	}
+	p.cfg, p.acquired, p.horizonDue = l.cfg, acquire, l.horizonDue
+	p.firstDirty = l.firstDirty
+	if p.firstDirty < l.start || p.firstDirty > l.leo {
+		p.firstDirty = l.start
+	}
+	lag := p.cfg.MinCompactionLagMs
+	for i := range len(l.segs) - 1 {
+		s, end := l.segs[i], l.segs[i+1].base
+		dirty := end > p.firstDirty
+		if dirty && lag > 0 && s.maxTS > now-lag {
+			break
+		}
+		size := s.size.Load()
+		if dirty {
+			p.dirtyBytes += size
+		} else {
+			p.cleanBytes += size
+		}
+		if acquire {
+			s.acquire()
+		}
+		p.segs = append(p.segs, s)
+		p.sizes = append(p.sizes, size)
+		p.ends = append(p.ends, end)
+	}
+	return p, true
+}
+
+func (p *cleanPlan) release() {
+	if p.acquired {
+		for _, s := range p.segs {
+			s.release()
+		}
+	}
+}
+
+func (p *cleanPlan) ratio() float64 {
+	if total := p.cleanBytes + p.dirtyBytes; total > 0 {
+		return float64(p.dirtyBytes) / float64(total)
+	}
+	return 0
+}
+
+// CleanableRatio is the log's dirty ratio, as Kafka's cleaner computes it:
+// the bytes of the cleanable segments at or above the first dirty offset
+// over the bytes of all cleanable segments; 0 when there are none and for
+// a log without Compact. It does no I/O.
+func (l *Log) CleanableRatio() float64 {
+	p, _ := l.planClean(l.nowMs(), false)
+	if !p.cfg.Compact {
+		return 0
+	}
+	return p.ratio()
+}
+
+// Clean runs one compaction pass over the log if it is compacted (Compact)
+// and due: it has dirty cleanable bytes and its CleanableRatio is at least
+// MinCleanableDirtyRatio, or a cleanable dirty segment's first batch is
+// more than MaxCompactionLagMs old, or the delete horizon of a tombstone
+// the last pass kept has passed (unknown after Open: the first Clean of a
+// log with cleanable segments runs a pass). Otherwise it returns
+// CleanStats{} and nil.
+//
+// A pass builds a map from key to latest offset over the records of the
+// dirty cleanable segments (whole segments, stopping once the map passes
+// DedupeBufferBytes), then rewrites every cleanable segment up to the
+// last mapped one, merging neighbours while the result fits SegmentBytes
+// and the 32-bit relative index, keeping per key only the record with the
+// latest offset, every record without a key, every control batch, and
+// tombstones until the delete horizon set when they were first cleaned
+// (DeleteRetentionMs later) has passed; see recordbatch.Rewrite for how a
+// batch is rewritten. Offsets never change. A segment in which nothing
+// changes is left alone. Each rewritten group of segments is swapped in as
+// docs/format/segments.md describes, so that a crash at any point loses
+// nothing; readers of a replaced segment keep reading it. At the end the
+// first dirty offset (the base of the first segment not cleaned) is
+// persisted.
+//
+// Appends, reads and retention proceed during a pass; if retention or
+// Truncate changes a segment the pass is cleaning, the pass stops early
+// without error. Clean returns ctx.Err() when ctx is done, an error
+// wrapping ErrCorruption for unreadable batches, and, when a swap fails
+// half-way, the error after failing the log (ErrClosed from then on;
+// Open completes the swap). Concurrent calls run one after the other.
+func (l *Log) Clean(ctx context.Context) (CleanStats, error) {
+	l.cleanMu.Lock()
+	defer l.cleanMu.Unlock()
+	now := l.nowMs()
+	p, ok := l.planClean(now, true)
+	if !ok {
+		return CleanStats{}, ErrClosed
+	}
+	defer p.release()
+	if !p.cfg.Compact || len(p.segs) == 0 {
+		return CleanStats{}, nil
+	}
+	due := p.dirtyBytes > 0 && p.ratio() >= p.cfg.MinCleanableDirtyRatio ||
+		p.cleanBytes+p.dirtyBytes > 0 && now >= p.horizonDue
+	if !due && p.dirtyBytes > 0 {
+		var err error
+		if due, err = p.pastMaxLag(now); err != nil {
+			return CleanStats{}, err
+		}
+	}
+	if !due {
+		return CleanStats{}, nil
+	}
+	c := &cleaner{l: l, p: &p, now: now, horizon: satAdd(now, p.cfg.DeleteRetentionMs), nextHorizon: math.MaxInt64}
+	c.stats.Due = true
+	cut, err := c.buildMap(ctx)
+	if err != nil {
+		return c.stats, err
+	}
+	for _, g := range p.groups(cut) {
+		if err := c.cleanGroup(ctx, g[0], g[1]); err != nil {
+			if errors.Is(err, errCleanRace) {
+				return c.stats, nil
+			}
+			return c.stats, err
+		}
+	}
+	return c.stats, l.advanceFirstDirty(p.ends[cut-1], c.nextHorizon)
+}
+
+// pastMaxLag reports whether a dirty cleanable segment's first batch has a
+// MaxTimestamp more than MaxCompactionLagMs before now.
+func (p *cleanPlan) pastMaxLag(now int64) (bool, error) {
+	if p.cfg.MaxCompactionLagMs == math.MaxInt64 {
+		return false, nil
+	}
+	var b [recordbatch.HeaderSize]byte
+	for i, s := range p.segs {
+		if p.ends[i] <= p.firstDirty || p.sizes[i] < recordbatch.HeaderSize {
+			continue
+		}
+		if _, err := s.log.ReadAt(b[:], 0); err != nil {
+			return false, fmt.Errorf("read first batch of %s: %w", s.name(), err)
+		}
+		h, err := recordbatch.ReadHeader(b[:])
+		if err != nil {
+			return false, fmt.Errorf("read first batch of %s: %w: %w", s.name(), ErrCorruption, err)
+		}
+		if h.MaxTimestamp >= 0 && h.MaxTimestamp < now-p.cfg.MaxCompactionLagMs {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// groups splits the first n planned segments into runs [lo, hi) that are
+// merged into one segment each: as Kafka groups them, while the run's
+// sizes add up to at most SegmentBytes, its offset range fits the 32-bit
+// relative offsets of an index, and its index entries fit SegmentIndexBytes.
+func (p *cleanPlan) groups(n int) [][2]int {
+	var out [][2]int
+	interval := int64(p.cfg.IndexIntervalBytes)
+	for lo := 0; lo < n; {
+		hi, size := lo+1, p.sizes[lo]
+		for hi < n {
+			next := size + p.sizes[hi]
+			if next > p.cfg.SegmentBytes || p.ends[hi]-1-p.segs[lo].base > maxRelative ||
+				(next/interval+2)*timeEntrySize > p.cfg.SegmentIndexBytes {
+				break
+			}
+			size = next
+			hi++
+		}
+		out = append(out, [2]int{lo, hi})
+		lo = hi
+	}
+	return out
+}
+
+// advanceFirstDirty records the end of a pass: the earliest delete
+// horizon of a tombstone it kept, and off persisted as the cleaner
+// checkpoint unless the log was truncated below it meanwhile.
+func (l *Log) advanceFirstDirty(off, horizonDue int64) error {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	if err := l.writable(); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	l.horizonDue = horizonDue
+	l.mu.Unlock()
+	if off > l.leo || off == l.firstDirty {
+		return nil
+	}
+	if err := writeCheckpoint(l.fsys, l.dir, cleanerCheckpointFile, off); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	l.firstDirty = off
+	l.mu.Unlock()
+	return nil
+}
+
+// satAdd is a + b for b >= 0, saturating at math.MaxInt64.
+func satAdd(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
+}
+
+// keyMap maps each key of the dirty records to its latest offset. Keys are
+// kept exactly (no digests, so no collisions); memory is bounded by
+// stopping at a segment boundary once bytes passes DedupeBufferBytes.
+type keyMap struct {
+	index   map[string]int32 // key -> position in offsets
+	offsets []int64
+	bytes   int64
+}
+
+func (m *keyMap) put(key []byte, off int64) {
+	if i, ok := m.index[string(key)]; ok {
+		m.offsets[i] = off
+		return
+	}
+	m.index[string(key)] = int32(len(m.offsets))
+	m.offsets = append(m.offsets, off)
+	m.bytes += int64(len(key)) + mapEntryOverhead
+}
+
+// latest returns the latest dirty offset of key.
+func (m *keyMap) latest(key []byte) (int64, bool) {
+	i, ok := m.index[string(key)]
+	if !ok {
+		return 0, false
+	}
+	return m.offsets[i], true
+}
+
+// cleaner is one pass's state.
+type cleaner struct {
+	l       *Log
+	p       *cleanPlan
+	now     int64
+	horizon int64 // delete horizon given to batches whose tombstones are first cleaned
+	// nextHorizon is the earliest delete horizon of a batch the pass
+	// kept tombstones in: when the next pass is due regardless of dirt.
+	nextHorizon int64
+	keys        keyMap
+	stats       CleanStats
+	buf         []byte // scanner buffer
+	scratch     []byte // decompression buffer
+	out         []byte // cleaned batches not yet written
+}
+
+// buildMap maps the dirty records of the planned segments and returns how
+// many planned segments the pass cleans: all of them, or up to the last
+// segment mapped before the map passed its memory cap.
+func (c *cleaner) buildMap(ctx context.Context) (int, error) {
+	c.keys = keyMap{index: map[string]int32{}}
+	p := c.p
+	mapped := false
+	for i, s := range p.segs {
+		if p.ends[i] <= p.firstDirty {
+			continue
+		}
+		if mapped && c.keys.bytes >= p.cfg.DedupeBufferBytes {
+			return i, nil
+		}
+		err := scanBatches(ctx, s, p.sizes[i], &c.buf, func(b []byte, h recordbatch.Header) error {
+			if h.Control() || h.LastOffset() < p.firstDirty {
+				return nil
+			}
+			return recordbatch.Iterate(b, &c.scratch, func(r *recordbatch.Record) error {
+				if off := h.BaseOffset + int64(r.OffsetDelta); r.Key != nil && off >= p.firstDirty {
+					c.keys.put(r.Key, off)
+				}
+				return nil
+			})
+		})
+		if err != nil {
+			return 0, err
+		}
+		mapped = true
+	}
+	return len(p.segs), nil
+}
+
+// scanBatches calls fn with each batch of s's log in [0, size), in order.
+// The batch bytes are valid only during the call. It stops at fn's first
+// error, and when ctx is done.
+func scanBatches(ctx context.Context, s *segment, size int64, buf *[]byte, fn func(b []byte, h recordbatch.Header) error) error {
+	sc := scanner{f: s.log, end: size, buf: (*buf)[:0]}
+	defer func() { *buf = sc.buf }()
+	for pos := int64(0); pos < size; {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		b, err := sc.batch(pos)
+		if err == nil {
+			var h recordbatch.Header
+			if h, err = recordbatch.ReadHeader(b); err == nil {
+				if err = fn(b, h); err == nil {
+					pos += h.Size()
+					continue
+				}
+			}
+		}
+		if errors.Is(err, errIO) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, errCleanWrite) {
+			return fmt.Errorf("clean %s at %d: %w", s.name(), pos, err)
+		}
+		return fmt.Errorf("clean %s at %d: %w: %w", s.name(), pos, ErrCorruption, err)
+	}
+	return nil
+}
+
+// errCleanWrite marks failures writing cleaned files, so that scanBatches
+// does not report them as corruption.
+var errCleanWrite = errors.New("write cleaned segment")
+
+// cleanWriteChunk is how many cleaned bytes are buffered before a write.
+const cleanWriteChunk = 1 << 20
+
+// cleanGroup rewrites planned segments [lo, hi) into one cleaned segment
+// and swaps it in, unless nothing changed (a single segment whose batches
+// all stay as they are).
+func (c *cleaner) cleanGroup(ctx context.Context, lo, hi int) error {
+	l, p := c.l, c.p
+	base := p.segs[lo].base
+	w, err := createCleaned(l.fsys, l.dir, base)
+	if err != nil {
+		return err
+	}
+	committed := false // the cleaned files became .swap files
+	defer func() {
+		if !committed {
+			w.discard(l.logger)
+		}
+	}()
+	st := segState{next: base, maxTS: -1, maxTSOff: -1}
+	interval := int64(p.cfg.IndexIntervalBytes)
+	changed := hi-lo > 1
+	var removed, tombstones, written int64
+	c.out = c.out[:0]
+	for k := lo; k < hi; k++ {
+		err := scanBatches(ctx, p.segs[k], p.sizes[k], &c.buf, func(b []byte, h recordbatch.Header) error {
+			start := len(c.out)
+			if h.Control() {
+				if _, err := recordbatch.Check(b); err != nil {
+					return err
+				}
+				c.out = append(c.out, b...)
+			} else {
+				var res recordbatch.RewriteResult
+				var err error
+				c.out, res, err = recordbatch.Rewrite(c.out, b, c.horizon, &c.scratch, func(r *recordbatch.Record) bool {
+					if r.Key == nil {
+						return true
+					}
+					if latest, ok := c.keys.latest(r.Key); ok && h.BaseOffset+int64(r.OffsetDelta) < latest {
+						return false
+					}
+					if r.Value == nil && h.HasDeleteHorizon() && c.now >= h.BaseTimestamp {
+						tombstones++
+						return false
+					}
+					return true
+				})
+				if err != nil {
+					return err
+				}
+				removed += int64(res.Removed)
+				changed = changed || res.Changed
+				if res.KeptTombstones > 0 {
+					nh, _ := recordbatch.ReadHeader(c.out[start:])
+					c.nextHorizon = min(c.nextHorizon, nh.BaseTimestamp)
+				}
+			}
+			if len(c.out) > start {
+				nh, _ := recordbatch.ReadHeader(c.out[start:])
+				st.observe(nh, written+int64(start), base, interval, true)
+			}
+			if len(c.out) >= cleanWriteChunk {
+				if err := w.write(c.out, written); err != nil {
+					return err
+				}
+				written += int64(len(c.out))
+				c.out = c.out[:0]
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if !changed {
+		return nil
+	}
+	if err := w.write(c.out, written); err != nil {
+		return err
+	}
+	st.tix = maybeAppendTimeEntry(st.tix, st.maxTS, st.maxTSOff-base)
+	if err := w.finish(st.idx, st.tix); err != nil {
+		return err
+	}
+	before := int64(0)
+	for _, size := range p.sizes[lo:hi] {
+		before += size
+	}
+	committed, err = l.swapIn(p.segs[lo:hi], p.sizes[lo:hi], p.ends[hi-1], base, st)
+	if err != nil {
+		return err
+	}
+	c.stats.SegmentsCleaned += hi - lo
+	c.stats.BytesBefore += before
+	c.stats.BytesAfter += st.end
+	c.stats.RecordsRemoved += removed
+	c.stats.TombstonesRemoved += tombstones
+	return nil
+}
