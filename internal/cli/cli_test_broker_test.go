@@ -13,7 +13,7 @@ func startBroker(t *testing.T) (addr string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	n, err := StartNode(ctx, ServeOptions{DataDir: t.TempDir(), Listen: "127.0.0.1:0", Admin: "127.0.0.1:0",
-		NodeID: 1, Settings: map[string]string{}}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		NodeID: 1, Settings: map[string]string{"group.initial.rebalance.delay.ms": "0"}}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		cancel()
 		t.Fatal(err)

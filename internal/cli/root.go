@@ -79,6 +79,7 @@ STRATA_CLIENT_ID. A flag given on the command line wins over the environment.`,
 		newTopicCommand(opts),
 		newProduceCommand(opts),
 		newConsumeCommand(opts),
+		newGroupCommand(opts),
 		newClusterCommand(opts),
 	)
 	return root

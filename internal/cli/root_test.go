@@ -25,7 +25,9 @@ func TestCommandTree(t *testing.T) {
 		}
 	}
 	walk(newRootCommand(noEnv, nil))
-	want := "strata|strata cluster|strata cluster status|strata consume|strata produce|strata serve|" +
+	want := "strata|strata cluster|strata cluster status|strata consume|" +
+		"strata group|strata group delete|strata group describe|strata group list|strata group reset-offsets|" +
+		"strata produce|strata serve|" +
 		"strata topic|strata topic alter|strata topic create|strata topic delete|strata topic describe|strata topic list"
 	if got := strings.Join(paths, "|"); got != want {
 		t.Errorf("got commands %s, want %s", got, want)
