@@ -310,13 +310,9 @@ func TestConcurrentJoinRebalance(t *testing.T) {
 		bDone <- c.JoinGroup(ctx, Client{ID: "cli"}, joinReq("g", first.MemberID, nil))
 	}()
 	// a learns of the rebalance from its heartbeat, then rejoins.
-	deadline := time.Now().Add(10 * time.Second)
-	for c.Heartbeat(ctx, &kmsg.HeartbeatRequest{Group: "g", MemberID: a.MemberID, Generation: 1}).ErrorCode != kerr.RebalanceInProgress.Code {
-		if time.Now().After(deadline) {
-			t.Fatal("rebalance never started")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitFor(t, "the rebalance to start", func() bool {
+		return c.Heartbeat(ctx, &kmsg.HeartbeatRequest{Group: "g", MemberID: a.MemberID, Generation: 1}).ErrorCode == kerr.RebalanceInProgress.Code
+	})
 	ra := c.JoinGroup(ctx, Client{ID: "cli"}, joinReq("g", a.MemberID, nil))
 	rb := <-bDone
 	if ra.ErrorCode != 0 || rb.ErrorCode != 0 || ra.Generation != 2 || rb.Generation != 2 || len(ra.Members) != 2 {
@@ -345,17 +341,10 @@ func TestJoinContextEndsAndUnload(t *testing.T) {
 	go func() {
 		done <- c.JoinGroup(context.Background(), Client{}, joinReq("g", "", strp("inst2")))
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	waitFor(t, "the second static member to join", func() bool {
 		d := c.DescribeGroups(context.Background(), &kmsg.DescribeGroupsRequest{Groups: []string{"g"}})
-		if len(d.Groups[0].Members) == 3 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("second static member never joined")
-		}
-		time.Sleep(time.Millisecond)
-	}
+		return len(d.Groups[0].Members) == 3
+	})
 	c.Unload(0)
 	if got := (<-done).ErrorCode; got != kerr.NotCoordinator.Code {
 		t.Fatalf("waiting join after unload: got %d, want NOT_COORDINATOR", got)
@@ -489,5 +478,22 @@ func TestSyncAppendFailureRebalances(t *testing.T) {
 	}
 	if got := c.Heartbeat(ctx, &kmsg.HeartbeatRequest{Group: "g", MemberID: a.MemberID, Generation: 1}).ErrorCode; got != kerr.RebalanceInProgress.Code {
 		t.Fatalf("heartbeat after failed store: got %d, want REBALANCE_IN_PROGRESS", got)
+	}
+}
+
+// waitFor polls cond every millisecond until it holds, failing the test
+// after 10 seconds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.NewTimer(10 * time.Second)
+	defer deadline.Stop()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-deadline.C:
+			t.Fatalf("timed out waiting for %s", what)
+		case <-tick.C:
+		}
 	}
 }
