@@ -45,29 +45,18 @@ func (c *Coordinator) JoinGroup(ctx context.Context, client Client, req *kmsg.Jo
 	for _, pr := range req.Protocols {
 		p.Protocols = append(p.Protocols, Protocol{Name: pr.Name, Metadata: pr.Metadata})
 	}
-	token, ch := c.register()
-	p.Token = token
 	var res JoinResult
-	var done bool
-	code := c.withGroup(ctx, req.Group, req.MemberID == "", func(g *Group, now time.Time, _ Store) {
+	r, code := c.await(ctx, req.Group, req.MemberID == "", func(g *Group, now time.Time, token uint64) bool {
+		p.Token = token
+		var done bool
 		res, done = g.Join(now, c.lim, p)
+		return done
 	})
-	switch {
-	case code == kerr.GroupIDNotFound.Code:
-		code = kerr.UnknownMemberID.Code
-		fallthrough
-	case code != 0:
-		c.unregister(token)
+	if code != 0 {
 		resp.ErrorCode = code
 		return resp
-	case done:
-		c.unregister(token)
-	default:
-		r, ok := c.wait(ctx, token, ch)
-		if !ok {
-			resp.ErrorCode = kerr.RebalanceInProgress.Code
-			return resp
-		}
+	}
+	if r != nil {
 		res = *r.Join
 	}
 	resp.ErrorCode = res.ErrorCode
@@ -106,29 +95,18 @@ func (c *Coordinator) SyncGroup(ctx context.Context, req *kmsg.SyncGroupRequest)
 			p.Assignments[a.MemberID] = a.MemberAssignment
 		}
 	}
-	token, ch := c.register()
-	p.Token = token
 	var res SyncResult
-	var done bool
-	code := c.withGroup(ctx, req.Group, false, func(g *Group, now time.Time, _ Store) {
+	r, code := c.await(ctx, req.Group, false, func(g *Group, now time.Time, token uint64) bool {
+		p.Token = token
+		var done bool
 		res, done = g.Sync(now, p)
+		return done
 	})
-	switch {
-	case code == kerr.GroupIDNotFound.Code:
-		code = kerr.UnknownMemberID.Code
-		fallthrough
-	case code != 0:
-		c.unregister(token)
+	if code != 0 {
 		resp.ErrorCode = code
 		return resp
-	case done:
-		c.unregister(token)
-	default:
-		r, ok := c.wait(ctx, token, ch)
-		if !ok {
-			resp.ErrorCode = kerr.RebalanceInProgress.Code
-			return resp
-		}
+	}
+	if r != nil {
 		res = *r.Sync
 	}
 	resp.ErrorCode = res.ErrorCode
@@ -198,4 +176,29 @@ func (c *Coordinator) LeaveGroup(ctx context.Context, req *kmsg.LeaveGroupReques
 		resp.Members = append(resp.Members, rm)
 	}
 	return resp
+}
+
+// await runs step on the group with a fresh reply token. When step answers
+// at once (true) await returns a nil reply; otherwise it waits for the reply
+// the group queues under the token. A request for a group that does not
+// exist is UNKNOWN_MEMBER_ID, as in Kafka, and a wait cut short by ctx is
+// REBALANCE_IN_PROGRESS, so the client rejoins.
+func (c *Coordinator) await(ctx context.Context, group string, create bool, step func(g *Group, now time.Time, token uint64) bool) (*Reply, int16) {
+	token, ch := c.register()
+	var done bool
+	code := c.withGroup(ctx, group, create, func(g *Group, now time.Time, _ Store) {
+		done = step(g, now, token)
+	})
+	if code == kerr.GroupIDNotFound.Code {
+		code = kerr.UnknownMemberID.Code
+	}
+	if code != 0 || done {
+		c.unregister(token)
+		return nil, code
+	}
+	r, ok := c.wait(ctx, token, ch)
+	if !ok {
+		return nil, kerr.RebalanceInProgress.Code
+	}
+	return &r, 0
 }
