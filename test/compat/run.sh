@@ -3,7 +3,10 @@
 #
 # Starts STRATA_BINARY as a one-node cluster on free 127.0.0.1 ports and checks
 # it with unmodified Debian clients: kcat (librdkafka), python3-confluent-kafka
-# and python3-kafka (kafka-python), every codec each supports. A missing client
+# and python3-kafka (kafka-python), every codec each supports, then consumer
+# groups with each Python client (python_groups.py: confluent-kafka with the
+# range and cooperative-sticky assignors, kafka-python with range). A test
+# script prints one PASS or FAIL line per check; each line counts. A missing client
 # or codec module is skipped with a hint on how to install it, except with
 # CI=true, where it fails (a kafka-python codec only if Debian packages its
 # module). Ends with the line "compat: N passed, M failed, K skipped" and
@@ -11,7 +14,8 @@
 #
 # Environment: CI=true makes missing clients failures;
 # COMPAT_CONFLUENT_RECORDS (default 100000), COMPAT_KAFKA_PYTHON_RECORDS
-# (default 100000) and KCAT_RECORDS (default 10000) set the records per codec.
+# (default 100000) and KCAT_RECORDS (default 10000) set the records per codec;
+# COMPAT_GROUP_RECORDS (default 30000) the records of each group test.
 set -euo pipefail
 
 if [[ $# -ne 1 || ! -x $1 ]]; then
@@ -25,7 +29,9 @@ ci=${CI:-false}
 confluent_records=${COMPAT_CONFLUENT_RECORDS:-100000}
 kafka_python_records=${COMPAT_KAFKA_PYTHON_RECORDS:-100000}
 partitions=4
+group_records=${COMPAT_GROUP_RECORDS:-30000}
 test_timeout=180 # seconds one client test may take: 60 s to produce, 60 s to consume, setup
+group_timeout=100 # seconds one group test may take (about 20 s when it passes)
 
 passed=0 failed=0 skipped=0
 tmp=$(mktemp -d)
@@ -71,26 +77,41 @@ missing() {
 	fi
 }
 
-# run_test NAME CMD...: runs one client test with a time limit; its one-line
-# result is printed, its stderr only when it fails.
+# run_test [-t SECONDS] NAME CMD...: runs one client test with a time limit
+# (default test_timeout). Every line it prints that starts with PASS or FAIL
+# counts as one check; a test that exits non-zero without a FAIL line, or
+# prints no result line at all, counts as one failure or pass by its exit
+# status. Its stderr is printed only when it fails, client log lines last.
 run_test() {
-	local name=$1 out rc=0 t0=$EPOCHREALTIME took
+	local limit=$test_timeout
+	if [[ $1 == -t ]]; then
+		limit=$2
+		shift 2
+	fi
+	local name=$1 out rc=0 t0=$EPOCHREALTIME took npass nfail
 	shift
-	out=$(timeout "$test_timeout" "$@" 2>"$tmp/test.err") || rc=$?
+	out=$(timeout "$limit" "$@" 2>"$tmp/test.err") || rc=$?
 	took=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
-	out="${out:-FAIL $name: exit status $rc} [${took}s]"
-	if ((rc == 0)); then
-		echo "$out"
-		passed=$((passed + 1))
-		return
-	fi
-	failed=$((failed + 1))
+	npass=$(grep -c '^PASS ' <<<"$out" || true)
+	nfail=$(grep -c '^FAIL ' <<<"$out" || true)
 	if ((rc == 124)); then
-		echo "FAIL $name: timed out after ${test_timeout}s; output: $out"
-	else
-		echo "$out"
+		out="${out:+$out$'\n'}FAIL $name: timed out after ${limit}s"
+		nfail=$((nfail + 1))
+	elif ((rc != 0 && nfail == 0)); then
+		out="${out:+$out$'\n'}FAIL $name: exit status $rc"
+		nfail=1
+	elif ((npass + nfail == 0)); then
+		out="${out:-PASS $name}"
+		npass=1
 	fi
-	sed -n '1,40s/^/    /p' "$tmp/test.err"
+	echo "$out [${took}s]"
+	passed=$((passed + npass))
+	failed=$((failed + nfail))
+	((rc != 0 || nfail > 0)) || return 0
+	{
+		grep -v ': client log: ' "$tmp/test.err" | head -n 40 || true
+		grep ': client log: ' "$tmp/test.err" | head -n 10 || true
+	} | sed 's/^/    /'
 	if ! kill -0 "$broker_pid" 2>/dev/null; then
 		echo "FAIL broker: the strata process exited during $name"
 		broker_log_tail
@@ -134,7 +155,10 @@ start_broker() {
 	mapfile -t ports < <(free_ports 2)
 	port=${ports[0]} admin=${ports[1]}
 	bootstrap="127.0.0.1:$port"
+	# Group settings for python_groups.py: no delay before a new group's first
+	# rebalance, short session timeouts allowed; the other tests use no groups.
 	"$strata" serve --data-dir "$tmp/data" --listen "$bootstrap" --admin "127.0.0.1:$admin" \
+		--set group.initial.rebalance.delay.ms=0 --set group.min.session.timeout.ms=500 \
 		>"$tmp/strata.log" 2>&1 &
 	broker_pid=$!
 	deadline=$((SECONDS + 20))
@@ -180,6 +204,10 @@ if [[ -x $py ]] && have_module confluent_kafka; then
 		run_test "confluent $codec" "$py" "$here/python_clients.py" --bootstrap "$bootstrap" \
 			--client confluent --codec "$codec" --records "$confluent_records" --partitions "$partitions"
 	done
+	for assignor in range cooperative-sticky; do
+		run_test -t "$group_timeout" "confluent groups $assignor" "$py" "$here/python_groups.py" \
+			--bootstrap "$bootstrap" --client confluent --assignor "$assignor" --records "$group_records"
+	done
 else
 	missing confluent-kafka python3-confluent-kafka
 fi
@@ -202,6 +230,8 @@ if [[ -x $py ]] && have_module kafka; then
 		run_test "kafka-python $codec" "$py" "$here/python_clients.py" --bootstrap "$bootstrap" \
 			--client kafka-python --codec "$codec" --records "$kafka_python_records" --partitions "$partitions"
 	done
+	run_test -t "$group_timeout" "kafka-python groups range" "$py" "$here/python_groups.py" \
+		--bootstrap "$bootstrap" --client kafka-python --assignor range --records "$group_records"
 else
 	missing kafka-python python3-kafka
 fi
