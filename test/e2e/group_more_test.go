@@ -22,10 +22,13 @@ func TestStaticMemberRestart(t *testing.T) {
 	n := startNode(t, "", groupSettings)
 	topic := topicName(t)
 	createTopic(t, n.addr, topic, 4, nil)
-	var otherAssigns atomic.Int32
+	var otherAssigns, otherHolds atomic.Int32
 	// Eager range: every assignment callback carries the whole assignment.
 	other := startMember(t, n.addr, "g", topic, newSeenSet(), kgo.Balancers(kgo.RangeBalancer()),
-		kgo.OnPartitionsAssigned(func(context.Context, *kgo.Client, map[string][]int32) { otherAssigns.Add(1) }))
+		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			otherHolds.Store(int32(len(m[topic])))
+			otherAssigns.Add(1)
+		}))
 	defer other.stop()
 
 	var mu sync.Mutex
@@ -44,12 +47,12 @@ func TestStaticMemberRestart(t *testing.T) {
 	adm := kadm.NewClient(franzClient(t, n.addr))
 	var first []int32
 	var seenAssignments int
-	eventually(t, 30*time.Second, "a stable group of two, the static member holding half", func() bool {
+	eventually(t, 30*time.Second, "a stable group of two, each member holding half", func() bool {
 		d, err := adm.DescribeGroups(context.Background(), "g")
 		mu.Lock()
 		defer mu.Unlock()
 		first, seenAssignments = current, assignments
-		return err == nil && d["g"].State == "Stable" && len(d["g"].Members) == 2 && len(current) == 2
+		return err == nil && d["g"].State == "Stable" && len(d["g"].Members) == 2 && len(current) == 2 && otherHolds.Load() == 2
 	})
 	before := otherAssigns.Load()
 	s.stop() // a static member does not leave the group on close
