@@ -60,10 +60,8 @@ func startSaramaMember(t *testing.T, addr, group, topic string, seen *seenSet) (
 
 // membersComeAndGo runs the mid-stream join and leave scenario with one
 // client library's group members over a 12-partition topic: every record
-// must be consumed exactly once overall, or, for a client without a hook to
-// commit before its partitions are revoked, at least once with at most
-// maxDups duplicates (records it had buffered before a rebalance).
-func membersComeAndGo(t *testing.T, total, maxDups int, start func(t *testing.T, addr, group, topic string, seen *seenSet) (stop func())) {
+// must be consumed exactly once overall.
+func membersComeAndGo(t *testing.T, total int, start func(t *testing.T, addr, group, topic string, seen *seenSet) (stop func())) {
 	n := startNode(t, "", groupSettings)
 	topic := topicName(t)
 	createTopic(t, n.addr, topic, 12, nil)
@@ -79,51 +77,72 @@ func membersComeAndGo(t *testing.T, total, maxDups int, start func(t *testing.T,
 	eventually(t, 90*time.Second, "all consumed", func() bool { return seen.distinct() == total })
 	stopB()
 	stopC()
-	seen.checkAtLeastOnce(t, total, maxDups)
+	seen.check(t, total)
 }
 
 // TestSaramaGroup: sarama group members joining and leaving mid-stream.
-func TestSaramaGroup(t *testing.T) { membersComeAndGo(t, 12_000, 0, startSaramaMember) }
+func TestSaramaGroup(t *testing.T) { membersComeAndGo(t, 12_000, startSaramaMember) }
 
-// startKafkaGoMember runs a kafka-go group reader that counts a message as
-// consumed once its offset is committed (synchronous commits), so a message
-// redelivered after a rebalance is counted only by the member whose commit
-// succeeded.
+// startKafkaGoMember runs a member through kafka-go's ConsumerGroup API:
+// per generation, one reader per assigned partition, committing what it
+// read when the generation ends (a rebalance starts). kafka-go waits for
+// those functions before it rejoins, so this is commit before revoke.
 func startKafkaGoMember(t *testing.T, addr, group, topic string, seen *seenSet) (stop func()) {
 	t.Helper()
-	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers: []string{addr}, GroupID: group, Topic: topic,
-		MinBytes: 1, MaxBytes: 1 << 20, MaxWait: 100 * time.Millisecond,
+	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID: group, Brokers: []string{addr}, Topics: []string{topic},
 		StartOffset: kafka.FirstOffset, HeartbeatInterval: 200 * time.Millisecond,
 		SessionTimeout: 6 * time.Second, RebalanceTimeout: 10 * time.Second,
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for {
-			m, err := r.FetchMessage(ctx)
+			gen, err := cg.Next(ctx)
 			if err != nil {
-				if ctx.Err() == nil && !errors.Is(err, context.Canceled) {
-					t.Errorf("kafka-go fetch: %v", err)
+				if ctx.Err() == nil && !errors.Is(err, kafka.ErrGroupClosed) {
+					t.Errorf("kafka-go next generation: %v", err)
 				}
 				return
 			}
-			if err := r.CommitMessages(ctx, m); err == nil {
-				seen.add(string(m.Value))
+			for _, a := range gen.Assignments[topic] {
+				partition, offset := a.ID, a.Offset
+				gen.Start(func(ctx context.Context) {
+					r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{addr}, Topic: topic, Partition: partition,
+						MinBytes: 1, MaxBytes: 1 << 20, MaxWait: 50 * time.Millisecond})
+					defer r.Close()
+					if err := r.SetOffset(offset); err != nil {
+						t.Errorf("kafka-go set offset: %v", err)
+						return
+					}
+					next := offset
+					for {
+						m, err := r.ReadMessage(ctx)
+						if err != nil {
+							break // the generation ended
+						}
+						seen.add(string(m.Value))
+						next = m.Offset + 1
+					}
+					if next != offset {
+						if err := gen.CommitOffsets(map[string]map[int]int64{topic: {partition: next}}); err != nil {
+							t.Errorf("kafka-go commit at the end of a generation: %v", err)
+						}
+					}
+				})
 			}
 		}
 	}()
 	return func() {
 		cancel()
+		cg.Close()
 		<-done
-		r.Close()
 	}
 }
 
-// TestKafkaGoGroup: kafka-go group readers joining and leaving mid-stream.
-// kafka-go has no revoke hook, and a reader may return messages it fetched
-// before a rebalance; a member of the new generation may commit those (Kafka
-// checks member and generation, not ownership), so a few duplicates are
-// kafka-go's at-least-once, not a broker fault.
-func TestKafkaGoGroup(t *testing.T) { membersComeAndGo(t, 6_000, 100, startKafkaGoMember) }
+// TestKafkaGoGroup: kafka-go group members joining and leaving mid-stream.
+func TestKafkaGoGroup(t *testing.T) { membersComeAndGo(t, 6_000, startKafkaGoMember) }
