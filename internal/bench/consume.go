@@ -1,0 +1,223 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// ErrIdle is returned when no record arrived for the idle timeout while a
+// workload still waited for records.
+var ErrIdle = errors.New("no record arrived within the idle timeout")
+
+// ConsumeConfig configures Consume.
+type ConsumeConfig struct {
+	Topic string
+	// Records ends the run after this many records. With neither Records
+	// nor Duration the run reads every record present when it starts:
+	// the sum over partitions of high watermark minus log start.
+	Records  int64
+	Duration time.Duration // 0: no limit
+	// Consumers is the number of clients, > 0. Without Group each reads
+	// its share of the partitions (round-robin; extra consumers beyond the
+	// partition count are not started). With Group all join that group.
+	Consumers int
+	Group     string
+	// IdleTimeout fails the run with ErrIdle when no record arrives for
+	// this long while records are still expected; 0 waits forever. It does
+	// not apply to a run bounded only by Duration.
+	IdleTimeout time.Duration
+	NewClient   ClientFunc
+	// Progress receives a progress line every second; nil for none.
+	Progress io.Writer
+}
+
+func (c *ConsumeConfig) validate() error {
+	switch {
+	case c.Topic == "":
+		return fmt.Errorf("%w: no topic", ErrConfig)
+	case c.Records < 0 || c.Duration < 0 || c.IdleTimeout < 0:
+		return fmt.Errorf("%w: records, duration and idle timeout must not be negative", ErrConfig)
+	case c.Consumers <= 0:
+		return fmt.Errorf("%w: consumers must be positive, got %d", ErrConfig, c.Consumers)
+	}
+	return nil
+}
+
+// Consume runs the catch-up consumer workload: it reads the topic from the
+// log start of every partition and counts records and bytes; there is no
+// latency. Seconds run from when the consumers start (including a group
+// join with Group) until the last counted record or the end of Duration.
+// The group commits no offsets, so a group that has committed offsets
+// resumes from them and may never see Records records. When ctx ends
+// Consume returns the summary so far with a nil error. It returns ErrNoTopic
+// for a missing topic, ErrIdle when records stop arriving, or the first
+// fetch error.
+func Consume(ctx context.Context, cfg ConsumeConfig) (Summary, error) {
+	if err := cfg.validate(); err != nil {
+		return Summary{}, err
+	}
+	ranges, err := listRanges(ctx, cfg.NewClient, cfg.Topic)
+	if err != nil {
+		return Summary{}, err
+	}
+	target := cfg.Records
+	if target == 0 && cfg.Duration == 0 {
+		for _, r := range ranges {
+			target += r.end - r.start
+		}
+		if target == 0 {
+			return NewSummary(ModeConsume, cfg.Topic, Snapshot{}, 0), nil
+		}
+	}
+
+	var clients []*kgo.Client
+	defer func() {
+		for _, cl := range clients {
+			cl.Close()
+		}
+	}()
+	for _, opts := range consumerOpts(cfg, ranges) {
+		cl, err := cfg.NewClient(opts...)
+		if err != nil {
+			return Summary{}, err
+		}
+		clients = append(clients, cl)
+	}
+
+	stats := NewStats()
+	budget := NewBudget(target)
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if cfg.Duration > 0 {
+		runCtx, cancel = context.WithTimeout(runCtx, cfg.Duration)
+		defer cancel()
+	}
+	fail := &failure{cancel: cancel}
+	notify := make(chan struct{}, 1)
+	start := time.Now()
+	stopProgress := startProgress(cfg.Progress, ModeConsume, stats, start, progressInterval)
+	var wg sync.WaitGroup
+	for _, cl := range clients {
+		wg.Go(func() {
+			pollLoop(runCtx, cl, fail, func(fs kgo.Fetches) {
+				recs := fs.Records()
+				got := budget.Take(int64(len(recs)))
+				var bytes int64
+				for _, r := range recs[:got] {
+					bytes += int64(len(r.Key) + len(r.Value))
+				}
+				stats.Add(got, bytes)
+				signal(notify)
+				if budget.Spent() {
+					cancel()
+				}
+			})
+		})
+	}
+	idle := cfg.IdleTimeout
+	if target == 0 {
+		idle = 0
+	}
+	if err := awaitProgress(runCtx, notify, idle, budget.Spent); err != nil {
+		fail.set(fmt.Errorf("consume %q: %d of %d records: %w", cfg.Topic, stats.Snapshot().Records, target, err))
+	}
+	elapsed := time.Since(start)
+	cancel()
+	wg.Wait()
+	stopProgress()
+	if err := fail.get(); err != nil {
+		return Summary{}, err
+	}
+	return NewSummary(ModeConsume, cfg.Topic, stats.Snapshot(), elapsed), nil
+}
+
+// consumerOpts returns the client options of each consumer of cfg over the
+// partitions ranges.
+func consumerOpts(cfg ConsumeConfig, ranges []partitionRange) [][]kgo.Opt {
+	var out [][]kgo.Opt
+	if cfg.Group != "" {
+		for range cfg.Consumers {
+			out = append(out, []kgo.Opt{
+				kgo.ConsumerGroup(cfg.Group),
+				kgo.ConsumeTopics(cfg.Topic),
+				kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+				kgo.DisableAutoCommit(),
+			})
+		}
+		return out
+	}
+	n := min(cfg.Consumers, len(ranges))
+	shares := make([]map[int32]kgo.Offset, n)
+	for i, r := range ranges {
+		if shares[i%n] == nil {
+			shares[i%n] = map[int32]kgo.Offset{}
+		}
+		shares[i%n][r.partition] = kgo.NewOffset().AtStart()
+	}
+	for _, share := range shares {
+		out = append(out, []kgo.Opt{kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{cfg.Topic: share})})
+	}
+	return out
+}
+
+// pollLoop polls cl until ctx ends, handing every non-empty fetch to got
+// and the first fetch error to fail.
+func pollLoop(ctx context.Context, cl *kgo.Client, fail *failure, got func(kgo.Fetches)) {
+	for {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		for _, fe := range fs.Errors() {
+			if errors.Is(fe.Err, context.Canceled) || errors.Is(fe.Err, context.DeadlineExceeded) || errors.Is(fe.Err, kgo.ErrClientClosed) {
+				return
+			}
+			fail.set(fmt.Errorf("fetch %s/%d: %w", fe.Topic, fe.Partition, fe.Err))
+			return
+		}
+		if !fs.Empty() {
+			got(fs)
+		}
+	}
+}
+
+// signal wakes a waiter on notify without blocking.
+func signal(notify chan<- struct{}) {
+	select {
+	case notify <- struct{}{}:
+	default:
+	}
+}
+
+// awaitProgress waits until done reports true (checked at the start and
+// after each signal on notify), ctx ends, or idle passes without a signal.
+// It returns ErrIdle in the last case and nil otherwise; idle 0 waits
+// without limit.
+func awaitProgress(ctx context.Context, notify <-chan struct{}, idle time.Duration, done func() bool) error {
+	var timeout <-chan time.Time
+	var timer *time.Timer
+	if idle > 0 {
+		timer = time.NewTimer(idle)
+		defer timer.Stop()
+		timeout = timer.C
+	}
+	for !done() {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-notify:
+			if timer != nil {
+				timer.Reset(idle)
+			}
+		case <-timeout:
+			return ErrIdle
+		}
+	}
+	return nil
+}

@@ -1,0 +1,179 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// ClientFunc returns a new client of the cluster under test: the caller's
+// common options (seed brokers, client ID, ...) plus opts. The caller of a
+// ClientFunc closes the client.
+type ClientFunc func(opts ...kgo.Opt) (*kgo.Client, error)
+
+// ErrConfig is wrapped by every error about an invalid workload config.
+var ErrConfig = errors.New("invalid benchmark config")
+
+// TopicSpec names the topic a producing workload writes to and how to
+// create it if it does not exist.
+type TopicSpec struct {
+	Topic string
+	// Partitions and ReplicationFactor apply only when the topic is
+	// created; -1 means the broker's default.
+	Partitions        int32
+	ReplicationFactor int16
+}
+
+// ProducerSpec is how a producing workload makes records and clients.
+type ProducerSpec struct {
+	RecordSize   int  // value bytes per record, > 0
+	Compressible bool // text values instead of random bytes
+	NewClient    ClientFunc
+	// ProducerOpts are added to every producer client: acks, compression,
+	// linger, batch size, delivery timeout.
+	ProducerOpts []kgo.Opt
+}
+
+// ProduceConfig configures Produce. The run ends when Records records were
+// acknowledged or Duration passed, whichever comes first; at least one of
+// the two must be set.
+type ProduceConfig struct {
+	TopicSpec
+	ProducerSpec
+	Records   int64         // total over all producers; 0: no limit
+	Duration  time.Duration // 0: no limit
+	Producers int           // separate clients sending concurrently, > 0
+	Rate      float64       // records per second over all producers; 0: unthrottled
+	// Progress receives a progress line every second; nil for none.
+	Progress io.Writer
+}
+
+func (c *ProduceConfig) validate() error {
+	switch {
+	case c.Topic == "":
+		return fmt.Errorf("%w: no topic", ErrConfig)
+	case c.RecordSize <= 0:
+		return fmt.Errorf("%w: record size must be positive, got %d", ErrConfig, c.RecordSize)
+	case c.Records < 0 || c.Duration < 0:
+		return fmt.Errorf("%w: records and duration must not be negative", ErrConfig)
+	case c.Records == 0 && c.Duration == 0:
+		return fmt.Errorf("%w: set a record count or a duration", ErrConfig)
+	case c.Producers <= 0:
+		return fmt.Errorf("%w: producers must be positive, got %d", ErrConfig, c.Producers)
+	case c.Rate < 0:
+		return fmt.Errorf("%w: rate must not be negative, got %g", ErrConfig, c.Rate)
+	}
+	return nil
+}
+
+// Produce runs the producer workload: Producers clients send records of
+// RecordSize bytes to the topic, created first if missing, and the latency
+// of each record is its acknowledgement time minus its send time (its
+// intended send time when Rate is set). When ctx ends the producers stop
+// sending, wait for what they sent, and Produce returns the summary so far
+// with a nil error. It returns the first produce error otherwise.
+func Produce(ctx context.Context, cfg ProduceConfig) (Summary, error) {
+	if err := cfg.validate(); err != nil {
+		return Summary{}, err
+	}
+	clients := make([]*kgo.Client, 0, cfg.Producers)
+	defer func() {
+		for _, cl := range clients {
+			cl.Close()
+		}
+	}()
+	for range cfg.Producers {
+		cl, err := cfg.NewClient(cfg.ProducerOpts...)
+		if err != nil {
+			return Summary{}, err
+		}
+		clients = append(clients, cl)
+	}
+	if err := createTopic(ctx, cfg.NewClient, cfg.TopicSpec); err != nil {
+		return Summary{}, err
+	}
+
+	stats := NewStats()
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	fail := &failure{cancel: cancel}
+	budget := NewBudget(cfg.Records)
+	start := time.Now()
+	var end time.Time
+	if cfg.Duration > 0 {
+		end = start.Add(cfg.Duration)
+	}
+	stopProgress := startProgress(cfg.Progress, ModeProduce, stats, start, progressInterval)
+	var wg sync.WaitGroup
+	for i, cl := range clients {
+		s := &sender{
+			cl:     cl,
+			topic:  cfg.Topic,
+			pacer:  NewPacer(start, cfg.Rate/float64(cfg.Producers)),
+			values: NewValues(cfg.RecordSize, cfg.Compressible, uint64(start.UnixNano())+uint64(i)),
+			budget: budget,
+			end:    end,
+			acked: func(r *kgo.Record) {
+				stats.AddLatency(int64(len(r.Key)+len(r.Value)), time.Since(r.Timestamp))
+			},
+			fail: fail,
+		}
+		wg.Go(func() { s.run(runCtx) })
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	stopProgress()
+	if err := fail.get(); err != nil {
+		return Summary{}, err
+	}
+	return NewSummary(ModeProduce, cfg.Topic, stats.Snapshot(), elapsed), nil
+}
+
+// sender is one producer's send loop.
+type sender struct {
+	cl     *kgo.Client
+	topic  string
+	pacer  *Pacer
+	values *Values
+	budget *Budget
+	end    time.Time // zero: no end
+	stamp  bool      // stamp each value with its send time
+	acked  func(*kgo.Record)
+	fail   *failure
+}
+
+// run sends records until the budget is spent, the pacer reaches end or
+// ctx ends, then waits until every record sent was acknowledged or failed.
+// Each record's Timestamp is its send time; acked is called with every
+// acknowledged record, the first failure goes to fail. Records are sent
+// with a context that ctx ending does not cancel, so stopping does not fail
+// records already handed to the client.
+func (s *sender) run(ctx context.Context) {
+	sendCtx := context.WithoutCancel(ctx)
+	promise := func(r *kgo.Record, err error) {
+		if err != nil {
+			s.fail.set(fmt.Errorf("produce to %q: %w", r.Topic, err))
+			return
+		}
+		s.acked(r)
+	}
+	for s.budget.Take(1) == 1 {
+		due, ok := s.pacer.Wait(ctx, s.end)
+		if !ok {
+			break
+		}
+		v := s.values.Next()
+		if s.stamp {
+			Stamp(v, due)
+		}
+		s.cl.Produce(sendCtx, &kgo.Record{Topic: s.topic, Value: v, Timestamp: due}, promise)
+	}
+	if err := s.cl.Flush(sendCtx); err != nil {
+		s.fail.set(fmt.Errorf("flush: %w", err))
+	}
+}

@@ -1,0 +1,110 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// ErrNoTopic is returned by the consume workload for a topic that does not
+// exist.
+var ErrNoTopic = errors.New("topic does not exist")
+
+// createTopic creates spec's topic unless it exists, through an admin
+// client of its own: a client allowing automatic topic creation (as a
+// producer's does) would create the topic with the broker's defaults when
+// asking whether it exists.
+func createTopic(ctx context.Context, newClient ClientFunc, spec TopicSpec) error {
+	cl, err := newClient()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	return ensureTopic(ctx, kadm.NewClient(cl), spec.Topic, spec.Partitions, spec.ReplicationFactor)
+}
+
+// listRanges is topicRanges through an admin client of its own.
+func listRanges(ctx context.Context, newClient ClientFunc, topic string) ([]partitionRange, error) {
+	cl, err := newClient()
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	return topicRanges(ctx, kadm.NewClient(cl), topic)
+}
+
+// ensureTopic creates topic with partitions partitions and replication
+// factor rf (-1: the broker's default) unless it exists. An existing topic
+// is used as it is, whatever its partition count.
+func ensureTopic(ctx context.Context, adm *kadm.Client, topic string, partitions int32, rf int16) error {
+	details, err := adm.ListTopics(ctx, topic)
+	if err != nil {
+		return fmt.Errorf("list topic %q: %w", topic, err)
+	}
+	if details.Has(topic) {
+		return nil
+	}
+	resp, err := adm.CreateTopic(ctx, partitions, rf, nil, topic)
+	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		if resp.ErrMessage != "" {
+			return fmt.Errorf("create topic %q: %w: %s", topic, err, resp.ErrMessage)
+		}
+		return fmt.Errorf("create topic %q: %w", topic, err)
+	}
+	return nil
+}
+
+// partitionRange is the offsets [start, end) of one partition.
+type partitionRange struct {
+	partition  int32
+	start, end int64
+}
+
+// topicRanges returns the current [log start, high watermark) of every
+// partition of topic, sorted by partition, or ErrNoTopic.
+func topicRanges(ctx context.Context, adm *kadm.Client, topic string) ([]partitionRange, error) {
+	starts, err := adm.ListStartOffsets(ctx, topic)
+	if err != nil {
+		return nil, fmt.Errorf("list start offsets of %q: %w", topic, err)
+	}
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return nil, fmt.Errorf("list end offsets of %q: %w", topic, err)
+	}
+	var out []partitionRange
+	var firstErr error
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err != nil {
+			firstErr = keepFirst(firstErr, o.Err)
+			return
+		}
+		s, ok := starts.Lookup(o.Topic, o.Partition)
+		if !ok || s.Err != nil {
+			firstErr = keepFirst(firstErr, fmt.Errorf("no start offset for partition %d", o.Partition))
+			return
+		}
+		out = append(out, partitionRange{partition: o.Partition, start: s.Offset, end: o.Offset})
+	})
+	switch {
+	case errors.Is(firstErr, kerr.UnknownTopicOrPartition):
+		return nil, fmt.Errorf("%q: %w", topic, ErrNoTopic)
+	case firstErr != nil:
+		return nil, fmt.Errorf("list offsets of %q: %w", topic, firstErr)
+	case len(out) == 0:
+		return nil, fmt.Errorf("%q: %w", topic, ErrNoTopic)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].partition < out[j].partition })
+	return out, nil
+}
+
+// keepFirst keeps the first non-nil error.
+func keepFirst(first, next error) error {
+	if first != nil {
+		return first
+	}
+	return next
+}

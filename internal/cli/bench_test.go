@@ -1,0 +1,174 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/stratalog/strata/internal/bench"
+)
+
+// benchJSON runs a bench command with --json and returns its parsed summary.
+func benchJSON(t *testing.T, cli func(string, ...string) (string, string, error), args ...string) bench.Summary {
+	t.Helper()
+	out := mustRun(t, cli, "", append(args, "--json")...)
+	var s bench.Summary
+	if err := json.Unmarshal([]byte(out), &s); err != nil {
+		t.Fatalf("summary %q does not parse: %v", out, err)
+	}
+	return s
+}
+
+// checkSummary checks the counts of s and, when latency is wanted, that its
+// percentiles are positive and ordered.
+func checkSummary(t *testing.T, s bench.Summary, mode string, records, size int64, latency bool) {
+	t.Helper()
+	if s.Mode != mode {
+		t.Errorf("got mode %q, want %q", s.Mode, mode)
+	}
+	if s.Records != records || s.Bytes != records*size {
+		t.Errorf("got %d records %d bytes, want %d and %d", s.Records, s.Bytes, records, records*size)
+	}
+	if s.Seconds <= 0 || s.RecordsPerSec <= 0 || s.MBPerSec <= 0 {
+		t.Errorf("got %g s, %g records/s, %g MB/s, want all > 0", s.Seconds, s.RecordsPerSec, s.MBPerSec)
+	}
+	if !latency {
+		if s.Latency != nil {
+			t.Errorf("got latency %+v, want none", s.Latency)
+		}
+		return
+	}
+	l := s.Latency
+	if l == nil {
+		t.Fatal("got no latency")
+	}
+	if l.Count != records {
+		t.Errorf("got %d latency samples, want %d", l.Count, records)
+	}
+	ordered := []int64{l.Min, l.P50, l.P95, l.P99, l.P999, l.Max}
+	if l.Min <= 0 {
+		t.Errorf("got min latency %d, want > 0", l.Min)
+	}
+	for i := 1; i < len(ordered); i++ {
+		if ordered[i] < ordered[i-1] {
+			t.Errorf("latency not ordered: min,p50,p95,p99,p99.9,max = %v", ordered)
+			break
+		}
+	}
+}
+
+func TestBenchProduceConsume(t *testing.T) {
+	addr := startBroker(t)
+	cli := cliAt(t, addr)
+	const n, size = 300, 100
+	produce := []struct {
+		name string
+		args []string
+	}{
+		{name: "defaults", args: nil},
+		{name: "two producers rate gzip", args: []string{"--producers", "2", "--rate", "2000", "--compression", "gzip", "--compressible"}},
+		{name: "acks 1 lz4", args: []string{"--acks", "1", "--compression", "lz4", "--linger", "0s"}},
+	}
+	for _, tt := range produce {
+		t.Run("produce "+tt.name, func(t *testing.T) {
+			args := append([]string{"bench", "produce", "--topic", "bench", "--partitions", "3", "--records", "300", "--record-size", "100"}, tt.args...)
+			checkSummary(t, benchJSON(t, cli, args...), bench.ModeProduce, n, size, true)
+		})
+	}
+	if got := partitionCount(t, addr, "bench"); got != 3 {
+		t.Errorf("got %d partitions, want the 3 of --partitions", got)
+	}
+	total := int64(len(produce) * n)
+	consume := []struct {
+		name string
+		args []string
+		want int64
+	}{
+		{name: "everything", want: total},
+		{name: "count", args: []string{"--records", "250"}, want: 250},
+		{name: "two consumers", args: []string{"--consumers", "2"}, want: total},
+		{name: "group of two", args: []string{"--consumers", "2", "--group", "bench-g"}, want: total},
+	}
+	for _, tt := range consume {
+		t.Run("consume "+tt.name, func(t *testing.T) {
+			args := append([]string{"bench", "consume", "--topic", "bench"}, tt.args...)
+			checkSummary(t, benchJSON(t, cli, args...), bench.ModeConsume, tt.want, size, false)
+		})
+	}
+}
+
+// partitionCount returns the number of partitions of topic.
+func partitionCount(t *testing.T, addr, topic string) int {
+	t.Helper()
+	adm := kadm.NewClient(newTestClient(t, addr))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	details, err := adm.ListTopics(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := details.Error(); err != nil {
+		t.Fatal(err)
+	}
+	return len(details[topic].Partitions)
+}
+
+func TestBenchE2E(t *testing.T) {
+	addr := startBroker(t)
+	cli := cliAt(t, addr)
+	s := benchJSON(t, cli, "bench", "e2e", "--topic", "e2e", "--rate", "1000", "--duration", "300ms", "--record-size", "64")
+	// 1000/s for 300 ms schedules sends at 0, 1, ..., 299 ms.
+	checkSummary(t, s, bench.ModeE2E, 300, 64, true)
+	if got := partitionCount(t, addr, "e2e"); got != 6 {
+		t.Errorf("got %d partitions, want the default 6", got)
+	}
+}
+
+func TestBenchText(t *testing.T) {
+	cli := cliAt(t, startBroker(t))
+	out := mustRun(t, cli, "", "bench", "produce", "--topic", "txt", "--records", "10", "--record-size", "10")
+	for _, want := range []string{`produce "txt": 10 records, 100 bytes in `, "produce latency ms: p50 "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("got %q, want it to contain %q", out, want)
+		}
+	}
+	out = mustRun(t, cli, "", "bench", "consume", "--topic", "txt")
+	if want := `consume "txt": 10 records, 100 bytes in `; !strings.HasPrefix(out, want) || strings.Contains(out, "latency") {
+		t.Errorf("got %q, want it to start with %q and have no latency", out, want)
+	}
+}
+
+func TestBenchErrors(t *testing.T) {
+	cli := cliAt(t, startBroker(t))
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr error  // checked with errors.Is when set
+		wantMsg string // otherwise a part of the message
+	}{
+		{name: "consume missing topic", args: []string{"bench", "consume", "--topic", "nope"}, wantErr: bench.ErrNoTopic},
+		{name: "e2e record too small", args: []string{"bench", "e2e", "--record-size", "4"}, wantErr: bench.ErrConfig},
+		{name: "bad acks", args: []string{"bench", "produce", "--acks", "2"}, wantMsg: "--acks"},
+		{name: "bad compression", args: []string{"bench", "e2e", "--compression", "brotli"}, wantMsg: "--compression"},
+		{name: "zero producers", args: []string{"bench", "produce", "--producers", "0"}, wantErr: bench.ErrConfig},
+		{name: "unknown subcommand", args: []string{"bench", "nope"}, wantMsg: "unknown command"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := cli("", tt.args...)
+			switch {
+			case err == nil:
+				t.Fatal("got no error")
+			case tt.wantErr != nil && !errors.Is(err, tt.wantErr):
+				t.Errorf("got %v, want %v", err, tt.wantErr)
+			case tt.wantMsg != "" && !strings.Contains(err.Error(), tt.wantMsg):
+				t.Errorf("got %v, want it to mention %q", err, tt.wantMsg)
+			}
+		})
+	}
+}
