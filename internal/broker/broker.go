@@ -95,7 +95,6 @@ func New(cfg Config) (*Broker, error) {
 		clean:    clean,
 		store:    metadata.NewStore(),
 		sessions: newFetchSessions(1000),
-		loads:    newGroupLoads(),
 		metrics:  newMetrics(cfg.Registry),
 		ready:    make(chan struct{}),
 	}
@@ -126,6 +125,7 @@ func New(cfg Config) (*Broker, error) {
 			return ok && partition >= 0 && int(partition) < len(t.Partitions)
 		},
 	}, cfg.Logger.With("component", "group"))
+	b.loads = newGroupLoads(b.groups)
 	b.store.Subscribe(b.parts.reconcile)
 	return b, nil
 }

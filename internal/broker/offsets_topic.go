@@ -113,16 +113,20 @@ func (s offsetsStore) Replay(ctx context.Context, fn func(key, value []byte) err
 // the goroutine that loads them into the coordinator: reconcile runs on the
 // metadata apply path and must not wait for a replay.
 type groupLoads struct {
-	mu      sync.Mutex
-	pending map[int32]bool // true: load, false: unload
-	wake    chan struct{}
+	coordinator *group.Coordinator
+	mu          sync.Mutex
+	pending     map[int32]bool // true: load, false: unload
+	wake        chan struct{}
 }
 
-func newGroupLoads() *groupLoads {
-	return &groupLoads{pending: map[int32]bool{}, wake: make(chan struct{}, 1)}
+func newGroupLoads(c *group.Coordinator) *groupLoads {
+	return &groupLoads{coordinator: c, pending: map[int32]bool{}, wake: make(chan struct{}, 1)}
 }
 
 func (g *groupLoads) add(partition int32, load bool) {
+	if load {
+		g.coordinator.Loading(partition)
+	}
 	g.mu.Lock()
 	g.pending[partition] = load
 	g.mu.Unlock()

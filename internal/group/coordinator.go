@@ -183,6 +183,19 @@ func (c *Coordinator) Load(ctx context.Context, p int32, s Store) error {
 	return nil
 }
 
+// Loading announces that Load will follow for a partition: until it
+// completes, requests for the partition's groups get
+// COORDINATOR_LOAD_IN_PROGRESS (retriable) rather than NOT_COORDINATOR, as
+// Kafka answers while it loads. The broker calls it as soon as it leads the
+// partition, then loads in the background.
+func (c *Coordinator) Loading(p int32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.partitions[p]; !ok {
+		c.partitions[p] = &partition{loading: true}
+	}
+}
+
 // Unload stops coordinating a partition's groups: their waiting requests
 // are answered NOT_COORDINATOR and later requests get NOT_COORDINATOR.
 func (c *Coordinator) Unload(p int32) {

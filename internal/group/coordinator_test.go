@@ -497,3 +497,23 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 	}
 }
+
+// TestLoadingAnswersLoadInProgress: between Loading and Load a group's
+// requests are COORDINATOR_LOAD_IN_PROGRESS, not NOT_COORDINATOR.
+func TestLoadingAnswersLoadInProgress(t *testing.T) {
+	c := New(Config{NumPartitions: 1}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	req := &kmsg.HeartbeatRequest{Group: "g", MemberID: "m", Generation: 1}
+	if got := c.Heartbeat(context.Background(), req).ErrorCode; got != kerr.NotCoordinator.Code {
+		t.Fatalf("before Loading: got %d, want NOT_COORDINATOR", got)
+	}
+	c.Loading(0)
+	if got := c.Heartbeat(context.Background(), req).ErrorCode; got != kerr.CoordinatorLoadInProgress.Code {
+		t.Fatalf("after Loading: got %d, want COORDINATOR_LOAD_IN_PROGRESS", got)
+	}
+	if err := c.Load(context.Background(), 0, &memStore{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Heartbeat(context.Background(), req).ErrorCode; got != kerr.UnknownMemberID.Code {
+		t.Fatalf("after Load: got %d, want UNKNOWN_MEMBER_ID", got)
+	}
+}

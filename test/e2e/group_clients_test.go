@@ -103,11 +103,19 @@ func startKafkaGoMember(t *testing.T, addr, group, topic string, seen *seenSet) 
 		defer close(done)
 		for {
 			gen, err := cg.Next(ctx)
-			if err != nil {
-				if ctx.Err() == nil && !errors.Is(err, kafka.ErrGroupClosed) {
-					t.Errorf("kafka-go next generation: %v", err)
-				}
+			if ctx.Err() != nil || errors.Is(err, kafka.ErrGroupClosed) {
 				return
+			}
+			if err != nil {
+				// Retriable (a coordinator loading, a rebalance): kafka-go's
+				// own Reader logs these and calls Next again.
+				t.Logf("kafka-go next generation: %v", err)
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(100 * time.Millisecond):
+				}
+				continue
 			}
 			for _, a := range gen.Assignments[topic] {
 				partition, offset := a.ID, a.Offset
