@@ -14,12 +14,13 @@ import (
 	"github.com/stratalog/strata/internal/cli"
 )
 
-// benchNode starts a node for a benchmark and stops it at the end.
-func benchNode(b *testing.B) string {
+// benchNode starts a node with the given broker settings for a benchmark
+// and stops it at the end.
+func benchNode(b *testing.B, settings map[string]string) string {
 	b.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	n, err := cli.StartNode(ctx, cli.ServeOptions{DataDir: b.TempDir(), Listen: "127.0.0.1:0", Admin: "127.0.0.1:0",
-		NodeID: 1}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		NodeID: 1, Settings: settings}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -47,9 +48,18 @@ func benchTopic(b *testing.B, addr, topic string) {
 }
 
 // BenchmarkProduce1KiB: franz-go producing 1 KiB records to 6 partitions,
-// acks=all, no compression, client and broker in one process.
+// acks=all, no compression, client and broker in one process; with the
+// default flush policy and with every batch fsynced before it is
+// acknowledged (log.flush.interval.messages=1).
 func BenchmarkProduce1KiB(b *testing.B) {
-	addr := benchNode(b)
+	b.Run("flush=default", func(b *testing.B) { benchProduce(b, nil) })
+	b.Run("flush=every-batch", func(b *testing.B) {
+		benchProduce(b, map[string]string{"log.flush.interval.messages": "1"})
+	})
+}
+
+func benchProduce(b *testing.B, settings map[string]string) {
+	addr := benchNode(b, settings)
 	benchTopic(b, addr, "bench")
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("bench"),
 		kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.ProducerBatchMaxBytes(1<<20),
@@ -79,7 +89,7 @@ func BenchmarkProduce1KiB(b *testing.B) {
 // BenchmarkConsume1KiB: franz-go reading back b.N 1 KiB records written
 // beforehand (catch-up read).
 func BenchmarkConsume1KiB(b *testing.B) {
-	addr := benchNode(b)
+	addr := benchNode(b, nil)
 	benchTopic(b, addr, "bench")
 	ctx := context.Background()
 	p, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("bench"),
