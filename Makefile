@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin/strata
 
-.PHONY: serve build test test-go test-race test-compat fuzz vet clean
+.PHONY: serve build test test-go test-race test-compat fuzz vet clean bench
 
 ## serve: start a one-node broker with defaults (127.0.0.1:9092, data in ./strata-data)
 serve:
@@ -37,6 +37,10 @@ fuzz:
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \
 	done
+
+## bench: fixed benchmark suite vs kfake and NATS JetStream on fresh local servers; writes docs/benchmarks.md
+bench:
+	GO=$(GO) bash bench/run.sh
 
 clean:
 	rm -rf bin strata-data
