@@ -28,6 +28,7 @@ import (
 	"reflect"
 	"time"
 
+	"github.com/stratalog/strata/internal/commitlog"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -47,14 +48,32 @@ type fetchWant struct {
 // fetchGot is what the broker read for one wanted partition.
 type fetchGot struct {
 	err     error
-	records []byte
+	records commitlog.Slice
 	hw      int64
 	start   int64
 }
 
+// FetchResponse is a Fetch response whose record sets are still in the
+// log, so that the connection can send them from the files: Records[i][j]
+// belongs to Topics[i].Partitions[j], whose RecordBatches is left empty.
+// Whoever writes or drops the response calls Release.
+type FetchResponse struct {
+	*kmsg.FetchResponse
+	Records [][]commitlog.Slice
+}
+
+// Release lets go of every record set.
+func (r *FetchResponse) Release() {
+	for _, t := range r.Records {
+		for i := range t {
+			t[i].Release()
+		}
+	}
+}
+
 func (b *Broker) handleFetch(ctx context.Context, req *Request) (kmsg.Response, error) {
 	r := req.Body.(*kmsg.FetchRequest)
-	resp := r.ResponseKind().(*kmsg.FetchResponse)
+	resp := &FetchResponse{FetchResponse: r.ResponseKind().(*kmsg.FetchResponse)}
 	img := b.store.Current()
 	byID := req.Version >= 13
 	name := func(rt *kmsg.FetchRequestTopic) (string, bool) {
@@ -123,7 +142,7 @@ func (b *Broker) handleFetch(ctx context.Context, req *Request) (kmsg.Response, 
 	for i, w := range wants {
 		g := got[i]
 		code := b.errorCode(g.err)
-		if !full && w.session != nil && w.session.everSentAnswer && len(g.records) == 0 && code == 0 &&
+		if !full && w.session != nil && w.session.everSentAnswer && g.records.Len() == 0 && code == 0 &&
 			g.hw == w.session.sentHW && g.start == w.session.sentLogStart {
 			continue // incremental: nothing new for this partition
 		}
@@ -136,6 +155,7 @@ func (b *Broker) handleFetch(ctx context.Context, req *Request) (kmsg.Response, 
 			rt := kmsg.NewFetchResponseTopic()
 			rt.Topic, rt.TopicID = w.tp.topic, w.topicID
 			resp.Topics = append(resp.Topics, rt)
+			resp.Records = append(resp.Records, nil)
 			ti = len(resp.Topics) - 1
 			topics[w.tp.topic] = ti
 		}
@@ -146,13 +166,9 @@ func (b *Broker) handleFetch(ctx context.Context, req *Request) (kmsg.Response, 
 		if r.IsolationLevel == 1 {
 			rp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
 		}
-		// Empty, never null: librdkafka fails to parse a null record set.
-		rp.RecordBatches = g.records
-		if rp.RecordBatches == nil {
-			rp.RecordBatches = []byte{}
-		}
 		resp.Topics[ti].Partitions = append(resp.Topics[ti].Partitions, rp)
-		b.metrics.fetchedBytes.Add(float64(len(g.records)))
+		resp.Records[ti] = append(resp.Records[ti], g.records)
+		b.metrics.fetchedBytes.Add(float64(g.records.Len()))
 	}
 	for _, rt := range unknownIDs {
 		t := kmsg.NewFetchResponseTopic()
@@ -161,20 +177,22 @@ func (b *Broker) handleFetch(ctx context.Context, req *Request) (kmsg.Response, 
 			rp := kmsg.NewFetchResponseTopicPartition()
 			rp.Partition, rp.ErrorCode = p.Partition, kerr.UnknownTopicID.Code
 			rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = -1, -1, -1
-			rp.RecordBatches = []byte{}
 			t.Partitions = append(t.Partitions, rp)
 		}
 		resp.Topics = append(resp.Topics, t)
+		resp.Records = append(resp.Records, make([]commitlog.Slice, len(t.Partitions)))
 	}
 	return resp, nil
 }
 
 // readWants reads every wanted partition into got, in order, within the
-// response's byte budget. It returns the bytes read and whether any
-// partition has an error (an error answers the fetch at once).
+// response's byte budget, releasing what got held before. It returns the
+// bytes read and whether any partition has an error (an error answers the
+// fetch at once).
 func (b *Broker) readWants(wants []fetchWant, got []fetchGot, maxBytes int32) (int, bool) {
 	size, anyErr := 0, false
 	for i, w := range wants {
+		got[i].records.Release()
 		got[i] = fetchGot{hw: -1, start: -1}
 		p, err := b.parts.get(w.tp.topic, w.tp.index)
 		if err == nil {
@@ -196,7 +214,7 @@ func (b *Broker) readWants(wants []fetchWant, got []fetchGot, maxBytes int32) (i
 			continue
 		}
 		got[i].records = res.Records
-		size += len(res.Records)
+		size += int(res.Records.Len())
 	}
 	return size, anyErr
 }

@@ -80,10 +80,15 @@ func (s offsetsStore) Replay(ctx context.Context, fn func(key, value []byte) err
 		if err != nil {
 			return err
 		}
-		if len(res.Records) == 0 {
+		records, err := res.Records.AppendTo(nil)
+		res.Records.Release()
+		if err != nil {
+			return err
+		}
+		if len(records) == 0 {
 			return nil
 		}
-		for data := res.Records; len(data) > 0; {
+		for data := records; len(data) > 0; {
 			h, err := recordbatch.ReadHeader(data)
 			if err != nil || h.Size() > int64(len(data)) {
 				return fmt.Errorf("replay %s-%d at %d: bad batch", offsetsTopic, s.p.Index, off)

@@ -62,7 +62,7 @@ func BenchmarkProducePath(b *testing.B) {
 			req.SetVersion(9)
 			frame := kmsg.NewRequestFormatter(kmsg.FormatterClientID("bench")).AppendRequest(nil, req, 1)[4:]
 			conn := &broker.ConnInfo{}
-			var out []byte
+			var out wire.Frame
 			b.SetBytes(int64(len(batch)))
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -70,7 +70,7 @@ func BenchmarkProducePath(b *testing.B) {
 				// The broker keeps nothing of the frame after Serve: the
 				// batch bytes were written to the log (and their base offset
 				// patched in place, harmlessly, before the next append).
-				if out, err = d.Serve(ctx, conn, frame, out[:0]); err != nil {
+				if out, err = d.Serve(ctx, conn, frame, out.Bytes[:0]); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -2,10 +2,7 @@ package commitlog
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"io"
-	"slices"
 	"sort"
 
 	"github.com/stratalog/strata/internal/recordbatch"
@@ -51,107 +48,18 @@ func (l *Log) snapshot(offset int64) (view, error) {
 	return v, nil
 }
 
-// Read returns whole batches from the one containing offset: a read from
-// the middle of a batch returns all of it. It continues, across segments,
-// while the batches fit in maxBytes, but always returns the first batch
-// whole (KIP-74), and never a batch whose base offset is at or above
-// maxOffset (exclusive; the caller passes the high watermark). offset ==
-// EndOffset, or offset >= maxOffset, returns no data. An offset below
-// StartOffset or above EndOffset is ErrOffsetOutOfRange. Read never waits
-// for an appender's I/O, and a segment deleted meanwhile stays readable
-// until the read is done.
+// Read returns the whole batches ReadSlice locates, read into memory.
 func (l *Log) Read(offset int64, maxBytes int32, maxOffset int64) (ReadResult, error) {
-	res := ReadResult{FirstOffset: offset}
-	v, err := l.snapshot(offset)
+	sl, err := l.ReadSlice(offset, maxBytes, maxOffset)
 	if err != nil {
-		return res, err
+		return ReadResult{FirstOffset: offset}, err
 	}
-	defer v.release()
-	if offset < v.start || offset > v.end {
-		return res, fmt.Errorf("%w: offset %d outside [%d, %d]", ErrOffsetOutOfRange, offset, v.start, v.end)
+	defer sl.Release()
+	res := ReadResult{FirstOffset: sl.FirstOffset()}
+	if sl.Len() > 0 {
+		res.Data, err = sl.AppendTo(nil)
 	}
-	if offset == v.end || offset >= maxOffset {
-		return res, nil
-	}
-	pos, err := findBatch(v.segs[0], v.idx, offset)
-	if err != nil {
-		return res, err
-	}
-	var data []byte
-	for _, s := range v.segs {
-		done := false
-		if data, done, err = readBatches(s, pos, data, int64(maxBytes), maxOffset); err != nil || done {
-			break
-		}
-		pos = 0
-	}
-	if err != nil {
-		return res, err
-	}
-	if len(data) > 0 {
-		res.FirstOffset = int64(binary.BigEndian.Uint64(data))
-	}
-	res.Data = data
-	return res, nil
-}
-
-// readBatches appends to data the whole batches of s from position pos
-// that fit in maxBytes (the first batch of data always fits) and start
-// below maxOffset. done reports that the read must not go on to the next
-// segment.
-func readBatches(s *segment, pos int64, data []byte, maxBytes, maxOffset int64) (_ []byte, done bool, _ error) {
-	size := s.size.Load()
-	if pos >= size {
-		return data, false, nil
-	}
-	old := int64(len(data))
-	want := min(size-pos, maxBytes-old)
-	if old == 0 {
-		want = min(size-pos, max(want, recordbatch.LogOverhead))
-	}
-	if want < recordbatch.LogOverhead {
-		return data, true, nil
-	}
-	data, err := readInto(s, data, pos, want)
-	if err != nil {
-		return data[:old], true, err
-	}
-	p := old
-	for int64(len(data))-p >= recordbatch.LogOverhead {
-		if int64(binary.BigEndian.Uint64(data[p:])) >= maxOffset {
-			return data[:p], true, nil
-		}
-		length := int64(int32(binary.BigEndian.Uint32(data[p+8:])))
-		if length < recordbatch.HeaderSize-recordbatch.LogOverhead {
-			return data[:old], true, fmt.Errorf("read %s at %d: %w: batch length %d", s.name(), pos+p-old, ErrCorruption, length)
-		}
-		bsize := recordbatch.LogOverhead + length
-		if p+bsize > int64(len(data)) {
-			if p != 0 || pos+bsize > size {
-				break
-			}
-			// The first batch is returned whole whatever maxBytes says.
-			if data, err = readInto(s, data, pos+int64(len(data)), bsize-int64(len(data))); err != nil {
-				return data[:old], true, err
-			}
-		}
-		p += bsize
-	}
-	return data[:p], p < int64(len(data)) || pos+want < size, nil
-}
-
-// readInto appends n bytes of s's log at position pos to data.
-func readInto(s *segment, data []byte, pos, n int64) ([]byte, error) {
-	old := len(data)
-	data = slices.Grow(data, int(n))[:old+int(n)]
-	got, err := s.log.ReadAt(data[old:], pos)
-	if got < int(n) {
-		if err == nil || errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
-		}
-		return data[:old], fmt.Errorf("read %s at %d: %w", s.name(), pos, err)
-	}
-	return data, nil
+	return res, err
 }
 
 // findBatch returns the position in s of the first batch whose last offset

@@ -288,6 +288,7 @@ type scanner struct {
 	end    int64
 	buf    []byte // holds file bytes [bufPos, bufPos+len(buf))
 	bufPos int64
+	chunk  int64 // bytes to read at a time; 0 is scanReadSize
 }
 
 // fill makes buf hold [pos, pos+n); n must not pass end.
@@ -295,7 +296,11 @@ func (sc *scanner) fill(pos, n int64) error {
 	if pos >= sc.bufPos && pos+n <= sc.bufPos+int64(len(sc.buf)) {
 		return nil
 	}
-	want := min(max(n, scanReadSize), sc.end-pos)
+	chunk := sc.chunk
+	if chunk == 0 {
+		chunk = scanReadSize
+	}
+	want := min(max(n, chunk), sc.end-pos)
 	if int64(cap(sc.buf)) < want {
 		sc.buf = make([]byte, want)
 	}

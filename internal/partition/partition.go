@@ -145,13 +145,14 @@ func (p *Partition) Changed() <-chan struct{} {
 
 // ReadResult is what a fetch reads from the partition.
 type ReadResult struct {
-	Records        []byte // whole batches, owned by the caller
+	Records        commitlog.Slice // whole batches, not yet read; the caller releases it
 	HighWatermark  int64
 	LogStartOffset int64
 }
 
-// Read reads whole batches from offset up to maxBytes (at least one whole
-// batch) below the high watermark. An offset outside [log start, high
+// Read locates whole batches from offset up to maxBytes (at least one
+// whole batch) below the high watermark; the caller must Release
+// res.Records. An offset outside [log start, high
 // watermark] is commitlog.ErrOffsetOutOfRange.
 func (p *Partition) Read(offset int64, maxBytes int32) (ReadResult, error) {
 	hw := p.hw.Load()
@@ -159,12 +160,9 @@ func (p *Partition) Read(offset int64, maxBytes int32) (ReadResult, error) {
 	if offset > hw {
 		return res, commitlog.ErrOffsetOutOfRange
 	}
-	r, err := p.log.Read(offset, maxBytes, hw)
-	if err != nil {
-		return res, err
-	}
-	res.Records = r.Data
-	return res, nil
+	var err error
+	res.Records, err = p.log.ReadSlice(offset, maxBytes, hw)
+	return res, err
 }
 
 // HighWatermark is the offset below which records are committed.

@@ -130,7 +130,7 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 	m.connOpened()
 	defer m.connClosed()
 
-	responses := make(chan []byte, 16)
+	responses := make(chan wire.Frame, 16)
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
@@ -166,10 +166,11 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 			}
 			return
 		}
-		if resp != nil {
+		if resp.Bytes != nil {
 			select {
 			case responses <- resp:
 			case <-writerDone:
+				resp.Release()
 				return
 			}
 		}
@@ -177,16 +178,17 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 }
 
 // writeLoop writes responses in order, flushing when no more are queued.
-func (s *Server) writeLoop(c net.Conn, responses <-chan []byte, logger *slog.Logger) {
+func (s *Server) writeLoop(c net.Conn, responses <-chan wire.Frame, logger *slog.Logger) {
 	w := bufio.NewWriterSize(c, 64<<10)
 	for resp := range responses {
-		if _, err := w.Write(resp); err != nil {
+		n := resp.Len()
+		if err := resp.WriteTo(w, c); err != nil {
 			logger.Debug("write failed", "err", err)
 			c.Close()
 			drain(responses)
 			return
 		}
-		s.cfg.Metrics.wrote(len(resp))
+		s.cfg.Metrics.wrote(n)
 		if len(responses) == 0 {
 			if err := w.Flush(); err != nil {
 				logger.Debug("flush failed", "err", err)
@@ -198,7 +200,9 @@ func (s *Server) writeLoop(c net.Conn, responses <-chan []byte, logger *slog.Log
 	}
 }
 
-func drain(ch <-chan []byte) {
-	for range ch {
+// drain releases the responses that will not be written.
+func drain(ch <-chan wire.Frame) {
+	for f := range ch {
+		f.Release()
 	}
 }

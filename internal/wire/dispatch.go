@@ -57,34 +57,35 @@ func NewDispatcher(h Handler, logger *slog.Logger, obs Observer) *Dispatcher {
 func (d *Dispatcher) APIs() []broker.API { return d.apis }
 
 // Serve handles one request frame (without its size prefix). It returns the
-// whole response frame, size prefix included, appended to dst; or nil when
-// the request gets no response. An error means the connection must be closed;
-// Serve has logged nothing about it, the caller logs it once.
-func (d *Dispatcher) Serve(ctx context.Context, conn *broker.ConnInfo, frame, dst []byte) ([]byte, error) {
+// whole response frame, its bytes appended to dst; or a frame without bytes
+// when the request gets no response. An error means the connection must be
+// closed; Serve has logged nothing about it, the caller logs it once.
+func (d *Dispatcher) Serve(ctx context.Context, conn *broker.ConnInfo, frame, dst []byte) (Frame, error) {
 	h, rest, err := parseHeader(frame)
 	if err != nil {
-		return nil, err
+		return Frame{}, err
 	}
 	api, ok := d.byKey[h.APIKey]
 	if !ok {
-		return nil, fmt.Errorf("unknown api key %d", h.APIKey)
+		return Frame{}, fmt.Errorf("unknown api key %d", h.APIKey)
 	}
 	if h.APIKey == apiVersionsRange.Key {
-		return d.serveAPIVersions(h, rest, dst)
+		b, err := d.serveAPIVersions(h, rest, dst)
+		return Frame{Bytes: b}, err
 	}
 	if h.APIVersion < api.MinVersion || h.APIVersion > api.MaxVersion {
-		return nil, fmt.Errorf("unsupported version %d of %s (serving %d-%d)",
+		return Frame{}, fmt.Errorf("unsupported version %d of %s (serving %d-%d)",
 			h.APIVersion, kmsg.NameForKey(h.APIKey), api.MinVersion, api.MaxVersion)
 	}
 	body := kmsg.RequestForKey(h.APIKey)
 	body.SetVersion(h.APIVersion)
 	if body.IsFlexible() {
 		if rest, err = skipTags(rest); err != nil {
-			return nil, err
+			return Frame{}, err
 		}
 	}
 	if err := body.ReadFrom(rest); err != nil {
-		return nil, fmt.Errorf("%w: %s v%d body: %v", ErrMalformed, kmsg.NameForKey(h.APIKey), h.APIVersion, err)
+		return Frame{}, fmt.Errorf("%w: %s v%d body: %v", ErrMalformed, kmsg.NameForKey(h.APIKey), h.APIVersion, err)
 	}
 	start := time.Now()
 	resp, err := d.handler.Handle(ctx, &broker.Request{
@@ -95,10 +96,13 @@ func (d *Dispatcher) Serve(ctx context.Context, conn *broker.ConnInfo, frame, ds
 		d.observer.Observe(h.APIKey, h.APIVersion, time.Since(start), err)
 	}
 	if err != nil || resp == nil {
-		return nil, err
+		return Frame{}, err
 	}
 	resp.SetVersion(h.APIVersion)
-	return appendFrame(dst, h.CorrelationID, resp, body.IsFlexible()), nil
+	if fr, ok := resp.(*broker.FetchResponse); ok {
+		return appendFetchFrame(dst, h.CorrelationID, fr)
+	}
+	return Frame{Bytes: appendFrame(dst, h.CorrelationID, resp, body.IsFlexible())}, nil
 }
 
 // serveAPIVersions answers ApiVersions. A version above the highest served is

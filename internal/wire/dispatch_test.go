@@ -47,7 +47,8 @@ func TestServeRoundTrip(t *testing.T) {
 	for v := int16(0); v <= 12; v++ {
 		req := kmsg.NewPtrMetadataRequest()
 		req.SetVersion(v)
-		resp, err := d.Serve(context.Background(), &broker.ConnInfo{}, requestFrame(req, 42+int32(v)), nil)
+		fr, err := d.Serve(context.Background(), &broker.ConnInfo{}, requestFrame(req, 42+int32(v)), nil)
+		resp := fr.Bytes
 		if err != nil {
 			t.Fatalf("v%d: %v", v, err)
 		}
@@ -76,7 +77,8 @@ func TestServeNoResponse(t *testing.T) {
 	d, _ := newTestDispatcher()
 	req := kmsg.NewPtrProduceRequest()
 	req.SetVersion(9)
-	resp, err := d.Serve(context.Background(), &broker.ConnInfo{}, requestFrame(req, 1), nil)
+	fr, err := d.Serve(context.Background(), &broker.ConnInfo{}, requestFrame(req, 1), nil)
+	resp := fr.Bytes
 	if err != nil || resp != nil {
 		t.Fatalf("got %v, %v; want no response and no error", resp, err)
 	}
@@ -114,7 +116,8 @@ func TestAPIVersions(t *testing.T) {
 		req := kmsg.NewPtrApiVersionsRequest()
 		req.SetVersion(v)
 		req.ClientSoftwareName, req.ClientSoftwareVersion = "test", "1.0"
-		resp, err := d.Serve(context.Background(), &broker.ConnInfo{}, requestFrame(req, 9), nil)
+		fr, err := d.Serve(context.Background(), &broker.ConnInfo{}, requestFrame(req, 9), nil)
+		resp := fr.Bytes
 		if err != nil {
 			t.Fatalf("v%d: %v", v, err)
 		}
@@ -130,7 +133,8 @@ func TestAPIVersions(t *testing.T) {
 	// Too new: answered in v0 with UNSUPPORTED_VERSION and the table.
 	frame := requestFrame(kmsg.NewPtrApiVersionsRequest(), 9)
 	binary.BigEndian.PutUint16(frame[2:], 77)
-	resp, err := d.Serve(context.Background(), &broker.ConnInfo{}, frame, nil)
+	fr, err := d.Serve(context.Background(), &broker.ConnInfo{}, frame, nil)
+	resp := fr.Bytes
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +161,8 @@ func FuzzServe(f *testing.F) {
 	f.Add([]byte{0, 18, 0, 3, 0, 0, 0, 1, 0xff, 0xff, 0})
 	d, _ := newTestDispatcher()
 	f.Fuzz(func(t *testing.T, frame []byte) {
-		resp, err := d.Serve(context.Background(), &broker.ConnInfo{}, frame, nil)
+		fr, err := d.Serve(context.Background(), &broker.ConnInfo{}, frame, nil)
+		resp := fr.Bytes
 		if err != nil {
 			if resp != nil {
 				t.Fatal("response with error")
