@@ -154,12 +154,15 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 				"size", size, "socket.request.max.bytes", s.cfg.MaxRequestBytes)
 			return
 		}
-		frame := make([]byte, size)
+		frame, pooled := newFrame(r, int(size))
 		if _, err := io.ReadFull(r, frame); err != nil {
 			return
 		}
 		m.read(len(frame) + 4)
 		resp, err := s.dispatch.Serve(ctx, info, frame, nil)
+		if pooled != nil {
+			produceFrames.Put(pooled)
+		}
 		if err != nil {
 			if ctx.Err() == nil {
 				logger.Warn("closing connection", "err", err)
@@ -175,6 +178,36 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 			}
 		}
 	}
+}
+
+// produceFrames recycles the frames of big Produce requests, which come
+// at the rate data does: the broker keeps nothing of a produce request once
+// it has been served (its batches are in the log, or copied when
+// recompressed). Other requests may leave slices of their frame in the
+// group coordinator's state, so only Produce frames are recycled.
+var produceFrames sync.Pool // of *[]byte
+
+const (
+	recycleMin = 64 << 10
+	recycleMax = 16 << 20
+)
+
+// newFrame returns a buffer for a request frame of size bytes, a recycled
+// one (also returned as pooled, to be put back after Serve) for a big
+// Produce request.
+func newFrame(r *bufio.Reader, size int) (frame []byte, pooled *[]byte) {
+	if size < recycleMin || size > recycleMax {
+		return make([]byte, size), nil
+	}
+	if key, err := r.Peek(2); err != nil || binary.BigEndian.Uint16(key) != 0 {
+		return make([]byte, size), nil
+	}
+	pooled, _ = produceFrames.Get().(*[]byte)
+	if pooled == nil || cap(*pooled) < size {
+		b := make([]byte, size)
+		pooled = &b
+	}
+	return (*pooled)[:size], pooled
 }
 
 // writeLoop writes responses in order, flushing when no more are queued.
