@@ -160,7 +160,7 @@ func (l *Log) swapIn(old []*segment, sizes []int64, end, base int64, st segState
 	if err := l.fsys.SyncDir(l.dir); err != nil {
 		return fail(fmt.Errorf("sync dir: %w", err))
 	}
-	s, err := openSegment(l.fsys, l.dir, base, false, l.logger)
+	s, err := openSegment(l.fsys, l.dir, base, false, &l.mu, l.logger)
 	if err != nil {
 		return fail(err)
 	}

@@ -151,9 +151,8 @@ type Log struct {
 	now    func() time.Time
 
 	appendMu sync.Mutex
-	entry    [timeEntrySize]byte // (appendMu) index entry being written
-	savedRP  int64               // (appendMu) recovery point last written to disk
-	failed   error               // (appendMu) sticky write failure
+	savedRP  int64 // (appendMu) recovery point last written to disk
+	failed   error // (appendMu) sticky write failure
 
 	syncMu   sync.Mutex
 	syncCond *sync.Cond
@@ -290,22 +289,15 @@ func (l *Log) appendLocked(batch []byte, h recordbatch.Header) (AppendResult, bo
 	l.mu.RUnlock()
 	indexed := s.sinceIndex >= int64(cfg.IndexIntervalBytes)
 	if indexed {
-		binary.BigEndian.PutUint32(l.entry[:], uint32(base-s.base))
-		binary.BigEndian.PutUint32(l.entry[4:], uint32(pos))
-		if err := l.writeEntry(s.oidx, len(idx), offsetEntrySize); err != nil {
-			return AppendResult{}, false, err
-		}
-		idx = append(idx, l.entry[:offsetEntrySize]...)
+		idx = binary.BigEndian.AppendUint32(idx, uint32(base-s.base))
+		idx = binary.BigEndian.AppendUint32(idx, uint32(pos))
 		s.sinceIndex = 0
 	}
 	if h.MaxTimestamp > maxTS {
 		maxTS, maxTSOff = h.MaxTimestamp, h.LastOffset()
 	}
 	if last, _, ok := lastTimeEntry(tix); indexed && maxTS >= 0 && (!ok || maxTS > last) {
-		var err error
-		if tix, err = l.appendTimeEntry(s, tix, maxTS, maxTSOff); err != nil {
-			return AppendResult{}, false, err
-		}
+		tix = appendTimeEntry(s, tix, maxTS, maxTSOff)
 	}
 	s.sinceIndex += int64(len(batch))
 	if s.firstAt == 0 {
@@ -328,27 +320,12 @@ func (l *Log) appendLocked(batch []byte, h recordbatch.Header) (AppendResult, bo
 	return AppendResult{BaseOffset: base, LastOffset: h.LastOffset(), Position: pos}, needSync, nil
 }
 
-// writeEntry writes l.entry[:size] as entry n of index file f (n counted in
-// bytes); a failure fails the log, whose indexes no longer match.
-func (l *Log) writeEntry(f File, at, size int) error {
-	if _, err := f.WriteAt(l.entry[:size], int64(at)); err != nil {
-		l.failed = err
-		return fmt.Errorf("write index entry: %w", err)
-	}
-	return nil
+// appendTimeEntry returns tix plus the entry (ts, off).
+func appendTimeEntry(s *segment, tix []byte, ts, off int64) []byte {
+	tix = binary.BigEndian.AppendUint64(tix, uint64(ts))
+	return binary.BigEndian.AppendUint32(tix, uint32(off-s.base))
 }
 
-// appendTimeEntry writes and returns tix plus the entry (ts, off).
-func (l *Log) appendTimeEntry(s *segment, tix []byte, ts, off int64) ([]byte, error) {
-	binary.BigEndian.PutUint64(l.entry[:], uint64(ts))
-	binary.BigEndian.PutUint32(l.entry[8:], uint32(off-s.base))
-	if err := l.writeEntry(s.tidx, len(tix), timeEntrySize); err != nil {
-		return tix, err
-	}
-	return append(tix, l.entry[:timeEntrySize]...), nil
-}
-
-// shouldRoll reports whether a batch of size bytes ending at offset last
 // must go to a new segment. An empty segment takes any batch.
 func (l *Log) shouldRoll(s *segment, cfg Config, size, last, now int64) bool {
 	if s.size.Load() == 0 {
@@ -403,10 +380,7 @@ func (l *Log) sealSegment(s *segment) error {
 	tix, maxTS, maxTSOff := s.tix, s.maxTS, s.maxTSOff
 	l.mu.RUnlock()
 	if last, _, ok := lastTimeEntry(tix); maxTS >= 0 && (!ok || maxTS > last) {
-		var err error
-		if tix, err = l.appendTimeEntry(s, tix, maxTS, maxTSOff); err != nil {
-			return err
-		}
+		tix = appendTimeEntry(s, tix, maxTS, maxTSOff)
 		l.mu.Lock()
 		s.tix, s.dirty = tix, true
 		l.mu.Unlock()
@@ -423,7 +397,7 @@ func (l *Log) sealSegment(s *segment) error {
 // createSegment creates the files of a new empty segment at base and
 // fsyncs the directory. Caller holds appendMu.
 func (l *Log) createSegment(base int64) (*segment, error) {
-	s, err := openSegment(l.fsys, l.dir, base, true, l.logger)
+	s, err := openSegment(l.fsys, l.dir, base, true, &l.mu, l.logger)
 	if err != nil {
 		return nil, err
 	}
@@ -513,13 +487,12 @@ func (l *Log) syncRound() (int64, error) {
 	return upto, err
 }
 
+// sync fsyncs the log file and brings the index files up to date, fsynced.
 func (s *segment) sync() error {
-	for _, f := range []File{s.log, s.oidx, s.tidx} {
-		if err := f.Sync(); err != nil {
-			return fmt.Errorf("fsync %s: %w", s.name(), err)
-		}
+	if err := s.log.Sync(); err != nil {
+		return fmt.Errorf("fsync %s: %w", s.name(), err)
 	}
-	return nil
+	return s.saveIndexes(true)
 }
 
 // Tick does the log's timed work: it fsyncs when the oldest unflushed

@@ -64,6 +64,7 @@ func (l *Log) recover(clean bool) error {
 	}
 	start, hasStart := l.readOffsetCheckpoint(startOffsetFile)
 	rp, _ := l.readOffsetCheckpoint(recoveryPointFile)
+	l.savedRP = rp // rewritten at the end of recovery only if it moves
 	l.firstDirty, _ = l.readOffsetCheckpoint(cleanerCheckpointFile)
 	if len(bases) == 0 {
 		s, err := l.createSegment(max(start, 0))
@@ -76,7 +77,7 @@ func (l *Log) recover(clean bool) error {
 	var buf []byte
 	ls := make([]*loaded, 0, len(bases))
 	for i, base := range bases {
-		s, err := openSegment(l.fsys, l.dir, base, false, l.logger)
+		s, err := openSegment(l.fsys, l.dir, base, false, &l.mu, l.logger)
 		if err != nil {
 			return err
 		}
@@ -182,9 +183,8 @@ func (l *Log) loadSegment(s *segment, full, sealed bool, buf *[]byte) (*loaded, 
 // the last offset index entry and that entry's position, or ok false when
 // either index is missing entries it should have or is inconsistent.
 func (l *Log) loadIndexes(s *segment, fileEnd int64) (st segState, from int64, ok bool) {
-	idx, err1 := readAll(s.oidx)
-	tix, err2 := readAll(s.tidx)
-	if err1 != nil || err2 != nil || len(idx)%offsetEntrySize != 0 || len(tix)%timeEntrySize != 0 {
+	idx, tix, err := s.readIndexes()
+	if err != nil || len(idx)%offsetEntrySize != 0 || len(tix)%timeEntrySize != 0 {
 		return st, 0, false
 	}
 	prevRel, prevPos := int64(-1), int64(0)
@@ -235,18 +235,6 @@ func (l *Log) batchStartsAt(s *segment, pos, off int64) bool {
 		return false
 	}
 	return int64(binary.BigEndian.Uint64(b[:])) == off
-}
-
-func readAll(f File) ([]byte, error) {
-	n, err := f.Size()
-	if err != nil {
-		return nil, err
-	}
-	b := make([]byte, n)
-	if _, err := f.ReadAt(b, 0); err != nil {
-		return nil, err
-	}
-	return b, nil
 }
 
 // repairTail applies the torn-tail rule to the first bad batch found: when
@@ -332,19 +320,11 @@ func (l *Log) finishRecovery(ls []*loaded, start int64, hasStart bool) error {
 			break
 		}
 		s, st := ld.s, ld.st
-		if ld.rebuilt {
-			if err := writeIndex(s.oidx, st.idx); err != nil {
-				return fmt.Errorf("write index of %s: %w", s.name(), err)
-			}
-			if err := writeIndex(s.tidx, st.tix); err != nil {
-				return fmt.Errorf("write time index of %s: %w", s.name(), err)
-			}
-		}
 		s.size.Store(st.end)
 		s.next, s.idx, s.tix, s.maxTS, s.maxTSOff, s.sinceIndex = st.next, st.idx, st.tix, st.maxTS, st.maxTSOff, st.sinceIndex
 		if ld.rebuilt {
-			// What was read may have been only in the page cache of a
-			// crashed process.
+			// Writes the rebuilt indexes; and what was read may have been
+			// only in the page cache of a crashed process.
 			if err := s.sync(); err != nil {
 				return err
 			}
@@ -394,16 +374,4 @@ func (l *Log) replaceAll(base int64) error {
 	}
 	l.segs, l.leo = []*segment{s}, base
 	return nil
-}
-
-// writeIndex replaces the contents of index file f with entries.
-func writeIndex(f File, entries []byte) error {
-	if err := f.Truncate(0); err != nil {
-		return err
-	}
-	if len(entries) == 0 {
-		return nil
-	}
-	_, err := f.WriteAt(entries, 0)
-	return err
 }

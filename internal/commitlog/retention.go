@@ -201,12 +201,6 @@ func (l *Log) truncateSegment(s *segment, pos int64) error {
 	if err := s.log.Truncate(pos); err != nil {
 		return fmt.Errorf("truncate %s: %w", s.name(), err)
 	}
-	if err := s.oidx.Truncate(int64(len(st.idx))); err != nil {
-		return fmt.Errorf("truncate index of %s: %w", s.name(), err)
-	}
-	if err := s.tidx.Truncate(int64(len(st.tix))); err != nil {
-		return fmt.Errorf("truncate time index of %s: %w", s.name(), err)
-	}
 	if err := s.sync(); err != nil {
 		return err
 	}

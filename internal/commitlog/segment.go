@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 
 	"github.com/stratalog/strata/internal/recordbatch"
@@ -25,7 +26,17 @@ type segment struct {
 	dir  string
 	fsys FS
 
-	log, oidx, tidx File
+	// log is open for the segment's life. The index files are opened only
+	// to be read at recovery and written by saveIndexes, so that a segment
+	// costs one file descriptor (10,000 partitions fit a common limit).
+	log File
+	lmu *sync.RWMutex // the log's mu, which guards idx and tix
+
+	idxMu     sync.Mutex
+	idxKnown  bool // (idxMu) the index files hold idx[:idxSaved] and tix[:tixSaved] exactly
+	idxSaved  int  // (idxMu)
+	tixSaved  int  // (idxMu)
+	idxClosed bool // (idxMu) the files were renamed away: write no more
 
 	size atomic.Int64 // bytes of complete batches in log
 
@@ -53,10 +64,11 @@ func (s *segment) path(suffix string) string {
 
 func (s *segment) name() string { return segmentName(s.base, logSuffix) }
 
-// openSegment opens (creating when create is set) the three files of the
-// segment with base offset base. With truncate, existing contents are dropped.
-func openSegment(fsys FS, dir string, base int64, create bool, logger *slog.Logger) (*segment, error) {
-	s := &segment{base: base, dir: dir, fsys: fsys, next: base, maxTS: -1, maxTSOff: -1, logger: logger}
+// openSegment opens the log file of the segment with base offset base,
+// guarded by the log's lmu. With create it creates the log file and empty
+// index files, dropping existing contents.
+func openSegment(fsys FS, dir string, base int64, create bool, lmu *sync.RWMutex, logger *slog.Logger) (*segment, error) {
+	s := &segment{base: base, dir: dir, fsys: fsys, lmu: lmu, next: base, maxTS: -1, maxTSOff: -1, logger: logger}
 	s.refs.Store(1)
 	flag := os.O_RDWR
 	if create {
@@ -66,17 +78,103 @@ func openSegment(fsys FS, dir string, base int64, create bool, logger *slog.Logg
 	if s.log, err = fsys.OpenFile(s.path(logSuffix), flag, 0o644); err != nil {
 		return nil, fmt.Errorf("open segment %s: %w", s.name(), err)
 	}
-	// Index files are always opened with O_CREATE: a missing index is rebuilt.
-	if s.oidx, err = fsys.OpenFile(s.path(indexSuffix), flag|os.O_CREATE, 0o644); err != nil {
-		s.log.Close()
-		return nil, fmt.Errorf("open index of %s: %w", s.name(), err)
-	}
-	if s.tidx, err = fsys.OpenFile(s.path(timeIndexSuffix), flag|os.O_CREATE, 0o644); err != nil {
-		s.log.Close()
-		s.oidx.Close()
-		return nil, fmt.Errorf("open time index of %s: %w", s.name(), err)
+	if create {
+		s.idxKnown = true
+		if err := s.saveIndexes(false); err != nil {
+			s.log.Close()
+			return nil, err
+		}
 	}
 	return s, nil
+}
+
+// readIndexes returns the contents of the index files; a missing file
+// reads as empty.
+func (s *segment) readIndexes() (idx, tix []byte, err error) {
+	if idx, err = readFile(s.fsys, s.path(indexSuffix)); err != nil {
+		return nil, nil, err
+	}
+	tix, err = readFile(s.fsys, s.path(timeIndexSuffix))
+	return idx, tix, err
+}
+
+func readFile(fsys FS, name string) ([]byte, error) {
+	f, err := fsys.OpenFile(name, os.O_RDONLY, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	n, err := f.Size()
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, n)
+	if _, err := f.ReadAt(b, 0); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// saveIndexes makes the index files hold s.idx and s.tix: it writes the
+// entries added since it last ran (everything, when the files' contents
+// are not known), cuts entries dropped since, and with sync fsyncs what it
+// wrote. An index file that lags behind its log is harmless: recovery
+// resumes from its last entry. It does nothing once the files were
+// renamed away.
+func (s *segment) saveIndexes(sync bool) error {
+	s.idxMu.Lock()
+	defer s.idxMu.Unlock()
+	if s.idxClosed {
+		return nil
+	}
+	s.lmu.RLock()
+	idx, tix := s.idx, s.tix
+	s.lmu.RUnlock()
+	if err := s.saveIndex(indexSuffix, idx, &s.idxSaved, sync); err != nil {
+		return fmt.Errorf("write index of %s: %w", s.name(), err)
+	}
+	if err := s.saveIndex(timeIndexSuffix, tix, &s.tixSaved, sync); err != nil {
+		return fmt.Errorf("write time index of %s: %w", s.name(), err)
+	}
+	s.idxKnown = true
+	return nil
+}
+
+// saveIndex brings one index file from entries[:*saved] to entries.
+// Caller holds idxMu.
+func (s *segment) saveIndex(suffix string, entries []byte, saved *int, sync bool) error {
+	if s.idxKnown && *saved == len(entries) {
+		return nil
+	}
+	flag := os.O_RDWR | os.O_CREATE
+	if !s.idxKnown {
+		flag |= os.O_TRUNC
+		*saved = 0
+	}
+	f, err := s.fsys.OpenFile(s.path(suffix), flag, 0o644)
+	if err != nil {
+		return err
+	}
+	if len(entries) < *saved {
+		err = f.Truncate(int64(len(entries)))
+	} else if len(entries) > *saved {
+		_, err = f.WriteAt(entries[*saved:], int64(*saved))
+	}
+	if err == nil && sync {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		s.idxKnown = false
+		return err
+	}
+	*saved = len(entries)
+	return nil
 }
 
 // acquire takes a reader's reference. The caller holds Log.mu and s is in
@@ -102,10 +200,8 @@ func (s *segment) release() {
 }
 
 func (s *segment) closeFiles() {
-	for _, f := range []File{s.log, s.oidx, s.tidx} {
-		if err := f.Close(); err != nil {
-			s.logger.Warn("close segment file", "segment", s.name(), "err", err)
-		}
+	if err := s.log.Close(); err != nil {
+		s.logger.Warn("close segment file", "segment", s.name(), "err", err)
 	}
 }
 
@@ -113,8 +209,12 @@ func (s *segment) closeFiles() {
 // a new segment may take the base offset while readers finish; the caller
 // then drops the log's reference with release.
 func (s *segment) markDeleted() error {
+	s.idxMu.Lock()
+	defer s.idxMu.Unlock()
+	s.idxClosed = true
 	for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
-		if err := s.fsys.Rename(s.path(suffix), s.path(suffix)+deletedSuffix); err != nil {
+		err := s.fsys.Rename(s.path(suffix), s.path(suffix)+deletedSuffix)
+		if err != nil && (suffix == logSuffix || !errors.Is(err, os.ErrNotExist)) {
 			return fmt.Errorf("delete segment %s: %w", s.name(), err)
 		}
 	}
