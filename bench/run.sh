@@ -9,12 +9,21 @@
 # and the results. Every server is stopped and every temp dir removed on exit.
 #
 # Sizes (environment, defaults in brackets):
-#   RECORDS [2000000]        records of workloads 1, 3 (Strata) and 4: ~2 GiB
+#   RECORDS [2000000]        records of workloads 1, 3 (Strata) and 4 against kfake: ~2 GiB
 #   RECORDS_W2 [1000000]     records of each workload 2 variant
 #   NATS_SYNC_MSGS [100000]  messages of NATS with sync_interval=always (slow)
 #   E2E_RATE [51200]         workload 5 records/s (50 MiB/s of 1 KiB records)
 #   E2E_DURATION [20s]       workload 5 duration
-#   REPEAT [3]               runs of every workload 1-5 cell; the report gives the median
+#   REPEAT [3]               runs of every workload 1-5 cell (the report gives the median),
+#                            and clean and unclean restarts of workload 7
+#   CATCHUP_GIB [10]         GiB written once for workload 4 at the issue's size (Strata) and
+#                            read back REPEAT times; workload 7 restarts with that data
+#   CRASH_AFTER [2]          seconds of produce at E2E_RATE before each SIGKILL (workload 7)
+#   W6_PARTITIONS [10000]    partitions of the one topic of workload 6
+#   W6_RECORDS [200000]      records produced across all of them
+#   SUITE [all]              sections to run, any of: startup strata sync catchup partitions
+#                            kfake nats (for quick partial runs; the report marks the rest
+#                            "not measured")
 #   OUT [docs/benchmarks.md] where the report goes
 set -euo pipefail
 
@@ -29,6 +38,11 @@ NATS_SYNC_MSGS=${NATS_SYNC_MSGS:-100000}
 E2E_RATE=${E2E_RATE:-51200}
 E2E_DURATION=${E2E_DURATION:-20s}
 REPEAT=${REPEAT:-3}
+CATCHUP_GIB=${CATCHUP_GIB:-10}
+CRASH_AFTER=${CRASH_AFTER:-2}
+W6_PARTITIONS=${W6_PARTITIONS:-10000}
+W6_RECORDS=${W6_RECORDS:-200000}
+SUITE=${SUITE:-all}
 SIZE=1024
 PARTS=6
 
@@ -42,14 +56,21 @@ mkdir -p "$BIN"
 : >"$CMDS"
 : >"$NOTES"
 
+# want SECTION: whether SUITE selects SECTION.
+want() { [[ $SUITE == all || " $SUITE " == *" $1 "* ]]; }
+
 SERVER_PIDS=()
+cpid= # workload 7's producer while it runs
 cleanup() {
 	local pid
+	if [[ -n $cpid ]]; then
+		kill -KILL "$cpid" 2>/dev/null || true
+	fi
 	for pid in "${SERVER_PIDS[@]}"; do
 		kill -TERM "$pid" 2>/dev/null || true
 	done
 	for pid in "${SERVER_PIDS[@]}"; do
-		wait_gone "$pid"
+		wait_gone "$pid" || true
 	done
 	rm -rf "$WORK"
 }
@@ -59,31 +80,40 @@ trap 'exit 130' INT TERM
 log() { printf '== %s\n' "$*" >&2; }
 note() { printf '%s\n' "$*" >>"$NOTES"; log "NOTE: $*"; }
 
-# wait_gone PID: wait until PID has exited (it may not be our child), at most 30 s.
+# wait_gone PID [SECONDS]: wait until PID has exited (it may not be our
+# child), at most SECONDS (30); then SIGKILL it and return 1.
 wait_gone() {
-	local pid=$1 i
+	local pid=$1 secs=${2:-30} i
 	if [[ -n ${WRAPPER[$pid]:-} ]]; then
 		wait "${WRAPPER[$pid]}" 2>/dev/null || true
 	fi
-	for ((i = 0; i < 3000; i++)); do
+	for ((i = 0; i < secs * 100; i++)); do
 		[[ -e /proc/$pid ]] || return 0
 		grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null && return 0
 		sleep 0.01
 	done
-	note "process $pid did not exit within 30 s of SIGTERM; sending SIGKILL"
+	local cmd
+	cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-200)
+	note "process $pid (${cmd//$BIN\//}) did not exit within $secs s of SIGTERM; sending SIGKILL"
 	kill -KILL "$pid" 2>/dev/null || true
+	return 1
 }
 
-# stop PID: SIGTERM one server we started and wait for it.
+# stop PID [SIGNAL]: send SIGNAL (TERM) to one server we started, wait for it
+# to exit and set STOP_MS to the time that took.
 stop() {
-	local pid=$1 p keep=()
-	kill -TERM "$pid" 2>/dev/null || true
-	wait_gone "$pid"
+	local pid=$1 sig=${2:-TERM} p keep=() t0=$EPOCHREALTIME
+	kill "-$sig" "$pid" 2>/dev/null || true
+	wait_gone "$pid" || true
+	STOP_MS=$(ms_since "$t0")
 	for p in "${SERVER_PIDS[@]}"; do
 		[[ $p == "$pid" ]] || keep+=("$p")
 	done
 	SERVER_PIDS=("${keep[@]+"${keep[@]}"}")
 }
+
+# ms_since T0: milliseconds from T0 (an $EPOCHREALTIME) until now.
+ms_since() { "$PY" -c 'import sys; print("%.1f" % ((float(sys.argv[2]) - float(sys.argv[1])) * 1000))' "$1" "$EPOCHREALTIME"; }
 
 free_port() {
 	"$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -107,7 +137,8 @@ EOF
 # spawn LOG CMD...: start CMD with output to LOG under a small python parent
 # that polls READY_URL (http://ADMIN/readyz) every 5 ms when it is set, and set
 # SPAWNED to "PID MILLIS": the server's pid and the time from exec to the
-# first 200 (0 without READY_URL). The parent stays to reap the server and is
+# first 200 (0 without READY_URL; -1 when none came within READY_TIMEOUT
+# seconds, default 30). The parent stays to reap the server and is
 # remembered in WRAPPER[PID]; stop PID ends both.
 declare -A WRAPPER=()
 spawn() {
@@ -121,7 +152,7 @@ with open(log, "ab") as f:
     p = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 ms = 0.0
 if url:
-    ms, end = -1.0, t0 + 30
+    ms, end = -1.0, t0 + float(os.environ.get("READY_TIMEOUT", "30"))
     while p.poll() is None and time.monotonic() < end:
         try:
             if urllib.request.urlopen(url, timeout=1).status == 200:
@@ -136,8 +167,9 @@ os.rename(ready + ".tmp", ready)
 sys.exit(p.wait())
 EOF
 	wrapper=$!
-	for ((i = 0; i < 4000; i++)); do
-		[[ -e $ready ]] && break
+	# the parent writes $ready before it waits for the server, and polls for
+	# at most READY_TIMEOUT seconds: wait while it lives
+	while [[ ! -e $ready ]] && kill -0 "$wrapper" 2>/dev/null; do
 		sleep 0.01
 	done
 	if [[ ! -e $ready ]]; then
@@ -207,13 +239,16 @@ cmd_log "CGO_ENABLED=0 go build -o strata ./cmd/strata"
 CGO_ENABLED=0 "$GO" build -o "$BIN/strata" ./cmd/strata
 cmd_log "(cd bench/peers/kfake && go build -o kfake .)"
 (cd bench/peers/kfake && "$GO" build -o "$BIN/kfake" .)
-HAVE_NATS=1
-cmd_log "GOBIN=\$tmp go install github.com/nats-io/nats-server/v2@latest"
-cmd_log "GOBIN=\$tmp go install github.com/nats-io/natscli/nats@latest"
-if ! GOBIN=$BIN GOFLAGS= "$GO" install github.com/nats-io/nats-server/v2@latest >"$WORK/nats-build.log" 2>&1 ||
-	! GOBIN=$BIN GOFLAGS= "$GO" install github.com/nats-io/natscli/nats@latest >>"$WORK/nats-build.log" 2>&1; then
-	HAVE_NATS=0
-	note "NATS not measured: go install failed: $(tail -n 3 "$WORK/nats-build.log" | tr '\n' ' ')"
+HAVE_NATS=0
+if want nats; then
+	HAVE_NATS=1
+	cmd_log "GOBIN=\$tmp go install github.com/nats-io/nats-server/v2@latest"
+	cmd_log "GOBIN=\$tmp go install github.com/nats-io/natscli/nats@latest"
+	if ! GOBIN=$BIN GOFLAGS= "$GO" install github.com/nats-io/nats-server/v2@latest >"$WORK/nats-build.log" 2>&1 ||
+		! GOBIN=$BIN GOFLAGS= "$GO" install github.com/nats-io/natscli/nats@latest >>"$WORK/nats-build.log" 2>&1; then
+		HAVE_NATS=0
+		note "NATS not measured: go install failed: $(tail -n 3 "$WORK/nats-build.log" | tr '\n' ' ')"
+	fi
 fi
 versions() {
 	local b
@@ -238,6 +273,7 @@ versions >"$WORK/versions.txt"
 	echo "mem_bytes=$(free -b | awk '/^Mem:/ {print $2}')"
 	echo "disk=$(df -h "$WORK" | awk 'NR == 2 {print $1 ", " $2 " total, " $4 " free"}')"
 	echo "kernel=$(uname -r)"
+	echo "nofile=$(ulimit -Sn) soft, $(ulimit -Hn) hard"
 	echo "load_before=$(cut -d' ' -f1-3 /proc/loadavg)"
 	# cost of one durable 1 KiB write on the disk the data dirs live on
 	dd if=/dev/zero of="$WORK/dsync" bs=1k count=500 oflag=dsync 2>&1 |
@@ -250,9 +286,22 @@ versions >"$WORK/versions.txt"
 start_strata() {
 	local name=$1
 	shift
-	local kp ap
-	kp=$(free_port)
-	ap=$(free_port)
+	launch_strata "$name" "$(free_port)" "$(free_port)" "$@"
+}
+
+# restart_strata NAME ARGS...: strata again on NAME's data dir and the last
+# start's ports (it must be stopped), with READY_TIMEOUT 600 s since
+# recovery may take long; sets what start_strata sets. The log is appended to.
+restart_strata() {
+	local name=$1
+	shift
+	READY_TIMEOUT=600 launch_strata "$name" "${SADDR##*:}" "${SADMIN##*:}" "$@"
+}
+
+# launch_strata NAME KAFKA_PORT ADMIN_PORT ARGS...: start_strata's work.
+launch_strata() {
+	local name=$1 kp=$2 ap=$3
+	shift 3
 	mkdir -p "$WORK/$name"
 	cmd_log strata serve --data-dir "$WORK/$name/data" --listen "127.0.0.1:$kp" --admin "127.0.0.1:$ap" "$@"
 	READY_URL="http://127.0.0.1:$ap/readyz" spawn "$WORK/$name.log" "$BIN/strata" serve \
@@ -316,79 +365,235 @@ json_mem() { printf '{"idle_rss_kb":%s,"peak_kb":%s}\n' "$1" "$2" >"$WORK/$3"; }
 PRODUCE=(--record-size "$SIZE" --partitions "$PARTS")
 
 # ---------------------------------------------------------------- workloads
-# 6b. Time to ready with an empty data dir: five fresh starts.
-for i in 1 2 3 4 5; do
-	start_strata "startup$i"
-	field=$(grep -m1 'msg="strata ready"' "$WORK/startup$i.log" | sed -n 's/.* startup=\([^ ]*\).*/\1/p')
-	printf '{"poll_ms":%s,"startup_field":"%s","rss_kb":%s}\n' "$SREADY_MS" "$field" "$(status_kb "$SPID" VmRSS)" >"$WORK/startup$i.json"
-	record w6start strata json "$WORK/startup$i.json"
-	stop "$SPID"
-done
+# fd_count PID: open file descriptors of PID.
+fd_count() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
+# count_log NAME: lines of NAME's server log that report a partition it could not open.
+count_log() { grep -c 'msg="open partition"' "$WORK/$1.log" || true; }
+# ready_field NAME: the startup= field of the last `strata ready` line of NAME's log.
+ready_field() { grep 'msg="strata ready"' "$WORK/$1.log" | tail -n 1 | sed -n 's/.* startup=\([^ ]*\).*/\1/p'; }
+# json_kv FILE KEY=VALUE...: write one JSON object to FILE; values that parse
+# as numbers are numbers, the rest strings.
+json_kv() {
+	"$PY" - "$@" <<'PYEOF'
+import json, sys
+d = {}
+for kv in sys.argv[2:]:
+    k, v = kv.split("=", 1)
+    try:
+        d[k] = float(v) if "." in v else int(v)
+    except ValueError:
+        d[k] = v
+json.dump(d, open(sys.argv[1], "w"))
+PYEOF
+}
+
+# 7. Time to ready with an empty data dir: five fresh starts.
+if want startup; then
+	for i in 1 2 3 4 5; do
+		start_strata "startup$i"
+		json_kv "$WORK/startup$i.json" poll_ms="$SREADY_MS" startup_field="$(ready_field "startup$i")" rss_kb="$(status_kb "$SPID" VmRSS)"
+		record w7start strata json "$WORK/startup$i.json"
+		stop "$SPID"
+	done
+fi
 
 # Strata, default flush policy: workloads 1, 2, 4, 5 and memory. Each
 # repetition writes its own topics; workload 4 reads workload 1's first topic.
-start_strata strata
-sleep 1 # idle
-idle_kb=$(status_kb "$SPID" VmRSS)
-for ((r = 1; r <= REPEAT; r++)); do
-	sbench w1 "$r" strata "$SADDR" produce --topic "w1-$r" --records "$RECORDS" --acks all --compression none "${PRODUCE[@]}"
-	if ((r == 1)); then
-		json_mem "$idle_kb" "$(status_kb "$SPID" VmHWM)" mem-strata.json
-		record w6mem strata json "$WORK/mem-strata.json"
-	fi
-done
-for ((r = 1; r <= REPEAT; r++)); do
-	sbench w2acks1 "$r" strata "$SADDR" produce --topic "w2a-$r" --records "$RECORDS_W2" --acks 1 --compression none "${PRODUCE[@]}"
-	sbench w2lz4 "$r" strata "$SADDR" produce --topic "w2l-$r" --records "$RECORDS_W2" --acks all --compression lz4 "${PRODUCE[@]}"
-done
-for ((r = 1; r <= REPEAT; r++)); do
-	sbench w4 "$r" strata "$SADDR" consume --topic w1-1
-done
-for ((r = 1; r <= REPEAT; r++)); do
-	sbench w5 "$r" strata "$SADDR" e2e --topic "w5-$r" --rate "$E2E_RATE" --duration "$E2E_DURATION" --acks all "${PRODUCE[@]}"
-done
-stop "$SPID"
-rm -rf "$WORK/strata"
+if want strata; then
+	start_strata strata
+	sleep 1 # idle
+	idle_kb=$(status_kb "$SPID" VmRSS)
+	for ((r = 1; r <= REPEAT; r++)); do
+		sbench w1 "$r" strata "$SADDR" produce --topic "w1-$r" --records "$RECORDS" --acks all --compression none "${PRODUCE[@]}"
+		if ((r == 1)); then
+			json_mem "$idle_kb" "$(status_kb "$SPID" VmHWM)" mem-strata.json
+			record w7mem strata json "$WORK/mem-strata.json"
+		fi
+	done
+	for ((r = 1; r <= REPEAT; r++)); do
+		sbench w2acks1 "$r" strata "$SADDR" produce --topic "w2a-$r" --records "$RECORDS_W2" --acks 1 --compression none "${PRODUCE[@]}"
+		sbench w2lz4 "$r" strata "$SADDR" produce --topic "w2l-$r" --records "$RECORDS_W2" --acks all --compression lz4 "${PRODUCE[@]}"
+	done
+	for ((r = 1; r <= REPEAT; r++)); do
+		sbench w4 "$r" strata "$SADDR" consume --topic w1-1
+	done
+	for ((r = 1; r <= REPEAT; r++)); do
+		sbench w5 "$r" strata "$SADDR" e2e --topic "w5-$r" --rate "$E2E_RATE" --duration "$E2E_DURATION" --acks all "${PRODUCE[@]}"
+	done
+	stop "$SPID"
+	rm -rf "$WORK/strata"
+fi
 
 # Strata, fsync before every acknowledgement: workload 3.
-start_strata strata-sync --set log.flush.interval.messages=1
-for ((r = 1; r <= REPEAT; r++)); do
-	sbench w3 "$r" strata "$SADDR" produce --topic "w3-$r" --records "$RECORDS" --acks all --compression none "${PRODUCE[@]}"
-done
-stop "$SPID"
-rm -rf "$WORK/strata-sync"
+if want sync; then
+	start_strata strata-sync --set log.flush.interval.messages=1
+	for ((r = 1; r <= REPEAT; r++)); do
+		sbench w3 "$r" strata "$SADDR" produce --topic "w3-$r" --records "$RECORDS" --acks all --compression none "${PRODUCE[@]}"
+	done
+	stop "$SPID"
+	rm -rf "$WORK/strata-sync"
+fi
+
+# Workload 4 at the issue's size, then workload 7's restarts of that data:
+# CATCHUP_GIB written once (6 partitions, acks=all), read back REPEAT times;
+# then REPEAT clean restarts (SIGTERM, start, first 200 from /readyz) and
+# REPEAT unclean ones (CRASH_AFTER s of produce at E2E_RATE to a new topic,
+# SIGKILL of the broker mid-produce, start). The page cache is warm
+# throughout: recovery reads memory, not the disk.
+CATCHUP_RECORDS=$(awk -v g="$CATCHUP_GIB" -v s="$SIZE" 'BEGIN { printf "%d", g * 2^30 / s }')
+if want catchup; then
+	avail=$(df -B1 --output=avail "$WORK" | tail -n 1)
+	need=$(awk -v g="$CATCHUP_GIB" -v b=$((E2E_RATE * SIZE * CRASH_AFTER * REPEAT)) 'BEGIN { printf "%d", (g + 3) * 2^30 + b }')
+	if ((avail < need)); then
+		note "workloads 4 (${CATCHUP_GIB} GiB) and 7 (restarts) not run: $((avail >> 30)) GiB free in $WORK, $((need >> 30)) GiB needed"
+	else
+		start_strata big
+		sbench w4load 1 strata "$SADDR" produce --topic w4big --records "$CATCHUP_RECORDS" --acks all --compression none "${PRODUCE[@]}"
+		for ((r = 1; r <= REPEAT; r++)); do
+			sbench w4big "$r" strata "$SADDR" consume --topic w4big
+		done
+		# restart_measure KIND REP: restart "big" (stopped), record workload 7's row.
+		restart_measure() {
+			local kind=$1 rep=$2 bytes ok=1
+			settle
+			bytes=$(du -sb "$WORK/big/data" | cut -f1)
+			log "w7 #$rep: $kind restart with $((bytes >> 20)) MiB of data"
+			restart_strata big || ok=0
+			if ((!ok)) || [[ $SREADY_MS == -1.0 ]]; then
+				note "w7 $kind restart #$rep: not ready within 600 s: $(tail -n 3 "$WORK/big.log" | tr '\n' ' ')"
+				return 1
+			fi
+			json_kv "$WORK/w7-$kind-$rep.json" poll_ms="$SREADY_MS" startup_field="$(ready_field big)" \
+				stop_ms="$LAST_STOP_MS" data_bytes="$bytes" rss_kb="$(status_kb "$SPID" VmRSS)"
+			record "w7$kind" strata json "$WORK/w7-$kind-$rep.json" "$rep"
+			tail -n 1 "$WORK/w7-$kind-$rep.json" >&2
+		}
+		for ((r = 1; r <= REPEAT; r++)); do
+			stop "$SPID"
+			LAST_STOP_MS=$STOP_MS
+			restart_measure clean "$r" || break
+		done
+		crash=(produce --topic w7crash-R --duration 1h --rate "$E2E_RATE" --timeout 3s "${PRODUCE[@]}")
+		cmd_log strata bench "${crash[@]}" --brokers "$SADDR" "&  # R = 1..$REPEAT; SIGKILL the broker after ${CRASH_AFTER}s"
+		for ((r = 1; r <= REPEAT; r++)); do
+			"$BIN/strata" bench "${crash[@]/w7crash-R/w7crash-$r}" --brokers "$SADDR" >/dev/null 2>>"$WORK/w7crash.stderr" &
+			cpid=$!
+			sleep "$CRASH_AFTER"
+			stop "$SPID" KILL
+			LAST_STOP_MS=$STOP_MS
+			# the producer's records now fail after --timeout, or it hangs: end it
+			kill -TERM "$cpid" 2>/dev/null || true
+			wait_gone "$cpid" 5 || true
+			wait "$cpid" 2>/dev/null || true
+			cpid=
+			restart_measure unclean "$r" || break
+		done
+		if [[ -e /proc/$SPID ]]; then
+			stop "$SPID"
+		fi
+		grep -E 'level=(WARN|ERROR)' "$WORK/big.log" | head -n 5 >"$WORK/w7-warnings.txt" || true
+		rm -rf "$WORK/big"
+	fi
+fi
+
+# Workload 6: one topic of W6_PARTITIONS partitions on one node: create
+# time, produce to all of them, restart time, memory and file descriptors.
+# The broker runs under this shell's open-files limit (machine.txt).
+if want partitions; then
+	start_strata parts
+	fds_idle=$(fd_count "$SPID")
+	cmd_log strata topic create w6 --partitions "$W6_PARTITIONS" --timeout 120s --brokers "$SADDR"
+	log "w6 strata: topic create w6 --partitions $W6_PARTITIONS"
+	t0=$EPOCHREALTIME
+	create_ok=1
+	"$BIN/strata" topic create w6 --partitions "$W6_PARTITIONS" --timeout 120s --brokers "$SADDR" >"$WORK/w6-create.out" 2>&1 || create_ok=0
+	create_ms=$(ms_since "$t0")
+	((create_ok)) || note "w6 on strata: topic create failed: $(tail -n 3 "$WORK/w6-create.out" | tr '\n' ' ')"
+	fds_create=$(fd_count "$SPID")
+	rss_create=$(status_kb "$SPID" VmRSS)
+	errs_create=$(count_log parts)
+	sbench w6produce 1 strata "$SADDR" produce --topic w6 --records "$W6_RECORDS" --acks all --compression none \
+		--record-size "$SIZE" --partitions "$W6_PARTITIONS"
+	fds_produce=$(fd_count "$SPID")
+	peak_kb=$(status_kb "$SPID" VmHWM)
+	stop "$SPID"
+	stop_ms=$STOP_MS
+	restarted=1
+	restart_strata parts || restarted=0
+	if ((restarted)) && [[ $SREADY_MS != -1.0 ]]; then
+		sleep 1 # idle
+		json_kv "$WORK/w6-strata.json" partitions="$W6_PARTITIONS" create_ok="$create_ok" create_ms="$create_ms" \
+			fds_idle="$fds_idle" fds_after_create="$fds_create" rss_after_create_kb="$rss_create" \
+			open_errors_create="$errs_create" fds_after_produce="$fds_produce" peak_kb="$peak_kb" stop_ms="$stop_ms" \
+			restart_ms="$SREADY_MS" restart_field="$(ready_field parts)" idle_rss_kb="$(status_kb "$SPID" VmRSS)" \
+			fds_after_restart="$(fd_count "$SPID")" open_errors_restart="$(($(count_log parts) - errs_create))"
+		stop "$SPID"
+	else
+		note "w6 on strata: restart with $W6_PARTITIONS partitions not ready: $(tail -n 3 "$WORK/parts.log" | tr '\n' ' ')"
+		json_kv "$WORK/w6-strata.json" partitions="$W6_PARTITIONS" create_ok="$create_ok" create_ms="$create_ms" \
+			fds_idle="$fds_idle" fds_after_create="$fds_create" rss_after_create_kb="$rss_create" \
+			open_errors_create="$errs_create" fds_after_produce="$fds_produce" peak_kb="$peak_kb" stop_ms="$stop_ms"
+	fi
+	record w6 strata json "$WORK/w6-strata.json"
+	cat "$WORK/w6-strata.json" >&2
+	if grep -q 'msg="open partition"' "$WORK/parts.log"; then
+		note "w6 on strata: $(count_log parts) log lines \`open partition\` (partitions not opened), the first: $(grep -m1 'msg="open partition"' "$WORK/parts.log")"
+	fi
+	rm -rf "$WORK/parts"
+
+	# kfake, the same (no restart: it keeps nothing)
+	start_kfake
+	fds_idle=$(fd_count "$KPID")
+	cmd_log strata topic create w6 --partitions "$W6_PARTITIONS" --timeout 120s --brokers "$KADDR"
+	t0=$EPOCHREALTIME
+	create_ok=1
+	"$BIN/strata" topic create w6 --partitions "$W6_PARTITIONS" --timeout 120s --brokers "$KADDR" >"$WORK/w6-kfake-create.out" 2>&1 || create_ok=0
+	create_ms=$(ms_since "$t0")
+	((create_ok)) || note "w6 on kfake: topic create failed: $(tail -n 3 "$WORK/w6-kfake-create.out" | tr '\n' ' ')"
+	fds_create=$(fd_count "$KPID")
+	rss_create=$(status_kb "$KPID" VmRSS)
+	sbench w6produce 1 kfake "$KADDR" produce --topic w6 --records "$W6_RECORDS" --acks all --compression none \
+		--record-size "$SIZE" --partitions "$W6_PARTITIONS"
+	json_kv "$WORK/w6-kfake.json" partitions="$W6_PARTITIONS" create_ok="$create_ok" create_ms="$create_ms" \
+		fds_idle="$fds_idle" fds_after_create="$fds_create" rss_after_create_kb="$rss_create" \
+		fds_after_produce="$(fd_count "$KPID")" peak_kb="$(status_kb "$KPID" VmHWM)"
+	record w6 kfake json "$WORK/w6-kfake.json"
+	stop "$KPID"
+fi
 
 # kfake: a fresh in-memory cluster per run, so it never holds more than one
 # run's data (~2 GiB); workload 4 reads the last workload 1 run's topic.
-for ((r = 1; r <= REPEAT; r++)); do
-	start_kfake
-	if ((r == 1)); then
-		sleep 1
-		idle_kb=$(status_kb "$KPID" VmRSS)
-	fi
-	sbench w1 "$r" kfake "$KADDR" produce --topic "w1-$r" --records "$RECORDS" --acks all --compression none "${PRODUCE[@]}"
-	if ((r == 1)); then
-		json_mem "$idle_kb" "$(status_kb "$KPID" VmHWM)" mem-kfake.json
-		record w6mem kfake json "$WORK/mem-kfake.json"
-	fi
-	if ((r == REPEAT)); then
-		for ((c = 1; c <= REPEAT; c++)); do
-			sbench w4 "$c" kfake "$KADDR" consume --topic "w1-$r"
-		done
-	fi
-	stop "$KPID"
-done
-for ((r = 1; r <= REPEAT; r++)); do
-	start_kfake
-	sbench w2acks1 "$r" kfake "$KADDR" produce --topic "w2a-$r" --records "$RECORDS_W2" --acks 1 --compression none "${PRODUCE[@]}"
-	stop "$KPID"
-	start_kfake
-	sbench w2lz4 "$r" kfake "$KADDR" produce --topic "w2l-$r" --records "$RECORDS_W2" --acks all --compression lz4 "${PRODUCE[@]}"
-	stop "$KPID"
-	start_kfake
-	sbench w5 "$r" kfake "$KADDR" e2e --topic "w5-$r" --rate "$E2E_RATE" --duration "$E2E_DURATION" --acks all "${PRODUCE[@]}"
-	stop "$KPID"
-done
+if want kfake; then
+	for ((r = 1; r <= REPEAT; r++)); do
+		start_kfake
+		if ((r == 1)); then
+			sleep 1
+			idle_kb=$(status_kb "$KPID" VmRSS)
+		fi
+		sbench w1 "$r" kfake "$KADDR" produce --topic "w1-$r" --records "$RECORDS" --acks all --compression none "${PRODUCE[@]}"
+		if ((r == 1)); then
+			json_mem "$idle_kb" "$(status_kb "$KPID" VmHWM)" mem-kfake.json
+			record w7mem kfake json "$WORK/mem-kfake.json"
+		fi
+		if ((r == REPEAT)); then
+			for ((c = 1; c <= REPEAT; c++)); do
+				sbench w4 "$c" kfake "$KADDR" consume --topic "w1-$r"
+			done
+		fi
+		stop "$KPID"
+	done
+	for ((r = 1; r <= REPEAT; r++)); do
+		start_kfake
+		sbench w2acks1 "$r" kfake "$KADDR" produce --topic "w2a-$r" --records "$RECORDS_W2" --acks 1 --compression none "${PRODUCE[@]}"
+		stop "$KPID"
+		start_kfake
+		sbench w2lz4 "$r" kfake "$KADDR" produce --topic "w2l-$r" --records "$RECORDS_W2" --acks all --compression lz4 "${PRODUCE[@]}"
+		stop "$KPID"
+		start_kfake
+		sbench w5 "$r" kfake "$KADDR" e2e --topic "w5-$r" --rate "$E2E_RATE" --duration "$E2E_DURATION" --acks all "${PRODUCE[@]}"
+		stop "$KPID"
+	done
+fi
 
 # NATS JetStream: workload 1, and workload 3 with sync_interval=always. Each
 # repetition publishes to its own stream.
@@ -400,7 +605,7 @@ if ((HAVE_NATS)); then
 		nbench w1 "$r" "$RECORDS"
 		if ((r == 1)); then
 			json_mem "$idle_kb" "$(status_kb "$NPID" VmHWM)" mem-nats.json
-			record w6mem nats json "$WORK/mem-nats.json"
+			record w7mem nats json "$WORK/mem-nats.json"
 		fi
 	done
 	stop "$NPID"
@@ -415,7 +620,7 @@ fi
 echo "load_after=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$WORK/machine.txt"
 
 # ---------------------------------------------------------------- report
-export RECORDS RECORDS_W2 NATS_SYNC_MSGS E2E_RATE E2E_DURATION SIZE PARTS REPEAT
+export RECORDS RECORDS_W2 NATS_SYNC_MSGS E2E_RATE E2E_DURATION SIZE PARTS REPEAT CATCHUP_GIB CATCHUP_RECORDS CRASH_AFTER W6_PARTITIONS W6_RECORDS SUITE
 "$PY" "$ROOT/bench/report.py" "$WORK" >"$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
 log "wrote ${OUT#"$ROOT"/}"
