@@ -147,20 +147,28 @@ type sender struct {
 	fail   *failure
 }
 
+// stopGrace is how long a stopped run still waits for acknowledgements of
+// the records it already sent.
+const stopGrace = 5 * time.Second
+
 // run sends records until the budget is spent, the pacer reaches end or
 // ctx ends, then waits until every record sent was acknowledged or failed.
 // Each record's Timestamp is its send time; acked is called with every
 // acknowledged record, the first failure goes to fail. Records are sent
 // with a context that ctx ending does not cancel, so stopping does not fail
-// records already handed to the client.
+// records already handed to the client; but once ctx has ended, the wait
+// for them lasts stopGrace at most (a dead broker never answers), and
+// what is still unacknowledged then is dropped without a failure.
 func (s *sender) run(ctx context.Context) {
 	sendCtx := context.WithoutCancel(ctx)
 	promise := func(r *kgo.Record, err error) {
-		if err != nil {
+		switch {
+		case errors.Is(err, kgo.ErrClientClosed) && ctx.Err() != nil:
+		case err != nil:
 			s.fail.set(fmt.Errorf("produce to %q: %w", r.Topic, err))
-			return
+		default:
+			s.acked(r)
 		}
-		s.acked(r)
 	}
 	for s.budget.Take(1) == 1 {
 		due, ok := s.pacer.Wait(ctx, s.end)
@@ -173,7 +181,16 @@ func (s *sender) run(ctx context.Context) {
 		}
 		s.cl.Produce(sendCtx, &kgo.Record{Topic: s.topic, Value: v, Timestamp: due}, promise)
 	}
-	if err := s.cl.Flush(sendCtx); err != nil {
+	flushCtx, cancel := context.WithCancel(sendCtx)
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(stopGrace, cancel)
+		context.AfterFunc(flushCtx, func() { t.Stop() })
+	})
+	defer stop()
+	// A stopped run that gave up leaves the rest to the client's Close,
+	// which fails it with ErrClientClosed.
+	if err := s.cl.Flush(flushCtx); err != nil && ctx.Err() == nil {
 		s.fail.set(fmt.Errorf("flush: %w", err))
 	}
 }

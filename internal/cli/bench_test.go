@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/stratalog/strata/internal/bench"
 )
@@ -170,5 +173,76 @@ func TestBenchErrors(t *testing.T) {
 				t.Errorf("got %v, want it to mention %q", err, tt.wantMsg)
 			}
 		})
+	}
+}
+
+// TestBenchProduceStopsWithBrokerGone stops a produce run after its broker
+// died: the run returns the summary so far instead of waiting forever for
+// acknowledgements that cannot come.
+func TestBenchProduceStopsWithBrokerGone(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out the stop grace")
+	}
+	nodeCtx, stopNode := context.WithCancel(context.Background())
+	n, err := StartNode(nodeCtx, ServeOptions{DataDir: t.TempDir(), Listen: "127.0.0.1:0", Admin: "127.0.0.1:0", NodeID: 1},
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		stopNode()
+		t.Fatal(err)
+	}
+	addr := n.KafkaAddr.String()
+	runCtx, stopRun := context.WithCancel(context.Background())
+	defer stopRun()
+	type result struct {
+		s   bench.Summary
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		s, err := bench.Produce(runCtx, bench.ProduceConfig{
+			TopicSpec: bench.TopicSpec{Topic: "gone", Partitions: 2, ReplicationFactor: -1},
+			ProducerSpec: bench.ProducerSpec{RecordSize: 100, NewClient: func(opts ...kgo.Opt) (*kgo.Client, error) {
+				return kgo.NewClient(append(opts, kgo.SeedBrokers(addr))...)
+			}},
+			Duration: time.Hour, Producers: 1, Rate: 2000,
+		})
+		done <- result{s, err}
+	}()
+
+	adm := kadm.NewClient(newTestClient(t, addr))
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ends, err := adm.ListEndOffsets(context.Background(), "gone")
+		if err == nil && ends.Error() == nil {
+			var total int64
+			ends.Each(func(o kadm.ListedOffset) { total += o.Offset })
+			if total > 0 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no record was produced within 20 s")
+		}
+		select {
+		case r := <-done:
+			t.Fatalf("run ended early: %v", r.err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	stopNode()
+	if err := n.Wait(); err != nil {
+		t.Fatalf("node stopped with error: %v", err)
+	}
+	stopRun()
+	select {
+	case r := <-done:
+		if r.err != nil {
+			t.Fatalf("stopped run failed: %v", r.err)
+		}
+		if r.s.Records == 0 {
+			t.Fatal("stopped run reports no acknowledged records")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("stopped run still waiting 30 s after its broker died")
 	}
 }
