@@ -359,6 +359,22 @@ nbench() {
 	fi
 }
 
+# drop_topic BROKERS TOPIC / drop_stream STREAM: delete a measured run's
+# data, so that the page cache never holds more than about one run's worth.
+# On this VM a page cache grown past ~5 GB made every write cost up to twice
+# the kernel CPU (DAMON pages out cold cache), which billed the runs that
+# came later in the sequence, whatever the system.
+drop_topic() {
+	cmd_log strata topic delete "$2" --brokers "$1"
+	"$BIN/strata" topic delete "$2" --brokers "$1" >/dev/null 2>>"$WORK/drop.stderr" ||
+		note "could not delete topic $2: $(tail -n 1 "$WORK/drop.stderr")"
+}
+drop_stream() {
+	cmd_log nats stream rm -f "$1" -s "$NURL"
+	"$BIN/nats" stream rm -f "$1" -s "$NURL" >/dev/null 2>>"$WORK/drop.stderr" ||
+		note "could not delete stream $1: $(tail -n 1 "$WORK/drop.stderr")"
+}
+
 status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 json_mem() { printf '{"idle_rss_kb":%s,"peak_kb":%s}\n' "$1" "$2" >"$WORK/$3"; }
 
@@ -408,17 +424,21 @@ if want strata; then
 		if ((r == 1)); then
 			json_mem "$idle_kb" "$(status_kb "$SPID" VmHWM)" mem-strata.json
 			record w7mem strata json "$WORK/mem-strata.json"
+			for ((c = 1; c <= REPEAT; c++)); do
+				sbench w4 "$c" strata "$SADDR" consume --topic w1-1
+			done
 		fi
+		drop_topic "$SADDR" "w1-$r"
 	done
 	for ((r = 1; r <= REPEAT; r++)); do
 		sbench w2acks1 "$r" strata "$SADDR" produce --topic "w2a-$r" --records "$RECORDS_W2" --acks 1 --compression none "${PRODUCE[@]}"
+		drop_topic "$SADDR" "w2a-$r"
 		sbench w2lz4 "$r" strata "$SADDR" produce --topic "w2l-$r" --records "$RECORDS_W2" --acks all --compression lz4 "${PRODUCE[@]}"
-	done
-	for ((r = 1; r <= REPEAT; r++)); do
-		sbench w4 "$r" strata "$SADDR" consume --topic w1-1
+		drop_topic "$SADDR" "w2l-$r"
 	done
 	for ((r = 1; r <= REPEAT; r++)); do
 		sbench w5 "$r" strata "$SADDR" e2e --topic "w5-$r" --rate "$E2E_RATE" --duration "$E2E_DURATION" --acks all "${PRODUCE[@]}"
+		drop_topic "$SADDR" "w5-$r"
 	done
 	stop "$SPID"
 	rm -rf "$WORK/strata"
@@ -429,6 +449,7 @@ if want sync; then
 	start_strata strata-sync --set log.flush.interval.messages=1
 	for ((r = 1; r <= REPEAT; r++)); do
 		sbench w3 "$r" strata "$SADDR" produce --topic "w3-$r" --records "$RECORDS" --acks all --compression none "${PRODUCE[@]}"
+		drop_topic "$SADDR" "w3-$r"
 	done
 	stop "$SPID"
 	rm -rf "$WORK/strata-sync"
@@ -607,12 +628,14 @@ if ((HAVE_NATS)); then
 			json_mem "$idle_kb" "$(status_kb "$NPID" VmHWM)" mem-nats.json
 			record w7mem nats json "$WORK/mem-nats.json"
 		fi
+		drop_stream "bench-w1-$r"
 	done
 	stop "$NPID"
 	rm -rf "$WORK/nats"
 	start_nats nats-sync always
 	for ((r = 1; r <= REPEAT; r++)); do
 		nbench w3 "$r" "$NATS_SYNC_MSGS"
+		drop_stream "bench-w3-$r"
 	done
 	stop "$NPID"
 	rm -rf "$WORK/nats-sync"
