@@ -105,6 +105,7 @@ func EndToEnd(ctx context.Context, cfg E2EConfig) (Summary, error) {
 		})
 	})
 
+	values := NewValues(cfg.RecordSize, cfg.Compressible, uint64(time.Now().UnixNano())) // before the clock starts
 	start := time.Now()
 	stopProgress := startProgress(cfg.Progress, ModeE2E, stats, start, progressInterval)
 	var acked atomic.Int64
@@ -112,7 +113,7 @@ func EndToEnd(ctx context.Context, cfg E2EConfig) (Summary, error) {
 		cl:     prod,
 		topic:  cfg.Topic,
 		pacer:  NewPacer(start, cfg.Rate),
-		values: NewValues(cfg.RecordSize, cfg.Compressible, uint64(start.UnixNano())),
+		values: values,
 		budget: NewBudget(0),
 		end:    start.Add(cfg.Duration),
 		stamp:  true,

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -103,6 +104,12 @@ func Produce(ctx context.Context, cfg ProduceConfig) (Summary, error) {
 	defer cancel()
 	fail := &failure{cancel: cancel}
 	budget := NewBudget(cfg.Records)
+	// Values are made before the clock starts: making a pool takes a while.
+	seed := uint64(time.Now().UnixNano())
+	values := make([]*Values, len(clients))
+	for i := range values {
+		values[i] = NewValues(cfg.RecordSize, cfg.Compressible, seed+uint64(i))
+	}
 	start := time.Now()
 	var end time.Time
 	if cfg.Duration > 0 {
@@ -115,7 +122,7 @@ func Produce(ctx context.Context, cfg ProduceConfig) (Summary, error) {
 			cl:     cl,
 			topic:  cfg.Topic,
 			pacer:  NewPacer(start, cfg.Rate/float64(cfg.Producers)),
-			values: NewValues(cfg.RecordSize, cfg.Compressible, uint64(start.UnixNano())+uint64(i)),
+			values: values[i],
 			budget: budget,
 			end:    end,
 			acked: func(r *kgo.Record) {
@@ -177,6 +184,7 @@ func (s *sender) run(ctx context.Context) {
 		}
 		v := s.values.Next()
 		if s.stamp {
+			v = bytes.Clone(v)
 			Stamp(v, due)
 		}
 		s.cl.Produce(sendCtx, &kgo.Record{Topic: s.topic, Value: v, Timestamp: due}, promise)

@@ -31,40 +31,52 @@ func StampTime(value []byte) (time.Time, error) {
 // compressibleText is the repeated text of a compressible value.
 const compressibleText = "strata bench compressible payload: the quick brown fox jumps over the lazy dog. "
 
-// Values makes record values of one size. It is not safe for concurrent
-// use; give each producer its own.
+// Values makes record values of one size. Like Kafka's perf tool it makes
+// payloads once, up front, so that making a record costs the load
+// generator neither random numbers nor an allocation; but it makes many:
+// random values are drawn in turn from a pool of distinct ones large
+// enough that no value repeats within a record batch (a batch is at most
+// ~1 MB), so no codec can shrink them. A Values is not safe for concurrent
+// use.
 type Values struct {
-	size     int
-	template []byte // the compressible value; nil for random values
-	rng      *rand.ChaCha8
+	pool [][]byte
+	next int
 }
 
-// NewValues returns a maker of values of size bytes. Compressible values
-// are a fixed text repeated; otherwise every value is fresh random bytes
-// from a ChaCha8 stream seeded with seed, which no codec can shrink.
+// Pool bounds: at most poolBytes of values, and at most poolMax of them.
+const (
+	poolBytes = 16 << 20
+	poolMax   = 1 << 17
+)
+
+// NewValues returns a maker of values of size bytes: a fixed text
+// repeated when compressible, otherwise random bytes from a ChaCha8 stream
+// seeded with seed.
 func NewValues(size int, compressible bool, seed uint64) *Values {
-	v := &Values{size: size}
 	if compressible {
-		v.template = make([]byte, size)
+		v := make([]byte, size)
 		for i := 0; i < size; i += len(compressibleText) {
-			copy(v.template[i:], compressibleText)
+			copy(v[i:], compressibleText)
 		}
-		return v
+		return &Values{pool: [][]byte{v}}
 	}
 	var s [32]byte
 	binary.LittleEndian.PutUint64(s[:], seed)
-	v.rng = rand.NewChaCha8(s)
+	rng := rand.NewChaCha8(s)
+	n := min(max(poolBytes/max(size, 1), 1), poolMax)
+	all := make([]byte, n*size)
+	_, _ = rng.Read(all) // ChaCha8.Read never fails
+	v := &Values{pool: make([][]byte, n)}
+	for i := range v.pool {
+		v.pool[i] = all[i*size : (i+1)*size : (i+1)*size]
+	}
 	return v
 }
 
-// Next returns a new value. The caller owns it: the Values keeps no
-// reference, so it may be stamped and handed to a client.
+// Next returns the next value. It is shared with later calls: the caller
+// must not modify it (stamp a copy).
 func (v *Values) Next() []byte {
-	b := make([]byte, v.size)
-	if v.template != nil {
-		copy(b, v.template)
-		return b
-	}
-	_, _ = v.rng.Read(b) // ChaCha8.Read never fails
+	b := v.pool[v.next]
+	v.next = (v.next + 1) % len(v.pool)
 	return b
 }
