@@ -71,7 +71,7 @@ func EndToEnd(ctx context.Context, cfg E2EConfig) (Summary, error) {
 	for _, r := range ranges {
 		from[r.partition] = kgo.NewOffset().At(r.end)
 	}
-	cons, err := cfg.NewClient(kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{cfg.Topic: from}))
+	cons, err := cfg.NewClient(kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{cfg.Topic: from}), kgo.WithPools(&recordPool{}))
 	if err != nil {
 		return Summary{}, err
 	}
@@ -98,6 +98,7 @@ func EndToEnd(ctx context.Context, cfg E2EConfig) (Summary, error) {
 				}
 				lat = append(lat, now.Sub(sent))
 				bytes += int64(len(r.Key) + len(r.Value))
+				r.Recycle()
 			}
 			stats.AddLatencies(bytes, lat)
 			received.Add(int64(len(lat)))
