@@ -68,6 +68,7 @@ func Open(dir, topic string, index int32, cfg commitlog.Config, opts Options) (*
 	}
 	if err := l.ScanHeaders(l.StartOffset(), func(h recordbatch.Header) bool {
 		p.producers.Update(h, h.MaxTimestamp)
+		epochs.assign(h.PartitionLeaderEpoch, h.BaseOffset)
 		return true
 	}); err != nil {
 		l.Close()
@@ -118,9 +119,7 @@ func (p *Partition) Append(batch []byte, h recordbatch.Header, logAppendTime int
 		ts = logAppendTime
 	}
 	p.producers.Update(h, ts)
-	if err := p.epochs.assign(p.epoch, ar.BaseOffset); err != nil {
-		p.logger.Warn("persist leader epoch cache", "err", err)
-	}
+	p.epochs.assign(p.epoch, ar.BaseOffset)
 	res.BaseOffset = ar.BaseOffset
 	res.LogStartOffset = p.log.StartOffset()
 	p.advance(ar.LastOffset + 1)
@@ -234,11 +233,38 @@ func (p *Partition) EnforceRetention() error {
 // Clean runs one compaction pass if the log is compacted and due.
 func (p *Partition) Clean(ctx context.Context) (commitlog.CleanStats, error) { return p.log.Clean(ctx) }
 
-// Tick runs time-based flushes and rolls.
-func (p *Partition) Tick() error { return p.log.Tick() }
+// Tick runs time-based flushes and rolls, and saves a changed leader
+// epoch cache.
+func (p *Partition) Tick() error {
+	if err := p.log.Tick(); err != nil {
+		return err
+	}
+	return p.saveEpochs()
+}
 
-// Close closes the log; Delete closes it and removes its directory.
-func (p *Partition) Close() error { return p.log.Close() }
+// saveEpochs writes the leader epoch checkpoint if it changed, outside the
+// append lock.
+func (p *Partition) saveEpochs() error {
+	p.mu.Lock()
+	data, changed := p.epochs.snapshot()
+	p.mu.Unlock()
+	if !changed {
+		return nil
+	}
+	if err := writeFileAtomic(p.epochs.path, data); err != nil {
+		p.mu.Lock()
+		p.epochs.unsaved()
+		p.mu.Unlock()
+		return fmt.Errorf("save %s: %w", epochFile, err)
+	}
+	return nil
+}
+
+// Close saves the leader epoch cache and closes the log; Delete closes it
+// and removes its directory.
+func (p *Partition) Close() error {
+	return errors.Join(p.saveEpochs(), p.log.Close())
+}
 
 // Delete closes the partition and removes its data.
 func (p *Partition) Delete() error { return p.log.Delete() }
