@@ -289,8 +289,9 @@ w("## Not yet measured")
 w("")
 if suite != "all":
     w("- This run was partial (`SUITE={}`): every section not named there was skipped.".format(suite))
-w("- Sizes scaled down for a ~25 minute run on 2 cores: workload 2 uses {:,} records per variant; NATS".format(records_w2))
-w("  with `sync_interval: always` uses {:,} messages because it fsyncs every message and would take".format(nats_sync))
+if records_w2 < records:
+    w("- Workload 2 uses {:,} records per variant, fewer than workload 1.".format(records_w2))
+w("- NATS with `sync_interval: always` uses {:,} messages because it fsyncs every message and would take".format(nats_sync))
 w("  minutes at workload 1's size; the consume catch-up against kfake reads workload 1's {:.2f} GiB.".format(gib(records)))
 if not any(w6.values()):
     w("- {:,} partitions (produce, memory, startup with that many logs).".format(w6_parts))

@@ -10,7 +10,7 @@
 #
 # Sizes (environment, defaults in brackets):
 #   RECORDS [2000000]        records of workloads 1, 3 (Strata) and 4 against kfake: ~2 GiB
-#   RECORDS_W2 [1000000]     records of each workload 2 variant
+#   RECORDS_W2 [2000000]     records of each workload 2 variant
 #   NATS_SYNC_MSGS [100000]  messages of NATS with sync_interval=always (slow)
 #   E2E_RATE [51200]         workload 5 records/s (50 MiB/s of 1 KiB records)
 #   E2E_DURATION [20s]       workload 5 duration
@@ -33,7 +33,7 @@ GO=${GO:-go}
 PY=/usr/bin/python3
 OUT=${OUT:-$ROOT/docs/benchmarks.md}
 RECORDS=${RECORDS:-2000000}
-RECORDS_W2=${RECORDS_W2:-1000000}
+RECORDS_W2=${RECORDS_W2:-2000000}
 NATS_SYNC_MSGS=${NATS_SYNC_MSGS:-100000}
 E2E_RATE=${E2E_RATE:-51200}
 E2E_DURATION=${E2E_DURATION:-20s}
