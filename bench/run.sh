@@ -342,12 +342,12 @@ start_nats() {
 	NURL=nats://127.0.0.1:$p
 }
 
-# nbench ID REP MSGS: NATS JetStream async publish with acks, file storage, R1.
-nbench() {
-	local id=$1 rep=$2 msgs=$3
+# nrun ID REP ARGS...: one `nats` bench run (ARGS up to its --csv), recorded.
+nrun() {
+	local id=$1 rep=$2
+	shift 2
 	local out=$WORK/$id-nats-$rep.csv
-	local args=(bench js pub async "bench.$id.$rep" --stream "bench-$id-$rep" --create --storage file --replicas 1 --maxbytes 8GB
-		--size "$SIZE" --msgs "$msgs" --clients 1 --no-progress --csv "$out" --timeout 60s)
+	local args=("$@" --size "$SIZE" --clients 1 --no-progress --csv "$out")
 	cmd_log nats "${args[@]}" -s "$NURL"
 	log "$id #$rep nats: nats ${args[*]}"
 	settle
@@ -358,6 +358,16 @@ nbench() {
 		note "$id on NATS failed: $(tail -n 3 "$WORK/$id-nats-$rep.out" | tr '\n' ' ')"
 	fi
 }
+
+# nbench ID REP MSGS: NATS JetStream async publish with acks, file storage, R1.
+nbench() {
+	nrun "$1" "$2" bench js pub async "bench.$1.$2" --stream "bench-$1-$2" --create --storage file --replicas 1 --maxbytes 8GB \
+		--msgs "$3" --timeout 60s
+}
+
+# nconsume ID REP STREAM MSGS: NATS JetStream catch-up read of STREAM with
+# an ordered ephemeral consumer.
+nconsume() { nrun "$1" "$2" bench js ordered --stream "$3" --msgs "$4"; }
 
 # drop_topic BROKERS TOPIC / drop_stream STREAM: delete a measured run's
 # data, so that the page cache never holds more than about one run's worth.
@@ -627,6 +637,9 @@ if ((HAVE_NATS)); then
 		if ((r == 1)); then
 			json_mem "$idle_kb" "$(status_kb "$NPID" VmHWM)" mem-nats.json
 			record w7mem nats json "$WORK/mem-nats.json"
+			for ((c = 1; c <= REPEAT; c++)); do
+				nconsume w4 "$c" bench-w1-1 "$RECORDS"
+			done
 		fi
 		drop_stream "bench-w1-$r"
 	done
