@@ -203,13 +203,11 @@ func newGroupConsumer(ctx context.Context, opts *clientOptions, stderr io.Writer
 
 // checkTopicExists returns an error unless topic exists.
 func checkTopicExists(ctx context.Context, opts *clientOptions, topic string) error {
-	adm, err := opts.newAdmin()
+	adm, ctx, done, err := opts.openAdmin(ctx)
 	if err != nil {
 		return err
 	}
-	defer adm.Close()
-	ctx, cancel := opts.withTimeout(ctx)
-	defer cancel()
+	defer done()
 	_, err = existingTopics(ctx, opts, adm, []string{topic})
 	return err
 }
@@ -305,13 +303,11 @@ func fetchError(fetches kgo.Fetches) error {
 // consumeOffsets checks that the topic (and partition, if >= 0) exists and
 // returns the offset to start at in each partition to consume.
 func consumeOffsets(ctx context.Context, opts *clientOptions, topic string, partition int32, start startOffset) (map[int32]kgo.Offset, error) {
-	adm, err := opts.newAdmin()
+	adm, ctx, done, err := opts.openAdmin(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer adm.Close()
-	ctx, cancel := opts.withTimeout(ctx)
-	defer cancel()
+	defer done()
 
 	topics, err := existingTopics(ctx, opts, adm, []string{topic})
 	if err != nil {

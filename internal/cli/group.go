@@ -62,13 +62,11 @@ comma-separated).`,
 			if err != nil {
 				return err
 			}
-			adm, err := opts.newAdmin()
+			adm, ctx, done, err := opts.openAdmin(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := opts.withTimeout(cmd.Context())
-			defer cancel()
+			defer done()
 			groups, err := adm.ListGroups(ctx, filter...)
 			if err != nil {
 				return opts.requestErr("list groups", err)
@@ -120,13 +118,11 @@ It is an error if any named group does not exist; nothing is printed then.`,
   strata group describe billing audit`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			adm, err := opts.newAdmin()
+			adm, ctx, done, err := opts.openAdmin(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := opts.withTimeout(cmd.Context())
-			defer cancel()
+			defer done()
 			lags, err := adm.Lag(ctx, args...)
 			if err != nil {
 				return opts.requestErr("describe groups", err)
@@ -243,13 +239,11 @@ deletion failed.`,
   strata group delete billing audit`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			adm, err := opts.newAdmin()
+			adm, ctx, done, err := opts.openAdmin(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := opts.withTimeout(cmd.Context())
-			defer cancel()
+			defer done()
 			resps, err := adm.DeleteGroups(ctx, args...)
 			if err != nil {
 				return opts.requestErr("delete groups", err)
@@ -391,13 +385,11 @@ func runResetOffsets(cmd *cobra.Command, opts *clientOptions, rf *resetFlags, gr
 		return errors.New("give the topics to reset with --topic")
 	}
 
-	adm, err := opts.newAdmin()
+	adm, ctx, done, err := opts.openAdmin(cmd.Context())
 	if err != nil {
 		return err
 	}
-	defer adm.Close()
-	ctx, cancel := opts.withTimeout(cmd.Context())
-	defer cancel()
+	defer done()
 
 	details, err := existingTopics(ctx, opts, adm, topics)
 	if err != nil {

@@ -156,13 +156,16 @@ func (o *clientOptions) newClient(extra ...kgo.Opt) (*kgo.Client, error) {
 	return cl, nil
 }
 
-// newAdmin returns an admin client for the cluster. The caller closes it.
-func (o *clientOptions) newAdmin() (*kadm.Client, error) {
+// openAdmin returns an admin client for the cluster and ctx bounded by
+// --timeout; the caller calls done when finished with both.
+func (o *clientOptions) openAdmin(ctx context.Context) (*kadm.Client, context.Context, func(), error) {
 	cl, err := o.newClient()
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
-	return o.admin(cl), nil
+	adm := o.admin(cl)
+	ctx, cancel := o.withTimeout(ctx)
+	return adm, ctx, func() { cancel(); adm.Close() }, nil
 }
 
 // admin wraps cl for admin requests with --timeout as the request timeout

@@ -68,13 +68,11 @@ It is an error if the topic exists, unless --if-not-exists is given.`,
 			if err != nil {
 				return err
 			}
-			adm, err := opts.newAdmin()
+			adm, ctx, done, err := opts.openAdmin(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := opts.withTimeout(cmd.Context())
-			defer cancel()
+			defer done()
 
 			resp, err := adm.CreateTopic(ctx, partitions, replication, cfg, name)
 			out := cmd.OutOrStdout()
@@ -114,13 +112,11 @@ replication factor. Internal topics (__consumer_offsets, ...) are hidden unless
   strata topic list --internal`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			adm, err := opts.newAdmin()
+			adm, ctx, done, err := opts.openAdmin(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := opts.withTimeout(cmd.Context())
-			defer cancel()
+			defer done()
 			topics, err := adm.ListTopicsWithInternal(ctx)
 			if err != nil {
 				return opts.requestErr("list topics", err)
@@ -154,13 +150,11 @@ It is an error if any named topic does not exist; nothing is printed then.`,
   strata topic describe orders payments`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			adm, err := opts.newAdmin()
+			adm, ctx, done, err := opts.openAdmin(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := opts.withTimeout(cmd.Context())
-			defer cancel()
+			defer done()
 
 			topics, err := existingTopics(ctx, opts, adm, args)
 			if err != nil {
@@ -294,13 +288,11 @@ Settings are changed before partitions are added.`,
 				alters = append(alters, kadm.AlterConfig{Op: kadm.DeleteConfig, Name: k})
 			}
 
-			adm, err := opts.newAdmin()
+			adm, ctx, done, err := opts.openAdmin(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := opts.withTimeout(cmd.Context())
-			defer cancel()
+			defer done()
 
 			if _, err := existingTopics(ctx, opts, adm, args); err != nil {
 				return err
@@ -355,13 +347,11 @@ on its own; the command fails if any deletion failed.`,
   strata topic delete orders payments`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			adm, err := opts.newAdmin()
+			adm, ctx, done, err := opts.openAdmin(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer adm.Close()
-			ctx, cancel := opts.withTimeout(cmd.Context())
-			defer cancel()
+			defer done()
 			resps, err := adm.DeleteTopics(ctx, args...)
 			if err != nil {
 				return opts.requestErr("delete topics", err)
