@@ -209,9 +209,9 @@ func (b *Broker) background(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-retention.C:
-			b.parts.enforceRetention()
+			b.parts.enforceRetention(ctx)
 		case <-tick.C:
-			b.parts.tick()
+			b.parts.tick(ctx)
 		}
 	}
 }

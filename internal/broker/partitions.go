@@ -3,7 +3,6 @@ package broker
 import (
 	"context"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -239,8 +238,12 @@ func (ps *partitions) snapshot() map[topicPartition]*partition.Partition {
 	return maps.Clone(ps.m)
 }
 
-func (ps *partitions) enforceRetention() {
+// enforceRetention applies retention to every replica, until ctx ends.
+func (ps *partitions) enforceRetention(ctx context.Context) {
 	for tp, p := range ps.snapshot() {
+		if ctx.Err() != nil {
+			return
+		}
 		if err := p.EnforceRetention(); err != nil {
 			ps.b.logger.Error("retention", "topic", tp.topic, "partition", tp.index, "err", err)
 		}
@@ -264,25 +267,34 @@ func (ps *partitions) clean(ctx context.Context) {
 	}
 }
 
-func (ps *partitions) tick() {
+// tick runs every replica's timed work until ctx ends: a stop need not wait
+// for a round over thousands of them, as closeAll does what is left.
+func (ps *partitions) tick(ctx context.Context) {
 	for tp, p := range ps.snapshot() {
+		if ctx.Err() != nil {
+			return
+		}
 		if err := p.Tick(); err != nil {
 			ps.b.logger.Error("flush", "topic", tp.topic, "partition", tp.index, "err", err)
 		}
 	}
 }
 
+// closeAll closes every replica, syncing the data directory's file system
+// as a whole (partition.CloseAll): one fsync per file made a clean stop
+// with 10,000 partitions take seconds.
 func (ps *partitions) closeAll() error {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
-	var errs []error
-	for tp, p := range ps.m {
-		if err := p.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("close %s-%d: %w", tp.topic, tp.index, err))
-		}
+	parts := make([]*partition.Partition, 0, len(ps.m))
+	for _, p := range ps.m {
+		parts = append(parts, p)
 	}
 	clear(ps.m)
-	return errors.Join(errs...)
+	if err := partition.CloseAll(parts); err != nil {
+		return fmt.Errorf("close partitions: %w", err)
+	}
+	return nil
 }
 
 // logConfig maps Kafka-named topic settings to the storage engine's.

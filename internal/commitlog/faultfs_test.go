@@ -79,6 +79,13 @@ func (f *faultFS) SyncDir(name string) error {
 	return f.memFS.SyncDir(name)
 }
 
+func (f *faultFS) SyncFS(name string) error {
+	if err := f.op(); err != nil {
+		return err
+	}
+	return f.memFS.SyncFS(name)
+}
+
 type faultFile struct {
 	File
 	fs *faultFS

@@ -79,6 +79,11 @@ type FS interface {
 	MkdirAll(name string, perm fs.FileMode) error
 	// SyncDir makes creates, renames and removes in directory name durable.
 	SyncDir(name string) error
+	// SyncFS makes every write, create, rename and remove made so far on
+	// the file system holding directory name durable, as an fsync of every
+	// file and directory would. It returns errors.ErrUnsupported where the
+	// file system cannot be synced as a whole.
+	SyncFS(name string) error
 }
 
 // File is an open file of an FS.
@@ -201,6 +206,12 @@ func readCheckpoint(fsys FS, dir, name string) (value int64, found bool, err err
 // writeCheckpoint atomically replaces checkpoint file name in dir: it writes
 // a temporary file, fsyncs it, renames it over name and fsyncs dir.
 func writeCheckpoint(fsys FS, dir, name string, value int64) error {
+	return putCheckpoint(fsys, dir, name, value, true)
+}
+
+// putCheckpoint is writeCheckpoint with the fsyncs left out unless sync:
+// the caller then makes the file durable with FS.SyncFS.
+func putCheckpoint(fsys FS, dir, name string, value int64, sync bool) error {
 	var b [checkpointSize]byte
 	copy(b[:], checkpointMagic)
 	binary.BigEndian.PutUint32(b[4:], checkpointVersion)
@@ -216,15 +227,20 @@ func writeCheckpoint(fsys FS, dir, name string, value int64) error {
 		f.Close()
 		return fmt.Errorf("write %s: %w", name, err)
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("sync %s: %w", name, err)
+	if sync {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return fmt.Errorf("sync %s: %w", name, err)
+		}
 	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("close %s: %w", name, err)
 	}
 	if err := fsys.Rename(tmp, path); err != nil {
 		return fmt.Errorf("rename %s: %w", name, err)
+	}
+	if !sync {
+		return nil
 	}
 	if err := fsys.SyncDir(dir); err != nil {
 		return fmt.Errorf("sync dir for %s: %w", name, err)

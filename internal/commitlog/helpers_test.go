@@ -218,3 +218,4 @@ func (c chrootFS) ReadDir(name string) ([]string, error) {
 }
 func (c chrootFS) MkdirAll(name string, perm os.FileMode) error { return os.MkdirAll(c.p(name), perm) }
 func (c chrootFS) SyncDir(name string) error                    { return OSFS{}.SyncDir(c.p(name)) }
+func (c chrootFS) SyncFS(name string) error                     { return OSFS{}.SyncFS(c.p(name)) }

@@ -150,6 +150,19 @@ func (m *memFS) SyncDir(name string) error {
 	return nil
 }
 
+// SyncFS makes every file's contents and every name durable. name is the
+// file system's root here: memFS is one file system.
+func (m *memFS) SyncFS(string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	clear(m.durable)
+	for n, ino := range m.files {
+		ino.synced = slices.Clone(ino.data)
+		m.durable[n] = ino
+	}
+	return nil
+}
+
 // Crash forgets every unsynced write and every name change not made
 // durable by SyncDir. Files open before the crash must not be used again.
 func (m *memFS) Crash() {

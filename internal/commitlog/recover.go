@@ -356,7 +356,7 @@ func (l *Log) finishRecovery(ls []*loaded, start int64, hasStart bool) error {
 		l.size += s.size.Load()
 	}
 	l.flushed = l.leo
-	return l.saveRecoveryPoint()
+	return l.saveRecoveryPoint(true)
 }
 
 // replaceAll removes every segment and starts an empty one at base.

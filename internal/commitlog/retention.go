@@ -155,7 +155,7 @@ func (l *Log) Truncate(offset int64) error {
 			return err
 		}
 	}
-	return l.saveRecoveryPoint()
+	return l.saveRecoveryPoint(true)
 }
 
 // truncateSegment cuts s's log at pos, a batch boundary, drops the index

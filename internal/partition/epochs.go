@@ -1,8 +1,8 @@
 package partition
 
 import (
-	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -26,15 +26,21 @@ type epochEntry struct {
 //
 // A new entry reaches the checkpoint file with the partition's next Tick,
 // not on the append path (one fsynced file per partition and epoch made the
-// first produce to 10,000 partitions take seconds). An entry lost in a
-// crash is learned again from the batches at open: every batch carries
-// its leader epoch.
+// first produce to 10,000 partitions take seconds), and unsynced: an entry
+// lost in a crash, or a checkpoint torn by one, is learned again from the
+// batches at open, as every batch carries its leader epoch.
 type epochCache struct {
 	path    string
 	entries []epochEntry
 	dirty   bool // entries not yet in the file
 }
 
+// errBadEpochFile reports a leader epoch checkpoint that does not parse,
+// such as one torn by a crash before the file system was synced.
+var errBadEpochFile = errors.New("malformed leader epoch checkpoint")
+
+// openEpochCache loads the checkpoint in dir, if there is one. It returns
+// an error wrapping errBadEpochFile when the file does not parse.
 func openEpochCache(dir string) (*epochCache, error) {
 	c := &epochCache{path: filepath.Join(dir, epochFile)}
 	data, err := os.ReadFile(c.path)
@@ -44,19 +50,19 @@ func openEpochCache(dir string) (*epochCache, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", epochFile, err)
 	}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for line := 0; sc.Scan(); line++ {
-		if line < 2 {
-			continue // version and count
-		}
-		f := strings.Fields(sc.Text())
+	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	if len(lines) < 2 || lines[0] != "0" || lines[1] != strconv.Itoa(len(lines)-2) {
+		return nil, fmt.Errorf("%w: bad version or count line", errBadEpochFile)
+	}
+	for i, line := range lines[2:] {
+		f := strings.Fields(line)
 		if len(f) != 2 {
-			return nil, fmt.Errorf("%s line %d: want 2 fields, got %d", epochFile, line+1, len(f))
+			return nil, fmt.Errorf("%w: line %d: want 2 fields, got %d", errBadEpochFile, i+3, len(f))
 		}
 		e, err1 := strconv.ParseInt(f[0], 10, 32)
 		o, err2 := strconv.ParseInt(f[1], 10, 64)
 		if err1 != nil || err2 != nil {
-			return nil, fmt.Errorf("%s line %d: bad entry %q", epochFile, line+1, sc.Text())
+			return nil, fmt.Errorf("%w: line %d: bad entry %q", errBadEpochFile, i+3, line)
 		}
 		c.entries = append(c.entries, epochEntry{int32(e), o})
 	}
@@ -95,7 +101,7 @@ func (c *epochCache) truncateFrom(endOffset int64) {
 	}
 	if n != len(c.entries) {
 		c.entries = c.entries[:n]
-		_ = c.persist() // rewritten on the next new epoch if this fails
+		c.dirty = true
 	}
 }
 
@@ -114,12 +120,6 @@ func (c *epochCache) endOffsetFor(epoch int32, logEnd int64) (int32, int64) {
 	return -1, -1
 }
 
-// persist writes the checkpoint atomically: temp file, fsync, rename.
-func (c *epochCache) persist() error {
-	c.dirty = false
-	return writeFileAtomic(c.path, c.encode())
-}
-
 func (c *epochCache) encode() []byte {
 	var buf bytes.Buffer
 	fmt.Fprintf(&buf, "0\n%d\n", len(c.entries))
@@ -130,8 +130,10 @@ func (c *epochCache) encode() []byte {
 }
 
 // writeFileAtomic replaces path with data so that a crash leaves either the
-// old or the new content.
-func writeFileAtomic(path string, data []byte) error {
+// old or the new content. Without sync nothing is fsynced: a later sync of
+// the file system makes the file durable, and a crash before it may leave
+// the file empty or torn.
+func writeFileAtomic(path string, data []byte, sync bool) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
 	if err != nil {
@@ -141,15 +143,20 @@ func writeFileAtomic(path string, data []byte) error {
 		f.Close()
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
+	if sync {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return err
+		}
 	}
 	if err := f.Close(); err != nil {
 		return err
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		return err
+	}
+	if !sync {
+		return nil
 	}
 	d, err := os.Open(filepath.Dir(path))
 	if err != nil {

@@ -83,3 +83,78 @@ func TestEpochCacheSavedByTickAndRelearned(t *testing.T) {
 		}
 	}
 }
+
+// TestTornEpochCheckpointRelearned: a checkpoint that does not parse (a
+// crash before the file system sync that CloseAll relies on) does not stop
+// the partition from opening: the epochs are learned from the batches.
+func TestTornEpochCheckpointRelearned(t *testing.T) {
+	for _, tt := range []struct{ name, content string }{
+		{"empty", ""},
+		{"count larger than entries", "0\n2\n3 0\n"},
+		{"torn entry", "0\n1\n3"},
+		{"bad version", "7\n1\n3 0\n"},
+		{"garbage", "\x00\x00\x00\x00"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			p, err := Open(dir, "t", 0, commitlog.DefaultConfig(), Options{LeaderEpoch: 3})
+			if err != nil {
+				t.Fatal(err)
+			}
+			appendOne(t, p, 5)
+			if err := p.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, epochFile), []byte(tt.content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			p, err = Open(dir, "t", 0, commitlog.DefaultConfig(), Options{LeaderEpoch: 3})
+			if err != nil {
+				t.Fatalf("open with a checkpoint holding %q: %v", tt.content, err)
+			}
+			defer p.Close()
+			if e, end := p.EndOffsetForEpoch(3); e != 3 || end != 5 {
+				t.Errorf("EndOffsetForEpoch(3) = %d, %d; want 3, 5", e, end)
+			}
+		})
+	}
+}
+
+// TestCloseAll: partitions closed together keep their records and leader
+// epoch checkpoints, and are closed.
+func TestCloseAll(t *testing.T) {
+	cfg := commitlog.DefaultConfig()
+	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
+	parts := make([]*Partition, len(dirs))
+	for i, dir := range dirs {
+		p, err := Open(dir, "t", int32(i), cfg, Options{LeaderEpoch: int32(i + 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		appendOne(t, p, i+2)
+		parts[i] = p
+	}
+	if err := CloseAll(parts); err != nil {
+		t.Fatalf("close all: %v", err)
+	}
+	for i, dir := range dirs {
+		if err := parts[i].Close(); err == nil {
+			t.Errorf("partition %d: Close after CloseAll succeeded, want an error: it was closed", i)
+		}
+		c, err := openEpochCache(dir)
+		if err != nil {
+			t.Fatalf("partition %d: %v", i, err)
+		}
+		if want := (epochEntry{int32(i + 1), 0}); len(c.entries) != 1 || c.entries[0] != want {
+			t.Errorf("partition %d: checkpoint holds %v, want [%v]", i, c.entries, want)
+		}
+		p, err := Open(dir, "t", int32(i), cfg, Options{Clean: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := p.log.EndOffset(), int64(i+2); got != want {
+			t.Errorf("partition %d: end offset %d after reopening, want %d", i, got, want)
+		}
+		p.Close()
+	}
+}
