@@ -22,12 +22,12 @@ def read(name):
 machine = dict(l.split("=", 1) for l in read("machine.txt").splitlines() if "=" in l)
 runs = {}  # (workload, system) -> the data of each repetition
 startups = []
-restarts = {"clean": [], "unclean": []}  # workload 7, one entry per restart
+restarts = {"clean": [], "unclean": [], "coldclean": [], "coldunclean": []}  # workload 7, one entry per restart
 for line in read("results.jsonl").splitlines():
     r = json.loads(line)
     if r["id"] == "w7start":
         startups.append(r["data"])
-    elif r["id"] in ("w7clean", "w7unclean"):
+    elif r["id"][2:] in restarts:
         restarts[r["id"][2:]].append(r["data"])
     else:
         runs.setdefault((r["id"], r["system"]), []).append(r["data"])
@@ -134,9 +134,10 @@ w("|---|---|---|---|---|---|---|")
 w("| 1 | produce {:,} x 1 KiB ({:.2f} GiB), {} partitions, acks=all, no compression | {} | {} | {} | {} | {} |".format(
     records, gib(records), parts, tput("w1", "strata"), tput("w1", "kfake"), tput("w1", "nats"),
     ratio("w1", "strata", "kfake"), ratio("w1", "strata", "nats")))
-w("| 2a | produce {:,} x 1 KiB, acks=1, no compression | {} | {} | not run | {} | |".format(
-    records_w2, tput("w2acks1", "strata"), tput("w2acks1", "kfake"), ratio("w2acks1", "strata", "kfake")))
-w("| 2b | produce {:,} x 1 KiB, acks=all, lz4 | {} | {} | not run | {} | |".format(
+w("| 2a | produce {:,} x 1 KiB, acks=1, no compression (NATS: `--persistasync`, acknowledged before it is written) | {} | {} | {} | {} | {} |".format(
+    records_w2, tput("w2acks1", "strata"), tput("w2acks1", "kfake"), tput("w2acks1", "nats"),
+    ratio("w2acks1", "strata", "kfake"), ratio("w2acks1", "strata", "nats")))
+w("| 2b | produce {:,} x 1 KiB, acks=all, lz4 | {} | {} | not run (JetStream compresses at rest with s2, not on the wire) | {} | |".format(
     records_w2, tput("w2lz4", "strata"), tput("w2lz4", "kfake"), ratio("w2lz4", "strata", "kfake")))
 w("| 3 | workload 1 with an fsync before every acknowledgement (Strata {:,} records, `log.flush.interval.messages=1`; NATS {:,} messages, `sync_interval: always`) | {} | no such mode (in memory) | {} | | {} |".format(
     records, nats_sync, tput("w3", "strata"), tput("w3", "nats"), ratio("w3", "strata", "nats")))
@@ -155,26 +156,35 @@ w("## Latency")
 w("")
 w("Milliseconds, from `strata bench`'s HDR histogram. Workload 5 produces at a fixed {:,} records/s".format(rate))
 w("({:.0f} MiB/s) for {} with acks=all and measures each record's end-to-end latency (consumer".format(rate * size / 2**20, dur))
-w("receipt minus the record's scheduled send time, so a stall counts: no coordinated omission).")
+w("receipt minus the record's scheduled send time, so a stall counts: no coordinated omission). The")
+w("producer does not linger (`strata bench e2e`'s default `--linger 0`, as Kafka's EndToEndLatency tool).")
 w("Workload 1's produce latency is acknowledgement minus send time with the producer unthrottled, so it")
 w("is mostly time queued in the client's buffer: it says more about throughput than about the broker.")
 w("")
 w("| workload | system | achieved rec/s | p50 | p99 | p99.9 | max |")
 w("|---|---|---|---|---|---|---|")
 for wid, label in (("w5", "5: end to end at {:,} rec/s".format(rate)), ("w1", "1: produce ack latency, unthrottled")):
-    for system in ("strata", "kfake"):
+    for system in ("strata", "kfake", "nats"):
         d = results.get((wid, system))
+        if d is None and system == "nats":
+            continue
         if d is None or "latency_us" not in d:
             w("| {} | {} | not measured | | | | |".format(label, system))
             continue
         l = d["latency_us"]
         w("| {} | {} | {:,.0f} | {} | {} | {} | {} |".format(
             label, system, d["records_per_sec"], ms(l["p50"]), ms(l["p99"]), ms(l["p99_9"]), ms(l["max"])))
-x, y = results.get(("w5", "strata")), results.get(("w5", "kfake"))
-if x and y and "latency_us" in x and "latency_us" in y:
+for peer, name in (("kfake", "kfake"), ("nats", "NATS JetStream")):
+    x, y = results.get(("w5", "strata")), results.get(("w5", peer))
+    if x and y and "latency_us" in x and "latency_us" in y:
+        w("")
+        w("Workload 5, Strata / {}: p50 {:.2f}x, p99 {:.2f}x, p99.9 {:.2f}x.".format(
+            name, *(x["latency_us"][k] / max(y["latency_us"][k], 1) for k in ("p50", "p99", "p99_9"))))
+if ("w5", "nats") in results:
     w("")
-    w("Workload 5, Strata / kfake: p50 {:.2f}x, p99 {:.2f}x, p99.9 {:.2f}x.".format(
-        *(x["latency_us"][k] / max(y["latency_us"][k], 1) for k in ("p50", "p99", "p99_9"))))
+    w("NATS's workload 5 is `bench/peers/natse2e`: the same fixed-rate schedule and stamping as")
+    w("`strata bench e2e`, JetStream async publish (a message counts once the server acknowledged storing")
+    w("it, at most 10,000 pending) to a file-storage stream with 1 replica, and an ordered consumer.")
 w("")
 
 w6 = {system: results.get(("w6", system)) for system in ("strata", "kfake")}
@@ -274,15 +284,17 @@ if restarts["clean"] or restarts["unclean"]:
     w("after a clean shutdown (SIGTERM, broker exits, start again) and after an unclean one ({} s of".format(crash_after))
     w("produce at {:,} records/s to a new 6-partition topic, then SIGKILL of the broker mid-produce, start".format(rate))
     w("again).")
-    w("Each row is one restart, in order; the data stayed in the page cache, so recovery read memory, not the")
-    w("disk. Stop is the time from the signal to the process's exit.")
+    w("Each row is one restart, in order. In the clean and unclean rows the data stayed in the page cache, so")
+    w("recovery read memory; before each cold row the page cache was emptied (`sync; echo 3 >")
+    w("/proc/sys/vm/drop_caches`), so it read the disk. Stop is the time from the signal to the process's exit.")
     w("")
     w("| after | # | data on disk | stop | first 200 from `/readyz` (from exec) | `startup=` field | RSS at ready |")
     w("|---|---|---|---|---|---|---|")
-    for kind, signal in (("clean", "SIGTERM"), ("unclean", "SIGKILL")):
+    for kind, label in (("clean", "clean (SIGTERM)"), ("unclean", "unclean (SIGKILL)"),
+                        ("coldclean", "clean (SIGTERM), cold page cache"), ("coldunclean", "unclean (SIGKILL), cold page cache")):
         for i, d in enumerate(restarts[kind], 1):
-            w("| {} ({}) | {} | {:.2f} GiB | {} | **{}** | {} | {} |".format(
-                kind, signal, i, d["data_bytes"] / 2**30, duration(d["stop_ms"]), duration(d["poll_ms"]),
+            w("| {} | {} | {:.2f} GiB | {} | **{}** | {} | {} |".format(
+                label, i, d["data_bytes"] / 2**30, duration(d["stop_ms"]), duration(d["poll_ms"]),
                 d["startup_field"], mib(d["rss_kb"])))
     w("")
 
@@ -299,9 +311,10 @@ if not any(w6.values()):
 w("- Metadata and fetch latency with {:,} partitions; {:,} partitions against NATS.".format(w6_parts, w6_parts))
 if not (restarts["clean"] and restarts["unclean"]):
     w("- Restart and recovery time with {:.2f} GiB of data, clean and after a crash.".format(gib(catchup_records)))
-w("- Recovery with a cold page cache (dropping it needs the host), and after a power loss rather than a")
-w("  process kill (unsynced writes lost).")
-w("- Workloads 2 and 5 against NATS (JetStream publish and catch-up consume are compared), and kfake has no fsync mode.")
+if not (restarts["coldclean"] and restarts["coldunclean"]):
+    w("- Recovery with a cold page cache.")
+w("- Recovery after a power loss rather than a process kill (unsynced writes lost).")
+w("- Workload 2b (lz4) against NATS, which has no compression on the wire; kfake has no fsync mode.")
 w("- Several producers or consumers, several brokers, replication factor 3, keys and compaction.")
 w("- Confidence intervals: {} runs per cell give a median and a range, not a statistical bound.".format(env["REPEAT"]))
 w("")

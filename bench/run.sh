@@ -249,6 +249,10 @@ if want nats; then
 		HAVE_NATS=0
 		note "NATS not measured: go install failed: $(tail -n 3 "$WORK/nats-build.log" | tr '\n' ' ')"
 	fi
+	cmd_log "(cd bench/peers/natse2e && go build -o natse2e .)"
+	if ((HAVE_NATS)) && ! (cd bench/peers/natse2e && GOFLAGS= "$GO" build -o "$BIN/natse2e" .) >>"$WORK/nats-build.log" 2>&1; then
+		note "workload 5 not measured on NATS: natse2e did not build: $(tail -n 3 "$WORK/nats-build.log" | tr '\n' ' ')"
+	fi
 fi
 versions() {
 	local b
@@ -359,10 +363,35 @@ nrun() {
 	fi
 }
 
-# nbench ID REP MSGS: NATS JetStream async publish with acks, file storage, R1.
+# nbench ID REP MSGS [ARGS...]: NATS JetStream async publish with acks, file
+# storage, R1, and ARGS.
 nbench() {
-	nrun "$1" "$2" bench js pub async "bench.$1.$2" --stream "bench-$1-$2" --create --storage file --replicas 1 --maxbytes 8GB \
-		--msgs "$3" --timeout 60s
+	local id=$1 rep=$2 msgs=$3
+	shift 3
+	nrun "$id" "$rep" bench js pub async "bench.$id.$rep" --stream "bench-$id-$rep" --create --storage file --replicas 1 --maxbytes 8GB \
+		--msgs "$msgs" --timeout 60s "$@"
+}
+
+# ne2e REP: workload 5 on NATS with bench/peers/natse2e, which measures what
+# `strata bench e2e` does, recorded like a strata bench run.
+ne2e() {
+	local out=$WORK/w5-nats-$1.json args
+	args=(--stream "bench-w5-$1" --rate "$E2E_RATE" --duration "$E2E_DURATION" --size "$SIZE" --json)
+	cmd_log natse2e "${args[@]}" -s "$NURL"
+	log "w5 #$1 nats: natse2e ${args[*]}"
+	settle
+	if "$BIN/natse2e" "${args[@]}" -s "$NURL" >"$out" 2>>"$WORK/w5-nats.stderr"; then
+		record w5 nats strata "$out" "$1"
+		tail -c 400 "$out" >&2
+	else
+		note "w5 on NATS failed: $(tail -n 3 "$WORK/w5-nats.stderr" | tr '\n' ' ')"
+	fi
+}
+
+# drop_cache: empty the page cache (root only), for the cold restarts.
+drop_cache() {
+	sync
+	echo 3 2>/dev/null >/proc/sys/vm/drop_caches
 }
 
 # nconsume ID REP STREAM MSGS: NATS JetStream catch-up read of STREAM with
@@ -506,8 +535,9 @@ if want catchup; then
 		done
 		crash=(produce --topic w7crash-R --duration 1h --rate "$E2E_RATE" --timeout 3s "${PRODUCE[@]}")
 		cmd_log strata bench "${crash[@]}" --brokers "$SADDR" "&  # R = 1..$REPEAT; SIGKILL the broker after ${CRASH_AFTER}s"
-		for ((r = 1; r <= REPEAT; r++)); do
-			"$BIN/strata" bench "${crash[@]/w7crash-R/w7crash-$r}" --brokers "$SADDR" >/dev/null 2>>"$WORK/w7crash.stderr" &
+		# crash_run R: produce to w7crash-R, SIGKILL the broker after CRASH_AFTER s.
+		crash_run() {
+			"$BIN/strata" bench "${crash[@]/w7crash-R/w7crash-$1}" --brokers "$SADDR" >/dev/null 2>>"$WORK/w7crash.stderr" &
 			cpid=$!
 			sleep "$CRASH_AFTER"
 			stop "$SPID" KILL
@@ -517,8 +547,24 @@ if want catchup; then
 			wait_gone "$cpid" 5 || true
 			wait "$cpid" 2>/dev/null || true
 			cpid=
+		}
+		for ((r = 1; r <= REPEAT; r++)); do
+			crash_run "$r"
 			restart_measure unclean "$r" || break
 		done
+		# Once each with the page cache emptied before the start: recovery
+		# then reads the disk.
+		if [[ -e /proc/$SPID ]]; then
+			stop "$SPID"
+			LAST_STOP_MS=$STOP_MS
+			cmd_log "sync; echo 3 >/proc/sys/vm/drop_caches   # before each cold start"
+			if drop_cache; then
+				restart_measure coldclean 1 &&
+					crash_run cold && drop_cache && restart_measure coldunclean 1
+			else
+				note "w7 cold restarts not run: cannot write /proc/sys/vm/drop_caches (needs root)"
+			fi
+		fi
 		if [[ -e /proc/$SPID ]]; then
 			stop "$SPID"
 		fi
@@ -642,6 +688,12 @@ if ((HAVE_NATS)); then
 			done
 		fi
 		drop_stream "bench-w1-$r"
+		nbench w2acks1 "$r" "$RECORDS_W2" --persistasync
+		drop_stream "bench-w2acks1-$r"
+		if [[ -x $BIN/natse2e ]]; then
+			ne2e "$r"
+			drop_stream "bench-w5-$r"
+		fi
 	done
 	stop "$NPID"
 	rm -rf "$WORK/nats"

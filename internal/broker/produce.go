@@ -54,7 +54,7 @@ func (b *Broker) handleProduce(ctx context.Context, req *Request) (kmsg.Response
 		var cfg config.Topic
 		var cfgErr error
 		if known {
-			cfg, cfgErr = config.ResolveTopic(b.cfg.Settings, t.Configs)
+			cfg, cfgErr = b.parts.topicConfig(t)
 		}
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewProduceResponseTopicPartition()

@@ -61,8 +61,9 @@ type benchProducerFlags struct {
 	json          bool
 }
 
-// register adds the flags to f, with topic as the default --topic.
-func (bf *benchProducerFlags) register(f *pflag.FlagSet, topic string) {
+// register adds the flags to f, with topic as the default --topic and
+// linger as the default --linger.
+func (bf *benchProducerFlags) register(f *pflag.FlagSet, topic string, linger time.Duration) {
 	f.StringVar(&bf.topic, "topic", topic, "topic to write to; created if missing")
 	f.Int32Var(&bf.partitions, "partitions", 6, "partitions of the topic if it is created")
 	f.Int16Var(&bf.replication, "replication-factor", -1, "replication factor of the topic if it is created; -1 for the broker's default")
@@ -70,7 +71,7 @@ func (bf *benchProducerFlags) register(f *pflag.FlagSet, topic string) {
 	f.BoolVar(&bf.compressible, "compressible", false, "use repeated text as values instead of random (incompressible) bytes")
 	f.StringVar(&bf.acks, "acks", "all", "acknowledgements to wait for: all, 1 or 0")
 	f.StringVar(&bf.compression, "compression", "none", "batch compression: none, gzip, snappy, lz4 or zstd")
-	f.DurationVar(&bf.linger, "linger", time.Millisecond, "how long a partition's batch waits for more records")
+	f.DurationVar(&bf.linger, "linger", linger, "how long a partition's batch waits for more records")
 	f.Int32Var(&bf.batchMaxBytes, "batch-max-bytes", 1_000_012, "largest record batch, before compression")
 	f.BoolVar(&bf.json, "json", false, "print the summary as one JSON object")
 }
@@ -131,7 +132,7 @@ latency includes the time a record waits in the client's buffer.`,
 		},
 	}
 	f := cmd.Flags()
-	bf.register(f, "strata-bench")
+	bf.register(f, "strata-bench", time.Millisecond) // OpenMessaging Benchmark's Kafka producers linger 1 ms
 	f.Int64Var(&records, "records", 0, "records to produce (default 1000000 unless --duration is given)")
 	f.DurationVar(&duration, "duration", 0, "how long to produce")
 	f.IntVar(&producers, "producers", 1, "producer clients sending concurrently")
@@ -217,7 +218,7 @@ consumer's.`,
 		},
 	}
 	f := cmd.Flags()
-	bf.register(f, "strata-bench-e2e")
+	bf.register(f, "strata-bench-e2e", 0) // as Kafka's EndToEndLatency tool: linger.ms=0
 	f.Float64Var(&rate, "rate", 1000, "records per second")
 	f.DurationVar(&duration, "duration", 10*time.Second, "how long to produce")
 	return cmd

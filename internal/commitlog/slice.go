@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/stratalog/strata/internal/recordbatch"
 )
@@ -28,6 +29,10 @@ type slicePart struct {
 // headerReadSize is how much the slice scan reads to see one batch's
 // framing: enough for several small batches, little waste on big ones.
 const headerReadSize = 4 << 10
+
+// headerBufs recycles the slice scan's read buffers (of headerReadSize):
+// a consumer that keeps up makes a scan per partition per fetch.
+var headerBufs sync.Pool // of *[]byte
 
 // Len is the number of bytes in the slice.
 func (s *Slice) Len() int64 { return s.size }
@@ -150,7 +155,18 @@ func (l *Log) ReadSlice(offset int64, maxBytes int32, maxOffset int64) (Slice, e
 // segment.
 func (sl *Slice) extend(s *segment, pos, maxBytes, maxOffset int64) (done bool, err error) {
 	size := s.size.Load()
-	sc := scanner{f: s.log, end: size, chunk: headerReadSize}
+	buf, _ := headerBufs.Get().(*[]byte)
+	if buf == nil {
+		b := make([]byte, 0, headerReadSize)
+		buf = &b
+	}
+	sc := scanner{f: s.log, end: size, chunk: headerReadSize, buf: (*buf)[:0]}
+	defer func() {
+		if cap(sc.buf) == headerReadSize {
+			*buf = sc.buf[:0]
+			headerBufs.Put(buf)
+		}
+	}()
 	p := pos
 	for size-p >= recordbatch.LogOverhead {
 		if err := sc.fill(p, recordbatch.LogOverhead); err != nil {

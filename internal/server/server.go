@@ -180,23 +180,24 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 	}
 }
 
-// produceFrames recycles the frames of big Produce requests, which come
-// at the rate data does: the broker keeps nothing of a produce request once
+// produceFrames recycles the frames of Produce requests, which come at the
+// rate data does: the broker keeps nothing of a produce request once
 // it has been served (its batches are in the log, or copied when
 // recompressed). Other requests may leave slices of their frame in the
 // group coordinator's state, so only Produce frames are recycled.
 var produceFrames sync.Pool // of *[]byte
 
 const (
-	recycleMin = 64 << 10
+	recycleMin = 64 << 10 // smallest pooled frame: small requests share its size
 	recycleMax = 16 << 20
 )
 
 // newFrame returns a buffer for a request frame of size bytes, a recycled
-// one (also returned as pooled, to be put back after Serve) for a big
-// Produce request.
+// one (also returned as pooled, to be put back after Serve) for a Produce
+// request. Small ones too: a producer that does not linger sends many,
+// and allocating them was a fifth of the broker's allocations.
 func newFrame(r *bufio.Reader, size int) (frame []byte, pooled *[]byte) {
-	if size < recycleMin || size > recycleMax {
+	if size > recycleMax {
 		return make([]byte, size), nil
 	}
 	if key, err := r.Peek(2); err != nil || binary.BigEndian.Uint16(key) != 0 {
@@ -204,7 +205,7 @@ func newFrame(r *bufio.Reader, size int) (frame []byte, pooled *[]byte) {
 	}
 	pooled, _ = produceFrames.Get().(*[]byte)
 	if pooled == nil || cap(*pooled) < size {
-		b := make([]byte, size)
+		b := make([]byte, size, max(size, recycleMin))
 		pooled = &b
 	}
 	return (*pooled)[:size], pooled

@@ -59,7 +59,10 @@ func (d *Dispatcher) APIs() []broker.API { return d.apis }
 // Serve handles one request frame (without its size prefix). It returns the
 // whole response frame, its bytes appended to dst; or a frame without bytes
 // when the request gets no response. An error means the connection must be
-// closed; Serve has logged nothing about it, the caller logs it once.
+// closed; Serve has logged nothing about it, the caller logs it once. With
+// dst nil, a Fetch response's bytes are in a recycled buffer that goes back
+// when the frame is released: they must not be used after WriteTo or
+// Release.
 func (d *Dispatcher) Serve(ctx context.Context, conn *broker.ConnInfo, frame, dst []byte) (Frame, error) {
 	h, rest, err := parseHeader(frame)
 	if err != nil {
@@ -100,7 +103,17 @@ func (d *Dispatcher) Serve(ctx context.Context, conn *broker.ConnInfo, frame, ds
 	}
 	resp.SetVersion(h.APIVersion)
 	if fr, ok := resp.(*broker.FetchResponse); ok {
-		return appendFetchFrame(dst, h.CorrelationID, fr)
+		if dst != nil {
+			return appendFetchFrame(dst, h.CorrelationID, fr)
+		}
+		buf := newFetchFrame()
+		f, err := appendFetchFrame(buf.Bytes, h.CorrelationID, fr)
+		if err != nil {
+			buf.Release()
+			return Frame{}, err
+		}
+		f.pooled = buf.pooled
+		return f, nil
 	}
 	return Frame{Bytes: appendFrame(dst, h.CorrelationID, resp, body.IsFlexible())}, nil
 }

@@ -3,6 +3,7 @@ package wire
 import (
 	"bufio"
 	"io"
+	"sync"
 
 	"github.com/stratalog/strata/internal/commitlog"
 )
@@ -14,6 +15,26 @@ import (
 type Frame struct {
 	Bytes   []byte
 	Splices []Splice // by ascending At
+	pooled  *[]byte  // Bytes's buffer, back to fetchBufs at Release
+}
+
+// fetchBufs recycles the buffers of Fetch response frames: a consumer
+// that keeps up gets one small response per produce, and growing a fresh
+// buffer for each was a fifth of the broker's allocations.
+var fetchBufs sync.Pool // of *[]byte
+
+// fetchBufMax is the largest buffer put back: bigger ones are rare (record
+// sets of 64 KiB or more are spliced, not copied) and would pin memory.
+const fetchBufMax = 1 << 20
+
+// newFetchFrame returns an empty frame whose Bytes come from fetchBufs.
+func newFetchFrame() Frame {
+	p, _ := fetchBufs.Get().(*[]byte)
+	if p == nil {
+		b := make([]byte, 0, 4<<10)
+		p = &b
+	}
+	return Frame{Bytes: (*p)[:0], pooled: p}
 }
 
 // Splice is a record set that goes into a frame before byte At of Bytes.
@@ -31,11 +52,19 @@ func (f *Frame) Len() int {
 	return n
 }
 
-// Release lets go of the record sets; call it for a frame that will not be
-// written (WriteTo releases them itself).
+// Release lets go of the record sets and of the buffer; call it for a
+// frame that will not be written (WriteTo releases it itself). Bytes must
+// not be used afterwards.
 func (f *Frame) Release() {
 	for i := range f.Splices {
 		f.Splices[i].Records.Release()
+	}
+	if p := f.pooled; p != nil {
+		f.pooled = nil
+		if cap(f.Bytes) <= fetchBufMax {
+			*p = f.Bytes[:0]
+			fetchBufs.Put(p)
+		}
 	}
 }
 
