@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/run.sh: the fixed benchmark suite behind `make bench`.
 #
-# Builds strata, the kfake launcher (bench/peers/kfake, its own Go module) and
+# Builds strata, the kfake launcher (bench/peers/kfake, its own Go module), the
+# NATS end-to-end peer (bench/peers/natse2e) and
 # NATS (nats-server and the natscli bench tool, latest from the Go module
 # proxy) into a temp dir, starts every server on 127.0.0.1 only with fresh temp
 # data dirs, runs the same workloads against Strata and the peers in this one
@@ -249,8 +250,8 @@ if want nats; then
 		HAVE_NATS=0
 		note "NATS not measured: go install failed: $(tail -n 3 "$WORK/nats-build.log" | tr '\n' ' ')"
 	fi
-	cmd_log "(cd bench/peers/natse2e && go build -o natse2e .)"
-	if ((HAVE_NATS)) && ! (cd bench/peers/natse2e && GOFLAGS= "$GO" build -o "$BIN/natse2e" .) >>"$WORK/nats-build.log" 2>&1; then
+	cmd_log "go build -o natse2e ./bench/peers/natse2e"
+	if ((HAVE_NATS)) && ! "$GO" build -o "$BIN/natse2e" ./bench/peers/natse2e >>"$WORK/nats-build.log" 2>&1; then
 		note "workload 5 not measured on NATS: natse2e did not build: $(tail -n 3 "$WORK/nats-build.log" | tr '\n' ' ')"
 	fi
 fi

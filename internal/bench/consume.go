@@ -99,10 +99,10 @@ func Consume(ctx context.Context, cfg ConsumeConfig) (Summary, error) {
 		runCtx, cancel = context.WithTimeout(runCtx, cfg.Duration)
 		defer cancel()
 	}
-	fail := &failure{cancel: cancel}
+	fail := NewFailure(cancel)
 	notify := make(chan struct{}, 1)
 	start := time.Now()
-	stopProgress := startProgress(cfg.Progress, ModeConsume, stats, start, progressInterval)
+	stopProgress := StartProgress(cfg.Progress, ModeConsume, stats, start, progressInterval)
 	var wg sync.WaitGroup
 	for _, cl := range clients {
 		wg.Go(func() {
@@ -128,14 +128,14 @@ func Consume(ctx context.Context, cfg ConsumeConfig) (Summary, error) {
 	if target == 0 {
 		idle = 0
 	}
-	if err := awaitProgress(runCtx, notify, idle, budget.Spent); err != nil {
-		fail.set(fmt.Errorf("consume %q: %d of %d records: %w", cfg.Topic, stats.Snapshot().Records, target, err))
+	if err := AwaitProgress(runCtx, notify, idle, budget.Spent); err != nil {
+		fail.Set(fmt.Errorf("consume %q: %d of %d records: %w", cfg.Topic, stats.Snapshot().Records, target, err))
 	}
 	elapsed := time.Since(start)
 	cancel()
 	wg.Wait()
 	stopProgress()
-	if err := fail.get(); err != nil {
+	if err := fail.Get(); err != nil {
 		return Summary{}, err
 	}
 	return NewSummary(ModeConsume, cfg.Topic, stats.Snapshot(), elapsed), nil
@@ -189,7 +189,7 @@ func (rp *recordPool) PutRecords(s []kgo.Record) { rp.p.Put(&s) }
 
 // pollLoop polls cl until ctx ends, handing every non-empty fetch to got
 // and the first fetch error to fail.
-func pollLoop(ctx context.Context, cl *kgo.Client, fail *failure, got func(kgo.Fetches)) {
+func pollLoop(ctx context.Context, cl *kgo.Client, fail *Failure, got func(kgo.Fetches)) {
 	for {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
@@ -199,7 +199,7 @@ func pollLoop(ctx context.Context, cl *kgo.Client, fail *failure, got func(kgo.F
 			if errors.Is(fe.Err, context.Canceled) || errors.Is(fe.Err, context.DeadlineExceeded) || errors.Is(fe.Err, kgo.ErrClientClosed) {
 				return
 			}
-			fail.set(fmt.Errorf("fetch %s/%d: %w", fe.Topic, fe.Partition, fe.Err))
+			fail.Set(fmt.Errorf("fetch %s/%d: %w", fe.Topic, fe.Partition, fe.Err))
 			return
 		}
 		if !fs.Empty() {
@@ -216,11 +216,11 @@ func signal(notify chan<- struct{}) {
 	}
 }
 
-// awaitProgress waits until done reports true (checked at the start and
+// AwaitProgress waits until done reports true (checked at the start and
 // after each signal on notify), ctx ends, or idle passes without a signal.
 // It returns ErrIdle in the last case and nil otherwise; idle 0 waits
 // without limit.
-func awaitProgress(ctx context.Context, notify <-chan struct{}, idle time.Duration, done func() bool) error {
+func AwaitProgress(ctx context.Context, notify <-chan struct{}, idle time.Duration, done func() bool) error {
 	var timeout <-chan time.Time
 	var timer *time.Timer
 	if idle > 0 {

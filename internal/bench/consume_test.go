@@ -23,7 +23,7 @@ func TestAwaitProgress(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := awaitProgress(tt.ctx, make(chan struct{}), tt.idle, func() bool { return tt.done })
+			err := AwaitProgress(tt.ctx, make(chan struct{}), tt.idle, func() bool { return tt.done })
 			if !errors.Is(err, tt.wantErr) {
 				t.Errorf("got %v, want %v", err, tt.wantErr)
 			}
@@ -37,7 +37,7 @@ func TestAwaitProgressChecksAfterSignal(t *testing.T) {
 	var calls int
 	result := make(chan error)
 	go func() {
-		result <- awaitProgress(context.Background(), notify, 0, func() bool {
+		result <- AwaitProgress(context.Background(), notify, 0, func() bool {
 			calls++
 			select {
 			case <-done:

@@ -80,7 +80,7 @@ func EndToEnd(ctx context.Context, cfg E2EConfig) (Summary, error) {
 	stats := NewStats()
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	fail := &failure{cancel: cancel}
+	fail := NewFailure(cancel)
 	notify := make(chan struct{}, 1)
 	var received atomic.Int64
 	var wg sync.WaitGroup
@@ -93,7 +93,7 @@ func EndToEnd(ctx context.Context, cfg E2EConfig) (Summary, error) {
 			for _, r := range fs.Records() {
 				sent, err := StampTime(r.Value)
 				if err != nil {
-					fail.set(fmt.Errorf("record %s/%d@%d: %w", r.Topic, r.Partition, r.Offset, err))
+					fail.Set(fmt.Errorf("record %s/%d@%d: %w", r.Topic, r.Partition, r.Offset, err))
 					return
 				}
 				lat = append(lat, now.Sub(sent))
@@ -108,7 +108,7 @@ func EndToEnd(ctx context.Context, cfg E2EConfig) (Summary, error) {
 
 	values := NewValues(cfg.RecordSize, cfg.Compressible, uint64(time.Now().UnixNano())) // before the clock starts
 	start := time.Now()
-	stopProgress := startProgress(cfg.Progress, ModeE2E, stats, start, progressInterval)
+	stopProgress := StartProgress(cfg.Progress, ModeE2E, stats, start, progressInterval)
 	var acked atomic.Int64
 	s := &sender{
 		cl:     prod,
@@ -123,14 +123,14 @@ func EndToEnd(ctx context.Context, cfg E2EConfig) (Summary, error) {
 	}
 	s.run(runCtx)
 	want := acked.Load()
-	if err := awaitProgress(runCtx, notify, cfg.IdleTimeout, func() bool { return received.Load() >= want }); err != nil {
-		fail.set(fmt.Errorf("e2e %q: received %d of %d records: %w", cfg.Topic, received.Load(), want, err))
+	if err := AwaitProgress(runCtx, notify, cfg.IdleTimeout, func() bool { return received.Load() >= want }); err != nil {
+		fail.Set(fmt.Errorf("e2e %q: received %d of %d records: %w", cfg.Topic, received.Load(), want, err))
 	}
 	elapsed := time.Since(start)
 	cancel()
 	wg.Wait()
 	stopProgress()
-	if err := fail.get(); err != nil {
+	if err := fail.Get(); err != nil {
 		return Summary{}, err
 	}
 	return NewSummary(ModeE2E, cfg.Topic, stats.Snapshot(), elapsed), nil

@@ -102,7 +102,7 @@ func Produce(ctx context.Context, cfg ProduceConfig) (Summary, error) {
 	stats := NewStats()
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	fail := &failure{cancel: cancel}
+	fail := NewFailure(cancel)
 	budget := NewBudget(cfg.Records)
 	// Values are made before the clock starts: making a pool takes a while.
 	seed := uint64(time.Now().UnixNano())
@@ -115,7 +115,7 @@ func Produce(ctx context.Context, cfg ProduceConfig) (Summary, error) {
 	if cfg.Duration > 0 {
 		end = start.Add(cfg.Duration)
 	}
-	stopProgress := startProgress(cfg.Progress, ModeProduce, stats, start, progressInterval)
+	stopProgress := StartProgress(cfg.Progress, ModeProduce, stats, start, progressInterval)
 	var wg sync.WaitGroup
 	for i, cl := range clients {
 		s := &sender{
@@ -135,7 +135,7 @@ func Produce(ctx context.Context, cfg ProduceConfig) (Summary, error) {
 	wg.Wait()
 	elapsed := time.Since(start)
 	stopProgress()
-	if err := fail.get(); err != nil {
+	if err := fail.Get(); err != nil {
 		return Summary{}, err
 	}
 	return NewSummary(ModeProduce, cfg.Topic, stats.Snapshot(), elapsed), nil
@@ -151,7 +151,7 @@ type sender struct {
 	end    time.Time // zero: no end
 	stamp  bool      // stamp each value with its send time
 	acked  func(*kgo.Record)
-	fail   *failure
+	fail   *Failure
 }
 
 // stopGrace is how long a stopped run still waits for acknowledgements of
@@ -172,7 +172,7 @@ func (s *sender) run(ctx context.Context) {
 		switch {
 		case errors.Is(err, kgo.ErrClientClosed) && ctx.Err() != nil:
 		case err != nil:
-			s.fail.set(fmt.Errorf("produce to %q: %w", r.Topic, err))
+			s.fail.Set(fmt.Errorf("produce to %q: %w", r.Topic, err))
 		default:
 			s.acked(r)
 		}
@@ -199,6 +199,6 @@ func (s *sender) run(ctx context.Context) {
 	// A stopped run that gave up leaves the rest to the client's Close,
 	// which fails it with ErrClientClosed.
 	if err := s.cl.Flush(flushCtx); err != nil && ctx.Err() == nil {
-		s.fail.set(fmt.Errorf("flush: %w", err))
+		s.fail.Set(fmt.Errorf("flush: %w", err))
 	}
 }

@@ -10,11 +10,11 @@ import (
 // progressInterval is how often a running workload reports progress.
 const progressInterval = time.Second
 
-// startProgress writes a ProgressLine about stats to w every interval
+// StartProgress writes a ProgressLine about stats to w every interval
 // from start on, in a goroutine, until the returned stop is called; stop
 // returns once the goroutine has exited. With a nil w it does nothing.
 // Write errors are ignored: progress is advisory.
-func startProgress(w io.Writer, mode string, stats *Stats, start time.Time, interval time.Duration) (stop func()) {
+func StartProgress(w io.Writer, mode string, stats *Stats, start time.Time, interval time.Duration) (stop func()) {
 	if w == nil {
 		return func() {}
 	}
@@ -43,16 +43,19 @@ func startProgress(w io.Writer, mode string, stats *Stats, start time.Time, inte
 	}
 }
 
-// failure keeps the first error of concurrent workers and cancels their
+// Failure keeps the first error of concurrent workers and cancels their
 // shared context when it happens. It is safe for concurrent use.
-type failure struct {
+type Failure struct {
 	mu     sync.Mutex
 	err    error
 	cancel context.CancelFunc
 }
 
-// set records err if it is the first and cancels the workers' context.
-func (f *failure) set(err error) {
+// NewFailure returns a Failure that calls cancel on the first error.
+func NewFailure(cancel context.CancelFunc) *Failure { return &Failure{cancel: cancel} }
+
+// Set records err if it is the first and cancels the workers' context.
+func (f *Failure) Set(err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err == nil {
@@ -61,8 +64,8 @@ func (f *failure) set(err error) {
 	}
 }
 
-// get returns the first error recorded, or nil.
-func (f *failure) get() error {
+// Get returns the first error recorded, or nil.
+func (f *Failure) Get() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.err

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 )
 
 // memFS is an in-memory FS for crash tests. It remembers, per file, the
@@ -23,8 +22,9 @@ type memFS struct {
 	dirs    map[string]bool
 
 	logSyncs atomic.Int64 // Sync calls on .log files
-	// syncLatency, when set, is how long a file Sync takes, as on a disk.
-	syncLatency time.Duration
+	// onLogSync, when set, runs at the start of every Sync of a .log file,
+	// before the contents are marked synced: a test holds a sync there.
+	onLogSync func()
 }
 
 type memInode struct {
@@ -226,8 +226,8 @@ func (f *memFile) WriteAt(b []byte, off int64) (int, error) {
 }
 
 func (f *memFile) Sync() error {
-	if f.fsys.syncLatency > 0 {
-		time.Sleep(f.fsys.syncLatency) // the simulated disk, not a wait for a condition
+	if hook := f.fsys.onLogSync; hook != nil && strings.HasSuffix(f.name, logSuffix) {
+		hook()
 	}
 	f.fsys.mu.Lock()
 	defer f.fsys.mu.Unlock()

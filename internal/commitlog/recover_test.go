@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -227,11 +228,21 @@ func TestCrashDurability(t *testing.T) {
 
 func TestGroupCommit(t *testing.T) {
 	m := newMemFS()
-	m.syncLatency = 200 * time.Microsecond
 	cfg := testConfig()
 	cfg.FlushMessages = 1
 	tl := openTest(t, m, cfg, Options{})
 	const writers, each = 8, 50
+	// The first fsync waits until every writer has appended its first
+	// batch: those appended during a round must share the next one.
+	var first sync.Once
+	m.onLogSync = func() {
+		first.Do(func() {
+			deadline := time.Now().Add(10 * time.Second)
+			for tl.EndOffset() < writers && time.Now().Before(deadline) {
+				runtime.Gosched()
+			}
+		})
+	}
 	before := m.logSyncs.Load()
 	var wg sync.WaitGroup
 	errs := make(chan error, writers)

@@ -34,15 +34,17 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/stratalog/strata/internal/bench"
 )
 
 // config is the command line.
@@ -110,9 +112,9 @@ func main() {
 	stop()
 	if err == nil {
 		if cfg.json {
-			err = sum.writeJSON(os.Stdout)
+			err = sum.WriteJSON(os.Stdout)
 		} else {
-			err = sum.writeText(os.Stdout)
+			err = sum.WriteText(os.Stdout)
 		}
 	}
 	if err != nil {
@@ -121,43 +123,20 @@ func main() {
 	}
 }
 
-// failure keeps the first error of concurrent workers and cancels their
-// shared context when it happens. Safe for concurrent use.
-type failure struct {
-	mu     sync.Mutex
-	err    error
-	cancel context.CancelFunc
-}
-
-func (f *failure) set(err error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.err == nil {
-		f.err = err
-		f.cancel()
-	}
-}
-
-func (f *failure) get() error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.err
-}
-
 // run does one end-to-end run and returns its summary. When ctx ends it
 // stops and returns the summary so far with a nil error; otherwise it
 // returns the first error of the connection, a publish or the consumer, or
 // an idle timeout error.
-func run(ctx context.Context, cfg config) (summary, error) {
+func run(ctx context.Context, cfg config) (bench.Summary, error) {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	fail := &failure{cancel: cancel}
+	fail := bench.NewFailure(cancel)
 
 	// No reconnects: a benchmark connection that drops is a failed run, not
 	// something to paper over with buffered retries.
 	nc, err := nats.Connect(cfg.url, nats.Name("strata-bench-natse2e"), nats.NoReconnect())
 	if err != nil {
-		return summary{}, fmt.Errorf("connect to %s: %w", cfg.url, err)
+		return bench.Summary{}, fmt.Errorf("connect to %s: %w", cfg.url, err)
 	}
 	defer nc.Close()
 
@@ -171,7 +150,7 @@ func run(ctx context.Context, cfg config) (summary, error) {
 		}),
 		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) {
 			if ctx.Err() == nil { // failures while stopping on a signal are expected
-				fail.set(fmt.Errorf("publish to %q: %w", m.Subject, err))
+				fail.Set(fmt.Errorf("publish to %q: %w", m.Subject, err))
 			}
 		}),
 	}
@@ -182,16 +161,16 @@ func run(ctx context.Context, cfg config) (summary, error) {
 	}
 	js, err := jetstream.New(nc, jsOpts...)
 	if err != nil {
-		return summary{}, fmt.Errorf("jetstream: %w", err)
+		return bench.Summary{}, fmt.Errorf("jetstream: %w", err)
 	}
 
 	stream, err := ensureStream(ctx, js, cfg.stream, cfg.subject)
 	if err != nil {
-		return summary{}, err
+		return bench.Summary{}, err
 	}
 	info, err := stream.Info(ctx)
 	if err != nil {
-		return summary{}, fmt.Errorf("stream %q info: %w", cfg.stream, err)
+		return bench.Summary{}, fmt.Errorf("stream %q info: %w", cfg.stream, err)
 	}
 	// The consumer starts after the last message the stream held at the
 	// start, like the Kafka side's consumer from each partition's end offset.
@@ -201,21 +180,22 @@ func run(ctx context.Context, cfg config) (summary, error) {
 		OptStartSeq:    info.State.LastSeq + 1,
 	})
 	if err != nil {
-		return summary{}, fmt.Errorf("ordered consumer on %q: %w", cfg.stream, err)
+		return bench.Summary{}, fmt.Errorf("ordered consumer on %q: %w", cfg.stream, err)
 	}
 
-	st := newStats()
+	st := bench.NewStats()
 	var received atomic.Int64
 	notify := make(chan struct{}, 1)
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		now := time.Now()
 		data := m.Data()
-		sent, ok := stampTime(data)
-		if !ok {
-			fail.set(fmt.Errorf("message on %q: %d bytes, too short for a send time stamp", m.Subject(), len(data)))
+		sent, err := bench.StampTime(data)
+		if err != nil {
+			fail.Set(fmt.Errorf("message on %q: %w", m.Subject(), err))
 			return
 		}
-		received.Store(st.add(int64(len(data)), now.Sub(sent)))
+		st.AddLatency(int64(len(data)), now.Sub(sent))
+		received.Add(1)
 		select { // wake the final wait without blocking
 		case notify <- struct{}{}:
 		default:
@@ -228,17 +208,18 @@ func run(ctx context.Context, cfg config) (summary, error) {
 		}
 	}))
 	if err != nil {
-		return summary{}, fmt.Errorf("consume %q: %w", cfg.stream, err)
+		return bench.Summary{}, fmt.Errorf("consume %q: %w", cfg.stream, err)
 	}
 	defer cc.Stop()
 
-	vals := newValues(cfg.size, uint64(time.Now().UnixNano())) // before the clock starts
+	vals := bench.NewValues(cfg.size, false, uint64(time.Now().UnixNano())) // before the clock starts
 	start := time.Now()
-	stopProgress := func() {}
+	var progress io.Writer
 	if cfg.progress {
-		stopProgress = startProgress(os.Stderr, st, start)
+		progress = os.Stderr
 	}
-	publish(runCtx, js, cfg, vals, &pacer{start: start, perSec: cfg.rate}, start.Add(cfg.duration), fail)
+	stopProgress := bench.StartProgress(progress, bench.ModeE2E, st, start, time.Second)
+	publish(runCtx, js, cfg, vals, bench.NewPacer(start, cfg.rate), start.Add(cfg.duration), fail)
 
 	// Wait for every acknowledgement (or its failure or timeout), then for
 	// the consumer to receive every acknowledged message.
@@ -247,17 +228,17 @@ func run(ctx context.Context, cfg config) (summary, error) {
 	case <-runCtx.Done():
 	}
 	want := acked.Load()
-	if err := awaitReceived(runCtx, notify, cfg.idleTimeout, func() bool { return received.Load() >= want }); err != nil {
-		fail.set(fmt.Errorf("e2e %q: received %d of %d messages: %w", cfg.stream, received.Load(), want, err))
+	if err := bench.AwaitProgress(runCtx, notify, cfg.idleTimeout, func() bool { return received.Load() >= want }); err != nil {
+		fail.Set(fmt.Errorf("e2e %q: received %d of %d messages: %w", cfg.stream, received.Load(), want, err))
 	}
 	elapsed := time.Since(start)
 	cancel()
 	cc.Stop()
 	stopProgress()
-	if err := fail.get(); err != nil {
-		return summary{}, err
+	if err := fail.Get(); err != nil {
+		return bench.Summary{}, err
 	}
-	return newSummary(cfg.stream, st.snapshot(), elapsed), nil
+	return bench.NewSummary(bench.ModeE2E, cfg.stream, st.Snapshot(), elapsed), nil
 }
 
 // ensureStream returns the stream named name, first creating it with file
@@ -286,7 +267,7 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, name, subject str
 // a copy of the next value stamped with its due time. A publish that cannot
 // be handed to the client goes to fail and ends the loop; acknowledgements
 // and their failures arrive through the JetStream handlers.
-func publish(ctx context.Context, js jetstream.JetStream, cfg config, vals *values, p *pacer, end time.Time, fail *failure) {
+func publish(ctx context.Context, js jetstream.JetStream, cfg config, vals *bench.Values, p *bench.Pacer, end time.Time, fail *bench.Failure) {
 	// With maxPending unacknowledged, PublishAsync blocks for a free slot
 	// up to the stall wait and then fails: allow as long as an
 	// acknowledgement may take.
@@ -295,48 +276,17 @@ func publish(ctx context.Context, js jetstream.JetStream, cfg config, vals *valu
 		stall = jetstream.WithStallWait(24 * time.Hour)
 	}
 	for {
-		due, ok := p.wait(ctx, end)
+		due, ok := p.Wait(ctx, end)
 		if !ok {
 			return
 		}
-		v := bytes.Clone(vals.next())
-		stamp(v, due)
+		v := bytes.Clone(vals.Next())
+		bench.Stamp(v, due)
 		if _, err := js.PublishAsync(cfg.subject, v, stall); err != nil {
 			if ctx.Err() == nil {
-				fail.set(fmt.Errorf("publish to %q: %w", cfg.subject, err))
+				fail.Set(fmt.Errorf("publish to %q: %w", cfg.subject, err))
 			}
 			return
 		}
 	}
-}
-
-// errIdle is wrapped by the error of a run whose consumer received nothing
-// for the idle timeout while acknowledged messages were outstanding.
-var errIdle = errors.New("no message received within the idle timeout")
-
-// awaitReceived waits until done reports true (checked at the start and
-// after each signal on notify), ctx ends, or idle passes without a signal.
-// It returns errIdle in the last case and nil otherwise; idle 0 waits
-// without limit.
-func awaitReceived(ctx context.Context, notify <-chan struct{}, idle time.Duration, done func() bool) error {
-	var timeout <-chan time.Time
-	var timer *time.Timer
-	if idle > 0 {
-		timer = time.NewTimer(idle)
-		defer timer.Stop()
-		timeout = timer.C
-	}
-	for !done() {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-notify:
-			if timer != nil {
-				timer.Reset(idle)
-			}
-		case <-timeout:
-			return errIdle
-		}
-	}
-	return nil
 }
