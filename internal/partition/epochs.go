@@ -158,10 +158,5 @@ func writeFileAtomic(path string, data []byte, sync bool) error {
 	if !sync {
 		return nil
 	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return syncDir(filepath.Dir(path))
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -24,13 +25,19 @@ type Partition struct {
 	Topic string
 	Index int32
 
+	dir    string
 	logger *slog.Logger
 	log    *commitlog.Log
 	epochs *epochCache
+	saveMu sync.Mutex // serializes writes of the checkpoint and the state snapshots
+	states []int64    // offsets of the state snapshots on disk, ascending (saveMu)
 
 	mu        sync.Mutex // serializes appends and producer state
 	producers *txn.ProducerState
 	epoch     int32
+	// sinceState is the size of the batches after the newest state
+	// snapshot: what Open would read again.
+	sinceState int64
 
 	hw      atomic.Int64
 	waitMu  sync.Mutex
@@ -45,7 +52,8 @@ type Options struct {
 }
 
 // Open opens (or creates) the partition's log in dir and rebuilds its
-// producer state from the log.
+// producer state and leader epochs: from the newest usable state snapshot
+// and the batch headers after it, or from every batch header in the log.
 func Open(dir, topic string, index int32, cfg commitlog.Config, opts Options) (*Partition, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -54,37 +62,63 @@ func Open(dir, topic string, index int32, cfg commitlog.Config, opts Options) (*
 	if err != nil {
 		return nil, err
 	}
-	epochs, err := openEpochCache(dir)
-	if errors.Is(err, errBadEpochFile) {
-		// Every batch carries its epoch: the scan below learns them again.
-		opts.Logger.Warn("leader epoch checkpoint unreadable, rebuilding it from the log", "dir", dir, "err", err)
-		epochs, err = &epochCache{path: filepath.Join(dir, epochFile)}, nil
+	p := &Partition{
+		Topic:   topic,
+		Index:   index,
+		dir:     dir,
+		logger:  opts.Logger,
+		log:     l,
+		epoch:   opts.LeaderEpoch,
+		changed: make(chan struct{}),
 	}
-	if err != nil {
+	if err := p.restore(); err != nil {
 		l.Close()
 		return nil, err
 	}
-	epochs.truncateFrom(l.EndOffset())
-	p := &Partition{
-		Topic:     topic,
-		Index:     index,
-		logger:    opts.Logger,
-		log:       l,
-		epochs:    epochs,
-		producers: txn.NewProducerState(),
-		epoch:     opts.LeaderEpoch,
-		changed:   make(chan struct{}),
-	}
-	if err := l.ScanHeaders(l.StartOffset(), func(h recordbatch.Header) bool {
-		p.producers.Update(h, h.MaxTimestamp)
-		epochs.assign(h.PartitionLeaderEpoch, h.BaseOffset)
-		return true
-	}); err != nil {
-		l.Close()
-		return nil, fmt.Errorf("rebuild producer state: %w", err)
-	}
 	p.hw.Store(l.EndOffset())
 	return p, nil
+}
+
+// restore sets the producer state and the leader epoch cache from the
+// newest state snapshot at or below the log end offset (or from nothing)
+// and the batch headers after it. The epoch checkpoint is used without a
+// snapshot; either way it is marked for rewriting if it differs from what
+// the batches say.
+func (p *Partition) restore() error {
+	end := p.log.EndOffset()
+	st, found, kept, err := loadState(p.dir, end, p.logger)
+	if err != nil {
+		return fmt.Errorf("load state snapshot: %w", err)
+	}
+	p.states = kept
+	saved, err := openEpochCache(p.dir)
+	torn := errors.Is(err, errBadEpochFile)
+	if torn {
+		// Every batch carries its epoch: the headers give them again.
+		p.logger.Warn("leader epoch checkpoint unreadable, rebuilding it from the log", "dir", p.dir, "err", err)
+		saved, err = &epochCache{path: filepath.Join(p.dir, epochFile)}, nil
+	}
+	if err != nil {
+		return err
+	}
+	p.epochs = &epochCache{path: saved.path, entries: slices.Clone(saved.entries)}
+	p.producers = txn.NewProducerState()
+	from := p.log.StartOffset()
+	if found {
+		p.epochs.entries, p.producers = st.epochs, st.producers
+		from = max(from, st.offset)
+	}
+	p.epochs.truncateFrom(end)
+	if err := p.log.ScanHeaders(from, func(h recordbatch.Header) bool {
+		p.producers.Update(h, h.MaxTimestamp)
+		p.epochs.assign(h.PartitionLeaderEpoch, h.BaseOffset)
+		p.sinceState += h.Size()
+		return true
+	}); err != nil {
+		return fmt.Errorf("rebuild producer state: %w", err)
+	}
+	p.epochs.dirty = torn || !slices.Equal(p.epochs.entries, saved.entries)
+	return nil
 }
 
 // AppendResult is the outcome of one append.
@@ -129,6 +163,7 @@ func (p *Partition) Append(batch []byte, h recordbatch.Header, logAppendTime int
 	}
 	p.producers.Update(h, ts)
 	p.epochs.assign(p.epoch, ar.BaseOffset)
+	p.sinceState += int64(len(batch))
 	res.BaseOffset = ar.BaseOffset
 	res.LogStartOffset = p.log.StartOffset()
 	p.advance(ar.LastOffset + 1)
@@ -242,20 +277,23 @@ func (p *Partition) EnforceRetention() error {
 // Clean runs one compaction pass if the log is compacted and due.
 func (p *Partition) Clean(ctx context.Context) (commitlog.CleanStats, error) { return p.log.Clean(ctx) }
 
-// Tick runs time-based flushes and rolls, and saves a changed leader
-// epoch cache, unsynced: a checkpoint lost or torn in a crash is learned
-// again from the batches, and fsyncing one per partition kept the disk
-// busy for seconds after the first produce to 10,000 partitions.
+// Tick runs time-based flushes and rolls, saves a changed leader epoch
+// cache, and writes a state snapshot when tickStateBytes were appended
+// since the last, all unsynced: a checkpoint lost or torn in a crash is
+// learned again from the batches, and fsyncing one per partition kept the
+// disk busy for seconds after the first produce to 10,000 partitions.
 func (p *Partition) Tick() error {
 	if err := p.log.Tick(); err != nil {
 		return err
 	}
-	return p.saveEpochs(false)
+	return errors.Join(p.saveEpochs(false), p.saveState(tickStateBytes))
 }
 
 // saveEpochs writes the leader epoch checkpoint if it changed, outside the
 // append lock, fsynced if sync.
 func (p *Partition) saveEpochs(sync bool) error {
+	p.saveMu.Lock()
+	defer p.saveMu.Unlock()
 	p.mu.Lock()
 	data, changed := p.epochs.snapshot()
 	p.mu.Unlock()
@@ -271,21 +309,22 @@ func (p *Partition) saveEpochs(sync bool) error {
 	return nil
 }
 
-// Close saves the leader epoch cache and closes the log; Delete closes it
-// and removes its directory.
+// Close saves the leader epoch cache and a state snapshot (when
+// closeStateBytes were appended since the last) and closes the log; Delete
+// closes it and removes its directory.
 func (p *Partition) Close() error {
-	return errors.Join(p.saveEpochs(true), p.log.Close())
+	return errors.Join(p.saveEpochs(true), p.saveState(closeStateBytes), p.log.Close())
 }
 
 // CloseAll closes parts as Close closes each, with their file system
 // synced as a whole rather than file by file (commitlog.CloseAll): the
-// leader epoch checkpoints are written first, unsynced, and made durable by
-// the logs' syncs.
+// leader epoch checkpoints and state snapshots are written first,
+// unsynced, and made durable by the logs' syncs.
 func CloseAll(parts []*Partition) error {
 	errs := make([]error, 0, len(parts)+1)
 	logs := make([]*commitlog.Log, len(parts))
 	for i, p := range parts {
-		if err := p.saveEpochs(false); err != nil {
+		if err := errors.Join(p.saveEpochs(false), p.saveState(closeStateBytes)); err != nil {
 			errs = append(errs, fmt.Errorf("%s-%d: %w", p.Topic, p.Index, err))
 		}
 		logs[i] = p.log

@@ -23,7 +23,8 @@ import (
 //   - what Check accepts keeps each producer's sequences contiguous: within
 //     an epoch each batch starts right after the last one (wrapping to 0
 //     after math.MaxInt32), a new epoch is higher and starts at 0, and only
-//     a producer the state does not know may start anywhere.
+//     a producer the state does not know may start anywhere;
+//   - the state's binary form decodes to the same state.
 func FuzzProducerState(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte{0, 1, 0, 0, 0, 2, 0, 1, 0, 0, 0, 2, 0, 1, 0, 1, 0, 0})
@@ -72,6 +73,13 @@ func FuzzProducerState(f *testing.F) {
 				s.Update(h, now)
 				m.update(h, now)
 			}
+		}
+		got, err := DecodeProducerState(s.AppendBinary(nil))
+		if err != nil {
+			t.Fatalf("decode the state's own binary form: %v", err)
+		}
+		if !reflect.DeepEqual(got, s) {
+			t.Fatalf("decoded state %+v, want %+v", got, s)
 		}
 	})
 }

@@ -181,6 +181,26 @@ func TestListOffsets(t *testing.T) {
 	}
 }
 
+// idempotentBatches gets a producer id from the node cl talks to and
+// returns a builder of its batches: two records of valueSize bytes from
+// sequence seq.
+func idempotentBatches(t *testing.T, cl *kgo.Client, valueSize int) func(seq int32) []byte {
+	t.Helper()
+	ip, err := kmsg.NewPtrInitProducerIDRequest().RequestWith(context.Background(), cl)
+	if err != nil || ip.ErrorCode != 0 {
+		t.Fatalf("init producer id: %v %d", err, ip.ErrorCode)
+	}
+	return func(seq int32) []byte {
+		b, err := recordbatch.Build(recordbatch.BuildOptions{BaseTimestamp: time.Now().UnixMilli(),
+			ProducerID: ip.ProducerID, ProducerEpoch: ip.ProducerEpoch, BaseSequence: seq},
+			[]recordbatch.Record{{Value: make([]byte, valueSize)}, {OffsetDelta: 1, Value: make([]byte, valueSize)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+}
+
 // TestIdempotentDuplicate sends the same idempotent batch twice: the second
 // gets the first's offset and is not appended again. A gap in sequence is
 // OUT_OF_ORDER_SEQUENCE_NUMBER.
@@ -189,20 +209,7 @@ func TestIdempotentDuplicate(t *testing.T) {
 	topic := topicName(t)
 	createTopic(t, n.addr, topic, 1, nil)
 	cl := franzClient(t, n.addr)
-	ctx := context.Background()
-	ip, err := kmsg.NewPtrInitProducerIDRequest().RequestWith(ctx, cl)
-	if err != nil || ip.ErrorCode != 0 {
-		t.Fatalf("init producer id: %v %d", err, ip.ErrorCode)
-	}
-	batch := func(seq int32) []byte {
-		b, err := recordbatch.Build(recordbatch.BuildOptions{BaseTimestamp: time.Now().UnixMilli(),
-			ProducerID: ip.ProducerID, ProducerEpoch: ip.ProducerEpoch, BaseSequence: seq},
-			[]recordbatch.Record{{Value: []byte("a")}, {OffsetDelta: 1, Value: []byte("b")}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
+	batch := idempotentBatches(t, cl, 1)
 	if err, off := produceRaw(t, cl, topic, batch(0)); err != nil || off != 0 {
 		t.Fatalf("first: %v at %d", err, off)
 	}
@@ -214,6 +221,48 @@ func TestIdempotentDuplicate(t *testing.T) {
 	}
 	if err, off := produceRaw(t, cl, topic, batch(2)); err != nil || off != 2 {
 		t.Fatalf("next: got %v at %d, want success at 2", err, off)
+	}
+}
+
+// TestIdempotenceSurvivesRestart: after a clean restart an idempotent
+// producer's retry is still answered with its original offset, also for a
+// batch DeleteRecords removed (Kafka keeps such a producer's state until it
+// expires; the log alone no longer holds it, the stop's state snapshot
+// does), and its next sequence is accepted.
+func TestIdempotenceSurvivesRestart(t *testing.T) {
+	n := startNode(t, "", nil)
+	topic := topicName(t)
+	createTopic(t, n.addr, topic, 1, nil)
+	cl := franzClient(t, n.addr)
+	ctx := context.Background()
+	// Records of 400 KiB: the three batches pass the 1 MiB after which a
+	// clean stop writes a state snapshot.
+	batch := idempotentBatches(t, cl, 400<<10)
+	for seq := int32(0); seq < 6; seq += 2 {
+		if err, off := produceRaw(t, cl, topic, batch(seq)); err != nil || off != int64(seq) {
+			t.Fatalf("sequence %d: %v at %d", seq, err, off)
+		}
+	}
+	adm := kadm.NewClient(cl)
+	del, err := adm.DeleteRecords(ctx, kadm.Offsets{topic: {0: {At: 4}}})
+	if err != nil || del.Error() != nil {
+		t.Fatalf("delete records before 4: %v %v", err, del.Error())
+	}
+	cl.Close()
+	n.stop()
+
+	n2 := startNode(t, n.dataDir, nil)
+	cl = franzClient(t, n2.addr)
+	for _, seq := range []int32{0, 4} {
+		if err, off := produceRaw(t, cl, topic, batch(seq)); err != nil || off != int64(seq) {
+			t.Fatalf("retry of sequence %d after the restart: %v at %d, want success at %d", seq, err, off, seq)
+		}
+	}
+	if err, off := produceRaw(t, cl, topic, batch(6)); err != nil || off != 6 {
+		t.Fatalf("next sequence after the restart: %v at %d, want success at 6", err, off)
+	}
+	if err, _ := produceRaw(t, cl, topic, batch(10)); !errors.Is(err, kerr.OutOfOrderSequenceNumber) {
+		t.Fatalf("gap after the restart: got %v, want OUT_OF_ORDER_SEQUENCE_NUMBER", err)
 	}
 }
 
