@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"log/slog"
+	"math"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,12 +15,12 @@ import (
 // Open opens the log in dir, creating the directory and an empty first
 // segment when missing, and recovers it (see docs/format/segments.md):
 //
-//   - without opts.Clean, every segment that may hold offsets at or above
-//     the recovery point is read whole, each batch checked with
-//     recordbatch.Check and for increasing offsets, and its indexes rebuilt;
-//     other segments' indexes are checked and rebuilt when invalid;
-//   - with opts.Clean, indexes are trusted when valid and only the batches
-//     after each segment's last index entry are read and checked;
+//   - batches below the recovery point (all of them with opts.Clean) are
+//     durable: their index entries are used when the index files check out,
+//     and only the batches after the last entry used are read, each checked
+//     with recordbatch.Check and for increasing offsets; a segment whose
+//     indexes do not check out, or have no entry below the recovery point,
+//     is read whole and its indexes rebuilt;
 //   - bad bytes with no valid batch anywhere after them (a torn tail) are
 //     truncated, fsynced and logged with what was dropped;
 //   - bad bytes followed by a valid batch are corruption: Open returns a
@@ -82,8 +83,11 @@ func (l *Log) recover(clean bool) error {
 			return err
 		}
 		l.segs = append(l.segs, s)
-		full := !clean && (i == len(bases)-1 || bases[i+1] > rp)
-		ld, err := l.loadSegment(s, full, i < len(bases)-1, &buf)
+		trusted := int64(math.MaxInt64)
+		if !clean {
+			trusted = rp
+		}
+		ld, err := l.loadSegment(s, trusted, i < len(bases)-1, &buf)
 		if err != nil {
 			return err
 		}
@@ -142,29 +146,38 @@ func (l *Log) readOffsetCheckpoint(name string) (int64, bool) {
 	return v, found && v >= 0
 }
 
-// loadSegment learns a segment's state: with full, by reading and checking
-// every batch; otherwise from its index files plus the batches after the
-// last index entry, falling back to a full read when the indexes are
-// invalid or those batches are not all good.
+// loadSegment learns a segment's state. Its batches below trusted are
+// durable (the recovery point, or all of them after a clean shutdown), so
+// the index entries for them are used when the index files check out, and
+// only the batches after the last entry used are read and checked. If that
+// fails, or no entry is below trusted, every batch is read and checked and
+// the indexes are rebuilt.
 //
 // A sealed segment's time index ends with an entry for its largest
 // timestamp, as sealSegment writes it.
-func (l *Log) loadSegment(s *segment, full, sealed bool, buf *[]byte) (*loaded, error) {
+func (l *Log) loadSegment(s *segment, trusted int64, sealed bool, buf *[]byte) (*loaded, error) {
 	fileEnd, err := s.log.Size()
 	if err != nil {
 		return nil, fmt.Errorf("size of %s: %w", s.name(), err)
 	}
 	ld := &loaded{s: s, fileEnd: fileEnd}
 	interval := int64(l.cfg.IndexIntervalBytes)
-	if !full {
-		st, from, ok := l.loadIndexes(s, fileEnd)
+	if trusted > s.base {
+		st, from, cut, ok := l.loadIndexes(s, fileEnd, trusted)
 		if ok {
 			bad, err := s.walk(&st, from, fileEnd, true, true, interval, buf)
 			if err != nil {
 				return nil, err
 			}
 			if bad == nil && (len(st.tix) == 0 || st.maxTSOff < st.next) {
-				ld.st = st
+				if cut && sealed {
+					st.tix = maybeAppendTimeEntry(st.tix, st.maxTS, st.maxTSOff-s.base)
+				}
+				// Batches at or above trusted may be only in the page
+				// cache of a crashed process, and cut entries were added
+				// again by the walk: both need the segment written and
+				// synced.
+				ld.st, ld.rebuilt = st, cut || st.next > trusted
 				return ld, nil
 			}
 		}
@@ -179,19 +192,21 @@ func (l *Log) loadSegment(s *segment, full, sealed bool, buf *[]byte) (*loaded, 
 	return ld, err
 }
 
-// loadIndexes reads and checks s's index files. It returns the state up to
-// the last offset index entry and that entry's position, or ok false when
-// either index is missing entries it should have or is inconsistent.
-func (l *Log) loadIndexes(s *segment, fileEnd int64) (st segState, from int64, ok bool) {
+// loadIndexes reads and checks s's index files, keeping only the offset
+// entries for batches below trusted and the time entries before the last
+// of those. It returns the state up to the last offset entry kept and that
+// entry's position, whether entries were cut, or ok false when either index
+// is missing entries it should have or is inconsistent, or none is kept.
+func (l *Log) loadIndexes(s *segment, fileEnd, trusted int64) (st segState, from int64, cut, ok bool) {
 	idx, tix, err := s.readIndexes()
 	if err != nil || len(idx)%offsetEntrySize != 0 || len(tix)%timeEntrySize != 0 {
-		return st, 0, false
+		return st, 0, false, false
 	}
 	prevRel, prevPos := int64(-1), int64(0)
 	for e := idx; len(e) > 0; e = e[offsetEntrySize:] {
 		rel, pos := int64(binary.BigEndian.Uint32(e)), int64(binary.BigEndian.Uint32(e[4:]))
 		if rel <= prevRel || rel > maxRelative || pos <= prevPos || pos >= fileEnd {
-			return st, 0, false
+			return st, 0, false, false
 		}
 		prevRel, prevPos = rel, pos
 	}
@@ -199,15 +214,34 @@ func (l *Log) loadIndexes(s *segment, fileEnd int64) (st segState, from int64, o
 	for e := tix; len(e) > 0; e = e[timeEntrySize:] {
 		ts, rel := int64(binary.BigEndian.Uint64(e)), int64(binary.BigEndian.Uint32(e[8:]))
 		if ts <= prevTS || rel < prevOff || rel > maxRelative {
-			return st, 0, false
+			return st, 0, false, false
 		}
 		prevTS, prevOff = ts, rel
 	}
+	if keep := entriesBelow(idx, offsetEntrySize, 0, trusted-s.base); keep < len(idx) {
+		if keep == 0 {
+			return st, 0, true, false
+		}
+		last := int64(binary.BigEndian.Uint32(idx[keep-offsetEntrySize:]))
+		idx, tix = idx[:keep], tix[:entriesBelow(tix, timeEntrySize, 8, last)]
+		cut = true
+	}
 	st, from = resumeState(s, idx, tix, int64(l.cfg.IndexIntervalBytes))
 	if from > 0 && !l.batchStartsAt(s, from, st.next) {
-		return st, 0, false
+		return st, 0, cut, false
 	}
-	return st, from, true
+	return st, from, cut, true
+}
+
+// entriesBelow returns the length of the prefix of index entries (of size
+// bytes, with their relative offset at byte at) whose offsets are below
+// rel. Offsets increase through an index.
+func entriesBelow(entries []byte, size, at int, rel int64) int {
+	n := 0
+	for n < len(entries) && int64(binary.BigEndian.Uint32(entries[n+at:])) < rel {
+		n += size
+	}
+	return n
 }
 
 // resumeState returns the state of a walk that resumes at the last batch

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"testing"
@@ -31,6 +32,63 @@ func modify(t *testing.T, m *memFS, name string, fn func([]byte) []byte) {
 		t.Fatalf("%s missing", name)
 	}
 	m.write(name, fn(b))
+}
+
+func removeRecoveryPoint(t *testing.T, m *memFS) {
+	t.Helper()
+	if err := m.Remove(filepath.Join(testDir, recoveryPointFile)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRecoveryPointTrusted: without a clean shutdown, the batches of the
+// last segment below the recovery point are taken from its index, not read
+// again; those above it are read and checked. A damaged batch below it is
+// not noticed at open, one above it is corruption.
+func TestRecoveryPointTrusted(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		damaged int // batch index, of 20 batches of 3 offsets
+		rp      int64
+		corrupt bool
+	}{
+		{"damage below the recovery point", 2, 45, false},
+		{"damage above the recovery point", 17, 45, true},
+		{"damage below the recovery point, none kept", 2, 0, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m := newMemFS()
+			cfg := testConfig()
+			cfg.IndexIntervalBytes = 300
+			tl := openTest(t, m, cfg, Options{})
+			var pos []int64
+			for i := range 20 {
+				pos = append(pos, tl.Size())
+				tl.append(batchOf(t, 3, 60, 1000+int64(i)))
+			}
+			if err := tl.Close(); err != nil {
+				t.Fatal(err)
+			}
+			modify(t, m, segPath(0, logSuffix), func(b []byte) []byte { b[pos[tt.damaged]+70] ^= 0xff; return b })
+			if err := putCheckpoint(m, testDir, recoveryPointFile, tt.rp, true); err != nil {
+				t.Fatal(err)
+			}
+			l, err := Open(testDir, cfg, Options{FS: m})
+			if tt.corrupt {
+				if !errors.Is(err, ErrCorruption) {
+					t.Fatalf("open: %v, want corruption", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("open: %v", err)
+			}
+			defer l.Close()
+			if got := l.EndOffset(); got != 60 {
+				t.Fatalf("end offset %d, want 60", got)
+			}
+		})
+	}
 }
 
 func TestRecoverCorruptions(t *testing.T) {
@@ -63,11 +121,15 @@ func TestRecoverCorruptions(t *testing.T) {
 		{name: "torn tail with clean flag", clean: true, damage: func(t *testing.T, m *memFS, pos []int64) {
 			modify(t, m, lastSeg(m), func(b []byte) []byte { return b[:len(b)-5] })
 		}, survive: 19},
+		// Batches below the recovery point are trusted (see
+		// TestRecoveryPointTrusted): these are above it.
 		{name: "bad crc in the middle", corrupt: true, damage: func(t *testing.T, m *memFS, pos []int64) {
 			modify(t, m, lastSeg(m), func(b []byte) []byte { b[pos[4]+70] ^= 0xff; return b })
+			removeRecoveryPoint(t, m)
 		}},
 		{name: "bad length in the middle", corrupt: true, damage: func(t *testing.T, m *memFS, pos []int64) {
 			modify(t, m, lastSeg(m), func(b []byte) []byte { binary.BigEndian.PutUint32(b[pos[4]+8:], 7); return b })
+			removeRecoveryPoint(t, m)
 		}},
 		{name: "bad batch in first segment", corrupt: true, damage: func(t *testing.T, m *memFS, pos []int64) {
 			modify(t, m, segPath(0, logSuffix), func(b []byte) []byte { b[len(b)-1] ^= 0xff; return b })
