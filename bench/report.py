@@ -58,6 +58,12 @@ dur = env["E2E_DURATION"]
 catchup_records = int(env["CATCHUP_RECORDS"])
 crash_after = env["CRASH_AFTER"]
 w6_parts = int(env["W6_PARTITIONS"])
+consumers = int(env["CONSUMERS"])
+fetch_mib = int(env["FETCH_SIZE"]) / 2**20
+readers = ("{} consumers sharing the partitions, {:g} MiB fetches per partition".format(consumers, fetch_mib)
+           if consumers > 1 else "one consumer")
+nats_readers = ("{} ordered ephemeral consumers, each reading all of workload 1's stream; their aggregate".format(consumers)
+                if consumers > 1 else "an ordered ephemeral consumer of workload 1's stream")
 w6_records = int(env["W6_RECORDS"])
 suite = env.get("SUITE", "all")
 
@@ -141,11 +147,11 @@ w("| 2b | produce {:,} x 1 KiB, acks=all, lz4 | {} | {} | not run (JetStream com
     records_w2, tput("w2lz4", "strata"), tput("w2lz4", "kfake"), ratio("w2lz4", "strata", "kfake")))
 w("| 3 | workload 1 with an fsync before every acknowledgement (Strata {:,} records, `log.flush.interval.messages=1`; NATS {:,} messages, `sync_interval: always`) | {} | no such mode (in memory) | {} | | {} |".format(
     records, nats_sync, tput("w3", "strata"), tput("w3", "nats"), ratio("w3", "strata", "nats")))
-w("| 4 | consume catch-up of workload 1's topic ({:.2f} GiB), one consumer (NATS: an ordered ephemeral consumer of workload 1's stream) | {} | {} | {} | {} | {} |".format(
-    gib(records), tput("w4", "strata"), tput("w4", "kfake"), tput("w4", "nats"),
+w("| 4 | consume catch-up of workload 1's topic ({:.2f} GiB), {} (NATS: {}) | {} | {} | {} | {} | {} |".format(
+    gib(records), readers, nats_readers, tput("w4", "strata"), tput("w4", "kfake"), tput("w4", "nats"),
     ratio("w4", "strata", "kfake"), ratio("w4", "strata", "nats")))
-w("| 4 | consume catch-up of {:.2f} GiB ({:,} records written once, 6 partitions; the issue asks for 10 GB), one consumer | {} | not run (in memory: it would hold all of it in RAM) | not run | | |".format(
-    gib(catchup_records), catchup_records, tput("w4big", "strata")))
+w("| 4 | consume catch-up of {:.2f} GiB ({:,} records written once, 6 partitions; the issue asks for 10 GB), {} | {} | not run (in memory: it would hold all of it in RAM) | not run | | |".format(
+    gib(catchup_records), catchup_records, readers, tput("w4big", "strata")))
 w("")
 if ("w4load", "strata") in results:
     w("The {:.2f} GiB that workload 4 reads were written by one workload 1 style run (acks=all, 6 partitions): {}.".format(
@@ -315,7 +321,8 @@ if not (restarts["coldclean"] and restarts["coldunclean"]):
     w("- Recovery with a cold page cache.")
 w("- Recovery after a power loss rather than a process kill (unsynced writes lost).")
 w("- Workload 2b (lz4) against NATS, which has no compression on the wire; kfake has no fsync mode.")
-w("- Several producers or consumers, several brokers, replication factor 3, keys and compaction.")
+w("- Several producers{}, several brokers, replication factor 3, keys and compaction.".format(
+    "" if consumers > 1 else " or consumers"))
 w("- Confidence intervals: {} runs per cell give a median and a range, not a statistical bound.".format(env["REPEAT"]))
 w("")
 w("Peer notes: kfake is franz-go's in-memory fake Kafka (one broker, default settings, launched by")

@@ -20,6 +20,9 @@
 #   CATCHUP_GIB [10]         GiB written once for workload 4 at the issue's size (Strata) and
 #                            read back REPEAT times; workload 7 restarts with that data
 #   CRASH_AFTER [2]          seconds of produce at E2E_RATE before each SIGKILL (workload 7)
+#   CONSUMERS [3]            workload 4 readers (Strata, kfake: franz-go clients sharing the
+#                            partitions; NATS: bench clients), as one client decodes on one core
+#   FETCH_SIZE [4194304]     workload 4 max.partition.fetch.bytes of each franz-go reader
 #   W6_PARTITIONS [10000]    partitions of the one topic of workload 6
 #   W6_RECORDS [200000]      records produced across all of them
 #   SUITE [all]              sections to run, any of: startup strata sync catchup partitions
@@ -41,6 +44,8 @@ E2E_DURATION=${E2E_DURATION:-20s}
 REPEAT=${REPEAT:-3}
 CATCHUP_GIB=${CATCHUP_GIB:-10}
 CRASH_AFTER=${CRASH_AFTER:-2}
+CONSUMERS=${CONSUMERS:-3}
+FETCH_SIZE=${FETCH_SIZE:-4194304}
 W6_PARTITIONS=${W6_PARTITIONS:-10000}
 W6_RECORDS=${W6_RECORDS:-200000}
 SUITE=${SUITE:-all}
@@ -196,11 +201,14 @@ wid, system, kind, path = sys.argv[1:5]
 rep = int(sys.argv[5]) if len(sys.argv) > 5 else 1
 if kind == "strata":
     data = json.load(open(path))
-elif kind == "nats":  # natscli --csv: one row per client; we run one client
-    row = next(csv.DictReader(open(path)))
-    rps, bps = float(row["MsgsPerSec"]), float(row["BytesPerSec"])
-    data = {"records_per_sec": rps, "mb_per_sec": bps / 2**20,
-            "seconds": float(row["DurationSecs"])}
+elif kind == "nats":  # natscli --csv: one row per client, run side by side
+    # (MsgCount counts a publish and its ack twice: use the rate.)
+    rows = list(csv.DictReader(open(path)))
+    secs = max(float(r["DurationSecs"]) for r in rows)
+    msgs = sum(float(r["MsgsPerSec"]) * float(r["DurationSecs"]) for r in rows)
+    nbytes = sum(int(r["MsgBytes"]) for r in rows)
+    data = {"records_per_sec": msgs / secs, "mb_per_sec": nbytes / secs / 2**20,
+            "seconds": secs, "clients": len(rows)}
 else:  # a bare JSON value already
     data = json.load(open(path))
 print(json.dumps({"id": wid, "system": system, "rep": rep, "data": data}))
@@ -347,12 +355,13 @@ start_nats() {
 	NURL=nats://127.0.0.1:$p
 }
 
-# nrun ID REP ARGS...: one `nats` bench run (ARGS up to its --csv), recorded.
+# nrun ID REP ARGS...: one `nats` bench run (ARGS up to its --csv) with
+# NCLIENTS [1] clients, recorded.
 nrun() {
 	local id=$1 rep=$2
 	shift 2
 	local out=$WORK/$id-nats-$rep.csv
-	local args=("$@" --size "$SIZE" --clients 1 --no-progress --csv "$out")
+	local args=("$@" --size "$SIZE" --clients "${NCLIENTS:-1}" --no-progress --csv "$out")
 	cmd_log nats "${args[@]}" -s "$NURL"
 	log "$id #$rep nats: nats ${args[*]}"
 	settle
@@ -396,8 +405,8 @@ drop_cache() {
 }
 
 # nconsume ID REP STREAM MSGS: NATS JetStream catch-up read of STREAM with
-# an ordered ephemeral consumer.
-nconsume() { nrun "$1" "$2" bench js ordered --stream "$3" --msgs "$4"; }
+# CONSUMERS ordered ephemeral consumers sharing MSGS messages.
+nconsume() { NCLIENTS=$CONSUMERS nrun "$1" "$2" bench js ordered --stream "$3" --msgs "$4"; }
 
 # drop_topic BROKERS TOPIC / drop_stream STREAM: delete a measured run's
 # data, so that the page cache never holds more than about one run's worth.
@@ -419,6 +428,7 @@ status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 json_mem() { printf '{"idle_rss_kb":%s,"peak_kb":%s}\n' "$1" "$2" >"$WORK/$3"; }
 
 PRODUCE=(--record-size "$SIZE" --partitions "$PARTS")
+CONSUME=(--consumers "$CONSUMERS" --fetch-size "$FETCH_SIZE")
 
 # ---------------------------------------------------------------- workloads
 # fd_count PID: open file descriptors of PID.
@@ -465,7 +475,7 @@ if want strata; then
 			json_mem "$idle_kb" "$(status_kb "$SPID" VmHWM)" mem-strata.json
 			record w7mem strata json "$WORK/mem-strata.json"
 			for ((c = 1; c <= REPEAT; c++)); do
-				sbench w4 "$c" strata "$SADDR" consume --topic w1-1
+				sbench w4 "$c" strata "$SADDR" consume --topic w1-1 "${CONSUME[@]}"
 			done
 		fi
 		drop_topic "$SADDR" "w1-$r"
@@ -511,7 +521,7 @@ if want catchup; then
 		start_strata big
 		sbench w4load 1 strata "$SADDR" produce --topic w4big --records "$CATCHUP_RECORDS" --acks all --compression none "${PRODUCE[@]}"
 		for ((r = 1; r <= REPEAT; r++)); do
-			sbench w4big "$r" strata "$SADDR" consume --topic w4big
+			sbench w4big "$r" strata "$SADDR" consume --topic w4big "${CONSUME[@]}"
 		done
 		# restart_measure KIND REP: restart "big" (stopped), record workload 7's row.
 		restart_measure() {
@@ -655,7 +665,7 @@ if want kfake; then
 		fi
 		if ((r == REPEAT)); then
 			for ((c = 1; c <= REPEAT; c++)); do
-				sbench w4 "$c" kfake "$KADDR" consume --topic "w1-$r"
+				sbench w4 "$c" kfake "$KADDR" consume --topic "w1-$r" "${CONSUME[@]}"
 			done
 		fi
 		stop "$KPID"
@@ -709,7 +719,7 @@ fi
 echo "load_after=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$WORK/machine.txt"
 
 # ---------------------------------------------------------------- report
-export RECORDS RECORDS_W2 NATS_SYNC_MSGS E2E_RATE E2E_DURATION SIZE PARTS REPEAT CATCHUP_GIB CATCHUP_RECORDS CRASH_AFTER W6_PARTITIONS W6_RECORDS SUITE
+export RECORDS RECORDS_W2 NATS_SYNC_MSGS E2E_RATE E2E_DURATION SIZE PARTS REPEAT CATCHUP_GIB CATCHUP_RECORDS CRASH_AFTER W6_PARTITIONS W6_RECORDS SUITE CONSUMERS FETCH_SIZE
 "$PY" "$ROOT/bench/report.py" "$WORK" >"$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
 log "wrote ${OUT#"$ROOT"/}"

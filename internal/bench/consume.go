@@ -28,6 +28,10 @@ type ConsumeConfig struct {
 	// partition count are not started). With Group all join that group.
 	Consumers int
 	Group     string
+	// FetchSize is the most a fetch returns per partition
+	// (max.partition.fetch.bytes, Kafka's perf tool's --fetch-size); 0
+	// keeps the client's 1 MiB.
+	FetchSize int32
 	// IdleTimeout fails the run with ErrIdle when no record arrives for
 	// this long while records are still expected; 0 waits forever. It does
 	// not apply to a run bounded only by Duration.
@@ -41,8 +45,8 @@ func (c *ConsumeConfig) validate() error {
 	switch {
 	case c.Topic == "":
 		return fmt.Errorf("%w: no topic", ErrConfig)
-	case c.Records < 0 || c.Duration < 0 || c.IdleTimeout < 0:
-		return fmt.Errorf("%w: records, duration and idle timeout must not be negative", ErrConfig)
+	case c.Records < 0 || c.Duration < 0 || c.IdleTimeout < 0 || c.FetchSize < 0:
+		return fmt.Errorf("%w: records, duration, idle timeout and fetch size must not be negative", ErrConfig)
 	case c.Consumers <= 0:
 		return fmt.Errorf("%w: consumers must be positive, got %d", ErrConfig, c.Consumers)
 	}
@@ -144,15 +148,19 @@ func Consume(ctx context.Context, cfg ConsumeConfig) (Summary, error) {
 // consumerOpts returns the client options of each consumer of cfg over the
 // partitions ranges.
 func consumerOpts(cfg ConsumeConfig, ranges []partitionRange) [][]kgo.Opt {
+	var common []kgo.Opt
+	if cfg.FetchSize > 0 {
+		common = append(common, kgo.FetchMaxPartitionBytes(cfg.FetchSize))
+	}
 	var out [][]kgo.Opt
 	if cfg.Group != "" {
 		for range cfg.Consumers {
-			out = append(out, []kgo.Opt{
+			out = append(out, append([]kgo.Opt{
 				kgo.ConsumerGroup(cfg.Group),
 				kgo.ConsumeTopics(cfg.Topic),
 				kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 				kgo.DisableAutoCommit(),
-			})
+			}, common...))
 		}
 		return out
 	}
@@ -165,7 +173,7 @@ func consumerOpts(cfg ConsumeConfig, ranges []partitionRange) [][]kgo.Opt {
 		shares[i%n][r.partition] = kgo.NewOffset().AtStart()
 	}
 	for _, share := range shares {
-		out = append(out, []kgo.Opt{kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{cfg.Topic: share})})
+		out = append(out, append([]kgo.Opt{kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{cfg.Topic: share})}, common...))
 	}
 	return out
 }

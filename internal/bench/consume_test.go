@@ -92,6 +92,7 @@ func TestConfigValidate(t *testing.T) {
 		{name: "produce negative rate", err: (&ProduceConfig{TopicSpec: TopicSpec{Topic: "t"}, ProducerSpec: prod, Records: 1, Producers: 1, Rate: -1}).validate()},
 		{name: "consume without topic", err: (&ConsumeConfig{Consumers: 1}).validate()},
 		{name: "consume without consumers", err: (&ConsumeConfig{Topic: "t"}).validate()},
+		{name: "consume negative fetch size", err: (&ConsumeConfig{Topic: "t", Consumers: 1, FetchSize: -1}).validate()},
 		{name: "e2e value too short for stamp", err: (&E2EConfig{TopicSpec: TopicSpec{Topic: "t"}, ProducerSpec: ProducerSpec{RecordSize: 7}, Rate: 1, Duration: time.Second}).validate()},
 		{name: "e2e without rate", err: (&E2EConfig{TopicSpec: TopicSpec{Topic: "t"}, ProducerSpec: prod, Duration: time.Second}).validate()},
 		{name: "e2e without duration", err: (&E2EConfig{TopicSpec: TopicSpec{Topic: "t"}, ProducerSpec: prod, Rate: 1}).validate()},

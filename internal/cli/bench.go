@@ -147,6 +147,7 @@ func newBenchConsumeCommand(opts *clientOptions) *cobra.Command {
 		duration  time.Duration
 		consumers int
 		group     string
+		fetchSize int32
 		asJSON    bool
 	)
 	cmd := &cobra.Command{
@@ -161,14 +162,20 @@ partitions (extra clients beyond the partition count are not started); with
 --group G all of them join group G and the group divides the partitions.
 The group commits no offsets, so runs repeat; a group with offsets committed
 elsewhere resumes from them. Seconds include the group join. The run fails
-when no record arrives for --timeout while records are still expected.`,
+when no record arrives for --timeout while records are still expected.
+
+--fetch-size is the most one fetch returns per partition
+(max.partition.fetch.bytes). One franz-go client decodes its fetch responses
+on one goroutine, so a catch-up read on several cores wants several
+consumers and fetches larger than the 1 MiB default.`,
 		Example: `  strata bench consume --topic bench
+  strata bench consume --topic bench --consumers 3 --fetch-size 4194304
   strata bench consume --topic bench --consumers 3 --group bench-readers --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runBench(cmd, asJSON, func(ctx context.Context, progress io.Writer) (bench.Summary, error) {
 				return bench.Consume(ctx, bench.ConsumeConfig{Topic: topic, Records: records, Duration: duration,
-					Consumers: consumers, Group: group, IdleTimeout: opts.timeout, NewClient: opts.newClient, Progress: progress})
+					Consumers: consumers, Group: group, FetchSize: fetchSize, IdleTimeout: opts.timeout, NewClient: opts.newClient, Progress: progress})
 			})
 		},
 	}
@@ -178,6 +185,7 @@ when no record arrives for --timeout while records are still expected.`,
 	f.DurationVar(&duration, "duration", 0, "how long to read")
 	f.IntVar(&consumers, "consumers", 1, "consumer clients reading concurrently")
 	f.StringVarP(&group, "group", "g", "", "consume as members of this consumer group")
+	f.Int32Var(&fetchSize, "fetch-size", 0, "most bytes one fetch returns per partition (default: the client's 1 MiB)")
 	f.BoolVar(&asJSON, "json", false, "print the summary as one JSON object")
 	return cmd
 }

@@ -96,6 +96,9 @@ func TestBenchProduceConsume(t *testing.T) {
 		{name: "count", args: []string{"--records", "250"}, want: 250},
 		{name: "two consumers", args: []string{"--consumers", "2"}, want: total},
 		{name: "group of two", args: []string{"--consumers", "2", "--group", "bench-g"}, want: total},
+		// Below one batch: each fetch still returns the first batch whole.
+		{name: "three consumers tiny fetches", args: []string{"--consumers", "3", "--fetch-size", "200"}, want: total},
+		{name: "group large fetches", args: []string{"--consumers", "2", "--group", "bench-f", "--fetch-size", "4194304"}, want: total},
 	}
 	for _, tt := range consume {
 		t.Run("consume "+tt.name, func(t *testing.T) {
