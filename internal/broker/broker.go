@@ -204,12 +204,16 @@ func (b *Broker) background(ctx context.Context) {
 	defer retention.Stop()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	expiry := time.NewTicker(b.cfg.Settings.ProducerIDExpirationCheckInterval())
+	defer expiry.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-retention.C:
 			b.parts.enforceRetention(ctx)
+		case <-expiry.C:
+			b.parts.expireProducers(ctx, time.Now(), b.cfg.Settings.ProducerIDExpiration())
 		case <-tick.C:
 			b.parts.tick(ctx)
 		}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -267,6 +268,21 @@ func (ps *partitions) enforceRetention(ctx context.Context) {
 		if err := p.EnforceRetention(); err != nil {
 			ps.b.logger.Error("retention", "topic", tp.topic, "partition", tp.index, "err", err)
 		}
+	}
+}
+
+// expireProducers forgets, in every replica, the producer ids whose latest
+// batch is maxIdle or more older than now (producer.id.expiration.ms).
+func (ps *partitions) expireProducers(ctx context.Context, now time.Time, maxIdle time.Duration) {
+	removed := 0
+	for _, p := range ps.snapshot() {
+		if ctx.Err() != nil {
+			return
+		}
+		removed += p.ExpireProducers(now.UnixMilli(), maxIdle.Milliseconds())
+	}
+	if removed > 0 {
+		ps.b.logger.Debug("expired idle producer ids", "count", removed)
 	}
 }
 

@@ -75,6 +75,7 @@ var brokerDefs = []Definition{
 	intDef("offsets.topic.num.partitions", kmsg.ConfigTypeInt, "50", 1, "The number of partitions of the offsets topic."),
 	intDef("offsets.topic.replication.factor", kmsg.ConfigTypeShort, "3", 1, "The replication factor of the offsets topic."),
 	intDef("offsets.topic.segment.bytes", kmsg.ConfigTypeInt, "104857600", 1, "The segment size of the offsets topic."),
+	intDef("producer.id.expiration.check.interval.ms", kmsg.ConfigTypeInt, "600000", 1, "How often producer ids idle longer than producer.id.expiration.ms are removed."),
 	intDef("producer.id.expiration.ms", kmsg.ConfigTypeInt, "86400000", 1, "How long an idle producer id is kept."),
 	intDef("replica.fetch.max.bytes", kmsg.ConfigTypeInt, "1048576", 0, "The number of bytes of messages to attempt to fetch for each partition when replicating."),
 	intDef("replica.lag.time.max.ms", kmsg.ConfigTypeLong, "30000", noMin, "How long a follower may lag before the leader removes it from the ISR."),
@@ -310,3 +311,9 @@ func (b Broker) TransactionalIDExpiration() time.Duration {
 
 // ProducerIDExpiration is producer.id.expiration.ms.
 func (b Broker) ProducerIDExpiration() time.Duration { return b.ms("producer.id.expiration.ms") }
+
+// ProducerIDExpirationCheckInterval is
+// producer.id.expiration.check.interval.ms.
+func (b Broker) ProducerIDExpirationCheckInterval() time.Duration {
+	return b.ms("producer.id.expiration.check.interval.ms")
+}

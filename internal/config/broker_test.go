@@ -47,6 +47,7 @@ func TestDefaultBrokerGetters(t *testing.T) {
 		{"TransactionMaxTimeout", b.TransactionMaxTimeout(), 15 * time.Minute},
 		{"TransactionalIDExpiration", b.TransactionalIDExpiration(), 7 * 24 * time.Hour},
 		{"ProducerIDExpiration", b.ProducerIDExpiration(), 24 * time.Hour},
+		{"ProducerIDExpirationCheckInterval", b.ProducerIDExpirationCheckInterval(), 10 * time.Minute},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {

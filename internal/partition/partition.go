@@ -265,6 +265,16 @@ func (p *Partition) EndOffsetForEpoch(epoch int32) (int32, int64) {
 	return p.epochs.endOffsetFor(epoch, p.log.EndOffset())
 }
 
+// ExpireProducers forgets the producers whose latest batch timestamp is
+// maxIdleMs or more before nowMs, and returns how many.
+func (p *Partition) ExpireProducers(nowMs, maxIdleMs int64) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := p.producers.Len()
+	p.producers.Expire(nowMs, maxIdleMs)
+	return n - p.producers.Len()
+}
+
 // SetConfig applies a new log configuration.
 func (p *Partition) SetConfig(cfg commitlog.Config) { p.log.SetConfig(cfg) }
 

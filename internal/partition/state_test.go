@@ -268,3 +268,31 @@ func FuzzDecodeState(f *testing.F) {
 		}
 	})
 }
+
+// TestExpireProducers: a producer idle for the expiration time is
+// forgotten, so its retry is appended again and its next batch may start
+// anywhere; one seen since is kept.
+func TestExpireProducers(t *testing.T) {
+	p := openPart(t, t.TempDir(), Options{})
+	defer p.Close()
+	produce(t, p, 7, 0, 2, 10) // max timestamp 1000
+	produce(t, p, 8, 0, 1, 10)
+	b, h := idemBatch(t, 8, 1, 1, 10)
+	h.MaxTimestamp = 5000
+	if _, err := p.Append(b, h, -1); err != nil {
+		t.Fatal(err)
+	}
+	if n := p.ExpireProducers(1000+999, 1000); n != 0 {
+		t.Fatalf("expired %d producers 999 ms after producer 7's batch, want none", n)
+	}
+	if n := p.ExpireProducers(1001+1000, 1000); n != 1 {
+		t.Fatalf("expired %d producers 1000 ms after producer 7's batch, want 1", n)
+	}
+	if got := produce(t, p, 7, 0, 2, 10); got.Duplicate || got.BaseOffset != 4 {
+		t.Fatalf("retry of producer 7's batch after expiry: %+v, want appended at 4", got)
+	}
+	b, h = idemBatch(t, 8, 9, 1, 10)
+	if _, err := p.Append(b, h, -1); err == nil {
+		t.Fatal("producer 8 (not expired) accepted a sequence gap")
+	}
+}

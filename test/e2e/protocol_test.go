@@ -266,6 +266,33 @@ func TestIdempotenceSurvivesRestart(t *testing.T) {
 	}
 }
 
+// TestProducerIDExpiration: with producer.id.expiration.ms set, a
+// producer idle that long is forgotten, so a batch after a sequence gap,
+// OUT_OF_ORDER_SEQUENCE_NUMBER while it is known, is then appended.
+func TestProducerIDExpiration(t *testing.T) {
+	n := startNode(t, "", map[string]string{
+		"producer.id.expiration.ms":                "50",
+		"producer.id.expiration.check.interval.ms": "10",
+	})
+	topic := topicName(t)
+	createTopic(t, n.addr, topic, 1, nil)
+	cl := franzClient(t, n.addr)
+	batch := idempotentBatches(t, cl, 1)
+	if err, off := produceRaw(t, cl, topic, batch(0)); err != nil || off != 0 {
+		t.Fatalf("first: %v at %d", err, off)
+	}
+	if err, _ := produceRaw(t, cl, topic, batch(7)); !errors.Is(err, kerr.OutOfOrderSequenceNumber) {
+		t.Fatalf("gap while the producer is known: %v, want OUT_OF_ORDER_SEQUENCE_NUMBER", err)
+	}
+	eventually(t, 10*time.Second, "the idle producer id to expire", func() bool {
+		err, off := produceRaw(t, cl, topic, batch(7))
+		if err != nil && !errors.Is(err, kerr.OutOfOrderSequenceNumber) {
+			t.Fatalf("gap: %v", err)
+		}
+		return err == nil && off == 2
+	})
+}
+
 // TestAutoCreate checks topic creation by Metadata, and that it is off when
 // the broker setting says so.
 func TestAutoCreate(t *testing.T) {
