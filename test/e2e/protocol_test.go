@@ -181,16 +181,20 @@ func TestListOffsets(t *testing.T) {
 	}
 }
 
-// idempotentBatches gets a producer id from the node cl talks to and
-// returns a builder of its batches: two records of valueSize bytes from
-// sequence seq.
-func idempotentBatches(t *testing.T, cl *kgo.Client, valueSize int) func(seq int32) []byte {
+// idempotentProducer starts a node with settings and a one-partition topic,
+// gets a producer id and returns a builder of that producer's batches: two
+// records of valueSize bytes from sequence seq.
+func idempotentProducer(t *testing.T, settings map[string]string, valueSize int) (n *node, cl *kgo.Client, topic string, batch func(seq int32) []byte) {
 	t.Helper()
+	n = startNode(t, "", settings)
+	topic = topicName(t)
+	createTopic(t, n.addr, topic, 1, nil)
+	cl = franzClient(t, n.addr)
 	ip, err := kmsg.NewPtrInitProducerIDRequest().RequestWith(context.Background(), cl)
 	if err != nil || ip.ErrorCode != 0 {
 		t.Fatalf("init producer id: %v %d", err, ip.ErrorCode)
 	}
-	return func(seq int32) []byte {
+	return n, cl, topic, func(seq int32) []byte {
 		b, err := recordbatch.Build(recordbatch.BuildOptions{BaseTimestamp: time.Now().UnixMilli(),
 			ProducerID: ip.ProducerID, ProducerEpoch: ip.ProducerEpoch, BaseSequence: seq},
 			[]recordbatch.Record{{Value: make([]byte, valueSize)}, {OffsetDelta: 1, Value: make([]byte, valueSize)}})
@@ -205,11 +209,7 @@ func idempotentBatches(t *testing.T, cl *kgo.Client, valueSize int) func(seq int
 // gets the first's offset and is not appended again. A gap in sequence is
 // OUT_OF_ORDER_SEQUENCE_NUMBER.
 func TestIdempotentDuplicate(t *testing.T) {
-	n := startNode(t, "", nil)
-	topic := topicName(t)
-	createTopic(t, n.addr, topic, 1, nil)
-	cl := franzClient(t, n.addr)
-	batch := idempotentBatches(t, cl, 1)
+	_, cl, topic, batch := idempotentProducer(t, nil, 1)
 	if err, off := produceRaw(t, cl, topic, batch(0)); err != nil || off != 0 {
 		t.Fatalf("first: %v at %d", err, off)
 	}
@@ -230,14 +230,10 @@ func TestIdempotentDuplicate(t *testing.T) {
 // expires; the log alone no longer holds it, the stop's state snapshot
 // does), and its next sequence is accepted.
 func TestIdempotenceSurvivesRestart(t *testing.T) {
-	n := startNode(t, "", nil)
-	topic := topicName(t)
-	createTopic(t, n.addr, topic, 1, nil)
-	cl := franzClient(t, n.addr)
-	ctx := context.Background()
 	// Records of 400 KiB: the three batches pass the 1 MiB after which a
 	// clean stop writes a state snapshot.
-	batch := idempotentBatches(t, cl, 400<<10)
+	n, cl, topic, batch := idempotentProducer(t, nil, 400<<10)
+	ctx := context.Background()
 	for seq := int32(0); seq < 6; seq += 2 {
 		if err, off := produceRaw(t, cl, topic, batch(seq)); err != nil || off != int64(seq) {
 			t.Fatalf("sequence %d: %v at %d", seq, err, off)
@@ -270,14 +266,10 @@ func TestIdempotenceSurvivesRestart(t *testing.T) {
 // producer idle that long is forgotten, so a batch after a sequence gap,
 // OUT_OF_ORDER_SEQUENCE_NUMBER while it is known, is then appended.
 func TestProducerIDExpiration(t *testing.T) {
-	n := startNode(t, "", map[string]string{
+	_, cl, topic, batch := idempotentProducer(t, map[string]string{
 		"producer.id.expiration.ms":                "50",
 		"producer.id.expiration.check.interval.ms": "10",
-	})
-	topic := topicName(t)
-	createTopic(t, n.addr, topic, 1, nil)
-	cl := franzClient(t, n.addr)
-	batch := idempotentBatches(t, cl, 1)
+	}, 1)
 	if err, off := produceRaw(t, cl, topic, batch(0)); err != nil || off != 0 {
 		t.Fatalf("first: %v at %d", err, off)
 	}
