@@ -7,6 +7,7 @@ exports) and prints Markdown to stdout.
 
 import json
 import os
+import re
 import statistics
 import sys
 
@@ -304,6 +305,16 @@ if restarts["clean"] or restarts["unclean"]:
                 d["startup_field"], mib(d["rss_kb"])))
     w("")
 
+perf = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs", "performance.md")).read()
+summary = re.search(r"<!-- summary -->\n(.*?)<!-- /summary -->", perf, re.S)
+if summary:
+    w("## Profile-driven changes: before and after")
+    w("")
+    w("From docs/performance.md, where each change has its profile, commands and runs; measured on this")
+    w("machine when the change was made, each before and after side by side, not in this run.")
+    w("")
+    w(summary.group(1).rstrip("\n"))
+    w("")
 w("## Not yet measured")
 w("")
 if suite != "all":
