@@ -44,6 +44,11 @@ type partitions struct {
 	ids      map[string][16]byte
 	configs  map[string]map[string]string
 	resolved map[string]config.Topic
+	// failed holds the replicas that did not open (a damaged log, a disk
+	// error), with why. They stay offline, answering KAFKA_STORAGE_ERROR,
+	// until the broker restarts, as Kafka takes a failed log directory
+	// offline; their data is left for the operator.
+	failed map[topicPartition]error
 }
 
 func newPartitions(b *Broker) *partitions {
@@ -53,6 +58,7 @@ func newPartitions(b *Broker) *partitions {
 		ids:      make(map[string][16]byte),
 		configs:  make(map[string]map[string]string),
 		resolved: make(map[string]config.Topic),
+		failed:   make(map[topicPartition]error),
 	}
 }
 
@@ -70,15 +76,20 @@ func (ps *partitions) topicConfig(t *metadata.Topic) (config.Topic, error) {
 	return config.ResolveTopic(ps.b.cfg.Settings, t.Configs)
 }
 
-// get returns the open replica of topic/index, or UNKNOWN_TOPIC_OR_PARTITION.
+// get returns the open replica of topic/index; KAFKA_STORAGE_ERROR for one
+// that failed to open, else UNKNOWN_TOPIC_OR_PARTITION.
 func (ps *partitions) get(topic string, index int32) (*partition.Partition, error) {
+	tp := topicPartition{topic, index}
 	ps.mu.RLock()
-	p := ps.m[topicPartition{topic, index}]
+	p, failed := ps.m[tp], ps.failed[tp]
 	ps.mu.RUnlock()
-	if p == nil {
-		return nil, kerr.UnknownTopicOrPartition
+	switch {
+	case p != nil:
+		return p, nil
+	case failed != nil:
+		return nil, fmt.Errorf("%s-%d is offline: %w: %w", topic, index, kerr.KafkaStorageError, failed)
 	}
-	return p, nil
+	return nil, kerr.UnknownTopicOrPartition
 }
 
 func partitionDir(dataDir, topic string, index int32) string {
@@ -110,6 +121,18 @@ func (ps *partitions) reconcile(_, img *metadata.Image) {
 			delete(ps.resolved, tp.topic)
 		}
 	}
+	for tp := range ps.failed {
+		t, ok := img.Topic(tp.topic)
+		if ok && t.ID == ps.ids[tp.topic] && int(tp.index) < len(t.Partitions) {
+			continue
+		}
+		delete(ps.failed, tp)
+		if !ok || t.ID != ps.ids[tp.topic] {
+			delete(ps.ids, tp.topic)
+			delete(ps.configs, tp.topic)
+			delete(ps.resolved, tp.topic)
+		}
+	}
 	var todo []opening
 	for _, t := range img.Topics() {
 		cfg, err := config.ResolveTopic(ps.b.cfg.Settings, t.Configs)
@@ -130,6 +153,9 @@ func (ps *partitions) reconcile(_, img *metadata.Image) {
 				}
 				continue
 			}
+			if _, failed := ps.failed[tp]; failed {
+				continue
+			}
 			if hosts(part, ps.b.cfg.NodeID) {
 				todo = append(todo, opening{t: t, part: part, lc: lc})
 			}
@@ -139,6 +165,7 @@ func (ps *partitions) reconcile(_, img *metadata.Image) {
 	for _, o := range todo {
 		if o.err != nil {
 			ps.b.logger.Error("open partition", "topic", o.t.Name, "partition", o.part.Index, "err", o.err)
+			ps.failed[topicPartition{o.t.Name, o.part.Index}] = o.err
 			continue
 		}
 		ps.m[topicPartition{o.t.Name, o.part.Index}] = o.p
@@ -218,7 +245,8 @@ func (ps *partitions) open(t *metadata.Topic, part metadata.Partition, lc commit
 }
 
 // removeOrphans deletes partition directories no topic in the image owns
-// (topics deleted while this node was down).
+// (topics deleted while this node was down): those of neither an open
+// replica nor one that failed to open.
 func (ps *partitions) removeOrphans() error {
 	entries, err := os.ReadDir(ps.b.cfg.DataDir)
 	if err != nil {
@@ -238,8 +266,9 @@ func (ps *partitions) removeOrphans() error {
 		if err != nil {
 			continue
 		}
-		if _, open := ps.m[topicPartition{e.Name()[:i], int32(idx)}]; open {
-			continue
+		tp := topicPartition{e.Name()[:i], int32(idx)}
+		if _, open := ps.m[tp]; open || ps.failed[tp] != nil {
+			continue // a replica that failed to open keeps its data
 		}
 		if !fileExists(filepath.Join(ps.b.cfg.DataDir, e.Name(), topicIDFile)) {
 			continue // not ours

@@ -141,12 +141,19 @@ func TestOldProduceVersions(t *testing.T) {
 // error and base offset.
 func produceRaw(t *testing.T, cl *kgo.Client, topic string, batch []byte) (error, int64) {
 	t.Helper()
+	return produceRawTo(t, cl, topic, 0, batch)
+}
+
+// produceRawTo is produceRaw to the given partition.
+func produceRawTo(t *testing.T, cl *kgo.Client, topic string, partition int32, batch []byte) (error, int64) {
+	t.Helper()
 	req := kmsg.NewPtrProduceRequest()
 	req.Acks = -1
 	req.TimeoutMillis = 5000
 	rt := kmsg.NewProduceRequestTopic()
 	rt.Topic = topic
 	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Partition = partition
 	rp.Records = batch
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
