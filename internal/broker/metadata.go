@@ -11,6 +11,9 @@ package broker
 //     with num.partitions and default.replication.factor. Creation completes
 //     before the answer, so the client sees the new topic's partitions at once.
 //   - Internal topics (__consumer_offsets, __transaction_state) are flagged.
+//   - A partition whose replica on this node failed to open (a damaged log)
+//     has no leader: LEADER_NOT_AVAILABLE, leader -1, this node among the
+//     offline replicas and out of the ISR.
 //
 // KIPs: KIP-204 (v4 AllowAutoTopicCreation), KIP-320 (v7 leader epoch),
 // KIP-430 (v8 authorized operations), KIP-516 (v10 topic ids), KIP-700 (v11
@@ -19,6 +22,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -132,6 +136,13 @@ func (b *Broker) topicMetadata(t *metadata.Topic) kmsg.MetadataResponseTopic {
 		mp.Partition, mp.Leader, mp.LeaderEpoch = p.Index, p.Leader, p.LeaderEpoch
 		mp.Replicas, mp.ISR = p.Replicas, p.ISR
 		mp.OfflineReplicas = []int32{}
+		if p.Leader == b.cfg.NodeID && b.parts.offline(t.Name, p.Index) {
+			// Its replica here did not open: no leader, as Kafka answers
+			// once a failed log directory takes a partition's only replica.
+			mp.ErrorCode, mp.Leader = kerr.LeaderNotAvailable.Code, -1
+			mp.ISR = slices.DeleteFunc(slices.Clone(p.ISR), func(r int32) bool { return r == b.cfg.NodeID })
+			mp.OfflineReplicas = []int32{b.cfg.NodeID}
+		}
 		mt.Partitions = append(mt.Partitions, mp)
 	}
 	return mt

@@ -92,6 +92,13 @@ func (ps *partitions) get(topic string, index int32) (*partition.Partition, erro
 	return nil, kerr.UnknownTopicOrPartition
 }
 
+// offline reports whether this node's replica of topic/index failed to open.
+func (ps *partitions) offline(topic string, index int32) bool {
+	ps.mu.RLock()
+	defer ps.mu.RUnlock()
+	return ps.failed[topicPartition{topic, index}] != nil
+}
+
 func partitionDir(dataDir, topic string, index int32) string {
 	return filepath.Join(dataDir, topic+"-"+strconv.Itoa(int(index)))
 }
