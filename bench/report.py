@@ -23,11 +23,17 @@ def read(name):
 machine = dict(l.split("=", 1) for l in read("machine.txt").splitlines() if "=" in l)
 runs = {}  # (workload, system) -> the data of each repetition
 startups = []
+nats_startups = []  # workload 7 for NATS: fresh starts, and restarts with workload 1's stream
+nats_restarts = {}
 restarts = {"clean": [], "unclean": [], "coldclean": [], "coldunclean": []}  # workload 7, one entry per restart
 for line in read("results.jsonl").splitlines():
     r = json.loads(line)
-    if r["id"] == "w7start":
+    if r["id"] == "w7start" and r["system"] == "nats":
+        nats_startups.append(r["data"])
+    elif r["id"] == "w7start":
         startups.append(r["data"])
+    elif r["id"] in ("w7nclean", "w7nunclean"):
+        nats_restarts[r["id"][3:]] = r["data"]
     elif r["id"][2:] in restarts:
         restarts[r["id"][2:]].append(r["data"])
     else:
@@ -303,6 +309,24 @@ if restarts["clean"] or restarts["unclean"]:
             w("| {} | {} | {:.2f} GiB | {} | **{}** | {} | {} |".format(
                 label, i, d["data_bytes"] / 2**30, duration(d["stop_ms"]), duration(d["poll_ms"]),
                 d["startup_field"], mib(d["rss_kb"])))
+    w("")
+
+if nats_startups or nats_restarts:
+    w("NATS JetStream, for comparison: time from exec to the first 200 from its `/healthz` (JetStream up")
+    w("and its streams recovered), polled every 5 ms. Its restarts hold workload 1's stream only, not")
+    w("workload 4's 10 GiB; the one after SIGKILL killed an idle server, with nothing being written.")
+    w("")
+    w("| start | data on disk | stop | first 200 from `/healthz` (from exec) | RSS at ready |")
+    w("|---|---|---|---|---|")
+    if nats_startups:
+        polls = [s["poll_ms"] for s in nats_startups]
+        w("| empty store, {} fresh starts | 0 | | median **{:.1f} ms** (min {:.1f}, max {:.1f}) | {} |".format(
+            len(polls), statistics.median(polls), min(polls), max(polls), mib(nats_startups[0]["rss_kb"])))
+    for kind, label in (("clean", "after a clean shutdown (SIGTERM)"), ("unclean", "after SIGKILL")):
+        d = nats_restarts.get(kind)
+        if d:
+            w("| {} | {:.2f} GiB | {} | **{}** | {} |".format(
+                label, d["data_bytes"] / 2**30, duration(d["stop_ms"]), duration(d["poll_ms"]), mib(d["rss_kb"])))
     w("")
 
 perf = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs", "performance.md")).read()

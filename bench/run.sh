@@ -336,23 +336,42 @@ start_kfake() {
 	KADDR=127.0.0.1:$p
 }
 
-# start_nats NAME SYNC: nats-server with JetStream file storage; SYNC "always" or "".
+# start_nats NAME SYNC: nats-server with JetStream file storage; SYNC "always"
+# or "". NREADY_MS is the time from exec to the first 200 from its /healthz
+# (JetStream enabled and its streams recovered). The store of an earlier
+# start of NAME is kept.
 start_nats() {
-	local name=$1 sync=$2 p
+	local name=$1 sync=$2 p m
 	p=$(free_port)
+	m=$(free_port)
 	mkdir -p "$WORK/$name"
 	{
 		echo "listen: \"127.0.0.1:$p\""
+		echo "http: \"127.0.0.1:$m\""
 		echo "jetstream {"
 		echo "  store_dir: \"$WORK/$name/js\""
 		[[ -n $sync ]] && echo "  sync_interval: $sync"
 		echo "}"
 	} >"$WORK/$name/nats.conf"
 	cmd_log "nats-server -c nats.conf   # $(tr '\n' ' ' <"$WORK/$name/nats.conf" | tr -s ' ')"
-	spawn "$WORK/$name.log" "$BIN/nats-server" -c "$WORK/$name/nats.conf"
+	READY_URL=http://127.0.0.1:$m/healthz READY_TIMEOUT=600 spawn "$WORK/$name.log" "$BIN/nats-server" -c "$WORK/$name/nats.conf"
 	NPID=${SPAWNED% *}
+	NREADY_MS=${SPAWNED#* }
 	wait_tcp "$p"
 	NURL=nats://127.0.0.1:$p
+}
+
+# nats_restart KIND SIG: stop NATS with SIG, start it on the same store and
+# record workload 7's row KIND for it.
+nats_restart() {
+	local bytes
+	settle
+	stop "$NPID" "$2"
+	bytes=$(du -sb "$WORK/nats/js" | cut -f1)
+	start_nats nats ""
+	json_kv "$WORK/w7-$1-nats.json" poll_ms="$NREADY_MS" stop_ms="$STOP_MS" data_bytes="$bytes" rss_kb="$(status_kb "$NPID" VmRSS)"
+	record "w7$1" nats json "$WORK/w7-$1-nats.json"
+	tail -n 1 "$WORK/w7-$1-nats.json" >&2
 }
 
 # nrun ID REP ARGS...: one `nats` bench run (ARGS up to its --csv) with
@@ -686,6 +705,13 @@ fi
 # NATS JetStream: workload 1, and workload 3 with sync_interval=always. Each
 # repetition publishes to its own stream.
 if ((HAVE_NATS)); then
+	for i in 1 2 3 4 5; do
+		start_nats "nstart$i" ""
+		json_kv "$WORK/nstart$i.json" poll_ms="$NREADY_MS" rss_kb="$(status_kb "$NPID" VmRSS)"
+		record w7start nats json "$WORK/nstart$i.json"
+		stop "$NPID"
+		rm -rf "$WORK/nstart$i"
+	done
 	start_nats nats ""
 	sleep 1
 	idle_kb=$(status_kb "$NPID" VmRSS)
@@ -697,6 +723,10 @@ if ((HAVE_NATS)); then
 			for ((c = 1; c <= REPEAT; c++)); do
 				nconsume w4 "$c" bench-w1-1 "$RECORDS"
 			done
+			# Workload 7 for NATS, with workload 1's stream: a clean
+			# restart, then one after SIGKILL of the idle server.
+			nats_restart nclean TERM
+			nats_restart nunclean KILL
 		fi
 		drop_stream "bench-w1-$r"
 		nbench w2acks1 "$r" "$RECORDS_W2" --persistasync
