@@ -1,5 +1,6 @@
 // Package partition is one partition replica: the log, the high watermark,
-// the idempotent-producer state and the leader epoch cache, and the waiting
+// the idempotent-producer state and the leader epoch cache (kept in state
+// snapshots beside the log), and the waiting
 // of long-poll fetches for new data. On a one-node cluster the replica is
 // always the leader and the high watermark is the log end offset.
 package partition
@@ -9,8 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
-	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -29,7 +28,7 @@ type Partition struct {
 	logger *slog.Logger
 	log    *commitlog.Log
 	epochs *epochCache
-	saveMu sync.Mutex // serializes writes of the checkpoint and the state snapshots
+	saveMu sync.Mutex // serializes writes of the state snapshots
 	states []int64    // offsets of the state snapshots on disk, ascending (saveMu)
 
 	mu        sync.Mutex // serializes appends and producer state
@@ -81,9 +80,7 @@ func Open(dir, topic string, index int32, cfg commitlog.Config, opts Options) (*
 
 // restore sets the producer state and the leader epoch cache from the
 // newest state snapshot at or below the log end offset (or from nothing)
-// and the batch headers after it. The epoch checkpoint is used without a
-// snapshot; either way it is marked for rewriting if it differs from what
-// the batches say.
+// and the batch headers after it.
 func (p *Partition) restore() error {
 	end := p.log.EndOffset()
 	st, found, kept, err := loadState(p.dir, end, p.logger)
@@ -91,18 +88,7 @@ func (p *Partition) restore() error {
 		return fmt.Errorf("load state snapshot: %w", err)
 	}
 	p.states = kept
-	saved, err := openEpochCache(p.dir)
-	torn := errors.Is(err, errBadEpochFile)
-	if torn {
-		// Every batch carries its epoch: the headers give them again.
-		p.logger.Warn("leader epoch checkpoint unreadable, rebuilding it from the log", "dir", p.dir, "err", err)
-		saved, err = &epochCache{path: filepath.Join(p.dir, epochFile)}, nil
-	}
-	if err != nil {
-		return err
-	}
-	p.epochs = &epochCache{path: saved.path, entries: slices.Clone(saved.entries)}
-	p.producers = txn.NewProducerState()
+	p.epochs, p.producers = &epochCache{}, txn.NewProducerState()
 	from := p.log.StartOffset()
 	if found {
 		p.epochs.entries, p.producers = st.epochs, st.producers
@@ -117,7 +103,6 @@ func (p *Partition) restore() error {
 	}); err != nil {
 		return fmt.Errorf("rebuild producer state: %w", err)
 	}
-	p.epochs.dirty = torn || !slices.Equal(p.epochs.entries, saved.entries)
 	return nil
 }
 
@@ -287,54 +272,30 @@ func (p *Partition) EnforceRetention() error {
 // Clean runs one compaction pass if the log is compacted and due.
 func (p *Partition) Clean(ctx context.Context) (commitlog.CleanStats, error) { return p.log.Clean(ctx) }
 
-// Tick runs time-based flushes and rolls, saves a changed leader epoch
-// cache, and writes a state snapshot when tickStateBytes were appended
-// since the last, all unsynced: a checkpoint lost or torn in a crash is
-// learned again from the batches, and fsyncing one per partition kept the
-// disk busy for seconds after the first produce to 10,000 partitions.
+// Tick runs time-based flushes and rolls, and writes a state snapshot when
+// tickStateBytes were appended since the last.
 func (p *Partition) Tick() error {
 	if err := p.log.Tick(); err != nil {
 		return err
 	}
-	return errors.Join(p.saveEpochs(false), p.saveState(tickStateBytes))
+	return p.saveState(tickStateBytes)
 }
 
-// saveEpochs writes the leader epoch checkpoint if it changed, outside the
-// append lock, fsynced if sync.
-func (p *Partition) saveEpochs(sync bool) error {
-	p.saveMu.Lock()
-	defer p.saveMu.Unlock()
-	p.mu.Lock()
-	data, changed := p.epochs.snapshot()
-	p.mu.Unlock()
-	if !changed {
-		return nil
-	}
-	if err := writeFileAtomic(p.epochs.path, data, sync); err != nil {
-		p.mu.Lock()
-		p.epochs.unsaved()
-		p.mu.Unlock()
-		return fmt.Errorf("save %s: %w", epochFile, err)
-	}
-	return nil
-}
-
-// Close saves the leader epoch cache and a state snapshot (when
-// closeStateBytes were appended since the last) and closes the log; Delete
-// closes it and removes its directory.
+// Close writes a state snapshot (when closeStateBytes were appended since
+// the last) and closes the log; Delete closes it and removes its directory.
 func (p *Partition) Close() error {
-	return errors.Join(p.saveEpochs(true), p.saveState(closeStateBytes), p.log.Close())
+	return errors.Join(p.saveState(closeStateBytes), p.log.Close())
 }
 
 // CloseAll closes parts as Close closes each, with their file system
 // synced as a whole rather than file by file (commitlog.CloseAll): the
-// leader epoch checkpoints and state snapshots are written first,
-// unsynced, and made durable by the logs' syncs.
+// state snapshots are written first, unsynced, and made durable by the
+// logs' syncs.
 func CloseAll(parts []*Partition) error {
 	errs := make([]error, 0, len(parts)+1)
 	logs := make([]*commitlog.Log, len(parts))
 	for i, p := range parts {
-		if err := errors.Join(p.saveEpochs(false), p.saveState(closeStateBytes)); err != nil {
+		if err := p.saveState(closeStateBytes); err != nil {
 			errs = append(errs, fmt.Errorf("%s-%d: %w", p.Topic, p.Index, err))
 		}
 		logs[i] = p.log

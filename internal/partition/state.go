@@ -199,7 +199,7 @@ func (p *Partition) saveState(minBytes int64) error {
 	p.sinceState = 0
 	p.mu.Unlock()
 	dir := p.dir
-	if err := writeFileAtomic(filepath.Join(dir, stateName(offset)), data, false); err != nil {
+	if err := writeFileAtomic(filepath.Join(dir, stateName(offset)), data); err != nil {
 		p.mu.Lock()
 		p.sinceState += since
 		p.mu.Unlock()
@@ -216,6 +216,25 @@ func (p *Partition) saveState(minBytes int64) error {
 		p.states = p.states[1:]
 	}
 	return errors.Join(errs...)
+}
+
+// writeFileAtomic replaces path with data, unsynced: a later sync of the
+// file system makes the file durable, and a crash before it may leave it
+// missing, empty or torn, never a mix of old and new.
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 // syncDir fsyncs the directory dir.
