@@ -370,7 +370,7 @@ w("Strata's `log.flush.interval.messages=1` fsyncs once per group of concurrent 
 w("franz-go request carries up to one batch per partition), so that ratio compares the strictest mode")
 w("each system offers, not equal numbers of fsyncs. `nats bench` publishes one zero-filled payload")
 w("(natscli v0.5 has no random payloads) where `strata bench` sends random values; without")
-w("compression neither system looks at the bytes, so that does not change their cost.")
+w("compression the content does not change either system's cost.")
 notes = read("notes.txt").strip()
 if notes:
     w("")
