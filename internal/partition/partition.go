@@ -29,7 +29,6 @@ type Partition struct {
 	log    *commitlog.Log
 	epochs *epochCache
 	saveMu sync.Mutex // serializes writes of the state snapshots
-	states []int64    // offsets of the state snapshots on disk, ascending (saveMu)
 
 	mu        sync.Mutex // serializes appends and producer state
 	producers *txn.ProducerState
@@ -83,11 +82,10 @@ func Open(dir, topic string, index int32, cfg commitlog.Config, opts Options) (*
 // and the batch headers after it.
 func (p *Partition) restore() error {
 	end := p.log.EndOffset()
-	st, found, kept, err := loadState(p.dir, end, p.logger)
+	st, found, err := loadState(p.dir, end, p.logger)
 	if err != nil {
 		return fmt.Errorf("load state snapshot: %w", err)
 	}
-	p.states = kept
 	p.epochs, p.producers = &epochCache{}, txn.NewProducerState()
 	from := p.log.StartOffset()
 	if found {

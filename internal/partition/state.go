@@ -5,22 +5,21 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
-	"strconv"
-	"strings"
 
 	"github.com/stratalog/strata/internal/txn"
 )
 
-// A state snapshot, <offset>.state with the offset in 20 digits, holds what
-// the partition derives from its batch headers as of that offset: the
-// idempotent-producer state and the leader epoch entries. Opening the
-// partition loads the newest usable one and reads only the headers after
-// it; without one it reads every header in the log, which for 10 GiB with
-// a cold page cache took seconds (the page readahead read the whole log).
+// A state snapshot, partition.state, holds what the partition derives from
+// its batch headers as of one offset: the idempotent-producer state and the
+// leader epoch entries. Opening the partition loads it (or, when it is
+// missing or unusable, the one before it, partition.state.prev) and reads
+// only the headers after it; without one it reads every header in the log,
+// which for 10 GiB with a cold page cache took seconds (the page readahead
+// read the whole log).
 //
 // Layout, big-endian:
 //
@@ -34,15 +33,13 @@ import (
 // offset are a prefix of what it was taken from, unless a crash lost the
 // tail: Open ignores a snapshot above the log end offset, and removes it
 // before anything new is appended at that offset. One that does not parse
-// (torn by a crash) is skipped for an older one or for the full read.
+// (torn by a crash) is skipped for the one before or for the full read.
 const (
-	stateSuffix     = ".state"
+	stateFile       = "partition.state"
+	prevStateFile   = "partition.state.prev"
 	stateVersion    = 0
 	stateHeaderSize = 2 + 4 + 8 + 4
 	epochEntrySize  = 4 + 8
-	// statesKept is how many snapshots stay on disk: the newest, and the
-	// one before in case a crash tears the newest.
-	statesKept = 2
 )
 
 // A snapshot is due at a clean stop when the batches written since the
@@ -67,8 +64,6 @@ type partState struct {
 	epochs    []epochEntry
 	producers *txn.ProducerState
 }
-
-func stateName(offset int64) string { return fmt.Sprintf("%020d%s", offset, stateSuffix) }
 
 // encodeState returns the snapshot of epochs and producers at offset.
 func encodeState(offset int64, epochs []epochEntry, producers *txn.ProducerState) []byte {
@@ -123,69 +118,48 @@ func decodeState(b []byte) (partState, error) {
 	return st, nil
 }
 
-// listStates returns the offsets of the state snapshots in dir, ascending.
-func listStates(dir string) ([]int64, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	var offs []int64
-	for _, e := range entries {
-		name, ok := strings.CutSuffix(e.Name(), stateSuffix)
-		if !ok || len(name) != 20 {
+// loadState returns the newest usable state snapshot in dir at or below
+// end. Snapshots above end describe records a crash lost: they are removed,
+// durably, before the log can grow past them again.
+func loadState(dir string, end int64, logger *slog.Logger) (st partState, found bool, err error) {
+	stale := false
+	for _, name := range []string{stateFile, prevStateFile} {
+		path := filepath.Join(dir, name)
+		b, err := os.ReadFile(path)
+		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
-		if off, err := strconv.ParseInt(name, 10, 64); err == nil && off >= 0 {
-			offs = append(offs, off)
-		}
-	}
-	slices.Sort(offs)
-	return offs, nil
-}
-
-// loadState returns the newest snapshot in dir at or below end, and the
-// offsets of the snapshots left in dir. Snapshots above end describe
-// records a crash lost: they are removed, durably, before the log can grow
-// past them again.
-func loadState(dir string, end int64, logger *slog.Logger) (st partState, found bool, kept []int64, err error) {
-	offs, err := listStates(dir)
-	if err != nil {
-		return partState{}, false, nil, err
-	}
-	stale := 0
-	for len(offs) > 0 && offs[len(offs)-1] > end {
-		if err := os.Remove(filepath.Join(dir, stateName(offs[len(offs)-1]))); err != nil {
-			return partState{}, false, nil, err
-		}
-		offs = offs[:len(offs)-1]
-		stale++
-	}
-	if stale > 0 {
-		logger.Info("removed state snapshots past the recovered log end", "dir", dir, "count", stale, "log_end", end)
-		if err := syncDir(dir); err != nil {
-			return partState{}, false, nil, err
-		}
-	}
-	for i := len(offs) - 1; i >= 0; i-- {
-		b, err := os.ReadFile(filepath.Join(dir, stateName(offs[i])))
 		if err == nil {
 			st, err = decodeState(b)
 		}
-		if err == nil && st.offset != offs[i] {
-			err = fmt.Errorf("%w: holds offset %d", errBadState, st.offset)
-		}
 		if err != nil {
-			logger.Warn("state snapshot unusable, using an older one or the log", "dir", dir, "offset", offs[i], "err", err)
+			logger.Warn("state snapshot unusable, using the one before or the log", "file", path, "err", err)
 			continue
 		}
-		return st, true, offs, nil
+		if st.offset <= end {
+			found = true
+			break
+		}
+		logger.Info("removing a state snapshot past the recovered log end", "file", path, "offset", st.offset, "log_end", end)
+		if err := os.Remove(path); err != nil {
+			return partState{}, false, err
+		}
+		stale = true
 	}
-	return partState{}, false, offs, nil
+	if stale {
+		if err := syncDir(dir); err != nil {
+			return partState{}, false, err
+		}
+	}
+	if !found {
+		return partState{}, false, nil
+	}
+	return st, true, nil
 }
 
 // saveState writes a state snapshot at the log end offset if one is due:
-// the headers appended (or read at open) since the last one span minBytes.
-// Older snapshots beyond statesKept are removed.
+// the batches appended (or read at open) since the last span minBytes. The
+// snapshot it replaces becomes partition.state.prev.
 func (p *Partition) saveState(minBytes int64) error {
 	p.saveMu.Lock()
 	defer p.saveMu.Unlock()
@@ -194,35 +168,24 @@ func (p *Partition) saveState(minBytes int64) error {
 		p.mu.Unlock()
 		return nil
 	}
-	offset, since := p.log.EndOffset(), p.sinceState
-	data := encodeState(offset, p.epochs.entries, p.producers)
+	data, since := encodeState(p.log.EndOffset(), p.epochs.entries, p.producers), p.sinceState
 	p.sinceState = 0
 	p.mu.Unlock()
-	dir := p.dir
-	if err := writeFileAtomic(filepath.Join(dir, stateName(offset)), data); err != nil {
+	if err := replaceState(p.dir, data); err != nil {
 		p.mu.Lock()
 		p.sinceState += since
 		p.mu.Unlock()
 		return fmt.Errorf("save state snapshot: %w", err)
 	}
-	if len(p.states) == 0 || p.states[len(p.states)-1] != offset {
-		p.states = append(p.states, offset)
-	}
-	var errs []error
-	for len(p.states) > statesKept {
-		if err := os.Remove(filepath.Join(dir, stateName(p.states[0]))); err != nil && !os.IsNotExist(err) {
-			errs = append(errs, err)
-		}
-		p.states = p.states[1:]
-	}
-	return errors.Join(errs...)
+	return nil
 }
 
-// writeFileAtomic replaces path with data, unsynced: a later sync of the
-// file system makes the file durable, and a crash before it may leave it
-// missing, empty or torn, never a mix of old and new.
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
+// replaceState writes data as dir's partition.state, unsynced, keeping the
+// one it replaces as partition.state.prev: a later sync of the file system
+// makes it durable, and a crash before it may leave the new file missing,
+// empty or torn, and the previous one in place.
+func replaceState(dir string, data []byte) error {
+	tmp, cur := filepath.Join(dir, stateFile+".tmp"), filepath.Join(dir, stateFile)
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
 	if err != nil {
 		return err
@@ -234,7 +197,10 @@ func writeFileAtomic(path string, data []byte) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp, path)
+	if err := os.Rename(cur, filepath.Join(dir, prevStateFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return os.Rename(tmp, cur)
 }
 
 // syncDir fsyncs the directory dir.

@@ -54,11 +54,21 @@ func openPart(t *testing.T, dir string, opts Options) *Partition {
 	return p
 }
 
+// stateFiles returns the offsets of the state snapshots in dir, the
+// previous one first.
 func stateFiles(t *testing.T, dir string) []int64 {
 	t.Helper()
-	offs, err := listStates(dir)
-	if err != nil {
-		t.Fatal(err)
+	var offs []int64
+	for _, name := range []string{prevStateFile, stateFile} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if os.IsNotExist(err) {
+			continue
+		}
+		st, err := decodeState(b)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		offs = append(offs, st.offset)
 	}
 	return offs
 }
@@ -183,8 +193,8 @@ func TestTornStateSnapshot(t *testing.T) {
 		}
 		return dir
 	}
-	tear := func(t *testing.T, dir string, offset int64) {
-		path := filepath.Join(dir, stateName(offset))
+	tear := func(t *testing.T, dir, name string) {
+		path := filepath.Join(dir, name)
 		b, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
@@ -195,16 +205,16 @@ func TestTornStateSnapshot(t *testing.T) {
 	}
 	for _, tt := range []struct {
 		name string
-		torn []int64
+		torn []string
 		dup  bool
 	}{
-		{"newest torn", []int64{3}, true},
-		{"both torn", []int64{2, 3}, false},
+		{"newest torn", []string{stateFile}, true},
+		{"both torn", []string{stateFile, prevStateFile}, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := setup(t)
-			for _, off := range tt.torn {
-				tear(t, dir, off)
+			for _, name := range tt.torn {
+				tear(t, dir, name)
 			}
 			p := openPart(t, dir, Options{Clean: true})
 			defer p.Close()
@@ -221,7 +231,7 @@ func TestTornStateSnapshot(t *testing.T) {
 }
 
 // TestTickStateSnapshot: Tick writes a snapshot once tickStateBytes were
-// appended since the last, and keeps the newest statesKept.
+// appended since the last, and keeps the one before.
 func TestTickStateSnapshot(t *testing.T) {
 	defer func(n int64) { tickStateBytes = n }(tickStateBytes)
 	tickStateBytes = 64 << 10
@@ -239,7 +249,7 @@ func TestTickStateSnapshot(t *testing.T) {
 		produce(t, p, 7, 2*i, 1, int(tickStateBytes/2))
 		produce(t, p, 7, 2*i+1, 1, int(tickStateBytes/2))
 		want = append(want, p.LogEndOffset())
-		want = want[max(0, len(want)-statesKept):]
+		want = want[max(0, len(want)-2):]
 	}
 }
 
