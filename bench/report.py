@@ -355,6 +355,9 @@ if not (restarts["clean"] and restarts["unclean"]):
 if not (restarts["coldclean"] and restarts["coldunclean"]):
     w("- Recovery with a cold page cache.")
 w("- Recovery after a power loss rather than a process kill (unsynced writes lost).")
+if nats_restarts:
+    w("- NATS restarts with 10 GiB and after a SIGKILL mid-publish: its restarts hold workload 1's stream,")
+    w("  and its SIGKILL hits an idle server.")
 w("- Workload 2b (lz4) against NATS, which has no compression on the wire; kfake has no fsync mode.")
 w("- Several producers{}, several brokers, replication factor 3, keys and compaction.".format(
     "" if consumers > 1 else " or consumers"))
