@@ -42,7 +42,9 @@ func (p *Pacer) Wait(ctx context.Context, end time.Time) (time.Time, bool) {
 	if ctx.Err() != nil {
 		return time.Time{}, false
 	}
-	now := time.Now()
+	// start plus the monotonic time since: one clock read where time.Now
+	// takes two, and the load generator reads the clock for every record.
+	now := p.start.Add(time.Since(p.start))
 	due := now
 	if !p.unpaced {
 		due = p.Due(p.next)
