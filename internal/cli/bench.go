@@ -58,6 +58,7 @@ type benchProducerFlags struct {
 	compression   string
 	linger        time.Duration
 	batchMaxBytes int32
+	partitioner   string
 	json          bool
 }
 
@@ -73,6 +74,7 @@ func (bf *benchProducerFlags) register(f *pflag.FlagSet, topic string, linger ti
 	f.StringVar(&bf.compression, "compression", "none", "batch compression: none, gzip, snappy, lz4 or zstd")
 	f.DurationVar(&bf.linger, "linger", linger, "how long a partition's batch waits for more records")
 	f.Int32Var(&bf.batchMaxBytes, "batch-max-bytes", 1_000_012, "largest record batch, before compression")
+	f.StringVar(&bf.partitioner, "partitioner", "sticky", "how records (which have no key) pick a partition: sticky (Kafka's default: one partition per batch) or round-robin (each record the next partition, so every partition gets records)")
 	f.BoolVar(&bf.json, "json", false, "print the summary as one JSON object")
 }
 
@@ -87,6 +89,13 @@ func (bf *benchProducerFlags) spec(opts *clientOptions) (bench.TopicSpec, bench.
 		return bench.TopicSpec{}, bench.ProducerSpec{}, fmt.Errorf("--linger must be >= 0, got %s", bf.linger)
 	}
 	kopts = append(kopts, kgo.ProducerLinger(bf.linger), kgo.ProducerBatchMaxBytes(bf.batchMaxBytes))
+	switch bf.partitioner {
+	case "sticky": // franz-go's default, as Kafka's for keyless records (KIP-794)
+	case "round-robin":
+		kopts = append(kopts, kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	default:
+		return bench.TopicSpec{}, bench.ProducerSpec{}, fmt.Errorf("--partitioner %q: want sticky or round-robin", bf.partitioner)
+	}
 	return bench.TopicSpec{Topic: bf.topic, Partitions: bf.partitions, ReplicationFactor: bf.replication},
 		bench.ProducerSpec{RecordSize: bf.recordSize, Compressible: bf.compressible, NewClient: opts.newClient, ProducerOpts: kopts},
 		nil

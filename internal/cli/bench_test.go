@@ -124,6 +124,33 @@ func partitionCount(t *testing.T, addr, topic string) int {
 	return len(details[topic].Partitions)
 }
 
+// TestBenchRoundRobin checks that --partitioner round-robin spreads the
+// records evenly: workload 6 relies on it to write to every partition.
+func TestBenchRoundRobin(t *testing.T) {
+	addr := startBroker(t)
+	cli := cliAt(t, addr)
+	const parts, perPart = 7, 10
+	benchJSON(t, cli, "bench", "produce", "--topic", "rr", "--partitions", "7", "--records", "70",
+		"--record-size", "10", "--partitioner", "round-robin")
+	adm := kadm.NewClient(newTestClient(t, addr))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ends, err := adm.ListEndOffsets(ctx, "rr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := 0
+	ends.Each(func(o kadm.ListedOffset) {
+		got++
+		if o.Err != nil || o.Offset != perPart {
+			t.Errorf("partition %d: got end offset %d (err %v), want %d", o.Partition, o.Offset, o.Err, perPart)
+		}
+	})
+	if got != parts {
+		t.Errorf("got %d partitions, want %d", got, parts)
+	}
+}
+
 func TestBenchE2E(t *testing.T) {
 	addr := startBroker(t)
 	cli := cliAt(t, addr)
@@ -161,6 +188,7 @@ func TestBenchErrors(t *testing.T) {
 		{name: "e2e record too small", args: []string{"bench", "e2e", "--record-size", "4"}, wantErr: bench.ErrConfig},
 		{name: "bad acks", args: []string{"bench", "produce", "--acks", "2"}, wantMsg: "--acks"},
 		{name: "bad compression", args: []string{"bench", "e2e", "--compression", "brotli"}, wantMsg: "--compression"},
+		{name: "bad partitioner", args: []string{"bench", "produce", "--partitioner", "hash"}, wantMsg: "--partitioner"},
 		{name: "zero producers", args: []string{"bench", "produce", "--producers", "0"}, wantErr: bench.ErrConfig},
 		{name: "unknown subcommand", args: []string{"bench", "nope"}, wantMsg: "unknown command"},
 	}
