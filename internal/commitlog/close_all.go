@@ -96,8 +96,8 @@ func (l *Log) writeTail() (int64, error) {
 	l.mu.RLock()
 	end, segs := l.leo, l.segs
 	l.mu.RUnlock()
-	for _, s := range segs {
-		if err := s.saveIndexes(false); err != nil {
+	for i, s := range segs {
+		if err := s.saveIndexes(false, i == len(segs)-1); err != nil {
 			return -1, err
 		}
 	}

@@ -184,6 +184,7 @@ func FuzzRecoverSwap(f *testing.F) {
 // offset is that of the last whole batch kept; every offset and every
 // batch's first timestamp lead to its batch; reopening keeps the end.
 func FuzzRecoverIndexes(f *testing.F) {
+	indexSmallSegments(f)
 	cfg := testConfig()
 	cfg.IndexIntervalBytes = 200
 	tl := openTest(f, newMemFS(), cfg, Options{})

@@ -219,3 +219,13 @@ func (c chrootFS) ReadDir(name string) ([]string, error) {
 func (c chrootFS) MkdirAll(name string, perm os.FileMode) error { return os.MkdirAll(c.p(name), perm) }
 func (c chrootFS) SyncDir(name string) error                    { return OSFS{}.SyncDir(c.p(name)) }
 func (c chrootFS) SyncFS(name string) error                     { return OSFS{}.SyncFS(c.p(name)) }
+
+// indexSmallSegments makes logs write index and recovery point files for
+// segments of any size until the test ends, for tests that look at or
+// damage those files.
+func indexSmallSegments(t testing.TB) {
+	t.Helper()
+	old := smallSegmentBytes
+	smallSegmentBytes = 0
+	t.Cleanup(func() { smallSegmentBytes = old })
+}

@@ -153,6 +153,7 @@ type Log struct {
 
 	appendMu sync.Mutex
 	savedRP  int64 // (appendMu) recovery point last written to disk
+	hasRP    bool  // (appendMu) the recovery point file exists
 	failed   error // (appendMu) sticky write failure
 
 	syncMu   sync.Mutex
@@ -387,6 +388,16 @@ func (l *Log) sealSegment(s *segment) error {
 		s.tix, s.dirty = tix, true
 		l.mu.Unlock()
 	}
+	// Index files put off while s was small and active are written by
+	// the next sync.
+	s.idxMu.Lock()
+	deferred := s.indexesEmptyLocked()
+	s.idxMu.Unlock()
+	if deferred {
+		l.mu.Lock()
+		s.dirty = s.dirty || len(s.idx) > 0 || len(s.tix) > 0
+		l.mu.Unlock()
+	}
 	if l.cfg.Preallocate {
 		if err := s.log.Truncate(s.size.Load()); err != nil {
 			l.failed = err
@@ -483,7 +494,7 @@ func (l *Log) syncRound() (int64, error) {
 	var err error
 	for _, s := range dirty {
 		if err == nil {
-			err = s.sync()
+			err = s.sync(l.isActive(s))
 		}
 		s.release()
 	}
@@ -507,12 +518,20 @@ func (l *Log) syncDirs() error {
 	return nil
 }
 
-// sync fsyncs the log file and brings the index files up to date, fsynced.
-func (s *segment) sync() error {
+// sync fsyncs the log file and brings the index files up to date, fsynced
+// (see saveIndexes for active).
+func (s *segment) sync(active bool) error {
 	if err := s.log.Sync(); err != nil {
 		return fmt.Errorf("fsync %s: %w", s.name(), err)
 	}
-	return s.saveIndexes(true)
+	return s.saveIndexes(true, active)
+}
+
+// isActive reports whether s is the log's last segment, the one appended to.
+func (l *Log) isActive(s *segment) bool {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return len(l.segs) > 0 && l.segs[len(l.segs)-1] == s
 }
 
 // Tick does the log's timed work: it fsyncs when the oldest unflushed
@@ -553,14 +572,25 @@ func (l *Log) saveRecoveryPoint(sync bool) error {
 	l.syncMu.Lock()
 	rp := l.flushed
 	l.syncMu.Unlock()
-	if rp == l.savedRP {
+	if rp == l.savedRP || !l.hasRP && l.small() {
 		return nil
 	}
 	if err := putCheckpoint(l.fsys, l.dir, recoveryPointFile, rp, sync); err != nil {
 		return err
 	}
-	l.savedRP = rp
+	l.savedRP, l.hasRP = rp, true
 	return nil
+}
+
+// small reports whether the log is one segment smaller than
+// smallSegmentBytes. Such a log gets no recovery point file: without one,
+// recovery after a crash walks the whole segment, which costs less than
+// the file. Once written, the file is kept up to date, as a stale one
+// could vouch for offsets a truncation removed.
+func (l *Log) small() bool {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return len(l.segs) == 1 && l.segs[0].size.Load() < smallSegmentBytes
 }
 
 // Close fsyncs the log, completes the indexes, records the recovery point

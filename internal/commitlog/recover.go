@@ -1,6 +1,7 @@
 package commitlog
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"log/slog"
@@ -53,6 +54,10 @@ type loaded struct {
 	rebuilt bool      // st.idx and st.tix must be written to the index files
 	bad     *badBatch // first bad batch, nil when the whole file is good
 	fileEnd int64
+	// saved is whether the index files hold st.idx[:idxSaved] and
+	// st.tix[:tixSaved] exactly, so that closing does not rewrite them.
+	saved              bool
+	idxSaved, tixSaved int
 }
 
 func (l *Log) recover(clean bool) error {
@@ -64,8 +69,8 @@ func (l *Log) recover(clean bool) error {
 		return err
 	}
 	start, hasStart := l.readOffsetCheckpoint(startOffsetFile)
-	rp, _ := l.readOffsetCheckpoint(recoveryPointFile)
-	l.savedRP = rp // rewritten at the end of recovery only if it moves
+	rp, hasRP := l.readOffsetCheckpoint(recoveryPointFile)
+	l.savedRP, l.hasRP = rp, hasRP // rewritten at the end of recovery only if it moves
 	l.firstDirty, _ = l.readOffsetCheckpoint(cleanerCheckpointFile)
 	if len(bases) == 0 {
 		s, err := l.createSegment(max(start, 0))
@@ -162,8 +167,9 @@ func (l *Log) loadSegment(s *segment, trusted int64, sealed bool, buf *[]byte) (
 	}
 	ld := &loaded{s: s, fileEnd: fileEnd}
 	interval := int64(l.cfg.IndexIntervalBytes)
+	idx, tix, idxErr := s.readIndexes()
 	if trusted > s.base {
-		st, from, cut, ok := l.loadIndexes(s, fileEnd, trusted)
+		st, from, cut, ok := l.loadIndexes(s, idx, tix, idxErr, fileEnd, trusted)
 		if ok {
 			bad, err := s.walk(&st, from, fileEnd, true, true, interval, buf)
 			if err != nil {
@@ -178,6 +184,10 @@ func (l *Log) loadSegment(s *segment, trusted int64, sealed bool, buf *[]byte) (
 				// again by the walk: both need the segment written and
 				// synced.
 				ld.st, ld.rebuilt = st, cut || st.next > trusted
+				// The walk re-adds the last entry it resumed from, so the
+				// files are normally a prefix of what it ends with.
+				ld.saved = bytes.HasPrefix(st.idx, idx) && bytes.HasPrefix(st.tix, tix)
+				ld.idxSaved, ld.tixSaved = len(idx), len(tix)
 				return ld, nil
 			}
 		}
@@ -185,6 +195,7 @@ func (l *Log) loadSegment(s *segment, trusted int64, sealed bool, buf *[]byte) (
 	}
 	ld.st = segState{next: s.base, maxTS: -1, maxTSOff: -1}
 	ld.rebuilt = true
+	ld.saved = idxErr == nil && len(idx) == 0 && len(tix) == 0 // missing, or empty
 	ld.bad, err = s.walk(&ld.st, 0, fileEnd, true, true, interval, buf)
 	if sealed {
 		ld.st.tix = maybeAppendTimeEntry(ld.st.tix, ld.st.maxTS, ld.st.maxTSOff-s.base)
@@ -192,13 +203,13 @@ func (l *Log) loadSegment(s *segment, trusted int64, sealed bool, buf *[]byte) (
 	return ld, err
 }
 
-// loadIndexes reads and checks s's index files, keeping only the offset
+// loadIndexes checks s's index files, read as idx and tix (with the read
+// error err), keeping only the offset
 // entries for batches below trusted and the time entries before the last
 // of those. It returns the state up to the last offset entry kept and that
 // entry's position, whether entries were cut, or ok false when either index
 // is missing entries it should have or is inconsistent, or none is kept.
-func (l *Log) loadIndexes(s *segment, fileEnd, trusted int64) (st segState, from int64, cut, ok bool) {
-	idx, tix, err := s.readIndexes()
+func (l *Log) loadIndexes(s *segment, idx, tix []byte, err error, fileEnd, trusted int64) (st segState, from int64, cut, ok bool) {
 	if err != nil || len(idx)%offsetEntrySize != 0 || len(tix)%timeEntrySize != 0 {
 		return st, 0, false, false
 	}
@@ -356,10 +367,15 @@ func (l *Log) finishRecovery(ls []*loaded, start int64, hasStart bool) error {
 		s, st := ld.s, ld.st
 		s.size.Store(st.end)
 		s.next, s.idx, s.tix, s.maxTS, s.maxTSOff, s.sinceIndex = st.next, st.idx, st.tix, st.maxTS, st.maxTSOff, st.sinceIndex
+		if ld.saved {
+			s.idxMu.Lock()
+			s.idxKnown, s.idxSaved, s.tixSaved = true, ld.idxSaved, ld.tixSaved
+			s.idxMu.Unlock()
+		}
 		if ld.rebuilt {
 			// Writes the rebuilt indexes; and what was read may have been
 			// only in the page cache of a crashed process.
-			if err := s.sync(); err != nil {
+			if err := s.sync(s == l.segs[len(l.segs)-1]); err != nil {
 				return err
 			}
 		}

@@ -57,6 +57,7 @@ func TestRecoveryPointTrusted(t *testing.T) {
 		{"damage below the recovery point, none kept", 2, 0, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			indexSmallSegments(t)
 			m := newMemFS()
 			cfg := testConfig()
 			cfg.IndexIntervalBytes = 300
@@ -172,6 +173,7 @@ func TestRecoverCorruptions(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			indexSmallSegments(t)
 			m := newMemFS()
 			cfg := testConfig()
 			cfg.IndexIntervalBytes = 300

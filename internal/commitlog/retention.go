@@ -201,7 +201,7 @@ func (l *Log) truncateSegment(s *segment, pos int64) error {
 	if err := s.log.Truncate(pos); err != nil {
 		return fmt.Errorf("truncate %s: %w", s.name(), err)
 	}
-	if err := s.sync(); err != nil {
+	if err := s.sync(l.isActive(s)); err != nil {
 		return err
 	}
 	if pos == 0 {
