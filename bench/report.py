@@ -200,16 +200,29 @@ if ("w5", "nats") in results:
     w("it, at most 10,000 pending) to a file-storage stream with 1 replica, and an ordered consumer.")
 w("")
 
-w6 = {system: results.get(("w6", system)) for system in ("strata", "kfake")}
+w6_systems = ("strata", "kfake", "nats")
+w6 = {system: results.get(("w6", system)) for system in w6_systems}
 if any(w6.values()):
     w("## {:,} partitions on one node (workload 6)".format(w6_parts))
     w("")
     w("One topic of {:,} partitions on a fresh broker: `strata topic create` timed from exec to exit".format(w6_parts))
-    w("(the CLI's own start and connection included), then {:,} records of 1 KiB produced across all of".format(w6_records))
-    w("them (acks=all), then SIGTERM and a start on the same data dir, timed from exec to the first 200")
+    w("(the CLI's own start and connection included), then {:,} records of 1 KiB produced round-robin".format(w6_records))
+    w("over all of them (`--partitioner round-robin`, acks=all: every partition gets {:,} records, in".format(w6_records // max(w6_parts, 1)))
+    w("batches as small as one record), then SIGTERM and a start on the same data dir, timed from exec to the first 200")
     w("from `/readyz`. File descriptors are the entries of /proc/PID/fd; the broker runs under an")
     w("open-files limit of {} (`ulimit -n`, not raised by the script).".format(machine.get("nofile", "?")))
     w("")
+    if w6["nats"]:
+        w("NATS JetStream has no partitions: a Kafka partition is a separate log, and in JetStream the separate")
+        w("log is a stream. So NATS gets {:,} streams (file storage, 1 replica, stream `w6-i` taking subject".format(w6_parts))
+        w("`w6.i`), created one at a time by `bench/peers/natsparts create` (timed from exec to exit like the")
+        w("topic create), and {:,} messages of 1 KiB random bytes published round-robin over them by".format(w6_records))
+        w("`natsparts publish`: asynchronous publishes, at most 10,000 pending, each counted once the server")
+        w("acknowledged storing it (what acks=all means on one node). Its restart is timed to the first 200")
+        w("from `/healthz` (the default, strictest check): nats-server opens its client port only after")
+        w("JetStream recovered every stream, /healthz fails until that port is open, and on a single server it")
+        w("then also looks up every stream in the store.")
+        w("")
 
     def cell(system, key, fmt):
         d = w6[system]
@@ -225,33 +238,48 @@ if any(w6.values()):
             return "failed (see Problems)" if w6[system] else "not run"
         return tput("w6produce", system)
 
-    count = "{:,}".format
-    rows = [
-        ("create the topic", "create_ms", duration),
-        ("partitions that failed to open at create (`open partition` log lines)", "open_errors_create", count),
-        ("open fds: idle before create / after create", None, None),
-        ("RSS after create", "rss_after_create_kb", mib),
-        ("produce {:,} x 1 KiB to all partitions".format(w6_records), "produce", None),
-        ("open fds after produce", "fds_after_produce", count),
-        ("peak RSS (VmHWM) after produce", "peak_kb", mib),
-        ("stop (SIGTERM to exit)", "stop_ms", duration),
-        ("restart to ready (first 200 from /readyz)", "restart_ms", duration),
-        ("`startup=` field of the `strata ready` line after restart", "restart_field", str),
-        ("partitions that failed to open at restart", "open_errors_restart", count),
-        ("idle RSS 1 s after restart", "idle_rss_kb", mib),
-        ("open fds after restart", "fds_after_restart", count),
-    ]
-    w("| | Strata | kfake |")
-    w("|---|---|---|")
-    for label, key, fmt in rows:
+    def w6ratio(key, peer):
+        """Strata's figure over peer's for key, or blank when either lacks it."""
         if key == "produce":
-            vals = [produced(s_) for s_ in ("strata", "kfake")]
+            r = ratio("w6produce", "strata", peer)
+            return "" if r == "n/a" else r
+        x, y = (w6["strata"] or {}).get(key), (w6[peer] or {}).get(key)
+        if not isinstance(x, (int, float)) or not isinstance(y, (int, float)) or not y:
+            return ""
+        return "{:.2f}x".format(x / y)
+
+    count = "{:,}".format
+    # (label, key, format, whether a Strata / peer ratio means something)
+    rows = [
+        ("create the topic (NATS: the streams, one at a time)", "create_ms", duration, True),
+        ("partitions that failed to open at create (`open partition` log lines)", "open_errors_create", count, False),
+        ("open fds: idle before create / after create", None, None, False),
+        ("RSS after create", "rss_after_create_kb", mib, True),
+        ("produce {:,} x 1 KiB to all partitions".format(w6_records), "produce", None, True),
+        ("open fds after produce", "fds_after_produce", count, False),
+        ("peak RSS (VmHWM) after produce", "peak_kb", mib, True),
+        ("stop (SIGTERM to exit)", "stop_ms", duration, True),
+        ("restart to ready (first 200 from /readyz; NATS: /healthz)", "restart_ms", duration, True),
+        ("`startup=` field of the `strata ready` line after restart", "restart_field", str, False),
+        ("partitions that failed to open at restart", "open_errors_restart", count, False),
+        ("idle RSS 1 s after restart", "idle_rss_kb", mib, True),
+        ("open fds after restart", "fds_after_restart", count, False),
+    ]
+    w("Ratios are Strata's figure divided by the peer's: for throughput above 1 means Strata moved more data")
+    w("per second; for times and memory below 1 means Strata took less.")
+    w("")
+    w("| | Strata | kfake | NATS JetStream | Strata / kfake | Strata / NATS |")
+    w("|---|---|---|---|---|---|")
+    for label, key, fmt, rated in rows:
+        if key == "produce":
+            vals = [produced(s_) for s_ in w6_systems]
         elif key is None:
             vals = ["{} / {}".format(cell(s_, "fds_idle", count), cell(s_, "fds_after_create", count))
-                    if w6[s_] else "not run" for s_ in ("strata", "kfake")]
+                    if w6[s_] else "not run" for s_ in w6_systems]
         else:
-            vals = [cell(s_, key, fmt) for s_ in ("strata", "kfake")]
-        w("| {} | {} | {} |".format(label, *vals))
+            vals = [cell(s_, key, fmt) for s_ in w6_systems]
+        vals += [w6ratio(key, peer) if rated else "" for peer in ("kfake", "nats")]
+        w("| {} | {} | {} | {} | {} | {} |".format(label, *vals))
     w("")
     d = w6["strata"]
     if d:
@@ -265,6 +293,17 @@ if any(w6.values()):
             w("Problems), so the produce and restart figures are for a broker missing those partitions.")
         if not d.get("create_ok", 1):
             w("The topic create itself failed (see Problems).")
+        w("")
+    d = w6["nats"]
+    if d:
+        if d["fds_after_create"] > d["fds_idle"]:
+            w("NATS held {:.2f} more open files per stream after the create than before it.".format(
+                (d["fds_after_create"] - d["fds_idle"]) / d["partitions"]))
+        if "streams_after_restart" in d:
+            w("After its restart NATS's `/jsz` counted {} streams and {} messages.".format(
+                *(count(d[k]) if isinstance(d[k], int) else d[k] for k in ("streams_after_restart", "messages_after_restart"))))
+        if not d.get("create_ok", 1):
+            w("The stream create failed (see Problems).")
         w("")
 
 w("## Memory and startup (workload 7)")
@@ -349,7 +388,10 @@ w("- NATS with `sync_interval: always` uses {:,} messages because it fsyncs ever
 w("  minutes at workload 1's size; the consume catch-up against kfake reads workload 1's {:.2f} GiB.".format(gib(records)))
 if not any(w6.values()):
     w("- {:,} partitions (produce, memory, startup with that many logs).".format(w6_parts))
-w("- Metadata and fetch latency with {:,} partitions; {:,} partitions against NATS.".format(w6_parts, w6_parts))
+if w6["nats"]:
+    w("- Metadata and fetch latency with {:,} partitions.".format(w6_parts))
+else:
+    w("- Metadata and fetch latency with {:,} partitions; {:,} partitions against NATS.".format(w6_parts, w6_parts))
 if not (restarts["clean"] and restarts["unclean"]):
     w("- Restart and recovery time with {:.2f} GiB of data, clean and after a crash.".format(gib(catchup_records)))
 if not (restarts["coldclean"] and restarts["coldunclean"]):

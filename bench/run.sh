@@ -2,7 +2,7 @@
 # bench/run.sh: the fixed benchmark suite behind `make bench`.
 #
 # Builds strata, the kfake launcher (bench/peers/kfake, its own Go module), the
-# NATS end-to-end peer (bench/peers/natse2e) and
+# NATS end-to-end and many-streams peers (bench/peers/natse2e, natsparts) and
 # NATS (nats-server and the natscli bench tool, latest from the Go module
 # proxy) into a temp dir, starts every server on 127.0.0.1 only with fresh temp
 # data dirs, runs the same workloads against Strata and the peers in this one
@@ -262,6 +262,10 @@ if want nats; then
 	if ((HAVE_NATS)) && ! "$GO" build -o "$BIN/natse2e" ./bench/peers/natse2e >>"$WORK/nats-build.log" 2>&1; then
 		note "workload 5 not measured on NATS: natse2e did not build: $(tail -n 3 "$WORK/nats-build.log" | tr '\n' ' ')"
 	fi
+	cmd_log "go build -o natsparts ./bench/peers/natsparts"
+	if ((HAVE_NATS)) && ! "$GO" build -o "$BIN/natsparts" ./bench/peers/natsparts >>"$WORK/nats-build.log" 2>&1; then
+		note "workload 6 not measured on NATS: natsparts did not build: $(tail -n 3 "$WORK/nats-build.log" | tr '\n' ' ')"
+	fi
 fi
 versions() {
 	local b
@@ -359,6 +363,15 @@ start_nats() {
 	NREADY_MS=${SPAWNED#* }
 	wait_tcp "$p"
 	NURL=nats://127.0.0.1:$p
+	NMON=127.0.0.1:$m
+}
+
+# jsz_field KEY: KEY of the last started NATS's /jsz (streams, messages, bytes), or "?".
+jsz_field() {
+	"$PY" - "http://$NMON/jsz" "$1" 2>/dev/null <<'EOF' || echo "?"
+import json, sys, urllib.request
+print(json.load(urllib.request.urlopen(sys.argv[1], timeout=10))[sys.argv[2]])
+EOF
 }
 
 # nats_restart KIND SIG: stop NATS with SIG, start it on the same store and
@@ -619,7 +632,7 @@ if want partitions; then
 	fds_create=$(fd_count "$SPID")
 	rss_create=$(status_kb "$SPID" VmRSS)
 	errs_create=$(count_log parts)
-	sbench w6produce 1 strata "$SADDR" produce --topic w6 --records "$W6_RECORDS" --acks all --compression none \
+	sbench w6produce 1 strata "$SADDR" produce --topic w6 --records "$W6_RECORDS" --acks all --compression none --partitioner round-robin \
 		--record-size "$SIZE" --partitions "$W6_PARTITIONS"
 	fds_produce=$(fd_count "$SPID")
 	peak_kb=$(status_kb "$SPID" VmHWM)
@@ -659,13 +672,71 @@ if want partitions; then
 	((create_ok)) || note "w6 on kfake: topic create failed: $(tail -n 3 "$WORK/w6-kfake-create.out" | tr '\n' ' ')"
 	fds_create=$(fd_count "$KPID")
 	rss_create=$(status_kb "$KPID" VmRSS)
-	sbench w6produce 1 kfake "$KADDR" produce --topic w6 --records "$W6_RECORDS" --acks all --compression none \
+	sbench w6produce 1 kfake "$KADDR" produce --topic w6 --records "$W6_RECORDS" --acks all --compression none --partitioner round-robin \
 		--record-size "$SIZE" --partitions "$W6_PARTITIONS"
 	json_kv "$WORK/w6-kfake.json" partitions="$W6_PARTITIONS" create_ok="$create_ok" create_ms="$create_ms" \
 		fds_idle="$fds_idle" fds_after_create="$fds_create" rss_after_create_kb="$rss_create" \
 		fds_after_produce="$(fd_count "$KPID")" peak_kb="$(status_kb "$KPID" VmHWM)"
 	record w6 kfake json "$WORK/w6-kfake.json"
 	stop "$KPID"
+
+	# NATS JetStream, the same with a stream per partition (a Kafka partition
+	# is a separate log; in JetStream that is a stream): W6_PARTITIONS streams
+	# created one at a time, W6_RECORDS messages published round-robin over
+	# them, acknowledged when stored (bench/peers/natsparts). The restart is
+	# ready at the first 200 from /healthz, which on one server waits until
+	# every stream in the store was recovered.
+	if ((HAVE_NATS)) && [[ -x $BIN/natsparts ]]; then
+		start_nats nparts ""
+		fds_idle=$(fd_count "$NPID")
+		nargs=(--prefix w6 --streams "$W6_PARTITIONS")
+		cmd_log natsparts create "${nargs[@]}" -s "$NURL"
+		log "w6 nats: natsparts create ${nargs[*]}"
+		t0=$EPOCHREALTIME
+		create_ok=1
+		"$BIN/natsparts" create "${nargs[@]}" -s "$NURL" >"$WORK/w6-nats-create.out" 2>&1 || create_ok=0
+		create_ms=$(ms_since "$t0")
+		((create_ok)) || note "w6 on NATS: stream create failed: $(tail -n 3 "$WORK/w6-nats-create.out" | tr '\n' ' ')"
+		fds_create=$(fd_count "$NPID")
+		rss_create=$(status_kb "$NPID" VmRSS)
+		nargs+=(--records "$W6_RECORDS" --size "$SIZE")
+		cmd_log natsparts publish "${nargs[@]}" -s "$NURL"
+		log "w6 nats: natsparts publish ${nargs[*]}"
+		settle
+		if "$BIN/natsparts" publish "${nargs[@]}" -s "$NURL" >"$WORK/w6produce-nats.json" 2>>"$WORK/w6-nats.stderr"; then
+			record w6produce nats strata "$WORK/w6produce-nats.json"
+			tail -c 400 "$WORK/w6produce-nats.json" >&2
+		else
+			note "w6 on NATS: publish failed: $(tail -n 3 "$WORK/w6-nats.stderr" | tr '\n' ' ')"
+		fi
+		fds_produce=$(fd_count "$NPID")
+		peak_kb=$(status_kb "$NPID" VmHWM)
+		stop "$NPID"
+		stop_ms=$STOP_MS
+		# start_nats keeps nparts' store; a start that is not ready within
+		# READY_TIMEOUT leaves NREADY_MS at -1.0
+		NREADY_MS=-1.0
+		start_nats nparts "" || true
+		if [[ $NREADY_MS != -1.0 ]]; then
+			sleep 1 # idle
+			json_kv "$WORK/w6-nats.json" partitions="$W6_PARTITIONS" create_ok="$create_ok" create_ms="$create_ms" \
+				fds_idle="$fds_idle" fds_after_create="$fds_create" rss_after_create_kb="$rss_create" \
+				fds_after_produce="$fds_produce" peak_kb="$peak_kb" stop_ms="$stop_ms" restart_ms="$NREADY_MS" \
+				idle_rss_kb="$(status_kb "$NPID" VmRSS)" fds_after_restart="$(fd_count "$NPID")" \
+				streams_after_restart="$(jsz_field streams)" messages_after_restart="$(jsz_field messages)"
+		else
+			note "w6 on NATS: restart with $W6_PARTITIONS streams not ready: $(tail -n 3 "$WORK/nparts.log" | tr '\n' ' ')"
+			json_kv "$WORK/w6-nats.json" partitions="$W6_PARTITIONS" create_ok="$create_ok" create_ms="$create_ms" \
+				fds_idle="$fds_idle" fds_after_create="$fds_create" rss_after_create_kb="$rss_create" \
+				fds_after_produce="$fds_produce" peak_kb="$peak_kb" stop_ms="$stop_ms"
+		fi
+		record w6 nats json "$WORK/w6-nats.json"
+		cat "$WORK/w6-nats.json" >&2
+		if [[ -e /proc/$NPID ]]; then
+			stop "$NPID"
+		fi
+		rm -rf "$WORK/nparts"
+	fi
 fi
 
 # kfake: a fresh in-memory cluster per run, so it never holds more than one
