@@ -89,6 +89,12 @@ func (bf *benchProducerFlags) spec(opts *clientOptions) (bench.TopicSpec, bench.
 		return bench.TopicSpec{}, bench.ProducerSpec{}, fmt.Errorf("--linger must be >= 0, got %s", bf.linger)
 	}
 	kopts = append(kopts, kgo.ProducerLinger(bf.linger), kgo.ProducerBatchMaxBytes(bf.batchMaxBytes))
+	if bf.acks != "all" && bf.acks != "-1" {
+		// Without idempotence franz-go sends one produce request at a time
+		// per broker; Kafka's producer, and so its perf tool, up to
+		// max.in.flight.requests.per.connection (5).
+		kopts = append(kopts, kgo.MaxProduceRequestsInflightPerBroker(5))
+	}
 	switch bf.partitioner {
 	case "sticky": // franz-go's default, as Kafka's for keyless records (KIP-794)
 	case "round-robin":

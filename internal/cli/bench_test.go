@@ -151,6 +151,31 @@ func TestBenchRoundRobin(t *testing.T) {
 	}
 }
 
+// TestBenchInflight: without idempotence (acks 1 or 0) the bench producer
+// keeps up to 5 produce requests in flight per broker, as Kafka's producer
+// does by default, where franz-go would send one at a time.
+func TestBenchInflight(t *testing.T) {
+	for _, tt := range []struct {
+		acks string
+		want int
+	}{{"1", 5}, {"0", 5}, {"all", 1}} {
+		bf := benchProducerFlags{acks: tt.acks, compression: "none", partitioner: "sticky", batchMaxBytes: 1 << 20}
+		_, ps, err := bf.spec(&clientOptions{timeout: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cl, err := kgo.NewClient(append(ps.ProducerOpts, kgo.SeedBrokers("127.0.0.1:1"))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := cl.OptValue(kgo.MaxProduceRequestsInflightPerBroker)
+		cl.Close()
+		if got != tt.want {
+			t.Errorf("acks %s: got %v produce requests in flight, want %d", tt.acks, got, tt.want)
+		}
+	}
+}
+
 func TestBenchE2E(t *testing.T) {
 	addr := startBroker(t)
 	cli := cliAt(t, addr)
