@@ -214,7 +214,10 @@ func (l *Log) finishSwaps(names []string) (bool, error) {
 			swaps = append(swaps, base)
 		}
 	}
-	end, found := l.readOffsetCheckpoint(swapEndFile)
+	end, found := int64(0), false
+	if len(swaps) > 0 {
+		end, found = l.readOffsetCheckpoint(swapEndFile)
+	}
 	for _, base := range swaps {
 		e := end
 		if !found || e <= base || len(swaps) > 1 {

@@ -152,9 +152,10 @@ type Log struct {
 	now    func() time.Time
 
 	appendMu sync.Mutex
-	savedRP  int64 // (appendMu) recovery point last written to disk
-	hasRP    bool  // (appendMu) the recovery point file exists
-	failed   error // (appendMu) sticky write failure
+	savedRP  int64           // (appendMu) recovery point last written to disk
+	hasRP    bool            // (appendMu) the recovery point file exists
+	listed   map[string]bool // the log directory's names, during recovery only
+	failed   error           // (appendMu) sticky write failure
 
 	syncMu   sync.Mutex
 	syncCond *sync.Cond

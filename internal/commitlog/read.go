@@ -93,9 +93,10 @@ func (v *view) eachBatch(from int64, fn func(b []byte, h recordbatch.Header) (bo
 	if err != nil {
 		return err
 	}
-	var buf []byte
+	buf := getScanBuf()
+	defer putScanBuf(buf)
 	for _, s := range v.segs {
-		sc := scanner{f: s.log, end: s.size.Load(), buf: buf[:0]}
+		sc := scanner{f: s.log, end: s.size.Load(), buf: (*buf)[:0]}
 		for pos < sc.end {
 			b, err := sc.batch(pos)
 			if err != nil {
@@ -110,7 +111,7 @@ func (v *view) eachBatch(from int64, fn func(b []byte, h recordbatch.Header) (bo
 			}
 			pos += h.Size()
 		}
-		buf, pos = sc.buf, 0
+		*buf, pos = sc.buf, 0
 	}
 	return nil
 }
