@@ -23,6 +23,9 @@ package broker
 //   - Produce does not create topics; a missing topic is UNKNOWN_TOPIC_OR_PARTITION.
 //   - Clients cannot write to internal topics (INVALID_TOPIC_EXCEPTION).
 //   - Transactional produce is not served yet (TRANSACTIONAL_ID_AUTHORIZATION_FAILED).
+//   - A request to 64 partitions or more is appended by one goroutine per
+//     core (at most 4), each taking the partitions with one remainder of
+//     the partition number, so a partition named twice keeps its order.
 //
 // KIPs: KIP-74, KIP-98 (v3 transactional id, magic 2), KIP-467 (v8 record
 // errors), KIP-482 (v9 flexible).
@@ -30,6 +33,9 @@ package broker
 import (
 	"context"
 	"fmt"
+	"runtime"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -46,50 +52,99 @@ func (b *Broker) handleProduce(ctx context.Context, req *Request) (kmsg.Response
 	r := req.Body.(*kmsg.ProduceRequest)
 	resp := r.ResponseKind().(*kmsg.ProduceResponse)
 	img := b.store.Current()
-	var scratch []byte
-	for _, rt := range r.Topics {
-		st := kmsg.NewProduceResponseTopic()
+	var stack [2]produceTopic
+	tops := stack[:0]
+	resp.Topics = make([]kmsg.ProduceResponseTopic, len(r.Topics))
+	parts := 0
+	for i, rt := range r.Topics {
+		st := &resp.Topics[i]
+		*st = kmsg.NewProduceResponseTopic()
 		st.Topic = rt.Topic
-		t, known := img.Topic(rt.Topic)
-		var cfg config.Topic
-		var cfgErr error
-		if known {
-			cfg, cfgErr = b.parts.topicConfig(t)
-		}
-		for _, rp := range rt.Partitions {
-			sp := kmsg.NewProduceResponseTopicPartition()
+		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
+		for j, rp := range rt.Partitions {
+			sp := &st.Partitions[j]
+			*sp = kmsg.NewProduceResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
-			var err error
-			switch {
-			case req.Version < 3:
-				err = kerr.UnsupportedVersion
-			case r.TransactionID != nil:
-				err = kerr.TransactionalIDAuthorizationFailed
-			case r.Acks != -1 && r.Acks != 0 && r.Acks != 1:
-				err = kerr.InvalidRequiredAcks
-			case !known:
-				err = kerr.UnknownTopicOrPartition
-			case isInternalTopic(rt.Topic):
-				err = fmt.Errorf("%w: cannot append to internal topic %s", kerr.InvalidTopicException, rt.Topic)
-			case cfgErr != nil:
-				err = cfgErr
-			default:
-				err = b.producePartition(t, cfg, rp, r.Acks, &sp, &scratch)
+		}
+		parts += len(rt.Partitions)
+		pt := produceTopic{}
+		t, known := img.Topic(rt.Topic)
+		switch {
+		case req.Version < 3:
+			pt.err = kerr.UnsupportedVersion
+		case r.TransactionID != nil:
+			pt.err = kerr.TransactionalIDAuthorizationFailed
+		case r.Acks != -1 && r.Acks != 0 && r.Acks != 1:
+			pt.err = kerr.InvalidRequiredAcks
+		case !known:
+			pt.err = kerr.UnknownTopicOrPartition
+		case isInternalTopic(rt.Topic):
+			pt.err = fmt.Errorf("%w: cannot append to internal topic %s", kerr.InvalidTopicException, rt.Topic)
+		default:
+			pt.t = t
+			pt.cfg, pt.err = b.parts.topicConfig(t)
+		}
+		tops = append(tops, pt)
+	}
+	if n := uint32(min(runtime.GOMAXPROCS(0), maxProduceWorkers)); parts >= parallelProduceMin && n > 1 {
+		shared := slices.Clone(tops) // tops may live on this stack
+		var wg sync.WaitGroup
+		for w := uint32(1); w < n; w++ {
+			wg.Go(func() { b.produceShare(r, resp, shared, w, n) })
+		}
+		b.produceShare(r, resp, shared, 0, n)
+		wg.Wait()
+	} else {
+		b.produceShare(r, resp, tops, 0, 1)
+	}
+	if r.Acks == 0 {
+		return nil, nil
+	}
+	return resp, nil
+}
+
+// produceShare appends the partitions of r whose number is w modulo of,
+// filling in their parts of resp: a partition named twice keeps its order.
+// tops[i] is r.Topics[i]'s topic.
+func (b *Broker) produceShare(r *kmsg.ProduceRequest, resp *kmsg.ProduceResponse, tops []produceTopic, w, of uint32) {
+	var scratch []byte
+	for i, rt := range r.Topics {
+		pt := &tops[i]
+		for j, rp := range rt.Partitions {
+			if uint32(rp.Partition)%of != w {
+				continue
+			}
+			sp := &resp.Topics[i].Partitions[j]
+			err := pt.err
+			if err == nil {
+				err = b.producePartition(pt.t, pt.cfg, rp, r.Acks, sp, &scratch)
 			}
 			if err != nil {
 				sp.ErrorCode = b.errorCode(err)
 				sp.ErrorMessage = errorMessage(err)
 				b.metrics.produceErrors.Inc()
 			}
-			st.Partitions = append(st.Partitions, sp)
 		}
-		resp.Topics = append(resp.Topics, st)
 	}
-	if r.Acks == 0 {
-		return nil, nil
-	}
-	return resp, nil
+}
+
+// A request to at least parallelProduceMin partitions is appended by up to
+// maxProduceWorkers goroutines (one per core): one connection's requests
+// are served one at a time, and a producer writing to thousands of
+// partitions otherwise keeps one core busy with per-partition work (lookups,
+// locks, a write each) while the others wait.
+const (
+	parallelProduceMin = 64
+	maxProduceWorkers  = 4
+)
+
+// produceTopic is what every partition of one topic of a Produce request
+// shares: the topic and its config, or the error all its partitions get.
+type produceTopic struct {
+	t   *metadata.Topic
+	cfg config.Topic
+	err error
 }
 
 // producePartition validates and appends one partition's batch and fills in
