@@ -188,7 +188,7 @@ func (l *Log) loadSegment(s *segment, trusted int64, sealed bool, buf *[]byte) (
 				return nil, err
 			}
 			if bad == nil && (len(st.tix) == 0 || st.maxTSOff < st.next) {
-				if cut && sealed {
+				if sealed { // a no-op when the files hold the seal's entry
 					st.tix = maybeAppendTimeEntry(st.tix, st.maxTS, st.maxTSOff-s.base)
 				}
 				// Batches at or above trusted may be only in the page

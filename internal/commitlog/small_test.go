@@ -165,3 +165,36 @@ func (m *missCountFS) OpenFile(name string, flag int, perm fs.FileMode) (File, e
 	}
 	return f, err
 }
+
+// TestSealedSegmentWithoutIndexFiles: a sealed segment whose index files
+// are gone (a crash before the sync that writes them) gets back the time
+// index entry of its largest timestamp, which a sealed segment's time
+// index ends with.
+func TestSealedSegmentWithoutIndexFiles(t *testing.T) {
+	m := newMemFS()
+	cfg := testConfig()
+	cfg.IndexIntervalBytes = 1 << 20 // no entries but the seal's
+	tl := openTest(t, m, cfg, Options{})
+	tl.appendN(5, 2, 50, 1000)
+	if err := tl.roll(); err != nil {
+		t.Fatal(err)
+	}
+	tl.appendN(1, 2, 50, 2000)
+	if err := tl.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The offset index has no entries, so no file.
+	if err := m.Remove(segPath(0, timeIndexSuffix)); err != nil {
+		t.Fatal(err)
+	}
+	l, err := Open(testDir, cfg, Options{FS: m, Clean: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	s := l.segs[0]
+	// Batch 4 holds offsets 8 and 9 at times 1004 and 1005.
+	if ts, rel, ok := lastTimeEntry(s.tix); !ok || ts != 1005 || rel != 9 {
+		t.Fatalf("got last time entry %d at %d (%v), want 1005 at 9", ts, rel, ok)
+	}
+}
