@@ -25,7 +25,9 @@ runs = {}  # (workload, system) -> the data of each repetition
 startups = []
 nats_startups = []  # workload 7 for NATS: fresh starts, and restarts with workload 1's stream
 nats_restarts = {}
-restarts = {"clean": [], "unclean": [], "coldclean": [], "coldunclean": []}  # workload 7, one entry per restart
+# workload 7 with workload 4's data, one entry per restart, by system (strata, nats)
+restarts = {"clean": [], "unclean": [], "coldclean": [], "coldunclean": []}
+nats_big = {k: [] for k in restarts}
 for line in read("results.jsonl").splitlines():
     r = json.loads(line)
     if r["id"] == "w7start" and r["system"] == "nats":
@@ -35,7 +37,7 @@ for line in read("results.jsonl").splitlines():
     elif r["id"] in ("w7nclean", "w7nunclean"):
         nats_restarts[r["id"][3:]] = r["data"]
     elif r["id"][2:] in restarts:
-        restarts[r["id"][2:]].append(r["data"])
+        (nats_big if r["system"] == "nats" else restarts)[r["id"][2:]].append(r["data"])
     else:
         runs.setdefault((r["id"], r["system"]), []).append(r["data"])
 
@@ -69,8 +71,8 @@ consumers = int(env["CONSUMERS"])
 fetch_mib = int(env["FETCH_SIZE"]) / 2**20
 readers = ("{} consumers sharing the partitions, {:g} MiB fetches per partition".format(consumers, fetch_mib)
            if consumers > 1 else "one consumer")
-nats_readers = ("{} ordered ephemeral consumers, each reading all of workload 1's stream; their aggregate".format(consumers)
-                if consumers > 1 else "an ordered ephemeral consumer of workload 1's stream")
+nats_readers = ("{} ordered ephemeral consumers, each reading all of {{}}; their aggregate".format(consumers)
+                if consumers > 1 else "an ordered ephemeral consumer of {}")
 w6_records = int(env["W6_RECORDS"])
 suite = env.get("SUITE", "all")
 
@@ -155,14 +157,18 @@ w("| 2b | produce {:,} x 1 KiB, acks=all, lz4 | {} | {} | not run (JetStream com
 w("| 3 | workload 1 with an fsync before every acknowledgement (Strata {:,} records, `log.flush.interval.messages=1`; NATS {:,} messages, `sync_interval: always`) | {} | no such mode (in memory) | {} | | {} |".format(
     records, nats_sync, tput("w3", "strata"), tput("w3", "nats"), ratio("w3", "strata", "nats")))
 w("| 4 | consume catch-up of workload 1's topic ({:.2f} GiB), {} (NATS: {}) | {} | {} | {} | {} | {} |".format(
-    gib(records), readers, nats_readers, tput("w4", "strata"), tput("w4", "kfake"), tput("w4", "nats"),
+    gib(records), readers, nats_readers.format("workload 1's stream"), tput("w4", "strata"), tput("w4", "kfake"), tput("w4", "nats"),
     ratio("w4", "strata", "kfake"), ratio("w4", "strata", "nats")))
-w("| 4 | consume catch-up of {:.2f} GiB ({:,} records written once, 6 partitions; the issue asks for 10 GB), {} | {} | not run (in memory: it would hold all of it in RAM) | not run | | |".format(
-    gib(catchup_records), catchup_records, readers, tput("w4big", "strata")))
+w("| 4 | consume catch-up of {:.2f} GiB ({:,} records written once, 6 partitions; the issue asks for 10 GB), {} (NATS: {}) | {} | not run (in memory: it would hold all of it in RAM) | {} | | {} |".format(
+    gib(catchup_records), catchup_records, readers,
+    nats_readers.format("one stream of as many messages") + "; read {} time(s), `NATS_CATCHUP_REPEAT`, as a read takes ~80 s".format(env.get("NATS_CATCHUP_REPEAT", "?")),
+    tput("w4big", "strata"), tput("w4big", "nats") if ("w4big", "nats") in results else "not run",
+    ratio("w4big", "strata", "nats")))
 w("")
-if ("w4load", "strata") in results:
-    w("The {:.2f} GiB that workload 4 reads were written by one workload 1 style run (acks=all, 6 partitions): {}.".format(
-        gib(catchup_records), tput("w4load", "strata")))
+if ("w4load", "strata") in results or ("w4load", "nats") in results:
+    w("The {:.2f} GiB that workload 4 reads were written once by a workload 1 style run, each system on its".format(gib(catchup_records)))
+    w("own fresh server, one after the other. Strata (acks=all, 6 partitions): {}.".format(tput("w4load", "strata")))
+    w("NATS (`nats bench js pub async` to one file-storage stream, 1 replica): {}.".format(tput("w4load", "nats")))
     w("")
 
 w("## Latency")
@@ -330,30 +336,49 @@ if startups:
         ", ".join(s["startup_field"] for s in startups), statistics.median(polls)))
     w("(min {:.1f}, max {:.1f}; includes process exec and the poller's own granularity).".format(min(polls), max(polls)))
     w("")
-if restarts["clean"] or restarts["unclean"]:
+restart_kinds = (("clean", "clean (SIGTERM)"), ("unclean", "unclean (SIGKILL)"),
+                 ("coldclean", "clean (SIGTERM), cold page cache"), ("coldunclean", "unclean (SIGKILL), cold page cache"))
+if any(restarts.values()) or any(nats_big.values()):
     w("Start to ready with workload 4's data ({:.2f} GiB written once, plus what the crashed runs wrote):".format(
         gib(catchup_records)))
-    w("after a clean shutdown (SIGTERM, broker exits, start again) and after an unclean one ({} s of".format(crash_after))
+    w("after a clean shutdown (SIGTERM, server exits, start again) and after an unclean one ({} s of".format(crash_after))
     w("produce at {:,} records/s to a new 6-partition topic, then SIGKILL of the broker mid-produce, start".format(rate))
     w("again).")
     w("Each row is one restart, in order. In the clean and unclean rows the data stayed in the page cache, so")
     w("recovery read memory; before each cold row the page cache was emptied (`sync; echo 3 >")
     w("/proc/sys/vm/drop_caches`), so it read the disk. Stop is the time from the signal to the process's exit.")
+    if any(nats_big.values()):
+        w("")
+        w("NATS JetStream ran the same sequence on its own fresh server after Strata's data was deleted: its")
+        w("workload 4 stream, then {} s of `nats bench js pub async --throughput {}` to a new stream before".format(crash_after, rate))
+        w("each SIGKILL of nats-server. Its ready is the first 200 from `/healthz` (the default, strictest")
+        w("check), polled every 5 ms from exec: nats-server opens its client port only after JetStream")
+        w("recovered every stream in the store, /healthz fails until that port is open, and on a single server")
+        w("it then also looks up every stream of every account directory in the store.")
     w("")
-    w("| after | # | data on disk | stop | first 200 from `/readyz` (from exec) | `startup=` field | RSS at ready |")
-    w("|---|---|---|---|---|---|---|")
-    for kind, label in (("clean", "clean (SIGTERM)"), ("unclean", "unclean (SIGKILL)"),
-                        ("coldclean", "clean (SIGTERM), cold page cache"), ("coldunclean", "unclean (SIGKILL), cold page cache")):
-        for i, d in enumerate(restarts[kind], 1):
-            w("| {} | {} | {:.2f} GiB | {} | **{}** | {} | {} |".format(
-                label, i, d["data_bytes"] / 2**30, duration(d["stop_ms"]), duration(d["poll_ms"]),
-                d["startup_field"], mib(d["rss_kb"])))
+    w("| after | # | system | data on disk | stop | ready: first 200 from `/readyz` (NATS: `/healthz`), from exec | `startup=` field | RSS at ready |")
+    w("|---|---|---|---|---|---|---|---|")
+    for kind, label in restart_kinds:
+        for system, rows in (("Strata", restarts[kind]), ("NATS", nats_big[kind])):
+            for i, d in enumerate(rows, 1):
+                w("| {} | {} | {} | {:.2f} GiB | {} | **{}** | {} | {} |".format(
+                    label, i, system, d["data_bytes"] / 2**30, duration(d["stop_ms"]), duration(d["poll_ms"]),
+                    d.get("startup_field", "n/a"), mib(d["rss_kb"])))
     w("")
+    both = [(label, restarts[kind], nats_big[kind]) for kind, label in restart_kinds if restarts[kind] and nats_big[kind]]
+    if both:
+        w("Median time to ready, Strata / NATS: " + "; ".join("{} {} / {} ({:.2f}x)".format(
+            label, duration(a), duration(b), a / b) for label, a, b in (
+            (label, statistics.median(d["poll_ms"] for d in x), statistics.median(d["poll_ms"] for d in y))
+            for label, x, y in both)) + ".")
+        w("")
 
 if nats_startups or nats_restarts:
     w("NATS JetStream, for comparison: time from exec to the first 200 from its `/healthz` (JetStream up")
-    w("and its streams recovered), polled every 5 ms. Its restarts hold workload 1's stream only, not")
-    w("workload 4's 10 GiB; the one after SIGKILL killed an idle server, with nothing being written.")
+    w("and its streams recovered), polled every 5 ms. These restarts hold workload 1's stream only, and the")
+    w("one after SIGKILL killed an idle server, with nothing being written.")
+    if any(nats_big.values()):
+        w("NATS's restarts with workload 4's data, and after a SIGKILL mid-publish, are in the table above.")
     w("")
     w("| start | data on disk | stop | first 200 from `/healthz` (from exec) | RSS at ready |")
     w("|---|---|---|---|---|")
@@ -397,9 +422,10 @@ if not (restarts["clean"] and restarts["unclean"]):
 if not (restarts["coldclean"] and restarts["coldunclean"]):
     w("- Recovery with a cold page cache.")
 w("- Recovery after a power loss rather than a process kill (unsynced writes lost).")
-if nats_restarts:
-    w("- NATS restarts with 10 GiB and after a SIGKILL mid-publish: its restarts hold workload 1's stream,")
-    w("  and its SIGKILL hits an idle server.")
+if not (nats_big["clean"] and nats_big["unclean"]):
+    w("- NATS restarts with {:.2f} GiB, clean and after a SIGKILL mid-publish.".format(gib(catchup_records)))
+if nats_big["clean"] and not (nats_big["coldclean"] and nats_big["coldunclean"]):
+    w("- NATS recovery with a cold page cache.")
 w("- Workload 2b (lz4) against NATS, which has no compression on the wire; kfake has no fsync mode.")
 w("- Several producers{}, several brokers, replication factor 3, keys and compaction.".format(
     "" if consumers > 1 else " or consumers"))

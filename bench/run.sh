@@ -17,9 +17,10 @@
 #   E2E_DURATION [20s]       workload 5 duration
 #   REPEAT [3]               runs of every workload 1-5 cell (the report gives the median),
 #                            and clean and unclean restarts of workload 7
-#   CATCHUP_GIB [10]         GiB written once for workload 4 at the issue's size (Strata) and
-#                            read back REPEAT times; workload 7 restarts with that data
+#   CATCHUP_GIB [10]         GiB written once for workload 4 at the issue's size (Strata, then
+#                            NATS) and read back REPEAT times; workload 7 restarts with that data
 #   CRASH_AFTER [2]          seconds of produce at E2E_RATE before each SIGKILL (workload 7)
+#   NATS_CATCHUP_REPEAT [1]  reads of the CATCHUP_GIB stream on NATS (~80 s each at ~380 MiB/s)
 #   CONSUMERS [3]            workload 4 readers (Strata, kfake: franz-go clients sharing the
 #                            partitions; NATS: bench clients), as one client decodes on one core
 #   FETCH_SIZE [4194304]     workload 4 max.partition.fetch.bytes of each franz-go reader
@@ -44,6 +45,7 @@ E2E_DURATION=${E2E_DURATION:-20s}
 REPEAT=${REPEAT:-3}
 CATCHUP_GIB=${CATCHUP_GIB:-10}
 CRASH_AFTER=${CRASH_AFTER:-2}
+NATS_CATCHUP_REPEAT=${NATS_CATCHUP_REPEAT:-1}
 CONSUMERS=${CONSUMERS:-3}
 FETCH_SIZE=${FETCH_SIZE:-4194304}
 W6_PARTITIONS=${W6_PARTITIONS:-10000}
@@ -374,17 +376,37 @@ print(json.load(urllib.request.urlopen(sys.argv[1], timeout=10))[sys.argv[2]])
 EOF
 }
 
+# nats_down SIG: settle, stop the last started NATS with SIG and set
+# NSTOP_MS to the time from the signal to its exit.
+nats_down() {
+	settle
+	stop "$NPID" "$1"
+	NSTOP_MS=$STOP_MS
+}
+
+# nats_up NAME ID REP: start NATS on NAME's store (stopped by nats_down) and
+# record workload 7's row ID for the start; returns 1, with a note, when it
+# was not ready within 600 s.
+nats_up() {
+	local name=$1 id=$2 rep=$3 bytes out=$WORK/$2-nats-$3.json
+	bytes=$(du -sb "$WORK/$name/js" | cut -f1)
+	log "$id #$rep nats: restart with $((bytes >> 20)) MiB of data"
+	NREADY_MS=-1.0
+	start_nats "$name" "" || true
+	if [[ $NREADY_MS == -1.0 ]]; then
+		note "$id on NATS #$rep: not ready within 600 s: $(tail -n 3 "$WORK/$name.log" | tr '\n' ' ')"
+		return 1
+	fi
+	json_kv "$out" poll_ms="$NREADY_MS" stop_ms="$NSTOP_MS" data_bytes="$bytes" rss_kb="$(status_kb "$NPID" VmRSS)"
+	record "$id" nats json "$out" "$rep"
+	tail -n 1 "$out" >&2
+}
+
 # nats_restart KIND SIG: stop NATS with SIG, start it on the same store and
 # record workload 7's row KIND for it.
 nats_restart() {
-	local bytes
-	settle
-	stop "$NPID" "$2"
-	bytes=$(du -sb "$WORK/nats/js" | cut -f1)
-	start_nats nats ""
-	json_kv "$WORK/w7-$1-nats.json" poll_ms="$NREADY_MS" stop_ms="$STOP_MS" data_bytes="$bytes" rss_kb="$(status_kb "$NPID" VmRSS)"
-	record "w7$1" nats json "$WORK/w7-$1-nats.json"
-	tail -n 1 "$WORK/w7-$1-nats.json" >&2
+	nats_down "$2"
+	nats_up nats "w7$1" 1
 }
 
 # nrun ID REP ARGS...: one `nats` bench run (ARGS up to its --csv) with
@@ -406,11 +428,11 @@ nrun() {
 }
 
 # nbench ID REP MSGS [ARGS...]: NATS JetStream async publish with acks, file
-# storage, R1, and ARGS.
+# storage, R1, a stream limit of NMAXBYTES [8GB], and ARGS.
 nbench() {
 	local id=$1 rep=$2 msgs=$3
 	shift 3
-	nrun "$id" "$rep" bench js pub async "bench.$id.$rep" --stream "bench-$id-$rep" --create --storage file --replicas 1 --maxbytes 8GB \
+	nrun "$id" "$rep" bench js pub async "bench.$id.$rep" --stream "bench-$id-$rep" --create --storage file --replicas 1 --maxbytes "${NMAXBYTES:-8GB}" \
 		--msgs "$msgs" --timeout 60s "$@"
 }
 
@@ -546,7 +568,7 @@ fi
 CATCHUP_RECORDS=$(awk -v g="$CATCHUP_GIB" -v s="$SIZE" 'BEGIN { printf "%d", g * 2^30 / s }')
 if want catchup; then
 	avail=$(df -B1 --output=avail "$WORK" | tail -n 1)
-	need=$(awk -v g="$CATCHUP_GIB" -v b=$((E2E_RATE * SIZE * CRASH_AFTER * REPEAT)) 'BEGIN { printf "%d", (g + 3) * 2^30 + b }')
+	need=$(awk -v g="$CATCHUP_GIB" -v b=$((E2E_RATE * SIZE * CRASH_AFTER * REPEAT)) 'BEGIN { printf "%.0f", (g + 3) * 2^30 + b }')
 	if ((avail < need)); then
 		note "workloads 4 (${CATCHUP_GIB} GiB) and 7 (restarts) not run: $((avail >> 30)) GiB free in $WORK, $((need >> 30)) GiB needed"
 	else
@@ -613,6 +635,78 @@ if want catchup; then
 		fi
 		grep -E 'level=(WARN|ERROR)' "$WORK/big.log" | head -n 5 >"$WORK/w7-warnings.txt" || true
 		rm -rf "$WORK/big"
+	fi
+fi
+
+# NATS JetStream, the same at the issue's size: CATCHUP_RECORDS messages
+# published once to one stream (async publish with acks, as workload 1),
+# read back REPEAT times by workload 4's ordered consumers; then REPEAT clean
+# restarts (SIGTERM, start on the same store, first 200 from /healthz) and
+# REPEAT unclean ones (CRASH_AFTER s of `nats bench` publishing at E2E_RATE
+# to a new stream, SIGKILL of the server mid-publish, start), then once
+# each with the page cache emptied before the start. It runs after Strata's
+# 10 GiB were deleted, so that the two never share the disk or page cache.
+if want catchup && ((HAVE_NATS)); then
+	avail=$(df -B1 --output=avail "$WORK" | tail -n 1)
+	need=$(awk -v g="$CATCHUP_GIB" -v b=$((E2E_RATE * SIZE * CRASH_AFTER * (REPEAT + 1))) 'BEGIN { printf "%.0f", (g + 3) * 2^30 + b }')
+	if ((avail < need)); then
+		note "workloads 4 (${CATCHUP_GIB} GiB) and 7 (restarts) not run on NATS: $((avail >> 30)) GiB free in $WORK, $((need >> 30)) GiB needed"
+	else
+		nbig_t0=$EPOCHREALTIME
+		start_nats nbig ""
+		# a stream limit with room for JetStream's per-message overhead (a
+		# stream at its limit refuses more); %.0f, as mawk's %d stops at 2^31-1
+		NMAXBYTES=$(awk -v g="$CATCHUP_GIB" 'BEGIN { printf "%.0f", (g * 1.25 + 1) * 2^30 }') \
+			nbench w4load 1 "$CATCHUP_RECORDS"
+		# the readers wait for every message: with fewer they would wait forever
+		nmsgs=$(jsz_field messages)
+		if [[ $nmsgs != "$CATCHUP_RECORDS" ]]; then
+			note "workloads 4 (${CATCHUP_GIB} GiB) and 7 (restarts) not run on NATS: its stream holds $nmsgs of $CATCHUP_RECORDS messages"
+		else
+			for ((r = 1; r <= NATS_CATCHUP_REPEAT; r++)); do
+				nconsume w4big "$r" bench-w4load-1 "$CATCHUP_RECORDS"
+			done
+			for ((r = 1; r <= REPEAT; r++)); do
+				nats_down TERM
+				nats_up nbig w7clean "$r" || break
+			done
+			ncrash=(bench js pub async nw7crash.R --stream nw7crash-R --create --storage file --replicas 1 --maxbytes 1GB
+				--throughput "$E2E_RATE" --duration 1h --size "$SIZE" --no-progress --timeout 3s)
+			cmd_log nats "${ncrash[@]}" -s "$NURL" "&  # R = 1..$REPEAT; SIGKILL the server after ${CRASH_AFTER}s"
+			# ncrash_run R: publish to nw7crash-R, SIGKILL the server after CRASH_AFTER s.
+			ncrash_run() {
+				local a=("${ncrash[@]/#nw7crash.R/nw7crash.$1}")
+				"$BIN/nats" "${a[@]/#nw7crash-R/nw7crash-$1}" -s "$NURL" >/dev/null 2>>"$WORK/nw7crash.stderr" &
+				cpid=$!
+				sleep "$CRASH_AFTER"
+				nats_down KILL
+				# the publisher's acks now time out, or it keeps reconnecting: end it
+				kill -TERM "$cpid" 2>/dev/null || true
+				wait_gone "$cpid" 5 || true
+				wait "$cpid" 2>/dev/null || true
+				cpid=
+			}
+			for ((r = 1; r <= REPEAT; r++)); do
+				[[ -e /proc/$NPID ]] || break
+				ncrash_run "$r"
+				nats_up nbig w7unclean "$r" || break
+			done
+			if [[ -e /proc/$NPID ]]; then
+				nats_down TERM
+				cmd_log "sync; echo 3 >/proc/sys/vm/drop_caches   # before each cold start"
+				if drop_cache; then
+					nats_up nbig w7coldclean 1 &&
+						ncrash_run cold && drop_cache && nats_up nbig w7coldunclean 1
+				else
+					note "w7 cold restarts not run on NATS: cannot write /proc/sys/vm/drop_caches (needs root)"
+				fi
+			fi
+		fi
+		if [[ -e /proc/$NPID ]]; then
+			stop "$NPID"
+		fi
+		rm -rf "$WORK/nbig"
+		log "NATS workloads 4 and 7 at ${CATCHUP_GIB} GiB took $(ms_since "$nbig_t0") ms"
 	fi
 fi
 
@@ -820,7 +914,7 @@ fi
 echo "load_after=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$WORK/machine.txt"
 
 # ---------------------------------------------------------------- report
-export RECORDS RECORDS_W2 NATS_SYNC_MSGS E2E_RATE E2E_DURATION SIZE PARTS REPEAT CATCHUP_GIB CATCHUP_RECORDS CRASH_AFTER W6_PARTITIONS W6_RECORDS SUITE CONSUMERS FETCH_SIZE
+export RECORDS RECORDS_W2 NATS_SYNC_MSGS NATS_CATCHUP_REPEAT E2E_RATE E2E_DURATION SIZE PARTS REPEAT CATCHUP_GIB CATCHUP_RECORDS CRASH_AFTER W6_PARTITIONS W6_RECORDS SUITE CONSUMERS FETCH_SIZE
 "$PY" "$ROOT/bench/report.py" "$WORK" >"$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
 log "wrote ${OUT#"$ROOT"/}"
