@@ -215,6 +215,22 @@ func (l *Log) loadSegment(s *segment, trusted int64, sealed bool, buf *[]byte) (
 	return ld, err
 }
 
+// readIndexes returns the contents of s's index files during recovery; a
+// missing file, or one the directory listing does not hold, reads as empty.
+func (l *Log) readIndexes(s *segment) (idx, tix []byte, err error) {
+	read := func(suffix string) ([]byte, error) {
+		if !l.listed[segmentName(s.base, suffix)] {
+			return nil, nil
+		}
+		return readFile(s.fsys, s.path(suffix))
+	}
+	if idx, err = read(indexSuffix); err != nil {
+		return nil, nil, err
+	}
+	tix, err = read(timeIndexSuffix)
+	return idx, tix, err
+}
+
 // loadIndexes checks s's index files, read as idx and tix (with the read
 // error err), keeping only the offset
 // entries for batches below trusted and the time entries before the last

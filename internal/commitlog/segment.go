@@ -88,22 +88,6 @@ func openSegment(fsys FS, dir string, base int64, create bool, lmu *sync.RWMutex
 	return s, nil
 }
 
-// readIndexes returns the contents of s's index files during recovery; a
-// missing file, or one the directory listing does not hold, reads as empty.
-func (l *Log) readIndexes(s *segment) (idx, tix []byte, err error) {
-	read := func(suffix string) ([]byte, error) {
-		if !l.listed[segmentName(s.base, suffix)] {
-			return nil, nil
-		}
-		return readFile(s.fsys, s.path(suffix))
-	}
-	if idx, err = read(indexSuffix); err != nil {
-		return nil, nil, err
-	}
-	tix, err = read(timeIndexSuffix)
-	return idx, tix, err
-}
-
 func readFile(fsys FS, name string) ([]byte, error) {
 	f, err := fsys.OpenFile(name, os.O_RDONLY, 0)
 	if errors.Is(err, os.ErrNotExist) {

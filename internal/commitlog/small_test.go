@@ -87,7 +87,7 @@ func TestSmallLogTornTail(t *testing.T) {
 // its index files already hold what recovery loaded (every partition's
 // index files used to be rewritten at every stop).
 func TestIdleCloseWritesNothing(t *testing.T) {
-	w := &writeCountFS{memFS: newMemFS()}
+	w := &countFS{memFS: newMemFS()}
 	cfg := testConfig()
 	cfg.IndexIntervalBytes = 300
 	tl := openTest(t, w, cfg, Options{})
@@ -106,39 +106,11 @@ func TestIdleCloseWritesNothing(t *testing.T) {
 	}
 }
 
-// writeCountFS counts the files it creates or truncates and the writes to
-// its files.
-type writeCountFS struct {
-	*memFS
-	writes atomic.Int64
-}
-
-func (w *writeCountFS) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
-	if flag&(os.O_CREATE|os.O_TRUNC) != 0 {
-		w.writes.Add(1)
-	}
-	f, err := w.memFS.OpenFile(name, flag, perm)
-	if err != nil {
-		return nil, err
-	}
-	return &writeCountFile{File: f, w: w}, nil
-}
-
-type writeCountFile struct {
-	File
-	w *writeCountFS
-}
-
-func (f *writeCountFile) WriteAt(b []byte, off int64) (int, error) {
-	f.w.writes.Add(1)
-	return f.File.WriteAt(b, off)
-}
-
 // TestOpenTriesNoMissingFile: Open looks only for the checkpoint and index
 // files its directory listing holds; a small log has none, and trying to
 // open them was a third of the start of a broker with 10,000 partitions.
 func TestOpenTriesNoMissingFile(t *testing.T) {
-	m := &missCountFS{memFS: newMemFS()}
+	m := &countFS{memFS: newMemFS()}
 	tl := openTest(t, m, testConfig(), Options{})
 	tl.appendN(5, 2, 50, 1000)
 	for _, clean := range []bool{true, false} {
@@ -152,18 +124,35 @@ func TestOpenTriesNoMissingFile(t *testing.T) {
 	}
 }
 
-// missCountFS counts the opens of files that do not exist.
-type missCountFS struct {
+// countFS counts the files it creates or truncates and the writes to its
+// files (writes), and the opens of files that do not exist (misses).
+type countFS struct {
 	*memFS
-	misses atomic.Int64
+	writes, misses atomic.Int64
 }
 
-func (m *missCountFS) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
-	f, err := m.memFS.OpenFile(name, flag, perm)
-	if errors.Is(err, fs.ErrNotExist) {
-		m.misses.Add(1)
+func (c *countFS) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
+	if flag&(os.O_CREATE|os.O_TRUNC) != 0 {
+		c.writes.Add(1)
 	}
-	return f, err
+	f, err := c.memFS.OpenFile(name, flag, perm)
+	if errors.Is(err, fs.ErrNotExist) {
+		c.misses.Add(1)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &countFile{File: f, c: c}, nil
+}
+
+type countFile struct {
+	File
+	c *countFS
+}
+
+func (f *countFile) WriteAt(b []byte, off int64) (int, error) {
+	f.c.writes.Add(1)
+	return f.File.WriteAt(b, off)
 }
 
 // TestSealedSegmentWithoutIndexFiles: a sealed segment whose index files
