@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -9,7 +10,9 @@ import (
 	"maps"
 	"net"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
@@ -26,10 +29,26 @@ type ServeOptions struct {
 	LogLevel  string // debug, info, warn or error
 	NodeID    int32  // this node's ID in the cluster
 
+	// ControllerListen is the host:port of this node's Raft listener; ""
+	// for none (a one-node cluster, or a broker-only node, which dials the
+	// voters and needs no listener).
+	ControllerListen string
+	// ControllerVoters are the controller quorum's voters (Kafka's
+	// controller.quorum.voters), sorted by id; nil for a one-node cluster
+	// of this node alone.
+	ControllerVoters []Voter
+
 	// Settings are broker settings by their Kafka names
 	// (e.g. "auto.create.topics.enable"), unvalidated: the node checks them.
 	// Never nil.
 	Settings map[string]string
+}
+
+// Voter is one member of the controller quorum: its node id and the
+// host:port of its Raft listener.
+type Voter struct {
+	ID   int32
+	Addr string
 }
 
 // Defaults of `strata serve`; Advertise has none: empty means the address
@@ -52,6 +71,9 @@ const (
 	flagNodeID    = "node-id"
 	flagLogLevel  = "log-level"
 	flagSet       = "set"
+
+	flagControllerListen = "controller-listen"
+	flagControllerVoters = "controller-voters"
 )
 
 // serveFile is the layout of the optional YAML file given by --config: the
@@ -64,6 +86,9 @@ type serveFile struct {
 	NodeID    *int32            `yaml:"node-id"`
 	LogLevel  *string           `yaml:"log-level"`
 	Settings  map[string]string `yaml:"settings"`
+
+	ControllerListen *string `yaml:"controller-listen"`
+	ControllerVoters *string `yaml:"controller-voters"`
 }
 
 // serveFields maps each scalar flag to the option it sets from a string.
@@ -76,6 +101,12 @@ var serveFields = []struct {
 	{flagAdvertise, func(o *ServeOptions, v string) error { o.Advertise = v; return nil }},
 	{flagAdmin, func(o *ServeOptions, v string) error { o.Admin = v; return nil }},
 	{flagLogLevel, func(o *ServeOptions, v string) error { o.LogLevel = v; return nil }},
+	{flagControllerListen, func(o *ServeOptions, v string) error { o.ControllerListen = v; return nil }},
+	{flagControllerVoters, func(o *ServeOptions, v string) error {
+		voters, err := ParseVoters(v)
+		o.ControllerVoters = voters
+		return err
+	}},
 	{flagNodeID, func(o *ServeOptions, v string) error {
 		n, err := strconv.ParseInt(v, 10, 32)
 		if err != nil {
@@ -96,6 +127,8 @@ func addServeFlags(fs *pflag.FlagSet) {
 	fs.String(flagAdmin, defaultAdmin, "host:port of the admin HTTP listener: /metrics, /healthz, /readyz (env STRATA_ADMIN)")
 	fs.Int32(flagNodeID, defaultNodeID, "this node's ID in the cluster (env STRATA_NODE_ID)")
 	fs.String(flagLogLevel, defaultLogLevel, "log level: debug, info, warn or error (env STRATA_LOG_LEVEL)")
+	fs.String(flagControllerListen, "", "host:port of this node's Raft listener; required for a voter (env STRATA_CONTROLLER_LISTEN)")
+	fs.String(flagControllerVoters, "", "the controller quorum, id@host:port,... (Kafka's controller.quorum.voters); empty: a one-node cluster (env STRATA_CONTROLLER_VOTERS)")
 	fs.StringArray(flagSet, nil, "broker setting by its Kafka name, key=value; repeatable (env STRATA_SET: comma-separated)")
 }
 
@@ -200,6 +233,7 @@ func applyServeFile(opts *ServeOptions, path string) error {
 		{&opts.Advertise, f.Advertise},
 		{&opts.Admin, f.Admin},
 		{&opts.LogLevel, f.LogLevel},
+		{&opts.ControllerListen, f.ControllerListen},
 	} {
 		if p.src != nil {
 			*p.dst = *p.src
@@ -207,6 +241,13 @@ func applyServeFile(opts *ServeOptions, path string) error {
 	}
 	if f.NodeID != nil {
 		opts.NodeID = *f.NodeID
+	}
+	if f.ControllerVoters != nil {
+		voters, err := ParseVoters(*f.ControllerVoters)
+		if err != nil {
+			return fmt.Errorf("config file %s: %w", path, err)
+		}
+		opts.ControllerVoters = voters
 	}
 	for k, v := range f.Settings {
 		if k == "" {
@@ -234,8 +275,19 @@ func (o *ServeOptions) validate() error {
 			return fmt.Errorf("%s address %q: %w", a.name, a.addr, err)
 		}
 	}
-	if o.NodeID < 0 {
-		return fmt.Errorf("node ID must be >= 0, got %d", o.NodeID)
+	if o.NodeID < 1 {
+		return fmt.Errorf("node ID must be >= 1, got %d", o.NodeID)
+	}
+	if o.ControllerListen != "" {
+		if _, _, err := net.SplitHostPort(o.ControllerListen); err != nil {
+			return fmt.Errorf("%s address %q: %w", flagControllerListen, o.ControllerListen, err)
+		}
+	}
+	for _, v := range o.ControllerVoters {
+		if v.ID == o.NodeID && o.ControllerListen == "" {
+			return fmt.Errorf("node %d is a controller voter (--%s), so it needs --%s (the voters list gives %s)",
+				o.NodeID, flagControllerVoters, flagControllerListen, v.Addr)
+		}
 	}
 	if _, err := parseLogLevel(o.LogLevel); err != nil {
 		return err
@@ -250,4 +302,39 @@ func parseLogLevel(s string) (slog.Level, error) {
 		return 0, fmt.Errorf("log level %q: want debug, info, warn or error", s)
 	}
 	return l, nil
+}
+
+// ParseVoters parses a controller.quorum.voters list, "id@host:port" items
+// separated by commas, into voters sorted by id. Ids must be >= 1 and
+// distinct, addresses host:port and distinct. An empty string is no voters.
+func ParseVoters(s string) ([]Voter, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	var voters []Voter
+	ids, addrs := map[int32]bool{}, map[string]bool{}
+	for _, item := range strings.Split(s, ",") {
+		item = strings.TrimSpace(item)
+		idStr, addr, ok := strings.Cut(item, "@")
+		if !ok {
+			return nil, fmt.Errorf("controller voter %q: want id@host:port", item)
+		}
+		id, err := strconv.ParseInt(idStr, 10, 32)
+		if err != nil || id < 1 {
+			return nil, fmt.Errorf("controller voter %q: the id must be an integer >= 1", item)
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return nil, fmt.Errorf("controller voter %q: %w", item, err)
+		}
+		if ids[int32(id)] {
+			return nil, fmt.Errorf("controller voters list node %d twice", id)
+		}
+		if addrs[addr] {
+			return nil, fmt.Errorf("controller voters list address %s twice", addr)
+		}
+		ids[int32(id)], addrs[addr] = true, true
+		voters = append(voters, Voter{ID: int32(id), Addr: addr})
+	}
+	slices.SortFunc(voters, func(a, b Voter) int { return cmp.Compare(a.ID, b.ID) })
+	return voters, nil
 }

@@ -136,7 +136,15 @@ func TestServeOptionsErrors(t *testing.T) {
 		{name: "yaml node id not a number", yaml: "node-id: one\n", wantErr: "parse config file"},
 		{name: "missing config file", args: []string{"--config", "/nonexistent/strata.yaml"}, wantErr: "read config file"},
 		{name: "env node id", env: map[string]string{"STRATA_NODE_ID": "x"}, wantErr: `environment STRATA_NODE_ID: node ID "x"`},
-		{name: "negative node id", args: []string{"--node-id", "-1"}, wantErr: "node ID must be >= 0"},
+		{name: "negative node id", args: []string{"--node-id", "-1"}, wantErr: "node ID must be >= 1"},
+		{name: "node id 0", args: []string{"--node-id", "0"}, wantErr: "node ID must be >= 1"},
+		{name: "voter without id", args: []string{"--controller-voters", "127.0.0.1:9193"}, wantErr: "want id@host:port"},
+		{name: "voter id 0", args: []string{"--controller-voters", "0@127.0.0.1:9193"}, wantErr: "integer >= 1"},
+		{name: "voter twice", args: []string{"--controller-voters", "1@127.0.0.1:9193,1@127.0.0.1:9194"}, wantErr: "node 1 twice"},
+		{name: "voter address twice", args: []string{"--controller-voters", "1@127.0.0.1:9193,2@127.0.0.1:9193"}, wantErr: "address 127.0.0.1:9193 twice"},
+		{name: "voter without port", args: []string{"--controller-voters", "1@localhost"}, wantErr: "missing port"},
+		{name: "voter without listener", args: []string{"--controller-voters", "1@127.0.0.1:9193,2@127.0.0.1:9194"}, wantErr: "needs --controller-listen"},
+		{name: "bad controller listen", args: []string{"--controller-listen", "nope"}, wantErr: `controller-listen address "nope"`},
 		{name: "listen without port", args: []string{"--listen", "localhost"}, wantErr: `listen address "localhost"`},
 		{name: "bad admin from env", env: map[string]string{"STRATA_ADMIN": "nope"}, wantErr: `admin address "nope"`},
 		{name: "bad log level", args: []string{"--log-level", "loud"}, wantErr: `log level "loud"`},
@@ -227,5 +235,32 @@ func TestApplyEnv(t *testing.T) {
 				t.Errorf("got brokers %q, want %q", *brokers, tt.want)
 			}
 		})
+	}
+}
+
+func TestServeClusterOptions(t *testing.T) {
+	voters := "3@127.0.0.1:9195, 1@127.0.0.1:9193,2@127.0.0.1:9194"
+	want := []Voter{{1, "127.0.0.1:9193"}, {2, "127.0.0.1:9194"}, {3, "127.0.0.1:9195"}}
+	got, err := serveWith(t, nil, "--node-id", "2", "--controller-listen", "127.0.0.1:9194", "--controller-voters", voters)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.NodeID != 2 || got.ControllerListen != "127.0.0.1:9194" || !reflect.DeepEqual(got.ControllerVoters, want) {
+		t.Fatalf("got %+v, want node 2 on 127.0.0.1:9194 with voters %v", got, want)
+	}
+	got, err = serveWith(t, map[string]string{"STRATA_CONTROLLER_VOTERS": voters, "STRATA_NODE_ID": "4"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.NodeID != 4 || got.ControllerListen != "" || !reflect.DeepEqual(got.ControllerVoters, want) {
+		t.Fatalf("broker-only node from the environment: got %+v", got)
+	}
+	path := writeFile(t, "strata.yaml", "node-id: 1\ncontroller-listen: 127.0.0.1:9193\ncontroller-voters: "+voters+"\n")
+	got, err = serveWith(t, nil, "--config", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ControllerListen != "127.0.0.1:9193" || !reflect.DeepEqual(got.ControllerVoters, want) {
+		t.Fatalf("from YAML: got %+v", got)
 	}
 }
