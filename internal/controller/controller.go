@@ -14,6 +14,8 @@ import (
 	"log/slog"
 	"sync"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+
 	"github.com/stratalog/strata/internal/metadata"
 )
 
@@ -205,9 +207,30 @@ func (c *Controller) AlterTopicConfigs(ctx context.Context, topic string, set ma
 	return c.propose(ctx, rec)
 }
 
-// RegisterBroker registers b, replacing an earlier registration of its id.
-func (c *Controller) RegisterBroker(ctx context.Context, b metadata.Broker) error {
-	return c.propose(ctx, metadata.RegisterBroker(b))
+// RegisterBroker registers a broker process (see metadata.RegisterBroker):
+// a new incarnation of an id starts fenced, with the index of the record as
+// its broker epoch, which it returns.
+func (c *Controller) RegisterBroker(ctx context.Context, r metadata.RegisterBroker) (int64, error) {
+	index, err := c.node.Propose(ctx, metadata.EncodeRecord(r))
+	if err != nil {
+		return 0, fmt.Errorf("register broker %d: %w", r.ID, err)
+	}
+	b, _ := c.store.Current().Broker(r.ID)
+	if b.Incarnation != r.Incarnation {
+		return 0, fmt.Errorf("register broker %d: %w: another process registered meanwhile", r.ID, kerr.DuplicateBrokerRegistration)
+	}
+	if b.Epoch != int64(index) {
+		return b.Epoch, nil // this process registered before: its epoch stays
+	}
+	return int64(index), nil
+}
+
+// AlterPartitions changes the leader, leader epoch or ISR of partitions, as
+// Kafka's AlterPartition does: all of the changes apply, or none, with
+// INVALID_UPDATE_VERSION when one was decided on an older partition epoch,
+// INELIGIBLE_REPLICA when it adds a fenced broker.
+func (c *Controller) AlterPartitions(ctx context.Context, changes []metadata.PartitionChange) error {
+	return c.propose(ctx, metadata.ChangePartitions{Changes: changes})
 }
 
 // AllocateProducerIDs reserves count producer ids for this node and returns

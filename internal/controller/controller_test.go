@@ -68,7 +68,7 @@ func startCluster(t *testing.T, dir string) *cluster {
 	if err := c.ctrl.EnsureClusterID(ctx2); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.ctrl.RegisterBroker(ctx2, metadata.Broker{ID: 1, Host: "127.0.0.1", Port: 9092}); err != nil {
+	if _, err := c.ctrl.RegisterBroker(ctx2, metadata.RegisterBroker{ID: 1, Host: "127.0.0.1", Port: 9092}); err != nil {
 		t.Fatal(err)
 	}
 	return c

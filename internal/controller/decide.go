@@ -34,7 +34,7 @@ func decideCreateTopics(img *metadata.Image, specs []TopicSpec, defaults Default
 	for _, s := range specs {
 		count[s.Name]++
 	}
-	brokers := brokerIDs(img)
+	brokers := rackAlternated(img)
 	plans := make([]createPlan, len(specs))
 	for i, s := range specs {
 		res := TopicResult{Name: s.Name, NumPartitions: -1, ReplicationFactor: -1}
@@ -100,7 +100,7 @@ func decideTopic(img *metadata.Image, s TopicSpec, defaults Defaults, brokers []
 		if err := checkReplicationFactor(rf, len(brokers)); err != nil {
 			return nil, err
 		}
-		parts = placePartitions(brokers, 0, int(n), int(rf), start)
+		parts = placePartitions(img, brokers, 0, int(n), int(rf), start)
 	}
 	if err := checkConfigs(s.Configs, defaults.ValidateConfigs); err != nil {
 		return nil, err
@@ -123,7 +123,7 @@ func checkReplicationFactor(rf int32, brokers int) error {
 	case rf <= 0:
 		return fmt.Errorf("%w: replication factor must be larger than 0, got %d", kerr.InvalidReplicationFactor, rf)
 	case int(rf) > brokers:
-		return fmt.Errorf("%w: replication factor %d is larger than the %d registered broker(s)", kerr.InvalidReplicationFactor, rf, brokers)
+		return fmt.Errorf("%w: replication factor %d is larger than the %d available broker(s)", kerr.InvalidReplicationFactor, rf, brokers)
 	}
 	return nil
 }
@@ -187,35 +187,9 @@ func assignedPartitions(img *metadata.Image, assign [][]int32, first, rf int) ([
 			}
 		}
 		r := slices.Clone(replicas)
-		parts[i] = metadata.Partition{Index: p, Leader: r[0], Replicas: r, ISR: slices.Clone(r)}
+		parts[i] = newPartition(img, p, r)
 	}
 	return parts, nil
-}
-
-// placePartitions places partitions first to first+count-1 with rf replicas
-// each on brokers (sorted ids, rf <= len(brokers)): partition p's replicas
-// are the rf brokers from position (start+p) on, wrapping, so leaders go
-// round-robin. Leader epochs are 0 and the ISR is all replicas.
-func placePartitions(brokers []int32, first, count, rf, start int) []metadata.Partition {
-	parts := make([]metadata.Partition, count)
-	for i := range parts {
-		p := first + i
-		replicas := make([]int32, rf)
-		for j := range replicas {
-			replicas[j] = brokers[(start+p+j)%len(brokers)]
-		}
-		parts[i] = metadata.Partition{Index: int32(p), Leader: replicas[0], Replicas: replicas, ISR: slices.Clone(replicas)}
-	}
-	return parts
-}
-
-func brokerIDs(img *metadata.Image) []int32 {
-	bs := img.Brokers()
-	ids := make([]int32, len(bs))
-	for i, b := range bs {
-		ids[i] = b.ID
-	}
-	return ids
 }
 
 // decideDeleteTopics returns the records deleting ids, and the error of each
@@ -249,7 +223,7 @@ func decideCreatePartitions(img *metadata.Image, specs []PartitionSpec) ([]*meta
 	for _, s := range specs {
 		count[s.Topic]++
 	}
-	brokers := brokerIDs(img)
+	brokers := rackAlternated(img)
 	recs := make([]*metadata.CreatePartitions, len(specs))
 	errs := make([]error, len(specs))
 	for i, s := range specs {
@@ -292,7 +266,7 @@ func decidePartitions(img *metadata.Image, s PartitionSpec, brokers []int32) (*m
 		if err := checkReplicationFactor(int32(rf), len(brokers)); err != nil {
 			return nil, err
 		}
-		parts = placePartitions(brokers, int(cur), add, rf, 0)
+		parts = placePartitions(img, brokers, int(cur), add, rf, 0)
 	}
 	return &metadata.CreatePartitions{TopicID: t.ID, Partitions: parts}, nil
 }

@@ -21,19 +21,19 @@ var (
 func testImage(t *testing.T) *metadata.Image {
 	t.Helper()
 	img := &metadata.Image{}
-	recs := []metadata.Record{
-		metadata.RegisterBroker{ID: 1, Host: "h", Port: 1},
-		metadata.RegisterBroker{ID: 2, Host: "h", Port: 2},
-		metadata.RegisterBroker{ID: 3, Host: "h", Port: 3},
-		metadata.CreateTopic{Name: "a.b", ID: idA, Partitions: placePartitions([]int32{1, 2, 3}, 0, 2, 2, 0)},
-		metadata.CreateTopic{Name: "x", ID: idX, Partitions: placePartitions([]int32{1}, 0, 1, 1, 0)},
-	}
-	for i, r := range recs {
-		var err error
-		if img, err = img.Apply(uint64(i+1), r); err != nil {
-			t.Fatal(err)
+	apply := func(recs ...metadata.Record) {
+		for _, r := range recs {
+			var err error
+			if img, err = img.Apply(img.AppliedIndex+1, r); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
+	apply(metadata.RegisterBroker{ID: 1, Host: "h", Port: 1},
+		metadata.RegisterBroker{ID: 2, Host: "h", Port: 2},
+		metadata.RegisterBroker{ID: 3, Host: "h", Port: 3})
+	apply(metadata.CreateTopic{Name: "a.b", ID: idA, Partitions: placePartitions(img, []int32{1, 2, 3}, 0, 2, 2, 0)},
+		metadata.CreateTopic{Name: "x", ID: idX, Partitions: placePartitions(img, []int32{1}, 0, 1, 1, 0)})
 	return img
 }
 

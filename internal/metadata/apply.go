@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -13,7 +14,9 @@ import (
 // Errors of Apply that have no Kafka error code. Rejections with a Kafka
 // meaning wrap the kerr value instead: TopicAlreadyExists, UnknownTopicID,
 // InvalidTopicException, InvalidPartitions, InvalidReplicaAssignment,
-// InvalidConfig.
+// InvalidConfig, StaleBrokerEpoch, InvalidUpdateVersion (a partition change
+// decided on an older partition epoch), IneligibleReplica (a fenced broker
+// made leader or added to an ISR), InvalidRequest (a malformed change).
 var (
 	// ErrStaleIndex means the record's index is not above AppliedIndex.
 	ErrStaleIndex = errors.New("metadata record index not above applied index")
@@ -73,7 +76,7 @@ func (img *Image) Apply(index uint64, rec Record) (*Image, error) {
 	if index <= img.AppliedIndex {
 		return img, fmt.Errorf("%w: index %d, applied %d", ErrStaleIndex, index, img.AppliedIndex)
 	}
-	next, err := img.apply(rec)
+	next, err := img.apply(index, rec)
 	if err != nil {
 		return img, err
 	}
@@ -81,10 +84,16 @@ func (img *Image) Apply(index uint64, rec Record) (*Image, error) {
 	return next, nil
 }
 
-func (img *Image) apply(rec Record) (*Image, error) {
+func (img *Image) apply(index uint64, rec Record) (*Image, error) {
 	switch r := rec.(type) {
 	case RegisterBroker:
-		return img.registerBroker(r)
+		return img.registerBroker(index, r)
+	case FenceBroker:
+		return img.setFenced(r.ID, r.Epoch, true)
+	case UnfenceBroker:
+		return img.setFenced(r.ID, r.Epoch, false)
+	case ChangePartitions:
+		return img.changePartitions(r)
 	case CreateTopic:
 		return img.createTopic(r)
 	case DeleteTopic:
@@ -117,13 +126,117 @@ func (img *Image) apply(rec Record) (*Image, error) {
 	}
 }
 
-func (img *Image) registerBroker(r RegisterBroker) (*Image, error) {
+func (img *Image) registerBroker(index uint64, r RegisterBroker) (*Image, error) {
 	if r.ID < 0 || r.Host == "" || r.Port < 0 || r.Port > math.MaxUint16 {
 		return nil, fmt.Errorf("%w: broker %d at %q port %d", ErrInvalidRecord, r.ID, r.Host, r.Port)
 	}
+	b := Broker{ID: r.ID, Host: r.Host, Port: r.Port, Rack: r.Rack, Epoch: int64(index), Incarnation: r.Incarnation}
+	if cur, ok := img.brokers[r.ID]; ok && cur.Incarnation == r.Incarnation {
+		b.Epoch, b.Fenced = cur.Epoch, cur.Fenced
+	} else {
+		b.Fenced = r.Incarnation != [16]byte{}
+	}
 	next := img.clone()
-	next.brokers[r.ID] = Broker(r)
+	next.brokers[r.ID] = b
 	return next, nil
+}
+
+// setFenced fences or unfences broker id at epoch; a broker already in that
+// state is left as it is.
+func (img *Image) setFenced(id int32, epoch int64, fenced bool) (*Image, error) {
+	b, ok := img.brokers[id]
+	switch {
+	case !ok:
+		return nil, fmt.Errorf("%w: broker %d is not registered", kerr.StaleBrokerEpoch, id)
+	case b.Epoch != epoch:
+		return nil, fmt.Errorf("%w: broker %d has epoch %d, not %d", kerr.StaleBrokerEpoch, id, b.Epoch, epoch)
+	case b.Fenced == fenced:
+		return img.clone(), nil
+	}
+	b.Fenced = fenced
+	next := img.clone()
+	next.brokers[id] = b
+	return next, nil
+}
+
+// changePartitions applies every change to copies of the topics they touch.
+func (img *Image) changePartitions(r ChangePartitions) (*Image, error) {
+	if len(r.Changes) == 0 {
+		return nil, fmt.Errorf("%w: no partition changes", kerr.InvalidRequest)
+	}
+	touched := make(map[[16]byte]*Topic)
+	type tp struct {
+		id [16]byte
+		p  int32
+	}
+	seen := make(map[tp]bool, len(r.Changes))
+	for _, c := range r.Changes {
+		t, ok := touched[c.TopicID]
+		if !ok {
+			orig, ok := img.byID[c.TopicID]
+			if !ok {
+				return nil, fmt.Errorf("%w: change of a partition of topic id %x", kerr.UnknownTopicID, c.TopicID)
+			}
+			nt := *orig
+			nt.Partitions = slices.Clone(orig.Partitions)
+			t = &nt
+			touched[c.TopicID] = t
+		}
+		if c.Partition < 0 || int(c.Partition) >= len(t.Partitions) {
+			return nil, fmt.Errorf("%w: topic %q has no partition %d", kerr.UnknownTopicOrPartition, t.Name, c.Partition)
+		}
+		if seen[tp{c.TopicID, c.Partition}] {
+			return nil, fmt.Errorf("%w: %s-%d changed twice in one record", kerr.InvalidRequest, t.Name, c.Partition)
+		}
+		seen[tp{c.TopicID, c.Partition}] = true
+		p := &t.Partitions[c.Partition]
+		if err := img.checkChange(p, c); err != nil {
+			return nil, fmt.Errorf("%s-%d: %w", t.Name, c.Partition, err)
+		}
+		p.Leader, p.LeaderEpoch, p.ISR, p.Epoch = c.Leader, c.LeaderEpoch, slices.Clone(c.ISR), p.Epoch+1
+	}
+	next := img.clone()
+	for _, t := range touched {
+		next.putTopic(t)
+	}
+	return next, nil
+}
+
+// checkChange checks c against the partition's current state p: the same
+// partition epoch; a non-empty ISR of distinct replicas holding the leader;
+// a leader epoch one up exactly when the leader changes; and no fenced
+// broker made leader or added to the ISR.
+func (img *Image) checkChange(p *Partition, c PartitionChange) error {
+	if c.Epoch != p.Epoch {
+		return fmt.Errorf("%w: decided on partition epoch %d, the partition is at %d", kerr.InvalidUpdateVersion, c.Epoch, p.Epoch)
+	}
+	if len(c.ISR) == 0 {
+		return fmt.Errorf("%w: empty ISR", kerr.InvalidRequest)
+	}
+	for i, r := range c.ISR {
+		if !p.HasReplica(r) || slices.Contains(c.ISR[:i], r) {
+			return fmt.Errorf("%w: ISR %v is not a set of replicas %v", kerr.InvalidRequest, c.ISR, p.Replicas)
+		}
+		if !p.InISR(r) && !img.Unfenced(r) {
+			return fmt.Errorf("%w: broker %d is fenced or unregistered and cannot join the ISR", kerr.IneligibleReplica, r)
+		}
+	}
+	if c.Leader != -1 {
+		if !slices.Contains(c.ISR, c.Leader) {
+			return fmt.Errorf("%w: leader %d is not in the ISR %v", kerr.InvalidRequest, c.Leader, c.ISR)
+		}
+		if c.Leader != p.Leader && !img.Unfenced(c.Leader) {
+			return fmt.Errorf("%w: broker %d is fenced or unregistered and cannot lead", kerr.IneligibleReplica, c.Leader)
+		}
+	}
+	want := p.LeaderEpoch
+	if c.Leader != p.Leader {
+		want++
+	}
+	if c.LeaderEpoch != want {
+		return fmt.Errorf("%w: leader epoch %d, want %d", kerr.InvalidRequest, c.LeaderEpoch, want)
+	}
+	return nil
 }
 
 func (img *Image) createTopic(r CreateTopic) (*Image, error) {
@@ -218,7 +331,8 @@ func (img *Image) allocateProducerIDs(r AllocateProducerIDs) (*Image, error) {
 
 // checkPartitions checks partitions to be appended after the first start
 // ones: consecutive indexes, replicas that are distinct registered brokers, a
-// leader among them (or -1 for none) and an ISR within them.
+// leader among them (or -1 for none) and an ISR within them, holding the
+// leader.
 func (img *Image) checkPartitions(ps []Partition, start int) error {
 	for i, p := range ps {
 		if int64(p.Index) != int64(start)+int64(i) {
@@ -243,12 +357,18 @@ func (img *Image) checkPartitions(ps []Partition, start int) error {
 		if p.LeaderEpoch < 0 {
 			return fmt.Errorf("%w: partition %d leader epoch %d", kerr.InvalidReplicaAssignment, p.Index, p.LeaderEpoch)
 		}
+		if p.Epoch < 0 {
+			return fmt.Errorf("%w: partition %d partition epoch %d", kerr.InvalidReplicaAssignment, p.Index, p.Epoch)
+		}
 		inISR := make(map[int32]bool, len(p.ISR))
 		for _, r := range p.ISR {
 			if !seen[r] || inISR[r] {
 				return fmt.Errorf("%w: partition %d ISR %v is not a set of replicas %v", kerr.InvalidReplicaAssignment, p.Index, p.ISR, p.Replicas)
 			}
 			inISR[r] = true
+		}
+		if p.Leader != -1 && !inISR[p.Leader] {
+			return fmt.Errorf("%w: partition %d leader %d is not in the ISR %v", kerr.InvalidReplicaAssignment, p.Index, p.Leader, p.ISR)
 		}
 	}
 	return nil

@@ -3,6 +3,7 @@ package metadata
 import (
 	"errors"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -135,6 +136,15 @@ func TestApplyHappyPaths(t *testing.T) {
 				t.Fatalf("got host %q, want moved", b.Host)
 			}
 		}},
+		{"register incarnation", RegisterBroker{ID: 1, Host: "h1", Port: 1, Incarnation: idC}, func(t *testing.T, old, img *Image) {
+			b, _ := img.Broker(1)
+			if !b.Fenced || b.Epoch != 10 || b.Incarnation != idC || img.Unfenced(1) {
+				t.Fatalf("got %+v, want fenced at epoch 10", b)
+			}
+			if o, _ := old.Broker(1); o.Fenced {
+				t.Fatal("old image changed")
+			}
+		}},
 		{"same cluster id", SetClusterID{ID: "cluster"}, func(t *testing.T, old, img *Image) {
 			if img.ClusterID != "cluster" {
 				t.Fatalf("got %q", img.ClusterID)
@@ -216,6 +226,129 @@ func TestApplyHappyPaths(t *testing.T) {
 			}
 			tt.check(t, old, img)
 		})
+	}
+}
+
+// TestBrokerLifecycle registers, unfences, re-registers the same process,
+// fences, and registers a new process of one broker.
+func TestBrokerLifecycle(t *testing.T) {
+	img := baseImage(t)
+	steps := []struct {
+		rec         Record
+		wantErr     error
+		epoch       int64
+		fenced      bool
+		incarnation [16]byte
+	}{
+		{RegisterBroker{ID: 3, Host: "h3", Port: 1, Incarnation: idA}, nil, 6, true, idA},
+		{UnfenceBroker{ID: 3, Epoch: 5}, kerr.StaleBrokerEpoch, 6, true, idA},
+		{UnfenceBroker{ID: 3, Epoch: 6}, nil, 6, false, idA},
+		{UnfenceBroker{ID: 3, Epoch: 6}, nil, 6, false, idA},
+		{RegisterBroker{ID: 3, Host: "h3b", Port: 2, Incarnation: idA}, nil, 6, false, idA},
+		{FenceBroker{ID: 3, Epoch: 6}, nil, 6, true, idA},
+		{RegisterBroker{ID: 3, Host: "h3", Port: 1, Incarnation: idB}, nil, 12, true, idB},
+		{FenceBroker{ID: 4, Epoch: 6}, kerr.StaleBrokerEpoch, 12, true, idB},
+		{UnfenceBroker{ID: 3, Epoch: 12}, nil, 12, false, idB},
+	}
+	for i, st := range steps {
+		next, err := img.Apply(uint64(6+i), st.rec)
+		if !errors.Is(err, st.wantErr) {
+			t.Fatalf("step %d %#v: got error %v, want %v", i, st.rec, err, st.wantErr)
+		}
+		img = next
+		b, _ := img.Broker(3)
+		if b.Epoch != st.epoch || b.Fenced != st.fenced || b.Incarnation != st.incarnation {
+			t.Fatalf("step %d %#v: got %+v, want epoch %d fenced %v", i, st.rec, b, st.epoch, st.fenced)
+		}
+	}
+}
+
+func TestChangePartitions(t *testing.T) {
+	// baseImage: a.b-0 led by 1 with replicas and ISR [1 2]; a.b-1 led by 2.
+	// Brokers 1 and 2 are registered without incarnations: unfenced.
+	setup := func(t *testing.T) *Image {
+		img, err := baseImage(t).Apply(6, RegisterBroker{ID: 3, Host: "h3", Port: 1, Incarnation: idC}) // fenced
+		if err != nil {
+			t.Fatal(err)
+		}
+		return img
+	}
+	ch := func(p, epoch, leader, leaderEpoch int32, isr ...int32) PartitionChange {
+		return PartitionChange{TopicID: idA, Partition: p, Epoch: epoch, Leader: leader, LeaderEpoch: leaderEpoch, ISR: isr}
+	}
+	tests := []struct {
+		name    string
+		changes []PartitionChange
+		want    error
+	}{
+		{"shrink ISR", []PartitionChange{ch(0, 0, 1, 0, 1)}, nil},
+		{"new leader", []PartitionChange{ch(0, 0, 2, 1, 2)}, nil},
+		{"no leader", []PartitionChange{ch(0, 0, -1, 1, 1)}, nil},
+		{"two partitions", []PartitionChange{ch(0, 0, 2, 1, 2), ch(1, 0, 2, 0, 2)}, nil},
+		{"stale partition epoch", []PartitionChange{ch(0, 1, 1, 0, 1)}, kerr.InvalidUpdateVersion},
+		{"leader epoch not bumped", []PartitionChange{ch(0, 0, 2, 0, 2)}, kerr.InvalidRequest},
+		{"leader epoch bumped without a new leader", []PartitionChange{ch(0, 0, 1, 1, 1)}, kerr.InvalidRequest},
+		{"leader outside ISR", []PartitionChange{ch(0, 0, 2, 1, 1)}, kerr.InvalidRequest},
+		{"empty ISR", []PartitionChange{ch(0, 0, -1, 1)}, kerr.InvalidRequest},
+		{"ISR not replicas", []PartitionChange{ch(0, 0, 1, 0, 1, 3)}, kerr.InvalidRequest},
+		{"ISR twice", []PartitionChange{ch(0, 0, 1, 0, 1, 1)}, kerr.InvalidRequest},
+		{"unknown partition", []PartitionChange{ch(5, 0, 1, 0, 1)}, kerr.UnknownTopicOrPartition},
+		{"unknown topic", []PartitionChange{{TopicID: idC, ISR: []int32{1}}}, kerr.UnknownTopicID},
+		{"same partition twice", []PartitionChange{ch(0, 0, 1, 0, 1), ch(0, 1, 1, 0, 1, 2)}, kerr.InvalidRequest},
+		{"one bad change rejects all", []PartitionChange{ch(1, 0, 2, 0, 2), ch(0, 7, 1, 0, 1)}, kerr.InvalidUpdateVersion},
+		{"nothing", nil, kerr.InvalidRequest},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			old := setup(t)
+			img, err := old.Apply(10, ChangePartitions{Changes: tt.changes})
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("got error %v, want %v", err, tt.want)
+			}
+			a, _ := img.Topic("a.b")
+			oa, _ := old.Topic("a.b")
+			if err != nil {
+				if img != old {
+					t.Fatal("a rejected record changed the image")
+				}
+				return
+			}
+			for _, c := range tt.changes {
+				p := a.Partitions[c.Partition]
+				if p.Leader != c.Leader || p.LeaderEpoch != c.LeaderEpoch || p.Epoch != c.Epoch+1 || !slices.Equal(p.ISR, c.ISR) {
+					t.Fatalf("got %+v after %+v", p, c)
+				}
+				if oa.Partitions[c.Partition].Epoch != c.Epoch {
+					t.Fatal("old image changed")
+				}
+			}
+		})
+	}
+	// A fenced broker can neither lead nor join an ISR; once unfenced it can.
+	img := setup(t)
+	add := ChangePartitions{Changes: []PartitionChange{ch(0, 0, 1, 0, 1, 2)}}
+	img, err := img.Apply(7, add)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err = img.Apply(8, CreatePartitions{TopicID: idA, Partitions: []Partition{{Index: 2, Leader: 1, Replicas: []int32{1, 3}, ISR: []int32{1}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	grow := ChangePartitions{Changes: []PartitionChange{{TopicID: idA, Partition: 2, Leader: 1, ISR: []int32{1, 3}}}}
+	if _, err := img.Apply(9, grow); !errors.Is(err, kerr.IneligibleReplica) {
+		t.Fatalf("fenced broker joined the ISR: %v", err)
+	}
+	lead := ChangePartitions{Changes: []PartitionChange{{TopicID: idA, Partition: 2, Leader: 3, LeaderEpoch: 1, ISR: []int32{1, 3}}}}
+	if _, err := img.Apply(9, lead); !errors.Is(err, kerr.IneligibleReplica) {
+		t.Fatalf("fenced broker became leader: %v", err)
+	}
+	img, err = img.Apply(9, UnfenceBroker{ID: 3, Epoch: 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := img.Apply(10, grow); err != nil {
+		t.Fatalf("unfenced broker cannot join the ISR: %v", err)
 	}
 }
 

@@ -8,8 +8,9 @@ import (
 )
 
 // Version is the format version byte every encoded record and snapshot
-// starts with.
-const Version byte = 1
+// starts with. Version 2 added broker incarnations, epochs and fencing and
+// partition epochs; version 1 encodings still decode.
+const Version byte = 2
 
 // Errors returned by the decoders.
 var (
@@ -31,6 +32,23 @@ func EncodeRecord(r Record) []byte {
 		e.string(r.Host)
 		e.int(int64(r.Port))
 		e.string(r.Rack)
+		e.uuid(r.Incarnation)
+	case FenceBroker:
+		e.int(int64(r.ID))
+		e.int(r.Epoch)
+	case UnfenceBroker:
+		e.int(int64(r.ID))
+		e.int(r.Epoch)
+	case ChangePartitions:
+		e.uvarint(uint64(len(r.Changes)))
+		for _, c := range r.Changes {
+			e.uuid(c.TopicID)
+			e.int(int64(c.Partition))
+			e.int(int64(c.Epoch))
+			e.int(int64(c.Leader))
+			e.int(int64(c.LeaderEpoch))
+			e.int32s(c.ISR)
+		}
 	case CreateTopic:
 		e.string(r.Name)
 		e.uuid(r.ID)
@@ -70,7 +88,23 @@ func DecodeRecord(b []byte) (Record, error) {
 	var r Record
 	switch k {
 	case kindRegisterBroker:
-		r = RegisterBroker{ID: d.int32(), Host: d.string(), Port: d.int32(), Rack: d.string()}
+		rec := RegisterBroker{ID: d.int32(), Host: d.string(), Port: d.int32(), Rack: d.string()}
+		if d.version >= 2 {
+			rec.Incarnation = d.uuid()
+		}
+		r = rec
+	case kindFenceBroker:
+		r = FenceBroker{ID: d.int32(), Epoch: d.int64()}
+	case kindUnfenceBroker:
+		r = UnfenceBroker{ID: d.int32(), Epoch: d.int64()}
+	case kindChangePartitions:
+		n := d.count(21)
+		rec := ChangePartitions{Changes: make([]PartitionChange, 0, n)}
+		for range n {
+			rec.Changes = append(rec.Changes, PartitionChange{TopicID: d.uuid(), Partition: d.int32(), Epoch: d.int32(),
+				Leader: d.int32(), LeaderEpoch: d.int32(), ISR: d.int32s()})
+		}
+		r = rec
 	case kindCreateTopic:
 		r = CreateTopic{Name: d.string(), ID: d.uuid(), Partitions: d.partitions(), Configs: d.stringMap()}
 	case kindDeleteTopic:
@@ -104,6 +138,14 @@ func (e *encoder) uvarint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
 func (e *encoder) int(v int64)      { e.b = binary.AppendVarint(e.b, v) }
 func (e *encoder) uuid(id [16]byte) { e.b = append(e.b, id[:]...) }
 
+func (e *encoder) bool(v bool) {
+	if v {
+		e.b = append(e.b, 1)
+	} else {
+		e.b = append(e.b, 0)
+	}
+}
+
 func (e *encoder) string(s string) {
 	e.uvarint(uint64(len(s)))
 	e.b = append(e.b, s...)
@@ -136,6 +178,7 @@ func (e *encoder) partitions(ps []Partition) {
 		e.int(int64(p.Index))
 		e.int(int64(p.Leader))
 		e.int(int64(p.LeaderEpoch))
+		e.int(int64(p.Epoch))
 		e.int32s(p.Replicas)
 		e.int32s(p.ISR)
 	}
@@ -144,8 +187,9 @@ func (e *encoder) partitions(ps []Partition) {
 // decoder reads the primitives with a sticky error: after the first failure
 // every read returns a zero value, and finish reports the failure.
 type decoder struct {
-	b   []byte
-	err error
+	b       []byte
+	err     error
+	version byte
 }
 
 // newDecoder checks the version byte and returns a decoder positioned after
@@ -154,10 +198,10 @@ func newDecoder(b []byte) (*decoder, kind, error) {
 	if len(b) < 2 {
 		return nil, 0, fmt.Errorf("%w: %d bytes, need at least 2", ErrCorrupt, len(b))
 	}
-	if b[0] != Version {
+	if b[0] < 1 || b[0] > Version {
 		return nil, 0, fmt.Errorf("%w: %d", ErrUnsupportedVersion, b[0])
 	}
-	return &decoder{b: b[2:]}, kind(b[1]), nil
+	return &decoder{b: b[2:], version: b[0]}, kind(b[1]), nil
 }
 
 func (d *decoder) fail(what string) {
@@ -228,6 +272,16 @@ func (d *decoder) bytes() []byte {
 
 func (d *decoder) string() string { return string(d.bytes()) }
 
+func (d *decoder) bool() bool {
+	if len(d.b) < 1 || d.b[0] > 1 {
+		d.fail("bool")
+		return false
+	}
+	v := d.b[0] == 1
+	d.b = d.b[1:]
+	return v
+}
+
 func (d *decoder) uuid() [16]byte {
 	var id [16]byte
 	if len(d.b) < 16 {
@@ -271,7 +325,12 @@ func (d *decoder) partitions() []Partition {
 	}
 	ps := make([]Partition, n)
 	for i := range ps {
-		ps[i] = Partition{Index: d.int32(), Leader: d.int32(), LeaderEpoch: d.int32(), Replicas: d.int32s(), ISR: d.int32s()}
+		p := Partition{Index: d.int32(), Leader: d.int32(), LeaderEpoch: d.int32()}
+		if d.version >= 2 {
+			p.Epoch = d.int32()
+		}
+		p.Replicas, p.ISR = d.int32s(), d.int32s()
+		ps[i] = p
 	}
 	return ps
 }

@@ -12,9 +12,15 @@ import (
 func sampleRecords() []Record {
 	return []Record{
 		RegisterBroker{ID: 1, Host: "localhost", Port: 9092},
-		RegisterBroker{ID: 2147483647, Host: "h", Port: 65535, Rack: "rack-a"},
+		RegisterBroker{ID: 2147483647, Host: "h", Port: 65535, Rack: "rack-a", Incarnation: idC},
+		FenceBroker{ID: 3, Epoch: 1 << 40},
+		UnfenceBroker{ID: 3, Epoch: 7},
+		ChangePartitions{Changes: []PartitionChange{
+			{TopicID: idA, Partition: 1, Epoch: 4, Leader: 2, LeaderEpoch: 9, ISR: []int32{2, 3}},
+			{TopicID: idB, Partition: 0, Epoch: 0, Leader: -1, LeaderEpoch: 1, ISR: []int32{1}},
+		}},
 		CreateTopic{Name: "t", ID: idA, Partitions: []Partition{
-			{Index: 0, Leader: 1, LeaderEpoch: 3, Replicas: []int32{1, 2}, ISR: []int32{1}},
+			{Index: 0, Leader: 1, LeaderEpoch: 3, Epoch: 12, Replicas: []int32{1, 2}, ISR: []int32{1}},
 			{Index: 1, Leader: -1, Replicas: []int32{2}},
 		}, Configs: map[string]string{"retention.ms": "-1", "cleanup.policy": "compact"}},
 		CreateTopic{Name: "u", ID: idB, Partitions: []Partition{{Leader: 1, Replicas: []int32{1}, ISR: []int32{1}}}},
@@ -62,6 +68,8 @@ func TestDecodeRecordErrors(t *testing.T) {
 		{"bad varint", []byte{Version, byte(kindRegisterBroker), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, ErrCorrupt},
 		{"int32 overflow", []byte{Version, byte(kindRegisterBroker), 0x80, 0x80, 0x80, 0x80, 0x20, 0, 0, 0}, ErrCorrupt},
 		{"short uuid", []byte{Version, byte(kindDeleteTopic), 1, 2, 3}, ErrCorrupt},
+		{"version 0", []byte{0, byte(kindDeleteTopic)}, ErrUnsupportedVersion},
+		{"huge change count", []byte{Version, byte(kindChangePartitions), 0xff, 0xff, 0x03}, ErrCorrupt},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -97,4 +105,35 @@ func FuzzDecodeRecord(f *testing.F) {
 			t.Fatalf("got %#v, want %#v", again, r)
 		}
 	})
+}
+
+// TestDecodeVersion1 checks that records written by the format before
+// broker fencing still decode: a registration without an incarnation and
+// partitions without a partition epoch.
+func TestDecodeVersion1(t *testing.T) {
+	reg := []byte{1, byte(kindRegisterBroker), 2, 2, 'h', '1', 0x84, 0x8e, 0x01, 0}
+	got, err := DecodeRecord(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (RegisterBroker{ID: 1, Host: "h1", Port: 9090}); !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %#v, want %#v", got, want)
+	}
+	topic := append([]byte{1, byte(kindCreatePartitions)}, idA[:]...)
+	topic = append(topic, 1, 4, 2, 4, 1, 2, 1, 2)
+	got, err = DecodeRecord(topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := CreatePartitions{TopicID: idA, Partitions: []Partition{{Index: 2, Leader: 1, LeaderEpoch: 2, Replicas: []int32{1}, ISR: []int32{1}}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %#v, want %#v", got, want)
+	}
+	img, err := baseImage(t).Apply(10, got.(CreatePartitions))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := img.Topic("a.b"); len(a.Partitions) != 3 {
+		t.Fatalf("got %d partitions", len(a.Partitions))
+	}
 }

@@ -11,6 +11,18 @@ type Broker struct {
 	Host string
 	Port int32
 	Rack string // empty: no rack
+	// Epoch is the broker epoch: the metadata log index of the
+	// registration. Each start of a broker registers anew, so a restarted
+	// broker has a new epoch and records about the old one do not apply
+	// to it.
+	Epoch int64
+	// Incarnation is the random id of the process that registered.
+	Incarnation [16]byte
+	// Fenced brokers lead no partition and join no ISR. A broker is
+	// fenced from its registration until the controller sees it caught up
+	// with the metadata log, and again when it misses its heartbeats for
+	// broker.session.timeout.ms.
+	Fenced bool
 }
 
 // Topic is one topic of an image. Topics are shared between images: callers
@@ -22,15 +34,26 @@ type Topic struct {
 	Configs    map[string]string
 }
 
-// Partition is one partition of a topic. Leader is a broker id; ISR is a
-// subset of Replicas.
+// Partition is one partition of a topic. Leader is a broker id, or -1 when
+// the partition has none; ISR is a non-empty subset of Replicas that holds
+// the leader.
 type Partition struct {
 	Index       int32
 	Leader      int32
 	LeaderEpoch int32
-	Replicas    []int32
-	ISR         []int32
+	// Epoch is the partition epoch (Kafka's): it grows by one with every
+	// change of the leader or ISR, so a change decided on an older state
+	// is refused.
+	Epoch    int32
+	Replicas []int32
+	ISR      []int32
 }
+
+// InISR reports whether broker id is an in-sync replica of p.
+func (p *Partition) InISR(id int32) bool { return slices.Contains(p.ISR, id) }
+
+// HasReplica reports whether broker id holds a replica of p.
+func (p *Partition) HasReplica(id int32) bool { return slices.Contains(p.Replicas, id) }
 
 // Image is the metadata state after applying the log up to AppliedIndex. An
 // Image is immutable: Apply returns a new one, sharing the unchanged topics.
@@ -74,6 +97,12 @@ func (img *Image) Topics() []*Topic {
 func (img *Image) Broker(id int32) (Broker, bool) {
 	b, ok := img.brokers[id]
 	return b, ok
+}
+
+// Unfenced reports whether broker id is registered and not fenced.
+func (img *Image) Unfenced(id int32) bool {
+	b, ok := img.brokers[id]
+	return ok && !b.Fenced
 }
 
 // Brokers returns every registered broker sorted by id, in a new slice.

@@ -7,9 +7,10 @@
 package metadata
 
 // Record is one change to the metadata image, as written to the metadata log.
-// The concrete types are RegisterBroker, CreateTopic, DeleteTopic,
-// CreatePartitions, SetTopicConfigs, AllocateProducerIDs and SetClusterID;
-// the interface is sealed.
+// The concrete types are RegisterBroker, FenceBroker, UnfenceBroker,
+// CreateTopic, DeleteTopic, CreatePartitions, ChangePartitions,
+// SetTopicConfigs, AllocateProducerIDs and SetClusterID; the interface is
+// sealed.
 type Record interface {
 	kind() kind
 }
@@ -26,18 +27,56 @@ const (
 	kindSetTopicConfigs     kind = 5
 	kindAllocateProducerIDs kind = 6
 	kindSetClusterID        kind = 7
+	kindFenceBroker         kind = 8
+	kindUnfenceBroker       kind = 9
+	kindChangePartitions    kind = 10
 	// kindSnapshot marks a whole encoded image (a Raft snapshot), never a
 	// log entry; Store.ApplyEncoded tells the two apart by it.
 	kindSnapshot kind = 0x80
 )
 
-// RegisterBroker adds a broker or replaces the registration of the broker
-// with the same ID.
+// RegisterBroker registers a broker process. A new Incarnation of the ID
+// replaces the earlier registration: the broker gets the record's index as
+// its epoch and starts fenced. The same Incarnation again only updates the
+// address and rack. A registration without an incarnation (format version
+// 1) is a broker of a one-node cluster from before fencing: unfenced.
 type RegisterBroker struct {
-	ID   int32
-	Host string
-	Port int32
-	Rack string // empty: no rack
+	ID          int32
+	Host        string
+	Port        int32
+	Rack        string // empty: no rack
+	Incarnation [16]byte
+}
+
+// FenceBroker fences the broker ID if its epoch is still Epoch.
+type FenceBroker struct {
+	ID    int32
+	Epoch int64
+}
+
+// UnfenceBroker unfences the broker ID if its epoch is still Epoch.
+type UnfenceBroker struct {
+	ID    int32
+	Epoch int64
+}
+
+// PartitionChange sets the leader, leader epoch and ISR of one partition
+// (Kafka's PartitionChangeRecord, and what an AlterPartition asks). It
+// applies only while the partition's epoch is still Epoch, and raises it by
+// one.
+type PartitionChange struct {
+	TopicID     [16]byte
+	Partition   int32
+	Epoch       int32 // the partition epoch the change was decided on
+	Leader      int32 // -1: no leader
+	LeaderEpoch int32 // the current one, or one more when the leader changes
+	ISR         []int32
+}
+
+// ChangePartitions applies every change, or none if one of them does not
+// apply.
+type ChangePartitions struct {
+	Changes []PartitionChange
 }
 
 // CreateTopic creates a topic with its initial partitions. ID is a random
@@ -91,3 +130,6 @@ func (CreatePartitions) kind() kind    { return kindCreatePartitions }
 func (SetTopicConfigs) kind() kind     { return kindSetTopicConfigs }
 func (AllocateProducerIDs) kind() kind { return kindAllocateProducerIDs }
 func (SetClusterID) kind() kind        { return kindSetClusterID }
+func (FenceBroker) kind() kind         { return kindFenceBroker }
+func (UnfenceBroker) kind() kind       { return kindUnfenceBroker }
+func (ChangePartitions) kind() kind    { return kindChangePartitions }

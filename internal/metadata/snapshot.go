@@ -1,10 +1,14 @@
 package metadata
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // EncodeSnapshot returns the encoding of the whole image, for a Raft
 // snapshot: the version byte, the snapshot kind byte, then AppliedIndex,
-// ClusterID, NextProducerID, the brokers by id and the topics by name. Equal
+// ClusterID, NextProducerID, the brokers by id (with their epochs,
+// incarnations and fencing) and the topics by name. Equal
 // images encode to equal bytes. The error is always nil today; it is there
 // for encodings that can fail.
 func (img *Image) EncodeSnapshot() ([]byte, error) {
@@ -19,6 +23,9 @@ func (img *Image) EncodeSnapshot() ([]byte, error) {
 		e.string(b.Host)
 		e.int(int64(b.Port))
 		e.string(b.Rack)
+		e.int(b.Epoch)
+		e.uuid(b.Incarnation)
+		e.bool(b.Fenced)
 	}
 	topics := img.Topics()
 	e.uvarint(uint64(len(topics)))
@@ -49,18 +56,20 @@ func DecodeSnapshot(b []byte) (*Image, error) {
 	img.NextProducerID = d.int64()
 	nb := d.count(4)
 	for range nb {
-		r := RegisterBroker{ID: d.int32(), Host: d.string(), Port: d.int32(), Rack: d.string()}
+		b := Broker{ID: d.int32(), Host: d.string(), Port: d.int32(), Rack: d.string()}
+		if d.version >= 2 {
+			b.Epoch, b.Incarnation, b.Fenced = d.int64(), d.uuid(), d.bool()
+		}
 		if d.err != nil {
 			break
 		}
-		if _, dup := img.brokers[r.ID]; dup {
-			return nil, fmt.Errorf("%w: broker %d listed twice", ErrInvalidRecord, r.ID)
+		if _, dup := img.brokers[b.ID]; dup {
+			return nil, fmt.Errorf("%w: broker %d listed twice", ErrInvalidRecord, b.ID)
 		}
-		next, err := img.registerBroker(r)
-		if err != nil {
-			return nil, err
+		if b.ID < 0 || b.Host == "" || b.Port < 0 || b.Port > math.MaxUint16 || b.Epoch < 0 {
+			return nil, fmt.Errorf("%w: broker %d at %q port %d epoch %d", ErrInvalidRecord, b.ID, b.Host, b.Port, b.Epoch)
 		}
-		img.brokers = next.brokers
+		img.brokers[b.ID] = b
 	}
 	nt := d.count(20)
 	for range nt {

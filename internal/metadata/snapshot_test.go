@@ -13,6 +13,12 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if img, err = img.Apply(7, RegisterBroker{ID: 3, Host: "h3", Port: 3, Rack: "r3", Incarnation: idC}); err != nil {
+		t.Fatal(err)
+	}
+	if img, err = img.Apply(8, ChangePartitions{Changes: []PartitionChange{{TopicID: idA, Partition: 1, Epoch: 0, Leader: 2, ISR: []int32{2}}}}); err != nil {
+		t.Fatal(err)
+	}
 	for _, src := range []*Image{{}, img} {
 		b, err := src.EncodeSnapshot()
 		if err != nil {

@@ -1,0 +1,221 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/stratalog/strata/internal/metadata"
+)
+
+// Quorum is the metadata Raft group as the active controller needs it.
+// *raft.Node implements it.
+type Quorum interface {
+	Proposer
+	// Leader returns the node id of the Raft leader (0 when none is
+	// known) and whether it is this node.
+	Leader() (id uint64, self bool)
+	// Members returns the voters and the learners (broker-only nodes).
+	Members() (voters, learners []uint64)
+	// AddLearner proposes adding node id as a learner and returns once
+	// raft took the proposal (not once it is applied).
+	AddLearner(ctx context.Context, id uint64) error
+}
+
+// ActiveConfig are the settings of the active controller, by Kafka's names.
+type ActiveConfig struct {
+	// SessionTimeout is broker.session.timeout.ms: a broker not heard from
+	// for this long is fenced.
+	SessionTimeout time.Duration
+	// HeartbeatInterval is broker.heartbeat.interval.ms: how often the
+	// controller checks for expired sessions.
+	HeartbeatInterval time.Duration
+	// Unclean reports whether a topic allows unclean leader election
+	// (unclean.leader.election.enable); nil: none does.
+	Unclean func(*metadata.Topic) bool
+}
+
+// maxChangesPerRecord bounds the partition changes in one record, so a
+// fence of a broker with many partitions does not make an entry larger
+// than raft's message size.
+const maxChangesPerRecord = 2000
+
+// active is the state of the controller while its node leads the quorum.
+type active struct {
+	c    *Controller
+	q    Quorum
+	live *Liveness
+	cfg  ActiveConfig
+	// since is when this node became the leader (zero while it is not);
+	// brokers it has no heartbeat from since get until since+session.
+	since time.Time
+	// prevLeader is the last other leader this node knew; when this node
+	// takes over, that one is judged by its own heartbeats alone: a
+	// controller that died is fenced as soon as its session has run out.
+	prevLeader, lastLeader int32
+	repaired            uint64 // image index the repairs were last decided on
+}
+
+// RunActive acts as the cluster's controller whenever this node leads the
+// metadata quorum, until ctx ends: it fences brokers whose heartbeats
+// stopped, unfences brokers that are heard and caught up, elects leaders
+// and cleans ISRs after every such change, and adds nodes that heartbeat
+// but are not in the quorum as learners. live must receive every heartbeat
+// this node gets.
+func (c *Controller) RunActive(ctx context.Context, q Quorum, live *Liveness, cfg ActiveConfig) {
+	a := &active{c: c, q: q, live: live, cfg: cfg}
+	changed := make(chan struct{}, 1)
+	c.store.Subscribe(func(_, _ *metadata.Image) {
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	})
+	tick := time.NewTicker(cfg.HeartbeatInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		case <-changed:
+		case <-live.news:
+		}
+		a.step(ctx, time.Now())
+	}
+}
+
+// step does one round of the controller's work.
+func (a *active) step(ctx context.Context, now time.Time) {
+	leader, self := a.q.Leader()
+	if !self {
+		if a.since != (time.Time{}) {
+			a.c.logger.Info("no longer the active controller", "leader", leader)
+		}
+		a.since = time.Time{}
+		if leader != 0 {
+			a.lastLeader = int32(leader)
+		}
+		return
+	}
+	if a.since == (time.Time{}) {
+		a.since, a.prevLeader, a.repaired = now, a.lastLeader, 0
+		a.c.logger.Info("active controller", "previous", a.prevLeader)
+	}
+	img := a.c.store.Current()
+	fence, unfence := decideLiveness(img, now, a.since, a.prevLeader, a.cfg.SessionTimeout, a.live.last)
+	for _, f := range fence {
+		a.c.logger.Warn("fencing broker: no heartbeat within broker.session.timeout.ms",
+			"broker", f.b.ID, "epoch", f.b.Epoch, "silent_for", f.silent.Round(time.Millisecond), "session_timeout", a.cfg.SessionTimeout)
+		a.propose(ctx, metadata.FenceBroker{ID: f.b.ID, Epoch: f.b.Epoch})
+	}
+	for _, b := range unfence {
+		a.c.logger.Info("unfencing broker: heard from and caught up", "broker", b.ID, "epoch", b.Epoch)
+		a.propose(ctx, metadata.UnfenceBroker{ID: b.ID, Epoch: b.Epoch})
+	}
+	if img = a.c.store.Current(); img.AppliedIndex != a.repaired {
+		a.repaired = img.AppliedIndex
+		a.repair(ctx, img)
+	}
+	a.addLearners(ctx, now)
+}
+
+// repair proposes the leader elections and ISR changes the image needs.
+func (a *active) repair(ctx context.Context, img *metadata.Image) {
+	changes := decideRepairs(img, a.cfg.Unclean)
+	for len(changes) > 0 {
+		n := min(len(changes), maxChangesPerRecord)
+		for _, ch := range changes[:n] {
+			t, _ := img.TopicByID(ch.TopicID)
+			p := t.Partitions[ch.Partition]
+			a.c.logger.Info("partition change", "topic", t.Name, "partition", ch.Partition, "reason", changeReason(img, p, ch),
+				"leader", ch.Leader, "leader_epoch", ch.LeaderEpoch, "isr", ch.ISR, "old_leader", p.Leader, "old_isr", p.ISR)
+		}
+		a.propose(ctx, metadata.ChangePartitions{Changes: changes[:n]})
+		changes = changes[n:]
+	}
+}
+
+// addLearners adds nodes heard within the session that are not in the
+// quorum: broker-only nodes joining. Raft takes one membership change at a
+// time, so one per round.
+func (a *active) addLearners(ctx context.Context, now time.Time) {
+	voters, learners := a.q.Members()
+	for _, id := range a.live.heard(now.Add(-a.cfg.SessionTimeout)) {
+		if slices.Contains(voters, uint64(id)) || slices.Contains(learners, uint64(id)) {
+			continue
+		}
+		a.c.logger.Info("adding a broker-only node to the metadata quorum as a learner", "node", id)
+		if err := a.q.AddLearner(ctx, uint64(id)); err != nil {
+			a.c.logger.Warn("add learner", "node", id, "err", err)
+		}
+		return
+	}
+}
+
+func (a *active) propose(ctx context.Context, rec metadata.Record) {
+	ctx, cancel := context.WithTimeout(ctx, a.cfg.SessionTimeout)
+	defer cancel()
+	err := a.c.propose(ctx, rec)
+	switch {
+	case err == nil, ctx.Err() != nil && errors.Is(err, context.Canceled):
+	case errors.Is(err, kerr.InvalidUpdateVersion), errors.Is(err, kerr.StaleBrokerEpoch):
+		a.c.logger.Debug("controller decision overtaken; deciding again", "err", err)
+	default:
+		a.c.logger.Warn("controller proposal failed", "err", err)
+	}
+}
+
+// fencing is a broker to fence and how long it has been silent.
+type fencing struct {
+	b      metadata.Broker
+	silent time.Duration
+}
+
+// decideLiveness returns the unfenced brokers whose session expired at now
+// and the fenced ones to unfence: heard from within the session, by the
+// registered process, with the registration applied. last gives a node's
+// latest heartbeat. A broker not heard from since the controller became
+// active at since gets a full session from then, except the previous
+// controller prev, whose own heartbeats count: every voter received them.
+func decideLiveness(img *metadata.Image, now, since time.Time, prev int32, session time.Duration,
+	last func(int32) (seen, bool)) (fence []fencing, unfence []metadata.Broker) {
+	for _, b := range img.Brokers() {
+		s, ok := last(b.ID)
+		current := ok && s.hb.Incarnation == b.Incarnation
+		if b.Fenced {
+			if current && s.hb.Epoch == b.Epoch && s.hb.Applied >= uint64(b.Epoch) && now.Sub(s.at) < session {
+				unfence = append(unfence, b)
+			}
+			continue
+		}
+		heard := since
+		if current && (s.at.After(since) || b.ID == prev) {
+			heard = s.at
+		}
+		if silent := now.Sub(heard); silent >= session {
+			fence = append(fence, fencing{b, silent})
+		}
+	}
+	return fence, unfence
+}
+
+// changeReason says in words why a repair changes a partition.
+func changeReason(img *metadata.Image, p metadata.Partition, c metadata.PartitionChange) string {
+	switch {
+	case c.Leader == -1:
+		return "no in-sync replica is available to lead"
+	case p.Leader == -1:
+		return "an in-sync replica is available to lead"
+	case c.Leader != p.Leader && !img.Unfenced(p.Leader):
+		return "the leader is fenced"
+	case c.Leader != p.Leader:
+		return "the leader left the ISR"
+	case len(c.ISR) < len(p.ISR):
+		return "fenced replicas leave the ISR"
+	}
+	return "repair"
+}
