@@ -6,7 +6,9 @@
 // and committed entries, Advance.
 //
 // A single node is a group of one voter: it sends no messages and becomes
-// leader as soon as it has applied its log.
+// leader as soon as it has applied its log. A cluster's voters bootstrap the
+// group from the same voters list; other nodes join as learners, which the
+// leader adds (AddLearner) and then brings up to date.
 package raft
 
 import (
@@ -17,12 +19,14 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
 )
 
 // Defaults of the Config fields left zero.
@@ -54,9 +58,11 @@ var (
 type Config struct {
 	// ID is this node's raft id; it must not be 0.
 	ID uint64
-	// Peers are the voters of a new group (for one node: [ID]). They are used
-	// only when dir holds no state; afterwards the membership is the one in
-	// the log.
+	// Peers are the voters of the group (for one node: [ID]). A node that
+	// is one of them bootstraps a new group from them when dir holds no
+	// state; a node that is not starts empty and waits to be added as a
+	// learner. With state in dir, the voters the log describes must be
+	// exactly these: Open refuses a node whose voters list disagrees.
 	Peers []uint64
 	// Logger receives the node's logs; nil discards them.
 	Logger *slog.Logger
@@ -66,10 +72,14 @@ type Config struct {
 	// SnapshotEvery is how many applied entries trigger a snapshot and
 	// compaction of the log (0: DefaultSnapshotEvery).
 	SnapshotEvery uint64
-	// Transport sends messages to the other voters; nil drops them, which is
-	// right only for a single voter.
+	// Transport sends messages to the other members; nil drops them,
+	// which is right only for a single voter.
 	Transport Transport
 }
+
+// ErrVotersMismatch is returned by Open when the configured voters differ
+// from the voters in the log.
+var ErrVotersMismatch = errors.New("the controller voters list disagrees with the quorum's")
 
 // ApplyFunc applies one committed entry's data at its log index. It is also
 // called with a snapshot's data at the snapshot's index when the state
@@ -101,8 +111,11 @@ type Node struct {
 	running atomic.Bool
 	propc   chan proposal
 	recvc   chan *pb.Message // messages from other voters
+	ctlc    chan func()      // work for Run's goroutine: reports, conf changes
 	ready   chan struct{}
 	done    chan struct{}
+	status  atomic.Pointer[Status]
+	members atomic.Pointer[pb.ConfState] // the membership as of the applied index
 
 	nonce   uint64        // random base of request ids, so ids of this process never repeat earlier ones
 	seq     atomic.Uint64 // request id counter
@@ -164,6 +177,7 @@ func Open(dir string, cfg Config) (*Node, error) {
 		confState: &pb.ConfState{},
 		propc:     make(chan proposal, maxProposalBatch),
 		recvc:     make(chan *pb.Message, maxInflightMsgs),
+		ctlc:      make(chan func(), 64),
 		ready:     make(chan struct{}),
 		done:      make(chan struct{}),
 		waiters:   make(map[uint64]chan result),
@@ -173,6 +187,12 @@ func Open(dir string, cfg Config) (*Node, error) {
 	n.nonce = binary.BigEndian.Uint64(nonce[:])
 	if err := n.restoreStorage(wc.entries); err != nil {
 		return nil, err
+	}
+	fresh := snap == nil && len(wc.entries) == 0 && wc.hs == nil
+	if !fresh && len(cfg.Peers) > 0 {
+		if have := logVoters(n.confState, wc.entries); !slices.Equal(have, sortedIDs(cfg.Peers)) {
+			return nil, fmt.Errorf("%w: configured voters %v, the metadata log in %s has voters %v", ErrVotersMismatch, sortedIDs(cfg.Peers), dir, have)
+		}
 	}
 	n.rn, err = raft.NewRawNode(&raft.Config{
 		ID:              cfg.ID,
@@ -189,10 +209,9 @@ func Open(dir string, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
-	if snap == nil && len(wc.entries) == 0 && wc.hs == nil {
-		if len(cfg.Peers) == 0 {
-			return nil, errors.New("raft: a new group needs peers")
-		}
+	n.members.Store(n.confState)
+	n.status.Store(&Status{ID: cfg.ID})
+	if fresh && slices.Contains(cfg.Peers, cfg.ID) {
 		peers := make([]raft.Peer, len(cfg.Peers))
 		for i, id := range cfg.Peers {
 			peers[i] = raft.Peer{ID: id}
@@ -200,8 +219,148 @@ func Open(dir string, cfg Config) (*Node, error) {
 		if err := n.rn.Bootstrap(peers); err != nil {
 			return nil, fmt.Errorf("bootstrap raft group: %w", err)
 		}
+	} else if fresh && len(cfg.Peers) == 0 {
+		return nil, errors.New("raft: a new group needs peers")
 	}
 	return n, nil
+}
+
+// logVoters returns the sorted voters that the conf state cs and the conf
+// changes among ents (whether committed or not) describe.
+func logVoters(cs *pb.ConfState, ents []*pb.Entry) []uint64 {
+	voters := map[uint64]bool{}
+	for _, id := range cs.GetVoters() {
+		voters[id] = true
+	}
+	change := func(t pb.ConfChangeType, id uint64) {
+		switch t {
+		case pb.ConfChangeAddNode:
+			voters[id] = true
+		case pb.ConfChangeRemoveNode, pb.ConfChangeAddLearnerNode:
+			delete(voters, id)
+		}
+	}
+	for _, e := range ents {
+		switch e.GetType() {
+		case pb.EntryConfChange:
+			var cc pb.ConfChange
+			if proto.Unmarshal(e.GetData(), &cc) == nil {
+				change(cc.GetType(), cc.GetNodeId())
+			}
+		case pb.EntryConfChangeV2:
+			var cc pb.ConfChangeV2
+			if proto.Unmarshal(e.GetData(), &cc) == nil {
+				for _, c := range cc.GetChanges() {
+					change(c.GetType(), c.GetNodeId())
+				}
+			}
+		}
+	}
+	out := make([]uint64, 0, len(voters))
+	for id := range voters {
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func sortedIDs(ids []uint64) []uint64 {
+	out := slices.Clone(ids)
+	slices.Sort(out)
+	return out
+}
+
+// Status is a node's view of the group, as of its latest Ready cycle or
+// tick.
+type Status struct {
+	ID      uint64
+	Term    uint64
+	Leader  uint64 // 0: none known
+	State   string // StateFollower, StateCandidate, StatePreCandidate, StateLeader
+	Commit  uint64
+	Applied uint64
+	// Last is the index of the last entry in this node's log.
+	Last uint64
+	// Progress is, on the leader only, each member's replication state.
+	Progress []Progress
+}
+
+// Progress is the leader's view of one member.
+type Progress struct {
+	ID           uint64
+	Match        uint64 // the highest index known to be in its log
+	Learner      bool
+	RecentActive bool // heard from within the last election timeout
+}
+
+// Status returns the node's latest status. It never returns nil.
+func (n *Node) Status() *Status { return n.status.Load() }
+
+// Leader returns the id of the leader this node knows (0: none) and whether
+// it is this node.
+func (n *Node) Leader() (uint64, bool) {
+	st := n.status.Load()
+	return st.Leader, st.Leader != 0 && st.Leader == n.cfg.ID
+}
+
+// Members returns the voters and the learners as of the applied index.
+func (n *Node) Members() (voters, learners []uint64) {
+	cs := n.members.Load()
+	return slices.Clone(cs.GetVoters()), slices.Clone(cs.GetLearners())
+}
+
+// AddLearner proposes adding node id as a learner (a non-voting member that
+// receives the log). It returns once raft has taken the proposal, or with
+// raft's refusal (not the leader, a membership change already pending); the
+// change is done when Members lists the learner.
+func (n *Node) AddLearner(ctx context.Context, id uint64) error {
+	errc := make(chan error, 1)
+	if err := n.control(ctx, func() {
+		errc <- n.rn.ProposeConfChange(&pb.ConfChange{Type: pb.ConfChangeAddLearnerNode.Enum(), NodeId: new(id)})
+	}); err != nil {
+		return err
+	}
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.done:
+		return ErrStopped
+	}
+}
+
+// ReportUnreachable tells raft that a message to node id could not be
+// sent, so the leader stops streaming to it until it answers again. It
+// never blocks: the report is dropped if Run is busy.
+func (n *Node) ReportUnreachable(id uint64) {
+	select {
+	case n.ctlc <- func() { n.rn.ReportUnreachable(id) }:
+	default:
+	}
+}
+
+// ReportSnapshot tells raft whether a snapshot message to node id was sent.
+// A lost report stalls that member until it is reported unreachable, so it
+// waits for Run to take it (or for Run to stop).
+func (n *Node) ReportSnapshot(id uint64, failed bool) {
+	st := raft.SnapshotFinish
+	if failed {
+		st = raft.SnapshotFailure
+	}
+	_ = n.control(context.Background(), func() { n.rn.ReportSnapshot(id, st) })
+}
+
+// control runs fn on Run's goroutine.
+func (n *Node) control(ctx context.Context, fn func()) error {
+	select {
+	case n.ctlc <- fn:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.done:
+		return ErrStopped
+	}
 }
 
 // restoreStorage loads the snapshot, the WAL entries after it and the hard

@@ -1,11 +1,13 @@
 package raft
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"go.etcd.io/raft/v3"
@@ -24,6 +26,8 @@ type loop struct {
 	snapIndex   uint64 // index of the latest snapshot
 	start       time.Time
 	readyClosed bool
+	lastWaitLog time.Time // when "waiting for the quorum" was last logged
+	leader      uint64    // the leader as of the last published status
 }
 
 // Run drives the node until ctx is done: ticks, proposals and raft's Ready
@@ -79,6 +83,9 @@ func (n *Node) Run(ctx context.Context, apply ApplyFunc, snapshot SnapshotFunc) 
 			return nil
 		case <-ticker.C:
 			n.rn.Tick()
+			l.publish()
+		case fn := <-n.ctlc:
+			fn()
 		case p := <-n.propc:
 			l.propose(p)
 			l.drainProposals()
@@ -156,6 +163,7 @@ func (l *loop) handleReady() error {
 			return fmt.Errorf("apply snapshot at %d: %w", md.GetIndex(), err)
 		}
 		n.confState = md.GetConfState()
+		n.members.Store(n.confState)
 		l.applied, l.appliedTerm, l.snapIndex = md.GetIndex(), md.GetTerm(), md.GetIndex()
 	}
 	for _, e := range rd.CommittedEntries {
@@ -164,6 +172,7 @@ func (l *loop) handleReady() error {
 		}
 	}
 	n.rn.Advance(rd)
+	l.publish()
 	l.maybeReady()
 	if l.applied-l.snapIndex >= n.cfg.SnapshotEvery {
 		return l.takeSnapshot()
@@ -207,15 +216,53 @@ func (l *loop) applyEntry(e *pb.Entry) error {
 			return fmt.Errorf("%w: conf change at %d: %v", ErrCorrupt, index, err)
 		}
 		n.confState = n.rn.ApplyConfChange(&cc)
+		n.members.Store(n.confState)
+		n.logger.Info("metadata quorum membership", "index", index, "voters", n.confState.GetVoters(), "learners", n.confState.GetLearners())
 	case pb.EntryConfChangeV2:
 		var cc pb.ConfChangeV2
 		if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
 			return fmt.Errorf("%w: conf change at %d: %v", ErrCorrupt, index, err)
 		}
 		n.confState = n.rn.ApplyConfChange(&cc)
+		n.members.Store(n.confState)
+		n.logger.Info("metadata quorum membership", "index", index, "voters", n.confState.GetVoters(), "learners", n.confState.GetLearners())
 	}
 	l.applied, l.appliedTerm = index, e.GetTerm()
 	return nil
+}
+
+// publish stores the node's status for Status and Leader, logs a change of
+// leader, and, until the node is ready, says once a second that it waits
+// for a quorum.
+func (l *loop) publish() {
+	n := l.n
+	var st *Status
+	if n.rn.BasicStatus().RaftState == raft.StateLeader {
+		full := n.rn.Status()
+		st = &Status{Progress: make([]Progress, 0, len(full.Progress))}
+		for id, pr := range full.Progress {
+			st.Progress = append(st.Progress, Progress{ID: id, Match: pr.Match, Learner: pr.IsLearner, RecentActive: pr.RecentActive})
+		}
+		slices.SortFunc(st.Progress, func(a, b Progress) int { return cmp.Compare(a.ID, b.ID) })
+	} else {
+		st = &Status{}
+	}
+	bs := n.rn.BasicStatus()
+	st.ID, st.Term, st.Leader, st.State = n.cfg.ID, bs.GetTerm(), bs.Lead, bs.RaftState.String()
+	st.Commit, st.Applied = bs.GetCommit(), l.applied
+	st.Last, _ = n.storage.LastIndex()
+	n.status.Store(st)
+	if st.Leader != l.leader {
+		if st.Leader != raft.None {
+			n.logger.Info("metadata quorum leader", "leader", st.Leader, "term", st.Term, "self", st.Leader == n.cfg.ID)
+		}
+		l.leader = st.Leader
+	}
+	if !l.readyClosed && time.Since(l.lastWaitLog) >= time.Second && time.Since(l.start) >= time.Second {
+		l.lastWaitLog = time.Now()
+		n.logger.Warn("waiting for the metadata quorum: no leader reachable yet", "term", st.Term, "state", st.State,
+			"voters", n.confState.GetVoters(), "waited", time.Since(l.start).Round(time.Second))
+	}
 }
 
 // maybeReady closes Ready once an entry of the current term is applied.

@@ -1,0 +1,295 @@
+package raft
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// links is a Faults that cuts chosen links, in both directions.
+type links struct {
+	mu  sync.Mutex
+	cut map[[2]uint64]bool
+	dup bool
+}
+
+func (l *links) Message(from, to uint64) (bool, time.Duration, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.cut[[2]uint64{from, to}] || l.cut[[2]uint64{to, from}], 0, l.dup
+}
+
+// isolate cuts every link of id (or heals them with on false).
+func (l *links) isolate(id uint64, ids []uint64, on bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.cut == nil {
+		l.cut = map[[2]uint64]bool{}
+	}
+	for _, o := range ids {
+		if o != id {
+			l.cut[[2]uint64{id, o}] = on
+		}
+	}
+}
+
+// member is one node of a networked test group.
+type member struct {
+	*running
+	net  *Network
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+// freeAddrs returns n loopback addresses that were free a moment ago.
+func freeAddrs(t *testing.T, n int) []string {
+	t.Helper()
+	var addrs []string
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs = append(addrs, ln.Addr().String())
+		ln.Close()
+	}
+	return addrs
+}
+
+// startMember runs node id of a group with voters (id to address) over TCP.
+func startMember(t *testing.T, dir string, id uint64, voters map[uint64]string, faults Faults) *member {
+	t.Helper()
+	nw := NewNetwork(NetworkConfig{ID: id, Incarnation: [16]byte{byte(id), byte(time.Now().UnixNano())}, Listen: voters[id], Voters: voters, Faults: faults})
+	if err := nw.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	peers := make([]uint64, 0, len(voters))
+	for v := range voters {
+		peers = append(peers, v)
+	}
+	r := startNoWait(t, dir, Config{ID: id, Peers: peers, TickInterval: 10 * time.Millisecond, Transport: nw, SnapshotEvery: 20})
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &member{running: r, net: nw, stop: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(m.done)
+		_ = nw.Run(ctx, r.node)
+	}()
+	t.Cleanup(func() { m.shutdown(t) })
+	return m
+}
+
+func (m *member) shutdown(t *testing.T) {
+	m.running.stop(t)
+	m.stop()
+	<-m.done
+}
+
+// waitFor polls cond until it holds, failing the test after timeout.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// leaderOf returns the member all running members agree leads, or nil.
+func leaderOf(ms []*member) *member {
+	var lead uint64
+	for _, m := range ms {
+		if m.cancel == nil {
+			continue
+		}
+		l, _ := m.node.Leader()
+		if l == 0 || lead != 0 && l != lead {
+			return nil
+		}
+		lead = l
+	}
+	for _, m := range ms {
+		if m.node.cfg.ID == lead {
+			return m
+		}
+	}
+	return nil
+}
+
+func TestNetworkedGroup(t *testing.T) {
+	addrs := freeAddrs(t, 3)
+	voters := map[uint64]string{1: addrs[0], 2: addrs[1], 3: addrs[2]}
+	faults := &links{}
+	var ms []*member
+	for id := uint64(1); id <= 3; id++ {
+		ms = append(ms, startMember(t, t.TempDir(), id, voters, faults))
+	}
+	for _, m := range ms {
+		waitReady(t, m.running)
+	}
+	// A proposal made on any member is applied on every member.
+	for i, m := range ms {
+		propose(t, m.node, fmt.Sprintf("from-%d", i+1))
+	}
+	want := []string{"from-1", "from-2", "from-3"}
+	for _, m := range ms {
+		waitFor(t, 5*time.Second, "every member applies every proposal", func() bool { return slices.Equal(m.m.data(), want) })
+	}
+
+	// Cut the leader off: the others elect a new one and go on.
+	var old *member
+	waitFor(t, 5*time.Second, "agreement on a leader", func() bool { old = leaderOf(ms); return old != nil })
+	faults.isolate(old.node.cfg.ID, []uint64{1, 2, 3}, true)
+	var rest []*member
+	for _, m := range ms {
+		if m != old {
+			rest = append(rest, m)
+		}
+	}
+	var nl *member
+	waitFor(t, 5*time.Second, "a new leader among the rest", func() bool { nl = leaderOf(rest); return nl != nil && nl != old })
+	propose(t, rest[0].node, "during")
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	if _, err := old.node.Propose(ctx, []byte("lost")); err == nil {
+		t.Fatal("the isolated old leader committed a proposal")
+	}
+	cancel()
+
+	// Heal: the old leader catches up and everyone holds the same log,
+	// including through snapshots (SnapshotEvery 20).
+	faults.isolate(old.node.cfg.ID, []uint64{1, 2, 3}, false)
+	for i := range 30 {
+		propose(t, rest[i%2].node, fmt.Sprintf("after-%d", i))
+	}
+	waitFor(t, 10*time.Second, "the old leader catching up", func() bool {
+		d := old.m.data()
+		return len(d) > 0 && d[len(d)-1] == "after-29"
+	})
+	waitFor(t, 5*time.Second, "equal logs", func() bool {
+		a, b, c := ms[0].m.data(), ms[1].m.data(), ms[2].m.data()
+		return slices.Equal(a, b) && slices.Equal(b, c) && !slices.Contains(a, "lost")
+	})
+}
+
+func TestNetworkLearnerAndDuplicates(t *testing.T) {
+	addrs := freeAddrs(t, 2)
+	voters := map[uint64]string{1: addrs[0]}
+	v := startMember(t, t.TempDir(), 1, voters, &links{dup: true}) // every message sent twice
+	waitReady(t, v.running)
+	propose(t, v.node, "before")
+
+	// Node 5 is not a voter: it joins empty and waits to be added.
+	learner := startMember(t, t.TempDir(), 5, voters, nil)
+	learner.net.SendApp(1, []byte("hello")) // makes the voter know the connection
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	waitFor(t, 5*time.Second, "the learner connected", func() bool {
+		v.net.mu.Lock()
+		defer v.net.mu.Unlock()
+		return v.net.peers[5] != nil
+	})
+	if err := v.node.AddLearner(ctx, 5); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the learner is a member", func() bool {
+		_, ls := v.node.Members()
+		return slices.Equal(ls, []uint64{5})
+	})
+	waitReady(t, learner.running)
+	propose(t, learner.node, "from-learner") // forwarded to the leader
+	waitFor(t, 5*time.Second, "the learner applies the log", func() bool {
+		return slices.Equal(learner.m.data(), []string{"before", "from-learner"}) && slices.Equal(v.m.data(), learner.m.data())
+	})
+	if _, self := learner.node.Leader(); self {
+		t.Fatal("a learner leads")
+	}
+}
+
+func TestNetworkRefusals(t *testing.T) {
+	addrs := freeAddrs(t, 3)
+	voters := map[uint64]string{1: addrs[0], 2: addrs[1]}
+	a := startMember(t, t.TempDir(), 1, voters, nil)
+	b := startMember(t, t.TempDir(), 2, voters, nil)
+	waitReady(t, a.running)
+	waitReady(t, b.running)
+
+	hello := func(h helloMsg) string {
+		t.Helper()
+		c, err := net.Dial("tcp", addrs[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := c.Write(appendHello(nil, h)); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		typ, payload, err := readFrame(bufio.NewReader(c), nil)
+		if err != nil || typ != frameHelloReply {
+			t.Fatalf("reply: type %d, %v", typ, err)
+		}
+		r, err := decodeHelloReply(payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.refusal
+	}
+	tests := []struct {
+		name string
+		h    helloMsg
+		want string
+	}{
+		{"wrong node", helloMsg{from: 2, to: 3, voters: []uint64{1, 2}}, "dialed node 3 but reached node 1"},
+		{"other voters", helloMsg{from: 2, to: 1, voters: []uint64{1, 2, 3}}, "INCONSISTENT_VOTER_SET"},
+		{"same id", helloMsg{from: 1, to: 1, voters: []uint64{1, 2}}, "two nodes have the same id"},
+		{"second live process of node 2", helloMsg{from: 2, to: 1, incarnation: [16]byte{0xee}, voters: []uint64{1, 2}}, "DUPLICATE_BROKER_REGISTRATION"},
+		{"learner", helloMsg{from: 7, to: 1, voters: []uint64{1, 2}}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := hello(tt.h)
+			if tt.want == "" && got != "" || tt.want != "" && !strings.Contains(got, tt.want) {
+				t.Fatalf("got refusal %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestVotersMismatchRefused(t *testing.T) {
+	dir := t.TempDir()
+	r := start(t, dir, Config{ID: 1, Peers: []uint64{1}})
+	r.stop(t)
+	_, err := Open(dir, Config{ID: 1, Peers: []uint64{1, 2, 3}})
+	if !errors.Is(err, ErrVotersMismatch) {
+		t.Fatalf("got %v, want ErrVotersMismatch", err)
+	}
+	if _, err := Open(dir, Config{ID: 1, Peers: []uint64{1}}); err != nil {
+		t.Fatalf("the right voters refused: %v", err)
+	}
+}
+
+func FuzzDecodeHello(f *testing.F) {
+	f.Add(appendHello(nil, helloMsg{from: 1, to: 2, clusterID: "c", voters: []uint64{1, 2, 3}})[5:])
+	f.Add(appendHelloReply(nil, helloReply{refusal: "no", clusterID: "c"})[5:])
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if h, err := decodeHello(b); err == nil {
+			if again := appendHello(nil, h)[5:]; string(again) != string(b) {
+				t.Fatalf("hello re-encodes to % x, input % x", again, b)
+			}
+		}
+		if r, err := decodeHelloReply(b); err == nil {
+			if again := appendHelloReply(nil, r)[5:]; string(again) != string(b) {
+				t.Fatalf("reply re-encodes to % x, input % x", again, b)
+			}
+		}
+	})
+}
