@@ -242,36 +242,69 @@ func (l *Log) writable() error {
 // failed write leaves the log as it was when the file can be truncated back,
 // and otherwise fails the log (ErrClosed from then on).
 func (l *Log) Append(batch []byte) (AppendResult, error) {
-	h, err := recordbatch.ReadHeader(batch)
-	if err != nil {
-		return AppendResult{}, fmt.Errorf("append: %w", err)
+	res, needSync, err := l.AppendUnsynced(batch)
+	if err == nil && needSync {
+		err = l.syncTo(res.LastOffset + 1)
 	}
-	if h.Size() != int64(len(batch)) || h.LastOffsetDelta < 0 {
-		return AppendResult{}, fmt.Errorf("append: %w: batch length %d, %d bytes", recordbatch.ErrCorrupt, h.Length, len(batch))
-	}
-	l.appendMu.Lock()
-	if err := l.writable(); err != nil {
-		l.appendMu.Unlock()
-		return AppendResult{}, err
-	}
-	res, needSync, err := l.appendLocked(batch, h)
-	l.appendMu.Unlock()
 	if err != nil {
 		return AppendResult{}, err
-	}
-	if needSync {
-		if err := l.syncTo(res.LastOffset + 1); err != nil {
-			return AppendResult{}, err
-		}
 	}
 	return res, nil
 }
 
-func (l *Log) appendLocked(batch []byte, h recordbatch.Header) (AppendResult, bool, error) {
+// AppendUnsynced appends as Append does but never waits for an fsync: when
+// the flush policy wants one it reports needSync, and the caller calls
+// SyncTo(res.LastOffset+1), outside its own locks, before it counts the
+// batch as written.
+func (l *Log) AppendUnsynced(batch []byte) (res AppendResult, needSync bool, err error) {
+	return l.append(batch, false)
+}
+
+// AppendReplica appends a batch copied from the partition's leader, keeping
+// its base offset, which must be at least EndOffset (a gap is what the
+// leader's compaction left); otherwise it returns ErrOffsetOutOfRange. It
+// never waits for an fsync, as AppendUnsynced.
+func (l *Log) AppendReplica(batch []byte) (res AppendResult, needSync bool, err error) {
+	return l.append(batch, true)
+}
+
+func (l *Log) append(batch []byte, keepOffset bool) (AppendResult, bool, error) {
+	h, err := recordbatch.ReadHeader(batch)
+	if err != nil {
+		return AppendResult{}, false, fmt.Errorf("append: %w", err)
+	}
+	if h.Size() != int64(len(batch)) || h.LastOffsetDelta < 0 {
+		return AppendResult{}, false, fmt.Errorf("append: %w: batch length %d, %d bytes", recordbatch.ErrCorrupt, h.Length, len(batch))
+	}
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	if err := l.writable(); err != nil {
+		return AppendResult{}, false, err
+	}
+	if keepOffset && h.BaseOffset < l.leo {
+		return AppendResult{}, false, fmt.Errorf("%w: replica batch at %d below the log end offset %d", ErrOffsetOutOfRange, h.BaseOffset, l.leo)
+	}
+	return l.appendLocked(batch, h, keepOffset)
+}
+
+// SyncTo returns once every offset below end is durable (see Append).
+func (l *Log) SyncTo(end int64) error { return l.syncTo(end) }
+
+// Flushed is the offset below which every record is durable.
+func (l *Log) Flushed() int64 {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	return l.flushed
+}
+
+func (l *Log) appendLocked(batch []byte, h recordbatch.Header, keepOffset bool) (AppendResult, bool, error) {
 	cfg := l.cfg
 	now := l.nowMs()
 	s := l.segs[len(l.segs)-1]
 	base := l.leo
+	if keepOffset {
+		base = h.BaseOffset
+	}
 	if l.shouldRoll(s, cfg, int64(len(batch)), base+int64(h.LastOffsetDelta), now) {
 		if err := l.roll(); err != nil {
 			return AppendResult{}, false, err

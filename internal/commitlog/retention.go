@@ -209,3 +209,62 @@ func (l *Log) truncateSegment(s *segment, pos int64) error {
 	}
 	return nil
 }
+
+// Reset removes every batch and starts the log empty at offset, which
+// becomes both its start and its end offset: a replica does this when its
+// log and its leader's have nothing in common (the leader's log starts
+// past this one's end). It is fsynced before Reset returns.
+func (l *Log) Reset(offset int64) error {
+	if offset < 0 {
+		return fmt.Errorf("%w: reset to %d", ErrOffsetOutOfRange, offset)
+	}
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	if err := l.writable(); err != nil {
+		return err
+	}
+	s, err := l.createSegmentReplacing(offset)
+	if err != nil {
+		l.failed = err
+		return err
+	}
+	l.mu.Lock()
+	victims := l.segs
+	l.segs = []*segment{s}
+	l.start, l.leo, l.size, l.firstDirty = offset, offset, 0, offset
+	l.unflushed = 0
+	l.mu.Unlock()
+	l.syncMu.Lock()
+	for l.syncing {
+		l.syncCond.Wait()
+	}
+	l.flushed = offset
+	l.syncMu.Unlock()
+	if err := l.dropSegments(victims); err != nil {
+		return err
+	}
+	if err := writeCheckpoint(l.fsys, l.dir, startOffsetFile, offset); err != nil {
+		return err
+	}
+	if err := writeCheckpoint(l.fsys, l.dir, cleanerCheckpointFile, offset); err != nil {
+		return err
+	}
+	if err := l.fsys.SyncDir(l.dir); err != nil {
+		return fmt.Errorf("sync dir: %w", err)
+	}
+	return l.saveRecoveryPoint(true)
+}
+
+// createSegmentReplacing creates the empty segment a Reset starts with. A
+// segment with the same base offset is in the way: it is marked deleted
+// first. Caller holds appendMu.
+func (l *Log) createSegmentReplacing(base int64) (*segment, error) {
+	for _, s := range l.segs {
+		if s.base == base {
+			if err := s.markDeleted(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return l.createSegment(base)
+}

@@ -215,6 +215,9 @@ func (s *segment) closeFiles() {
 func (s *segment) markDeleted() error {
 	s.idxMu.Lock()
 	defer s.idxMu.Unlock()
+	if s.deleted.Load() {
+		return nil
+	}
 	s.idxClosed = true
 	for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
 		err := s.fsys.Rename(s.path(suffix), s.path(suffix)+deletedSuffix)
