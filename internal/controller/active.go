@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"slices"
 	"time"
 
@@ -33,9 +34,6 @@ type ActiveConfig struct {
 	// HeartbeatInterval is broker.heartbeat.interval.ms: how often the
 	// controller checks for expired sessions.
 	HeartbeatInterval time.Duration
-	// Unclean reports whether a topic allows unclean leader election
-	// (unclean.leader.election.enable); nil: none does.
-	Unclean func(*metadata.Topic) bool
 }
 
 // maxChangesPerRecord bounds the partition changes in one record, so a
@@ -110,11 +108,11 @@ func (a *active) step(ctx context.Context, now time.Time) {
 	for _, f := range fence {
 		a.c.logger.Warn("fencing broker: no heartbeat within broker.session.timeout.ms",
 			"broker", f.b.ID, "epoch", f.b.Epoch, "silent_for", f.silent.Round(time.Millisecond), "session_timeout", a.cfg.SessionTimeout)
-		a.propose(ctx, metadata.FenceBroker{ID: f.b.ID, Epoch: f.b.Epoch})
+		a.proposeWithRepairs(ctx, metadata.FenceBroker{ID: f.b.ID, Epoch: f.b.Epoch})
 	}
 	for _, b := range unfence {
 		a.c.logger.Info("unfencing broker: heard from and caught up", "broker", b.ID, "epoch", b.Epoch)
-		a.propose(ctx, metadata.UnfenceBroker{ID: b.ID, Epoch: b.Epoch})
+		a.proposeWithRepairs(ctx, metadata.UnfenceBroker{ID: b.ID, Epoch: b.Epoch})
 	}
 	if img = a.c.store.Current(); img.AppliedIndex != a.repaired {
 		a.repaired = img.AppliedIndex
@@ -123,19 +121,54 @@ func (a *active) step(ctx context.Context, now time.Time) {
 	a.addLearners(ctx, now)
 }
 
-// repair proposes the leader elections and ISR changes the image needs.
+// proposeWithRepairs proposes rec with the elections and ISR changes it
+// makes necessary, in one record.
+func (a *active) proposeWithRepairs(ctx context.Context, rec metadata.Record) {
+	img := a.c.store.Current()
+	full, err := a.c.withRepairs(img, rec)
+	if err != nil {
+		a.c.logger.Debug("controller decision overtaken", "err", err)
+		return
+	}
+	a.propose(ctx, full)
+}
+
+// repair proposes the leader elections and ISR changes the image needs,
+// should a broker's change have been applied without them.
 func (a *active) repair(ctx context.Context, img *metadata.Image) {
-	changes := decideRepairs(img, a.cfg.Unclean)
+	changes := decideRepairs(img, a.c.cfg.Unclean)
 	for len(changes) > 0 {
 		n := min(len(changes), maxChangesPerRecord)
-		for _, ch := range changes[:n] {
-			t, _ := img.TopicByID(ch.TopicID)
-			p := t.Partitions[ch.Partition]
-			a.c.logger.Info("partition change", "topic", t.Name, "partition", ch.Partition, "reason", changeReason(img, p, ch),
-				"leader", ch.Leader, "leader_epoch", ch.LeaderEpoch, "isr", ch.ISR, "old_leader", p.Leader, "old_isr", p.ISR)
-		}
+		a.c.logChanges(img, changes[:n])
 		a.propose(ctx, metadata.ChangePartitions{Changes: changes[:n]})
 		changes = changes[n:]
+	}
+}
+
+// maxChangeLines is how many partition changes of one decision are logged
+// a line each at info level; more are summed up in one line (and each
+// logged at debug), so a restart with thousands of partitions does not
+// write thousands of lines.
+const maxChangeLines = 50
+
+// logChanges logs each partition change of one decision on img, saying why.
+func (c *Controller) logChanges(img *metadata.Image, changes []metadata.PartitionChange) {
+	level, leaders := slog.LevelInfo, 0
+	if len(changes) > maxChangeLines {
+		level = slog.LevelDebug
+	}
+	for _, ch := range changes {
+		t, _ := img.TopicByID(ch.TopicID)
+		p := t.Partitions[ch.Partition]
+		if ch.Leader != p.Leader {
+			leaders++
+		}
+		c.logger.Log(context.Background(), level, "partition change", "topic", t.Name, "partition", ch.Partition,
+			"reason", changeReason(img, p, ch), "leader", ch.Leader, "leader_epoch", ch.LeaderEpoch, "isr", ch.ISR,
+			"old_leader", p.Leader, "old_isr", p.ISR)
+	}
+	if level == slog.LevelDebug {
+		c.logger.Info("partition changes", "partitions", len(changes), "leaders_changed", leaders)
 	}
 }
 

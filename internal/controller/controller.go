@@ -31,6 +31,9 @@ type Config struct {
 	// NodeID is this node's broker id; producer id blocks are allocated to
 	// it.
 	NodeID int32
+	// Unclean reports whether a topic allows unclean leader election
+	// (unclean.leader.election.enable); nil: none does.
+	Unclean func(*metadata.Topic) bool
 }
 
 // Defaults are the broker settings for topics created without an explicit
@@ -207,22 +210,48 @@ func (c *Controller) AlterTopicConfigs(ctx context.Context, topic string, set ma
 	return c.propose(ctx, rec)
 }
 
-// RegisterBroker registers a broker process (see metadata.RegisterBroker):
-// a new incarnation of an id starts fenced, with the index of the record as
-// its broker epoch, which it returns.
+// RegisterBroker registers a broker process (see metadata.RegisterBroker)
+// and returns its broker epoch. A new process of an id starts fenced, so
+// the partitions the previous one led get new leaders, or none, in the same
+// record: a process that may have lost its log's tail must not go on
+// leading in an epoch its followers already hold records of.
 func (c *Controller) RegisterBroker(ctx context.Context, r metadata.RegisterBroker) (int64, error) {
-	index, err := c.node.Propose(ctx, metadata.EncodeRecord(r))
+	for attempt := 0; ; attempt++ {
+		rec, err := c.withRepairs(c.store.Current(), r)
+		if err != nil {
+			return 0, fmt.Errorf("register broker %d: %w", r.ID, err)
+		}
+		index, err := c.node.Propose(ctx, metadata.EncodeRecord(rec))
+		if errors.Is(err, kerr.InvalidUpdateVersion) && attempt < 10 {
+			continue // a partition changed meanwhile: decide again
+		}
+		if err != nil {
+			return 0, fmt.Errorf("register broker %d: %w", r.ID, err)
+		}
+		b, _ := c.store.Current().Broker(r.ID)
+		if b.Incarnation != r.Incarnation {
+			return 0, fmt.Errorf("register broker %d: %w: another process registered meanwhile", r.ID, kerr.DuplicateBrokerRegistration)
+		}
+		if b.Epoch != int64(index) {
+			return b.Epoch, nil // this process registered before: its epoch stays
+		}
+		return int64(index), nil
+	}
+}
+
+// withRepairs returns rec alone, or a batch of rec and the leader elections
+// and ISR changes the image needs once rec is applied.
+func (c *Controller) withRepairs(img *metadata.Image, rec metadata.Record) (metadata.Record, error) {
+	next, err := img.Apply(img.AppliedIndex+1, rec)
 	if err != nil {
-		return 0, fmt.Errorf("register broker %d: %w", r.ID, err)
+		return nil, err
 	}
-	b, _ := c.store.Current().Broker(r.ID)
-	if b.Incarnation != r.Incarnation {
-		return 0, fmt.Errorf("register broker %d: %w: another process registered meanwhile", r.ID, kerr.DuplicateBrokerRegistration)
+	changes := decideRepairs(next, c.cfg.Unclean)
+	if len(changes) == 0 {
+		return rec, nil
 	}
-	if b.Epoch != int64(index) {
-		return b.Epoch, nil // this process registered before: its epoch stays
-	}
-	return int64(index), nil
+	c.logChanges(next, changes)
+	return metadata.Batch{Records: []metadata.Record{rec, metadata.ChangePartitions{Changes: changes}}}, nil
 }
 
 // AlterPartitions changes the leader, leader epoch or ISR of partitions, as

@@ -94,6 +94,21 @@ func (img *Image) apply(index uint64, rec Record) (*Image, error) {
 		return img.setFenced(r.ID, r.Epoch, false)
 	case ChangePartitions:
 		return img.changePartitions(r)
+	case Batch:
+		if len(r.Records) == 0 {
+			return nil, fmt.Errorf("%w: empty batch", ErrInvalidRecord)
+		}
+		next := img
+		for _, sub := range r.Records {
+			if _, nested := sub.(Batch); nested {
+				return nil, fmt.Errorf("%w: nested batch", ErrInvalidRecord)
+			}
+			var err error
+			if next, err = next.apply(index, sub); err != nil {
+				return nil, err
+			}
+		}
+		return next, nil
 	case CreateTopic:
 		return img.createTopic(r)
 	case DeleteTopic:

@@ -352,6 +352,35 @@ func TestChangePartitions(t *testing.T) {
 	}
 }
 
+func TestBatch(t *testing.T) {
+	img := baseImage(t)
+	reg := RegisterBroker{ID: 1, Host: "h1", Port: 1, Incarnation: idC} // a new process of broker 1: fenced
+	move := ChangePartitions{Changes: []PartitionChange{{TopicID: idA, Partition: 0, Leader: 2, LeaderEpoch: 1, ISR: []int32{2}}}}
+	next, err := img.Apply(10, Batch{Records: []Record{reg, move}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := next.Broker(1); !b.Fenced || b.Epoch != 10 {
+		t.Fatalf("broker 1: %+v, want fenced at epoch 10", b)
+	}
+	if a, _ := next.Topic("a.b"); a.Partitions[0].Leader != 2 {
+		t.Fatalf("a.b-0 led by %d, want 2", a.Partitions[0].Leader)
+	}
+	// The election of a broker the same batch fences fails, and so does
+	// the whole batch.
+	bad := ChangePartitions{Changes: []PartitionChange{{TopicID: idA, Partition: 1, Leader: 1, LeaderEpoch: 1, ISR: []int32{1}}}}
+	got, err := img.Apply(10, Batch{Records: []Record{reg, bad}})
+	if !errors.Is(err, kerr.IneligibleReplica) || got != img {
+		t.Fatalf("got %v; want INELIGIBLE_REPLICA and the image unchanged", err)
+	}
+	if _, err := img.Apply(10, Batch{}); !errors.Is(err, ErrInvalidRecord) {
+		t.Fatalf("empty batch: %v", err)
+	}
+	if _, err := img.Apply(10, Batch{Records: []Record{Batch{Records: []Record{reg}}}}); !errors.Is(err, ErrInvalidRecord) {
+		t.Fatalf("nested batch: %v", err)
+	}
+}
+
 func TestCheckTopicName(t *testing.T) {
 	tests := []struct {
 		name string

@@ -49,6 +49,11 @@ func EncodeRecord(r Record) []byte {
 			e.int(int64(c.LeaderEpoch))
 			e.int32s(c.ISR)
 		}
+	case Batch:
+		e.uvarint(uint64(len(r.Records)))
+		for _, sub := range r.Records {
+			e.bytes(EncodeRecord(sub))
+		}
 	case CreateTopic:
 		e.string(r.Name)
 		e.uuid(r.ID)
@@ -105,6 +110,24 @@ func DecodeRecord(b []byte) (Record, error) {
 				Leader: d.int32(), LeaderEpoch: d.int32(), ISR: d.int32s()})
 		}
 		r = rec
+	case kindBatch:
+		n := d.count(3)
+		rec := Batch{Records: make([]Record, 0, n)}
+		for range n {
+			b := d.bytes()
+			if d.err != nil {
+				break
+			}
+			if len(b) >= 2 && kind(b[1]) == kindBatch {
+				return nil, fmt.Errorf("%w: nested batch", ErrCorrupt)
+			}
+			sub, err := DecodeRecord(b)
+			if err != nil {
+				return nil, err
+			}
+			rec.Records = append(rec.Records, sub)
+		}
+		r = rec
 	case kindCreateTopic:
 		r = CreateTopic{Name: d.string(), ID: d.uuid(), Partitions: d.partitions(), Configs: d.stringMap()}
 	case kindDeleteTopic:
@@ -149,6 +172,11 @@ func (e *encoder) bool(v bool) {
 func (e *encoder) string(s string) {
 	e.uvarint(uint64(len(s)))
 	e.b = append(e.b, s...)
+}
+
+func (e *encoder) bytes(b []byte) {
+	e.uvarint(uint64(len(b)))
+	e.b = append(e.b, b...)
 }
 
 func (e *encoder) int32s(vs []int32) {

@@ -31,6 +31,10 @@ func sampleRecords() []Record {
 		AllocateProducerIDs{Broker: 1, First: 1 << 40, Count: 1000},
 		AllocateProducerIDs{Broker: -1, First: -5, Count: -9223372036854775808},
 		SetClusterID{ID: "abcdefghijklmnopqrstuv"},
+		Batch{Records: []Record{
+			RegisterBroker{ID: 4, Host: "h4", Port: 1, Incarnation: idA},
+			ChangePartitions{Changes: []PartitionChange{{TopicID: idB, Partition: 0, Epoch: 3, Leader: -1, LeaderEpoch: 2, ISR: []int32{4}}}},
+		}},
 	}
 }
 
@@ -70,6 +74,8 @@ func TestDecodeRecordErrors(t *testing.T) {
 		{"short uuid", []byte{Version, byte(kindDeleteTopic), 1, 2, 3}, ErrCorrupt},
 		{"version 0", []byte{0, byte(kindDeleteTopic)}, ErrUnsupportedVersion},
 		{"huge change count", []byte{Version, byte(kindChangePartitions), 0xff, 0xff, 0x03}, ErrCorrupt},
+		{"nested batch", append([]byte{Version, byte(kindBatch), 1, 4}, EncodeRecord(Batch{Records: []Record{DeleteTopic{}}})[:4]...), ErrCorrupt},
+		{"bad record in batch", []byte{Version, byte(kindBatch), 1, 2, Version, 99}, ErrCorrupt},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -9,8 +9,8 @@ package metadata
 // Record is one change to the metadata image, as written to the metadata log.
 // The concrete types are RegisterBroker, FenceBroker, UnfenceBroker,
 // CreateTopic, DeleteTopic, CreatePartitions, ChangePartitions,
-// SetTopicConfigs, AllocateProducerIDs and SetClusterID; the interface is
-// sealed.
+// SetTopicConfigs, AllocateProducerIDs, SetClusterID and Batch; the
+// interface is sealed.
 type Record interface {
 	kind() kind
 }
@@ -30,6 +30,7 @@ const (
 	kindFenceBroker         kind = 8
 	kindUnfenceBroker       kind = 9
 	kindChangePartitions    kind = 10
+	kindBatch               kind = 11
 	// kindSnapshot marks a whole encoded image (a Raft snapshot), never a
 	// log entry; Store.ApplyEncoded tells the two apart by it.
 	kindSnapshot kind = 0x80
@@ -77,6 +78,13 @@ type PartitionChange struct {
 // apply.
 type ChangePartitions struct {
 	Changes []PartitionChange
+}
+
+// Batch applies its records in order as one change: all of them, or none
+// if one is rejected. A broker's registration or fencing and the leader
+// elections it makes necessary travel together in one. Batches do not nest.
+type Batch struct {
+	Records []Record
 }
 
 // CreateTopic creates a topic with its initial partitions. ID is a random
@@ -133,3 +141,4 @@ func (SetClusterID) kind() kind        { return kindSetClusterID }
 func (FenceBroker) kind() kind         { return kindFenceBroker }
 func (UnfenceBroker) kind() kind       { return kindUnfenceBroker }
 func (ChangePartitions) kind() kind    { return kindChangePartitions }
+func (Batch) kind() kind               { return kindBatch }
