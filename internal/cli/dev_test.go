@@ -1,16 +1,23 @@
 package cli
 
 import (
+	"context"
 	"errors"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // devOpts returns the command's default options with dir as data dir.
@@ -260,4 +267,175 @@ func errString(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+// buildStrataBinary builds the strata binary into a temporary directory.
+func buildStrataBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "strata")
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/stratalog/strata/cmd/strata")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build strata: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// devClusterRun is `strata dev cluster` running in-process.
+type devClusterRun struct {
+	cancel         context.CancelFunc
+	done           chan error
+	stdout, stderr syncBuffer
+	kafka          map[int]string // node id to Kafka address, from the ready report
+	pids           map[int]int    // node id to process id
+}
+
+var devReadyNode = regexp.MustCompile(`(?m)^node (\d+): kafka (\S+) .* pid (\d+) `)
+
+// startDevCluster runs `strata dev cluster args...` with bin as the node
+// binary on a random base port, trying another when a port is taken, and
+// returns once it reports the cluster ready. t.Cleanup stops it.
+func startDevCluster(t *testing.T, bin string, args ...string) *devClusterRun {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		// Below Linux's ephemeral range (32768 up), so outgoing
+		// connections do not take the ports between check and bind.
+		base := 20000 + rand.IntN(12000)
+		ctx, cancel := context.WithCancel(context.Background())
+		r := &devClusterRun{cancel: cancel, done: make(chan error, 1)}
+		cmd := newRootCommand(noEnv, nil)
+		cmd.SetArgs(append([]string{"dev", "cluster", "--strata-binary", bin,
+			"--data-dir", filepath.Join(t.TempDir(), "cluster"), "--base-port", strconv.Itoa(base)}, args...))
+		cmd.SetOut(&r.stdout)
+		cmd.SetErr(&r.stderr)
+		go func() { r.done <- cmd.ExecuteContext(ctx) }()
+		t.Cleanup(func() {
+			if r.done != nil {
+				r.stop(t)
+			}
+		})
+
+		var err error
+		finished := false
+		waitFor(t, "the cluster reports it is ready", func() (bool, string) {
+			select {
+			case err = <-r.done:
+				finished = true
+				return true, ""
+			default:
+			}
+			return strings.Contains(r.stdout.String(), "Press Ctrl-C to stop."), r.stderr.String()
+		})
+		if finished {
+			r.done = nil
+			cancel()
+			var busy *portBusyError
+			if errors.As(err, &busy) && attempt < 5 {
+				t.Logf("attempt %d: %v", attempt, err)
+				continue
+			}
+			t.Fatalf("dev cluster stopped before it was ready: %v\nstderr:\n%s", err, r.stderr.String())
+		}
+		if !strings.Contains(r.stdout.String(), "is ready") {
+			t.Fatalf("got stdout %q, want the ready report", r.stdout.String())
+		}
+		r.kafka, r.pids = map[int]string{}, map[int]int{}
+		for _, m := range devReadyNode.FindAllStringSubmatch(r.stdout.String(), -1) {
+			id, _ := strconv.Atoi(m[1])
+			pid, _ := strconv.Atoi(m[3])
+			r.kafka[id], r.pids[id] = m[2], pid
+		}
+		return r
+	}
+}
+
+// wait returns the command's error once it has returned.
+func (r *devClusterRun) wait(t *testing.T) error {
+	t.Helper()
+	select {
+	case err := <-r.done:
+		r.done = nil
+		return err
+	case <-time.After(2 * devStopTimeout):
+		t.Fatalf("dev cluster did not return within %s\nstderr:\n%s", 2*devStopTimeout, r.stderr.String())
+		return nil
+	}
+}
+
+// stop cancels the command, as Ctrl-C does, and returns its error.
+func (r *devClusterRun) stop(t *testing.T) error {
+	t.Helper()
+	r.cancel()
+	return r.wait(t)
+}
+
+// checkExited fails the test for every node process still running.
+func (r *devClusterRun) checkExited(t *testing.T) {
+	t.Helper()
+	for id, pid := range r.pids {
+		p, err := os.FindProcess(pid)
+		if err != nil {
+			continue
+		}
+		if err := p.Signal(syscall.Signal(0)); err == nil {
+			t.Errorf("node %d (pid %d) is still running", id, pid)
+			p.Kill()
+		}
+	}
+}
+
+// TestDevCluster runs the command for real: three strata processes from a
+// freshly built binary.
+func TestDevCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds strata and runs a cluster of processes")
+	}
+	bin := buildStrataBinary(t)
+
+	t.Run("ctrl-c stops every node", func(t *testing.T) {
+		r := startDevCluster(t, bin, "--nodes", "3")
+		if len(r.kafka) != 3 {
+			t.Fatalf("got nodes %v in the ready report, want 3:\n%s", r.kafka, r.stdout.String())
+		}
+		for id, addr := range r.kafka {
+			cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+			if err != nil {
+				t.Fatal(err)
+			}
+			adm := kadm.NewClient(cl)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			meta, err := adm.Metadata(ctx)
+			cancel()
+			adm.Close()
+			if err != nil {
+				t.Fatalf("node %d at %s: metadata: %v", id, addr, err)
+			}
+			if ids := meta.Brokers.NodeIDs(); !slices.Contains(ids, int32(id)) {
+				t.Errorf("node %d at %s: got brokers %v, want it among them", id, addr, ids)
+			}
+		}
+		if err := r.stop(t); err != nil {
+			t.Fatalf("got error %v, want nil\nstderr:\n%s", err, r.stderr.String())
+		}
+		r.checkExited(t)
+		if !strings.Contains(r.stderr.String(), "all nodes stopped") {
+			t.Errorf("got stderr %q, want it to say all nodes stopped", r.stderr.String())
+		}
+	})
+
+	t.Run("a node that dies stops the cluster", func(t *testing.T) {
+		r := startDevCluster(t, bin, "--nodes", "3")
+		p, err := os.FindProcess(r.pids[2])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		err = r.wait(t)
+		if err == nil || !strings.Contains(err.Error(), "node 2 exited unexpectedly (signal: killed)") ||
+			!strings.Contains(err.Error(), filepath.Join("node-2", "strata.log")) {
+			t.Fatalf("got error %v, want node 2 reported with its status and log\nstderr:\n%s", err, r.stderr.String())
+		}
+		r.checkExited(t)
+	})
 }
