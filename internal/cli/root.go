@@ -82,6 +82,7 @@ STRATA_CLIENT_ID. A flag given on the command line wins over the environment.`,
 		newGroupCommand(opts),
 		newClusterCommand(opts),
 		newBenchCommand(opts),
+		newDevCommand(),
 	)
 	return root
 }

@@ -26,7 +26,7 @@ func TestCommandTree(t *testing.T) {
 	}
 	walk(newRootCommand(noEnv, nil))
 	want := "strata|strata bench|strata bench consume|strata bench e2e|strata bench produce|" +
-		"strata cluster|strata cluster status|strata consume|" +
+		"strata cluster|strata cluster status|strata consume|strata dev|strata dev cluster|" +
 		"strata group|strata group delete|strata group describe|strata group list|strata group reset-offsets|" +
 		"strata produce|strata serve|" +
 		"strata topic|strata topic alter|strata topic create|strata topic delete|strata topic describe|strata topic list"
@@ -43,9 +43,11 @@ func TestGroupCommands(t *testing.T) {
 	}{
 		{args: []string{"topic", "nope"}, wantErr: `unknown command "nope" for "strata topic"`},
 		{args: []string{"cluster", "nope"}, wantErr: `unknown command "nope" for "strata cluster"`},
+		{args: []string{"dev", "nope"}, wantErr: `unknown command "nope" for "strata dev"`},
 		{args: []string{"nope"}, wantErr: `unknown command "nope" for "strata"`},
 		{args: []string{"topic"}, wantStdout: "Manage the topics"},
 		{args: []string{"cluster"}, wantStdout: "Inspect the cluster"},
+		{args: []string{"dev"}, wantStdout: "Tools for developing against Strata on one machine"},
 		{args: []string{"--timeout", "0s", "topic", "list"}, wantErr: "--timeout must be positive"},
 	}
 	for _, tt := range tests {

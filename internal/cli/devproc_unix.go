@@ -1,0 +1,12 @@
+//go:build unix && !linux
+
+package cli
+
+import "syscall"
+
+// devProcAttr puts a dev cluster node in its own process group, so a
+// terminal's Ctrl-C reaches only `strata dev cluster`, which then stops the
+// nodes itself and can tell their exit from a crash.
+func devProcAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true}
+}
