@@ -1,12 +1,18 @@
 package cluster
 
 import (
+	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 func TestNodeArgs(t *testing.T) {
@@ -61,6 +67,78 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 			t.Fatalf("timed out after %v waiting for %s", timeout, what)
 		}
 		<-tick.C
+	}
+}
+
+// TestSmokeKill9 is the pattern of a fault test on today's one-node
+// cluster: produce with acks=all into a ledger, kill -9, restart, read
+// everything back and check it.
+func TestSmokeKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts strata processes")
+	}
+	c := Start(t, Options{Nodes: 1, Voters: 1,
+		// fsync before acknowledging: one node has no replicas to lose
+		// the page cache to.
+		Settings: map[string]string{"log.flush.interval.messages": "1"}})
+	c.WaitReady(30 * time.Second)
+	n := c.Node(1)
+	if n.ControllerAddr() == "" {
+		t.Fatal("node 1 of a one-voter cluster has no controller listener")
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const topic, partitions, records = "smoke", 3, 100
+	cl := c.Client(t, kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	res, err := kadm.NewClient(cl).CreateTopics(ctx, partitions, 1, nil, topic)
+	if err == nil {
+		err = res.Error()
+	}
+	if err != nil {
+		t.Fatalf("create topic: %v", err)
+	}
+
+	ledger := NewLedger()
+	var wg sync.WaitGroup
+	for i := range records {
+		v := fmt.Appendf(nil, "smoke-%d", i)
+		ledger.Attempted(v)
+		wg.Add(1)
+		cl.Produce(ctx, &kgo.Record{Value: v, Partition: int32(i % partitions)}, func(r *kgo.Record, err error) {
+			defer wg.Done()
+			ledger.Promise(r, err)
+			if err != nil {
+				t.Errorf("produce %s: %v", r.Value, err)
+			}
+		})
+	}
+	wg.Wait()
+	if got := ledger.NumAcked(); got != records {
+		t.Fatalf("got %d acknowledged records, want %d", got, records)
+	}
+
+	n.Kill()
+	if n.Running() {
+		t.Fatal("node still running after Kill")
+	}
+	n.Restart()
+	n.WaitReady(30 * time.Second)
+	if got, want := c.Bootstrap(), n.KafkaAddr(); got != want {
+		t.Errorf("Bootstrap: got %q, want %q", got, want)
+	}
+
+	read := ReadAll(ctx, t, cl, topic, partitions)
+	ledger.CheckAgainst(t, read)
+	total := 0
+	for _, rs := range read {
+		total += len(rs)
+	}
+	if total != records {
+		t.Errorf("read %d records, want %d", total, records)
+	}
+	if got := strings.Count(n.LogTail(1000), "strata ready"); got != 2 {
+		t.Errorf("the node's log has %d ready lines, want 2 (one per start)", got)
 	}
 }
 

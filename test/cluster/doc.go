@@ -9,7 +9,8 @@
 //     same ports and data directory.
 //   - A Ledger of acknowledged (and attempted) records and a checker,
 //     CheckAgainst, that fails the test unless every acknowledged record is
-//     present exactly once at its acknowledged offset.
+//     present exactly once at its acknowledged offset; ReadAll reads a topic
+//     back to its high watermark for it.
 //   - LogHistory, a linearizability history of produces and fetches on one
 //     partition, checked with porcupine by CheckLinearizable.
 //
