@@ -7,6 +7,8 @@ import (
 	"slices"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/internal/partition"
 )
 
 // API is one request kind the broker serves and its version range [Min, Max].
@@ -70,3 +72,6 @@ func (b *Broker) Handle(ctx context.Context, req *Request) (kmsg.Response, error
 	}
 	return r.handler(b, ctx, req)
 }
+
+// topicPartition names one partition.
+type topicPartition = partition.TopicPartition

@@ -6,14 +6,17 @@ package broker
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,6 +25,7 @@ import (
 	"github.com/stratalog/strata/internal/controller"
 	"github.com/stratalog/strata/internal/group"
 	"github.com/stratalog/strata/internal/metadata"
+	"github.com/stratalog/strata/internal/partition"
 	"github.com/stratalog/strata/internal/raft"
 	"github.com/stratalog/strata/internal/txn"
 )
@@ -34,6 +38,9 @@ const (
 	cleanShutdownFile = ".strata_cleanshutdown"
 	// metadataDir holds the metadata Raft log, named as Kafka's KRaft names it.
 	metadataDir = "__cluster_metadata-0"
+	// metaPropertiesFile records which node and cluster the data directory
+	// belongs to, as Kafka's meta.properties does.
+	metaPropertiesFile = "meta.properties"
 )
 
 // Config configures a Broker.
@@ -41,33 +48,48 @@ type Config struct {
 	NodeID    int32
 	DataDir   string
 	Advertise string // host:port clients are told to connect to
-	Settings  config.Broker
-	Logger    *slog.Logger
-	Registry  prometheus.Registerer // nil: metrics are not registered
+	// ControllerListen is the host:port of this node's Raft listener (""
+	// for none) and Voters the controller quorum, node id to Raft address;
+	// nil Voters is a one-node cluster of this node alone.
+	ControllerListen string
+	Voters           map[int32]string
+	Settings         config.Broker
+	Logger           *slog.Logger
+	Registry         prometheus.Registerer // nil: metrics are not registered
+	// Faults and Dial are for tests: faults between the Raft members, and
+	// the dialer of the replica fetchers (nil: the network's own).
+	Faults raft.Faults
+	Dial   func(ctx context.Context, addr string) (net.Conn, error)
 }
 
 // Broker is one node: the Kafka API handlers over this node's partitions and
 // its view of the metadata log.
 type Broker struct {
-	cfg      Config
-	logger   *slog.Logger
-	host     string
-	port     int32
-	clean    bool // the previous shutdown was clean
-	node     *raft.Node
-	store    *metadata.Store
-	ctrl     *controller.Controller
-	pids     *txn.IDAllocator
-	groups   *group.Coordinator
-	loads    *groupLoads
-	parts    *partitions
-	sessions *fetchSessions
-	metrics  *metrics
-	ready    chan struct{}
+	cfg         Config
+	logger      *slog.Logger
+	host        string
+	port        int32
+	clean       bool // the previous shutdown was clean
+	incarnation [16]byte
+	epoch       atomic.Int64 // the broker epoch of this process's registration, -1 before
+	node        *raft.Node
+	net         *raft.Network // nil for a one-node cluster
+	voters      []int32
+	store       *metadata.Store
+	ctrl        *controller.Controller
+	live        *controller.Liveness
+	beat        chan struct{} // asks for a heartbeat now
+	pids        *txn.IDAllocator
+	groups      *group.Coordinator
+	loads       *groupLoads
+	parts       *partition.Manager
+	sessions    *fetchSessions
+	metrics     *metrics
+	ready       chan struct{}
 }
 
-// New opens the data directory and the metadata log. It starts no goroutines;
-// Run does.
+// New opens the data directory and the metadata log, and binds the Raft
+// listener. It starts no goroutines; Run does.
 func New(cfg Config) (*Broker, error) {
 	host, portStr, err := net.SplitHostPort(cfg.Advertise)
 	if err != nil {
@@ -79,6 +101,9 @@ func New(cfg Config) (*Broker, error) {
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	if err := checkMetaProperties(cfg.DataDir, cfg.NodeID); err != nil {
+		return nil, err
 	}
 	marker := filepath.Join(cfg.DataDir, cleanShutdownFile)
 	clean := fileExists(marker)
@@ -94,23 +119,60 @@ func New(cfg Config) (*Broker, error) {
 		port:     int32(port),
 		clean:    clean,
 		store:    metadata.NewStore(),
+		live:     controller.NewLiveness(nil),
+		beat:     make(chan struct{}, 1),
 		sessions: newFetchSessions(1000),
 		metrics:  newMetrics(cfg.Registry),
 		ready:    make(chan struct{}),
 	}
-	b.parts = newPartitions(b)
+	_, _ = rand.Read(b.incarnation[:]) // crypto/rand.Read never fails
+	b.epoch.Store(-1)
+	s := cfg.Settings
+	peers := []uint64{uint64(cfg.NodeID)}
+	b.voters = []int32{cfg.NodeID}
+	if cfg.Voters != nil {
+		peers, b.voters = nil, nil
+		addrs := map[uint64]string{}
+		for id, addr := range cfg.Voters {
+			peers = append(peers, uint64(id))
+			b.voters = append(b.voters, id)
+			addrs[uint64(id)] = addr
+		}
+		slices.Sort(b.voters)
+		b.net = raft.NewNetwork(raft.NetworkConfig{
+			ID:          uint64(cfg.NodeID),
+			Incarnation: b.incarnation,
+			Listen:      cfg.ControllerListen,
+			Voters:      addrs,
+			ClusterID:   func() string { return b.store.Current().ClusterID },
+			OnMessage:   b.onControllerMessage,
+			Faults:      cfg.Faults,
+			LiveWindow:  s.BrokerSessionTimeout(),
+			Logger:      cfg.Logger.With("component", "raft-net"),
+		})
+		if err := b.net.Listen(); err != nil {
+			return nil, err
+		}
+	}
+	var transport raft.Transport
+	if b.net != nil {
+		transport = b.net
+	}
 	node, err := raft.Open(filepath.Join(cfg.DataDir, metadataDir), raft.Config{
-		ID:     uint64(cfg.NodeID),
-		Peers:  []uint64{uint64(cfg.NodeID)},
-		Logger: cfg.Logger.With("component", "raft"),
+		ID:           uint64(cfg.NodeID),
+		Peers:        peers,
+		Logger:       cfg.Logger.With("component", "raft"),
+		TickInterval: max(s.ElectionTimeout()/10, time.Millisecond),
+		Transport:    transport,
 	})
 	if err != nil {
+		b.closeNetwork()
 		return nil, fmt.Errorf("open metadata log: %w", err)
 	}
 	b.node = node
-	b.ctrl = controller.New(node, b.store, controller.Config{NodeID: cfg.NodeID}, cfg.Logger.With("component", "controller"))
+	b.ctrl = controller.New(node, b.store, controller.Config{NodeID: cfg.NodeID, Unclean: b.uncleanElection},
+		cfg.Logger.With("component", "controller"))
 	b.pids = txn.NewIDAllocator(b.ctrl.AllocateProducerIDs, 1000)
-	s := cfg.Settings
 	b.groups = group.New(group.Config{
 		NumPartitions:                 s.OffsetsTopicNumPartitions(),
 		MinSessionTimeout:             s.GroupMinSessionTimeout(),
@@ -126,16 +188,55 @@ func New(cfg Config) (*Broker, error) {
 		},
 	}, cfg.Logger.With("component", "group"))
 	b.loads = newGroupLoads(b.groups)
-	b.store.Subscribe(b.parts.reconcile)
+	b.parts = partition.NewManager(partition.ManagerConfig{
+		NodeID:   cfg.NodeID,
+		DataDir:  cfg.DataDir,
+		Settings: s,
+		Clean:    clean,
+		Logger:   cfg.Logger,
+		ISR:      b.ctrl,
+		Fetch: partition.FetchConfig{
+			BrokerEpoch:       b.epoch.Load,
+			MaxWait:           s.ReplicaFetchWaitMax(),
+			MinBytes:          s.ReplicaFetchMinBytes(),
+			MaxBytes:          s.ReplicaFetchResponseMaxBytes(),
+			PartitionMaxBytes: s.ReplicaFetchMaxBytes(),
+			Backoff:           s.ReplicaFetchBackoff(),
+			Dial:              cfg.Dial,
+		},
+		OnLeadership: func(tp partition.TopicPartition, leader bool) {
+			if tp.Topic == offsetsTopic {
+				b.loads.add(tp.Index, leader)
+			}
+		},
+		SkipDirs: []string{metadataDir},
+	})
+	b.store.Subscribe(b.parts.Update)
 	return b, nil
 }
 
+// uncleanElection reports whether topic t allows unclean leader election.
+func (b *Broker) uncleanElection(t *metadata.Topic) bool {
+	cfg, err := config.ResolveTopic(b.cfg.Settings, t.Configs)
+	return err == nil && cfg.UncleanLeaderElection
+}
+
+func (b *Broker) closeNetwork() {
+	if b.net == nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_ = b.net.Run(ctx, nil)
+}
+
 // Ready is closed once the broker serves requests: the metadata log is
-// replayed, this node is registered and its partitions are open.
+// replayed, this node is registered and unfenced, and its partitions are
+// open in the roles the metadata gives them.
 func (b *Broker) Ready() <-chan struct{} { return b.ready }
 
-// Run runs the metadata log and the background work (retention, time-based
-// flushes and rolls) until ctx is done, then closes every log and leaves the
+// Run runs the metadata log, the controller, the replicas and the
+// background work until ctx is done, then closes every log and leaves the
 // clean shutdown marker.
 func (b *Broker) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
@@ -143,27 +244,35 @@ func (b *Broker) Run(ctx context.Context) error {
 	raftDone := make(chan error, 1)
 	go func() { raftDone <- b.node.Run(ctx, b.applyMetadata, b.snapshotMetadata) }()
 	var workers sync.WaitGroup
+	if b.net != nil {
+		workers.Go(func() { _ = b.net.Run(ctx, b.node) })
+	}
+	workers.Go(func() { b.parts.Run(ctx) })
 	workers.Go(func() {
 		if err := b.groups.Run(ctx); err != nil && ctx.Err() == nil {
 			b.logger.Error("group coordinator stopped", "err", err)
 		}
 	})
 	workers.Go(func() { b.runGroupLoads(ctx) })
-	if b.cfg.Settings.LogCleanerEnable() {
-		workers.Go(func() { b.runCleaner(ctx) })
-	}
+	workers.Go(func() {
+		b.ctrl.RunActive(ctx, b.node, b.live, controller.ActiveConfig{
+			SessionTimeout:    b.cfg.Settings.BrokerSessionTimeout(),
+			HeartbeatInterval: b.cfg.Settings.BrokerHeartbeatInterval(),
+		})
+	})
+	workers.Go(func() { b.runHeartbeats(ctx) })
 
 	err := b.start(ctx, raftDone)
 	if err == nil {
 		close(b.ready)
-		b.background(ctx)
+		<-ctx.Done()
 	}
 	cancel()
 	workers.Wait()
 	if rerr := <-raftDone; rerr != nil && !errors.Is(rerr, context.Canceled) && err == nil {
 		err = rerr
 	}
-	if cerr := b.parts.closeAll(); cerr != nil && err == nil {
+	if cerr := b.parts.Close(); cerr != nil && err == nil {
 		err = cerr
 	}
 	if err == nil {
@@ -174,7 +283,8 @@ func (b *Broker) Run(ctx context.Context) error {
 	return err
 }
 
-// start waits for the metadata log, then registers this node.
+// start waits for the metadata log, registers this node, and waits until
+// the controller has unfenced it and its replicas are in their roles.
 func (b *Broker) start(ctx context.Context, raftDone <-chan error) error {
 	select {
 	case <-b.node.Ready():
@@ -186,54 +296,82 @@ func (b *Broker) start(ctx context.Context, raftDone <-chan error) error {
 	if err := b.ctrl.EnsureClusterID(ctx); err != nil {
 		return fmt.Errorf("cluster id: %w", err)
 	}
-	self := metadata.Broker{ID: b.cfg.NodeID, Host: b.host, Port: b.port}
-	if cur, ok := b.store.Current().Broker(b.cfg.NodeID); !ok || cur != self {
-		if err := b.ctrl.RegisterBroker(ctx, self); err != nil {
-			return fmt.Errorf("register broker: %w", err)
-		}
-	}
-	if err := b.parts.removeOrphans(); err != nil {
+	if err := writeMetaProperties(b.cfg.DataDir, b.cfg.NodeID, b.store.Current().ClusterID); err != nil {
 		return err
 	}
-	return nil
-}
-
-// background enforces retention and time-based flush and roll until ctx ends.
-func (b *Broker) background(ctx context.Context) {
-	retention := time.NewTicker(b.cfg.Settings.RetentionCheckInterval())
-	defer retention.Stop()
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	expiry := time.NewTicker(b.cfg.Settings.ProducerIDExpirationCheckInterval())
-	defer expiry.Stop()
-	for {
+	epoch, err := b.ctrl.RegisterBroker(ctx, metadata.RegisterBroker{
+		ID: b.cfg.NodeID, Host: b.host, Port: b.port, Rack: b.cfg.Settings.BrokerRack(), Incarnation: b.incarnation,
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("register broker: %w", err)
+	}
+	b.epoch.Store(epoch)
+	b.heartbeatNow()
+	b.logger.Info("registered with the controller", "broker_epoch", epoch)
+	changed := make(chan struct{}, 1)
+	b.store.Subscribe(func(_, _ *metadata.Image) {
 		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	})
+	for !b.store.Current().Unfenced(b.cfg.NodeID) {
+		select {
+		case <-changed:
 		case <-ctx.Done():
-			return
-		case <-retention.C:
-			b.parts.enforceRetention(ctx)
-		case <-expiry.C:
-			b.parts.expireProducers(ctx, time.Now(), b.cfg.Settings.ProducerIDExpiration())
-		case <-tick.C:
-			b.parts.tick(ctx)
+			return nil
 		}
 	}
+	if err := b.parts.WaitReconciled(ctx, b.store.Current().AppliedIndex); err != nil {
+		return nil
+	}
+	return b.parts.RemoveOrphans()
 }
 
-// runCleaner compacts due logs, then waits log.cleaner.backoff.ms, until
-// ctx ends.
-func (b *Broker) runCleaner(ctx context.Context) {
-	t := time.NewTimer(0)
+// runHeartbeats tells every controller voter that this node is alive, each
+// broker.heartbeat.interval.ms and whenever heartbeatNow asks, until ctx
+// ends.
+func (b *Broker) runHeartbeats(ctx context.Context) {
+	t := time.NewTicker(b.cfg.Settings.BrokerHeartbeatInterval())
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-b.beat:
 		}
-		b.parts.clean(ctx)
-		t.Reset(b.cfg.Settings.LogCleanerBackoff())
+		hb := controller.Heartbeat{NodeID: b.cfg.NodeID, Incarnation: b.incarnation, Epoch: b.epoch.Load(), Applied: b.store.Current().AppliedIndex}
+		if b.net == nil {
+			b.live.Record(hb)
+			continue
+		}
+		data := hb.AppendBinary(nil)
+		for _, v := range b.voters {
+			b.net.SendApp(uint64(v), data)
+		}
 	}
+}
+
+func (b *Broker) heartbeatNow() {
+	select {
+	case b.beat <- struct{}{}:
+	default:
+	}
+}
+
+// onControllerMessage takes a message another node sent over the Raft
+// network: heartbeats.
+func (b *Broker) onControllerMessage(from uint64, data []byte) {
+	hb, err := controller.DecodeHeartbeat(data)
+	if err != nil || uint64(hb.NodeID) != from {
+		b.logger.Warn("bad heartbeat", "from", from, "err", err)
+		return
+	}
+	b.live.Record(hb)
 }
 
 func (b *Broker) applyMetadata(index uint64, data []byte) error {
@@ -247,6 +385,14 @@ func (b *Broker) snapshotMetadata() ([]byte, error) {
 func fileExists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
+}
+
+// waitLocal waits until this node's replicas are in line with the metadata
+// it has applied, so that an admin request's change is in effect here when
+// it is answered (as on one node it always is); other nodes follow as they
+// apply it.
+func (b *Broker) waitLocal(ctx context.Context) {
+	_ = b.parts.WaitReconciled(ctx, b.store.Current().AppliedIndex)
 }
 
 // topicDefaults are the broker settings a topic created without explicit

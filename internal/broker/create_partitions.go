@@ -57,6 +57,7 @@ func (b *Broker) handleCreatePartitions(ctx context.Context, req *Request) (kmsg
 		for _, res := range b.ctrl.CreatePartitions(ctx, specs, r.ValidateOnly) {
 			errs[res.Topic] = res.Err
 		}
+		b.waitLocal(ctx)
 	}
 	done := make(map[string]bool, len(r.Topics))
 	for _, t := range r.Topics {

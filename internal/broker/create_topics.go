@@ -70,6 +70,7 @@ func (b *Broker) handleCreateTopics(ctx context.Context, req *Request) (kmsg.Res
 		for _, res := range b.ctrl.CreateTopics(ctx, specs, r.ValidateOnly, b.topicDefaults()) {
 			results[res.Name] = res
 		}
+		b.waitLocal(ctx)
 	}
 	configs := make(map[string]map[string]string, len(specs))
 	for _, s := range specs {

@@ -147,5 +147,7 @@ func resolveDeletes(img *metadata.Image, entries []kmsg.DeleteTopicsRequestTopic
 // deleteTopicIDs deletes the topics with the given ids through the
 // controller and returns the error of each id that failed.
 func (b *Broker) deleteTopicIDs(ctx context.Context, ids [][16]byte) map[[16]byte]error {
-	return b.ctrl.DeleteTopics(ctx, ids)
+	errs := b.ctrl.DeleteTopics(ctx, ids)
+	b.waitLocal(ctx)
+	return errs
 }

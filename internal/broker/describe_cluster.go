@@ -3,18 +3,16 @@ package broker
 // DescribeCluster (key 60), versions 0-2.
 //
 // Behavior:
-//   - Answers the cluster id, every registered broker (id, host, port, rack)
-//     and, as the controller id, this node: with the controller quorum
-//     inside the brokers, any broker can take the admin requests a client
-//     sends to "the controller".
+//   - Answers the cluster id, every unfenced broker (id, host, port, rack)
+//     and, as the controller id, the node leading the metadata quorum (any
+//     broker takes the admin requests a client sends to "the controller").
 //   - EndpointType (v1+) must be 1 (brokers); 2 (controllers) is
 //     MISMATCHED_ENDPOINT_TYPE, as a Kafka broker answers it, since Strata
 //     has no separate controller listener.
 //   - ClusterAuthorizedOperations is the "not requested" value unless the
 //     client asks; then, as there is no authorizer yet, every operation Kafka
 //     defines on the cluster resource.
-//   - IncludeFencedBrokers (v2+): no broker is ever fenced here, so every
-//     broker is listed with IsFenced false either way.
+//   - IncludeFencedBrokers (v2+) lists the fenced brokers too, with IsFenced.
 //
 // KIPs: KIP-700 (v0), KIP-919 (v1 EndpointType), KIP-1073 (v2 fenced brokers).
 
@@ -67,10 +65,13 @@ func (b *Broker) handleDescribeCluster(_ context.Context, req *Request) (kmsg.Re
 	}
 	img := b.store.Current()
 	resp.ClusterID = img.ClusterID
-	resp.ControllerID = b.cfg.NodeID
+	resp.ControllerID = b.controllerID()
 	for _, br := range img.Brokers() {
+		if br.Fenced && !(req.Version >= 2 && r.IncludeFencedBrokers) {
+			continue
+		}
 		rb := kmsg.NewDescribeClusterResponseBroker()
-		rb.NodeID, rb.Host, rb.Port = br.ID, br.Host, br.Port
+		rb.NodeID, rb.Host, rb.Port, rb.IsFenced = br.ID, br.Host, br.Port, br.Fenced
 		if br.Rack != "" {
 			rack := br.Rack
 			rb.Rack = &rack

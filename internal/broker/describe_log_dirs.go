@@ -38,7 +38,7 @@ func (b *Broker) handleDescribeLogDirs(_ context.Context, req *Request) (kmsg.Re
 	}
 	dir.TotalBytes, dir.UsableBytes = diskSpace(dir.Dir)
 	sizes := make(map[topicPartition]int64)
-	for tp, p := range b.parts.snapshot() {
+	for tp, p := range b.parts.Snapshot() {
 		sizes[tp] = p.Size()
 	}
 	dir.Topics = logDirTopics(sizes, r.Topics)
@@ -58,7 +58,7 @@ func logDirTopics(sizes map[topicPartition]int64, want []kmsg.DescribeLogDirsReq
 		seen := make(map[topicPartition]bool)
 		for _, t := range want {
 			for _, idx := range t.Partitions {
-				tp := topicPartition{t.Topic, idx}
+				tp := topicPartition{Topic: t.Topic, Index: idx}
 				if _, ok := sizes[tp]; ok && !seen[tp] {
 					seen[tp] = true
 					tps = append(tps, tp)
@@ -67,17 +67,17 @@ func logDirTopics(sizes map[topicPartition]int64, want []kmsg.DescribeLogDirsReq
 		}
 	}
 	slices.SortFunc(tps, func(x, y topicPartition) int {
-		return cmp.Or(cmp.Compare(x.topic, y.topic), cmp.Compare(x.index, y.index))
+		return cmp.Or(cmp.Compare(x.Topic, y.Topic), cmp.Compare(x.Index, y.Index))
 	})
 	var out []kmsg.DescribeLogDirsResponseDirTopic
 	for _, tp := range tps {
-		if len(out) == 0 || out[len(out)-1].Topic != tp.topic {
+		if len(out) == 0 || out[len(out)-1].Topic != tp.Topic {
 			t := kmsg.NewDescribeLogDirsResponseDirTopic()
-			t.Topic = tp.topic
+			t.Topic = tp.Topic
 			out = append(out, t)
 		}
 		p := kmsg.NewDescribeLogDirsResponseDirTopicPartition()
-		p.Partition, p.Size = tp.index, sizes[tp]
+		p.Partition, p.Size = tp.Index, sizes[tp]
 		last := &out[len(out)-1]
 		last.Partitions = append(last.Partitions, p)
 	}

@@ -8,7 +8,7 @@ import (
 )
 
 func TestLogDirTopics(t *testing.T) {
-	sizes := map[topicPartition]int64{{"b", 0}: 10, {"a", 1}: 20, {"a", 0}: 30}
+	sizes := map[topicPartition]int64{{Topic: "b", Index: 0}: 10, {Topic: "a", Index: 1}: 20, {Topic: "a", Index: 0}: 30}
 	type tp struct {
 		topic string
 		part  int32

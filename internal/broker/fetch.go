@@ -13,7 +13,15 @@ package broker
 //     send only changed partitions and answer only partitions with news;
 //     epoch -1 is a sessionless full fetch. Unknown sessions are
 //     FETCH_SESSION_ID_NOT_FOUND, wrong epochs INVALID_FETCH_SESSION_EPOCH.
-//   - Offsets outside [log start, high watermark] are OFFSET_OUT_OF_RANGE.
+//   - Consumers read from the leader only (NOT_LEADER_OR_FOLLOWER elsewhere),
+//     up to the high watermark: offsets outside [log start, log end] are
+//     OFFSET_OUT_OF_RANGE, and one between the high watermark and the log
+//     end reads nothing yet.
+//   - A follower's fetch (a replica id >= 0: ReplicaID, or ReplicaState from
+//     v15) reads up to the log end, records the follower's position (which
+//     advances the high watermark and may grow the ISR), and long-polls for
+//     appends. When its LastFetchedEpoch and fetch offset do not fit the
+//     leader's epochs, the answer is a DivergingEpoch to truncate to.
 //   - CurrentLeaderEpoch is checked (KIP-320): newer than ours is
 //     UNKNOWN_LEADER_EPOCH, older is FENCED_LEADER_EPOCH.
 //   - Without transactions the last stable offset is the high watermark and
@@ -25,12 +33,15 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"reflect"
 	"time"
 
-	"github.com/stratalog/strata/internal/commitlog"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/internal/commitlog"
+	"github.com/stratalog/strata/internal/partition"
 )
 
 func init() { register(1, 4, 17, (*Broker).handleFetch) }
@@ -42,15 +53,17 @@ type fetchWant struct {
 	offset      int64
 	maxBytes    int32
 	leaderEpoch int32
+	lastEpoch   int32             // the epoch of the follower's last batch (LastFetchedEpoch)
 	session     *sessionPartition // nil outside a session
 }
 
 // fetchGot is what the broker read for one wanted partition.
 type fetchGot struct {
-	err     error
-	records commitlog.Slice
-	hw      int64
-	start   int64
+	err       error
+	records   commitlog.Slice
+	hw        int64
+	start     int64
+	diverging *kmsg.FetchResponseTopicPartitionDivergingEpoch
 }
 
 // FetchResponse is a Fetch response whose record sets are still in the
@@ -106,7 +119,7 @@ func (b *Broker) handleFetch(ctx context.Context, req *Request) (kmsg.Response, 
 		resp.SessionID = sess.id
 		for _, tp := range sess.order {
 			sp := sess.parts[tp]
-			wants = append(wants, fetchWant{tp, sp.topicID, sp.fetchOffset, sp.maxBytes, sp.leaderEpoch, sp})
+			wants = append(wants, fetchWant{tp, sp.topicID, sp.fetchOffset, sp.maxBytes, sp.leaderEpoch, -1, sp})
 		}
 	} else {
 		for i := range r.Topics {
@@ -116,7 +129,7 @@ func (b *Broker) handleFetch(ctx context.Context, req *Request) (kmsg.Response, 
 				continue
 			}
 			for _, rp := range rt.Partitions {
-				wants = append(wants, fetchWant{topicPartition{n, rp.Partition}, rt.TopicID, rp.FetchOffset, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch, nil})
+				wants = append(wants, fetchWant{topicPartition{Topic: n, Index: rp.Partition}, rt.TopicID, rp.FetchOffset, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch, rp.LastFetchedEpoch, nil})
 			}
 		}
 	}
@@ -125,11 +138,15 @@ func (b *Broker) handleFetch(ctx context.Context, req *Request) (kmsg.Response, 
 	if req.Version < 3 || maxBytes <= 0 {
 		maxBytes = 1<<31 - 1
 	}
+	replica := r.ReplicaID
+	if req.Version >= 15 {
+		replica = r.ReplicaState.ID
+	}
 	got := make([]fetchGot, len(wants))
 	deadline := time.Now().Add(time.Duration(r.MaxWaitMillis) * time.Millisecond)
 	for {
-		changed := b.changedChans(wants)
-		size, anyErr := b.readWants(wants, got, maxBytes)
+		changed := b.changedChans(wants, replica >= 0)
+		size, anyErr := b.readWants(wants, got, maxBytes, replica)
 		if size >= int(r.MinBytes) || anyErr || r.MaxWaitMillis <= 0 || !time.Now().Before(deadline) {
 			break
 		}
@@ -150,19 +167,22 @@ func (b *Broker) handleFetch(ctx context.Context, req *Request) (kmsg.Response, 
 			w.session.sentHW, w.session.sentLogStart, w.session.sentErrorCode = g.hw, g.start, code
 			w.session.everSentAnswer = true
 		}
-		ti, ok := topics[w.tp.topic]
+		ti, ok := topics[w.tp.Topic]
 		if !ok {
 			rt := kmsg.NewFetchResponseTopic()
-			rt.Topic, rt.TopicID = w.tp.topic, w.topicID
+			rt.Topic, rt.TopicID = w.tp.Topic, w.topicID
 			resp.Topics = append(resp.Topics, rt)
 			resp.Records = append(resp.Records, nil)
 			ti = len(resp.Topics) - 1
-			topics[w.tp.topic] = ti
+			topics[w.tp.Topic] = ti
 		}
 		rp := kmsg.NewFetchResponseTopicPartition()
-		rp.Partition, rp.ErrorCode = w.tp.index, code
+		rp.Partition, rp.ErrorCode = w.tp.Index, code
 		rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = g.hw, g.hw, g.start
 		rp.PreferredReadReplica = -1
+		if g.diverging != nil {
+			rp.DivergingEpoch = *g.diverging
+		}
 		if r.IsolationLevel == 1 {
 			rp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
 		}
@@ -186,16 +206,18 @@ func (b *Broker) handleFetch(ctx context.Context, req *Request) (kmsg.Response, 
 }
 
 // readWants reads every wanted partition into got, in order, within the
-// response's byte budget, releasing what got held before. It returns the
-// bytes read and whether any partition has an error (an error answers the
+// response's byte budget, releasing what got held before; for the follower
+// replica (>= 0) it serves a replica fetch. It returns the bytes read and
+// whether any partition has an error or a divergence (which answers the
 // fetch at once).
-func (b *Broker) readWants(wants []fetchWant, got []fetchGot, maxBytes int32) (int, bool) {
+func (b *Broker) readWants(wants []fetchWant, got []fetchGot, maxBytes int32, replica int32) (int, bool) {
 	size, anyErr := 0, false
+	now := time.Now()
 	for i, w := range wants {
 		got[i].records.Release()
 		got[i] = fetchGot{hw: -1, start: -1}
-		p, err := b.parts.get(w.tp.topic, w.tp.index)
-		if err == nil {
+		p, err := b.fetchReplica(w.tp)
+		if err == nil && replica < 0 {
 			err = checkLeaderEpoch(w.leaderEpoch, p.LeaderEpoch())
 		}
 		if err != nil {
@@ -207,7 +229,18 @@ func (b *Broker) readWants(wants []fetchWant, got []fetchGot, maxBytes int32) (i
 			got[i].hw, got[i].start = p.HighWatermark(), p.LogStartOffset()
 			continue
 		}
-		res, err := p.Read(w.offset, max(budget, 1))
+		var res partition.ReadResult
+		if replica >= 0 {
+			var rr partition.ReplicaRead
+			rr, err = p.ReadReplica(replica, w.offset, w.lastEpoch, w.leaderEpoch, max(budget, 1), now)
+			res = rr.ReadResult
+			if rr.Diverging {
+				got[i].diverging = &kmsg.FetchResponseTopicPartitionDivergingEpoch{Epoch: rr.DivergingEpoch, EndOffset: rr.DivergingEndOffset}
+				anyErr = true
+			}
+		} else {
+			res, err = p.Read(w.offset, max(budget, 1))
+		}
 		got[i].hw, got[i].start = res.HighWatermark, res.LogStartOffset
 		if err != nil {
 			got[i].err, anyErr = err, true
@@ -217,6 +250,18 @@ func (b *Broker) readWants(wants []fetchWant, got []fetchGot, maxBytes int32) (i
 		size += int(res.Records.Len())
 	}
 	return size, anyErr
+}
+
+// fetchReplica returns this node's replica of tp for a fetch: a partition
+// of a known topic this node holds no replica of is NOT_LEADER_OR_FOLLOWER.
+func (b *Broker) fetchReplica(tp topicPartition) (*partition.Partition, error) {
+	p, err := b.parts.Get(tp.Topic, tp.Index)
+	if errors.Is(err, kerr.UnknownTopicOrPartition) {
+		if t, ok := b.store.Current().Topic(tp.Topic); ok && tp.Index >= 0 && int(tp.Index) < len(t.Partitions) {
+			return nil, kerr.NotLeaderForPartition
+		}
+	}
+	return p, err
 }
 
 // checkLeaderEpoch fences requests made against another leader epoch
@@ -232,11 +277,17 @@ func checkLeaderEpoch(requested, current int32) error {
 	}
 }
 
-func (b *Broker) changedChans(wants []fetchWant) []<-chan struct{} {
+// changedChans returns the channels that signal news for wants: a new high
+// watermark for consumers, new records for followers.
+func (b *Broker) changedChans(wants []fetchWant, replica bool) []<-chan struct{} {
 	chans := make([]<-chan struct{}, 0, len(wants))
 	for _, w := range wants {
-		if p, err := b.parts.get(w.tp.topic, w.tp.index); err == nil {
-			chans = append(chans, p.Changed())
+		if p, err := b.parts.Get(w.tp.Topic, w.tp.Index); err == nil {
+			if replica {
+				chans = append(chans, p.Appended())
+			} else {
+				chans = append(chans, p.Changed())
+			}
 		}
 	}
 	return chans

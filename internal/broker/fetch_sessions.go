@@ -155,7 +155,7 @@ func (s *fetchSession) update(r *kmsg.FetchRequest, name func(t *kmsg.FetchReque
 			continue
 		}
 		for _, rp := range rt.Partitions {
-			tp := topicPartition{n, rp.Partition}
+			tp := topicPartition{Topic: n, Index: rp.Partition}
 			sp, exists := s.parts[tp]
 			if !exists {
 				sp = &sessionPartition{sentHW: -1, sentLogStart: -1}
@@ -175,7 +175,7 @@ func (s *fetchSession) update(r *kmsg.FetchRequest, name func(t *kmsg.FetchReque
 			n, _ = name(&fake)
 		}
 		for _, p := range ft.Partitions {
-			tp := topicPartition{n, p}
+			tp := topicPartition{Topic: n, Index: p}
 			if _, ok := s.parts[tp]; ok {
 				delete(s.parts, tp)
 				for i, x := range s.order {

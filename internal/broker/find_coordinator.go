@@ -5,7 +5,8 @@ package broker
 // Behavior:
 //   - Group keys (type 0) map to a partition of __consumer_offsets by
 //     Kafka's hash of the group id; the coordinator is that partition's
-//     leader. The offsets topic is created on first use.
+//     leader (COORDINATOR_NOT_AVAILABLE while it has none). The offsets
+//     topic is created on first use, once enough brokers are live.
 //   - Transaction keys (type 1) are answered TRANSACTIONAL_ID_AUTHORIZATION_FAILED
 //     until Strata has a transaction coordinator, so a transactional client
 //     fails at once with a clear error instead of retrying.
@@ -65,7 +66,7 @@ func (b *Broker) findCoordinator(ctx context.Context, keyType int8, key string, 
 	}
 	leader := t.Partitions[idx].Leader
 	br, ok := b.store.Current().Broker(leader)
-	if !ok {
+	if !ok || br.Fenced {
 		return kerr.CoordinatorNotAvailable
 	}
 	c.NodeID, c.Host, c.Port = br.ID, br.Host, br.Port

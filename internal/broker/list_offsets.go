@@ -38,7 +38,7 @@ func (b *Broker) handleListOffsets(_ context.Context, req *Request) (kmsg.Respon
 	seen := map[topicPartition]int{}
 	for _, rt := range r.Topics {
 		for _, rp := range rt.Partitions {
-			seen[topicPartition{rt.Topic, rp.Partition}]++
+			seen[topicPartition{Topic: rt.Topic, Index: rp.Partition}]++
 		}
 	}
 	for _, rt := range r.Topics {
@@ -49,7 +49,7 @@ func (b *Broker) handleListOffsets(_ context.Context, req *Request) (kmsg.Respon
 			sp.Partition = rp.Partition
 			sp.Timestamp, sp.Offset, sp.LeaderEpoch = -1, -1, -1
 			var err error
-			if seen[topicPartition{rt.Topic, rp.Partition}] > 1 {
+			if seen[topicPartition{Topic: rt.Topic, Index: rp.Partition}] > 1 {
 				err = kerr.InvalidRequest
 			} else {
 				err = b.listOffset(rt.Topic, rp, &sp)
@@ -63,9 +63,12 @@ func (b *Broker) handleListOffsets(_ context.Context, req *Request) (kmsg.Respon
 }
 
 func (b *Broker) listOffset(topic string, rp kmsg.ListOffsetsRequestTopicPartition, sp *kmsg.ListOffsetsResponseTopicPartition) error {
-	p, err := b.parts.get(topic, rp.Partition)
+	p, err := b.fetchReplica(topicPartition{Topic: topic, Index: rp.Partition})
 	if err != nil {
 		return err
+	}
+	if !p.IsLeader() {
+		return kerr.NotLeaderForPartition
 	}
 	epoch := p.LeaderEpoch()
 	if err := checkLeaderEpoch(rp.CurrentLeaderEpoch, epoch); err != nil {

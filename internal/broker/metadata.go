@@ -11,9 +11,12 @@ package broker
 //     with num.partitions and default.replication.factor. Creation completes
 //     before the answer, so the client sees the new topic's partitions at once.
 //   - Internal topics (__consumer_offsets, __transaction_state) are flagged.
-//   - A partition whose replica on this node failed to open (a damaged log)
-//     has no leader: LEADER_NOT_AVAILABLE, leader -1, this node among the
-//     offline replicas and out of the ISR.
+//   - A partition without a leader is LEADER_NOT_AVAILABLE, leader -1. One
+//     whose replica on this node failed to open (a damaged log) and that
+//     this node leads is answered so too, with this node among the offline
+//     replicas and out of the ISR.
+//   - Brokers lists the unfenced brokers; the controller is the node that
+//     leads the metadata quorum (any node takes admin requests).
 //
 // KIPs: KIP-204 (v4 AllowAutoTopicCreation), KIP-320 (v7 leader epoch),
 // KIP-430 (v8 authorized operations), KIP-516 (v10 topic ids), KIP-700 (v11
@@ -89,6 +92,9 @@ func (b *Broker) handleMetadata(ctx context.Context, req *Request) (kmsg.Respons
 	}
 
 	for _, br := range img.Brokers() {
+		if br.Fenced {
+			continue
+		}
 		mb := kmsg.NewMetadataResponseBroker()
 		mb.NodeID, mb.Host, mb.Port = br.ID, br.Host, br.Port
 		if br.Rack != "" {
@@ -99,9 +105,18 @@ func (b *Broker) handleMetadata(ctx context.Context, req *Request) (kmsg.Respons
 	}
 	clusterID := img.ClusterID
 	resp.ClusterID = &clusterID
-	resp.ControllerID = b.cfg.NodeID
+	resp.ControllerID = b.controllerID()
 	resp.AuthorizedOperations = unauthorizedOps
 	return resp, nil
+}
+
+// controllerID is the id clients are given as the controller: the node
+// that leads the metadata quorum when it is a live broker, else this node.
+func (b *Broker) controllerID() int32 {
+	if lead, _ := b.node.Leader(); lead != 0 && b.store.Current().Unfenced(int32(lead)) {
+		return int32(lead)
+	}
+	return b.cfg.NodeID
 }
 
 // autoCreate creates missing topics with the broker defaults and returns the
@@ -112,6 +127,7 @@ func (b *Broker) autoCreate(ctx context.Context, names []string) map[string]erro
 		specs[i] = controller.TopicSpec{Name: n, NumPartitions: -1, ReplicationFactor: -1}
 	}
 	out := make(map[string]error, len(names))
+	defer b.waitLocal(ctx)
 	for _, res := range b.ctrl.CreateTopics(ctx, specs, false, b.topicDefaults()) {
 		if res.Err != nil && !errors.Is(res.Err, kerr.TopicAlreadyExists) {
 			b.logger.Info("auto-create topic failed", "topic", res.Name, "err", res.Err)
@@ -136,7 +152,10 @@ func (b *Broker) topicMetadata(t *metadata.Topic) kmsg.MetadataResponseTopic {
 		mp.Partition, mp.Leader, mp.LeaderEpoch = p.Index, p.Leader, p.LeaderEpoch
 		mp.Replicas, mp.ISR = p.Replicas, p.ISR
 		mp.OfflineReplicas = []int32{}
-		if p.Leader == b.cfg.NodeID && b.parts.offline(t.Name, p.Index) {
+		if p.Leader == -1 {
+			mp.ErrorCode = kerr.LeaderNotAvailable.Code
+		}
+		if p.Leader == b.cfg.NodeID && b.parts.Offline(t.Name, p.Index) {
 			// Its replica here did not open: no leader, as Kafka answers
 			// once a failed log directory takes a partition's only replica.
 			mp.ErrorCode, mp.Leader = kerr.LeaderNotAvailable.Code, -1

@@ -86,14 +86,14 @@ func (b *Broker) localReplica(topic string, index int32, currentEpoch int32, req
 	if !ok || index < 0 || int(index) >= len(t.Partitions) {
 		return nil, kerr.UnknownTopicOrPartition
 	}
-	p, err := b.parts.get(topic, index)
+	p, err := b.parts.Get(topic, index)
 	if err != nil {
 		return nil, kerr.NotLeaderForPartition
 	}
 	if err := checkLeaderEpoch(currentEpoch, p.LeaderEpoch()); err != nil {
 		return nil, err
 	}
-	if requireLeader && t.Partitions[index].Leader != b.cfg.NodeID {
+	if requireLeader && !p.IsLeader() {
 		return nil, kerr.NotLeaderForPartition
 	}
 	return p, nil

@@ -21,14 +21,27 @@ import (
 const offsetsTopic = "__consumer_offsets"
 
 // ensureOffsetsTopic creates the offsets topic on first use, as Kafka does
-// when a coordinator is first looked up. The replication factor is capped to
-// the number of brokers, so a one-node cluster needs no setting.
+// when a coordinator is first looked up. It waits (COORDINATOR_NOT_AVAILABLE)
+// until offsets.topic.replication.factor brokers are live, as Kafka does,
+// except that a cluster with fewer controller voters than that needs only
+// as many brokers as voters: a one-node cluster needs no setting. The
+// replication factor is capped to the live brokers.
 func (b *Broker) ensureOffsetsTopic(ctx context.Context) error {
-	if _, ok := b.store.Current().Topic(offsetsTopic); ok {
+	img := b.store.Current()
+	if _, ok := img.Topic(offsetsTopic); ok {
 		return nil
 	}
 	s := b.cfg.Settings
-	rf := min(s.OffsetsTopicReplicationFactor(), int16(len(b.store.Current().Brokers())))
+	live := int16(0)
+	for _, br := range img.Brokers() {
+		if !br.Fenced {
+			live++
+		}
+	}
+	if need := min(s.OffsetsTopicReplicationFactor(), int16(len(b.voters))); live < need {
+		return fmt.Errorf("%w: %d live brokers, %s needs %d", kerr.CoordinatorNotAvailable, live, offsetsTopic, need)
+	}
+	rf := min(s.OffsetsTopicReplicationFactor(), live)
 	segment := strconv.Itoa(int(s.OffsetsTopicSegmentBytes()))
 	compact, producer := "compact", "producer"
 	res := b.ctrl.CreateTopics(ctx, []controller.TopicSpec{{
@@ -44,15 +57,20 @@ func (b *Broker) ensureOffsetsTopic(ctx context.Context) error {
 	if err := res[0].Err; err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 		return fmt.Errorf("create %s: %w", offsetsTopic, err)
 	}
+	b.waitLocal(ctx)
 	return nil
 }
 
 // offsetsStore is one partition of the offsets topic as the group
 // coordinator sees it.
-type offsetsStore struct{ p *partition.Partition }
+type offsetsStore struct {
+	p       *partition.Partition
+	timeout time.Duration // offsets.commit.timeout.ms
+}
 
-// Append writes the records as one uncompressed batch.
-func (s offsetsStore) Append(_ context.Context, recs []group.Record) error {
+// Append writes the records as one uncompressed batch and waits until every
+// in-sync replica has it, as Kafka writes offsets with acks=all.
+func (s offsetsStore) Append(ctx context.Context, recs []group.Record) error {
 	rs := make([]recordbatch.Record, len(recs))
 	for i, r := range recs {
 		rs[i] = recordbatch.Record{Key: r.Key, Value: r.Value}
@@ -65,18 +83,25 @@ func (s offsetsStore) Append(_ context.Context, recs []group.Record) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.p.Append(batch, h, -1)
-	return err
+	res, err := s.p.Append(batch, h, -1)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	return s.p.WaitCommitted(ctx, res.LastOffset+1, res.LeaderEpoch, 1)
 }
 
-// Replay calls fn for every record from the log start to the high watermark.
+// Replay calls fn for every record from the log start to the log end, as
+// Kafka loads a group partition: the high watermark of a leader just elected
+// may not yet have caught up with what its followers hold.
 func (s offsetsStore) Replay(ctx context.Context, fn func(key, value []byte) error) error {
 	var scratch []byte
-	for off := s.p.LogStartOffset(); off < s.p.HighWatermark(); {
+	for off, end := s.p.LogStartOffset(), s.p.LogEndOffset(); off < end; {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		res, err := s.p.Read(off, 1<<20)
+		res, err := s.p.ReadLog(off, 1<<20, end)
 		if err != nil {
 			return err
 		}
@@ -162,12 +187,12 @@ func (b *Broker) runGroupLoads(ctx context.Context) {
 				b.groups.Unload(idx)
 				continue
 			}
-			p, err := b.parts.get(offsetsTopic, idx)
+			p, err := b.parts.Get(offsetsTopic, idx)
 			if err != nil {
 				continue // deleted meanwhile
 			}
 			start := time.Now()
-			if err := b.groups.Load(ctx, idx, offsetsStore{p}); err != nil {
+			if err := b.groups.Load(ctx, idx, offsetsStore{p, b.cfg.Settings.OffsetsCommitTimeout()}); err != nil {
 				if ctx.Err() == nil {
 					b.logger.Error("load group partition", "partition", idx, "err", err)
 				}

@@ -16,8 +16,14 @@ package broker
 //     codec: then its records are re-encoded with that codec. Only the base offset and leader epoch (outside the CRC),
 //     and for LogAppendTime topics the timestamps, are rewritten.
 //   - acks must be -1, 0 or 1 (INVALID_REQUIRED_ACKS); acks=0 gets no
-//     response. acks=-1 fails with NOT_ENOUGH_REPLICAS when the ISR is smaller
-//     than min.insync.replicas.
+//     response. acks=1 is answered once the leader appended; acks=-1 once
+//     every in-sync replica has the records (the high watermark passed
+//     them), waiting without a lock up to the request's timeout
+//     (REQUEST_TIMED_OUT). acks=-1 fails with NOT_ENOUGH_REPLICAS when the
+//     ISR is smaller than min.insync.replicas before the append, and with
+//     NOT_ENOUGH_REPLICAS_AFTER_APPEND when it shrank below it meanwhile.
+//   - A partition this node does not lead is NOT_LEADER_OR_FOLLOWER; one
+//     whose leadership moved before its records were replicated too.
 //   - Idempotent producers: sequence and epoch checks in internal/txn; a
 //     retried batch gets its original offset back.
 //   - Produce does not create topics; a missing topic is UNKNOWN_TOPIC_OR_PARTITION.
@@ -32,6 +38,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"slices"
@@ -43,6 +50,7 @@ import (
 
 	"github.com/stratalog/strata/internal/config"
 	"github.com/stratalog/strata/internal/metadata"
+	"github.com/stratalog/strata/internal/partition"
 	"github.com/stratalog/strata/internal/recordbatch"
 )
 
@@ -83,32 +91,70 @@ func (b *Broker) handleProduce(ctx context.Context, req *Request) (kmsg.Response
 			pt.err = fmt.Errorf("%w: cannot append to internal topic %s", kerr.InvalidTopicException, rt.Topic)
 		default:
 			pt.t = t
-			pt.cfg, pt.err = b.parts.topicConfig(t)
+			pt.cfg, pt.err = b.parts.TopicConfig(t)
 		}
 		tops = append(tops, pt)
 	}
+	var waits []commitWait
 	if n := uint32(min(runtime.GOMAXPROCS(0), maxProduceWorkers)); parts >= parallelProduceMin && n > 1 {
 		shared := slices.Clone(tops) // tops may live on this stack
+		shares := make([][]commitWait, n)
 		var wg sync.WaitGroup
 		for w := uint32(1); w < n; w++ {
-			wg.Go(func() { b.produceShare(r, resp, shared, w, n) })
+			wg.Go(func() { shares[w] = b.produceShare(r, resp, shared, w, n) })
 		}
-		b.produceShare(r, resp, shared, 0, n)
+		shares[0] = b.produceShare(r, resp, shared, 0, n)
 		wg.Wait()
+		waits = slices.Concat(shares...)
 	} else {
-		b.produceShare(r, resp, tops, 0, 1)
+		waits = b.produceShare(r, resp, tops, 0, 1)
 	}
-	if r.Acks == 0 {
+	switch r.Acks {
+	case 0:
 		return nil, nil
+	case -1:
+		b.waitCommitted(ctx, resp, waits, time.Duration(r.TimeoutMillis)*time.Millisecond)
 	}
 	return resp, nil
 }
 
+// commitWait is an acks=all partition appended and waiting for its ISR.
+type commitWait struct {
+	p      *partition.Partition
+	end    int64 // the offset after its records
+	epoch  int32 // the leader epoch it was appended in
+	minISR int
+	sp     *kmsg.ProduceResponseTopicPartition
+}
+
+// waitCommitted waits until every appended partition's records are
+// replicated to its ISR, or the request's timeout passes, and sets their
+// errors: they share one deadline, so the wait is the longest of them.
+func (b *Broker) waitCommitted(ctx context.Context, resp *kmsg.ProduceResponse, waits []commitWait, timeout time.Duration) {
+	if len(waits) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for _, w := range waits {
+		err := w.p.WaitCommitted(ctx, w.end, w.epoch, w.minISR)
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			err = fmt.Errorf("%w: the in-sync replicas did not all have the records within %v", kerr.RequestTimedOut, timeout)
+		}
+		if err != nil {
+			w.sp.ErrorCode, w.sp.ErrorMessage = b.errorCode(err), errorMessage(err)
+			b.metrics.produceErrors.Inc()
+		}
+	}
+}
+
 // produceShare appends the partitions of r whose number is w modulo of,
 // filling in their parts of resp: a partition named twice keeps its order.
-// tops[i] is r.Topics[i]'s topic.
-func (b *Broker) produceShare(r *kmsg.ProduceRequest, resp *kmsg.ProduceResponse, tops []produceTopic, w, of uint32) {
+// tops[i] is r.Topics[i]'s topic. It returns the partitions that wait for
+// their ISR (acks=all).
+func (b *Broker) produceShare(r *kmsg.ProduceRequest, resp *kmsg.ProduceResponse, tops []produceTopic, w, of uint32) []commitWait {
 	var scratch []byte
+	var waits []commitWait
 	for i, rt := range r.Topics {
 		pt := &tops[i]
 		for j, rp := range rt.Partitions {
@@ -118,7 +164,10 @@ func (b *Broker) produceShare(r *kmsg.ProduceRequest, resp *kmsg.ProduceResponse
 			sp := &resp.Topics[i].Partitions[j]
 			err := pt.err
 			if err == nil {
-				err = b.producePartition(pt.t, pt.cfg, rp, r.Acks, sp, &scratch)
+				var wait *commitWait
+				if wait, err = b.producePartition(pt.t, pt.cfg, rp, r.Acks, sp, &scratch); wait != nil {
+					waits = append(waits, *wait)
+				}
 			}
 			if err != nil {
 				sp.ErrorCode = b.errorCode(err)
@@ -127,6 +176,7 @@ func (b *Broker) produceShare(r *kmsg.ProduceRequest, resp *kmsg.ProduceResponse
 			}
 		}
 	}
+	return waits
 }
 
 // A request to at least parallelProduceMin partitions is appended by up to
@@ -148,60 +198,77 @@ type produceTopic struct {
 }
 
 // producePartition validates and appends one partition's batch and fills in
-// the response's offsets.
+// the response's offsets. For acks=all it returns what to wait for.
 func (b *Broker) producePartition(t *metadata.Topic, cfg config.Topic, rp kmsg.ProduceRequestTopicPartition,
-	acks int16, sp *kmsg.ProduceResponseTopicPartition, scratch *[]byte) error {
-	if rp.Partition < 0 || int(rp.Partition) >= len(t.Partitions) {
-		return kerr.UnknownTopicOrPartition
-	}
-	p, err := b.parts.get(t.Name, rp.Partition)
+	acks int16, sp *kmsg.ProduceResponseTopicPartition, scratch *[]byte) (*commitWait, error) {
+	p, err := b.leaderReplica(t, rp.Partition)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if acks == -1 && int32(len(t.Partitions[rp.Partition].ISR)) < cfg.MinInsyncReplicas {
-		return kerr.NotEnoughReplicas
+	if acks == -1 {
+		if err := p.CheckMinISR(int(cfg.MinInsyncReplicas)); err != nil {
+			return nil, err
+		}
 	}
 	batch := rp.Records
 	if len(batch) == 0 {
-		return fmt.Errorf("%w: produce request without records", kerr.InvalidRecord)
+		return nil, fmt.Errorf("%w: produce request without records", kerr.InvalidRecord)
 	}
 	h, err := recordbatch.ReadHeader(batch)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if h.Size() < int64(len(batch)) {
-		return fmt.Errorf("%w: produce requests carry exactly one record batch per partition", kerr.InvalidRecord)
+		return nil, fmt.Errorf("%w: produce requests carry exactly one record batch per partition", kerr.InvalidRecord)
 	}
 	if int64(len(batch)) > int64(cfg.MaxMessageBytes) {
-		return fmt.Errorf("%w: batch of %d bytes exceeds max.message.bytes %d", kerr.MessageTooLarge, len(batch), cfg.MaxMessageBytes)
+		return nil, fmt.Errorf("%w: batch of %d bytes exceeds max.message.bytes %d", kerr.MessageTooLarge, len(batch), cfg.MaxMessageBytes)
 	}
 	info, err := recordbatch.Validate(batch, recordbatch.ValidateOptions{RequireKeys: cfg.CleanupCompact}, scratch)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	now := time.Now().UnixMilli()
 	appendTime := int64(-1)
 	if cfg.LogAppendTime {
 		appendTime = now
 	} else if err := checkTimestamps(info, now, cfg); err != nil {
-		return err
+		return nil, err
 	}
 	if c, ok := topicCodec(cfg.CompressionType); ok && c != info.Header.Codec() && !info.Header.Control() {
 		if batch, err = recordbatch.Recompress(batch, c, scratch); err != nil {
-			return err
+			return nil, err
 		}
 		if info.Header, err = recordbatch.ReadHeader(batch); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	res, err := p.Append(batch, info.Header, appendTime)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	b.metrics.producedBytes.Add(float64(len(batch)))
 	b.metrics.producedRecords.Add(float64(info.Header.NumRecords))
 	sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = res.BaseOffset, res.LogAppendTime, res.LogStartOffset
-	return nil
+	if acks != -1 {
+		return nil, nil
+	}
+	return &commitWait{p: p, end: res.LastOffset + 1, epoch: res.LeaderEpoch, minISR: int(cfg.MinInsyncReplicas), sp: sp}, nil
+}
+
+// leaderReplica returns this node's replica of partition index of t if it
+// leads it: UNKNOWN_TOPIC_OR_PARTITION for a partition t does not have,
+// NOT_LEADER_OR_FOLLOWER for one another node leads or none does,
+// KAFKA_STORAGE_ERROR for a replica here that failed to open.
+func (b *Broker) leaderReplica(t *metadata.Topic, index int32) (*partition.Partition, error) {
+	if index < 0 || int(index) >= len(t.Partitions) {
+		return nil, kerr.UnknownTopicOrPartition
+	}
+	p, err := b.parts.Get(t.Name, index)
+	if errors.Is(err, kerr.UnknownTopicOrPartition) {
+		return nil, fmt.Errorf("%w: broker %d holds no replica of %s-%d", kerr.NotLeaderForPartition, b.cfg.NodeID, t.Name, index)
+	}
+	return p, err
 }
 
 // checkTimestamps enforces message.timestamp.before.max.ms and

@@ -57,13 +57,24 @@ func StartNode(ctx context.Context, opts ServeOptions, logger *slog.Logger) (*No
 	if advertise == "" {
 		advertise = srv.Addr().String()
 	}
+	var voters map[int32]string
+	if len(opts.ControllerVoters) > 0 {
+		voters = make(map[int32]string, len(opts.ControllerVoters))
+		for _, v := range opts.ControllerVoters {
+			voters[v.ID] = v.Addr
+		}
+	}
 	b, err := broker.New(broker.Config{
-		NodeID:    opts.NodeID,
-		DataDir:   dataDir,
-		Advertise: advertise,
-		Settings:  settings,
-		Logger:    logger,
-		Registry:  reg,
+		NodeID:           opts.NodeID,
+		DataDir:          dataDir,
+		Advertise:        advertise,
+		ControllerListen: opts.ControllerListen,
+		Voters:           voters,
+		Settings:         settings,
+		Logger:           logger,
+		Registry:         reg,
+		Faults:           opts.Faults,
+		Dial:             opts.Dial,
 	})
 	if err != nil {
 		return nil, errors.Join(err, srv.Close())

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/stratalog/strata/internal/raft"
 )
 
 // ServeOptions is the resolved configuration of one node started by
@@ -42,6 +45,12 @@ type ServeOptions struct {
 	// (e.g. "auto.create.topics.enable"), unvalidated: the node checks them.
 	// Never nil.
 	Settings map[string]string
+
+	// Faults and Dial are for in-process tests, never set by serve:
+	// faults on the Raft network between this node and the others, and the
+	// dialer its replica fetchers reach other brokers with.
+	Faults raft.Faults
+	Dial   func(ctx context.Context, addr string) (net.Conn, error)
 }
 
 // Voter is one member of the controller quorum: its node id and the

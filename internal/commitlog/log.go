@@ -209,6 +209,13 @@ func (l *Log) SegmentCount() int {
 	return len(l.segs)
 }
 
+// Config returns the configuration, with defaults filled in.
+func (l *Log) Config() Config {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.cfg
+}
+
 // SetConfig replaces the configuration; it applies from the next append
 // (segment and index sizes) or Tick (flush and roll times).
 func (l *Log) SetConfig(cfg Config) {

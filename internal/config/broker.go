@@ -15,10 +15,15 @@ import (
 var brokerDefs = []Definition{
 	boolDef("auto.create.topics.enable", true, "Enable auto creation of topics on the server."),
 	boolDef("auto.leader.rebalance.enable", true, "Enables automatic leader balancing."),
+	intDef("broker.heartbeat.interval.ms", kmsg.ConfigTypeInt, "100", 10, "How often a node tells the controller voters it is alive (Kafka: 2000)."),
 	intDef("broker.id", kmsg.ConfigTypeInt, "-1", noMin, "The broker id; must equal node.id when both are set."),
+	{Name: "broker.rack", Type: kmsg.ConfigTypeString, check: rackName,
+		Doc: "The rack of this broker: replicas of a partition are placed in different racks."},
+	intDef("broker.session.timeout.ms", kmsg.ConfigTypeInt, "1000", 50, "How long a broker may go without a heartbeat before the controller fences it and moves its leaderships (Kafka: 9000)."),
 	{Name: "compression.type", Type: kmsg.ConfigTypeString, Default: str("producer"), check: oneOf(compressionTypes...),
 		Doc: "The default final compression type of topics."},
 	intDef("connections.max.idle.ms", kmsg.ConfigTypeLong, "600000", noMin, "Idle connections timeout."),
+	intDef("controller.quorum.election.timeout.ms", kmsg.ConfigTypeInt, "500", 20, "How long a controller voter waits without hearing from the leader before it calls an election (Kafka: 1000)."),
 	intDef("default.replication.factor", kmsg.ConfigTypeInt, "1", 1, "The default replication factor of automatically created topics."),
 	boolDef("delete.topic.enable", true, "Enables topic deletion."),
 	intDef("fetch.max.bytes", kmsg.ConfigTypeInt, "57671680", 1024, "The maximum number of bytes returned for a fetch request."),
@@ -77,7 +82,11 @@ var brokerDefs = []Definition{
 	intDef("offsets.topic.segment.bytes", kmsg.ConfigTypeInt, "104857600", 1, "The segment size of the offsets topic."),
 	intDef("producer.id.expiration.check.interval.ms", kmsg.ConfigTypeInt, "600000", 1, "How often producer ids idle longer than producer.id.expiration.ms are removed."),
 	intDef("producer.id.expiration.ms", kmsg.ConfigTypeInt, "86400000", 1, "How long an idle producer id is kept."),
+	intDef("replica.fetch.backoff.ms", kmsg.ConfigTypeInt, "1000", 0, "How long a follower waits before fetching again after a fetch error."),
 	intDef("replica.fetch.max.bytes", kmsg.ConfigTypeInt, "1048576", 0, "The number of bytes of messages to attempt to fetch for each partition when replicating."),
+	intDef("replica.fetch.min.bytes", kmsg.ConfigTypeInt, "1", 1, "The minimum bytes a follower's fetch waits for."),
+	intDef("replica.fetch.response.max.bytes", kmsg.ConfigTypeInt, "10485760", 0, "The maximum bytes of one follower fetch response."),
+	intDef("replica.fetch.wait.max.ms", kmsg.ConfigTypeInt, "500", 0, "The longest a follower's fetch waits for new records."),
 	intDef("replica.lag.time.max.ms", kmsg.ConfigTypeLong, "30000", noMin, "How long a follower may lag before the leader removes it from the ISR."),
 	intDef("socket.request.max.bytes", kmsg.ConfigTypeInt, "104857600", 1, "The maximum number of bytes in a socket request."),
 	intDef("transaction.max.timeout.ms", kmsg.ConfigTypeInt, "900000", 1, "The maximum allowed timeout for transactions."),
@@ -87,6 +96,16 @@ var brokerDefs = []Definition{
 	intDef("transaction.state.log.segment.bytes", kmsg.ConfigTypeInt, "104857600", 1, "The segment size of the transaction topic."),
 	intDef("transactional.id.expiration.ms", kmsg.ConfigTypeInt, "604800000", 1, "How long an idle transactional id is kept."),
 	boolDef("unclean.leader.election.enable", false, "Whether replicas not in the ISR may be elected leader as a last resort."),
+}
+
+// rackName accepts a rack name of printable characters without spaces.
+func rackName(v value) string {
+	for _, r := range v.s {
+		if r <= ' ' || r == 0x7f {
+			return "a rack name has no spaces or control characters"
+		}
+	}
+	return ""
 }
 
 func boolDef(name string, dflt bool, doc string) Definition {
@@ -227,6 +246,35 @@ func (b Broker) AutoLeaderRebalance() bool { return b.get("auto.leader.rebalance
 
 // ReplicaLagTimeMax is replica.lag.time.max.ms.
 func (b Broker) ReplicaLagTimeMax() time.Duration { return b.ms("replica.lag.time.max.ms") }
+
+// BrokerRack is broker.rack, "" when unset.
+func (b Broker) BrokerRack() string {
+	v, _ := b.Value("broker.rack")
+	return v
+}
+
+// BrokerHeartbeatInterval is broker.heartbeat.interval.ms.
+func (b Broker) BrokerHeartbeatInterval() time.Duration { return b.ms("broker.heartbeat.interval.ms") }
+
+// BrokerSessionTimeout is broker.session.timeout.ms.
+func (b Broker) BrokerSessionTimeout() time.Duration { return b.ms("broker.session.timeout.ms") }
+
+// ElectionTimeout is controller.quorum.election.timeout.ms.
+func (b Broker) ElectionTimeout() time.Duration { return b.ms("controller.quorum.election.timeout.ms") }
+
+// ReplicaFetchWaitMax is replica.fetch.wait.max.ms.
+func (b Broker) ReplicaFetchWaitMax() time.Duration { return b.ms("replica.fetch.wait.max.ms") }
+
+// ReplicaFetchMinBytes is replica.fetch.min.bytes.
+func (b Broker) ReplicaFetchMinBytes() int32 { return int32(b.int("replica.fetch.min.bytes")) }
+
+// ReplicaFetchResponseMaxBytes is replica.fetch.response.max.bytes.
+func (b Broker) ReplicaFetchResponseMaxBytes() int32 {
+	return int32(b.int("replica.fetch.response.max.bytes"))
+}
+
+// ReplicaFetchBackoff is replica.fetch.backoff.ms.
+func (b Broker) ReplicaFetchBackoff() time.Duration { return b.ms("replica.fetch.backoff.ms") }
 
 // ReplicaFetchMaxBytes is replica.fetch.max.bytes.
 func (b Broker) ReplicaFetchMaxBytes() int32 { return int32(b.int("replica.fetch.max.bytes")) }

@@ -50,3 +50,11 @@ func (c *epochCache) endOffsetFor(epoch int32, logEnd int64) (int32, int64) {
 	}
 	return -1, -1
 }
+
+// last returns the latest epoch in the cache, -1 when it is empty.
+func (c *epochCache) last() int32 {
+	if len(c.entries) == 0 {
+		return -1
+	}
+	return c.entries[len(c.entries)-1].epoch
+}

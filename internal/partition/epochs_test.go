@@ -2,6 +2,7 @@ package partition
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stratalog/strata/internal/commitlog"
 	"github.com/stratalog/strata/internal/recordbatch"
@@ -46,20 +47,14 @@ func checkEpochs(t *testing.T, p *Partition, want []epochAnswer) {
 func TestEpochsRelearned(t *testing.T) {
 	dir := t.TempDir()
 	cfg := commitlog.DefaultConfig()
-	p, err := Open(dir, "t", 0, cfg, Options{LeaderEpoch: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := openLeader(t, dir, 0, 3, cfg, Options{})
 	appendOne(t, p, 5)
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}
 
 	// Epoch 4 starts at offset 5; the process dies after the append.
-	p, err = Open(dir, "t", 0, cfg, Options{LeaderEpoch: 4, Clean: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p = openLeader(t, dir, 0, 4, cfg, Options{Clean: true})
 	checkEpochs(t, p, []epochAnswer{{3, 3, 5}, {4, 3, 5}})
 	appendOne(t, p, 2)
 	if err := p.log.Sync(); err != nil {
@@ -67,10 +62,7 @@ func TestEpochsRelearned(t *testing.T) {
 	}
 	p.log.Close()
 
-	p, err = Open(dir, "t", 0, cfg, Options{LeaderEpoch: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p = openLeader(t, dir, 0, 4, cfg, Options{})
 	defer p.Close()
 	checkEpochs(t, p, []epochAnswer{{3, 3, 5}, {4, 4, 7}, {2, -1, -1}})
 }
@@ -79,9 +71,9 @@ func TestEpochsRelearned(t *testing.T) {
 // are still answered after a restart, from the state snapshot.
 func TestEpochsFromStateSnapshot(t *testing.T) {
 	dir := t.TempDir()
-	p := openPart(t, dir, Options{LeaderEpoch: 3})
+	p := openLeader(t, dir, 0, 3, commitlog.DefaultConfig(), Options{})
 	appendOne(t, p, 2)
-	p.epoch = 4 // a new leader epoch from offset 2
+	p.BecomeLeader(soleLeader(4), time.Now()) // a new leader epoch from offset 2
 	produce(t, p, 7, 0, 2, int(closeStateBytes))
 	if _, err := p.DeleteRecordsBefore(4); err != nil {
 		t.Fatal(err)
@@ -89,7 +81,7 @@ func TestEpochsFromStateSnapshot(t *testing.T) {
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}
-	p = openPart(t, dir, Options{LeaderEpoch: 4, Clean: true})
+	p = openLeader(t, dir, 0, 4, commitlog.DefaultConfig(), Options{Clean: true})
 	defer p.Close()
 	checkEpochs(t, p, []epochAnswer{{3, 3, 2}, {4, 4, 4}, {9, 4, 4}})
 }
@@ -101,10 +93,7 @@ func TestCloseAll(t *testing.T) {
 	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
 	parts := make([]*Partition, len(dirs))
 	for i, dir := range dirs {
-		p, err := Open(dir, "t", int32(i), cfg, Options{LeaderEpoch: int32(i + 1)})
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := openLeader(t, dir, int32(i), int32(i+1), cfg, Options{})
 		appendOne(t, p, i+2)
 		parts[i] = p
 	}

@@ -1,8 +1,12 @@
-// Package partition is one partition replica: the log, the high watermark,
-// the idempotent-producer state and the leader epoch cache (kept in state
-// snapshots beside the log), and the waiting
-// of long-poll fetches for new data. On a one-node cluster the replica is
-// always the leader and the high watermark is the log end offset.
+// Package partition is one partition replica and the replicas of a node: the
+// log, the high watermark, the idempotent-producer state and the leader
+// epoch cache (kept in state snapshots beside the log); the leader's
+// replication state (leader.go: follower positions, ISR changes) and the
+// waiting of acks=all produces and long-poll fetches; the follower's
+// fetchers (fetcher.go); and the Manager that opens, closes and converts a
+// node's replicas as the metadata image changes (manager.go).
+//
+// Lock order: Partition.mu, then Partition.waitMu.
 package partition
 
 import (
@@ -10,48 +14,87 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/stratalog/strata/internal/commitlog"
+	"github.com/stratalog/strata/internal/metadata"
 	"github.com/stratalog/strata/internal/recordbatch"
 	"github.com/stratalog/strata/internal/txn"
 )
 
-// Partition is one partition replica. Appends are serialized; reads run
-// concurrently with appends.
+// role is what a replica does for its partition.
+type role int8
+
+const (
+	roleNone     role = iota // neither leads nor follows: no leader, or this broker is fenced
+	roleLeader               // takes produces and serves fetches
+	roleFollower             // copies the leader's log
+)
+
+// LeaderAndISR is a partition's state in the metadata, as a replica needs
+// it.
+type LeaderAndISR struct {
+	Leader         int32 // -1: none
+	LeaderEpoch    int32
+	PartitionEpoch int32
+	Replicas       []int32
+	ISR            []int32
+}
+
+// Partition is one partition replica. Appends, truncations and role changes
+// are serialized by its lock; reads run concurrently with them, and no fsync
+// or wait for followers happens under the lock.
 type Partition struct {
 	Topic string
 	Index int32
 
+	self   int32 // this node's broker id
 	dir    string
 	logger *slog.Logger
 	log    *commitlog.Log
 	epochs *epochCache
 	saveMu sync.Mutex // serializes writes of the state snapshots
 
-	mu        sync.Mutex // serializes appends and producer state
+	mu        sync.Mutex // serializes appends, truncations, role changes and producer state
 	producers *txn.ProducerState
-	epoch     int32
+	role      role
+	epoch     int32        // the leader epoch of the current role
+	leaderID  int32        // the leader a follower follows; -1 for none
+	leader    *leaderState // role leader only
 	// sinceState is the size of the batches after the newest state
 	// snapshot: what Open would read again.
 	sinceState int64
+	// onFollowerCaughtUp is called, without the lock, when a follower
+	// outside the ISR reaches the high watermark, so the ISR can grow at
+	// once rather than at the next periodic check.
+	onFollowerCaughtUp func()
 
-	hw      atomic.Int64
-	waitMu  sync.Mutex
-	changed chan struct{} // closed and replaced whenever hw advances
+	hw       atomic.Int64
+	leading  atomic.Bool // role == roleLeader, for reads that take no lock
+	waitMu   sync.Mutex
+	changed  chan struct{} // closed and replaced when the high watermark moves or the role changes
+	appended chan struct{} // closed and replaced when the log end moves or the role changes
 }
 
 // Options configure Open.
 type Options struct {
-	Logger      *slog.Logger
-	LeaderEpoch int32
-	Clean       bool // the previous shutdown was clean
+	Logger *slog.Logger
+	Clean  bool  // the previous shutdown was clean
+	Self   int32 // this node's broker id
+	// OnFollowerCaughtUp: see Partition.onFollowerCaughtUp.
+	OnFollowerCaughtUp func()
 }
 
 // Open opens (or creates) the partition's log in dir and rebuilds its
 // producer state and leader epochs: from the newest usable state snapshot
 // and the batch headers after it, or from every batch header in the log.
+// The replica neither leads nor follows until BecomeLeader or
+// BecomeFollower.
 func Open(dir, topic string, index int32, cfg commitlog.Config, opts Options) (*Partition, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -61,19 +104,24 @@ func Open(dir, topic string, index int32, cfg commitlog.Config, opts Options) (*
 		return nil, err
 	}
 	p := &Partition{
-		Topic:   topic,
-		Index:   index,
-		dir:     dir,
-		logger:  opts.Logger,
-		log:     l,
-		epoch:   opts.LeaderEpoch,
-		changed: make(chan struct{}),
+		Topic:              topic,
+		Index:              index,
+		self:               opts.Self,
+		dir:                dir,
+		logger:             opts.Logger,
+		log:                l,
+		leaderID:           -1,
+		onFollowerCaughtUp: opts.OnFollowerCaughtUp,
+		changed:            make(chan struct{}),
+		appended:           make(chan struct{}),
 	}
 	if err := p.restore(); err != nil {
 		l.Close()
 		return nil, err
 	}
-	p.hw.Store(l.EndOffset())
+	// Only what a leader computes from its followers is known committed;
+	// until then the high watermark is the log start.
+	p.hw.Store(l.StartOffset())
 	return p, nil
 }
 
@@ -86,7 +134,7 @@ func (p *Partition) restore() error {
 	if err != nil {
 		return fmt.Errorf("load state snapshot: %w", err)
 	}
-	p.epochs, p.producers = &epochCache{}, txn.NewProducerState()
+	p.epochs, p.producers, p.sinceState = &epochCache{}, txn.NewProducerState(), 0
 	from := p.log.StartOffset()
 	if found {
 		p.epochs.entries, p.producers = st.epochs, st.producers
@@ -104,30 +152,83 @@ func (p *Partition) restore() error {
 	return nil
 }
 
+// BecomeLeader makes this replica the leader as st describes, or takes a
+// new ISR or partition epoch within the epoch it already leads. A leader
+// whose ISR is itself alone has everything committed at once.
+func (p *Partition) BecomeLeader(st LeaderAndISR, now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.role == roleLeader && p.epoch == st.LeaderEpoch {
+		p.leader.update(st, now)
+		p.advanceLocked()
+		return
+	}
+	p.role, p.epoch, p.leaderID = roleLeader, st.LeaderEpoch, p.self
+	p.leading.Store(true)
+	p.leader = newLeaderState(p.self, st, p.log.EndOffset(), now)
+	p.advanceLocked()
+	p.signal(true, true)
+}
+
+// BecomeFollower makes this replica follow st.Leader (none when -1: it then
+// waits, neither leading nor fetching). Waiting produces of an earlier
+// leadership fail.
+func (p *Partition) BecomeFollower(st LeaderAndISR) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	r := roleFollower
+	if st.Leader == -1 || st.Leader == p.self {
+		r = roleNone
+	}
+	if p.role == r && p.epoch == st.LeaderEpoch && p.leaderID == st.Leader {
+		return
+	}
+	p.role, p.epoch, p.leaderID, p.leader = r, st.LeaderEpoch, st.Leader, nil
+	p.leading.Store(false)
+	p.hw.Store(min(p.hw.Load(), p.log.EndOffset()))
+	p.signal(true, true)
+}
+
+// IsLeader reports whether this replica leads its partition.
+func (p *Partition) IsLeader() bool { return p.leading.Load() }
+
+// errNotLeader is NOT_LEADER_OR_FOLLOWER for a replica that does not lead.
+var errNotLeader = fmt.Errorf("%w: this replica does not lead the partition", kerr.NotLeaderForPartition)
+
 // AppendResult is the outcome of one append.
 type AppendResult struct {
 	BaseOffset     int64
+	LastOffset     int64
 	LogAppendTime  int64 // -1 unless the topic uses LogAppendTime
 	LogStartOffset int64
-	Duplicate      bool // the batch was a retry of one already appended
+	LeaderEpoch    int32 // the epoch it was appended in, for WaitCommitted
+	Duplicate      bool  // the batch was a retry of one already appended
 }
 
-// Append appends one validated batch (the caller gives up the slice). With
-// logAppendTime >= 0 the batch's timestamps are set to it. An idempotent
-// producer's duplicate is not appended again: its original offset is
-// returned. Errors from the producer state wrap kerr values.
+// Append appends one validated batch as the leader (the caller gives up the
+// slice). With logAppendTime >= 0 the batch's timestamps are set to it. An
+// idempotent producer's duplicate is not appended again: its original
+// offsets are returned. A replica that does not lead answers
+// NOT_LEADER_OR_FOLLOWER. Errors from the producer state wrap kerr values.
+// The records are committed once WaitCommitted says so.
 func (p *Partition) Append(batch []byte, h recordbatch.Header, logAppendTime int64) (AppendResult, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	res := AppendResult{LogAppendTime: -1}
+	p.mu.Lock()
+	if p.role != roleLeader {
+		p.mu.Unlock()
+		return res, errNotLeader
+	}
+	res.LeaderEpoch = p.epoch
 	if dup, err := p.producers.Check(h); err != nil {
+		p.mu.Unlock()
 		return res, err
 	} else if dup != nil {
-		res.BaseOffset, res.Duplicate = dup.BaseOffset, true
+		res.BaseOffset, res.LastOffset, res.Duplicate = dup.BaseOffset, dup.BaseOffset+int64(h.LastOffsetDelta), true
 		if logAppendTime >= 0 {
 			res.LogAppendTime = dup.Timestamp
 		}
 		res.LogStartOffset = p.log.StartOffset()
+		p.mu.Unlock()
 		return res, nil
 	}
 	if logAppendTime >= 0 {
@@ -135,8 +236,9 @@ func (p *Partition) Append(batch []byte, h recordbatch.Header, logAppendTime int
 		res.LogAppendTime = logAppendTime
 	}
 	recordbatch.PutPartitionLeaderEpoch(batch, p.epoch)
-	ar, err := p.log.Append(batch)
+	ar, needSync, err := p.log.AppendUnsynced(batch)
 	if err != nil {
+		p.mu.Unlock()
 		return res, err
 	}
 	h.BaseOffset = ar.BaseOffset
@@ -147,26 +249,123 @@ func (p *Partition) Append(batch []byte, h recordbatch.Header, logAppendTime int
 	p.producers.Update(h, ts)
 	p.epochs.assign(p.epoch, ar.BaseOffset)
 	p.sinceState += int64(len(batch))
-	res.BaseOffset = ar.BaseOffset
+	res.BaseOffset, res.LastOffset = ar.BaseOffset, ar.LastOffset
 	res.LogStartOffset = p.log.StartOffset()
-	p.advance(ar.LastOffset + 1)
+	if !needSync {
+		p.advanceLocked()
+	}
+	p.mu.Unlock()
+	p.signal(false, true)
+	if needSync {
+		if err := p.log.SyncTo(ar.LastOffset + 1); err != nil {
+			return res, err
+		}
+		p.mu.Lock()
+		p.advanceLocked()
+		p.mu.Unlock()
+	}
 	return res, nil
 }
 
-// advance moves the high watermark and wakes waiting fetches.
-func (p *Partition) advance(hw int64) {
-	p.hw.Store(hw)
+// position is the leader's own log end as far as the high watermark is
+// concerned: with a flush after every message (flush.messages=1) only what
+// is on disk counts, so that an acknowledged record survives losing power
+// to every replica at once.
+func (p *Partition) position() int64 {
+	if p.log.Config().FlushMessages <= 1 {
+		return p.log.Flushed()
+	}
+	return p.log.EndOffset()
+}
+
+// advanceLocked raises the high watermark to what the leader state allows
+// and wakes waiters if it moved. Caller holds p.mu.
+func (p *Partition) advanceLocked() {
+	if p.role != roleLeader {
+		return
+	}
+	hw := p.leader.highWatermark(p.position())
+	if hw > p.hw.Load() {
+		p.hw.Store(hw)
+		p.signal(true, false)
+	}
+}
+
+// signal wakes the waiters on the high watermark or role (hw) and on the
+// log end (end).
+func (p *Partition) signal(hw, end bool) {
 	p.waitMu.Lock()
-	close(p.changed)
-	p.changed = make(chan struct{})
+	if hw {
+		close(p.changed)
+		p.changed = make(chan struct{})
+	}
+	if end {
+		close(p.appended)
+		p.appended = make(chan struct{})
+	}
 	p.waitMu.Unlock()
 }
 
-// Changed returns a channel closed the next time the high watermark moves.
+// Changed returns a channel closed the next time the high watermark moves or
+// the replica's role changes.
 func (p *Partition) Changed() <-chan struct{} {
 	p.waitMu.Lock()
 	defer p.waitMu.Unlock()
 	return p.changed
+}
+
+// Appended returns a channel closed the next time the log end moves or the
+// replica's role changes.
+func (p *Partition) Appended() <-chan struct{} {
+	p.waitMu.Lock()
+	defer p.waitMu.Unlock()
+	return p.appended
+}
+
+// WaitCommitted waits until the records below end, appended in leader epoch
+// epoch, are committed (the high watermark reached end), as an acks=all
+// produce does. It returns nil; NOT_ENOUGH_REPLICAS_AFTER_APPEND if the ISR
+// is then smaller than minISR; NOT_LEADER_OR_FOLLOWER if this replica stopped
+// leading in that epoch first (the records may be lost); or ctx's error.
+func (p *Partition) WaitCommitted(ctx context.Context, end int64, epoch int32, minISR int) error {
+	for {
+		ch := p.Changed()
+		p.mu.Lock()
+		lost := p.role != roleLeader || p.epoch != epoch
+		isr := 0
+		if !lost {
+			isr = len(p.leader.isr)
+		}
+		p.mu.Unlock()
+		switch {
+		case lost:
+			return fmt.Errorf("%w: leadership moved before the records were replicated", kerr.NotLeaderForPartition)
+		case p.hw.Load() >= end:
+			if isr < minISR {
+				return fmt.Errorf("%w: the ISR has %d replicas, min.insync.replicas is %d", kerr.NotEnoughReplicasAfterAppend, isr, minISR)
+			}
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// CheckMinISR returns NOT_ENOUGH_REPLICAS if this leader's ISR is smaller
+// than minISR, as Kafka refuses an acks=all produce before appending.
+func (p *Partition) CheckMinISR(minISR int) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.role != roleLeader {
+		return errNotLeader
+	}
+	if n := len(p.leader.isr); n < minISR {
+		return fmt.Errorf("%w: the ISR has %d replicas, min.insync.replicas is %d", kerr.NotEnoughReplicas, n, minISR)
+	}
+	return nil
 }
 
 // ReadResult is what a fetch reads from the partition.
@@ -177,18 +376,264 @@ type ReadResult struct {
 }
 
 // Read locates whole batches from offset up to maxBytes (at least one
-// whole batch) below the high watermark; the caller must Release
-// res.Records. An offset outside [log start, high
-// watermark] is commitlog.ErrOffsetOutOfRange.
+// whole batch) below the high watermark, as a consumer reads from the
+// leader; the caller must Release res.Records. A replica that does not lead
+// answers NOT_LEADER_OR_FOLLOWER. An offset outside [log start, log end] is
+// commitlog.ErrOffsetOutOfRange; one between the high watermark and the log
+// end reads nothing.
 func (p *Partition) Read(offset int64, maxBytes int32) (ReadResult, error) {
+	if !p.leading.Load() {
+		return ReadResult{HighWatermark: -1, LogStartOffset: -1}, errNotLeader
+	}
 	hw := p.hw.Load()
 	res := ReadResult{HighWatermark: hw, LogStartOffset: p.log.StartOffset()}
-	if offset > hw {
+	if offset > p.log.EndOffset() {
 		return res, commitlog.ErrOffsetOutOfRange
+	}
+	if offset >= hw && offset >= res.LogStartOffset {
+		return res, nil
 	}
 	var err error
 	res.Records, err = p.log.ReadSlice(offset, maxBytes, hw)
 	return res, err
+}
+
+// ReadLog locates whole batches from offset up to maxBytes below end,
+// whatever the replica's role or high watermark: for the broker's own
+// reads of a log it leads, such as loading the groups of an offsets
+// partition. The caller must Release res.Records.
+func (p *Partition) ReadLog(offset int64, maxBytes int32, end int64) (ReadResult, error) {
+	res := ReadResult{HighWatermark: p.hw.Load(), LogStartOffset: p.log.StartOffset()}
+	var err error
+	res.Records, err = p.log.ReadSlice(offset, maxBytes, end)
+	return res, err
+}
+
+// ReplicaRead is what the leader answers a follower's fetch.
+type ReplicaRead struct {
+	ReadResult
+	// Diverging is set when the follower's log has records the leader's
+	// does not: it must truncate to DivergingEndOffset (the end of epoch
+	// DivergingEpoch here) before fetching again; Records is empty then.
+	Diverging          bool
+	DivergingEpoch     int32
+	DivergingEndOffset int64
+}
+
+// ReadReplica serves follower id's fetch from offset as the leader: it
+// checks the follower's log against the leader's epochs (lastFetchedEpoch
+// is the epoch of the follower's last batch, -1 for none), records the
+// follower's position, advances the high watermark, and reads from offset
+// up to the log end. currentEpoch is checked as for any fetch (-1 skips).
+func (p *Partition) ReadReplica(id int32, offset int64, lastFetchedEpoch, currentEpoch int32, maxBytes int32, now time.Time) (ReplicaRead, error) {
+	var res ReplicaRead
+	p.mu.Lock()
+	if p.role != roleLeader {
+		p.mu.Unlock()
+		return res, errNotLeader
+	}
+	if err := checkEpoch(currentEpoch, p.epoch); err != nil {
+		p.mu.Unlock()
+		return res, err
+	}
+	if !slices.Contains(p.leader.replicas, id) {
+		p.mu.Unlock()
+		return res, fmt.Errorf("%w: broker %d holds no replica of %s-%d", kerr.NotLeaderForPartition, id, p.Topic, p.Index)
+	}
+	leo, start := p.log.EndOffset(), p.log.StartOffset()
+	if lastFetchedEpoch >= 0 {
+		epoch, end := p.epochs.endOffsetFor(lastFetchedEpoch, leo)
+		if epoch != lastFetchedEpoch || end < offset {
+			p.mu.Unlock()
+			res.HighWatermark, res.LogStartOffset = p.hw.Load(), start
+			res.Diverging, res.DivergingEpoch, res.DivergingEndOffset = true, epoch, end
+			return res, nil
+		}
+	}
+	if offset < start || offset > leo {
+		p.mu.Unlock()
+		res.HighWatermark, res.LogStartOffset = p.hw.Load(), start
+		return res, commitlog.ErrOffsetOutOfRange
+	}
+	p.leader.fetched(id, offset, leo, now)
+	p.advanceLocked()
+	hw := p.hw.Load()
+	joins := !slices.Contains(p.leader.isr, id) && p.leader.inSync(id, hw)
+	p.mu.Unlock()
+	if joins && p.onFollowerCaughtUp != nil {
+		p.onFollowerCaughtUp()
+	}
+	res.HighWatermark, res.LogStartOffset = hw, start
+	if offset == leo {
+		return res, nil
+	}
+	var err error
+	res.Records, err = p.log.ReadSlice(offset, maxBytes, leo)
+	return res, err
+}
+
+// isrProposal returns the ISR change this leader wants now and why (see
+// leaderState.isrChange), as a change of the partition without its topic
+// id, and records it as pending.
+func (p *Partition) isrProposal(now time.Time, lag time.Duration, eligible func(int32) bool) (metadata.PartitionChange, string, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.role != roleLeader {
+		return metadata.PartitionChange{}, "", false
+	}
+	isr, reason, ok := p.leader.isrChange(p.hw.Load(), now, lag, eligible)
+	if !ok {
+		return metadata.PartitionChange{}, "", false
+	}
+	return metadata.PartitionChange{Partition: p.Index, Epoch: p.leader.partEpoch, Leader: p.self, LeaderEpoch: p.epoch, ISR: isr}, reason, true
+}
+
+// isrProposalFailed forgets a pending ISR change the metadata refused, so
+// that the next round decides again from the current state.
+func (p *Partition) isrProposalFailed() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.role == roleLeader {
+		p.leader.pending = nil
+	}
+}
+
+// checkEpoch fences requests made against another leader epoch (KIP-320);
+// -1 skips the check.
+func checkEpoch(requested, current int32) error {
+	switch {
+	case requested == -1 || requested == current:
+		return nil
+	case requested > current:
+		return kerr.UnknownLeaderEpoch
+	default:
+		return kerr.FencedLeaderEpoch
+	}
+}
+
+// fetchPosition is where a follower of leader epoch epoch fetches from: its
+// log end offset and the leader epoch of its last batch (-1 for none). ok is
+// false when the replica no longer follows in that epoch.
+func (p *Partition) fetchPosition(epoch int32) (offset int64, lastEpoch int32, ok bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.role != roleFollower || p.epoch != epoch {
+		return 0, 0, false
+	}
+	return p.log.EndOffset(), p.epochs.last(), true
+}
+
+// errStaleFetch reports a fetch response for an epoch the replica no
+// longer follows in; it is dropped.
+var errStaleFetch = errors.New("fetch response for an earlier leader epoch")
+
+// appendFromLeader appends batches a follower fetched in leader epoch
+// epoch, keeping their offsets, then takes the leader's high watermark (as
+// far as its own log reaches) and log start offset. A batch that fails its
+// checks stops the append with an error; the batches before it stay.
+func (p *Partition) appendFromLeader(records []byte, epoch int32, leaderHW, leaderStart int64) error {
+	p.mu.Lock()
+	if p.role != roleFollower || p.epoch != epoch {
+		p.mu.Unlock()
+		return errStaleFetch
+	}
+	var last int64 = -1
+	needSync := false
+	var err error
+	for len(records) > 0 {
+		var h recordbatch.Header
+		if h, err = recordbatch.ReadHeader(records); err != nil {
+			break
+		}
+		if h.Size() > int64(len(records)) {
+			break // a partial batch at the end of the fetch response
+		}
+		batch := records[:h.Size()]
+		records = records[h.Size():]
+		if h.NextOffset() <= p.log.EndOffset() {
+			continue
+		}
+		if _, err = recordbatch.Check(batch); err != nil {
+			err = fmt.Errorf("batch at %d from the leader: %w", h.BaseOffset, err)
+			break
+		}
+		var ar commitlog.AppendResult
+		var sync bool
+		if ar, sync, err = p.log.AppendReplica(batch); err != nil {
+			break
+		}
+		needSync = needSync || sync
+		p.producers.Update(h, h.MaxTimestamp)
+		p.epochs.assign(h.PartitionLeaderEpoch, ar.BaseOffset)
+		p.sinceState += h.Size()
+		last = ar.LastOffset
+	}
+	p.mu.Unlock()
+	if last >= 0 {
+		p.signal(false, true)
+	}
+	if needSync {
+		if serr := p.log.SyncTo(last + 1); serr != nil {
+			return serr
+		}
+	}
+	p.followLeader(epoch, leaderHW, leaderStart)
+	return err
+}
+
+// followLeader takes the leader's high watermark, bounded by this log's end
+// (its flushed end with flush.messages=1), and advances the log start
+// offset to the leader's.
+func (p *Partition) followLeader(epoch int32, leaderHW, leaderStart int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.role != roleFollower || p.epoch != epoch {
+		return
+	}
+	if hw := min(leaderHW, p.position()); hw != p.hw.Load() {
+		p.hw.Store(hw)
+		p.signal(true, false)
+	}
+	if start := min(leaderStart, p.log.EndOffset()); start > p.log.StartOffset() {
+		if err := p.log.SetStartOffset(start); err != nil {
+			p.logger.Error("advance the log start offset to the leader's", "offset", start, "err", err)
+		}
+	}
+}
+
+// truncateTo drops a follower's records at and above offset (a tail the
+// leader does not have) and rebuilds the producer state and epochs.
+func (p *Partition) truncateTo(offset int64, epoch int32) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.role != roleFollower || p.epoch != epoch {
+		return errStaleFetch
+	}
+	before := p.log.EndOffset()
+	if err := p.log.Truncate(offset); err != nil {
+		return err
+	}
+	p.logger.Info("truncated a divergent tail to the leader's log", "from", before, "to", p.log.EndOffset(), "leader_epoch", epoch)
+	p.hw.Store(min(p.hw.Load(), p.log.EndOffset()))
+	p.signal(true, true)
+	return p.restore()
+}
+
+// resetTo empties a follower's log to start at offset, the leader's log
+// start, when the two logs have nothing in common.
+func (p *Partition) resetTo(offset int64, epoch int32) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.role != roleFollower || p.epoch != epoch {
+		return errStaleFetch
+	}
+	p.logger.Info("emptying the log to start at the leader's log start offset", "from", p.log.StartOffset(), "end", p.log.EndOffset(), "to", offset)
+	if err := p.log.Reset(offset); err != nil {
+		return err
+	}
+	p.hw.Store(offset)
+	p.signal(true, true)
+	return p.restore()
 }
 
 // HighWatermark is the offset below which records are committed.
@@ -200,7 +645,7 @@ func (p *Partition) LogStartOffset() int64 { return p.log.StartOffset() }
 // LogEndOffset is the next offset to be assigned.
 func (p *Partition) LogEndOffset() int64 { return p.log.EndOffset() }
 
-// LeaderEpoch is the current leader epoch.
+// LeaderEpoch is the leader epoch of the replica's current role.
 func (p *Partition) LeaderEpoch() int32 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -218,11 +663,15 @@ func (p *Partition) OffsetForTimestamp(ts int64) (offset, timestamp int64, ok bo
 // MaxTimestamp returns the largest timestamp in the log and its offset.
 func (p *Partition) MaxTimestamp() (timestamp, offset int64) { return p.log.MaxTimestamp() }
 
-// DeleteRecordsBefore advances the log start offset to offset (DeleteRecords).
-// offset -1 means the high watermark. It returns the new log start offset.
+// DeleteRecordsBefore advances the log start offset to offset (DeleteRecords)
+// on the leader. offset -1 means the high watermark. It returns the new log
+// start offset; followers take it from their next fetch.
 func (p *Partition) DeleteRecordsBefore(offset int64) (int64, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.role != roleLeader {
+		return p.log.StartOffset(), errNotLeader
+	}
 	hw := p.hw.Load()
 	if offset == -1 {
 		offset = hw
@@ -245,6 +694,8 @@ func (p *Partition) DeleteRecordsBefore(offset int64) (int64, error) {
 // the requested one and the offset where the next epoch starts (or the log
 // end offset for the current epoch).
 func (p *Partition) EndOffsetForEpoch(epoch int32) (int32, int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	return p.epochs.endOffsetFor(epoch, p.log.EndOffset())
 }
 
@@ -279,9 +730,20 @@ func (p *Partition) Tick() error {
 	return p.saveState(tickStateBytes)
 }
 
+// stop ends the replica's role, failing waiting produces, before it is
+// closed or deleted.
+func (p *Partition) stop() {
+	p.mu.Lock()
+	p.role, p.leader, p.leaderID = roleNone, nil, -1
+	p.leading.Store(false)
+	p.mu.Unlock()
+	p.signal(true, true)
+}
+
 // Close writes a state snapshot (when closeStateBytes were appended since
 // the last) and closes the log; Delete closes it and removes its directory.
 func (p *Partition) Close() error {
+	p.stop()
 	return errors.Join(p.saveState(closeStateBytes), p.log.Close())
 }
 
@@ -293,6 +755,7 @@ func CloseAll(parts []*Partition) error {
 	errs := make([]error, 0, len(parts)+1)
 	logs := make([]*commitlog.Log, len(parts))
 	for i, p := range parts {
+		p.stop()
 		if err := p.saveState(closeStateBytes); err != nil {
 			errs = append(errs, fmt.Errorf("%s-%d: %w", p.Topic, p.Index, err))
 		}
@@ -302,7 +765,10 @@ func CloseAll(parts []*Partition) error {
 }
 
 // Delete closes the partition and removes its data.
-func (p *Partition) Delete() error { return p.log.Delete() }
+func (p *Partition) Delete() error {
+	p.stop()
+	return p.log.Delete()
+}
 
 // IsOffsetOutOfRange reports whether err means the offset is outside the log.
 func IsOffsetOutOfRange(err error) bool { return errors.Is(err, commitlog.ErrOffsetOutOfRange) }

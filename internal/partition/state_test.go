@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/stratalog/strata/internal/commitlog"
 	"github.com/stratalog/strata/internal/recordbatch"
@@ -45,13 +46,30 @@ func produce(t *testing.T, p *Partition, pid int64, seq int32, n, size int) Appe
 	return res
 }
 
+// openPart opens a partition in dir and makes it the sole replica's
+// leader at epoch 0.
 func openPart(t *testing.T, dir string, opts Options) *Partition {
 	t.Helper()
-	p, err := Open(dir, "t", 0, commitlog.DefaultConfig(), opts)
+	return openLeader(t, dir, 0, 0, commitlog.DefaultConfig(), opts)
+}
+
+// openLeader opens partition index in dir as broker 1 and makes it the
+// leader of a partition with no other replica at leader epoch epoch.
+func openLeader(t *testing.T, dir string, index, epoch int32, cfg commitlog.Config, opts Options) *Partition {
+	t.Helper()
+	opts.Self = 1
+	p, err := Open(dir, "t", index, cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	p.BecomeLeader(soleLeader(epoch), time.Now())
 	return p
+}
+
+// soleLeader is the state of a partition whose only replica, broker 1,
+// leads it at epoch.
+func soleLeader(epoch int32) LeaderAndISR {
+	return LeaderAndISR{Leader: 1, LeaderEpoch: epoch, Replicas: []int32{1}, ISR: []int32{1}}
 }
 
 // stateFiles returns the offsets of the state snapshots in dir, the

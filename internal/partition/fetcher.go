@@ -1,0 +1,455 @@
+package partition
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// replicaFetchVersion is the Fetch version followers send: the first with
+// LastFetchedEpoch and DivergingEpoch (KIP-595), so a follower learns in
+// its fetch where its log diverges from the leader's, and topic names.
+const replicaFetchVersion = 12
+
+// maxFetchResponse bounds a fetch response a follower reads.
+const maxFetchResponse = 256 << 20
+
+// FetchConfig configures the follower fetchers, with Kafka's settings.
+type FetchConfig struct {
+	Self int32
+	// BrokerEpoch returns this broker's epoch, sent with its fetches.
+	BrokerEpoch func() int64
+	// MaxWait is replica.fetch.wait.max.ms, MinBytes replica.fetch.min.bytes,
+	// MaxBytes replica.fetch.response.max.bytes, PartitionMaxBytes
+	// replica.fetch.max.bytes, Backoff replica.fetch.backoff.ms.
+	MaxWait           time.Duration
+	MinBytes          int32
+	MaxBytes          int32
+	PartitionMaxBytes int32
+	Backoff           time.Duration
+	// Dial connects to a leader's Kafka listener; nil: net.Dialer.
+	Dial   func(ctx context.Context, addr string) (net.Conn, error)
+	Logger *slog.Logger
+}
+
+// fetchers runs one fetcher per leader broker this node follows partitions
+// of, as Kafka's replica fetcher threads do (num.replica.fetchers=1).
+type fetchers struct {
+	cfg FetchConfig
+	ctx context.Context
+	wg  sync.WaitGroup
+
+	mu       sync.Mutex
+	byLeader map[int32]*fetcher
+	of       map[*Partition]*fetcher
+}
+
+func newFetchers(ctx context.Context, cfg FetchConfig) *fetchers {
+	if cfg.Dial == nil {
+		d := &net.Dialer{Timeout: 5 * time.Second}
+		cfg.Dial = func(ctx context.Context, addr string) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }
+	}
+	return &fetchers{cfg: cfg, ctx: ctx, byLeader: map[int32]*fetcher{}, of: map[*Partition]*fetcher{}}
+}
+
+// follow makes p fetch from leader at addr in leader epoch epoch.
+func (fs *fetchers) follow(p *Partition, leader int32, addr string, epoch int32) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if f := fs.of[p]; f != nil && (f.leader != leader || f.addr != addr) {
+		f.remove(p)
+		delete(fs.of, p)
+	}
+	f := fs.byLeader[leader]
+	if f != nil && f.addr != addr {
+		f.stop()
+		delete(fs.byLeader, leader)
+		f = nil
+	}
+	if f == nil {
+		ctx, cancel := context.WithCancel(fs.ctx)
+		f = &fetcher{fs: fs, leader: leader, addr: addr, cancel: cancel, parts: map[*Partition]*fetchState{}, wake: make(chan struct{}, 1),
+			logger: fs.cfg.Logger.With("leader", leader, "addr", addr)}
+		fs.byLeader[leader] = f
+		fs.wg.Go(func() { f.run(ctx) })
+	}
+	f.add(p, epoch)
+	fs.of[p] = f
+}
+
+// unfollow stops fetching for p.
+func (fs *fetchers) unfollow(p *Partition) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if f := fs.of[p]; f != nil {
+		f.remove(p)
+		delete(fs.of, p)
+	}
+}
+
+// wait returns once every fetcher has stopped (after the context of
+// newFetchers ends).
+func (fs *fetchers) wait() { fs.wg.Wait() }
+
+// fetcher fetches the partitions this node follows from one leader.
+type fetcher struct {
+	fs     *fetchers
+	leader int32
+	addr   string
+	cancel context.CancelFunc
+	logger *slog.Logger
+
+	mu    sync.Mutex
+	parts map[*Partition]*fetchState
+	wake  chan struct{}
+}
+
+// fetchState is one followed partition in a fetcher.
+type fetchState struct {
+	epoch    int32     // the leader epoch it follows in
+	retryAt  time.Time // after an error, when to fetch it again
+	failures int
+}
+
+func (f *fetcher) add(p *Partition, epoch int32) {
+	f.mu.Lock()
+	f.parts[p] = &fetchState{epoch: epoch}
+	f.mu.Unlock()
+	f.poke()
+}
+
+func (f *fetcher) remove(p *Partition) {
+	f.mu.Lock()
+	delete(f.parts, p)
+	f.mu.Unlock()
+	f.poke()
+}
+
+func (f *fetcher) stop() { f.cancel() }
+
+func (f *fetcher) poke() {
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+// fetchItem is one partition of one fetch request.
+type fetchItem struct {
+	p         *Partition
+	epoch     int32
+	offset    int64
+	lastEpoch int32
+}
+
+// run fetches until ctx ends: one request in flight, all partitions due in
+// it.
+func (f *fetcher) run(ctx context.Context) {
+	var conn *kafkaConn
+	defer func() {
+		if conn != nil {
+			conn.close()
+		}
+	}()
+	var connFailures int
+	for ctx.Err() == nil {
+		items, next := f.due(time.Now())
+		if len(items) == 0 {
+			f.sleep(ctx, next)
+			continue
+		}
+		if conn == nil {
+			c, err := f.fs.cfg.Dial(ctx, f.addr)
+			if err != nil {
+				connFailures++
+				if connFailures == 1 || connFailures%20 == 0 {
+					f.logger.Warn("cannot reach the partition leader to replicate", "err", err, "attempts", connFailures)
+				}
+				f.sleep(ctx, time.Now().Add(f.fs.cfg.Backoff))
+				continue
+			}
+			conn = newKafkaConn(c, fmt.Sprintf("strata-replica-%d", f.fs.cfg.Self))
+		}
+		resp, err := conn.fetch(ctx, f.request(items), f.fs.cfg.MaxWait+10*time.Second)
+		if err != nil {
+			if ctx.Err() == nil {
+				f.logger.Debug("replica fetch failed", "err", err)
+			}
+			conn.close()
+			conn = nil
+			f.sleep(ctx, time.Now().Add(min(f.fs.cfg.Backoff, 100*time.Millisecond)))
+			continue
+		}
+		connFailures = 0
+		f.handle(items, resp)
+	}
+}
+
+// sleep waits until t, a poke or the end of ctx; a zero t waits for a poke.
+func (f *fetcher) sleep(ctx context.Context, t time.Time) {
+	var timer <-chan time.Time
+	if !t.IsZero() {
+		tm := time.NewTimer(time.Until(t))
+		defer tm.Stop()
+		timer = tm.C
+	}
+	select {
+	case <-ctx.Done():
+	case <-f.wake:
+	case <-timer:
+	}
+}
+
+// due returns the partitions to fetch now, or when the next one is due
+// (zero when none is followed).
+func (f *fetcher) due(now time.Time) ([]fetchItem, time.Time) {
+	f.mu.Lock()
+	type entry struct {
+		p  *Partition
+		st fetchState
+	}
+	all := make([]entry, 0, len(f.parts))
+	for p, st := range f.parts {
+		all = append(all, entry{p, *st})
+	}
+	f.mu.Unlock()
+	var items []fetchItem
+	var next time.Time
+	for _, e := range all {
+		if e.st.retryAt.After(now) {
+			if next.IsZero() || e.st.retryAt.Before(next) {
+				next = e.st.retryAt
+			}
+			continue
+		}
+		off, last, ok := e.p.fetchPosition(e.st.epoch)
+		if !ok {
+			continue
+		}
+		items = append(items, fetchItem{p: e.p, epoch: e.st.epoch, offset: off, lastEpoch: last})
+	}
+	return items, next
+}
+
+// request builds the Fetch request for items.
+func (f *fetcher) request(items []fetchItem) *kmsg.FetchRequest {
+	cfg := f.fs.cfg
+	req := kmsg.NewPtrFetchRequest()
+	req.Version = replicaFetchVersion
+	req.ReplicaID = cfg.Self
+	req.MaxWaitMillis = int32(cfg.MaxWait.Milliseconds())
+	req.MinBytes, req.MaxBytes = cfg.MinBytes, cfg.MaxBytes
+	req.SessionID, req.SessionEpoch = 0, -1
+	byTopic := map[string]int{}
+	for _, it := range items {
+		i, ok := byTopic[it.p.Topic]
+		if !ok {
+			t := kmsg.NewFetchRequestTopic()
+			t.Topic = it.p.Topic
+			req.Topics = append(req.Topics, t)
+			i = len(req.Topics) - 1
+			byTopic[it.p.Topic] = i
+		}
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.Partition, rp.CurrentLeaderEpoch, rp.FetchOffset = it.p.Index, it.epoch, it.offset
+		rp.LastFetchedEpoch, rp.LogStartOffset, rp.PartitionMaxBytes = it.lastEpoch, it.p.LogStartOffset(), cfg.PartitionMaxBytes
+		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
+	}
+	return req
+}
+
+// handle applies a fetch response to the partitions it answers.
+func (f *fetcher) handle(items []fetchItem, resp *kmsg.FetchResponse) {
+	type key struct {
+		topic string
+		index int32
+	}
+	byKey := make(map[key]fetchItem, len(items))
+	for _, it := range items {
+		byKey[key{it.p.Topic, it.p.Index}] = it
+	}
+	if resp.ErrorCode != 0 {
+		f.logger.Warn("replica fetch refused", "err", kerr.ErrorForCode(resp.ErrorCode))
+		for _, it := range items {
+			f.backoff(it.p, it.epoch)
+		}
+		return
+	}
+	for _, rt := range resp.Topics {
+		for _, rp := range rt.Partitions {
+			it, ok := byKey[key{rt.Topic, rp.Partition}]
+			if !ok {
+				continue
+			}
+			if err := f.apply(it, &rp); err != nil {
+				if !errors.Is(err, errStaleFetch) {
+					f.logger.Warn("replica fetch", "topic", it.p.Topic, "partition", it.p.Index, "err", err)
+				}
+				f.backoff(it.p, it.epoch)
+				continue
+			}
+			f.succeeded(it.p)
+		}
+	}
+}
+
+// apply handles one partition of a fetch response.
+func (f *fetcher) apply(it fetchItem, rp *kmsg.FetchResponseTopicPartition) error {
+	p := it.p
+	switch err := kerr.ErrorForCode(rp.ErrorCode); {
+	case err == nil:
+	case errors.Is(err, kerr.OffsetOutOfRange):
+		if it.offset < rp.LogStartOffset {
+			return p.resetTo(rp.LogStartOffset, it.epoch)
+		}
+		return p.truncateTo(rp.HighWatermark, it.epoch)
+	default:
+		return err
+	}
+	if rp.DivergingEpoch.EndOffset >= 0 {
+		return f.truncateDiverging(it, rp)
+	}
+	return p.appendFromLeader(rp.RecordBatches, it.epoch, rp.HighWatermark, rp.LogStartOffset)
+}
+
+// truncateDiverging truncates a follower whose log diverges from the
+// leader's: to where the leader's epoch ends, or its own end of that epoch
+// if earlier; without that epoch, to its own end of the epoch before
+// (the next fetch checks again); with no common epoch at all, to the
+// leader's log start.
+func (f *fetcher) truncateDiverging(it fetchItem, rp *kmsg.FetchResponseTopicPartition) error {
+	p := it.p
+	leaderEpoch, leaderEnd := rp.DivergingEpoch.Epoch, rp.DivergingEpoch.EndOffset
+	if leaderEpoch < 0 {
+		if rp.LogStartOffset > p.LogStartOffset() {
+			return p.resetTo(rp.LogStartOffset, it.epoch)
+		}
+		return p.truncateTo(rp.LogStartOffset, it.epoch)
+	}
+	mine, myEnd := p.EndOffsetForEpoch(leaderEpoch)
+	target := myEnd
+	if mine == leaderEpoch {
+		target = min(leaderEnd, myEnd)
+	}
+	if target < 0 {
+		target = rp.LogStartOffset
+	}
+	return p.truncateTo(target, it.epoch)
+}
+
+func (f *fetcher) backoff(p *Partition, epoch int32) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if st := f.parts[p]; st != nil && st.epoch == epoch {
+		st.failures++
+		st.retryAt = time.Now().Add(min(f.fs.cfg.Backoff, time.Duration(st.failures)*50*time.Millisecond))
+	}
+}
+
+func (f *fetcher) succeeded(p *Partition) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if st := f.parts[p]; st != nil {
+		st.failures = 0
+	}
+}
+
+// kafkaConn is a client connection to a broker's Kafka listener, for the
+// requests brokers send each other. One request at a time.
+type kafkaConn struct {
+	c    net.Conn
+	r    *bufio.Reader
+	buf  []byte
+	body []byte
+	corr int32
+	fmtr *kmsg.RequestFormatter
+}
+
+func newKafkaConn(c net.Conn, clientID string) *kafkaConn {
+	return &kafkaConn{c: c, r: bufio.NewReaderSize(c, 64<<10), fmtr: kmsg.NewRequestFormatter(kmsg.FormatterClientID(clientID))}
+}
+
+func (k *kafkaConn) close() { k.c.Close() }
+
+// fetch sends req and reads its response within timeout. The response's
+// record batches alias a buffer the next call reuses.
+func (k *kafkaConn) fetch(ctx context.Context, req *kmsg.FetchRequest, timeout time.Duration) (*kmsg.FetchResponse, error) {
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	if err := k.roundTrip(ctx, req, resp, timeout); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+func (k *kafkaConn) roundTrip(ctx context.Context, req kmsg.Request, resp kmsg.Response, timeout time.Duration) error {
+	k.corr++
+	k.buf = k.fmtr.AppendRequest(k.buf[:0], req, k.corr)
+	deadline := time.Now().Add(timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	_ = k.c.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { _ = k.c.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	if _, err := k.c.Write(k.buf); err != nil {
+		return err
+	}
+	var size [4]byte
+	if _, err := io.ReadFull(k.r, size[:]); err != nil {
+		return err
+	}
+	n := binary.BigEndian.Uint32(size[:])
+	if n < 4 || n > maxFetchResponse {
+		return fmt.Errorf("response of %d bytes", n)
+	}
+	if cap(k.body) < int(n) {
+		k.body = make([]byte, n)
+	}
+	body := k.body[:n]
+	if _, err := io.ReadFull(k.r, body); err != nil {
+		return err
+	}
+	if corr := int32(binary.BigEndian.Uint32(body)); corr != k.corr {
+		return fmt.Errorf("response correlation id %d, want %d", corr, k.corr)
+	}
+	body = body[4:]
+	resp.SetVersion(req.GetVersion())
+	if resp.IsFlexible() {
+		var err error
+		if body, err = skipTags(body); err != nil {
+			return err
+		}
+	}
+	return resp.ReadFrom(body)
+}
+
+// skipTags skips a response header's tagged fields.
+func skipTags(b []byte) ([]byte, error) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 {
+		return nil, errors.New("bad tagged fields")
+	}
+	b = b[k:]
+	for range n {
+		if _, k = binary.Uvarint(b); k <= 0 {
+			return nil, errors.New("bad tag")
+		}
+		b = b[k:]
+		size, k := binary.Uvarint(b)
+		if k <= 0 || size > uint64(len(b)-k) {
+			return nil, errors.New("bad tag size")
+		}
+		b = b[k+int(size):]
+	}
+	return b, nil
+}
