@@ -54,7 +54,7 @@ type active struct {
 	// takes over, that one is judged by its own heartbeats alone: a
 	// controller that died is fenced as soon as its session has run out.
 	prevLeader, lastLeader int32
-	repaired            uint64 // image index the repairs were last decided on
+	repaired               uint64 // image index the repairs were last decided on
 }
 
 // RunActive acts as the cluster's controller whenever this node leads the

@@ -110,8 +110,8 @@ func TestISRShrinkAndExpand(t *testing.T) {
 // end the leader had at its previous fetch was caught up then.
 func TestCaughtUpRule(t *testing.T) {
 	s := newLeaderState(1, LeaderAndISR{Leader: 1, Replicas: []int32{1, 2}, ISR: []int32{1, 2}}, 0, t0)
-	s.fetched(2, 0, 100, t0.Add(time.Second))                      // behind; leader at 100
-	s.fetched(2, 100, 200, t0.Add(2*time.Second))                  // has what the leader had at the previous fetch
+	s.fetched(2, 0, 100, t0.Add(time.Second))     // behind; leader at 100
+	s.fetched(2, 100, 200, t0.Add(2*time.Second)) // has what the leader had at the previous fetch
 	if got := s.followers[2].caughtUp; !got.Equal(t0.Add(time.Second)) {
 		t.Fatalf("caught up at %v, want %v", got, t0.Add(time.Second))
 	}
