@@ -304,9 +304,16 @@ func (m *Manager) reconcile(img *metadata.Image) {
 	m.mu.Unlock()
 
 	now := time.Now()
+	var gained, lost []TopicPartition
 	for _, w := range roles {
-		m.setRole(img, w.r, w.p, fenced, now)
+		switch m.setRole(img, w.r, w.p, fenced, now) {
+		case 1:
+			gained = append(gained, TopicPartition{w.t.Name, w.p.Index})
+		case -1:
+			lost = append(lost, TopicPartition{w.t.Name, w.p.Index})
+		}
 	}
+	m.logLeadership(gained, lost)
 	m.last = img
 	m.doneMu.Lock()
 	m.done = img.AppliedIndex
@@ -329,36 +336,58 @@ func sameBrokers(a, b *metadata.Image) bool {
 	return true
 }
 
-// setRole makes r lead, follow or wait as part says.
-func (m *Manager) setRole(img *metadata.Image, r *replica, part metadata.Partition, fenced bool, now time.Time) {
+// maxRoleLines is how many leadership changes of one reconcile are logged a
+// line each at info level; more are summed up in one line.
+const maxRoleLines = 20
+
+// logLeadership logs the partitions this node started and stopped leading.
+func (m *Manager) logLeadership(gained, lost []TopicPartition) {
+	if len(gained)+len(lost) > maxRoleLines {
+		m.logger.Info("leadership changes", "now_leading", len(gained), "no_longer_leading", len(lost))
+		return
+	}
+	for _, tp := range gained {
+		m.logger.Info("leading partition", "topic", tp.Topic, "partition", tp.Index)
+	}
+	for _, tp := range lost {
+		m.logger.Info("no longer leading partition", "topic", tp.Topic, "partition", tp.Index)
+	}
+}
+
+// setRole makes r lead, follow or wait as part says, and returns 1 when it
+// starts leading, -1 when it stops, else 0.
+func (m *Manager) setRole(img *metadata.Image, r *replica, part metadata.Partition, fenced bool, now time.Time) int {
 	st := LeaderAndISR{Leader: part.Leader, LeaderEpoch: part.LeaderEpoch, PartitionEpoch: part.Epoch, Replicas: part.Replicas, ISR: part.ISR}
 	tp := TopicPartition{r.p.Topic, r.p.Index}
 	r.state = part
 	if part.Leader == m.cfg.NodeID && !fenced {
 		m.fetch.unfollow(r.p)
 		r.p.BecomeLeader(st, now)
-		if !r.leading {
-			r.leading = true
-			m.logger.Info("leading partition", "topic", tp.Topic, "partition", tp.Index, "leader_epoch", part.LeaderEpoch, "isr", part.ISR)
-			m.leadership(tp, true)
+		if r.leading {
+			return 0
 		}
-		return
+		r.leading = true
+		m.logger.Debug("leading partition", "topic", tp.Topic, "partition", tp.Index, "leader_epoch", part.LeaderEpoch, "isr", part.ISR)
+		m.leadership(tp, true)
+		return 1
 	}
 	if part.Leader == m.cfg.NodeID {
 		st.Leader = -1 // fenced: wait for the controller to move or re-elect it
 	}
+	change := 0
 	if r.leading {
-		r.leading = false
-		m.logger.Info("no longer leading partition", "topic", tp.Topic, "partition", tp.Index, "leader", st.Leader, "leader_epoch", part.LeaderEpoch)
+		r.leading, change = false, -1
+		m.logger.Debug("no longer leading partition", "topic", tp.Topic, "partition", tp.Index, "leader", st.Leader, "leader_epoch", part.LeaderEpoch)
 		m.leadership(tp, false)
 	}
 	r.p.BecomeFollower(st)
 	b, ok := img.Broker(st.Leader)
 	if st.Leader == -1 || !ok {
 		m.fetch.unfollow(r.p)
-		return
+		return change
 	}
 	m.fetch.follow(r.p, st.Leader, net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port))), part.LeaderEpoch)
+	return change
 }
 
 func (m *Manager) leadership(tp TopicPartition, leader bool) {

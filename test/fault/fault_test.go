@@ -7,16 +7,23 @@ package fault
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"io"
+	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/goleak"
 
+	"github.com/stratalog/strata/internal/recordbatch"
 	"github.com/stratalog/strata/test/cluster"
 )
 
@@ -69,9 +76,15 @@ type producer struct {
 }
 
 func startProducer(t *testing.T, cl *kgo.Client, topic string) *producer {
+	return startProducerInto(t, cl, topic, cluster.NewLedger(), "v")
+}
+
+// startProducerInto is startProducer with a ledger and a value prefix of
+// the caller's, to go on after an earlier producer.
+func startProducerInto(t *testing.T, cl *kgo.Client, topic string, ledger *cluster.Ledger, prefix string) *producer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &producer{ledger: cluster.NewLedger(), cancel: cancel, done: make(chan struct{})}
+	p := &producer{ledger: ledger, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(p.done)
 		var wg sync.WaitGroup
@@ -82,7 +95,7 @@ func startProducer(t *testing.T, cl *kgo.Client, topic string) *producer {
 			case <-ctx.Done():
 				continue
 			}
-			v := []byte(fmt.Sprintf("v-%08d", i))
+			v := []byte(fmt.Sprintf("%s-%08d", prefix, i))
 			p.ledger.Attempted(v)
 			wg.Add(1)
 			cl.Produce(context.Background(), &kgo.Record{Topic: topic, Value: v}, func(r *kgo.Record, err error) {
@@ -125,14 +138,16 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 	}
 }
 
-// leaderOf returns the leader of topic's partition p, as node id.
+// leaderOf returns the leader of topic's partition p, as node id, or -1
+// when the metadata request fails (it may go to a node that is down).
 func leaderOf(t *testing.T, cl *kgo.Client, topic string, p int32) int32 {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	md, err := kadm.NewClient(cl).Metadata(ctx, topic)
 	if err != nil {
-		t.Fatal(err)
+		t.Logf("metadata: %v", err)
+		return -1
 	}
 	return md.Topics[topic].Partitions[p].Leader
 }
@@ -156,7 +171,7 @@ func TestKillLeaderDuringProduce(t *testing.T) {
 	p := startProducer(t, cl, topic)
 	p.waitAcked(t, 2000, 30*time.Second, "acks before the fault")
 
-	victim := c.Node(leaderOf(t, cl, topic, 0))
+	victim := c.Node(leaderOfNow(t, cl, topic, 0))
 	victim.Kill()
 	p.waitAcked(t, 2000, 30*time.Second, "acks with the leader dead")
 	victim.Restart()
@@ -164,4 +179,330 @@ func TestKillLeaderDuringProduce(t *testing.T) {
 	p.waitAcked(t, 2000, 30*time.Second, "acks after the restart")
 	p.stop()
 	check(t, c, cl, p, topic, parts)
+}
+
+// TestPausedLeaderIsFenced stops (SIGSTOP) the leader of a partition for
+// longer than broker.session.timeout.ms while producers write with
+// acks=all, resumes it, and checks that as a zombie it acknowledges
+// nothing: a produce sent straight to it the moment it resumes fails.
+func TestPausedLeaderIsFenced(t *testing.T) {
+	const topic, parts = "pause-leader", 3
+	c, cl := startCluster(t, topic, parts)
+	p := startProducer(t, cl, topic)
+	p.waitAcked(t, 2000, 30*time.Second, "acks before the fault")
+
+	victim := c.Node(leaderOfNow(t, cl, topic, 0))
+	victim.Pause()
+	p.waitAcked(t, 2000, 30*time.Second, "acks with the leader paused")
+	eventually(t, 30*time.Second, "a new leader for partition 0", func() bool {
+		l := leaderOf(t, cl, topic, 0)
+		return l > 0 && l != victim.ID()
+	})
+	victim.Resume()
+	zombie := []byte("from-the-zombie")
+	p.ledger.Attempted(zombie)
+	if code := rawProduce(t, victim.KafkaAddr(), topic, 0, zombie); code == 0 {
+		t.Fatal("the resumed old leader acknowledged an acks=all produce")
+	} else {
+		t.Logf("the resumed old leader answered %v", kerr.ErrorForCode(code))
+	}
+	victim.WaitReady(30 * time.Second)
+	p.waitAcked(t, 2000, 30*time.Second, "acks after the resume")
+	p.stop()
+	check(t, c, cl, p, topic, parts)
+}
+
+// TestDivergentTailTruncated makes the leader of a partition append
+// records its followers do not get (acks=1 while they are stopped; one
+// may still reach them in a fetch answered as they stopped), kills it, lets
+// a new leader take writes at the same offsets, and restarts the old
+// leader: it must truncate its divergent tail and end up with the new
+// leader's records, which the test checks by making it leader again and
+// reading every acknowledged record at its offset.
+func TestDivergentTailTruncated(t *testing.T) {
+	const topic, parts = "divergent", 1
+	c, cl := startCluster(t, topic, parts)
+	p := startProducer(t, cl, topic)
+	p.waitAcked(t, 1000, 30*time.Second, "acks before the fault")
+	p.stop()
+
+	old := c.Node(leaderOfNow(t, cl, topic, 0))
+	var followers []*cluster.Node
+	for _, n := range c.Nodes() {
+		if n != old {
+			followers = append(followers, n)
+		}
+	}
+	for _, f := range followers {
+		f.Pause()
+	}
+	// Records only the old leader gets: acks=1 straight to it.
+	var tail [][]byte
+	for i := range 20 {
+		v := []byte(fmt.Sprintf("tail-%d", i))
+		tail = append(tail, v)
+		p.ledger.Attempted(v)
+		if code := rawProduceAcks(t, old.KafkaAddr(), topic, 0, v, 1); code != 0 {
+			t.Fatalf("acks=1 produce to the leader: %v", kerr.ErrorForCode(code))
+		}
+	}
+	old.Kill()
+	for _, f := range followers {
+		f.Resume()
+	}
+	eventually(t, 30*time.Second, "a new leader", func() bool {
+		l := leaderOf(t, cl, topic, 0)
+		return l != old.ID() && l > 0
+	})
+	p2 := startProducerInto(t, cl, topic, p.ledger, "w")
+	p2.waitAcked(t, 500, 30*time.Second, "acks on the new leader")
+	old.Restart()
+	old.WaitReady(30 * time.Second)
+	p2.waitAcked(t, 500, 30*time.Second, "acks with the old leader back")
+	p2.stop()
+	eventually(t, 30*time.Second, "the old leader back in the ISR", func() bool { return inISR(t, cl, topic, 0, old.ID()) })
+	// Make the old leader lead again: stop the others one by one.
+	for _, n := range followers {
+		if leaderOf(t, cl, topic, 0) == old.ID() {
+			break
+		}
+		n.Kill()
+		eventually(t, 30*time.Second, "a leader other than the killed node", func() bool {
+			l := leaderOf(t, cl, topic, 0)
+			return l > 0 && l != n.ID()
+		})
+		n.Restart()
+		n.WaitReady(30 * time.Second)
+	}
+	if l := leaderOf(t, cl, topic, 0); l != old.ID() {
+		t.Skipf("could not make node %d lead again (leader %d)", old.ID(), l)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	recs := cluster.ReadAll(ctx, t, cl, topic, parts)
+	p.ledger.CheckAgainst(t, recs)
+	kept := 0
+	for _, r := range recs[cluster.TopicPartition{Topic: topic, Partition: 0}] {
+		if slices.ContainsFunc(tail, func(v []byte) bool { return string(v) == string(r.Value) }) {
+			kept++
+		}
+	}
+	t.Logf("%d of the %d records of the old leader's tail reached a follower before it died", kept, len(tail))
+}
+
+// leaderOfNow is leaderOf on a healthy cluster, waiting out a leaderless
+// moment.
+func leaderOfNow(t *testing.T, cl *kgo.Client, topic string, p int32) int32 {
+	t.Helper()
+	var l int32
+	eventually(t, 30*time.Second, "a leader", func() bool { l = leaderOf(t, cl, topic, p); return l > 0 })
+	return l
+}
+
+// inISR reports whether node id is in the ISR of topic's partition p
+// (false when the metadata request fails).
+func inISR(t *testing.T, cl *kgo.Client, topic string, p, id int32) bool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	md, err := kadm.NewClient(cl).Metadata(ctx, topic)
+	if err != nil {
+		t.Logf("metadata: %v", err)
+		return false
+	}
+	return slices.Contains(md.Topics[topic].Partitions[p].ISR, id)
+}
+
+// rawProduce sends one record with acks=all to the broker at addr, on its
+// own connection (no client metadata, no retries), and returns the error
+// code of the answer for the partition, or -1 when there was none.
+func rawProduce(t *testing.T, addr, topic string, partition int32, value []byte) int16 {
+	return rawProduceAcks(t, addr, topic, partition, value, -1)
+}
+
+func rawProduceAcks(t *testing.T, addr, topic string, partition int32, value []byte, acks int16) int16 {
+	t.Helper()
+	batch, err := recordbatch.Build(recordbatch.BuildOptions{BaseTimestamp: time.Now().UnixMilli(), ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1},
+		[]recordbatch.Record{{Value: value}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := kmsg.NewPtrProduceRequest()
+	req.Version, req.Acks, req.TimeoutMillis = 9, acks, 5000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Partition, rp.Records = partition, batch
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	if err := roundTrip(addr, req, resp, 15*time.Second); err != nil {
+		t.Logf("produce to %s: %v", addr, err)
+		return -1
+	}
+	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+		t.Fatalf("produce response %+v", resp)
+	}
+	return resp.Topics[0].Partitions[0].ErrorCode
+}
+
+// roundTrip sends req on a new connection to addr and reads its response.
+func roundTrip(addr string, req kmsg.Request, resp kmsg.Response, timeout time.Duration) error {
+	c, err := net.DialTimeout("tcp", addr, timeout)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(timeout))
+	if _, err := c.Write(kmsg.NewRequestFormatter(kmsg.FormatterClientID("fault-test")).AppendRequest(nil, req, 1)); err != nil {
+		return err
+	}
+	var size [4]byte
+	if _, err := io.ReadFull(c, size[:]); err != nil {
+		return err
+	}
+	body := make([]byte, binary.BigEndian.Uint32(size[:]))
+	if _, err := io.ReadFull(c, body); err != nil {
+		return err
+	}
+	resp.SetVersion(req.GetVersion())
+	body = body[4:] // correlation id
+	if resp.IsFlexible() {
+		body = body[1:] // no tagged fields in the header
+	}
+	return resp.ReadFrom(body)
+}
+
+// TestRollingRestart restarts every node in turn (SIGTERM, then start
+// again) under acks=all load, waiting each time until the partitions are
+// fully replicated again.
+func TestRollingRestart(t *testing.T) {
+	const topic, parts = "rolling", 3
+	c, cl := startCluster(t, topic, parts)
+	p := startProducer(t, cl, topic)
+	p.waitAcked(t, 1000, 30*time.Second, "acks before the restarts")
+	for _, n := range c.Nodes() {
+		n.Stop()
+		p.waitAcked(t, 500, 30*time.Second, fmt.Sprintf("acks with node %d stopped", n.ID()))
+		n.Restart()
+		n.WaitReady(30 * time.Second)
+		eventually(t, 30*time.Second, fmt.Sprintf("node %d back in every ISR", n.ID()), func() bool {
+			for i := range int32(parts) {
+				if !inISR(t, cl, topic, i, n.ID()) {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	p.waitAcked(t, 500, 30*time.Second, "acks after the restarts")
+	p.stop()
+	check(t, c, cl, p, topic, parts)
+}
+
+// TestGroupCoordinatorFailover kills the node coordinating a consumer
+// group: the group moves to the new leader of its __consumer_offsets
+// partition, its committed offsets are there, and a member resumes from
+// them.
+func TestGroupCoordinatorFailover(t *testing.T) {
+	const topic, parts, group, total = "group-failover", 3, "g", 3000
+	c, cl := startCluster(t, topic, parts)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for i := range total {
+		cl.Produce(ctx, &kgo.Record{Topic: topic, Value: []byte(fmt.Sprintf("r-%05d", i))}, nil)
+	}
+	if err := cl.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// A member consumes about half and commits what it consumed.
+	member := c.Client(t, kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic), kgo.DisableAutoCommit(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	seen := map[string]int{}
+	for len(seen) < total/2 {
+		fs := member.PollFetches(ctx)
+		if err := fs.Err0(); err != nil {
+			t.Fatalf("poll: %v", err)
+		}
+		fs.EachRecord(func(r *kgo.Record) { seen[string(r.Value)]++ })
+	}
+	if err := member.CommitUncommittedOffsets(ctx); err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+	adm := kadm.NewClient(cl)
+	committed, err := adm.FetchOffsets(ctx, group)
+	if err != nil || committed.Error() != nil {
+		t.Fatalf("fetch offsets: %v %v", err, committed.Error())
+	}
+	member.Close()
+
+	coord := coordinatorOf(t, adm, group)
+	t.Logf("killing node %d, the coordinator of group %s", coord, group)
+	c.Node(coord).Kill()
+	eventually(t, 30*time.Second, "a new coordinator", func() bool {
+		id, err := findCoordinator(adm, group)
+		return err == nil && id != coord
+	})
+	// A client that never talked to the old coordinator (franz-go keeps
+	// the coordinator it found until a request to it gets an answer).
+	fresh := kadm.NewClient(c.Client(t))
+	var after kadm.OffsetResponses
+	eventually(t, 30*time.Second, "the committed offsets from the new coordinator", func() bool {
+		after, err = fresh.FetchOffsets(ctx, group)
+		if err == nil {
+			err = after.Error()
+		}
+		if err != nil {
+			t.Logf("fetch offsets: %v", err)
+		}
+		return err == nil
+	})
+	committed.Each(func(o kadm.OffsetResponse) {
+		got, ok := after.Lookup(o.Topic, o.Partition)
+		if !ok || got.At != o.At {
+			t.Errorf("%s/%d: committed %d before the failover, %v after", o.Topic, o.Partition, o.At, got.At)
+		}
+	})
+
+	// A new member resumes from the committed offsets: it reads the rest,
+	// and nothing committed again.
+	resumed := c.Client(t, kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	again := 0
+	for len(seen) < total {
+		fs := resumed.PollFetches(ctx)
+		if err := fs.Err0(); err != nil {
+			t.Fatalf("poll after the failover: %v", err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if seen[string(r.Value)] > 0 {
+				again++
+			}
+			seen[string(r.Value)]++
+		})
+	}
+	if again > 0 {
+		t.Fatalf("%d records committed before the failover were consumed again", again)
+	}
+}
+
+// coordinatorOf returns the node coordinating group.
+func coordinatorOf(t *testing.T, adm *kadm.Client, group string) int32 {
+	t.Helper()
+	id, err := findCoordinator(adm, group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func findCoordinator(adm *kadm.Client, group string) (int32, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res := adm.FindGroupCoordinators(ctx, group)
+	r, ok := res[group]
+	if !ok {
+		return -1, fmt.Errorf("no answer for %s", group)
+	}
+	return r.NodeID, r.Err
 }
