@@ -99,8 +99,7 @@ type Manager struct {
 type replica struct {
 	p       *Partition
 	topicID [16]byte
-	leading bool
-	state   metadata.Partition // as last reconciled
+	leading bool // as the reconciler last set it; its goroutine's alone
 }
 
 type topicState struct {
@@ -359,7 +358,6 @@ func (m *Manager) logLeadership(gained, lost []TopicPartition) {
 func (m *Manager) setRole(img *metadata.Image, r *replica, part metadata.Partition, fenced bool, now time.Time) int {
 	st := LeaderAndISR{Leader: part.Leader, LeaderEpoch: part.LeaderEpoch, PartitionEpoch: part.Epoch, Replicas: part.Replicas, ISR: part.ISR}
 	tp := TopicPartition{r.p.Topic, r.p.Index}
-	r.state = part
 	if part.Leader == m.cfg.NodeID && !fenced {
 		m.fetch.unfollow(r.p)
 		r.p.BecomeLeader(st, now)
@@ -574,9 +572,6 @@ func (m *Manager) proposeISRChanges(ctx context.Context, lag time.Duration) {
 	var changes []metadata.PartitionChange
 	var parts []*Partition
 	for _, r := range m.m {
-		if !r.leading {
-			continue
-		}
 		c, reason, ok := r.p.isrProposal(now, lag, img.Unfenced)
 		if !ok {
 			continue
