@@ -212,6 +212,9 @@ func New(cfg Config) (*Broker, error) {
 		SkipDirs: []string{metadataDir},
 	})
 	b.store.Subscribe(b.parts.Update)
+	if cfg.Registry != nil {
+		cfg.Registry.MustRegister(newClusterCollector(b))
+	}
 	return b, nil
 }
 

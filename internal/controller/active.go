@@ -130,7 +130,9 @@ func (a *active) proposeWithRepairs(ctx context.Context, rec metadata.Record) {
 		a.c.logger.Debug("controller decision overtaken", "err", err)
 		return
 	}
-	a.propose(ctx, full)
+	if a.propose(ctx, full) {
+		a.c.countElections(img, full)
+	}
 }
 
 // repair proposes the leader elections and ISR changes the image needs,
@@ -140,7 +142,10 @@ func (a *active) repair(ctx context.Context, img *metadata.Image) {
 	for len(changes) > 0 {
 		n := min(len(changes), maxChangesPerRecord)
 		a.c.logChanges(img, changes[:n])
-		a.propose(ctx, metadata.ChangePartitions{Changes: changes[:n]})
+		rec := metadata.ChangePartitions{Changes: changes[:n]}
+		if a.propose(ctx, rec) {
+			a.c.countElections(img, rec)
+		}
 		changes = changes[n:]
 	}
 }
@@ -189,17 +194,21 @@ func (a *active) addLearners(ctx context.Context, now time.Time) {
 	}
 }
 
-func (a *active) propose(ctx context.Context, rec metadata.Record) {
+// propose proposes rec and reports whether it was applied.
+func (a *active) propose(ctx context.Context, rec metadata.Record) bool {
 	ctx, cancel := context.WithTimeout(ctx, a.cfg.SessionTimeout)
 	defer cancel()
 	err := a.c.propose(ctx, rec)
 	switch {
-	case err == nil, ctx.Err() != nil && errors.Is(err, context.Canceled):
+	case err == nil:
+		return true
+	case ctx.Err() != nil && errors.Is(err, context.Canceled):
 	case errors.Is(err, kerr.InvalidUpdateVersion), errors.Is(err, kerr.StaleBrokerEpoch):
 		a.c.logger.Debug("controller decision overtaken; deciding again", "err", err)
 	default:
 		a.c.logger.Warn("controller proposal failed", "err", err)
 	}
+	return false
 }
 
 // fencing is a broker to fence and how long it has been silent.

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -91,6 +92,10 @@ type Controller struct {
 	store  *metadata.Store
 	cfg    Config
 	logger *slog.Logger
+	// elections counts the partitions whose leader this node's decisions
+	// changed (to another broker or to none), uncleanElections those
+	// elected outside the ISR.
+	elections, uncleanElections atomic.Int64
 	// mu serializes the decide-propose sequences, so a decision is never
 	// made on an image another of this controller's proposals is about to
 	// change. Records still carry what they were decided on, so a change
@@ -217,7 +222,8 @@ func (c *Controller) AlterTopicConfigs(ctx context.Context, topic string, set ma
 // leading in an epoch its followers already hold records of.
 func (c *Controller) RegisterBroker(ctx context.Context, r metadata.RegisterBroker) (int64, error) {
 	for attempt := 0; ; attempt++ {
-		rec, err := c.withRepairs(c.store.Current(), r)
+		img := c.store.Current()
+		rec, err := c.withRepairs(img, r)
 		if err != nil {
 			return 0, fmt.Errorf("register broker %d: %w", r.ID, err)
 		}
@@ -228,6 +234,7 @@ func (c *Controller) RegisterBroker(ctx context.Context, r metadata.RegisterBrok
 		if err != nil {
 			return 0, fmt.Errorf("register broker %d: %w", r.ID, err)
 		}
+		c.countElections(img, rec)
 		b, _ := c.store.Current().Broker(r.ID)
 		if b.Incarnation != r.Incarnation {
 			return 0, fmt.Errorf("register broker %d: %w: another process registered meanwhile", r.ID, kerr.DuplicateBrokerRegistration)
@@ -236,6 +243,42 @@ func (c *Controller) RegisterBroker(ctx context.Context, r metadata.RegisterBrok
 			return b.Epoch, nil // this process registered before: its epoch stays
 		}
 		return int64(index), nil
+	}
+}
+
+// Elections returns how many partition leaders this node's decisions
+// changed, and how many of those were unclean (outside the ISR).
+func (c *Controller) Elections() (all, unclean int64) {
+	return c.elections.Load(), c.uncleanElections.Load()
+}
+
+// countElections counts the leader changes among the partition changes
+// of rec, an applied record decided on img.
+func (c *Controller) countElections(img *metadata.Image, rec metadata.Record) {
+	var changes []metadata.PartitionChange
+	switch r := rec.(type) {
+	case metadata.ChangePartitions:
+		changes = r.Changes
+	case metadata.Batch:
+		for _, sub := range r.Records {
+			if cp, ok := sub.(metadata.ChangePartitions); ok {
+				changes = append(changes, cp.Changes...)
+			}
+		}
+	}
+	for _, ch := range changes {
+		t, ok := img.TopicByID(ch.TopicID)
+		if !ok || int(ch.Partition) >= len(t.Partitions) {
+			continue
+		}
+		p := t.Partitions[ch.Partition]
+		if ch.Leader == p.Leader {
+			continue
+		}
+		c.elections.Add(1)
+		if ch.Leader != -1 && !p.InISR(ch.Leader) {
+			c.uncleanElections.Add(1)
+		}
 	}
 }
 

@@ -89,6 +89,8 @@ type Manager struct {
 	// produce request was a third of the broker's allocations).
 	topics map[string]topicState
 
+	isrShrinks, isrExpands atomic.Int64
+
 	doneMu sync.Mutex
 	done   uint64        // the image index reconciled
 	doneCh chan struct{} // closed and replaced when done moves
@@ -571,6 +573,7 @@ func (m *Manager) proposeISRChanges(ctx context.Context, lag time.Duration) {
 	m.mu.RLock()
 	var changes []metadata.PartitionChange
 	var parts []*Partition
+	var shrinks, expands int64
 	for _, r := range m.m {
 		c, reason, ok := r.p.isrProposal(now, lag, img.Unfenced)
 		if !ok {
@@ -580,6 +583,20 @@ func (m *Manager) proposeISRChanges(ctx context.Context, lag time.Duration) {
 		m.logger.Info("ISR change", "topic", r.p.Topic, "partition", r.p.Index, "isr", c.ISR, "reason", reason)
 		changes = append(changes, c)
 		parts = append(parts, r.p)
+		if t, ok := img.TopicByID(c.TopicID); ok && int(c.Partition) < len(t.Partitions) {
+			for _, id := range t.Partitions[c.Partition].ISR {
+				if !slices.Contains(c.ISR, id) {
+					shrinks++
+					break
+				}
+			}
+			for _, id := range c.ISR {
+				if !t.Partitions[c.Partition].InISR(id) {
+					expands++
+					break
+				}
+			}
+		}
 	}
 	m.mu.RUnlock()
 	if len(changes) == 0 {
@@ -592,7 +609,37 @@ func (m *Manager) proposeISRChanges(ctx context.Context, lag time.Duration) {
 		for _, p := range parts {
 			p.isrProposalFailed()
 		}
+		return
 	}
+	m.isrShrinks.Add(shrinks)
+	m.isrExpands.Add(expands)
+}
+
+// Stats are the replicas' replication figures, for metrics.
+type Stats struct {
+	Replicas        int
+	Leaders         int
+	UnderReplicated int   // led here, with an ISR smaller than the replicas
+	MaxFollowerLag  int64 // the largest lag of a replica following another broker, in records
+	ISRShrinks      int64 // ISR changes this node's leaders made that removed a replica
+	ISRExpands      int64 // and that added one
+}
+
+// Stats returns the replicas' replication figures.
+func (m *Manager) Stats() Stats {
+	st := Stats{ISRShrinks: m.isrShrinks.Load(), ISRExpands: m.isrExpands.Load()}
+	for _, p := range m.Snapshot() {
+		r := p.Replication()
+		st.Replicas++
+		if r.Leading {
+			st.Leaders++
+		}
+		if r.UnderReplicated {
+			st.UnderReplicated++
+		}
+		st.MaxFollowerLag = max(st.MaxFollowerLag, r.Lag)
+	}
+	return st
 }
 
 // runBackground enforces retention, time-based flushes and rolls, and

@@ -75,7 +75,8 @@ type Partition struct {
 	onFollowerCaughtUp func()
 
 	hw       atomic.Int64
-	leading  atomic.Bool // role == roleLeader, for reads that take no lock
+	leading  atomic.Bool  // role == roleLeader, for reads that take no lock
+	leaderHW atomic.Int64 // a follower's view of its leader's high watermark, from its last fetch
 	waitMu   sync.Mutex
 	changed  chan struct{} // closed and replaced when the high watermark moves or the role changes
 	appended chan struct{} // closed and replaced when the log end moves or the role changes
@@ -590,6 +591,7 @@ func (p *Partition) followLeader(epoch int32, leaderHW, leaderStart int64) {
 	if p.role != roleFollower || p.epoch != epoch {
 		return
 	}
+	p.leaderHW.Store(leaderHW)
 	if hw := min(leaderHW, p.position()); hw != p.hw.Load() {
 		p.hw.Store(hw)
 		p.signal(true, false)
@@ -634,6 +636,27 @@ func (p *Partition) resetTo(offset int64, epoch int32) error {
 	p.hw.Store(offset)
 	p.signal(true, true)
 	return p.restore()
+}
+
+// Replication is what a replica tells about its partition's replication,
+// for metrics.
+type Replication struct {
+	Leading         bool
+	UnderReplicated bool  // leading, with an ISR smaller than the replicas
+	Lag             int64 // following: records its leader had committed that it lacks
+}
+
+// Replication returns the replica's replication state.
+func (p *Partition) Replication() Replication {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch p.role {
+	case roleLeader:
+		return Replication{Leading: true, UnderReplicated: len(p.leader.isr) < len(p.leader.replicas)}
+	case roleFollower:
+		return Replication{Lag: max(p.leaderHW.Load()-p.log.EndOffset(), 0)}
+	}
+	return Replication{}
 }
 
 // HighWatermark is the offset below which records are committed.

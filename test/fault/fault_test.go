@@ -11,7 +11,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -174,11 +177,50 @@ func TestKillLeaderDuringProduce(t *testing.T) {
 	victim := c.Node(leaderOfNow(t, cl, topic, 0))
 	victim.Kill()
 	p.waitAcked(t, 2000, 30*time.Second, "acks with the leader dead")
+	// The survivors' metrics show the fenced broker, the partitions
+	// without it in their ISR, and the elections that moved its leaders.
+	eventually(t, 30*time.Second, "metrics of the fault", func() bool {
+		m := sumMetrics(t, c)
+		return m["strata_fenced_brokers"] >= 2 && m["strata_under_replicated_partitions"] >= parts &&
+			m["strata_leader_elections_total"] >= 1 && m["strata_isr_shrinks_total"] == 0
+	})
 	victim.Restart()
 	victim.WaitReady(30 * time.Second)
 	p.waitAcked(t, 2000, 30*time.Second, "acks after the restart")
+	eventually(t, 30*time.Second, "metrics of the recovery", func() bool {
+		m := sumMetrics(t, c)
+		return m["strata_fenced_brokers"] == 0 && m["strata_under_replicated_partitions"] == 0 && m["strata_isr_expands_total"] >= 1
+	})
 	p.stop()
 	check(t, c, cl, p, topic, parts)
+}
+
+// sumMetrics scrapes /metrics of every running node and sums each
+// unlabelled strata_ metric over them.
+func sumMetrics(t *testing.T, c *cluster.Cluster) map[string]float64 {
+	t.Helper()
+	sum := map[string]float64{}
+	for _, n := range c.Nodes() {
+		if !n.Running() {
+			continue
+		}
+		resp, err := http.Get("http://" + n.AdminAddr() + "/metrics")
+		if err != nil {
+			continue
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, line := range strings.Split(string(body), "\n") {
+			name, val, ok := strings.Cut(line, " ")
+			if !ok || !strings.HasPrefix(name, "strata_") || strings.Contains(name, "{") {
+				continue
+			}
+			if v, err := strconv.ParseFloat(val, 64); err == nil {
+				sum[name] += v
+			}
+		}
+	}
+	return sum
 }
 
 // TestPausedLeaderIsFenced stops (SIGSTOP) the leader of a partition for
