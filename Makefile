@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin/strata
 
-.PHONY: serve build test test-go test-race test-compat fuzz vet clean bench
+.PHONY: serve build test test-go test-race test-compat fuzz vet clean bench chaos
 
 ## serve: start a one-node broker with defaults (127.0.0.1:9092, data in ./strata-data)
 serve:
@@ -21,9 +21,11 @@ vet:
 test-go:
 	$(GO) test -count=1 -timeout 15m ./...
 
-## test-race: every package under the race detector, end-to-end tests at -short size
+## test-race: every package under the race detector, end-to-end tests at -short size,
+## and one seed of the in-process cluster under faults
 test-race:
 	$(GO) test -count=1 -race -short -timeout 10m ./...
+	CHAOS_SEEDS=1 $(GO) test -count=1 -race -timeout 5m -run TestLinearizableUnderFaults ./test/chaos
 
 ## test-compat: kcat, confluent-kafka-python and kafka-python against a fresh broker
 test-compat: build
@@ -37,6 +39,16 @@ fuzz:
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \
 	done
+
+## chaos: long fault runs: CHAOS_SEEDS seeds of CHAOS_SECONDS each of the in-process cluster
+## under random faults (linearizability checked), and the multi-process fault tests FAULT_RUNS times
+CHAOS_SEEDS ?= 50
+CHAOS_SECONDS ?= 20
+FAULT_RUNS ?= 10
+chaos:
+	CHAOS_SEEDS=$(CHAOS_SEEDS) CHAOS_SECONDS=$(CHAOS_SECONDS) CHAOS_FIRST_SEED=100 \
+	  $(GO) test -count=1 -timeout 180m -run TestLinearizableUnderFaults -v ./test/chaos
+	$(GO) test -count=$(FAULT_RUNS) -timeout 120m ./test/fault
 
 ## bench: fixed benchmark suite vs kfake and NATS JetStream on fresh local servers; writes docs/benchmarks.md
 bench:

@@ -306,18 +306,26 @@ func (c *Controller) AlterPartitions(ctx context.Context, changes []metadata.Par
 }
 
 // AllocateProducerIDs reserves count producer ids for this node and returns
-// the first; the block is [first, first+count). The node must be registered.
+// the first; the block is [first, first+count). The node must be
+// registered. Nodes allocate concurrently: a block decided on an image
+// another node's allocation has overtaken is refused at apply, and decided
+// again.
 func (c *Controller) AllocateProducerIDs(ctx context.Context, count int64) (int64, error) {
 	if count <= 0 {
 		return 0, fmt.Errorf("allocate producer ids: count %d must be positive", count)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	first := c.store.Current().NextProducerID
-	if err := c.propose(ctx, metadata.AllocateProducerIDs{Broker: c.cfg.NodeID, First: first, Count: count}); err != nil {
-		return 0, err
+	for attempt := 0; ; attempt++ {
+		first := c.store.Current().NextProducerID
+		err := c.propose(ctx, metadata.AllocateProducerIDs{Broker: c.cfg.NodeID, First: first, Count: count})
+		if err == nil {
+			return first, nil
+		}
+		if !errors.Is(err, metadata.ErrInvalidRecord) || attempt >= 20 || c.store.Current().NextProducerID == first {
+			return 0, err
+		}
 	}
-	return first, nil
 }
 
 // EnsureClusterID sets a random cluster id (a UUID v4 in URL-safe base64
