@@ -66,8 +66,14 @@ func freeAddrs(t *testing.T, n int) []string {
 
 // startMember runs node id of a group with voters (id to address) over TCP.
 func startMember(t *testing.T, dir string, id uint64, voters map[uint64]string, faults Faults) *member {
+	return startMemberOf(t, dir, id, voters, faults, "")
+}
+
+// startMemberOf is startMember with the cluster id its metadata holds.
+func startMemberOf(t *testing.T, dir string, id uint64, voters map[uint64]string, faults Faults, clusterID string) *member {
 	t.Helper()
-	nw := NewNetwork(NetworkConfig{ID: id, Incarnation: [16]byte{byte(id), byte(time.Now().UnixNano())}, Listen: voters[id], Voters: voters, Faults: faults})
+	nw := NewNetwork(NetworkConfig{ID: id, Incarnation: [16]byte{byte(id), byte(time.Now().UnixNano())}, Listen: voters[id], Voters: voters,
+		Faults: faults, ClusterID: func() string { return clusterID }})
 	if err := nw.Listen(); err != nil {
 		t.Fatal(err)
 	}
@@ -217,8 +223,8 @@ func TestNetworkLearnerAndDuplicates(t *testing.T) {
 func TestNetworkRefusals(t *testing.T) {
 	addrs := freeAddrs(t, 3)
 	voters := map[uint64]string{1: addrs[0], 2: addrs[1]}
-	a := startMember(t, t.TempDir(), 1, voters, nil)
-	b := startMember(t, t.TempDir(), 2, voters, nil)
+	a := startMemberOf(t, t.TempDir(), 1, voters, nil, "cluster-a")
+	b := startMemberOf(t, t.TempDir(), 2, voters, nil, "cluster-a")
 	waitReady(t, a.running)
 	waitReady(t, b.running)
 
@@ -252,7 +258,9 @@ func TestNetworkRefusals(t *testing.T) {
 		{"other voters", helloMsg{from: 2, to: 1, voters: []uint64{1, 2, 3}}, "INCONSISTENT_VOTER_SET"},
 		{"same id", helloMsg{from: 1, to: 1, voters: []uint64{1, 2}}, "two nodes have the same id"},
 		{"second live process of node 2", helloMsg{from: 2, to: 1, incarnation: [16]byte{0xee}, voters: []uint64{1, 2}}, "DUPLICATE_BROKER_REGISTRATION"},
+		{"other cluster", helloMsg{from: 7, to: 1, clusterID: "cluster-b", voters: []uint64{1, 2}}, "INCONSISTENT_CLUSTER_ID"},
 		{"learner", helloMsg{from: 7, to: 1, voters: []uint64{1, 2}}, ""},
+		{"learner of this cluster", helloMsg{from: 8, to: 1, clusterID: "cluster-a", voters: []uint64{1, 2}}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,208 @@
+package fault
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/test/cluster"
+)
+
+// TestBrokerOnlyNode runs three voters and a fourth node that is a broker
+// only: it joins the quorum as a learner, registers, takes replicas, and
+// its death is survived like any broker's.
+func TestBrokerOnlyNode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts strata processes")
+	}
+	c := cluster.Start(t, cluster.Options{Nodes: 4, Voters: 3, Settings: clusterSettings})
+	c.WaitReady(30 * time.Second)
+	cl := c.Client(t)
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const topic, parts = "four", 4
+	if res, err := adm.CreateTopic(ctx, parts, 3, nil, topic); err != nil || res.Err != nil {
+		t.Fatalf("create topic: %v %v", err, res.Err)
+	}
+	md, err := adm.Metadata(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(md.Brokers) != 4 {
+		t.Fatalf("got brokers %v, want 4", md.Brokers)
+	}
+	on4 := 0
+	for _, p := range md.Topics[topic].Partitions {
+		for _, r := range p.Replicas {
+			if r == 4 {
+				on4++
+			}
+		}
+	}
+	if on4 == 0 {
+		t.Fatal("the broker-only node holds no replica")
+	}
+	p := startProducer(t, cl, topic)
+	p.waitAcked(t, 1000, 30*time.Second, "acks")
+	c.Node(4).Kill()
+	p.waitAcked(t, 1000, 30*time.Second, "acks with the broker-only node dead")
+	c.Node(4).Restart()
+	c.Node(4).WaitReady(30 * time.Second)
+	p.waitAcked(t, 1000, 30*time.Second, "acks with it back")
+	p.stop()
+	check(t, c, cl, p, topic, parts)
+}
+
+// TestMisconfigurationRefused starts nodes a cluster must refuse, and
+// checks each is refused with a message naming the problem while the
+// cluster goes on.
+func TestMisconfigurationRefused(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts strata processes")
+	}
+	c := cluster.Start(t, cluster.Options{Nodes: 3, Settings: clusterSettings})
+	c.WaitReady(30 * time.Second)
+	bin := cluster.Build(t)
+	voters := votersOf(c)
+
+	t.Run("two nodes with one id", func(t *testing.T) {
+		out := runUntil(t, bin, "DUPLICATE_BROKER_REGISTRATION", "serve", "--node-id", "2", "--data-dir", t.TempDir(),
+			"--listen", freeAddr(t), "--admin", freeAddr(t), "--controller-listen", freeAddr(t), "--controller-voters", voters)
+		if !strings.Contains(out, "node id 2 is in use by a live process") {
+			t.Fatalf("the second node 2 did not say why it was refused:\n%s", out)
+		}
+		c.Node(2).WaitReady(5 * time.Second)
+	})
+
+	t.Run("another voters list", func(t *testing.T) {
+		other := voters + ",4@" + freeAddr(t)
+		runUntil(t, bin, "INCONSISTENT_VOTER_SET", "serve", "--node-id", "5", "--data-dir", t.TempDir(),
+			"--listen", freeAddr(t), "--admin", freeAddr(t), "--controller-voters", other)
+	})
+
+	t.Run("restart with another voters list", func(t *testing.T) {
+		n := c.Node(3)
+		n.Stop()
+		out, err := exec.Command(bin, "serve", "--node-id", "3", "--data-dir", n.DataDir(), "--listen", freeAddr(t), "--admin", freeAddr(t),
+			"--controller-listen", n.ControllerAddr(), "--controller-voters", voters+",4@"+freeAddr(t)).CombinedOutput()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || !bytes.Contains(out, []byte("the controller voters list disagrees with the quorum's")) {
+			t.Fatalf("got %v:\n%s\nwant a refusal naming the voters list", err, out)
+		}
+		n.Restart()
+		n.WaitReady(30 * time.Second)
+	})
+
+	t.Run("data directory of another node", func(t *testing.T) {
+		out, err := exec.Command(bin, "serve", "--node-id", "7", "--data-dir", c.Node(1).DataDir(), "--listen", freeAddr(t), "--admin", freeAddr(t),
+			"--controller-voters", voters).CombinedOutput()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || !bytes.Contains(out, []byte("belongs to node 1, not node 7")) {
+			t.Fatalf("got %v:\n%s\nwant a refusal naming the directory's node", err, out)
+		}
+	})
+
+	t.Run("replication factor above the live brokers", func(t *testing.T) {
+		adm := kadm.NewClient(c.Client(t))
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		res, err := adm.CreateTopic(ctx, 1, 4, nil, "rf4")
+		if err == nil {
+			err = res.Err
+		}
+		if !errors.Is(err, kerr.InvalidReplicationFactor) {
+			t.Fatalf("RF 4 on 3 brokers: got %v, want INVALID_REPLICATION_FACTOR", err)
+		}
+		c.Node(1).Kill()
+		eventually(t, 30*time.Second, "the dead broker fenced", func() bool {
+			// A request of its own: kadm answers BrokerMetadata from the
+			// client's cached metadata.
+			resp, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, c.Client(t))
+			return err == nil && len(resp.Brokers) == 2
+		})
+		res, err = adm.CreateTopic(ctx, 1, 3, nil, "rf3")
+		if err == nil {
+			err = res.Err
+		}
+		if !errors.Is(err, kerr.InvalidReplicationFactor) {
+			t.Fatalf("RF 3 with 2 live brokers: got %v, want INVALID_REPLICATION_FACTOR", err)
+		}
+		c.Node(1).Restart()
+		c.Node(1).WaitReady(30 * time.Second)
+	})
+}
+
+// votersOf returns the cluster's controller.quorum.voters list.
+func votersOf(c *cluster.Cluster) string {
+	var vs []string
+	for _, n := range c.Nodes() {
+		if n.ControllerAddr() != "" {
+			vs = append(vs, strconv.Itoa(int(n.ID()))+"@"+n.ControllerAddr())
+		}
+	}
+	return strings.Join(vs, ",")
+}
+
+// freeAddr returns a loopback address that was free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// runUntil runs bin with args until its output shows want (within 20 s),
+// then kills it, and returns the output; a process that never becomes
+// ready is the point, so it fails the test if the output says it is.
+func runUntil(t *testing.T, bin, want string, args ...string) string {
+	t.Helper()
+	var out syncBuffer
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}()
+	eventually(t, 20*time.Second, "the refusal "+want, func() bool { return strings.Contains(out.String(), want) })
+	if s := out.String(); strings.Contains(s, "strata ready") {
+		t.Fatalf("the misconfigured node became ready:\n%s", s)
+	}
+	return out.String()
+}
+
+// syncBuffer is a bytes.Buffer safe for a process's writes and the test's
+// reads.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
