@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kerr"
+	etcdraft "go.etcd.io/raft/v3"
 
 	"github.com/stratalog/strata/internal/config"
 	"github.com/stratalog/strata/internal/controller"
@@ -296,20 +298,24 @@ func (b *Broker) start(ctx context.Context, raftDone <-chan error) error {
 	case <-ctx.Done():
 		return nil
 	}
-	if err := b.ctrl.EnsureClusterID(ctx); err != nil {
-		return fmt.Errorf("cluster id: %w", err)
+	if err := b.retry(ctx, "set the cluster id", func() error { return b.ctrl.EnsureClusterID(ctx) }); err != nil {
+		return err
+	}
+	if ctx.Err() != nil {
+		return nil
 	}
 	if err := writeMetaProperties(b.cfg.DataDir, b.cfg.NodeID, b.store.Current().ClusterID); err != nil {
 		return err
 	}
-	epoch, err := b.ctrl.RegisterBroker(ctx, metadata.RegisterBroker{
-		ID: b.cfg.NodeID, Host: b.host, Port: b.port, Rack: b.cfg.Settings.BrokerRack(), Incarnation: b.incarnation,
-	})
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return fmt.Errorf("register broker: %w", err)
+	var epoch int64
+	if err := b.retry(ctx, "register with the controller", func() error {
+		var err error
+		epoch, err = b.ctrl.RegisterBroker(ctx, metadata.RegisterBroker{
+			ID: b.cfg.NodeID, Host: b.host, Port: b.port, Rack: b.cfg.Settings.BrokerRack(), Incarnation: b.incarnation,
+		})
+		return err
+	}); err != nil || ctx.Err() != nil {
+		return err
 	}
 	b.epoch.Store(epoch)
 	b.heartbeatNow()
@@ -332,6 +338,28 @@ func (b *Broker) start(ctx context.Context, raftDone <-chan error) error {
 		return nil
 	}
 	return b.parts.RemoveOrphans()
+}
+
+// retry runs fn until it succeeds, ctx ends (nil), or it fails with an
+// error no retry can mend: a proposal that timed out or was dropped (the
+// quorum lost its leader meanwhile) is made again.
+func (b *Broker) retry(ctx context.Context, what string, fn func() error) error {
+	for {
+		err := fn()
+		switch {
+		case err == nil, ctx.Err() != nil:
+			return nil
+		case errors.Is(err, kerr.RequestTimedOut), errors.Is(err, context.DeadlineExceeded), errors.Is(err, etcdraft.ErrProposalDropped):
+			b.logger.Warn("retrying", "what", what, "err", err)
+		default:
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // runHeartbeats tells every controller voter that this node is alive, each

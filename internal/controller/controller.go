@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -112,9 +113,22 @@ func New(node Proposer, store *metadata.Store, cfg Config, logger *slog.Logger) 
 	return &Controller{node: node, store: store, cfg: cfg, logger: logger}
 }
 
+// proposeTimeout bounds a proposal made without a deadline: raft drops a
+// proposal forwarded to a leader that loses its leadership meanwhile, and
+// nobody would hear of it.
+const proposeTimeout = 30 * time.Second
+
 // propose writes rec to the log and waits until it is applied.
 func (c *Controller) propose(ctx context.Context, rec metadata.Record) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, proposeTimeout)
+		defer cancel()
+	}
 	if _, err := c.node.Propose(ctx, metadata.EncodeRecord(rec)); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("%w: the metadata quorum did not apply the change in time: %w", kerr.RequestTimedOut, err)
+		}
 		return fmt.Errorf("%T: %w", rec, err)
 	}
 	return nil
@@ -227,7 +241,9 @@ func (c *Controller) RegisterBroker(ctx context.Context, r metadata.RegisterBrok
 		if err != nil {
 			return 0, fmt.Errorf("register broker %d: %w", r.ID, err)
 		}
-		index, err := c.node.Propose(ctx, metadata.EncodeRecord(rec))
+		pctx, cancel := context.WithTimeout(ctx, proposeTimeout)
+		index, err := c.node.Propose(pctx, metadata.EncodeRecord(rec))
+		cancel()
 		if errors.Is(err, kerr.InvalidUpdateVersion) && attempt < 10 {
 			continue // a partition changed meanwhile: decide again
 		}
