@@ -16,6 +16,10 @@ import (
 // *raft.Node implements it.
 type Quorum interface {
 	Proposer
+	// ProposeAsLeader proposes data only while this node leads, and has
+	// it applied only in the term it was proposed in (raft.ErrNotLeader
+	// otherwise), so a deposed controller's decision never applies.
+	ProposeAsLeader(ctx context.Context, data []byte) (uint64, error)
 	// Leader returns the node id of the Raft leader (0 when none is
 	// known) and whether it is this node.
 	Leader() (id uint64, self bool)
@@ -54,7 +58,8 @@ type active struct {
 	// takes over, that one is judged by its own heartbeats alone: a
 	// controller that died is fenced as soon as its session has run out.
 	prevLeader, lastLeader int32
-	repaired               uint64 // image index the repairs were last decided on
+	repaired               uint64    // image index the repairs were last decided on
+	lastStep               time.Time // when step last ran
 }
 
 // RunActive acts as the cluster's controller whenever this node leads the
@@ -88,6 +93,9 @@ func (c *Controller) RunActive(ctx context.Context, q Quorum, live *Liveness, cf
 
 // step does one round of the controller's work.
 func (a *active) step(ctx context.Context, now time.Time) {
+	stalled := !a.lastStep.IsZero() && now.Sub(a.lastStep) > a.cfg.SessionTimeout/2
+	last := a.lastStep
+	a.lastStep = now
 	leader, self := a.q.Leader()
 	if !self {
 		if a.since != (time.Time{}) {
@@ -102,6 +110,11 @@ func (a *active) step(ctx context.Context, now time.Time) {
 	if a.since == (time.Time{}) {
 		a.since, a.prevLeader, a.repaired = now, a.lastLeader, 0
 		a.c.logger.Info("active controller", "previous", a.prevLeader)
+	} else if stalled {
+		// This process did not run for a while (paused, starved): the
+		// heartbeats it holds are old through no fault of the brokers.
+		a.since, a.prevLeader = now, 0
+		a.c.logger.Warn("the active controller stalled; every broker gets a new session", "for", now.Sub(last))
 	}
 	img := a.c.store.Current()
 	fence, unfence := decideLiveness(img, now, a.since, a.prevLeader, a.cfg.SessionTimeout, a.live.last)
@@ -198,11 +211,14 @@ func (a *active) addLearners(ctx context.Context, now time.Time) {
 func (a *active) propose(ctx context.Context, rec metadata.Record) bool {
 	ctx, cancel := context.WithTimeout(ctx, a.cfg.SessionTimeout)
 	defer cancel()
-	err := a.c.propose(ctx, rec)
+	_, err := a.q.ProposeAsLeader(ctx, metadata.EncodeRecord(rec))
+	_, self := a.q.Leader()
 	switch {
 	case err == nil:
 		return true
 	case ctx.Err() != nil && errors.Is(err, context.Canceled):
+	case !self:
+		a.c.logger.Info("controller decision dropped: no longer the leader", "err", err)
 	case errors.Is(err, kerr.InvalidUpdateVersion), errors.Is(err, kerr.StaleBrokerEpoch):
 		a.c.logger.Debug("controller decision overtaken; deciding again", "err", err)
 	default:

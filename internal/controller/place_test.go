@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"context"
 	"reflect"
 	"slices"
 	"testing"
@@ -223,4 +224,83 @@ func FuzzDecodeHeartbeat(f *testing.F) {
 			t.Fatalf("re-encoded % x, input % x", again, b)
 		}
 	})
+}
+
+// fakeQuorum is a Quorum that leads and records what is proposed to it as
+// the leader, applying it to store.
+type fakeQuorum struct {
+	store    *metadata.Store
+	proposed []metadata.Record
+}
+
+func (q *fakeQuorum) Propose(ctx context.Context, data []byte) (uint64, error) {
+	return q.ProposeAsLeader(ctx, data)
+}
+
+func (q *fakeQuorum) ProposeAsLeader(_ context.Context, data []byte) (uint64, error) {
+	rec, err := metadata.DecodeRecord(data)
+	if err != nil {
+		return 0, err
+	}
+	q.proposed = append(q.proposed, rec)
+	index := q.store.Current().AppliedIndex + 1
+	return index, q.store.Apply(index, rec)
+}
+
+func (q *fakeQuorum) Leader() (uint64, bool)                   { return 1, true }
+func (q *fakeQuorum) Members() (voters, learners []uint64)     { return []uint64{1, 2}, nil }
+func (q *fakeQuorum) AddLearner(context.Context, uint64) error { return nil }
+
+// TestStalledControllerFencesNobody: a controller whose own process did
+// not run for longer than the session (paused, starved) gives every broker
+// a new session instead of fencing them on its stale heartbeats.
+func TestStalledControllerFencesNobody(t *testing.T) {
+	store := metadata.NewStore()
+	inc := [16]byte{1}
+	for i, r := range []metadata.Record{
+		metadata.RegisterBroker{ID: 1, Host: "h", Port: 1, Incarnation: inc},
+		metadata.RegisterBroker{ID: 2, Host: "h", Port: 2, Incarnation: inc},
+		metadata.UnfenceBroker{ID: 1, Epoch: 1},
+		metadata.UnfenceBroker{ID: 2, Epoch: 2},
+	} {
+		if err := store.Apply(uint64(i+1), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q := &fakeQuorum{store: store}
+	c := New(q, store, Config{NodeID: 1}, nil)
+	var now time.Time
+	live := NewLiveness(func() time.Time { return now })
+	a := &active{c: c, q: q, live: live, cfg: ActiveConfig{SessionTimeout: time.Second, HeartbeatInterval: 100 * time.Millisecond}}
+	t0 := time.Unix(1000, 0)
+	now = t0
+	for _, id := range []int32{1, 2} {
+		live.Record(Heartbeat{NodeID: id, Incarnation: inc, Epoch: int64(id), Applied: 4})
+	}
+	ctx := context.Background()
+	for i := range 5 { // heard every 100 ms: nothing to do
+		now = t0.Add(time.Duration(i) * 100 * time.Millisecond)
+		live.Record(Heartbeat{NodeID: 1, Incarnation: inc, Epoch: 1, Applied: 4})
+		live.Record(Heartbeat{NodeID: 2, Incarnation: inc, Epoch: 2, Applied: 4})
+		a.step(ctx, now)
+	}
+	if len(q.proposed) != 0 {
+		t.Fatalf("proposed %v with every broker heard", q.proposed)
+	}
+	// The controller's process stops for 5 s; when it runs again it has
+	// heard from nobody since.
+	now = now.Add(5 * time.Second)
+	a.step(ctx, now)
+	if len(q.proposed) != 0 {
+		t.Fatalf("a stalled controller proposed %v", q.proposed)
+	}
+	// Broker 2 stays silent for a whole session from then: now it is fenced.
+	for range 11 {
+		now = now.Add(100 * time.Millisecond)
+		live.Record(Heartbeat{NodeID: 1, Incarnation: inc, Epoch: 1, Applied: 4})
+		a.step(ctx, now)
+	}
+	if store.Current().Unfenced(2) || !store.Current().Unfenced(1) {
+		t.Fatalf("after broker 2's silence: proposed %v", q.proposed)
+	}
 }

@@ -3,6 +3,7 @@ package raft
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	pb "go.etcd.io/raft/v3/raftpb"
 )
 
 // links is a Faults that cuts chosen links, in both directions.
@@ -305,4 +308,60 @@ func FuzzDecodeHello(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestProposeAsLeader: only the leader's guarded proposals apply, and an
+// entry proposed in one term but committed in another is rejected.
+func TestProposeAsLeader(t *testing.T) {
+	addrs := freeAddrs(t, 3)
+	voters := map[uint64]string{1: addrs[0], 2: addrs[1], 3: addrs[2]}
+	var ms []*member
+	for id := uint64(1); id <= 3; id++ {
+		ms = append(ms, startMember(t, t.TempDir(), id, voters, nil))
+	}
+	for _, m := range ms {
+		waitReady(t, m.running)
+	}
+	var lead *member
+	waitFor(t, 5*time.Second, "a leader", func() bool { lead = leaderOf(ms); return lead != nil })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, m := range ms {
+		if m == lead {
+			continue
+		}
+		if _, err := m.node.ProposeAsLeader(ctx, []byte("from-a-follower")); !errors.Is(err, ErrNotLeader) {
+			t.Fatalf("a follower's guarded proposal: %v, want ErrNotLeader", err)
+		}
+	}
+	if _, err := lead.node.ProposeAsLeader(ctx, []byte("from-the-leader")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "every member applies the leader's", func() bool {
+		for _, m := range ms {
+			if !slices.Equal(m.m.data(), []string{"from-the-leader"}) {
+				return false
+			}
+		}
+		return true
+	})
+
+	// A guarded entry carrying term 1 but committed in a later term: the
+	// state machine never sees it, and its proposer gets ErrNotLeader.
+	l := &loop{n: lead.node, apply: func(uint64, []byte) error { t.Fatal("applied a stale guarded entry"); return nil }}
+	data := make([]byte, requestIDSize+guardedExtra+3)
+	binary.BigEndian.PutUint64(data, guardedID)
+	binary.BigEndian.PutUint64(data[requestIDSize:], 77)
+	binary.BigEndian.PutUint64(data[requestIDSize+8:], 1)
+	copy(data[requestIDSize+guardedExtra:], "old")
+	ch := make(chan result, 1)
+	lead.node.mu.Lock()
+	lead.node.waiters[77] = ch
+	lead.node.mu.Unlock()
+	if err := l.applyEntry(&pb.Entry{Term: new(uint64(5)), Index: new(uint64(1000)), Data: data}); err != nil {
+		t.Fatal(err)
+	}
+	if r := <-ch; !errors.Is(r.err, ErrNotLeader) {
+		t.Fatalf("got %v, want ErrNotLeader", r.err)
+	}
 }

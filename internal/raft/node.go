@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"slices"
 	"sync"
@@ -43,6 +44,11 @@ const (
 	// maxProposalBatch bounds how many queued proposals one loop iteration
 	// hands to raft, so they share one fsync.
 	maxProposalBatch = 256
+	// guardedID marks an entry of ProposeAsLeader: in the place of the
+	// request id, followed by the request id and the term it was proposed
+	// in (docs/format/metadata-log.md, section 2).
+	guardedID    = math.MaxUint64
+	guardedExtra = 16
 )
 
 // Errors of Node.
@@ -52,6 +58,10 @@ var (
 	ErrStopped = errors.New("raft node stopped")
 	// ErrAlreadyRunning is returned by a second call of Run.
 	ErrAlreadyRunning = errors.New("raft node already running")
+	// ErrNotLeader is returned by ProposeAsLeader when this node does not
+	// lead the group, or lost the leadership before its entry was
+	// committed.
+	ErrNotLeader = errors.New("not the leader of the metadata quorum")
 )
 
 // Config configures a Node.
@@ -124,8 +134,9 @@ type Node struct {
 }
 
 type proposal struct {
-	id   uint64
-	data []byte // request id and payload
+	id      uint64
+	data    []byte // request id and payload
+	guarded bool   // ProposeAsLeader's: data holds the guard, the term still zero
 }
 
 type result struct {
@@ -407,6 +418,20 @@ func (n *Node) Ready() <-chan struct{} { return n.ready }
 // raft.ErrProposalDropped if raft refused the entry (no leader). data is not
 // kept after Propose returns.
 func (n *Node) Propose(ctx context.Context, data []byte) (uint64, error) {
+	return n.propose(ctx, data, false)
+}
+
+// ProposeAsLeader is Propose for a decision only the leader may make (the
+// controller's fencing and elections): it returns ErrNotLeader at once when
+// this node does not lead, instead of forwarding the proposal, and the
+// entry applies only if it is committed in the term it was proposed in, so
+// a leader that was deposed meanwhile does not have a stale decision
+// applied by its successor.
+func (n *Node) ProposeAsLeader(ctx context.Context, data []byte) (uint64, error) {
+	return n.propose(ctx, data, true)
+}
+
+func (n *Node) propose(ctx context.Context, data []byte, guarded bool) (uint64, error) {
 	select {
 	case <-n.ready:
 	case <-ctx.Done():
@@ -415,6 +440,9 @@ func (n *Node) Propose(ctx context.Context, data []byte) (uint64, error) {
 		return 0, ErrStopped
 	}
 	id := n.nonce + n.seq.Add(1)
+	if id == guardedID {
+		id = n.nonce + n.seq.Add(1)
+	}
 	ch := make(chan result, 1)
 	n.mu.Lock()
 	n.waiters[id] = ch
@@ -424,11 +452,19 @@ func (n *Node) Propose(ctx context.Context, data []byte) (uint64, error) {
 		delete(n.waiters, id)
 		n.mu.Unlock()
 	}()
-	buf := make([]byte, requestIDSize+len(data))
-	binary.BigEndian.PutUint64(buf, id)
-	copy(buf[requestIDSize:], data)
+	var buf []byte
+	if guarded {
+		buf = make([]byte, requestIDSize+guardedExtra+len(data))
+		binary.BigEndian.PutUint64(buf, guardedID)
+		binary.BigEndian.PutUint64(buf[requestIDSize:], id)
+		copy(buf[requestIDSize+guardedExtra:], data)
+	} else {
+		buf = make([]byte, requestIDSize+len(data))
+		binary.BigEndian.PutUint64(buf, id)
+		copy(buf[requestIDSize:], data)
+	}
 	select {
-	case n.propc <- proposal{id: id, data: buf}:
+	case n.propc <- proposal{id: id, data: buf, guarded: guarded}:
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	case <-n.done:

@@ -111,6 +111,14 @@ func (l *loop) drainProposals() {
 }
 
 func (l *loop) propose(p proposal) {
+	if p.guarded {
+		st := l.n.rn.BasicStatus()
+		if st.RaftState != raft.StateLeader {
+			l.n.finish(p.id, result{err: ErrNotLeader})
+			return
+		}
+		binary.BigEndian.PutUint64(p.data[requestIDSize+8:], st.GetTerm())
+	}
 	if err := l.n.rn.Propose(p.data); err != nil {
 		l.n.finish(p.id, result{err: fmt.Errorf("propose: %w", err)})
 	}
@@ -203,8 +211,22 @@ func (l *loop) applyEntry(e *pb.Entry) error {
 		case len(data) < requestIDSize:
 			n.logger.Error("metadata log entry without request id", "index", index, "bytes", len(data))
 		default:
-			id := binary.BigEndian.Uint64(data)
-			err := l.apply(index, data[requestIDSize:])
+			id, payload := binary.BigEndian.Uint64(data), data[requestIDSize:]
+			var err error
+			if id == guardedID {
+				if len(payload) < guardedExtra {
+					n.logger.Error("metadata log entry with a short guard", "index", index, "bytes", len(data))
+					break
+				}
+				id = binary.BigEndian.Uint64(payload)
+				if term := binary.BigEndian.Uint64(payload[8:]); term != e.GetTerm() {
+					err = fmt.Errorf("%w: proposed in term %d, committed in term %d", ErrNotLeader, term, e.GetTerm())
+				}
+				payload = payload[guardedExtra:]
+			}
+			if err == nil {
+				err = l.apply(index, payload)
+			}
 			if err != nil {
 				n.logger.Debug("metadata log entry rejected", "index", index, "err", err)
 			}

@@ -126,7 +126,13 @@ func (p *producer) stop() {
 func (p *producer) waitAcked(t *testing.T, n int64, timeout time.Duration, what string) {
 	t.Helper()
 	want := p.acked.Load() + n
-	eventually(t, timeout, what, func() bool { return p.acked.Load() >= want })
+	deadline := time.Now().Add(timeout)
+	for p.acked.Load() < want {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s: %d of %d acknowledged, %d produce errors", timeout, what, p.acked.Load(), want, p.errs.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // eventually polls cond until it holds, failing the test after timeout.
@@ -547,4 +553,120 @@ func findCoordinator(adm *kadm.Client, group string) (int32, error) {
 		return -1, fmt.Errorf("no answer for %s", group)
 	}
 	return r.NodeID, r.Err
+}
+
+// TestPausedControllerDecidesNothing stops (SIGSTOP) the node that leads
+// the metadata quorum for longer than the session and election timeouts.
+// The others elect a new controller, which fences the paused node. When it
+// resumes, the old controller holds heartbeats from before its pause, but
+// none of the decisions it might make on them may apply: the partitions the
+// healthy nodes lead keep their leaders and epochs.
+func TestPausedControllerDecidesNothing(t *testing.T) {
+	const topic, parts = "paused-controller", 6
+	c, cl := startCluster(t, topic, parts)
+	var ctrl int32
+	eventually(t, 30*time.Second, "a controller", func() bool {
+		ctrl = int32(sumMetrics(t, c)["strata_raft_leader"] / 3)
+		return ctrl > 0 && float64(ctrl)*3 == sumMetrics(t, c)["strata_raft_leader"]
+	})
+	before := partitionLeaders(t, cl, topic)
+	victim := c.Node(ctrl)
+	victim.Pause()
+	// Writes go on while it is paused; they also make the pause last a
+	// few seconds, so the heartbeats it holds are well past the session.
+	// A paused broker holds its connections open and answers nothing: the
+	// producer gives up on it after short request timeouts.
+	quick := c.Client(t, kgo.ProduceRequestTimeout(time.Second), kgo.RequestTimeoutOverhead(time.Second))
+	p := startProducer(t, quick, topic)
+	pausedAt := time.Now()
+	p.waitAcked(t, 10000, 30*time.Second, "acks while the controller is paused")
+	t.Logf("10000 acks with the controller paused took %v", time.Since(pausedAt).Round(time.Millisecond))
+	eventually(t, 30*time.Second, "a new controller, and the paused node out of every ISR", func() bool {
+		if controllerOf(t, c, ctrl) == ctrl {
+			return false
+		}
+		for i := range int32(parts) {
+			if inISR(t, cl, topic, i, ctrl) {
+				return false
+			}
+		}
+		return true
+	})
+	victim.Resume()
+	victim.WaitReady(30 * time.Second)
+	eventually(t, 30*time.Second, "the old controller back in every ISR", func() bool {
+		for i := range int32(parts) {
+			if !inISR(t, cl, topic, i, ctrl) {
+				return false
+			}
+		}
+		return true
+	})
+	after := partitionLeaders(t, cl, topic)
+	for i, b := range before {
+		if b[0] == ctrl {
+			continue
+		}
+		if a := after[i]; a != b {
+			t.Errorf("partition %d led by healthy node %d at epoch %d before, by %d at epoch %d after", i, b[0], b[1], a[0], a[1])
+		}
+	}
+	p.stop()
+	check(t, c, cl, p, topic, parts)
+}
+
+// controllerOf returns the metadata quorum leader as a running node other
+// than except sees it, or except when none answers.
+func controllerOf(t *testing.T, c *cluster.Cluster, except int32) int32 {
+	t.Helper()
+	for _, n := range c.Nodes() {
+		if n.ID() == except || !n.Running() {
+			continue
+		}
+		if v := nodeMetric(n, "strata_raft_leader"); v > 0 {
+			return int32(v)
+		}
+	}
+	return except
+}
+
+// nodeMetric scrapes one unlabelled metric of node n, -1 when unknown.
+func nodeMetric(n *cluster.Node, name string) float64 {
+	resp, err := http.Get("http://" + n.AdminAddr() + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			if f, err := strconv.ParseFloat(v, 64); err == nil {
+				return f
+			}
+		}
+	}
+	return -1
+}
+
+// partitionLeaders returns each partition's leader and leader epoch.
+func partitionLeaders(t *testing.T, cl *kgo.Client, topic string) map[int32][2]int32 {
+	t.Helper()
+	var out map[int32][2]int32
+	eventually(t, 30*time.Second, "metadata with every leader", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		md, err := kadm.NewClient(cl).Metadata(ctx, topic)
+		if err != nil {
+			return false
+		}
+		out = map[int32][2]int32{}
+		for _, p := range md.Topics[topic].Partitions {
+			if p.Leader < 0 {
+				return false
+			}
+			out[p.Partition] = [2]int32{p.Leader, p.LeaderEpoch}
+		}
+		return true
+	})
+	return out
 }
