@@ -281,4 +281,3 @@ func TestFlushedPositionBoundsHighWatermark(t *testing.T) {
 		t.Fatalf("hw %d counts a record not yet flushed", hw)
 	}
 }
-
