@@ -18,6 +18,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/stratalog/strata/test/cluster"
 )
 
 // devOpts returns the command's default options with dir as data dir.
@@ -269,15 +271,11 @@ func errString(err error) string {
 	return err.Error()
 }
 
-// buildStrataBinary builds the strata binary into a temporary directory.
+// buildStrataBinary returns the strata binary, built once per test binary
+// run and shared with the multi-process tests (cluster.Build).
 func buildStrataBinary(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "strata")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/stratalog/strata/cmd/strata")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build strata: %v\n%s", err, out)
-	}
-	return bin
+	return cluster.Build(t)
 }
 
 // devClusterRun is `strata dev cluster` running in-process.
