@@ -13,7 +13,8 @@ package broker
 //     Kafka would put at offset i-1, so an index is also an exclusive end
 //     offset: HighWatermark is the commit index, and each member's
 //     LogEndOffset is its Match index as the leader tracks it (the leader's
-//     own is its last index; -1 for a member it has no progress of).
+//     own is its last index; -1 for a member it has no progress of yet, as
+//     after an election until the member answers).
 //     CurrentVoters are the voters; Observers are the learners (nodes that
 //     receive the log without voting).
 //   - Timestamps: for the leader itself both are now, as in Kafka
@@ -161,7 +162,9 @@ func describeQuorumPartition(st *raft.Status, voters, learners []uint64, heard f
 			rs.LastFetchTimestamp, rs.LastCaughtUpTimestamp = now.UnixMilli(), now.UnixMilli()
 			return rs
 		}
-		if m, ok := match[id]; ok {
+		// A new leader knows nothing of a member until it answers: etcd
+		// raft starts every Match at 0, no index, so 0 is unknown.
+		if m := match[id]; m > 0 {
 			rs.LogEndOffset = int64(m)
 			if m >= st.Last {
 				rs.LastCaughtUpTimestamp = now.UnixMilli()

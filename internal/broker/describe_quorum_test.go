@@ -103,12 +103,12 @@ func TestDescribeQuorumPartition(t *testing.T) {
 			wantVoters: []replica{{1, 30, -1, -1}, {2, 42, nowMs, nowMs}, {3, 42, -1, nowMs}},
 		},
 		{
-			name: "a learner, and a voter without progress",
+			name: "a learner, a voter without progress, one not heard since the election",
 			st: raft.Status{ID: 1, Term: 3, Leader: 1, Commit: 10, Last: 10,
-				Progress: []raft.Progress{{ID: 1, Match: 10}, {ID: 2, Match: 9}, {ID: 4, Match: 10, Learner: true}}},
-			voters:        []uint64{1, 2, 3},
+				Progress: []raft.Progress{{ID: 1, Match: 10}, {ID: 2, Match: 9}, {ID: 4, Match: 10, Learner: true}, {ID: 5, Match: 0}}},
+			voters:        []uint64{1, 2, 3, 5},
 			learners:      []uint64{4},
-			wantVoters:    []replica{{1, 10, nowMs, nowMs}, {2, 9, heardMs, -1}, {3, -1, -1, -1}},
+			wantVoters:    []replica{{1, 10, nowMs, nowMs}, {2, 9, heardMs, -1}, {3, -1, -1, -1}, {5, -1, -1, -1}},
 			wantObservers: []replica{{4, 10, heardMs, nowMs}},
 		},
 	}
