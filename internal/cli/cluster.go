@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -50,19 +51,21 @@ epoch and high watermark), how many topics and partitions the cluster has
 
 Nodes come from DescribeCluster (with fenced brokers, KIP-1073) when the
 cluster supports it, else from Metadata (which lists live brokers only);
-the quorum from DescribeQuorum (KIP-595). Against a cluster that does not
-serve DescribeQuorum the Raft columns show -.`,
+the quorum from DescribeQuorum (KIP-595), asked of the controller and, if it
+does not answer (a stale or hung controller), of each other node in turn, which
+passes it on to the quorum leader. Against a cluster that does not serve
+DescribeQuorum the Raft columns show -.`,
 		Example: `  strata cluster status`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := opts.newClient()
+			cl, err := opts.newClient(kgo.RequestTimeoutOverhead(statusRequestTimeout))
 			if err != nil {
 				return err
 			}
 			defer cl.Close()
 			ctx, cancel := opts.withTimeout(cmd.Context())
 			defer cancel()
-			status, err := collectClusterStatus(ctx, cl)
+			status, err := collectClusterStatus(ctx, cl, func(id int32) kmsg.Requestor { return cl.Broker(int(id)) })
 			if err != nil {
 				return opts.requestErr("metadata", err)
 			}
@@ -110,18 +113,26 @@ type clusterStatus struct {
 	underReplicated, offline           int
 }
 
-// describeQuorumAttempts bounds how often collectClusterStatus asks again
-// when the node asked was not the quorum leader (a retriable error, e.g.
-// during an election), waiting describeQuorumBackoff between tries.
+// statusRequestTimeout bounds each request of `strata cluster status`
+// (franz-go's default is 10s): the command is for when nodes are in
+// trouble, and a node that accepts connections but does not answer (paused,
+// overloaded) should cost a few seconds before the client asks another, not
+// most of --timeout.
+const statusRequestTimeout = 3 * time.Second
+
+// describeQuorumRounds bounds how often describeQuorum asks every node in
+// turn, waiting describeQuorumBackoff between rounds, while the answers are
+// retriable errors (as during an election).
 const (
-	describeQuorumAttempts = 3
-	describeQuorumBackoff  = 250 * time.Millisecond
+	describeQuorumRounds  = 2
+	describeQuorumBackoff = 250 * time.Millisecond
 )
 
 // collectClusterStatus asks the cluster behind cl for Metadata,
-// DescribeCluster (if served) and DescribeQuorum (if served). Only a failed
-// Metadata request is an error.
-func collectClusterStatus(ctx context.Context, cl kmsg.Requestor) (*clusterStatus, error) {
+// DescribeCluster (if served) and DescribeQuorum (if served). at returns a
+// requestor that sends to node id alone (nil: cl is the only one). Only a
+// failed Metadata request is an error.
+func collectClusterStatus(ctx context.Context, cl kmsg.Requestor, at func(id int32) kmsg.Requestor) (*clusterStatus, error) {
 	meta, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl)
 	if err != nil {
 		return nil, err
@@ -159,7 +170,18 @@ func collectClusterStatus(ctx context.Context, cl kmsg.Requestor) (*clusterStatu
 			brokers = append(brokers, nodeRow{id: b.NodeID, host: b.Host, port: b.Port, rack: b.Rack, fenced: b.IsFenced})
 		}
 	}
-	quorum, err := describeQuorum(ctx, cl)
+	askers := []kmsg.Requestor{cl}
+	if at != nil {
+		// Unfenced brokers first: a fenced one is likely down.
+		others := slices.Clone(brokers)
+		slices.SortStableFunc(others, func(a, b nodeRow) int { return cmp.Compare(btoi(a.fenced), btoi(b.fenced)) })
+		for _, b := range others {
+			if b.id != s.controller {
+				askers = append(askers, at(b.id))
+			}
+		}
+	}
+	quorum, err := describeQuorum(ctx, askers)
 	if err != nil {
 		s.quorumErr = err.Error()
 	}
@@ -170,19 +192,44 @@ func collectClusterStatus(ctx context.Context, cl kmsg.Requestor) (*clusterStatu
 	return s, nil
 }
 
-// describeQuorum describes the metadata quorum, asking again a few times
-// while the answer is a retriable error.
-func describeQuorum(ctx context.Context, cl kmsg.Requestor) (*kmsg.DescribeQuorumResponseTopicPartition, error) {
-	for attempt := 1; ; attempt++ {
-		p, err := describeQuorumOnce(ctx, cl)
-		if err == nil || !kerr.IsRetriable(err) || attempt == describeQuorumAttempts {
-			return p, err
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// describeQuorum describes the metadata quorum, asking each of askers in
+// turn (each within statusRequestTimeout) until one answers: the first is
+// the client, which sends it to the controller, the others single nodes.
+// Where the controller is stale or hangs, another node answers: Strata's
+// nodes, like Kafka's brokers, pass the request on to the quorum leader. It
+// returns the first error if none answers.
+func describeQuorum(ctx context.Context, askers []kmsg.Requestor) (*kmsg.DescribeQuorumResponseTopicPartition, error) {
+	var first error
+	for round := 1; ; round++ {
+		retriable := false
+		for _, a := range askers {
+			actx, cancel := context.WithTimeout(ctx, statusRequestTimeout)
+			p, err := describeQuorumOnce(actx, a)
+			cancel()
+			if err == nil {
+				return p, nil
+			}
+			first = cmp.Or(first, err)
+			retriable = retriable || kerr.IsRetriable(err)
+			if ctx.Err() != nil {
+				return nil, first
+			}
+		}
+		if !retriable || round == describeQuorumRounds {
+			return nil, first
 		}
 		t := time.NewTimer(describeQuorumBackoff)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, err
+			return nil, first
 		case <-t.C:
 		}
 	}

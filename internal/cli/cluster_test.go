@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -266,7 +267,7 @@ func TestClusterStatusDegrades(t *testing.T) {
 		t.Run(fmt.Sprint(keys), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			s, err := collectClusterStatus(ctx, refusing{cl, keys})
+			s, err := collectClusterStatus(ctx, refusing{cl, keys}, func(int32) kmsg.Requestor { return refusing{cl, keys} })
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -287,5 +288,97 @@ func TestClusterStatusDegrades(t *testing.T) {
 				t.Errorf("Topics: got %q", got.header["Topics"])
 			}
 		})
+	}
+}
+
+// askerFunc is a kmsg.Requestor from a function.
+type askerFunc func(ctx context.Context, req kmsg.Request) (kmsg.Response, error)
+
+func (f askerFunc) Request(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
+	return f(ctx, req)
+}
+
+// quorumAnswer answers DescribeQuorum with partition error code and leader,
+// counting its calls.
+func quorumAnswer(calls *int, code int16, leader int32) askerFunc {
+	return func(_ context.Context, req kmsg.Request) (kmsg.Response, error) {
+		*calls++
+		resp := req.ResponseKind().(*kmsg.DescribeQuorumResponse)
+		p := kmsg.NewDescribeQuorumResponseTopicPartition()
+		p.ErrorCode, p.LeaderID = code, leader
+		resp.Topics = []kmsg.DescribeQuorumResponseTopic{{Topic: "__cluster_metadata", Partitions: []kmsg.DescribeQuorumResponseTopicPartition{p}}}
+		return resp, nil
+	}
+}
+
+func TestDescribeQuorumAsksEachNode(t *testing.T) {
+	errDial := errors.New("dial tcp: i/o timeout")
+	notLeader := kerr.NotLeaderForPartition.Code
+	tests := []struct {
+		name       string
+		answers    []func(calls *int) askerFunc
+		wantLeader int32 // -1: an error
+		wantErr    error
+		wantCalls  []int
+	}{
+		{
+			name:       "the controller answers",
+			answers:    []func(*int) askerFunc{ok(2), ok(2)},
+			wantLeader: 2, wantCalls: []int{1, 0},
+		},
+		{
+			name:       "a stale controller, then a node that forwards",
+			answers:    []func(*int) askerFunc{fails(errDial), notLeaderAnswer(notLeader), ok(3)},
+			wantLeader: 3, wantCalls: []int{1, 1, 1},
+		},
+		{
+			name:       "only retriable errors: two rounds, the first error",
+			answers:    []func(*int) askerFunc{notLeaderAnswer(notLeader), fails(errDial)},
+			wantLeader: -1, wantErr: kerr.NotLeaderForPartition, wantCalls: []int{2, 2},
+		},
+		{
+			name:       "not served anywhere: one round",
+			answers:    []func(*int) askerFunc{fails(errTooOld), fails(errTooOld)},
+			wantLeader: -1, wantErr: errTooOld, wantCalls: []int{1, 1},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			calls := make([]int, len(tt.answers))
+			var askers []kmsg.Requestor
+			for i, a := range tt.answers {
+				askers = append(askers, a(&calls[i]))
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			p, err := describeQuorum(ctx, askers)
+			if tt.wantLeader < 0 {
+				if p != nil || !errors.Is(err, tt.wantErr) {
+					t.Errorf("got %+v, %v; want error %v", p, err, tt.wantErr)
+				}
+			} else if err != nil || p.LeaderID != tt.wantLeader {
+				t.Errorf("got %+v, %v; want leader %d", p, err, tt.wantLeader)
+			}
+			if !reflect.DeepEqual(calls, tt.wantCalls) {
+				t.Errorf("got calls %v, want %v", calls, tt.wantCalls)
+			}
+		})
+	}
+}
+
+func ok(leader int32) func(*int) askerFunc {
+	return func(calls *int) askerFunc { return quorumAnswer(calls, 0, leader) }
+}
+
+func notLeaderAnswer(code int16) func(*int) askerFunc {
+	return func(calls *int) askerFunc { return quorumAnswer(calls, code, -1) }
+}
+
+func fails(err error) func(*int) askerFunc {
+	return func(calls *int) askerFunc {
+		return func(context.Context, kmsg.Request) (kmsg.Response, error) {
+			*calls++
+			return nil, err
+		}
 	}
 }
