@@ -69,8 +69,10 @@ const (
 	// forwardedClientID marks a DescribeQuorum one node forwards to
 	// another, which answers it itself or not at all.
 	forwardedClientID = "strata-forwarded"
-	// forwardTimeout bounds a forwarded DescribeQuorum.
-	forwardTimeout = 5 * time.Second
+	// forwardTimeout bounds a forwarded DescribeQuorum: a leader that is
+	// alive answers in milliseconds, and the client's own timeout should
+	// not pass first on a leader that hangs.
+	forwardTimeout = 2 * time.Second
 )
 
 func (b *Broker) handleDescribeQuorum(ctx context.Context, req *Request) (kmsg.Response, error) {
