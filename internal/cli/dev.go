@@ -425,8 +425,11 @@ func devNodeReady(ctx context.Context, hc *http.Client, n devNode) bool {
 
 // runDevCluster starts the cluster c with the strata binary bin, reports
 // it on stdout once every node is ready and runs until ctx is done, then
-// stops every node. If a node exits on its own or does not become ready,
-// it stops the others and returns an error naming that node.
+// stops every node. Until the cluster is ready, a node that exits or does
+// not become ready fails the start: the others are stopped and the error
+// names that node. Once it is ready, a node that exits is reported on
+// stderr and the others keep running (a node killed on purpose shows
+// failover); only when every node has exited does it return an error.
 func runDevCluster(ctx context.Context, c devCluster, bin string, stdout, stderr io.Writer) error {
 	if err := c.checkPorts(); err != nil {
 		return err
@@ -490,11 +493,18 @@ func runDevCluster(ctx context.Context, c devCluster, bin string, stdout, stderr
 		case <-ctx.Done():
 			return stop()
 		case p := <-exited:
-			fmt.Fprintf(stderr, "node %d exited unexpectedly (%s); the end of its log %s:\n%s",
-				p.node.ID, p.status(), p.node.Log, logTail(p.node.Log, devLogTailLines))
-			return errors.Join(
-				fmt.Errorf("node %d exited unexpectedly (%s); its log is %s", p.node.ID, p.status(), p.node.Log),
-				stop())
+			if tickC != nil {
+				fmt.Fprintf(stderr, "node %d exited unexpectedly (%s); the end of its log %s:\n%s",
+					p.node.ID, p.status(), p.node.Log, logTail(p.node.Log, devLogTailLines))
+				return errors.Join(
+					fmt.Errorf("node %d exited unexpectedly (%s) before the cluster was ready; its log is %s", p.node.ID, p.status(), p.node.Log),
+					stop())
+			}
+			running := reportDevExit(stderr, c, p, procs)
+			if running == 0 {
+				return fmt.Errorf("every node has exited, the last node %d (%s); logs are in %s/node-N/%s",
+					p.node.ID, p.status(), c.Dir, devLogFile)
+			}
 		case <-deadlineC:
 			var late []string
 			for i, n := range c.Nodes {
@@ -515,6 +525,30 @@ func runDevCluster(ctx context.Context, c devCluster, bin string, stdout, stderr
 		case <-tickC:
 		}
 	}
+}
+
+// reportDevExit tells the user that node p of a ready cluster has exited
+// and how many nodes still run, which it returns. The end of the node's log
+// is shown when the node exited by itself, not by a signal such as a kill
+// on purpose.
+func reportDevExit(w io.Writer, c devCluster, p *devProc, procs []*devProc) int {
+	running := 0
+	for _, q := range procs {
+		select {
+		case <-q.done:
+		default:
+			running++
+		}
+	}
+	fmt.Fprintf(w, "node %d exited (%s); its log is %s\n", p.node.ID, p.status(), p.node.Log)
+	if ps := p.cmd.ProcessState; ps == nil || ps.Exited() {
+		fmt.Fprintf(w, "the end of its log:\n%s", logTail(p.node.Log, devLogTailLines))
+	}
+	if running > 0 {
+		fmt.Fprintf(w, "%d of %d nodes still running; %s has the command that starts node %d again\n",
+			running, len(c.Nodes), filepath.Join(c.Dir, devClusterFile), p.node.ID)
+	}
+	return running
 }
 
 // printDevReady tells the user the cluster is up and how to reach it.
@@ -566,9 +600,13 @@ of min(3, nodes) and min.insync.replicas of min(2, nodes); --set overrides
 these and adds other broker settings (Kafka's names). The nodes do not read
 STRATA_* environment variables, so the cluster is what these flags say.
 
-Once every node answers /readyz, the bootstrap servers are printed. If a node
-exits on its own, the others are stopped and the command fails, naming the
-node and its log.`,
+Once every node answers /readyz, the bootstrap servers are printed. A node
+that exits before then fails the start: the others are stopped and the command
+fails, naming the node and its log. Once the cluster is ready, a node that
+exits (killed to watch a failover, or crashed) is reported with its exit
+status and log, and the others keep running; DATA_DIR/cluster.txt has the
+command that starts it again. The command fails only when every node has
+exited.`,
 		Example: `  strata dev cluster
   strata dev cluster --nodes 5 --data-dir /tmp/strata-cluster
   strata dev cluster --base-port 19092 --set auto.create.topics.enable=false`,

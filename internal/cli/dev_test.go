@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -18,6 +19,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/stratalog/strata/test/cluster"
 )
 
 // devOpts returns the command's default options with dir as data dir.
@@ -232,6 +235,38 @@ func TestDevClusterPortBusy(t *testing.T) {
 	}
 }
 
+// TestDevClusterNodeExitsBeforeReady checks that a node that exits before
+// the cluster is ready fails the start, and the others are stopped.
+func TestDevClusterNodeExitsBeforeReady(t *testing.T) {
+	if _, err := exec.LookPath("sh"); err != nil {
+		t.Skip("no sh")
+	}
+	dir := t.TempDir()
+	// A stand-in for strata: node 2 fails at once, the others wait to be
+	// stopped.
+	bin := filepath.Join(dir, "fake-strata")
+	script := "#!/bin/sh\ncase \"$*\" in *'--node-id 2 '*) echo 'bad setting'; exit 3;; esac\nexec sleep 60\n"
+	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for attempt := 1; ; attempt++ {
+		base := 20000 + rand.IntN(12000)
+		_, stderr, err := execute(t, noEnv, nil, "", "dev", "cluster", "--nodes", "3", "--strata-binary", bin,
+			"--data-dir", filepath.Join(dir, "c"+strconv.Itoa(attempt)), "--base-port", strconv.Itoa(base))
+		var busy *portBusyError
+		if errors.As(err, &busy) && attempt < 5 {
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), "node 2 exited unexpectedly (exit status 3) before the cluster was ready") {
+			t.Fatalf("got error %v, want node 2's exit to fail the start\nstderr:\n%s", err, stderr)
+		}
+		if !strings.Contains(stderr, "bad setting") || !strings.Contains(stderr, "stopping 2 nodes") {
+			t.Errorf("got stderr %q, want node 2's log and the others stopped", stderr)
+		}
+		return
+	}
+}
+
 // TestStopDevNodesKillsLateNodes checks that a node ignoring SIGTERM is
 // killed once the stop timeout has passed, and reported.
 func TestStopDevNodesKillsLateNodes(t *testing.T) {
@@ -269,15 +304,11 @@ func errString(err error) string {
 	return err.Error()
 }
 
-// buildStrataBinary builds the strata binary into a temporary directory.
+// buildStrataBinary returns the strata binary, built once per test binary
+// run and shared with the multi-process tests (cluster.Build).
 func buildStrataBinary(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "strata")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/stratalog/strata/cmd/strata")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build strata: %v\n%s", err, out)
-	}
-	return bin
+	return cluster.Build(t)
 }
 
 // devClusterRun is `strata dev cluster` running in-process.
@@ -422,20 +453,83 @@ func TestDevCluster(t *testing.T) {
 		}
 	})
 
-	t.Run("a node that dies stops the cluster", func(t *testing.T) {
+	t.Run("a node that dies is reported and the others keep running", func(t *testing.T) {
 		r := startDevCluster(t, bin, "--nodes", "3")
-		p, err := os.FindProcess(r.pids[2])
+		r.kill(t, 2)
+		waitFor(t, "the exit of node 2 is reported", func() (bool, string) {
+			errOut := r.stderr.String()
+			return strings.Contains(errOut, "node 2 exited (signal: killed); its log is ") &&
+				strings.Contains(errOut, filepath.Join("node-2", "strata.log")) &&
+				strings.Contains(errOut, "2 of 3 nodes still running"), errOut
+		})
+		select {
+		case err := <-r.done:
+			r.done = nil
+			t.Fatalf("dev cluster returned %v after one node died, want it to keep running\nstderr:\n%s", err, r.stderr.String())
+		default:
+		}
+		for _, id := range []int{1, 3} {
+			if !r.running(id) {
+				t.Errorf("node %d is not running after node 2 died", id)
+			}
+		}
+		// The two left are a quorum of the three voters: the cluster
+		// still serves, and fences the dead node.
+		cl, err := kgo.NewClient(kgo.SeedBrokers(r.kafka[1], r.kafka[3]))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := p.Kill(); err != nil {
-			t.Fatal(err)
+		defer cl.Close()
+		adm := kadm.NewClient(cl)
+		waitFor(t, "the live brokers without node 2", func() (bool, string) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			meta, err := adm.Metadata(ctx)
+			if err != nil {
+				return false, err.Error()
+			}
+			ids := meta.Brokers.NodeIDs()
+			slices.Sort(ids)
+			return slices.Equal(ids, []int32{1, 3}), fmt.Sprint(ids)
+		})
+		if err := r.stop(t); err != nil {
+			t.Fatalf("Ctrl-C: got error %v, want nil\nstderr:\n%s", err, r.stderr.String())
 		}
-		err = r.wait(t)
-		if err == nil || !strings.Contains(err.Error(), "node 2 exited unexpectedly (signal: killed)") ||
-			!strings.Contains(err.Error(), filepath.Join("node-2", "strata.log")) {
-			t.Fatalf("got error %v, want node 2 reported with its status and log\nstderr:\n%s", err, r.stderr.String())
+		r.checkExited(t)
+		if !strings.Contains(r.stderr.String(), "stopping 2 nodes") || !strings.Contains(r.stderr.String(), "all nodes stopped") {
+			t.Errorf("got stderr %q, want it to say 2 nodes were stopped", r.stderr.String())
+		}
+	})
+
+	t.Run("the command fails when every node has exited", func(t *testing.T) {
+		r := startDevCluster(t, bin, "--nodes", "2")
+		r.kill(t, 1)
+		waitFor(t, "the exit of node 1 is reported", func() (bool, string) {
+			return strings.Contains(r.stderr.String(), "1 of 2 nodes still running"), r.stderr.String()
+		})
+		r.kill(t, 2)
+		err := r.wait(t)
+		if err == nil || !strings.Contains(err.Error(), "every node has exited, the last node 2 (signal: killed)") {
+			t.Fatalf("got error %v, want every node reported exited\nstderr:\n%s", err, r.stderr.String())
 		}
 		r.checkExited(t)
 	})
+}
+
+// kill sends SIGKILL to node id.
+func (r *devClusterRun) kill(t *testing.T, id int) {
+	t.Helper()
+	p, err := os.FindProcess(r.pids[id])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Kill(); err != nil {
+		t.Fatalf("kill node %d: %v", id, err)
+	}
+}
+
+// running reports whether node id's process is still running.
+func (r *devClusterRun) running(id int) bool {
+	p, err := os.FindProcess(r.pids[id])
+	return err == nil && p.Signal(syscall.Signal(0)) == nil
 }

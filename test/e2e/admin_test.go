@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 )
 
 // adminTest is one broker with an admin client and a plain client.
@@ -542,6 +543,72 @@ func TestAdminDescribeCluster(t *testing.T) {
 	resp = a.raw(req).(*kmsg.DescribeClusterResponse)
 	if resp.ErrorCode != kerr.MismatchedEndpointType.Code {
 		t.Errorf("controllers endpoint: got code %d, want MISMATCHED_ENDPOINT_TYPE", resp.ErrorCode)
+	}
+}
+
+// TestAdminDescribeQuorum checks DescribeQuorum at every version on a
+// one-node cluster: the node is the quorum's leader and only voter, and any
+// other partition is unknown.
+func TestAdminDescribeQuorum(t *testing.T) {
+	a := newAdminTest(t)
+	node := a.nodeID()
+	a.createTopic("q", 1, nil) // a few more entries in the metadata log
+	quorumReq := func(v int16, topic string, partition int32) *kmsg.DescribeQuorumRequest {
+		req := kmsg.NewPtrDescribeQuorumRequest()
+		req.Version = v
+		rt := kmsg.NewDescribeQuorumRequestTopic()
+		rt.Topic = topic
+		rp := kmsg.NewDescribeQuorumRequestTopicPartition()
+		rp.Partition = partition
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		return req
+	}
+	for v := int16(0); v <= 2; v++ {
+		// franz-go sends the highest version both sides know: cap it.
+		vs := kversion.Stable()
+		vs.SetMaxKeyVersion(55, v)
+		cl, err := kgo.NewClient(kgo.SeedBrokers(a.addr), kgo.MaxVersions(vs))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := quorumReq(v, "__cluster_metadata", 0).RequestWith(a.ctx, cl)
+		cl.Close()
+		if err != nil {
+			t.Fatalf("v%d: %v", v, err)
+		}
+		if r.Version != v {
+			t.Fatalf("got a v%d response, want v%d", r.Version, v)
+		}
+		resp := r
+		if resp.ErrorCode != 0 || len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+			t.Fatalf("v%d: got code %d, topics %+v; want one partition", v, resp.ErrorCode, resp.Topics)
+		}
+		p := resp.Topics[0].Partitions[0]
+		if p.ErrorCode != 0 || p.LeaderID != node || p.LeaderEpoch < 1 || p.HighWatermark < 1 {
+			t.Errorf("v%d: got code %d, leader %d, epoch %d, high watermark %d; want 0, %d, >0, >0",
+				v, p.ErrorCode, p.LeaderID, p.LeaderEpoch, p.HighWatermark, node)
+		}
+		if len(p.CurrentVoters) != 1 || p.CurrentVoters[0].ReplicaID != node ||
+			p.CurrentVoters[0].LogEndOffset < p.HighWatermark || len(p.Observers) != 0 {
+			t.Errorf("v%d: got voters %+v, observers %+v; want %d alone, caught up", v, p.CurrentVoters, p.Observers, node)
+		}
+		if v >= 1 && p.CurrentVoters[0].LastFetchTimestamp <= 0 {
+			t.Errorf("v%d: got the leader's last fetch time %d, want now", v, p.CurrentVoters[0].LastFetchTimestamp)
+		}
+		if v >= 2 && (len(resp.Nodes) != 1 || resp.Nodes[0].NodeID != node) {
+			t.Errorf("v%d: got nodes %+v, want %d", v, resp.Nodes, node)
+		}
+	}
+	for _, tp := range []struct {
+		topic     string
+		partition int32
+	}{{"__cluster_metadata", 1}, {"q", 0}} {
+		resp := a.raw(quorumReq(2, tp.topic, tp.partition)).(*kmsg.DescribeQuorumResponse)
+		if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 ||
+			resp.Topics[0].Partitions[0].ErrorCode != kerr.UnknownTopicOrPartition.Code {
+			t.Errorf("%s/%d: got %+v, want UNKNOWN_TOPIC_OR_PARTITION", tp.topic, tp.partition, resp.Topics)
+		}
 	}
 }
 
