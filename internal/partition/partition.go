@@ -80,6 +80,10 @@ type Partition struct {
 	waitMu   sync.Mutex
 	changed  chan struct{} // closed and replaced when the high watermark moves or the role changes
 	appended chan struct{} // closed and replaced when the log end moves or the role changes
+	// changedTaken and appendedTaken say whether anyone holds the channel:
+	// one nobody waits on need not be replaced, which saves an allocation
+	// per append.
+	changedTaken, appendedTaken bool
 }
 
 // Options configure Open.
@@ -296,13 +300,13 @@ func (p *Partition) advanceLocked() {
 // log end (end).
 func (p *Partition) signal(hw, end bool) {
 	p.waitMu.Lock()
-	if hw {
+	if hw && p.changedTaken {
 		close(p.changed)
-		p.changed = make(chan struct{})
+		p.changed, p.changedTaken = make(chan struct{}), false
 	}
-	if end {
+	if end && p.appendedTaken {
 		close(p.appended)
-		p.appended = make(chan struct{})
+		p.appended, p.appendedTaken = make(chan struct{}), false
 	}
 	p.waitMu.Unlock()
 }
@@ -312,6 +316,7 @@ func (p *Partition) signal(hw, end bool) {
 func (p *Partition) Changed() <-chan struct{} {
 	p.waitMu.Lock()
 	defer p.waitMu.Unlock()
+	p.changedTaken = true
 	return p.changed
 }
 
@@ -320,6 +325,7 @@ func (p *Partition) Changed() <-chan struct{} {
 func (p *Partition) Appended() <-chan struct{} {
 	p.waitMu.Lock()
 	defer p.waitMu.Unlock()
+	p.appendedTaken = true
 	return p.appended
 }
 
