@@ -49,7 +49,7 @@ type cleanPlan struct {
 // offset, clean otherwise; the first dirty offset is the cleaner
 // checkpoint, reset to the log start offset when outside [StartOffset,
 // EndOffset].
-func (l *Log) planClean(now int64, acquire bool) (p cleanPlan, ok bool) {
+func (l *Log) planClean(now int64, acquire bool, limit int64) (p cleanPlan, ok bool) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if l.closed {
@@ -63,6 +63,9 @@ func (l *Log) planClean(now int64, acquire bool) (p cleanPlan, ok bool) {
 	lag := p.cfg.MinCompactionLagMs
 	for i := range len(l.segs) - 1 {
 		s, end := l.segs[i], l.segs[i+1].base
+		if end > limit {
+			break
+		}
 		dirty := end > p.firstDirty
 		if dirty && lag > 0 && s.maxTS > now-lag {
 			break
@@ -103,7 +106,7 @@ func (p *cleanPlan) ratio() float64 {
 // over the bytes of all cleanable segments; 0 when there are none and for
 // a log without Compact. It does no I/O.
 func (l *Log) CleanableRatio() float64 {
-	p, _ := l.planClean(l.nowMs(), false)
+	p, _ := l.planClean(l.nowMs(), false, math.MaxInt64)
 	if !p.cfg.Compact {
 		return 0
 	}
@@ -140,10 +143,18 @@ func (l *Log) CleanableRatio() float64 {
 // half-way, the error after failing the log (ErrClosed from then on;
 // Open completes the swap). Concurrent calls run one after the other.
 func (l *Log) Clean(ctx context.Context) (CleanStats, error) {
+	return l.CleanBelow(ctx, math.MaxInt64)
+}
+
+// CleanBelow is Clean with only the segments wholly below limit cleanable:
+// a replicated partition cleans no further than its high watermark, since a
+// record above it may yet be truncated, and with it the later value of a key
+// whose earlier value the cleaner would have removed.
+func (l *Log) CleanBelow(ctx context.Context, limit int64) (CleanStats, error) {
 	l.cleanMu.Lock()
 	defer l.cleanMu.Unlock()
 	now := l.nowMs()
-	p, ok := l.planClean(now, true)
+	p, ok := l.planClean(now, true, limit)
 	if !ok {
 		return CleanStats{}, ErrClosed
 	}

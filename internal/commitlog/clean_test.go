@@ -549,7 +549,7 @@ func TestCleanStopsWhenSegmentsChange(t *testing.T) {
 	}
 	forceRoll(t, tl.Log)
 	now := tl.nowMs()
-	p, ok := tl.planClean(now, true)
+	p, ok := tl.planClean(now, true, math.MaxInt64)
 	if !ok || len(p.segs) < 3 {
 		t.Fatalf("got plan of %d segments, want several", len(p.segs))
 	}
@@ -583,4 +583,33 @@ func TestCleanStopsWhenSegmentsChange(t *testing.T) {
 	readRecords(t, tl.Log)
 	tl.reopen(false)
 	readRecords(t, tl.Log)
+}
+
+// TestCleanBelow: only segments wholly below the limit are cleaned, so a
+// key's later value above it (which a truncation may yet remove) does not
+// make the cleaner drop the earlier one.
+func TestCleanBelow(t *testing.T) {
+	tl := openTest(t, newMemFS(), compactConfig(), Options{})
+	for i := range 60 {
+		tl.append(keyedBatch(t, 1000, recordbatch.CodecNone, keyed(fmt.Sprint(i%3), fmt.Sprint(i, bytes.Repeat([]byte("v"), 80)))))
+	}
+	forceRoll(t, tl.Log)
+	if tl.SegmentCount() < 4 {
+		t.Fatalf("%d segments, want several", tl.SegmentCount())
+	}
+	tl.mu.RLock()
+	limit := tl.segs[1].base // only the first segment lies wholly below
+	tl.mu.RUnlock()
+	stats, err := tl.CleanBelow(context.Background(), limit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.SegmentsCleaned != 1 {
+		t.Fatalf("cleaned %d segments below %d, want 1", stats.SegmentsCleaned, limit)
+	}
+	// The first segment keeps the last record of each of the 3 keys; every
+	// record above the limit is still there.
+	if got, want := len(batches(t, tl.readAll(0))), 60-int(limit)+3; got != want {
+		t.Fatalf("%d records after cleaning below %d, want %d", got, limit, want)
+	}
 }

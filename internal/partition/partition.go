@@ -747,8 +747,11 @@ func (p *Partition) EnforceRetention() error {
 	return err
 }
 
-// Clean runs one compaction pass if the log is compacted and due.
-func (p *Partition) Clean(ctx context.Context) (commitlog.CleanStats, error) { return p.log.Clean(ctx) }
+// Clean runs one compaction pass if the log is compacted and due, over the
+// segments below the high watermark.
+func (p *Partition) Clean(ctx context.Context) (commitlog.CleanStats, error) {
+	return p.log.CleanBelow(ctx, p.hw.Load())
+}
 
 // Tick runs time-based flushes and rolls, and writes a state snapshot when
 // tickStateBytes were appended since the last.
