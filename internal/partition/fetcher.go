@@ -309,8 +309,14 @@ func (f *fetcher) apply(it fetchItem, rp *kmsg.FetchResponseTopicPartition) erro
 	switch err := kerr.ErrorForCode(rp.ErrorCode); {
 	case err == nil:
 	case errors.Is(err, kerr.OffsetOutOfRange):
-		if it.offset < rp.LogStartOffset {
+		// Below the leader's log start: start afresh there. Past its log
+		// end (without an epoch to tell where the logs part): back to its
+		// high watermark, which this log holds too unless it starts later.
+		switch {
+		case it.offset < rp.LogStartOffset:
 			return p.resetTo(rp.LogStartOffset, it.epoch)
+		case rp.HighWatermark < p.LogStartOffset():
+			return p.resetTo(rp.HighWatermark, it.epoch)
 		}
 		return p.truncateTo(rp.HighWatermark, it.epoch)
 	default:
