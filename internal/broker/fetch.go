@@ -218,7 +218,7 @@ func (b *Broker) readWants(wants []fetchWant, got []fetchGot, maxBytes int32, re
 		got[i] = fetchGot{hw: -1, start: -1}
 		p, err := b.fetchReplica(w.tp)
 		if err == nil && replica < 0 {
-			err = checkLeaderEpoch(w.leaderEpoch, p.LeaderEpoch())
+			err = partition.CheckLeaderEpoch(w.leaderEpoch, p.LeaderEpoch())
 		}
 		if err != nil {
 			got[i].err, anyErr = err, true
@@ -262,19 +262,6 @@ func (b *Broker) fetchReplica(tp topicPartition) (*partition.Partition, error) {
 		}
 	}
 	return p, err
-}
-
-// checkLeaderEpoch fences requests made against another leader epoch
-// (KIP-320); -1 skips the check.
-func checkLeaderEpoch(requested, current int32) error {
-	switch {
-	case requested == -1 || requested == current:
-		return nil
-	case requested > current:
-		return kerr.UnknownLeaderEpoch
-	default:
-		return kerr.FencedLeaderEpoch
-	}
 }
 
 // changedChans returns the channels that signal news for wants: a new high

@@ -19,6 +19,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/internal/partition"
 )
 
 func init() { register(2, 1, 10, (*Broker).handleListOffsets) }
@@ -71,7 +73,7 @@ func (b *Broker) listOffset(topic string, rp kmsg.ListOffsetsRequestTopicPartiti
 		return kerr.NotLeaderForPartition
 	}
 	epoch := p.LeaderEpoch()
-	if err := checkLeaderEpoch(rp.CurrentLeaderEpoch, epoch); err != nil {
+	if err := partition.CheckLeaderEpoch(rp.CurrentLeaderEpoch, epoch); err != nil {
 		return err
 	}
 	sp.LeaderEpoch = epoch

@@ -90,7 +90,7 @@ func (b *Broker) localReplica(topic string, index int32, currentEpoch int32, req
 	if err != nil {
 		return nil, kerr.NotLeaderForPartition
 	}
-	if err := checkLeaderEpoch(currentEpoch, p.LeaderEpoch()); err != nil {
+	if err := partition.CheckLeaderEpoch(currentEpoch, p.LeaderEpoch()); err != nil {
 		return nil, err
 	}
 	if requireLeader && !p.IsLeader() {

@@ -1,12 +1,9 @@
 package partition
 
 import (
-	"bufio"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -155,10 +152,10 @@ type fetchItem struct {
 // run fetches until ctx ends: one request in flight, all partitions due in
 // it.
 func (f *fetcher) run(ctx context.Context) {
-	var conn *kafkaConn
+	var conn *Conn
 	defer func() {
 		if conn != nil {
-			conn.close()
+			conn.Close()
 		}
 	}()
 	var connFailures int
@@ -178,14 +175,15 @@ func (f *fetcher) run(ctx context.Context) {
 				f.sleep(ctx, time.Now().Add(f.fs.cfg.Backoff))
 				continue
 			}
-			conn = newKafkaConn(c, fmt.Sprintf("strata-replica-%d", f.fs.cfg.Self))
+			conn = NewConn(c, fmt.Sprintf("strata-replica-%d", f.fs.cfg.Self))
 		}
-		resp, err := conn.fetch(ctx, f.request(items), f.fs.cfg.MaxWait+10*time.Second)
-		if err != nil {
+		req := f.request(items)
+		resp := req.ResponseKind().(*kmsg.FetchResponse)
+		if err := conn.RoundTrip(ctx, req, resp, f.fs.cfg.MaxWait+10*time.Second, maxFetchResponse); err != nil {
 			if ctx.Err() == nil {
 				f.logger.Debug("replica fetch failed", "err", err)
 			}
-			conn.close()
+			conn.Close()
 			conn = nil
 			f.sleep(ctx, time.Now().Add(min(f.fs.cfg.Backoff, 100*time.Millisecond)))
 			continue
@@ -368,94 +366,4 @@ func (f *fetcher) succeeded(p *Partition) {
 	if st := f.parts[p]; st != nil {
 		st.failures = 0
 	}
-}
-
-// kafkaConn is a client connection to a broker's Kafka listener, for the
-// requests brokers send each other. One request at a time.
-type kafkaConn struct {
-	c    net.Conn
-	r    *bufio.Reader
-	buf  []byte
-	body []byte
-	corr int32
-	fmtr *kmsg.RequestFormatter
-}
-
-func newKafkaConn(c net.Conn, clientID string) *kafkaConn {
-	return &kafkaConn{c: c, r: bufio.NewReaderSize(c, 64<<10), fmtr: kmsg.NewRequestFormatter(kmsg.FormatterClientID(clientID))}
-}
-
-func (k *kafkaConn) close() { k.c.Close() }
-
-// fetch sends req and reads its response within timeout. The response's
-// record batches alias a buffer the next call reuses.
-func (k *kafkaConn) fetch(ctx context.Context, req *kmsg.FetchRequest, timeout time.Duration) (*kmsg.FetchResponse, error) {
-	resp := req.ResponseKind().(*kmsg.FetchResponse)
-	if err := k.roundTrip(ctx, req, resp, timeout); err != nil {
-		return nil, err
-	}
-	return resp, nil
-}
-
-func (k *kafkaConn) roundTrip(ctx context.Context, req kmsg.Request, resp kmsg.Response, timeout time.Duration) error {
-	k.corr++
-	k.buf = k.fmtr.AppendRequest(k.buf[:0], req, k.corr)
-	deadline := time.Now().Add(timeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
-	_ = k.c.SetDeadline(deadline)
-	stop := context.AfterFunc(ctx, func() { _ = k.c.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
-	if _, err := k.c.Write(k.buf); err != nil {
-		return err
-	}
-	var size [4]byte
-	if _, err := io.ReadFull(k.r, size[:]); err != nil {
-		return err
-	}
-	n := binary.BigEndian.Uint32(size[:])
-	if n < 4 || n > maxFetchResponse {
-		return fmt.Errorf("response of %d bytes", n)
-	}
-	if cap(k.body) < int(n) {
-		k.body = make([]byte, n)
-	}
-	body := k.body[:n]
-	if _, err := io.ReadFull(k.r, body); err != nil {
-		return err
-	}
-	if corr := int32(binary.BigEndian.Uint32(body)); corr != k.corr {
-		return fmt.Errorf("response correlation id %d, want %d", corr, k.corr)
-	}
-	body = body[4:]
-	resp.SetVersion(req.GetVersion())
-	if resp.IsFlexible() {
-		var err error
-		if body, err = skipTags(body); err != nil {
-			return err
-		}
-	}
-	return resp.ReadFrom(body)
-}
-
-// skipTags skips a response header's tagged fields.
-func skipTags(b []byte) ([]byte, error) {
-	n, k := binary.Uvarint(b)
-	if k <= 0 {
-		return nil, errors.New("bad tagged fields")
-	}
-	b = b[k:]
-	for range n {
-		if _, k = binary.Uvarint(b); k <= 0 {
-			return nil, errors.New("bad tag")
-		}
-		b = b[k:]
-		size, k := binary.Uvarint(b)
-		if k <= 0 || size > uint64(len(b)-k) {
-			return nil, errors.New("bad tag size")
-		}
-		b = b[k+int(size):]
-	}
-	return b, nil
 }

@@ -439,7 +439,7 @@ func (p *Partition) ReadReplica(id int32, offset int64, lastFetchedEpoch, curren
 		p.mu.Unlock()
 		return res, errNotLeader
 	}
-	if err := checkEpoch(currentEpoch, p.epoch); err != nil {
+	if err := CheckLeaderEpoch(currentEpoch, p.epoch); err != nil {
 		p.mu.Unlock()
 		return res, err
 	}
@@ -505,9 +505,10 @@ func (p *Partition) isrProposalFailed() {
 	}
 }
 
-// checkEpoch fences requests made against another leader epoch (KIP-320);
-// -1 skips the check.
-func checkEpoch(requested, current int32) error {
+// CheckLeaderEpoch fences requests made against another leader epoch
+// (KIP-320): a newer one than current is UNKNOWN_LEADER_EPOCH, an older one
+// FENCED_LEADER_EPOCH; -1 skips the check.
+func CheckLeaderEpoch(requested, current int32) error {
 	switch {
 	case requested == -1 || requested == current:
 		return nil

@@ -5,10 +5,11 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -171,9 +172,14 @@ func freeAddr(t *testing.T) string {
 // ready is the point, so it fails the test if the output says it is.
 func runUntil(t *testing.T, bin, want string, args ...string) string {
 	t.Helper()
-	var out syncBuffer
+	path := filepath.Join(t.TempDir(), "out")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
 	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -181,28 +187,13 @@ func runUntil(t *testing.T, bin, want string, args ...string) string {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 	}()
-	eventually(t, 20*time.Second, "the refusal "+want, func() bool { return strings.Contains(out.String(), want) })
-	if s := out.String(); strings.Contains(s, "strata ready") {
+	output := func() string {
+		b, _ := os.ReadFile(path)
+		return string(b)
+	}
+	eventually(t, 20*time.Second, "the refusal "+want, func() bool { return strings.Contains(output(), want) })
+	if s := output(); strings.Contains(s, "strata ready") {
 		t.Fatalf("the misconfigured node became ready:\n%s", s)
 	}
-	return out.String()
-}
-
-// syncBuffer is a bytes.Buffer safe for a process's writes and the test's
-// reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	return output()
 }
