@@ -19,18 +19,6 @@ import (
 	"github.com/stratalog/strata/test/cluster"
 )
 
-// eventually polls cond until it holds, failing the test after timeout.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // partitionState returns the leader, leader epoch and ISR of topic's
 // partition p as the node at addr sees it (a Metadata request of its own).
 func partitionState(ctx context.Context, c *testCluster, t *testing.T, addr, topic string, p int32) (int32, int32, []int32, error) {
@@ -86,7 +74,7 @@ func TestIsolatedLeader(t *testing.T) {
 		}
 	}
 	var oldLeader int32
-	eventually(t, 10*time.Second, "a leader with a full ISR", func() bool {
+	cluster.Eventually(t, 10*time.Second, "a leader with a full ISR", func() bool {
 		l, _, isr, err := partitionState(ctx, c, t, c.seeds[0], topic, 0)
 		oldLeader = l
 		return err == nil && l > 0 && len(isr) == 3
@@ -122,7 +110,7 @@ func TestIsolatedLeader(t *testing.T) {
 			others = append(others, nd.opts.Listen)
 		}
 	}
-	eventually(t, 20*time.Second, "a new leader on the majority side", func() bool {
+	cluster.Eventually(t, 20*time.Second, "a new leader on the majority side", func() bool {
 		l, _, _, err := partitionState(ctx, c, t, others[0], topic, 0)
 		return err == nil && l > 0 && l != oldLeader
 	})
@@ -133,7 +121,7 @@ func TestIsolatedLeader(t *testing.T) {
 		}
 	}
 	nw.isolate(oldLeader, c.ids(), false)
-	eventually(t, 30*time.Second, "the old leader back in the ISR", func() bool {
+	cluster.Eventually(t, 30*time.Second, "the old leader back in the ISR", func() bool {
 		_, _, isr, err := partitionState(ctx, c, t, others[0], topic, 0)
 		return err == nil && len(isr) == 3
 	})
@@ -195,7 +183,7 @@ func TestAdminAcrossNodes(t *testing.T) {
 			return true
 		}
 	}
-	eventually(t, 10*time.Second, "4 replicas of the topic on every node", dirs(4))
+	cluster.Eventually(t, 10*time.Second, "4 replicas of the topic on every node", dirs(4))
 	// Every partition takes writes and is fully replicated.
 	cl := c.client(t)
 	var wg sync.WaitGroup
@@ -216,7 +204,7 @@ func TestAdminAcrossNodes(t *testing.T) {
 	if _, err := admins[0].DeleteTopic(ctx, topic); err != nil {
 		t.Fatalf("delete: %v", err)
 	}
-	eventually(t, 10*time.Second, "the replicas removed from every node", func() bool {
+	cluster.Eventually(t, 10*time.Second, "the replicas removed from every node", func() bool {
 		for _, nd := range c.nodes {
 			entries, err := os.ReadDir(nd.opts.DataDir)
 			if err != nil {

@@ -56,20 +56,6 @@ func TestLastLines(t *testing.T) {
 	}
 }
 
-// eventually polls cond until it holds, failing the test after timeout.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(pollInterval)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		<-tick.C
-	}
-}
-
 // TestSmokeKill9 is the pattern of a fault test on today's one-node
 // cluster: produce with acks=all into a ledger, kill -9, restart, read
 // everything back and check it.
@@ -195,7 +181,7 @@ func TestRestartWaitsForATakenPort(t *testing.T) {
 
 	done := make(chan error, 1)
 	go func() { done <- n.start() }()
-	eventually(t, 30*time.Second, "a start failing with address already in use", func() bool {
+	Eventually(t, 30*time.Second, "a start failing with address already in use", func() bool {
 		return strings.Contains(n.LogTail(100), "address already in use")
 	})
 	ln.Close()

@@ -135,18 +135,6 @@ func (p *producer) waitAcked(t *testing.T, n int64, timeout time.Duration, what 
 	}
 }
 
-// eventually polls cond until it holds, failing the test after timeout.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // leaderOf returns the leader of topic's partition p, as node id, or -1
 // when the metadata request fails (it may go to a node that is down).
 func leaderOf(t *testing.T, cl *kgo.Client, topic string, p int32) int32 {
@@ -185,7 +173,7 @@ func TestKillLeaderDuringProduce(t *testing.T) {
 	p.waitAcked(t, 2000, 30*time.Second, "acks with the leader dead")
 	// The survivors' metrics show the fenced broker, the partitions
 	// without it in their ISR, and the elections that moved its leaders.
-	eventually(t, 30*time.Second, "metrics of the fault", func() bool {
+	cluster.Eventually(t, 30*time.Second, "metrics of the fault", func() bool {
 		m := sumMetrics(t, c)
 		return m["strata_fenced_brokers"] >= 2 && m["strata_under_replicated_partitions"] >= parts &&
 			m["strata_leader_elections_total"] >= 1 && m["strata_isr_shrinks_total"] == 0
@@ -193,7 +181,7 @@ func TestKillLeaderDuringProduce(t *testing.T) {
 	victim.Restart()
 	victim.WaitReady(30 * time.Second)
 	p.waitAcked(t, 2000, 30*time.Second, "acks after the restart")
-	eventually(t, 30*time.Second, "metrics of the recovery", func() bool {
+	cluster.Eventually(t, 30*time.Second, "metrics of the recovery", func() bool {
 		m := sumMetrics(t, c)
 		return m["strata_fenced_brokers"] == 0 && m["strata_under_replicated_partitions"] == 0 && m["strata_isr_expands_total"] >= 1
 	})
@@ -242,7 +230,7 @@ func TestPausedLeaderIsFenced(t *testing.T) {
 	victim := c.Node(leaderOfNow(t, cl, topic, 0))
 	victim.Pause()
 	p.waitAcked(t, 2000, 30*time.Second, "acks with the leader paused")
-	eventually(t, 30*time.Second, "a new leader for partition 0", func() bool {
+	cluster.Eventually(t, 30*time.Second, "a new leader for partition 0", func() bool {
 		l := leaderOf(t, cl, topic, 0)
 		return l > 0 && l != victim.ID()
 	})
@@ -298,7 +286,7 @@ func TestDivergentTailTruncated(t *testing.T) {
 	for _, f := range followers {
 		f.Resume()
 	}
-	eventually(t, 30*time.Second, "a new leader", func() bool {
+	cluster.Eventually(t, 30*time.Second, "a new leader", func() bool {
 		l := leaderOf(t, cl, topic, 0)
 		return l != old.ID() && l > 0
 	})
@@ -308,14 +296,14 @@ func TestDivergentTailTruncated(t *testing.T) {
 	old.WaitReady(30 * time.Second)
 	p2.waitAcked(t, 500, 30*time.Second, "acks with the old leader back")
 	p2.stop()
-	eventually(t, 30*time.Second, "the old leader back in the ISR", func() bool { return inISR(t, cl, topic, 0, old.ID()) })
+	cluster.Eventually(t, 30*time.Second, "the old leader back in the ISR", func() bool { return inISR(t, cl, topic, 0, old.ID()) })
 	// Make the old leader lead again: stop the others one by one.
 	for _, n := range followers {
 		if leaderOf(t, cl, topic, 0) == old.ID() {
 			break
 		}
 		n.Kill()
-		eventually(t, 30*time.Second, "a leader other than the killed node", func() bool {
+		cluster.Eventually(t, 30*time.Second, "a leader other than the killed node", func() bool {
 			l := leaderOf(t, cl, topic, 0)
 			return l > 0 && l != n.ID()
 		})
@@ -343,7 +331,7 @@ func TestDivergentTailTruncated(t *testing.T) {
 func leaderOfNow(t *testing.T, cl *kgo.Client, topic string, p int32) int32 {
 	t.Helper()
 	var l int32
-	eventually(t, 30*time.Second, "a leader", func() bool { l = leaderOf(t, cl, topic, p); return l > 0 })
+	cluster.Eventually(t, 30*time.Second, "a leader", func() bool { l = leaderOf(t, cl, topic, p); return l > 0 })
 	return l
 }
 
@@ -434,7 +422,7 @@ func TestRollingRestart(t *testing.T) {
 		p.waitAcked(t, 500, 30*time.Second, fmt.Sprintf("acks with node %d stopped", n.ID()))
 		n.Restart()
 		n.WaitReady(30 * time.Second)
-		eventually(t, 30*time.Second, fmt.Sprintf("node %d back in every ISR", n.ID()), func() bool {
+		cluster.Eventually(t, 30*time.Second, fmt.Sprintf("node %d back in every ISR", n.ID()), func() bool {
 			for i := range int32(parts) {
 				if !inISR(t, cl, topic, i, n.ID()) {
 					return false
@@ -488,7 +476,7 @@ func TestGroupCoordinatorFailover(t *testing.T) {
 	coord := coordinatorOf(t, adm, group)
 	t.Logf("killing node %d, the coordinator of group %s", coord, group)
 	c.Node(coord).Kill()
-	eventually(t, 30*time.Second, "a new coordinator", func() bool {
+	cluster.Eventually(t, 30*time.Second, "a new coordinator", func() bool {
 		id, err := findCoordinator(adm, group)
 		return err == nil && id != coord
 	})
@@ -496,7 +484,7 @@ func TestGroupCoordinatorFailover(t *testing.T) {
 	// the coordinator it found until a request to it gets an answer).
 	fresh := kadm.NewClient(c.Client(t))
 	var after kadm.OffsetResponses
-	eventually(t, 30*time.Second, "the committed offsets from the new coordinator", func() bool {
+	cluster.Eventually(t, 30*time.Second, "the committed offsets from the new coordinator", func() bool {
 		after, err = fresh.FetchOffsets(ctx, group)
 		if err == nil {
 			err = after.Error()
@@ -565,7 +553,7 @@ func TestPausedControllerDecidesNothing(t *testing.T) {
 	const topic, parts = "paused-controller", 6
 	c, cl := startCluster(t, topic, parts)
 	var ctrl int32
-	eventually(t, 30*time.Second, "a controller", func() bool {
+	cluster.Eventually(t, 30*time.Second, "a controller", func() bool {
 		ctrl = int32(sumMetrics(t, c)["strata_raft_leader"] / 3)
 		return ctrl > 0 && float64(ctrl)*3 == sumMetrics(t, c)["strata_raft_leader"]
 	})
@@ -581,7 +569,7 @@ func TestPausedControllerDecidesNothing(t *testing.T) {
 	pausedAt := time.Now()
 	p.waitAcked(t, 10000, 30*time.Second, "acks while the controller is paused")
 	t.Logf("10000 acks with the controller paused took %v", time.Since(pausedAt).Round(time.Millisecond))
-	eventually(t, 30*time.Second, "a new controller, and the paused node out of every ISR", func() bool {
+	cluster.Eventually(t, 30*time.Second, "a new controller, and the paused node out of every ISR", func() bool {
 		if controllerOf(t, c, ctrl) == ctrl {
 			return false
 		}
@@ -594,7 +582,7 @@ func TestPausedControllerDecidesNothing(t *testing.T) {
 	})
 	victim.Resume()
 	victim.WaitReady(30 * time.Second)
-	eventually(t, 30*time.Second, "the old controller back in every ISR", func() bool {
+	cluster.Eventually(t, 30*time.Second, "the old controller back in every ISR", func() bool {
 		for i := range int32(parts) {
 			if !inISR(t, cl, topic, i, ctrl) {
 				return false
@@ -652,7 +640,7 @@ func nodeMetric(n *cluster.Node, name string) float64 {
 func partitionLeaders(t *testing.T, cl *kgo.Client, topic string) map[int32][2]int32 {
 	t.Helper()
 	var out map[int32][2]int32
-	eventually(t, 30*time.Second, "metadata with every leader", func() bool {
+	cluster.Eventually(t, 30*time.Second, "metadata with every leader", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
 		md, err := kadm.NewClient(cl).Metadata(ctx, topic)

@@ -127,7 +127,7 @@ func TestMisconfigurationRefused(t *testing.T) {
 			t.Fatalf("RF 4 on 3 brokers: got %v, want INVALID_REPLICATION_FACTOR", err)
 		}
 		c.Node(1).Kill()
-		eventually(t, 30*time.Second, "the dead broker fenced", func() bool {
+		cluster.Eventually(t, 30*time.Second, "the dead broker fenced", func() bool {
 			// A request of its own: kadm answers BrokerMetadata from the
 			// client's cached metadata.
 			resp, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, c.Client(t))
@@ -191,7 +191,7 @@ func runUntil(t *testing.T, bin, want string, args ...string) string {
 		b, _ := os.ReadFile(path)
 		return string(b)
 	}
-	eventually(t, 20*time.Second, "the refusal "+want, func() bool { return strings.Contains(output(), want) })
+	cluster.Eventually(t, 20*time.Second, "the refusal "+want, func() bool { return strings.Contains(output(), want) })
 	if s := output(); strings.Contains(s, "strata ready") {
 		t.Fatalf("the misconfigured node became ready:\n%s", s)
 	}
