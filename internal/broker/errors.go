@@ -1,12 +1,15 @@
 package broker
 
 import (
+	"context"
 	"errors"
 	"syscall"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	etcdraft "go.etcd.io/raft/v3"
 
 	"github.com/stratalog/strata/internal/commitlog"
+	"github.com/stratalog/strata/internal/raft"
 	"github.com/stratalog/strata/internal/recordbatch"
 )
 
@@ -31,6 +34,12 @@ func (b *Broker) kafkaError(err error) *kerr.Error {
 		return kerr.InvalidRecord
 	case errors.Is(err, recordbatch.ErrCorrupt), errors.Is(err, recordbatch.ErrTruncated):
 		return kerr.CorruptMessage
+	case errors.Is(err, etcdraft.ErrProposalDropped), errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrStopped):
+		// The metadata quorum has no leader now: retriable, as Kafka's
+		// NOT_CONTROLLER for an admin request the controller cannot take.
+		return kerr.NotController
+	case errors.Is(err, context.DeadlineExceeded):
+		return kerr.RequestTimedOut
 	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EIO), errors.Is(err, syscall.EROFS),
 		errors.Is(err, commitlog.ErrClosed):
 		b.logger.Error("storage error", "err", err)
