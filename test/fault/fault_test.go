@@ -68,6 +68,12 @@ func startCluster(t *testing.T, topic string, partitions int32) (*cluster.Cluste
 	return c, cl
 }
 
+// quickClient is a client of c that gives up on a request after a second:
+// a paused broker holds its connections open and answers nothing.
+func quickClient(c *cluster.Cluster, t *testing.T) *kgo.Client {
+	return c.Client(t, kgo.ProduceRequestTimeout(time.Second), kgo.RequestTimeoutOverhead(time.Second))
+}
+
 // producer produces unique values to topic with acks=all from its own
 // goroutine until stop, recording every outcome in a ledger.
 type producer struct {
@@ -223,7 +229,8 @@ func sumMetrics(t *testing.T, c *cluster.Cluster) map[string]float64 {
 // nothing: a produce sent straight to it the moment it resumes fails.
 func TestPausedLeaderIsFenced(t *testing.T) {
 	const topic, parts = "pause-leader", 3
-	c, cl := startCluster(t, topic, parts)
+	c, _ := startCluster(t, topic, parts)
+	cl := quickClient(c, t)
 	p := startProducer(t, cl, topic)
 	p.waitAcked(t, 2000, 30*time.Second, "acks before the fault")
 
@@ -551,7 +558,8 @@ func findCoordinator(adm *kadm.Client, group string) (int32, error) {
 // healthy nodes lead keep their leaders and epochs.
 func TestPausedControllerDecidesNothing(t *testing.T) {
 	const topic, parts = "paused-controller", 6
-	c, cl := startCluster(t, topic, parts)
+	c, _ := startCluster(t, topic, parts)
+	cl := quickClient(c, t)
 	var ctrl int32
 	cluster.Eventually(t, 30*time.Second, "a controller", func() bool {
 		ctrl = int32(sumMetrics(t, c)["strata_raft_leader"] / 3)
@@ -562,10 +570,7 @@ func TestPausedControllerDecidesNothing(t *testing.T) {
 	victim.Pause()
 	// Writes go on while it is paused; they also make the pause last a
 	// few seconds, so the heartbeats it holds are well past the session.
-	// A paused broker holds its connections open and answers nothing: the
-	// producer gives up on it after short request timeouts.
-	quick := c.Client(t, kgo.ProduceRequestTimeout(time.Second), kgo.RequestTimeoutOverhead(time.Second))
-	p := startProducer(t, quick, topic)
+	p := startProducer(t, cl, topic)
 	pausedAt := time.Now()
 	p.waitAcked(t, 10000, 30*time.Second, "acks while the controller is paused")
 	t.Logf("10000 acks with the controller paused took %v", time.Since(pausedAt).Round(time.Millisecond))
