@@ -8,8 +8,12 @@ the topic with a plain Fetch v4 request (standard library only) and checks
 the batch headers: the compression codec, and optionally that a producer ID
 is set (idempotent producer).
 
-    /usr/bin/python3 test/compat/wire_batches.py --bootstrap 127.0.0.1:PORT \
+    /usr/bin/python3 test/compat/wire_batches.py --bootstrap 127.0.0.1:PORT[,...] \
         --topic T --partitions N --codec none|gzip|snappy|lz4|zstd [--idempotent]
+
+The bootstrap may list several brokers of a cluster (comma-separated): a
+Metadata request to the first that answers names each partition's leader, and
+each partition is fetched from its leader, as a consumer would.
 
 Prints one line and exits 0 if every batch of at least MIN_RECORDS records
 carries the codec (a client may leave a tiny batch uncompressed when
@@ -26,6 +30,8 @@ CODEC_IDS = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
 CODEC_NAMES = {v: k for k, v in CODEC_IDS.items()}
 MIN_RECORDS = 10
 FETCH_KEY, FETCH_VERSION = 1, 4
+METADATA_KEY, METADATA_VERSION = 3, 1
+CLIENT_ID = b"strata-compat"
 BATCH_HEADER = struct.Struct(">qiibIhiqqqhii")  # record batch v2 header, 61 bytes
 
 
@@ -70,18 +76,71 @@ def recv_exact(sock, n):
     return bytes(out)
 
 
-def fetch(sock, correlation, topic, partition, offset, max_bytes=8 << 20):
-    """One Fetch v4 for one partition: (error code, high watermark, records)."""
-    t = topic.encode()
-    client = b"strata-compat"
-    body = struct.pack(">hhih", FETCH_KEY, FETCH_VERSION, correlation, len(client)) + client
-    body += struct.pack(">iiiibi", -1, 0, 0, max_bytes, 0, 1)  # replica, wait, min, max, isolation, 1 topic
-    body += struct.pack(">h", len(t)) + t + struct.pack(">iiqi", 1, partition, offset, max_bytes)
-    sock.sendall(struct.pack(">i", len(body)) + body)
+def addresses(bootstrap):
+    """The (host, port) pairs of a comma-separated bootstrap list."""
+    out = []
+    for a in bootstrap.split(","):
+        host, port = a.strip().rsplit(":", 1)
+        out.append((host, int(port)))
+    return out
+
+
+def request(sock, key, version, correlation, body):
+    """Sends one request with a v1 header and returns a Reader over the
+    response after its correlation id."""
+    head = struct.pack(">hhih", key, version, correlation, len(CLIENT_ID)) + CLIENT_ID
+    sock.sendall(struct.pack(">i", len(head) + len(body)) + head + body)
     size = struct.unpack(">i", recv_exact(sock, 4))[0]
     r = Reader(recv_exact(sock, size))
     if r.take(">i") != correlation:
         raise ValueError("correlation id mismatch")
+    return r
+
+
+def leaders(bootstrap, topic):
+    """Metadata v1 for topic from the first bootstrap broker that answers:
+    {partition: (host, port) of its leader}; a partition without a leader
+    (or with an error) is left out."""
+    last = None
+    for addr in addresses(bootstrap):
+        try:
+            with socket.create_connection(addr, timeout=10) as sock:
+                t = topic.encode()
+                r = request(sock, METADATA_KEY, METADATA_VERSION, 1,
+                            struct.pack(">ih", 1, len(t)) + t)
+        except OSError as e:
+            last = e
+            continue
+        brokers = {}
+        for _ in range(r.take(">i")):
+            node = r.take(">i")
+            host = r.string()
+            port = r.take(">i")
+            r.string()  # rack, nullable
+            brokers[node] = (host, port)
+        r.take(">i")  # controller id
+        out = {}
+        for _ in range(r.take(">i")):
+            terr = r.take(">h")
+            name = r.string()
+            r.take(">b")  # is internal
+            for _ in range(r.take(">i")):
+                perr, p, leader = r.take(">hii")
+                for _ in range(2):  # replicas, isr
+                    for _ in range(r.take(">i")):
+                        r.take(">i")
+                if name == topic and not terr and not perr and leader in brokers:
+                    out[p] = brokers[leader]
+        return out
+    raise ConnectionError(f"no broker of {bootstrap} answered: {last}")
+
+
+def fetch(sock, correlation, topic, partition, offset, max_bytes=8 << 20):
+    """One Fetch v4 for one partition: (error code, high watermark, records)."""
+    t = topic.encode()
+    body = struct.pack(">iiiibi", -1, 0, 0, max_bytes, 0, 1)  # replica, wait, min, max, isolation, 1 topic
+    body += struct.pack(">h", len(t)) + t + struct.pack(">iiqi", 1, partition, offset, max_bytes)
+    r = request(sock, FETCH_KEY, FETCH_VERSION, correlation, body)
     r.take(">i")  # throttle time
     for _ in range(r.take(">i")):
         name = r.string()
@@ -113,15 +172,9 @@ def batches(records):
 
 
 def api_keys(bootstrap):
-    """The API keys the broker lists in ApiVersions v0."""
-    host, port = bootstrap.rsplit(":", 1)
-    client = b"strata-compat"
-    body = struct.pack(">hhih", 18, 0, 1, len(client)) + client
-    with socket.create_connection((host, int(port)), timeout=10) as sock:
-        sock.sendall(struct.pack(">i", len(body)) + body)
-        size = struct.unpack(">i", recv_exact(sock, 4))[0]
-        r = Reader(recv_exact(sock, size))
-    r.take(">i")  # correlation id
+    """The API keys the first bootstrap broker lists in ApiVersions v0."""
+    with socket.create_connection(addresses(bootstrap)[0], timeout=10) as sock:
+        r = request(sock, 18, 0, 1, b"")
     r.take(">h")  # error code
     n = r.take(">i")
     return {r.take(">hhh")[0] for _ in range(n)}
@@ -139,14 +192,16 @@ def librdkafka_codec(bootstrap, codec):
 
 def check(bootstrap, topic, partitions, codec, idempotent):
     """Returns (ok, one-line summary)."""
-    host, port = bootstrap.rsplit(":", 1)
     want = CODEC_IDS[codec]
     seen = {}  # codec id -> batches
     problems = []
     big = 0
-    with socket.create_connection((host, int(port)), timeout=10) as sock:
-        correlation = 0
-        for p in range(partitions):
+    led = leaders(bootstrap, topic)
+    correlation = 0
+    for p in range(partitions):
+        if p not in led:
+            return False, f"metadata names no leader for {topic} [{p}]"
+        with socket.create_connection(led[p], timeout=10) as sock:
             offset, hw = 0, None
             while hw is None or offset < hw:
                 correlation += 1
