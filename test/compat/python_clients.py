@@ -3,11 +3,14 @@
 
 Run with Debian's interpreter, against a running broker:
 
-    /usr/bin/python3 test/compat/python_clients.py --bootstrap 127.0.0.1:PORT \
+    /usr/bin/python3 test/compat/python_clients.py --bootstrap 127.0.0.1:PORT[,...] \
         --client confluent|kafka-python --codec none|gzip|snappy|lz4|zstd \
-        --records 100000 --partitions 4
+        --records 100000 --partitions 4 [--replication-factor 3]
 
-It creates a fresh topic through the client's admin API, produces --records
+The bootstrap may list every broker of a cluster, comma-separated. It creates a
+fresh topic with --replication-factor (default 1) replicas through the client's
+admin API, checks that metadata shows each partition with a leader, that many
+replicas and all of them in sync, produces --records
 distinct records (record i goes to partition i % N with key "k-<i>", a value
 of about 100 bytes, headers idx=<i> and src=<client>, timestamp base+i) with
 acks=all and the codec, waits for every delivery report, then checks metadata,
@@ -169,6 +172,19 @@ class Checker:
             self.fail.add(f"{missing} records never consumed (first missing: record {first})")
 
 
+def check_replicas(partitions, replication_factor, fail):
+    """partitions[p] = (leader, replicas, isr) of a new topic: each partition
+    has replication_factor distinct replicas, all in sync, the leader among
+    them."""
+    for p, (leader, replicas, isr) in sorted(partitions.items()):
+        if len(set(replicas)) != replication_factor or len(replicas) != replication_factor:
+            fail.add(f"partition {p}: replicas {replicas}, want {replication_factor} distinct brokers")
+        if sorted(isr) != sorted(replicas):
+            fail.add(f"partition {p}: in-sync replicas {isr}, want all of {replicas}")
+        if leader not in replicas:
+            fail.add(f"partition {p}: leader {leader} is not one of the replicas {replicas}")
+
+
 def check_delivered(spec, delivered, fail):
     """Delivery reports: every record acknowledged, to its partition, at
     offsets 0, 1, 2, ... in produce order (a fresh topic, one producer)."""
@@ -265,18 +281,20 @@ class ConfluentClient:
     def version(self):
         return f"confluent-kafka {self.ck.version()[0]} librdkafka {self.ck.libversion()[0]}"
 
-    def create_topic(self, topic, partitions):
+    def create_topic(self, topic, partitions, replication_factor):
         fs = self.admin.create_topics(
-            [self.admin_mod.NewTopic(topic, num_partitions=partitions, replication_factor=1)],
+            [self.admin_mod.NewTopic(topic, num_partitions=partitions,
+                                     replication_factor=replication_factor)],
             operation_timeout=10, request_timeout=15)
         fs[topic].result(timeout=20)
 
     def partitions_with_leaders(self, topic):
+        """{partition: (leader, replicas, in-sync replicas)} from metadata."""
         md = self.admin.list_topics(topic=topic, timeout=5)
         t = md.topics.get(topic)
         if t is None or t.error is not None:
             raise RuntimeError(f"metadata error for {topic}: {t.error if t else 'absent'}")
-        return {p.id: p.leader for p in t.partitions.values()}
+        return {p.id: (p.leader, list(p.replicas), list(p.isrs)) for p in t.partitions.values()}
 
     def listed_topics(self):
         return set(self.admin.list_topics(timeout=5).topics)
@@ -389,16 +407,19 @@ class KafkaPythonClient:
             v += " api_version " + ".".join(map(str, self.api_version))
         return v
 
-    def create_topic(self, topic, partitions):
+    def create_topic(self, topic, partitions, replication_factor):
         self.admin.create_topics(
-            [self.admin_mod.NewTopic(topic, num_partitions=partitions, replication_factor=1)],
+            [self.admin_mod.NewTopic(topic, num_partitions=partitions,
+                                     replication_factor=replication_factor)],
             timeout_ms=10000)
 
     def partitions_with_leaders(self, topic):
+        """{partition: (leader, replicas, in-sync replicas)} from metadata."""
         (t,) = self.admin.describe_topics([topic])
         if t["error_code"] != 0:
             raise RuntimeError(f"metadata error code {t['error_code']} for {topic}")
-        return {p["partition"]: p["leader"] for p in t["partitions"]}
+        return {p["partition"]: (p["leader"], list(p["replicas"]), list(p["isr"]))
+                for p in t["partitions"]}
 
     def listed_topics(self):
         return set(self.admin.list_topics())
@@ -491,13 +512,14 @@ def run(args, fail):
     spec = Spec(args.client, args.records, args.partitions,
                 base_ts=int(time.time() * 1000) - args.records - 60_000)
 
-    client.create_topic(topic, args.partitions)
+    client.create_topic(topic, args.partitions, args.replication_factor)
     leaders = wait_until(
         f"topic {topic} with {args.partitions} partitions led", 10,
-        lambda: (lambda m: m if len(m) == args.partitions and min(m.values()) >= 0 else None)(
-            client.partitions_with_leaders(topic)))
+        lambda: (lambda m: m if len(m) == args.partitions and min(l for l, _, _ in m.values()) >= 0
+                 else None)(client.partitions_with_leaders(topic)))
     if sorted(leaders) != list(range(args.partitions)):
         fail.add(f"metadata partitions {sorted(leaders)}, want 0..{args.partitions - 1}")
+    check_replicas(leaders, args.replication_factor, fail)
     if topic not in client.listed_topics():
         fail.add(f"topic {topic} missing from the list of all topics")
 
@@ -527,22 +549,26 @@ def run(args, fail):
                  f"first: {client_log.protocol_errors[0]}")
 
     return (f"{label}: {client.version()}, topic {topic}, {spec.records} records, "
-            f"{spec.partitions} partitions; produce {spec.records / produce_s:.0f} rec/s "
+            f"{spec.partitions} partitions, replication factor {args.replication_factor}; "
+            f"produce {spec.records / produce_s:.0f} rec/s "
             f"({produce_s:.1f}s), consume {checker.unique / consume_s:.0f} rec/s "
             f"({consume_s:.1f}s)")
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--bootstrap", required=True, help="host:port of the broker")
+    ap.add_argument("--bootstrap", required=True,
+                    help="host:port of the broker, or a comma-separated list of a cluster's")
     ap.add_argument("--client", required=True, choices=CLIENTS)
     ap.add_argument("--codec", required=True, choices=CODECS)
     ap.add_argument("--records", type=int, default=100_000)
     ap.add_argument("--partitions", type=int, default=4)
+    ap.add_argument("--replication-factor", type=int, default=1,
+                    help="replicas of the topic created; every one must be in sync")
     ap.add_argument("--timeout", type=float, default=60, help="seconds allowed to produce, and to consume")
     args = ap.parse_args()
-    if args.records < 1 or args.partitions < 1:
-        ap.error("--records and --partitions must be at least 1")
+    if args.records < 1 or args.partitions < 1 or args.replication_factor < 1:
+        ap.error("--records, --partitions and --replication-factor must be at least 1")
 
     label = f"{args.client} {args.codec}"
     fail = Failures(label)

@@ -4,9 +4,12 @@
 Run with Debian's interpreter, against a running broker started with
 group.initial.rebalance.delay.ms=0 and group.min.session.timeout.ms=500:
 
-    /usr/bin/python3 test/compat/python_groups.py --bootstrap 127.0.0.1:PORT \
+    /usr/bin/python3 test/compat/python_groups.py --bootstrap 127.0.0.1:PORT[,...] \
         --client confluent|kafka-python [--assignor range|cooperative-sticky] \
-        [--records 30000]
+        [--records 30000] [--replication-factor 3]
+
+The bootstrap may list every broker of a cluster, comma-separated; the topic
+is created with --replication-factor replicas (default 1).
 
 Checks, each reported on its own line as "PASS ..." or "FAIL ...":
 
@@ -362,13 +365,14 @@ class ConfluentClient:
 
     Driver = ConfluentDriver  # a group member's consumer
 
-    def __init__(self, bootstrap, topic, client_log):
+    def __init__(self, bootstrap, topic, client_log, replication_factor=1):
         import confluent_kafka
         from confluent_kafka import admin
         self.ck = confluent_kafka
         self.admin_mod = admin
         self.bootstrap = bootstrap
         self.topic = topic
+        self.replication_factor = replication_factor
         self.logger = logging.getLogger("compat.librdkafka")
         self.logger.setLevel(logging.WARNING)
         self.logger.addHandler(client_log)
@@ -382,7 +386,8 @@ class ConfluentClient:
 
     def create_topic(self):
         fs = self.admin.create_topics(
-            [self.admin_mod.NewTopic(self.topic, num_partitions=PARTITIONS, replication_factor=1)],
+            [self.admin_mod.NewTopic(self.topic, num_partitions=PARTITIONS,
+                                     replication_factor=self.replication_factor)],
             operation_timeout=10, request_timeout=15)
         fs[self.topic].result(timeout=20)
 
@@ -462,7 +467,7 @@ class KafkaPythonClient:
 
     Driver = KafkaPythonDriver  # a group member's consumer
 
-    def __init__(self, bootstrap, topic, client_log):
+    def __init__(self, bootstrap, topic, client_log, replication_factor=1):
         import kafka
         from kafka import admin
         logging.getLogger("kafka").addHandler(client_log)
@@ -470,6 +475,7 @@ class KafkaPythonClient:
         self.admin_mod = admin
         self.bootstrap = bootstrap
         self.topic = topic
+        self.replication_factor = replication_factor
         self.admin = admin.KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
 
     def version(self):
@@ -477,7 +483,8 @@ class KafkaPythonClient:
 
     def create_topic(self):
         self.admin.create_topics(
-            [self.admin_mod.NewTopic(self.topic, num_partitions=PARTITIONS, replication_factor=1)],
+            [self.admin_mod.NewTopic(self.topic, num_partitions=PARTITIONS,
+                                     replication_factor=self.replication_factor)],
             timeout_ms=10000)
 
     def led_partitions(self):
@@ -653,7 +660,8 @@ def check_group(args, client, label):
     counts = ", ".join(f"{n} {c}" for n, c in sorted(tracker.by_member.items()))
     refused = [e for m in members.values() for e in m.refused]
     line = (f"{label} group: {client.version()}, group {group}, topic {client.topic}, "
-            f"{args.records} records, {PARTITIONS} partitions; B and C joined at {at_join}, "
+            f"{args.records} records, {PARTITIONS} partitions, "
+            f"replication factor {client.replication_factor}; B and C joined at {at_join}, "
             f"A left at {at_leave}; consumed {counts}; {tracker.duplicates} duplicates, "
             f"{missing} missing; {len(refused)} commits refused and retried"
             f"{' (first: ' + refused[0] + ')' if refused else ''}; all consumed in {consumed_s:.1f}s")
@@ -768,7 +776,7 @@ def run(args):
             lines.append(line)
 
     try:
-        client = cls(args.bootstrap, topic, client_log)
+        client = cls(args.bootstrap, topic, client_log, args.replication_factor)
         client.create_topic()
         wait_until(f"topic {topic} with {PARTITIONS} led partitions", 10,
                    lambda: client.led_partitions() == PARTITIONS)
@@ -803,16 +811,19 @@ def run(args):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--bootstrap", required=True, help="host:port of the broker")
+    ap.add_argument("--bootstrap", required=True,
+                    help="host:port of the broker, or a comma-separated list of a cluster's")
     ap.add_argument("--client", required=True, choices=CLIENTS)
     ap.add_argument("--assignor", choices=ASSIGNORS, default="range",
                     help="partition assignment strategy (kafka-python: range only)")
     ap.add_argument("--records", type=int, default=30_000)
+    ap.add_argument("--replication-factor", type=int, default=1,
+                    help="replicas of the topic created")
     ap.add_argument("--member", metavar="GROUP", help=argparse.SUPPRESS)
     ap.add_argument("--topic", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.records < 1:
-        ap.error("--records must be at least 1")
+    if args.records < 1 or args.replication_factor < 1:
+        ap.error("--records and --replication-factor must be at least 1")
     if args.client == "kafka-python" and args.assignor != "range":
         ap.error("kafka-python 2.0 supports only the eager assignors; use --assignor range")
     if args.member:
