@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# kcat.sh BOOTSTRAP: client compatibility check of a running Strata broker with
-# kcat (librdkafka).
+# kcat.sh BOOTSTRAP [REPLICATION_FACTOR]: client compatibility check of a
+# running Strata broker, or cluster, with kcat (librdkafka). BOOTSTRAP is
+# host:port, or a comma-separated list of a cluster's brokers.
 #
 # For each codec (none gzip snappy lz4 zstd) it produces KCAT_RECORDS (default
 # 10000) keyed lines with two headers to a new topic that the broker
@@ -8,7 +9,10 @@
 #   - kcat -C reads every record back exactly once, with key, value and headers
 #     intact, offsets 0, 1, 2, ... per partition and records in produce order
 #     per partition;
-#   - kcat -L -J lists the topic with its partitions, each with a leader;
+#   - kcat -L -J lists the topic with its partitions, each with a leader and,
+#     given REPLICATION_FACTOR (the broker's default.replication.factor, which
+#     auto-created topics get), that many replicas, all in sync, and at least
+#     that many brokers;
 #   - the batches served (read with wire_batches.py) carry the codec;
 #   - kcat -Q answers offsets for times: earliest (-2) is 0, latest (-1) is the
 #     partition's record count, a record's timestamp gives the first offset
@@ -17,11 +21,12 @@
 # exits 0 on pass, 1 on failure.
 set -euo pipefail
 
-if [[ $# -ne 1 ]]; then
-	echo "usage: $0 BOOTSTRAP (host:port)" >&2
+if [[ $# -lt 1 || $# -gt 2 ]]; then
+	echo "usage: $0 BOOTSTRAP (host:port[,host:port...]) [REPLICATION_FACTOR]" >&2
 	exit 2
 fi
 bootstrap=$1
+replication_factor=${2:-}
 records=${KCAT_RECORDS:-10000}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 codecs=(none gzip snappy lz4 zstd)
@@ -109,7 +114,8 @@ check_query() {
 }
 
 # check_metadata TOPIC MIN: kcat -L -J lists TOPIC with partitions 0..n-1,
-# n >= MIN, each with a leader.
+# n >= MIN, each with a leader; with a replication factor R, each with R
+# replicas all in sync, the leader one of them, and at least R brokers.
 check_metadata() {
 	local topic=$1 want=$2 json problem
 	if ! json=$(timeout "$kcat_timeout" kcat -L -b "$bootstrap" -J 2>"$work/l.err"); then
@@ -120,6 +126,9 @@ check_metadata() {
 import json, sys
 md = json.loads(sys.argv[1])
 topic, want = sys.argv[2], int(sys.argv[3])
+rf = int(sys.argv[4]) if sys.argv[4] else None
+if rf is not None and len(md.get("brokers", [])) < rf:
+    print("metadata lists %d brokers, want at least %d" % (len(md.get("brokers", [])), rf))
 ts = [t for t in md.get("topics", []) if t.get("topic") == topic]
 if not ts:
     print("topic missing from kcat -L -J metadata")
@@ -133,8 +142,18 @@ else:
     for p in parts:
         if p.get("leader", -1) < 0:
             print("partition %d has no leader" % p["partition"])
-' "$json" "$topic" "$want")
-	[[ -z $problem ]] || fail "$topic: $problem"
+        if rf is None:
+            continue
+        replicas = sorted(r["id"] for r in p.get("replicas", []))
+        isr = sorted(r["id"] for r in p.get("isrs", []))
+        if len(set(replicas)) != rf:
+            print("partition %d has replicas %s, want %d distinct" % (p["partition"], replicas, rf))
+        elif isr != replicas:
+            print("partition %d has in-sync replicas %s, want all of %s" % (p["partition"], isr, replicas))
+        elif p.get("leader") not in replicas:
+            print("partition %d: leader %s is not a replica" % (p["partition"], p.get("leader")))
+' "$json" "$topic" "$want" "$replication_factor")
+	[[ -z $problem ]] || fail "$topic: ${problem//$'\n'/; }"
 }
 
 start=$(date +%s.%N)
@@ -181,7 +200,7 @@ for codec in "${codecs[@]}"; do
 done
 elapsed=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
 
-summary="${#codecs[@]} codecs (${codecs[*]}) x $records records in ${elapsed}s"
+summary="${#codecs[@]} codecs (${codecs[*]}) x $records records${replication_factor:+, replication factor $replication_factor} in ${elapsed}s"
 if ((failures > 0)); then
 	echo "FAIL kcat: $summary; $failures problems, first: ${first_failure:0:400}"
 	exit 1
