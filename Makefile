@@ -31,7 +31,7 @@ test-race:
 	$(GO) test -count=1 -race -short -timeout 10m ./...
 	CHAOS_SEEDS=1 $(GO) test -count=1 -race -timeout 5m -run TestLinearizableUnderFaults ./test/chaos
 
-## test-compat: kcat, confluent-kafka-python and kafka-python against a fresh broker
+## test-compat: kcat, confluent-kafka-python and kafka-python against a fresh broker, then a fresh 3-node cluster
 test-compat: build
 	bash test/compat/run.sh $(CURDIR)/$(BIN)
 
