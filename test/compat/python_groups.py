@@ -295,11 +295,24 @@ class ConfluentDriver:
                          on_lost=lambda c, ps: member.lost(parts(ps)))
 
     def poll(self, n, timeout):
+        """Up to n messages, waiting at most timeout for the first.
+
+        One Consumer.poll per message, not the batch Consumer.consume:
+        librdkafka before 2.1.0 (Debian 12 has 2.0.2) can drop messages it
+        has already fetched for a partition the member keeps through an
+        incremental rebalance when they are read with the batch API (its
+        pause and resume around the rebalance outdate them, and fetching
+        resumes after them; librdkafka #4208), so a cooperative-sticky member
+        never sees them although no other member gets them either."""
         out = []
-        for m in self.c.consume(num_messages=n, timeout=timeout):
+        m = self.c.poll(timeout)
+        while m is not None:
             if m.error():
                 raise self.ck.KafkaException(m.error())
             out.append((m.partition(), m.offset(), m.key(), m.value()))
+            if len(out) >= n:
+                break
+            m = self.c.poll(0)
         return out
 
     def commit(self, offsets):
