@@ -87,6 +87,11 @@ func (s offsetsStore) Append(ctx context.Context, recs []group.Record) error {
 	if err != nil {
 		return err
 	}
+	if res.Unsynced {
+		if err := s.p.Sync(res.LastOffset + 1); err != nil {
+			return err
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	return s.p.WaitCommitted(ctx, res.LastOffset+1, res.LeaderEpoch, 1)

@@ -137,13 +137,15 @@ func (b *Broker) waitCommitted(ctx context.Context, resp *kmsg.ProduceResponse, 
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	for _, w := range waits {
+		if w.sp.ErrorCode != 0 {
+			continue // its fsync failed
+		}
 		err := w.p.WaitCommitted(ctx, w.end, w.epoch, w.minISR)
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 			err = fmt.Errorf("%w: the in-sync replicas did not all have the records within %v", kerr.RequestTimedOut, timeout)
 		}
 		if err != nil {
-			w.sp.ErrorCode, w.sp.ErrorMessage = b.errorCode(err), errorMessage(err)
-			b.metrics.produceErrors.Inc()
+			b.failPartition(w.sp, err)
 		}
 	}
 }
@@ -154,7 +156,7 @@ func (b *Broker) waitCommitted(ctx context.Context, resp *kmsg.ProduceResponse, 
 // their ISR (acks=all).
 func (b *Broker) produceShare(r *kmsg.ProduceRequest, resp *kmsg.ProduceResponse, tops []produceTopic, w, of uint32) []commitWait {
 	var scratch []byte
-	var waits []commitWait
+	var waits, unsynced []commitWait
 	for i, rt := range r.Topics {
 		pt := &tops[i]
 		for j, rp := range rt.Partitions {
@@ -164,19 +166,57 @@ func (b *Broker) produceShare(r *kmsg.ProduceRequest, resp *kmsg.ProduceResponse
 			sp := &resp.Topics[i].Partitions[j]
 			err := pt.err
 			if err == nil {
-				var wait *commitWait
-				if wait, err = b.producePartition(pt.t, pt.cfg, rp, r.Acks, sp, &scratch); wait != nil {
-					waits = append(waits, *wait)
+				var wait commitWait
+				var needSync bool
+				if wait, needSync, err = b.producePartition(pt.t, pt.cfg, rp, r.Acks, sp, &scratch); needSync {
+					unsynced = append(unsynced, wait)
+				}
+				if wait.p != nil && r.Acks == -1 {
+					waits = append(waits, wait)
 				}
 			}
 			if err != nil {
-				sp.ErrorCode = b.errorCode(err)
-				sp.ErrorMessage = errorMessage(err)
-				b.metrics.produceErrors.Inc()
+				b.failPartition(sp, err)
 			}
 		}
 	}
+	b.syncAppended(unsynced)
 	return waits
+}
+
+// failPartition answers one partition of a produce request with err.
+func (b *Broker) failPartition(sp *kmsg.ProduceResponseTopicPartition, err error) {
+	sp.ErrorCode = b.errorCode(err)
+	sp.ErrorMessage = errorMessage(err)
+	sp.BaseOffset, sp.LogAppendTime = -1, -1
+	b.metrics.produceErrors.Inc()
+}
+
+// syncAppended fsyncs the partitions whose flush policy wants their records
+// on disk before they count (flush.messages), all at once: concurrent
+// fsyncs share the file system's journal commits. A failed fsync fails its
+// partition's answer.
+func (b *Broker) syncAppended(ws []commitWait) {
+	switch len(ws) {
+	case 0:
+		return
+	case 1:
+		if err := ws[0].p.Sync(ws[0].end); err != nil {
+			b.failPartition(ws[0].sp, err)
+		}
+		return
+	}
+	errs := make([]error, len(ws))
+	var wg sync.WaitGroup
+	for i, w := range ws {
+		wg.Go(func() { errs[i] = w.p.Sync(w.end) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			b.failPartition(ws[i].sp, err)
+		}
+	}
 }
 
 // A request to at least parallelProduceMin partitions is appended by up to
@@ -198,62 +238,63 @@ type produceTopic struct {
 }
 
 // producePartition validates and appends one partition's batch and fills in
-// the response's offsets. For acks=all it returns what to wait for.
+// the response's offsets. It returns what an acks=all answer waits for,
+// and whether the records still need an fsync (commitWait.p nil: nothing
+// was appended).
 func (b *Broker) producePartition(t *metadata.Topic, cfg config.Topic, rp kmsg.ProduceRequestTopicPartition,
-	acks int16, sp *kmsg.ProduceResponseTopicPartition, scratch *[]byte) (*commitWait, error) {
+	acks int16, sp *kmsg.ProduceResponseTopicPartition, scratch *[]byte) (commitWait, bool, error) {
+	var w commitWait
 	p, err := b.leaderReplica(t, rp.Partition)
 	if err != nil {
-		return nil, err
+		return w, false, err
 	}
 	if acks == -1 {
 		if err := p.CheckMinISR(int(cfg.MinInsyncReplicas)); err != nil {
-			return nil, err
+			return w, false, err
 		}
 	}
 	batch := rp.Records
 	if len(batch) == 0 {
-		return nil, fmt.Errorf("%w: produce request without records", kerr.InvalidRecord)
+		return w, false, fmt.Errorf("%w: produce request without records", kerr.InvalidRecord)
 	}
 	h, err := recordbatch.ReadHeader(batch)
 	if err != nil {
-		return nil, err
+		return w, false, err
 	}
 	if h.Size() < int64(len(batch)) {
-		return nil, fmt.Errorf("%w: produce requests carry exactly one record batch per partition", kerr.InvalidRecord)
+		return w, false, fmt.Errorf("%w: produce requests carry exactly one record batch per partition", kerr.InvalidRecord)
 	}
 	if int64(len(batch)) > int64(cfg.MaxMessageBytes) {
-		return nil, fmt.Errorf("%w: batch of %d bytes exceeds max.message.bytes %d", kerr.MessageTooLarge, len(batch), cfg.MaxMessageBytes)
+		return w, false, fmt.Errorf("%w: batch of %d bytes exceeds max.message.bytes %d", kerr.MessageTooLarge, len(batch), cfg.MaxMessageBytes)
 	}
 	info, err := recordbatch.Validate(batch, recordbatch.ValidateOptions{RequireKeys: cfg.CleanupCompact}, scratch)
 	if err != nil {
-		return nil, err
+		return w, false, err
 	}
 	now := time.Now().UnixMilli()
 	appendTime := int64(-1)
 	if cfg.LogAppendTime {
 		appendTime = now
 	} else if err := checkTimestamps(info, now, cfg); err != nil {
-		return nil, err
+		return w, false, err
 	}
 	if c, ok := topicCodec(cfg.CompressionType); ok && c != info.Header.Codec() && !info.Header.Control() {
 		if batch, err = recordbatch.Recompress(batch, c, scratch); err != nil {
-			return nil, err
+			return w, false, err
 		}
 		if info.Header, err = recordbatch.ReadHeader(batch); err != nil {
-			return nil, err
+			return w, false, err
 		}
 	}
 	res, err := p.Append(batch, info.Header, appendTime)
 	if err != nil {
-		return nil, err
+		return w, false, err
 	}
 	b.metrics.producedBytes.Add(float64(len(batch)))
 	b.metrics.producedRecords.Add(float64(info.Header.NumRecords))
 	sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = res.BaseOffset, res.LogAppendTime, res.LogStartOffset
-	if acks != -1 {
-		return nil, nil
-	}
-	return &commitWait{p: p, end: res.LastOffset + 1, epoch: res.LeaderEpoch, minISR: int(cfg.MinInsyncReplicas), sp: sp}, nil
+	w = commitWait{p: p, end: res.LastOffset + 1, epoch: res.LeaderEpoch, minISR: int(cfg.MinInsyncReplicas), sp: sp}
+	return w, res.Unsynced, nil
 }
 
 // leaderReplica returns this node's replica of partition index of t if it

@@ -283,26 +283,75 @@ func (f *fetcher) handle(items []fetchItem, resp *kmsg.FetchResponse) {
 		}
 		return
 	}
-	for _, rt := range resp.Topics {
-		for _, rp := range rt.Partitions {
+	// Every partition's records are appended first, then the fsyncs the
+	// flush policy wants run together (the file system's journal commits
+	// concurrent ones together), and only then does each partition take
+	// the leader's high watermark and fetch again.
+	type appended struct {
+		it     fetchItem
+		rp     *kmsg.FetchResponseTopicPartition
+		syncTo int64
+		err    error
+	}
+	var done []appended
+	for ti := range resp.Topics {
+		rt := &resp.Topics[ti]
+		for pi := range rt.Partitions {
+			rp := &rt.Partitions[pi]
 			it, ok := byKey[key{rt.Topic, rp.Partition}]
 			if !ok {
 				continue
 			}
-			if err := f.apply(it, &rp); err != nil {
-				if !errors.Is(err, errStaleFetch) {
-					f.logger.Warn("replica fetch", "topic", it.p.Topic, "partition", it.p.Index, "err", err)
-				}
-				f.backoff(it.p, it.epoch)
-				continue
-			}
-			f.succeeded(it.p)
+			syncTo, err := f.apply(it, rp)
+			done = append(done, appended{it, rp, syncTo, err})
 		}
+	}
+	var toSync []*appended
+	for i := range done {
+		if done[i].syncTo >= 0 {
+			toSync = append(toSync, &done[i])
+		}
+	}
+	syncAll(len(toSync), func(i int) {
+		a := toSync[i]
+		if err := a.it.p.log.SyncTo(a.syncTo); err != nil && a.err == nil {
+			a.err = err
+		}
+	})
+	for _, a := range done {
+		if a.err == nil || a.syncTo >= 0 {
+			a.it.p.followLeader(a.it.epoch, a.rp.HighWatermark, a.rp.LogStartOffset)
+		}
+		if a.err != nil {
+			if !errors.Is(a.err, errStaleFetch) {
+				f.logger.Warn("replica fetch", "topic", a.it.p.Topic, "partition", a.it.p.Index, "err", a.err)
+			}
+			f.backoff(a.it.p, a.it.epoch)
+			continue
+		}
+		f.succeeded(a.it.p)
 	}
 }
 
-// apply handles one partition of a fetch response.
-func (f *fetcher) apply(it fetchItem, rp *kmsg.FetchResponseTopicPartition) error {
+// syncAll runs fn(0..n-1), concurrently when there are several: each
+// fsyncs one partition's log.
+func syncAll(n int, fn func(i int)) {
+	if n <= 1 {
+		for i := range n {
+			fn(i)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { fn(i) })
+	}
+	wg.Wait()
+}
+
+// apply handles one partition of a fetch response. It returns the offset
+// the appended records must be fsynced up to before they count (-1: none).
+func (f *fetcher) apply(it fetchItem, rp *kmsg.FetchResponseTopicPartition) (int64, error) {
 	p := it.p
 	switch err := kerr.ErrorForCode(rp.ErrorCode); {
 	case err == nil:
@@ -312,18 +361,18 @@ func (f *fetcher) apply(it fetchItem, rp *kmsg.FetchResponseTopicPartition) erro
 		// high watermark, which this log holds too unless it starts later.
 		switch {
 		case it.offset < rp.LogStartOffset:
-			return p.resetTo(rp.LogStartOffset, it.epoch)
+			return -1, p.resetTo(rp.LogStartOffset, it.epoch)
 		case rp.HighWatermark < p.LogStartOffset():
-			return p.resetTo(rp.HighWatermark, it.epoch)
+			return -1, p.resetTo(rp.HighWatermark, it.epoch)
 		}
-		return p.truncateTo(rp.HighWatermark, it.epoch)
+		return -1, p.truncateTo(rp.HighWatermark, it.epoch)
 	default:
-		return err
+		return -1, err
 	}
 	if rp.DivergingEpoch.EndOffset >= 0 {
-		return f.truncateDiverging(it, rp)
+		return -1, f.truncateDiverging(it, rp)
 	}
-	return p.appendFromLeader(rp.RecordBatches, it.epoch, rp.HighWatermark, rp.LogStartOffset)
+	return p.appendFromLeader(rp.RecordBatches, it.epoch)
 }
 
 // truncateDiverging truncates a follower whose log diverges from the

@@ -208,6 +208,10 @@ type AppendResult struct {
 	LogStartOffset int64
 	LeaderEpoch    int32 // the epoch it was appended in, for WaitCommitted
 	Duplicate      bool  // the batch was a retry of one already appended
+	// Unsynced says the flush policy wants the records fsynced before
+	// they count: the caller calls Sync(LastOffset+1), outside its own
+	// locks and alongside other partitions' syncs, before it answers.
+	Unsynced bool
 }
 
 // Append appends one validated batch as the leader (the caller gives up the
@@ -215,7 +219,8 @@ type AppendResult struct {
 // idempotent producer's duplicate is not appended again: its original
 // offsets are returned. A replica that does not lead answers
 // NOT_LEADER_OR_FOLLOWER. Errors from the producer state wrap kerr values.
-// The records are committed once WaitCommitted says so.
+// Append never waits for an fsync: see AppendResult.Unsynced. The records
+// are committed once WaitCommitted says so.
 func (p *Partition) Append(batch []byte, h recordbatch.Header, logAppendTime int64) (AppendResult, error) {
 	res := AppendResult{LogAppendTime: -1}
 	p.mu.Lock()
@@ -254,22 +259,27 @@ func (p *Partition) Append(batch []byte, h recordbatch.Header, logAppendTime int
 	p.producers.Update(h, ts)
 	p.epochs.assign(p.epoch, ar.BaseOffset)
 	p.sinceState += int64(len(batch))
-	res.BaseOffset, res.LastOffset = ar.BaseOffset, ar.LastOffset
+	res.BaseOffset, res.LastOffset, res.Unsynced = ar.BaseOffset, ar.LastOffset, needSync
 	res.LogStartOffset = p.log.StartOffset()
 	if !needSync {
 		p.advanceLocked()
 	}
 	p.mu.Unlock()
 	p.signal(false, true)
-	if needSync {
-		if err := p.log.SyncTo(ar.LastOffset + 1); err != nil {
-			return res, err
-		}
-		p.mu.Lock()
-		p.advanceLocked()
-		p.mu.Unlock()
-	}
 	return res, nil
+}
+
+// Sync makes every record below end durable (an fsync shared with
+// concurrent callers) and then counts them toward the high watermark, as a
+// leader does with flush.messages=1 before it acknowledges.
+func (p *Partition) Sync(end int64) error {
+	if err := p.log.SyncTo(end); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.advanceLocked()
+	p.mu.Unlock()
+	return nil
 }
 
 // position is the leader's own log end as far as the high watermark is
@@ -536,18 +546,19 @@ func (p *Partition) fetchPosition(epoch int32) (offset int64, lastEpoch int32, o
 var errStaleFetch = errors.New("fetch response for an earlier leader epoch")
 
 // appendFromLeader appends batches a follower fetched in leader epoch
-// epoch, keeping their offsets, then takes the leader's high watermark (as
-// far as its own log reaches) and log start offset. A batch that fails its
-// checks stops the append with an error; the batches before it stay.
-func (p *Partition) appendFromLeader(records []byte, epoch int32, leaderHW, leaderStart int64) error {
+// epoch, keeping their offsets. A batch that fails its checks stops the
+// append with an error; the batches before it stay. It returns the offset
+// below which the flush policy wants the log fsynced (Sync) before the
+// follower fetches again, or -1; then the caller has it take the leader's
+// high watermark and log start offset (followLeader).
+func (p *Partition) appendFromLeader(records []byte, epoch int32) (syncTo int64, err error) {
 	p.mu.Lock()
 	if p.role != roleFollower || p.epoch != epoch {
 		p.mu.Unlock()
-		return errStaleFetch
+		return -1, errStaleFetch
 	}
 	var last int64 = -1
 	needSync := false
-	var err error
 	for len(records) > 0 {
 		var h recordbatch.Header
 		if h, err = recordbatch.ReadHeader(records); err != nil {
@@ -581,12 +592,9 @@ func (p *Partition) appendFromLeader(records []byte, epoch int32, leaderHW, lead
 		p.signal(false, true)
 	}
 	if needSync {
-		if serr := p.log.SyncTo(last + 1); serr != nil {
-			return serr
-		}
+		return last + 1, err
 	}
-	p.followLeader(epoch, leaderHW, leaderStart)
-	return err
+	return -1, err
 }
 
 // followLeader takes the leader's high watermark, bounded by this log's end

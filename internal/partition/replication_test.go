@@ -76,9 +76,16 @@ func (rp *replicaPair) fetch(follower, leader, epoch int32) {
 	if err != nil {
 		rp.t.Fatal(err)
 	}
-	if err := f.appendFromLeader(data, epoch, res.HighWatermark, res.LogStartOffset); err != nil {
+	syncTo, err := f.appendFromLeader(data, epoch)
+	if err != nil {
 		rp.t.Fatal(err)
 	}
+	if syncTo >= 0 {
+		if err := f.log.SyncTo(syncTo); err != nil {
+			rp.t.Fatal(err)
+		}
+	}
+	f.followLeader(epoch, res.HighWatermark, res.LogStartOffset)
 }
 
 // values returns the values of every record in p's log, in offset order.
@@ -263,21 +270,17 @@ func TestFlushedPositionBoundsHighWatermark(t *testing.T) {
 	rp := openPair(t, cfg)
 	rp.elect(1, 0, 1)
 	leader := rp.reps[1]
-	appendValue(t, leader, "a") // Append flushes before it counts
-	if hw := leader.HighWatermark(); hw != 1 {
-		t.Fatalf("hw %d, want 1", hw)
+	res := appendValue(t, leader, "a")
+	if !res.Unsynced {
+		t.Fatal("flush.messages=1 and the append does not ask for an fsync")
 	}
-	b, err := recordbatch.Build(recordbatch.BuildOptions{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, []recordbatch.Record{{Value: []byte("b")}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := leader.log.AppendUnsynced(b); err != nil {
-		t.Fatal(err)
-	}
-	leader.mu.Lock()
-	leader.advanceLocked()
-	leader.mu.Unlock()
-	if hw := leader.HighWatermark(); hw != 1 {
+	if hw := leader.HighWatermark(); hw != 0 {
 		t.Fatalf("hw %d counts a record not yet flushed", hw)
+	}
+	if err := leader.Sync(res.LastOffset + 1); err != nil {
+		t.Fatal(err)
+	}
+	if hw := leader.HighWatermark(); hw != 1 {
+		t.Fatalf("hw %d after the fsync, want 1", hw)
 	}
 }
