@@ -2,12 +2,16 @@
 # bench/run.sh: the fixed benchmark suite behind `make bench`.
 #
 # Builds strata, the kfake launcher (bench/peers/kfake, its own Go module), the
-# NATS end-to-end and many-streams peers (bench/peers/natse2e, natsparts) and
-# NATS (nats-server and the natscli bench tool, latest from the Go module
-# proxy) into a temp dir, starts every server on 127.0.0.1 only with fresh temp
-# data dirs, runs the same workloads against Strata and the peers in this one
-# run, and overwrites docs/benchmarks.md with the machine, the exact commands
-# and the results. Every server is stopped and every temp dir removed on exit.
+# NATS end-to-end and many-streams peers (bench/peers/natse2e, natsparts), the
+# failover probe (bench/peers/failover) and NATS (nats-server and the natscli
+# bench tool, latest from the Go module proxy) into a temp dir, starts every
+# server on 127.0.0.1 only with fresh temp data dirs, runs the same workloads
+# against Strata and the peers in this one run, and overwrites
+# docs/benchmarks.md with the machine, the exact commands and the results.
+# Workloads 1-7 run on one node; R1-R4 (SUITE keyword cluster) on three-node
+# clusters: three `strata serve` processes, and three nats-server processes
+# with routes between them and R3 streams. Every server is stopped and every
+# temp dir removed on exit.
 #
 # Sizes (environment, defaults in brackets):
 #   RECORDS [2000000]        records of workloads 1, 3 (Strata) and 4 against kfake: ~2 GiB
@@ -26,9 +30,14 @@
 #   FETCH_SIZE [4194304]     workload 4 max.partition.fetch.bytes of each franz-go reader
 #   W6_PARTITIONS [10000]    partitions of the one topic of workload 6
 #   W6_RECORDS [200000]      records produced across all of them
+#   RECORDS_R [1000000]      records of workloads R1 and R2 (Strata) and R1 (NATS) on three nodes
+#   NATS_SYNC_MSGS_R [20000] messages of NATS R2 (R3 streams, sync_interval=always: slow)
+#   R_E2E_DURATION [10s]     workload R3 duration (at E2E_RATE)
+#   R_TRIALS [10]            leader kills of workload R4
+#   R4_RATE [2000]           workload R4 records/s
 #   SUITE [all]              sections to run, any of: startup strata sync catchup partitions
-#                            kfake nats (for quick partial runs; the report marks the rest
-#                            "not measured")
+#                            kfake nats cluster (for quick partial runs; the report marks the
+#                            rest "not measured")
 #   OUT [docs/benchmarks.md] where the report goes
 set -euo pipefail
 
@@ -39,6 +48,11 @@ PY=/usr/bin/python3
 OUT=${OUT:-$ROOT/docs/benchmarks.md}
 RECORDS=${RECORDS:-2000000}
 RECORDS_W2=${RECORDS_W2:-2000000}
+RECORDS_R=${RECORDS_R:-1000000}
+NATS_SYNC_MSGS_R=${NATS_SYNC_MSGS_R:-20000}
+R_E2E_DURATION=${R_E2E_DURATION:-10s}
+R_TRIALS=${R_TRIALS:-10}
+R4_RATE=${R4_RATE:-2000}
 NATS_SYNC_MSGS=${NATS_SYNC_MSGS:-100000}
 E2E_RATE=${E2E_RATE:-51200}
 E2E_DURATION=${E2E_DURATION:-20s}
@@ -74,10 +88,15 @@ cleanup() {
 	if [[ -n $cpid ]]; then
 		kill -KILL "$cpid" 2>/dev/null || true
 	fi
-	for pid in "${SERVER_PIDS[@]}"; do
+	# servers restarted by workload R4 are not our children: their pids are in restarted.pids
+	local more=()
+	if [[ -s $WORK/restarted.pids ]]; then
+		mapfile -t more <"$WORK/restarted.pids"
+	fi
+	for pid in "${SERVER_PIDS[@]}" "${more[@]}"; do
 		kill -TERM "$pid" 2>/dev/null || true
 	done
-	for pid in "${SERVER_PIDS[@]}"; do
+	for pid in "${SERVER_PIDS[@]}" "${more[@]}"; do
 		wait_gone "$pid" || true
 	done
 	rm -rf "$WORK"
@@ -217,11 +236,16 @@ print(json.dumps({"id": wid, "system": system, "rep": rep, "data": data}))
 EOF
 }
 
-# cmd_log CMD...: remember a command for the report, with the binary dir shortened.
+# cmd_log CMD...: remember a command for the report, with the binary dir
+# shortened; with CMD_TAG set, also in cmds-$CMD_TAG.txt (the report shows
+# those under the workload's table).
 cmd_log() {
 	local s="$*"
 	s=${s//$BIN\//}
 	printf '%s\n' "${s//$WORK/\$tmp}" >>"$CMDS"
+	if [[ -n ${CMD_TAG:-} ]]; then
+		printf '%s\n' "${s//$WORK/\$tmp}" >>"$WORK/cmds-$CMD_TAG.txt"
+	fi
 }
 
 # settle: write back every dirty page before a measured run, so that one run's
@@ -251,7 +275,7 @@ CGO_ENABLED=0 "$GO" build -o "$BIN/strata" ./cmd/strata
 cmd_log "(cd bench/peers/kfake && go build -o kfake .)"
 (cd bench/peers/kfake && "$GO" build -o "$BIN/kfake" .)
 HAVE_NATS=0
-if want nats; then
+if want nats || want cluster; then
 	HAVE_NATS=1
 	cmd_log "GOBIN=\$tmp go install github.com/nats-io/nats-server/v2@latest"
 	cmd_log "GOBIN=\$tmp go install github.com/nats-io/natscli/nats@latest"
@@ -267,6 +291,12 @@ if want nats; then
 	cmd_log "go build -o natsparts ./bench/peers/natsparts"
 	if ((HAVE_NATS)) && ! "$GO" build -o "$BIN/natsparts" ./bench/peers/natsparts >>"$WORK/nats-build.log" 2>&1; then
 		note "workload 6 not measured on NATS: natsparts did not build: $(tail -n 3 "$WORK/nats-build.log" | tr '\n' ' ')"
+	fi
+fi
+if want cluster; then
+	cmd_log "go build -o failover ./bench/peers/failover"
+	if ! "$GO" build -o "$BIN/failover" ./bench/peers/failover >"$WORK/failover-build.log" 2>&1; then
+		note "workload R4 not measured: failover did not build: $(tail -n 3 "$WORK/failover-build.log" | tr '\n' ' ')"
 	fi
 fi
 versions() {
@@ -428,27 +458,31 @@ nrun() {
 }
 
 # nbench ID REP MSGS [ARGS...]: NATS JetStream async publish with acks, file
-# storage, R1, a stream limit of NMAXBYTES [8GB], and ARGS.
+# storage, NREPLICAS [1] replicas, a stream limit of NMAXBYTES [8GB], and ARGS.
 nbench() {
 	local id=$1 rep=$2 msgs=$3
 	shift 3
-	nrun "$id" "$rep" bench js pub async "bench.$id.$rep" --stream "bench-$id-$rep" --create --storage file --replicas 1 --maxbytes "${NMAXBYTES:-8GB}" \
+	nrun "$id" "$rep" bench js pub async "bench.$id.$rep" --stream "bench-$id-$rep" --create --storage file --replicas "${NREPLICAS:-1}" --maxbytes "${NMAXBYTES:-8GB}" \
 		--msgs "$msgs" --timeout 60s "$@"
 }
 
-# ne2e REP: workload 5 on NATS with bench/peers/natse2e, which measures what
-# `strata bench e2e` does, recorded like a strata bench run.
+# ne2e ID REP DURATION [ARGS...]: an end-to-end run on NATS (workload 5, or
+# R3 with --replicas 3) with bench/peers/natse2e, which measures what
+# `strata bench e2e` does, to stream bench-ID-REP, recorded like a strata
+# bench run.
 ne2e() {
-	local out=$WORK/w5-nats-$1.json args
-	args=(--stream "bench-w5-$1" --rate "$E2E_RATE" --duration "$E2E_DURATION" --size "$SIZE" --json)
+	local id=$1 rep=$2 dur=$3 args
+	shift 3
+	local out=$WORK/$id-nats-$rep.json
+	args=(--stream "bench-$id-$rep" --rate "$E2E_RATE" --duration "$dur" --size "$SIZE" "$@" --json)
 	cmd_log natse2e "${args[@]}" -s "$NURL"
-	log "w5 #$1 nats: natse2e ${args[*]}"
+	log "$id #$rep nats: natse2e ${args[*]}"
 	settle
-	if "$BIN/natse2e" "${args[@]}" -s "$NURL" >"$out" 2>>"$WORK/w5-nats.stderr"; then
-		record w5 nats strata "$out" "$1"
+	if "$BIN/natse2e" "${args[@]}" -s "$NURL" >"$out" 2>>"$WORK/$id-nats.stderr"; then
+		record "$id" nats strata "$out" "$rep"
 		tail -c 400 "$out" >&2
 	else
-		note "w5 on NATS failed: $(tail -n 3 "$WORK/w5-nats.stderr" | tr '\n' ' ')"
+		note "$id on NATS failed: $(tail -n 3 "$WORK/$id-nats.stderr" | tr '\n' ' ')"
 	fi
 }
 
@@ -869,7 +903,7 @@ fi
 
 # NATS JetStream: workload 1, and workload 3 with sync_interval=always. Each
 # repetition publishes to its own stream.
-if ((HAVE_NATS)); then
+if want nats && ((HAVE_NATS)); then
 	for i in 1 2 3 4 5; do
 		start_nats "nstart$i" ""
 		json_kv "$WORK/nstart$i.json" poll_ms="$NREADY_MS" rss_kb="$(status_kb "$NPID" VmRSS)"
@@ -897,7 +931,7 @@ if ((HAVE_NATS)); then
 		nbench w2acks1 "$r" "$RECORDS_W2" --persistasync
 		drop_stream "bench-w2acks1-$r"
 		if [[ -x $BIN/natse2e ]]; then
-			ne2e "$r"
+			ne2e w5 "$r" "$E2E_DURATION"
 			drop_stream "bench-w5-$r"
 		fi
 	done
@@ -911,9 +945,265 @@ if ((HAVE_NATS)); then
 	stop "$NPID"
 	rm -rf "$WORK/nats-sync"
 fi
+# ---------------------------------------------------------------- three nodes
+# Workloads R1-R4 on three-node clusters on this one machine, each node its
+# own process with its own data dir under $WORK: every node and the load
+# generator share the machine's cores. Strata: three `strata serve` nodes,
+# all controller voters, default.replication.factor=3, min.insync.replicas=2;
+# NATS: three nats-servers with routes to one another and R3 streams.
+
+# wait_urls TIMEOUT URL...: poll until every URL answers 200 (a NATS /jsz URL
+# must also name a meta leader) and print the milliseconds that took; fail
+# after TIMEOUT seconds.
+wait_urls() {
+	"$PY" - "$@" <<'EOF'
+import json, sys, time, urllib.request
+timeout, pending = float(sys.argv[1]), sys.argv[2:]
+t0 = time.monotonic()
+while pending and time.monotonic() < t0 + timeout:
+    for u in list(pending):
+        try:
+            r = urllib.request.urlopen(u, timeout=1)
+            if r.status == 200 and (not u.endswith("/jsz") or (json.load(r).get("meta_cluster") or {}).get("leader")):
+                pending.remove(u)
+        except Exception:
+            pass
+    if pending:
+        time.sleep(0.01)
+if pending:
+    sys.exit("not ready after %g s: %s" % (timeout, " ".join(pending)))
+print("%.1f" % ((time.monotonic() - t0) * 1000))
+EOF
+}
+
+# cluster_node NAME ID LOG ARGV...: start node ID of cluster NAME (no
+# readiness wait), remember its pid in $WORK/NAME/pid.ID and add it to
+# $WORK/NAME/restart.sh, which starts node ID again with the same command
+# after a kill and prints the new pid (for workload R4).
+cluster_node() {
+	local name=$1 id=$2 log=$3
+	shift 3
+	spawn "$log" "$@"
+	echo "${SPAWNED% *}" >"$WORK/$name/pid.$id"
+	printf '%s) argv=(%s) log=%q ;;\n' "$id" "$(printf '%q ' "$@")" "$log" >>"$WORK/$name/restart.sh"
+}
+
+# cluster_begin NAME / cluster_end NAME: the restart script's head and tail.
+cluster_begin() {
+	mkdir -p "$WORK/$1"
+	printf '%s\n' '#!/usr/bin/env bash' '# restart.sh ID: start node ID again; prints its pid' 'case $1 in' >"$WORK/$1/restart.sh"
+}
+cluster_end() {
+	cat >>"$WORK/$1/restart.sh" <<EOF
+*) echo "restart.sh: no node \$1" >&2; exit 2 ;;
+esac
+"\${argv[@]}" >>"\$log" 2>&1 </dev/null &
+echo \$! >>"$WORK/restarted.pids"
+echo \$! >"$WORK/$1/pid.\$1"
+echo \$!
+EOF
+}
+
+# start_strata_cluster NAME ARGS...: three fresh `strata serve` nodes on free
+# ports, each a controller voter, with ARGS; sets CL_BROKERS (the Kafka
+# listeners, comma-separated) and CL_READY_MS (first start to every node's
+# /readyz answering 200). Returns 1, with a note, when they are not ready
+# within 60 s.
+start_strata_cluster() {
+	local name=$1 i voters=
+	shift
+	local -a kp ap rp urls=()
+	for i in 1 2 3; do
+		kp[i]=$(free_port)
+		ap[i]=$(free_port)
+		rp[i]=$(free_port)
+		voters+=${voters:+,}$i@127.0.0.1:${rp[i]}
+	done
+	cluster_begin "$name"
+	local t0=$EPOCHREALTIME
+	CL_BROKERS=
+	for i in 1 2 3; do
+		local args=(serve --node-id "$i" --listen "127.0.0.1:${kp[i]}" --admin "127.0.0.1:${ap[i]}" --data-dir "$WORK/$name/node$i"
+			--controller-listen "127.0.0.1:${rp[i]}" --controller-voters "$voters" "$@")
+		CMD_TAG=rcluster cmd_log strata "${args[@]}"
+		cluster_node "$name" "$i" "$WORK/$name/node$i.log" "$BIN/strata" "${args[@]}"
+		CL_BROKERS+=${CL_BROKERS:+,}127.0.0.1:${kp[i]}
+		urls+=("http://127.0.0.1:${ap[i]}/readyz")
+	done
+	cluster_end "$name"
+	if ! wait_urls 60 "${urls[@]}" >/dev/null 2>"$WORK/$name/ready.err"; then
+		note "Strata cluster $name not ready: $(cat "$WORK/$name/ready.err"); $(tail -n 2 "$WORK/$name/node1.log" | tr '\n' ' ')"
+		return 1
+	fi
+	CL_READY_MS=$(ms_since "$t0")
+}
+
+# start_nats_cluster NAME SYNC: three nats-servers (server_name n1-n3,
+# cluster NAME, routes to one another, JetStream file storage each in its own
+# store dir; SYNC "always" or ""); sets NURL to their client URLs,
+# comma-separated, and CL_READY_MS (to every /healthz answering 200 and /jsz
+# naming a meta leader). Returns 1, with a note, when not ready within 60 s.
+start_nats_cluster() {
+	local name=$1 sync=$2 i routes=
+	local -a cp hp rp urls=()
+	for i in 1 2 3; do
+		cp[i]=$(free_port)
+		hp[i]=$(free_port)
+		rp[i]=$(free_port)
+		routes+="${routes:+, }\"nats-route://127.0.0.1:${rp[i]}\""
+	done
+	cluster_begin "$name"
+	local t0=$EPOCHREALTIME
+	NURL=
+	for i in 1 2 3; do
+		{
+			echo "server_name: n$i"
+			echo "listen: \"127.0.0.1:${cp[i]}\""
+			echo "http: \"127.0.0.1:${hp[i]}\""
+			echo "cluster {"
+			echo "  name: $name"
+			echo "  listen: \"127.0.0.1:${rp[i]}\""
+			echo "  routes: [$routes]"
+			echo "}"
+			echo "jetstream {"
+			echo "  store_dir: \"$WORK/$name/js$i\""
+			[[ -n $sync ]] && echo "  sync_interval: $sync"
+			echo "}"
+		} >"$WORK/$name/n$i.conf"
+		CMD_TAG=rcluster cmd_log "nats-server -c n$i.conf   # $(tr '\n' ' ' <"$WORK/$name/n$i.conf" | tr -s ' ')"
+		cluster_node "$name" "$i" "$WORK/$name/node$i.log" "$BIN/nats-server" -c "$WORK/$name/n$i.conf"
+		NURL+=${NURL:+,}nats://127.0.0.1:${cp[i]}
+		urls+=("http://127.0.0.1:${hp[i]}/healthz" "http://127.0.0.1:${hp[i]}/jsz")
+	done
+	cluster_end "$name"
+	if ! wait_urls 60 "${urls[@]}" >/dev/null 2>"$WORK/$name/ready.err"; then
+		note "NATS cluster $name not ready: $(cat "$WORK/$name/ready.err"); $(tail -n 2 "$WORK/$name/node1.log" | tr '\n' ' ')"
+		return 1
+	fi
+	CL_READY_MS=$(ms_since "$t0")
+}
+
+# stop_cluster NAME: SIGTERM every node of NAME that runs, and wait for it;
+# with LOGS_DIR set, copy the nodes' logs there first.
+stop_cluster() {
+	local i
+	for i in 1 2 3; do
+		stop "$(<"$WORK/$1/pid.$i")"
+	done
+	if [[ -n ${LOGS_DIR:-} ]]; then
+		mkdir -p "$LOGS_DIR/$1"
+		cp "$WORK/$1"/node*.log "$LOGS_DIR/$1/"
+	fi
+}
+
+# strata_log_notes NAME: a note for every node log of Strata cluster NAME
+# with ERROR lines or a panic.
+strata_log_notes() {
+	local f n
+	for f in "$WORK/$1"/node*.log; do
+		n=$(grep -c -E 'level=ERROR|^panic:|^fatal error:' "$f" || true)
+		if ((n > 0)); then
+			note "Strata cluster, ${f##*/}: $n ERROR or panic lines, the first: $(grep -m1 -E 'level=ERROR|^panic:|^fatal error:' "$f" | cut -c1-400)"
+		fi
+	done
+}
+
+# rfailover SYSTEM NAME ARGS...: workload R4 with bench/peers/failover
+# against cluster NAME (ARGS: --brokers or --nats), recorded.
+rfailover() {
+	local system=$1 name=$2 i pids=
+	shift 2
+	for i in 1 2 3; do
+		pids+=${pids:+,}$i=$(<"$WORK/$name/pid.$i")
+	done
+	local restart="bash $WORK/$name/restart.sh {id}"
+	local args=(--topic r4 --trials "$R_TRIALS" --rate "$R4_RATE" --size "$SIZE" "$@")
+	CMD_TAG=r4 cmd_log failover "${args[@]}" --pids "$pids" --restart "'$restart'"
+	log "r4 $system: failover ${args[*]} --pids $pids"
+	settle
+	if timeout 1200 "$BIN/failover" "${args[@]}" --pids "$pids" --restart "$restart" >"$WORK/r4-$system.json" 2>"$WORK/r4-$system.stderr"; then
+		record r4 "$system" json "$WORK/r4-$system.json"
+		tail -n "$((R_TRIALS + 1))" "$WORK/r4-$system.stderr" >&2
+	else
+		note "R4 on $system failed: $(tail -n 3 "$WORK/r4-$system.stderr" | tr '\n' ' ')"
+		# its summary of the trials so far, when it printed one
+		if [[ -s $WORK/r4-$system.json ]]; then
+			record r4 "$system" json "$WORK/r4-$system.json" || true
+		fi
+	fi
+}
+
+if want cluster; then
+	r_t0=$EPOCHREALTIME
+	echo "load_r_before=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$WORK/machine.txt"
+	R_PRODUCE=(--record-size "$SIZE" --partitions "$PARTS" --replication-factor 3)
+	if start_strata_cluster scl --set default.replication.factor=3 --set min.insync.replicas=2; then
+		json_kv "$WORK/rstart-strata.json" ready_ms="$CL_READY_MS"
+		record rstart strata json "$WORK/rstart-strata.json"
+		# R1: workload 1 with replication factor 3
+		for ((r = 1; r <= REPEAT; r++)); do
+			CMD_TAG=r1 sbench r1 "$r" strata "$CL_BROKERS" produce --topic "r1-$r" --records "$RECORDS_R" --acks all --compression none "${R_PRODUCE[@]}"
+			drop_topic "$CL_BROKERS" "r1-$r"
+		done
+		# R2: the same to a topic with flush.messages=1
+		for ((r = 1; r <= REPEAT; r++)); do
+			create=(topic create "r2-$r" --partitions "$PARTS" --replication-factor 3 -c flush.messages=1 --brokers "$CL_BROKERS")
+			CMD_TAG=r2 cmd_log strata "${create[@]}"
+			if "$BIN/strata" "${create[@]}" >/dev/null 2>"$WORK/r2-create.err"; then
+				CMD_TAG=r2 sbench r2 "$r" strata "$CL_BROKERS" produce --topic "r2-$r" --records "$RECORDS_R" --acks all --compression none "${R_PRODUCE[@]}"
+				drop_topic "$CL_BROKERS" "r2-$r"
+			else
+				note "R2 on strata: topic create failed: $(tail -n 2 "$WORK/r2-create.err" | tr '\n' ' ')"
+			fi
+		done
+		# R3: workload 5 with replication factor 3
+		for ((r = 1; r <= REPEAT; r++)); do
+			CMD_TAG=r3 sbench r3 "$r" strata "$CL_BROKERS" e2e --topic "r3-$r" --rate "$E2E_RATE" --duration "$R_E2E_DURATION" --acks all "${R_PRODUCE[@]}"
+			drop_topic "$CL_BROKERS" "r3-$r"
+		done
+		if [[ -x $BIN/failover ]]; then
+			rfailover strata scl --brokers "$CL_BROKERS"
+		fi
+		stop_cluster scl
+		strata_log_notes scl
+	fi
+	rm -rf "$WORK/scl"
+	if ((HAVE_NATS)); then
+		if start_nats_cluster ncl ""; then
+			json_kv "$WORK/rstart-nats.json" ready_ms="$CL_READY_MS"
+			record rstart nats json "$WORK/rstart-nats.json"
+			for ((r = 1; r <= REPEAT; r++)); do
+				CMD_TAG=r1 NREPLICAS=3 nbench r1 "$r" "$RECORDS_R"
+				drop_stream "bench-r1-$r"
+			done
+			if [[ -x $BIN/natse2e ]]; then
+				for ((r = 1; r <= REPEAT; r++)); do
+					CMD_TAG=r3 ne2e r3 "$r" "$R_E2E_DURATION" --replicas 3
+					drop_stream "bench-r3-$r"
+				done
+			fi
+			if [[ -x $BIN/failover ]]; then
+				rfailover nats ncl --nats "$NURL"
+			fi
+			stop_cluster ncl
+		fi
+		rm -rf "$WORK/ncl"
+		if start_nats_cluster ncls always; then
+			for ((r = 1; r <= REPEAT; r++)); do
+				CMD_TAG=r2 NREPLICAS=3 nbench r2 "$r" "$NATS_SYNC_MSGS_R"
+				drop_stream "bench-r2-$r"
+			done
+			stop_cluster ncls
+		fi
+		rm -rf "$WORK/ncls"
+	fi
+	echo "load_r_after=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$WORK/machine.txt"
+	log "workloads R1-R4 took $(ms_since "$r_t0") ms"
+fi
 echo "load_after=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$WORK/machine.txt"
 
 # ---------------------------------------------------------------- report
+export RECORDS_R NATS_SYNC_MSGS_R R_E2E_DURATION R_TRIALS R4_RATE
 export RECORDS RECORDS_W2 NATS_SYNC_MSGS NATS_CATCHUP_REPEAT E2E_RATE E2E_DURATION SIZE PARTS REPEAT CATCHUP_GIB CATCHUP_RECORDS CRASH_AFTER W6_PARTITIONS W6_RECORDS SUITE CONSUMERS FETCH_SIZE
 "$PY" "$ROOT/bench/report.py" "$WORK" >"$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
