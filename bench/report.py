@@ -28,9 +28,14 @@ nats_restarts = {}
 # workload 7 with workload 4's data, one entry per restart, by system (strata, nats)
 restarts = {"clean": [], "unclean": [], "coldclean": [], "coldunclean": []}
 nats_big = {k: [] for k in restarts}
+cpu_runs = {}  # (workload, system, rep) -> CPU seconds of the servers and the client (workloads R1-R3)
+by_rep = {}  # (workload, system, rep) -> that repetition's data
 for line in read("results.jsonl").splitlines():
     r = json.loads(line)
-    if r["id"] == "w7start" and r["system"] == "nats":
+    by_rep[(r["id"], r["system"], r["rep"])] = r["data"]
+    if r["id"].endswith("cpu"):
+        cpu_runs[(r["id"][:-3], r["system"], r["rep"])] = r["data"]
+    elif r["id"] == "w7start" and r["system"] == "nats":
         nats_startups.append(r["data"])
     elif r["id"] == "w7start":
         startups.append(r["data"])
@@ -226,6 +231,36 @@ def met(ok):
     return "**met**" if ok else "**not met**"
 
 
+def cpu_per_gib(wid, system):
+    """Medians over the runs of wid on system of the servers' and the
+    client's CPU seconds per GiB moved, or None."""
+    per = []
+    for (i, s_, rep), c in cpu_runs.items():
+        d = by_rep.get((i, s_, rep))
+        if i != wid or s_ != system or d is None:
+            continue
+        nbytes = d.get("bytes") or d["mb_per_sec"] * d["seconds"] * 2**20
+        if nbytes:
+            per.append((c["server_cpu_s"] / (nbytes / 2**30), c["client_cpu_s"] / (nbytes / 2**30)))
+    if not per:
+        return None
+    return statistics.median(p[0] for p in per), statistics.median(p[1] for p in per)
+
+
+def cpu_line(wid):
+    """A sentence on the CPU each system used per GiB in workload wid."""
+    c = {s: cpu_per_gib(wid, s) for s in ("strata", "nats")}
+    if not any(c.values()):
+        return
+    parts = ["{}: the three servers {:.2f} s, the client {:.2f} s".format(name, *c[s])
+             for s, name in (("strata", "Strata"), ("nats", "NATS")) if c[s]]
+    line = "CPU time (user + system) per GiB produced, median of the runs: " + "; ".join(parts) + "."
+    if c["strata"] and c["nats"]:
+        line += " Strata's servers used {:.2f}x NATS's CPU per GiB.".format(c["strata"][0] / c["nats"][0])
+    w(line)
+    w("")
+
+
 r_ran = any(k[0] in ("r1", "r2", "r3", "r4", "rstart") for k in results)
 if r_ran:
     records_r = int(env["RECORDS_R"])
@@ -243,7 +278,10 @@ if r_ran:
     w("competing for the same {} cores, so the absolute figures are low; the ratios between the systems,".format(machine.get("cores")))
     w("measured the same way in the same run, are what count. Throughput cells are the median of {} runs".format(env["REPEAT"]))
     w("(range in brackets), each to its own topic or stream, deleted afterwards. Load average at the start /")
-    w("end of this section: {} / {}.".format(machine.get("load_r_before", "?"), machine.get("load_r_after", "?")))
+    w("end of this section: {} / {}; CPU pressure (`/proc/pressure/cpu`, share of time some runnable task".format(
+        machine.get("load_r_before", "?"), machine.get("load_r_after", "?")))
+    w("waited for a core) at the start / end: {} / {}. Other work on the machine shows up in both.".format(
+        machine.get("cpu_psi_r_before", "?"), machine.get("cpu_psi_r_after", "?")))
     if any(start.values()):
         w("Start of the three processes to every node ready (Strata: `/readyz` 200 on all three; NATS: `/healthz`")
         w("200 and a JetStream meta leader named in `/jsz` on all three): {}.".format("; ".join(
@@ -273,6 +311,7 @@ if r_ran:
     elif x:
         w("Strata's one-node workload 1 did not run in this run, so the ratio to it (target >= 0.33) is not given.")
     w("")
+    cpu_line("r1")
     sh_block(cmds("r1"))
 
     # R2
@@ -291,6 +330,7 @@ if r_ran:
     w("")
     w("(MB/s here is MiB/s, as `strata bench` prints it.)")
     w("")
+    cpu_line("r2")
     sh_block(cmds("r2"))
 
     # R3
@@ -321,6 +361,7 @@ if r_ran:
             w("NATS received {:,.0f} of the {:,} messages/s scheduled: it did not keep up with the rate, so its".format(y["records_per_sec"], rate))
             w("latency is mostly the growing backlog.")
     w("")
+    cpu_line("r3")
     sh_block(cmds("r3"))
 
     # R4

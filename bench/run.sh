@@ -31,7 +31,7 @@
 #   W6_PARTITIONS [10000]    partitions of the one topic of workload 6
 #   W6_RECORDS [200000]      records produced across all of them
 #   RECORDS_R [1000000]      records of workloads R1 and R2 (Strata) and R1 (NATS) on three nodes
-#   NATS_SYNC_MSGS_R [20000] messages of NATS R2 (R3 streams, sync_interval=always: slow)
+#   NATS_SYNC_MSGS_R [NATS_SYNC_MSGS] messages of NATS R2 (R3 streams, sync_interval=always)
 #   R_E2E_DURATION [10s]     workload R3 duration (at E2E_RATE)
 #   R_TRIALS [10]            leader kills of workload R4
 #   R4_RATE [2000]           workload R4 records/s
@@ -49,7 +49,7 @@ OUT=${OUT:-$ROOT/docs/benchmarks.md}
 RECORDS=${RECORDS:-2000000}
 RECORDS_W2=${RECORDS_W2:-2000000}
 RECORDS_R=${RECORDS_R:-1000000}
-NATS_SYNC_MSGS_R=${NATS_SYNC_MSGS_R:-20000}
+NATS_SYNC_MSGS_R=${NATS_SYNC_MSGS_R:-$NATS_SYNC_MSGS}
 R_E2E_DURATION=${R_E2E_DURATION:-10s}
 R_TRIALS=${R_TRIALS:-10}
 R4_RATE=${R4_RATE:-2000}
@@ -252,6 +252,30 @@ cmd_log() {
 # data (gigabytes in the page cache) is not flushed during, and billed to, the next.
 settle() { sync; }
 
+# cpu_mark / cpu_record ID SYSTEM REP: with CPU_PIDS set (the server
+# processes of a cluster), cpu_mark notes the CPU time the servers and this
+# shell's finished children have used so far, and cpu_record, called right
+# after the client of a run exited, records what the servers and the client
+# used since, in seconds of user plus system time (/proc/PID/stat), as row
+# IDcpu. Without CPU_PIDS both do nothing.
+CLK_TCK=$(getconf CLK_TCK)
+server_ticks() { awk '{s += $14 + $15} END {print s + 0}' $(printf '/proc/%s/stat ' $CPU_PIDS) 2>/dev/null; }
+client_ticks() { awk '{print $16 + $17}' "/proc/$$/stat"; }
+cpu_mark() {
+	[[ -n ${CPU_PIDS:-} ]] || return 0
+	CPU_S0=$(server_ticks)
+	CPU_C0=$(client_ticks)
+}
+cpu_record() {
+	[[ -n ${CPU_PIDS:-} ]] || return 0
+	local s c
+	s=$(($(server_ticks) - CPU_S0))
+	c=$(($(client_ticks) - CPU_C0))
+	json_kv "$WORK/$1-$2-$3.cpu.json" server_cpu_s="$(awk -v t="$s" -v h="$CLK_TCK" 'BEGIN { printf "%.2f", t / h }')" \
+		client_cpu_s="$(awk -v t="$c" -v h="$CLK_TCK" 'BEGIN { printf "%.2f", t / h }')"
+	record "$1cpu" "$2" json "$WORK/$1-$2-$3.cpu.json" "$3"
+}
+
 # sbench ID REP SYSTEM BROKERS ARGS...: one `strata bench` run, recorded.
 sbench() {
 	local id=$1 rep=$2 system=$3 brokers=$4
@@ -260,7 +284,9 @@ sbench() {
 	cmd_log strata bench "$@" --brokers "$brokers" --json
 	log "$id #$rep $system: strata bench $*"
 	settle
+	cpu_mark
 	if "$BIN/strata" bench "$@" --brokers "$brokers" --json >"$out" 2>>"$WORK/$id-$system.stderr"; then
+		cpu_record "$id" "$system" "$rep"
 		record "$id" "$system" strata "$out" "$rep"
 		tail -c 400 "$out" >&2
 	else
@@ -449,7 +475,9 @@ nrun() {
 	cmd_log nats "${args[@]}" -s "$NURL"
 	log "$id #$rep nats: nats ${args[*]}"
 	settle
+	cpu_mark
 	if "$BIN/nats" "${args[@]}" -s "$NURL" >"$WORK/$id-nats-$rep.out" 2>&1; then
+		cpu_record "$id" nats "$rep"
 		record "$id" nats nats "$out" "$rep"
 		grep -m1 'stats:' "$WORK/$id-nats-$rep.out" >&2 || true
 	else
@@ -478,7 +506,9 @@ ne2e() {
 	cmd_log natse2e "${args[@]}" -s "$NURL"
 	log "$id #$rep nats: natse2e ${args[*]}"
 	settle
+	cpu_mark
 	if "$BIN/natse2e" "${args[@]}" -s "$NURL" >"$out" 2>>"$WORK/$id-nats.stderr"; then
+		cpu_record "$id" nats "$rep"
 		record "$id" nats strata "$out" "$rep"
 		tail -c 400 "$out" >&2
 	else
@@ -952,6 +982,12 @@ fi
 # all controller voters, default.replication.factor=3, min.insync.replicas=2;
 # NATS: three nats-servers with routes to one another and R3 streams.
 
+# cpu_psi: the share of time some runnable task waited for a CPU over the
+# last 60 s and 300 s (/proc/pressure/cpu), or "?".
+cpu_psi() {
+	sed -n 's/^some avg10=[^ ]* avg60=\([^ ]*\) avg300=\([^ ]*\).*/\1% (60 s), \2% (300 s)/p' /proc/pressure/cpu 2>/dev/null || echo "?"
+}
+
 # wait_urls TIMEOUT URL...: poll until every URL answers 200 (a NATS /jsz URL
 # must also name a meta leader) and print the milliseconds that took; fail
 # after TIMEOUT seconds.
@@ -1032,7 +1068,7 @@ start_strata_cluster() {
 	done
 	cluster_end "$name"
 	if ! wait_urls 60 "${urls[@]}" >/dev/null 2>"$WORK/$name/ready.err"; then
-		note "Strata cluster $name not ready: $(cat "$WORK/$name/ready.err"); $(tail -n 2 "$WORK/$name/node1.log" | tr '\n' ' ')"
+		not_ready "$name" "Strata cluster"
 		return 1
 	fi
 	CL_READY_MS=$(ms_since "$t0")
@@ -1077,10 +1113,22 @@ start_nats_cluster() {
 	done
 	cluster_end "$name"
 	if ! wait_urls 60 "${urls[@]}" >/dev/null 2>"$WORK/$name/ready.err"; then
-		note "NATS cluster $name not ready: $(cat "$WORK/$name/ready.err"); $(tail -n 2 "$WORK/$name/node1.log" | tr '\n' ' ')"
+		not_ready "$name" "NATS cluster"
 		return 1
 	fi
 	CL_READY_MS=$(ms_since "$t0")
+}
+
+# not_ready NAME WHAT: a note with what wait_urls reported and the last
+# lines of every node's log; then stop the cluster.
+not_ready() {
+	local i msg
+	msg="$2 $1 not ready: $(<"$WORK/$1/ready.err")"
+	for i in 1 2 3; do
+		msg+="; node $i's log ends: $(tail -n 3 "$WORK/$1/node$i.log" | cut -c1-300 | tr '\n' ' ')"
+	done
+	note "$msg"
+	stop_cluster "$1"
 }
 
 # stop_cluster NAME: SIGTERM every node of NAME that runs, and wait for it;
@@ -1136,10 +1184,12 @@ rfailover() {
 if want cluster; then
 	r_t0=$EPOCHREALTIME
 	echo "load_r_before=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$WORK/machine.txt"
+	echo "cpu_psi_r_before=$(cpu_psi)" >>"$WORK/machine.txt"
 	R_PRODUCE=(--record-size "$SIZE" --partitions "$PARTS" --replication-factor 3)
 	if start_strata_cluster scl --set default.replication.factor=3 --set min.insync.replicas=2; then
 		json_kv "$WORK/rstart-strata.json" ready_ms="$CL_READY_MS"
 		record rstart strata json "$WORK/rstart-strata.json"
+		CPU_PIDS="$(cat "$WORK"/scl/pid.[123])"
 		# R1: workload 1 with replication factor 3
 		for ((r = 1; r <= REPEAT; r++)); do
 			CMD_TAG=r1 sbench r1 "$r" strata "$CL_BROKERS" produce --topic "r1-$r" --records "$RECORDS_R" --acks all --compression none "${R_PRODUCE[@]}"
@@ -1161,6 +1211,7 @@ if want cluster; then
 			CMD_TAG=r3 sbench r3 "$r" strata "$CL_BROKERS" e2e --topic "r3-$r" --rate "$E2E_RATE" --duration "$R_E2E_DURATION" --acks all "${R_PRODUCE[@]}"
 			drop_topic "$CL_BROKERS" "r3-$r"
 		done
+		CPU_PIDS=
 		if [[ -x $BIN/failover ]]; then
 			rfailover strata scl --brokers "$CL_BROKERS"
 		fi
@@ -1172,6 +1223,7 @@ if want cluster; then
 		if start_nats_cluster ncl ""; then
 			json_kv "$WORK/rstart-nats.json" ready_ms="$CL_READY_MS"
 			record rstart nats json "$WORK/rstart-nats.json"
+			CPU_PIDS="$(cat "$WORK"/ncl/pid.[123])"
 			for ((r = 1; r <= REPEAT; r++)); do
 				CMD_TAG=r1 NREPLICAS=3 nbench r1 "$r" "$RECORDS_R"
 				drop_stream "bench-r1-$r"
@@ -1182,6 +1234,7 @@ if want cluster; then
 					drop_stream "bench-r3-$r"
 				done
 			fi
+			CPU_PIDS=
 			if [[ -x $BIN/failover ]]; then
 				rfailover nats ncl --nats "$NURL"
 			fi
@@ -1189,15 +1242,18 @@ if want cluster; then
 		fi
 		rm -rf "$WORK/ncl"
 		if start_nats_cluster ncls always; then
+			CPU_PIDS="$(cat "$WORK"/ncls/pid.[123])"
 			for ((r = 1; r <= REPEAT; r++)); do
 				CMD_TAG=r2 NREPLICAS=3 nbench r2 "$r" "$NATS_SYNC_MSGS_R"
 				drop_stream "bench-r2-$r"
 			done
+			CPU_PIDS=
 			stop_cluster ncls
 		fi
 		rm -rf "$WORK/ncls"
 	fi
 	echo "load_r_after=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$WORK/machine.txt"
+	echo "cpu_psi_r_after=$(cpu_psi)" >>"$WORK/machine.txt"
 	log "workloads R1-R4 took $(ms_since "$r_t0") ms"
 fi
 echo "load_after=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$WORK/machine.txt"
