@@ -49,11 +49,11 @@ OUT=${OUT:-$ROOT/docs/benchmarks.md}
 RECORDS=${RECORDS:-2000000}
 RECORDS_W2=${RECORDS_W2:-2000000}
 RECORDS_R=${RECORDS_R:-1000000}
-NATS_SYNC_MSGS_R=${NATS_SYNC_MSGS_R:-$NATS_SYNC_MSGS}
 R_E2E_DURATION=${R_E2E_DURATION:-10s}
 R_TRIALS=${R_TRIALS:-10}
 R4_RATE=${R4_RATE:-2000}
 NATS_SYNC_MSGS=${NATS_SYNC_MSGS:-100000}
+NATS_SYNC_MSGS_R=${NATS_SYNC_MSGS_R:-$NATS_SYNC_MSGS}
 E2E_RATE=${E2E_RATE:-51200}
 E2E_DURATION=${E2E_DURATION:-20s}
 REPEAT=${REPEAT:-3}
@@ -975,6 +975,7 @@ if want nats && ((HAVE_NATS)); then
 	stop "$NPID"
 	rm -rf "$WORK/nats-sync"
 fi
+
 # ---------------------------------------------------------------- three nodes
 # Workloads R1-R4 on three-node clusters on this one machine, each node its
 # own process with its own data dir under $WORK: every node and the load
@@ -1186,7 +1187,10 @@ if want cluster; then
 	echo "load_r_before=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$WORK/machine.txt"
 	echo "cpu_psi_r_before=$(cpu_psi)" >>"$WORK/machine.txt"
 	R_PRODUCE=(--record-size "$SIZE" --partitions "$PARTS" --replication-factor 3)
-	if start_strata_cluster scl --set default.replication.factor=3 --set min.insync.replicas=2; then
+	R_STRATA_SET=(--set default.replication.factor=3 --set min.insync.replicas=2)
+	# once more on fresh ports and data dirs if the first start fails (another
+	# process may have taken a port free_port handed out)
+	if start_strata_cluster scl "${R_STRATA_SET[@]}" || { rm -rf "$WORK/scl" && start_strata_cluster scl "${R_STRATA_SET[@]}"; }; then
 		json_kv "$WORK/rstart-strata.json" ready_ms="$CL_READY_MS"
 		record rstart strata json "$WORK/rstart-strata.json"
 		CPU_PIDS="$(cat "$WORK"/scl/pid.[123])"
@@ -1220,7 +1224,7 @@ if want cluster; then
 	fi
 	rm -rf "$WORK/scl"
 	if ((HAVE_NATS)); then
-		if start_nats_cluster ncl ""; then
+		if start_nats_cluster ncl "" || { rm -rf "$WORK/ncl" && start_nats_cluster ncl ""; }; then
 			json_kv "$WORK/rstart-nats.json" ready_ms="$CL_READY_MS"
 			record rstart nats json "$WORK/rstart-nats.json"
 			CPU_PIDS="$(cat "$WORK"/ncl/pid.[123])"
@@ -1241,7 +1245,7 @@ if want cluster; then
 			stop_cluster ncl
 		fi
 		rm -rf "$WORK/ncl"
-		if start_nats_cluster ncls always; then
+		if start_nats_cluster ncls always || { rm -rf "$WORK/ncls" && start_nats_cluster ncls always; }; then
 			CPU_PIDS="$(cat "$WORK"/ncls/pid.[123])"
 			for ((r = 1; r <= REPEAT; r++)); do
 				CMD_TAG=r2 NREPLICAS=3 nbench r2 "$r" "$NATS_SYNC_MSGS_R"
