@@ -74,6 +74,44 @@ RES=$WORK/results.jsonl   # one JSON object per measurement
 CMDS=$WORK/commands.txt   # every command run, in order
 NOTES=$WORK/notes.txt     # things that went wrong or were skipped
 mkdir -p "$BIN"
+# portcheck.py PID PORT...: exit 0 when process PID listens on every PORT
+# (TCP). Other work on the machine binds ports too: a port free_port handed
+# out may be taken before our server binds it, and then another process
+# would answer our readiness checks.
+cat >"$WORK/portcheck.py" <<'EOF'
+import os, sys
+
+
+def listens(pid, port):
+    """Whether process pid has a TCP socket listening on port."""
+    try:
+        fds = os.listdir("/proc/%d/fd" % pid)
+    except OSError:
+        return False
+    inodes = set()
+    for fd in fds:
+        try:
+            link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[8:-1])
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = open(table).read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            f = line.split()
+            if f[3] == "0A" and int(f[1].rsplit(":", 1)[1], 16) == port and f[9] in inodes:
+                return True
+    return False
+
+
+if __name__ == "__main__":
+    pid = int(sys.argv[1])
+    sys.exit(0 if all(listens(pid, int(p)) for p in sys.argv[2:]) else 1)
+EOF
 : >"$RES"
 : >"$CMDS"
 : >"$NOTES"
@@ -174,6 +212,8 @@ spawn() {
 	"$PY" - "$log" "$ready" "$@" <<'EOF' &
 import os, subprocess, sys, time, urllib.request
 log, ready, cmd, url = sys.argv[1], sys.argv[2], sys.argv[3:], os.environ.get("READY_URL", "")
+sys.path.insert(0, os.path.dirname(ready))
+from portcheck import listens
 with open(log, "ab") as f:
     t0 = time.monotonic()
     p = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -184,6 +224,11 @@ if url:
         try:
             if urllib.request.urlopen(url, timeout=1).status == 200:
                 ms = (time.monotonic() - t0) * 1000
+                if not listens(p.pid, int(url.split("/")[2].rsplit(":", 1)[1])):
+                    with open(log, "a") as f:
+                        f.write("bench: %s answered, but not from this process (pid %d): port taken?\n" % (url, p.pid))
+                    ms = -1.0
+                    p.kill()
                 break
         except Exception:
             pass
@@ -361,6 +406,10 @@ versions >"$WORK/versions.txt"
 start_strata() {
 	local name=$1
 	shift
+	launch_strata "$name" "$(free_port)" "$(free_port)" "$@" && return 0
+	# once more on other ports (another process may have taken one)
+	note "strata $name did not start: $(tail -n 2 "$WORK/$name.log" | tr '\n' ' '); trying other ports"
+	stop "${SPAWNED% *}"
 	launch_strata "$name" "$(free_port)" "$(free_port)" "$@"
 }
 
@@ -380,7 +429,7 @@ launch_strata() {
 	mkdir -p "$WORK/$name"
 	cmd_log strata serve --data-dir "$WORK/$name/data" --listen "127.0.0.1:$kp" --admin "127.0.0.1:$ap" "$@"
 	READY_URL="http://127.0.0.1:$ap/readyz" spawn "$WORK/$name.log" "$BIN/strata" serve \
-		--data-dir "$WORK/$name/data" --listen "127.0.0.1:$kp" --admin "127.0.0.1:$ap" "$@"
+		--data-dir "$WORK/$name/data" --listen "127.0.0.1:$kp" --admin "127.0.0.1:$ap" "$@" || return 1
 	SPID=${SPAWNED% *}
 	SREADY_MS=${SPAWNED#* }
 	SADDR=127.0.0.1:$kp
@@ -403,6 +452,15 @@ start_kfake() {
 # (JetStream enabled and its streams recovered). The store of an earlier
 # start of NAME is kept.
 start_nats() {
+	launch_nats "$@" && return 0
+	# once more on other ports (another process may have taken one)
+	note "nats-server $1 did not start: $(tail -n 2 "$WORK/$1.log" | tr '\n' ' '); trying other ports"
+	stop "${SPAWNED% *}"
+	launch_nats "$@"
+}
+
+# launch_nats NAME SYNC: start_nats's work, on ports picked now.
+launch_nats() {
 	local name=$1 sync=$2 p m
 	p=$(free_port)
 	m=$(free_port)
@@ -416,10 +474,10 @@ start_nats() {
 		echo "}"
 	} >"$WORK/$name/nats.conf"
 	cmd_log "nats-server -c nats.conf   # $(tr '\n' ' ' <"$WORK/$name/nats.conf" | tr -s ' ')"
-	READY_URL=http://127.0.0.1:$m/healthz READY_TIMEOUT=600 spawn "$WORK/$name.log" "$BIN/nats-server" -c "$WORK/$name/nats.conf"
+	READY_URL=http://127.0.0.1:$m/healthz READY_TIMEOUT=600 spawn "$WORK/$name.log" "$BIN/nats-server" -c "$WORK/$name/nats.conf" || return 1
 	NPID=${SPAWNED% *}
 	NREADY_MS=${SPAWNED#* }
-	wait_tcp "$p"
+	wait_tcp "$p" && "$PY" "$WORK/portcheck.py" "$NPID" "$p" || return 1
 	NURL=nats://127.0.0.1:$p
 	NMON=127.0.0.1:$m
 }
@@ -542,7 +600,7 @@ drop_stream() {
 		note "could not delete stream $1: $(tail -n 1 "$WORK/drop.stderr")"
 }
 
-status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
+status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 json_mem() { printf '{"idle_rss_kb":%s,"peak_kb":%s}\n' "$1" "$2" >"$WORK/$3"; }
 
 PRODUCE=(--record-size "$SIZE" --partitions "$PARTS")
@@ -1068,7 +1126,8 @@ start_strata_cluster() {
 		urls+=("http://127.0.0.1:${ap[i]}/readyz")
 	done
 	cluster_end "$name"
-	if ! wait_urls 60 "${urls[@]}" >/dev/null 2>"$WORK/$name/ready.err"; then
+	if ! wait_urls 60 "${urls[@]}" >/dev/null 2>"$WORK/$name/ready.err" ||
+		! owns_ports "$name" "${kp[1]} ${ap[1]} ${rp[1]}" "${kp[2]} ${ap[2]} ${rp[2]}" "${kp[3]} ${ap[3]} ${rp[3]}"; then
 		not_ready "$name" "Strata cluster"
 		return 1
 	fi
@@ -1113,11 +1172,28 @@ start_nats_cluster() {
 		urls+=("http://127.0.0.1:${hp[i]}/healthz" "http://127.0.0.1:${hp[i]}/jsz")
 	done
 	cluster_end "$name"
-	if ! wait_urls 60 "${urls[@]}" >/dev/null 2>"$WORK/$name/ready.err"; then
+	if ! wait_urls 60 "${urls[@]}" >/dev/null 2>"$WORK/$name/ready.err" ||
+		! owns_ports "$name" "${cp[1]} ${hp[1]} ${rp[1]}" "${cp[2]} ${hp[2]} ${rp[2]}" "${cp[3]} ${hp[3]} ${rp[3]}"; then
 		not_ready "$name" "NATS cluster"
 		return 1
 	fi
 	CL_READY_MS=$(ms_since "$t0")
+}
+
+# owns_ports NAME PORTS1 PORTS2 PORTS3: whether node i of cluster NAME
+# listens on every port of PORTSi (space-separated); otherwise another
+# process took one and may have answered the readiness checks. Writes
+# what was wrong to $WORK/NAME/ready.err.
+owns_ports() {
+	local name=$1 i
+	shift
+	for i in 1 2 3; do
+		# shellcheck disable=SC2086 # a list of ports
+		if ! "$PY" "$WORK/portcheck.py" "$(<"$WORK/$name/pid.$i")" ${!i}; then
+			echo "node $i does not listen on all of ports ${!i}" >"$WORK/$name/ready.err"
+			return 1
+		fi
+	done
 }
 
 # not_ready NAME WHAT: a note with what wait_urls reported and the last
