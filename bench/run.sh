@@ -39,6 +39,7 @@
 #                            kfake nats cluster (for quick partial runs; the report marks the
 #                            rest "not measured")
 #   OUT [docs/benchmarks.md] where the report goes
+#   LOGS_DIR [none]          a directory to keep the servers' logs in (they go with the temp dir)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -137,6 +138,10 @@ cleanup() {
 	for pid in "${SERVER_PIDS[@]}" "${more[@]}"; do
 		wait_gone "$pid" || true
 	done
+	if [[ -n ${LOGS_DIR:-} ]]; then
+		mkdir -p "$LOGS_DIR"
+		cp "$WORK"/*.log "$WORK"/*.stderr "$WORK"/notes.txt "$LOGS_DIR/" 2>/dev/null || true
+	fi
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
