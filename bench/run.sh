@@ -1076,13 +1076,15 @@ print("%.1f" % ((time.monotonic() - t0) * 1000))
 EOF
 }
 
-# cluster_node NAME ID LOG ARGV...: start node ID of cluster NAME (no
-# readiness wait), remember its pid in $WORK/NAME/pid.ID and add it to
-# $WORK/NAME/restart.sh, which starts node ID again with the same command
+# cluster_node NAME ID LOG PORTS ARGV...: start node ID of cluster NAME (no
+# readiness wait), remember its pid in $WORK/NAME/pid.ID and the ports it
+# must listen on (PORTS, space-separated) in $WORK/NAME/ports.ID, and add it
+# to $WORK/NAME/restart.sh, which starts node ID again with the same command
 # after a kill and prints the new pid (for workload R4).
 cluster_node() {
 	local name=$1 id=$2 log=$3
-	shift 3
+	echo "$4" >"$WORK/$name/ports.$id"
+	shift 4
 	spawn "$log" "$@"
 	echo "${SPAWNED% *}" >"$WORK/$name/pid.$id"
 	printf '%s) argv=(%s) log=%q ;;\n' "$id" "$(printf '%q ' "$@")" "$log" >>"$WORK/$name/restart.sh"
@@ -1126,17 +1128,12 @@ start_strata_cluster() {
 		local args=(serve --node-id "$i" --listen "127.0.0.1:${kp[i]}" --admin "127.0.0.1:${ap[i]}" --data-dir "$WORK/$name/node$i"
 			--controller-listen "127.0.0.1:${rp[i]}" --controller-voters "$voters" "$@")
 		CMD_TAG=rcluster cmd_log strata "${args[@]}"
-		cluster_node "$name" "$i" "$WORK/$name/node$i.log" "$BIN/strata" "${args[@]}"
+		cluster_node "$name" "$i" "$WORK/$name/node$i.log" "${kp[i]} ${ap[i]} ${rp[i]}" "$BIN/strata" "${args[@]}"
 		CL_BROKERS+=${CL_BROKERS:+,}127.0.0.1:${kp[i]}
 		urls+=("http://127.0.0.1:${ap[i]}/readyz")
 	done
 	cluster_end "$name"
-	if ! wait_urls 60 "${urls[@]}" >/dev/null 2>"$WORK/$name/ready.err" ||
-		! owns_ports "$name" "${kp[1]} ${ap[1]} ${rp[1]}" "${kp[2]} ${ap[2]} ${rp[2]}" "${kp[3]} ${ap[3]} ${rp[3]}"; then
-		not_ready "$name" "Strata cluster"
-		return 1
-	fi
-	CL_READY_MS=$(ms_since "$t0")
+	cluster_ready "$name" "Strata cluster" "$t0" "${urls[@]}"
 }
 
 # start_nats_cluster NAME SYNC: three nats-servers (server_name n1-n3,
@@ -1172,45 +1169,44 @@ start_nats_cluster() {
 			echo "}"
 		} >"$WORK/$name/n$i.conf"
 		CMD_TAG=rcluster cmd_log "nats-server -c n$i.conf   # $(tr '\n' ' ' <"$WORK/$name/n$i.conf" | tr -s ' ')"
-		cluster_node "$name" "$i" "$WORK/$name/node$i.log" "$BIN/nats-server" -c "$WORK/$name/n$i.conf"
+		cluster_node "$name" "$i" "$WORK/$name/node$i.log" "${cp[i]} ${hp[i]} ${rp[i]}" "$BIN/nats-server" -c "$WORK/$name/n$i.conf"
 		NURL+=${NURL:+,}nats://127.0.0.1:${cp[i]}
 		urls+=("http://127.0.0.1:${hp[i]}/healthz" "http://127.0.0.1:${hp[i]}/jsz")
 	done
 	cluster_end "$name"
-	if ! wait_urls 60 "${urls[@]}" >/dev/null 2>"$WORK/$name/ready.err" ||
-		! owns_ports "$name" "${cp[1]} ${hp[1]} ${rp[1]}" "${cp[2]} ${hp[2]} ${rp[2]}" "${cp[3]} ${hp[3]} ${rp[3]}"; then
-		not_ready "$name" "NATS cluster"
-		return 1
+	cluster_ready "$name" "NATS cluster" "$t0" "${urls[@]}"
+}
+
+# cluster_ready NAME WHAT T0 URL...: wait (60 s at most) until every URL
+# says ready and every node of cluster NAME listens on its own ports (if
+# not, another process took one and may have answered the checks); set
+# CL_READY_MS to the time since T0. Otherwise note what wait_urls reported
+# and the last lines of every node's log, stop the cluster and return 1.
+cluster_ready() {
+	local name=$1 what=$2 t0=$3 i msg ok=0
+	shift 3
+	if wait_urls 60 "$@" >/dev/null 2>"$WORK/$name/ready.err"; then
+		ok=1
+		for i in 1 2 3; do
+			# shellcheck disable=SC2046 # a list of ports
+			if ! "$PY" "$WORK/portcheck.py" "$(<"$WORK/$name/pid.$i")" $(<"$WORK/$name/ports.$i"); then
+				echo "node $i does not listen on all of ports $(<"$WORK/$name/ports.$i")" >"$WORK/$name/ready.err"
+				ok=0
+				break
+			fi
+		done
 	fi
-	CL_READY_MS=$(ms_since "$t0")
-}
-
-# owns_ports NAME PORTS1 PORTS2 PORTS3: whether node i of cluster NAME
-# listens on every port of PORTSi (space-separated); otherwise another
-# process took one and may have answered the readiness checks. Writes
-# what was wrong to $WORK/NAME/ready.err.
-owns_ports() {
-	local name=$1 i
-	shift
+	if ((ok)); then
+		CL_READY_MS=$(ms_since "$t0")
+		return 0
+	fi
+	msg="$what $name not ready: $(<"$WORK/$name/ready.err")"
 	for i in 1 2 3; do
-		# shellcheck disable=SC2086 # a list of ports
-		if ! "$PY" "$WORK/portcheck.py" "$(<"$WORK/$name/pid.$i")" ${!i}; then
-			echo "node $i does not listen on all of ports ${!i}" >"$WORK/$name/ready.err"
-			return 1
-		fi
-	done
-}
-
-# not_ready NAME WHAT: a note with what wait_urls reported and the last
-# lines of every node's log; then stop the cluster.
-not_ready() {
-	local i msg
-	msg="$2 $1 not ready: $(<"$WORK/$1/ready.err")"
-	for i in 1 2 3; do
-		msg+="; node $i's log ends: $(tail -n 3 "$WORK/$1/node$i.log" | cut -c1-300 | tr '\n' ' ')"
+		msg+="; node $i's log ends: $(tail -n 3 "$WORK/$name/node$i.log" | cut -c1-300 | tr '\n' ' ')"
 	done
 	note "$msg"
-	stop_cluster "$1"
+	stop_cluster "$name"
+	return 1
 }
 
 # stop_cluster NAME: SIGTERM every node of NAME that runs, and wait for it;
