@@ -28,9 +28,14 @@ nats_restarts = {}
 # workload 7 with workload 4's data, one entry per restart, by system (strata, nats)
 restarts = {"clean": [], "unclean": [], "coldclean": [], "coldunclean": []}
 nats_big = {k: [] for k in restarts}
+cpu_runs = {}  # (workload, system, rep) -> CPU seconds of the servers and the client (workloads R1-R3)
+by_rep = {}  # (workload, system, rep) -> that repetition's data
 for line in read("results.jsonl").splitlines():
     r = json.loads(line)
-    if r["id"] == "w7start" and r["system"] == "nats":
+    by_rep[(r["id"], r["system"], r["rep"])] = r["data"]
+    if r["id"].endswith("cpu"):
+        cpu_runs[(r["id"][:-3], r["system"], r["rep"])] = r["data"]
+    elif r["id"] == "w7start" and r["system"] == "nats":
         nats_startups.append(r["data"])
     elif r["id"] == "w7start":
         startups.append(r["data"])
@@ -205,6 +210,238 @@ if ("w5", "nats") in results:
     w("`strata bench e2e`, JetStream async publish (a message counts once the server acknowledged storing")
     w("it, at most 10,000 pending) to a file-storage stream with 1 replica, and an ordered consumer.")
 w("")
+
+def cmds(tag):
+    """The commands run_sh logged for a workload (CMD_TAG), or []."""
+    try:
+        return read("cmds-{}.txt".format(tag)).rstrip("\n").splitlines()
+    except OSError:
+        return []
+
+
+def sh_block(lines):
+    if lines:
+        w("```sh")
+        out.extend(lines)
+        w("```")
+        w("")
+
+
+def met(ok):
+    return "**met**" if ok else "**not met**"
+
+
+def cpu_per_gib(wid, system):
+    """Medians over the runs of wid on system of the servers' and the
+    client's CPU seconds per GiB moved, or None."""
+    per = []
+    for (i, s_, rep), c in cpu_runs.items():
+        d = by_rep.get((i, s_, rep))
+        if i != wid or s_ != system or d is None:
+            continue
+        nbytes = d.get("bytes") or d["mb_per_sec"] * d["seconds"] * 2**20
+        if nbytes:
+            per.append((c["server_cpu_s"] / (nbytes / 2**30), c["client_cpu_s"] / (nbytes / 2**30)))
+    if not per:
+        return None
+    return statistics.median(p[0] for p in per), statistics.median(p[1] for p in per)
+
+
+def cpu_line(wid):
+    """A sentence on the CPU each system used per GiB in workload wid."""
+    c = {s: cpu_per_gib(wid, s) for s in ("strata", "nats")}
+    if not any(c.values()):
+        return
+    parts = ["{}: the three servers {:.2f} s, the client {:.2f} s".format(name, *c[s])
+             for s, name in (("strata", "Strata"), ("nats", "NATS")) if c[s]]
+    line = "CPU time (user + system) per GiB produced, median of the runs: " + "; ".join(parts) + "."
+    if c["strata"] and c["nats"]:
+        line += " Strata's servers used {:.2f}x NATS's CPU per GiB.".format(c["strata"][0] / c["nats"][0])
+    w(line)
+    w("")
+
+
+r_ran = any(k[0] in ("r1", "r2", "r3", "r4", "rstart") for k in results)
+if r_ran:
+    records_r = int(env["RECORDS_R"])
+    nats_sync_r = int(env["NATS_SYNC_MSGS_R"])
+    w("## Three nodes, replication factor 3 (workloads R1-R4)")
+    w("")
+    start = {s: results.get(("rstart", s)) for s in ("strata", "nats")}
+    w("Each system runs as a three-node cluster on this one machine, each node its own process with its own")
+    w("data directory: three `strata serve` processes (each a broker and a controller voter;")
+    w("`default.replication.factor=3`, `min.insync.replicas=2`, `broker.session.timeout.ms` at its default")
+    w("of 1000 ms; topics with 6 partitions and replication factor 3), and three `nats-server` processes")
+    w("(server names n1-n3 in one cluster, routes between all of them, JetStream file storage with a store")
+    w("dir each; streams with 3 replicas). **All three nodes and the load generator share the machine's")
+    w("{} cores**: every record is written three times and crosses loopback twice more, all by processes".format(machine.get("cores")))
+    w("competing for the same {} cores, so the absolute figures are low; the ratios between the systems,".format(machine.get("cores")))
+    w("measured the same way in the same run, are what count. Throughput cells are the median of {} runs".format(env["REPEAT"]))
+    w("(range in brackets), each to its own topic or stream, deleted afterwards. Load average at the start /")
+    w("end of this section: {} / {}; CPU pressure (`/proc/pressure/cpu`, share of time some runnable task".format(
+        machine.get("load_r_before", "?"), machine.get("load_r_after", "?")))
+    w("waited for a core) at the start / end: {} / {}. Other work on the machine shows up in both.".format(
+        machine.get("cpu_psi_r_before", "?"), machine.get("cpu_psi_r_after", "?")))
+    if any(start.values()):
+        w("Start of the three processes to every node ready (Strata: `/readyz` 200 on all three; NATS: `/healthz`")
+        w("200 and a JetStream meta leader named in `/jsz` on all three): {}.".format("; ".join(
+            "{} {}".format(name, duration(start[s]["ready_ms"])) for s, name in (("strata", "Strata"), ("nats", "NATS"))
+            if start[s])))
+    w("")
+    w("```sh")
+    out.extend(cmds("rcluster"))
+    w("```")
+    w("")
+
+    # R1
+    w("### R1: replicated produce")
+    w("")
+    w("| workload | Strata | NATS JetStream | Strata / NATS | target: Strata >= 4x NATS R3 |")
+    w("|---|---|---|---|---|")
+    x, y = results.get(("r1", "strata")), results.get(("r1", "nats"))
+    w("| produce {:,} x 1 KiB ({:.2f} GiB), {} partitions, replication factor 3, acks=all, no compression (NATS: `nats bench js pub async` to one R3 stream, a PubAck for every message, as in workload 1) | {} | {} | {} | {} |".format(
+        records_r, gib(records_r), parts, tput("r1", "strata"), tput("r1", "nats"), ratio("r1", "strata", "nats"),
+        met(x["mb_per_sec"] >= 4 * y["mb_per_sec"]) if x and y else "n/a"))
+    w("")
+    one = results.get(("w1", "strata"))
+    if x and one:
+        q = x["mb_per_sec"] / one["mb_per_sec"]
+        w("Strata with replication factor 3 on three nodes / Strata's one node (workload 1, same run): {:.1f} / {:.1f} MiB/s = **{:.2f}** (target >= 0.33: {}).".format(
+            x["mb_per_sec"], one["mb_per_sec"], q, met(q >= 1 / 3)))
+    elif x:
+        w("Strata's one-node workload 1 did not run in this run, so the ratio to it (target >= 0.33) is not given.")
+    w("")
+    cpu_line("r1")
+    sh_block(cmds("r1"))
+
+    # R2
+    w("### R2: replicated produce, fsync on every replica before the acknowledgement")
+    w("")
+    w("Strata: the topic has `flush.messages=1`, so every replica fsyncs what it appended before it counts")
+    w("toward the high watermark. NATS: `sync_interval: always` on every server, {:,} messages per run".format(nats_sync_r))
+    w("(it fsyncs every message and is slow).")
+    w("")
+    w("| workload | Strata | NATS JetStream | Strata / NATS | target: Strata >= 150 MB/s |")
+    w("|---|---|---|---|---|")
+    x, y = results.get(("r2", "strata")), results.get(("r2", "nats"))
+    w("| R1 with an fsync on every replica (Strata {:,} records; NATS {:,} messages) | {} | {} | {} | {} |".format(
+        records_r, nats_sync_r, tput("r2", "strata"), tput("r2", "nats"), ratio("r2", "strata", "nats"),
+        met(x["mb_per_sec"] >= 150) if x else "n/a"))
+    w("")
+    w("(MB/s here is MiB/s, as `strata bench` prints it.)")
+    w("")
+    cpu_line("r2")
+    sh_block(cmds("r2"))
+
+    # R3
+    w("### R3: end-to-end latency at {:.0f} MiB/s, replication factor 3".format(rate * size / 2**20))
+    w("")
+    w("Workload 5 on the clusters: {:,} records/s for {} with acks=all, latency from each record's scheduled".format(rate, env["R_E2E_DURATION"]))
+    w("send time to its receipt by a consumer (which reads only records below the high watermark, so a record")
+    w("counts once all in-sync replicas have it). NATS: `bench/peers/natse2e --replicas 3`, the same")
+    w("schedule to an R3 stream, a message counting once its PubAck arrived. Milliseconds.")
+    w("")
+    w("| system | achieved rec/s | p50 | p99 | p99.9 | max | target: p99 < 10 ms |")
+    w("|---|---|---|---|---|---|---|")
+    for system, name in (("strata", "Strata"), ("nats", "NATS JetStream")):
+        d = results.get(("r3", system))
+        if d is None or "latency_us" not in d:
+            w("| {} | not measured | | | | | |".format(name))
+            continue
+        l = d["latency_us"]
+        w("| {} | {:,.0f} | {} | {} | {} | {} | {} |".format(name, d["records_per_sec"], ms(l["p50"]), ms(l["p99"]),
+                                                           ms(l["p99_9"]), ms(l["max"]),
+                                                           met(l["p99"] < 10000) if system == "strata" else ""))
+    x, y = results.get(("r3", "strata")), results.get(("r3", "nats"))
+    if x and y and "latency_us" in x and "latency_us" in y:
+        w("")
+        w("Strata / NATS: p50 {:.2f}x, p99 {:.2f}x, p99.9 {:.2f}x (below 1: Strata faster).".format(
+            *(x["latency_us"][k] / max(y["latency_us"][k], 1) for k in ("p50", "p99", "p99_9"))))
+        if y["records_per_sec"] < 0.95 * rate:
+            w("NATS received {:,.0f} of the {:,} messages/s scheduled: it did not keep up with the rate, so its".format(y["records_per_sec"], rate))
+            w("latency is mostly the growing backlog.")
+    w("")
+    cpu_line("r3")
+    sh_block(cmds("r3"))
+
+    # R4
+    w("### R4: failover after kill -9 of the leader")
+    w("")
+    w("`bench/peers/failover` produces {} records/s of 1 KiB, acks=all, to a topic of one partition with".format(env["R4_RATE"]))
+    w("replication factor 3 (NATS: an R3 stream). Each of {} trials finds the partition's leader (a".format(env["R_TRIALS"]))
+    w("Metadata request; NATS: the stream info's `cluster.leader`), sends that node's process SIGKILL, and")
+    w("measures **recovery**: the time from the kill to the first acknowledgement of a record handed to the")
+    w("client after the kill. The script then restarts the node on its data dir and ports, and the next")
+    w("trial starts once it is back in the ISR (NATS: a current replica) and the producer ran 2 s more.")
+    w("**Max ack gap** is the longest time between two consecutive acknowledgements from the last one before")
+    w("the kill until the next trial's kill; **rejoin** is from the restart to the node being in sync again.")
+    w("At the end the log is read back: every acknowledged record must be in it.")
+    w("")
+    w("| system | trials | recovery p50 | recovery max | max ack gap p50 | max ack gap max | rejoin p50 | records acked / failed | acked but missing | duplicates |")
+    w("|---|---|---|---|---|---|---|---|---|---|")
+    r4 = {s: results.get(("r4", s)) for s in ("strata", "nats")}
+    for system, name in (("strata", "Strata"), ("nats", "NATS JetStream")):
+        d = r4[system]
+        if d is None:
+            w("| {} | not measured | | | | | | | | |".format(name))
+            continue
+        timed_out = sum(1 for t in d["trials"] or [] if t["timed_out"])
+        w("| {} | {}{} | **{}** | **{}** | {} | {} | {} | {:,} / {:,} | {} | {} |".format(
+            name, len(d["trials"] or []), " ({} timed out)".format(timed_out) if timed_out else "",
+            duration(d["recovery_ms"]["p50"]), duration(d["recovery_ms"]["max"]),
+            duration(d["max_gap_ms"]["p50"]), duration(d["max_gap_ms"]["max"]), duration(d["rejoin_ms"]["p50"]),
+            d["acked"], d["failed"], "{:,}".format(d["missing_acked"]) if d["verified"] else "not checked",
+            "{:,}".format(d["duplicates"]) if d["verified"] else "not checked"))
+    w("")
+    if any(r4.values()):
+        w("Each trial (recovery / max ack gap, in ms; the node killed, then the new leader):")
+        w("")
+        w("| trial | " + " | ".join(name for s, name in (("strata", "Strata"), ("nats", "NATS JetStream")) if r4[s]) + " |")
+        w("|---|" + "---|" * sum(1 for s in r4 if r4[s]))
+        n = max(len(d["trials"] or []) for d in r4.values() if d)
+        for i in range(n):
+            cells = []
+            for s in ("strata", "nats"):
+                d = r4[s]
+                if not d:
+                    continue
+                if i >= len(d["trials"] or []):
+                    cells.append("")
+                    continue
+                t = d["trials"][i]
+                c = "{:,.0f} / {:,.0f}; node {}{} -> {}".format(t["recovery_ms"], t["max_gap_ms"], t["killed"],
+                                                              " (also the controller)" if t.get("controller_killed") else "",
+                                                              t["new_leader"])
+                if t["timed_out"]:
+                    c += ", timed out"
+                if t.get("errors"):
+                    c += ", {:,} failed".format(t["errors"])
+                cells.append(c)
+            w("| {} | {} |".format(i + 1, " | ".join(cells)))
+        w("")
+        for s, name in (("strata", "Strata"), ("nats", "NATS")):
+            d = r4[s]
+            if not d:
+                continue
+            if d.get("error"):
+                w("**{}'s run stopped early**: `{}`.".format(name, d["error"]))
+            if d.get("verify_error"):
+                w("**{}'s log could not be read back**: `{}`.".format(name, d["verify_error"]))
+            w("{} client settings: {}.".format(name, "; ".join("{} {}".format(k.replace("_", " "), v) for k, v in sorted((d.get("client") or {}).items()))))
+            if d.get("error_samples"):
+                w("{} failed records by error: {}.".format(name, "; ".join("`{}` {:,}".format(k, v) for k, v in sorted(d["error_samples"].items(), key=lambda kv: -kv[1]))))
+            w("")
+        if r4["strata"]:
+            w("Strata's recovery includes `broker.session.timeout.ms` (1000 ms here): the controller fences the")
+            w("killed broker only after it missed heartbeats for that long, then elects a new leader from the ISR;")
+            w("the client then learns the new leader from its next metadata refresh. A killed node that was also")
+            w("the active controller adds a Raft election of the metadata quorum.")
+        if r4["nats"]:
+            w("NATS does not retry a publish whose acknowledgement did not come: its failed count is the messages")
+            w("published while the stream had no leader (`no response from stream`) or whose PubAck timed out;")
+            w("its recovery is JetStream's Raft election of a new stream leader, with nats-server's built-in timers.")
+        w("")
+    sh_block(cmds("r4"))
 
 w6_systems = ("strata", "kfake", "nats")
 w6 = {system: results.get(("w6", system)) for system in w6_systems}
@@ -427,8 +664,8 @@ if not (nats_big["clean"] and nats_big["unclean"]):
 if nats_big["clean"] and not (nats_big["coldclean"] and nats_big["coldunclean"]):
     w("- NATS recovery with a cold page cache.")
 w("- Workload 2b (lz4) against NATS, which has no compression on the wire; kfake has no fsync mode.")
-w("- Several producers{}, several brokers, replication factor 3, keys and compaction.".format(
-    "" if consumers > 1 else " or consumers"))
+w("- Several producers{}, {}keys and compaction.".format(
+    "" if consumers > 1 else " or consumers", "" if r_ran else "several brokers, replication factor 3, "))
 w("- Confidence intervals: {} runs per cell give a median and a range, not a statistical bound.".format(env["REPEAT"]))
 w("")
 w("Peer notes: kfake is franz-go's in-memory fake Kafka (one broker, default settings, launched by")

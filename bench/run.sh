@@ -2,12 +2,16 @@
 # bench/run.sh: the fixed benchmark suite behind `make bench`.
 #
 # Builds strata, the kfake launcher (bench/peers/kfake, its own Go module), the
-# NATS end-to-end and many-streams peers (bench/peers/natse2e, natsparts) and
-# NATS (nats-server and the natscli bench tool, latest from the Go module
-# proxy) into a temp dir, starts every server on 127.0.0.1 only with fresh temp
-# data dirs, runs the same workloads against Strata and the peers in this one
-# run, and overwrites docs/benchmarks.md with the machine, the exact commands
-# and the results. Every server is stopped and every temp dir removed on exit.
+# NATS end-to-end and many-streams peers (bench/peers/natse2e, natsparts), the
+# failover probe (bench/peers/failover) and NATS (nats-server and the natscli
+# bench tool, latest from the Go module proxy) into a temp dir, starts every
+# server on 127.0.0.1 only with fresh temp data dirs, runs the same workloads
+# against Strata and the peers in this one run, and overwrites
+# docs/benchmarks.md with the machine, the exact commands and the results.
+# Workloads 1-7 run on one node; R1-R4 (SUITE keyword cluster) on three-node
+# clusters: three `strata serve` processes, and three nats-server processes
+# with routes between them and R3 streams. Every server is stopped and every
+# temp dir removed on exit.
 #
 # Sizes (environment, defaults in brackets):
 #   RECORDS [2000000]        records of workloads 1, 3 (Strata) and 4 against kfake: ~2 GiB
@@ -26,10 +30,16 @@
 #   FETCH_SIZE [4194304]     workload 4 max.partition.fetch.bytes of each franz-go reader
 #   W6_PARTITIONS [10000]    partitions of the one topic of workload 6
 #   W6_RECORDS [200000]      records produced across all of them
+#   RECORDS_R [1000000]      records of workloads R1 and R2 (Strata) and R1 (NATS) on three nodes
+#   NATS_SYNC_MSGS_R [NATS_SYNC_MSGS] messages of NATS R2 (R3 streams, sync_interval=always)
+#   R_E2E_DURATION [10s]     workload R3 duration (at E2E_RATE)
+#   R_TRIALS [10]            leader kills of workload R4
+#   R4_RATE [2000]           workload R4 records/s
 #   SUITE [all]              sections to run, any of: startup strata sync catchup partitions
-#                            kfake nats (for quick partial runs; the report marks the rest
-#                            "not measured")
+#                            kfake nats cluster (for quick partial runs; the report marks the
+#                            rest "not measured")
 #   OUT [docs/benchmarks.md] where the report goes
+#   LOGS_DIR [none]          a directory to keep the servers' logs in (they go with the temp dir)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -39,7 +49,12 @@ PY=/usr/bin/python3
 OUT=${OUT:-$ROOT/docs/benchmarks.md}
 RECORDS=${RECORDS:-2000000}
 RECORDS_W2=${RECORDS_W2:-2000000}
+RECORDS_R=${RECORDS_R:-1000000}
+R_E2E_DURATION=${R_E2E_DURATION:-10s}
+R_TRIALS=${R_TRIALS:-10}
+R4_RATE=${R4_RATE:-2000}
 NATS_SYNC_MSGS=${NATS_SYNC_MSGS:-100000}
+NATS_SYNC_MSGS_R=${NATS_SYNC_MSGS_R:-$NATS_SYNC_MSGS}
 E2E_RATE=${E2E_RATE:-51200}
 E2E_DURATION=${E2E_DURATION:-20s}
 REPEAT=${REPEAT:-3}
@@ -60,6 +75,44 @@ RES=$WORK/results.jsonl   # one JSON object per measurement
 CMDS=$WORK/commands.txt   # every command run, in order
 NOTES=$WORK/notes.txt     # things that went wrong or were skipped
 mkdir -p "$BIN"
+# portcheck.py PID PORT...: exit 0 when process PID listens on every PORT
+# (TCP). Other work on the machine binds ports too: a port free_port handed
+# out may be taken before our server binds it, and then another process
+# would answer our readiness checks.
+cat >"$WORK/portcheck.py" <<'EOF'
+import os, sys
+
+
+def listens(pid, port):
+    """Whether process pid has a TCP socket listening on port."""
+    try:
+        fds = os.listdir("/proc/%d/fd" % pid)
+    except OSError:
+        return False
+    inodes = set()
+    for fd in fds:
+        try:
+            link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[8:-1])
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = open(table).read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            f = line.split()
+            if f[3] == "0A" and int(f[1].rsplit(":", 1)[1], 16) == port and f[9] in inodes:
+                return True
+    return False
+
+
+if __name__ == "__main__":
+    pid = int(sys.argv[1])
+    sys.exit(0 if all(listens(pid, int(p)) for p in sys.argv[2:]) else 1)
+EOF
 : >"$RES"
 : >"$CMDS"
 : >"$NOTES"
@@ -74,12 +127,21 @@ cleanup() {
 	if [[ -n $cpid ]]; then
 		kill -KILL "$cpid" 2>/dev/null || true
 	fi
-	for pid in "${SERVER_PIDS[@]}"; do
+	# servers restarted by workload R4 are not our children: their pids are in restarted.pids
+	local more=()
+	if [[ -s $WORK/restarted.pids ]]; then
+		mapfile -t more <"$WORK/restarted.pids"
+	fi
+	for pid in "${SERVER_PIDS[@]}" "${more[@]}"; do
 		kill -TERM "$pid" 2>/dev/null || true
 	done
-	for pid in "${SERVER_PIDS[@]}"; do
+	for pid in "${SERVER_PIDS[@]}" "${more[@]}"; do
 		wait_gone "$pid" || true
 	done
+	if [[ -n ${LOGS_DIR:-} ]]; then
+		mkdir -p "$LOGS_DIR"
+		cp "$WORK"/*.log "$WORK"/*.stderr "$WORK"/notes.txt "$LOGS_DIR/" 2>/dev/null || true
+	fi
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -155,6 +217,8 @@ spawn() {
 	"$PY" - "$log" "$ready" "$@" <<'EOF' &
 import os, subprocess, sys, time, urllib.request
 log, ready, cmd, url = sys.argv[1], sys.argv[2], sys.argv[3:], os.environ.get("READY_URL", "")
+sys.path.insert(0, os.path.dirname(ready))
+from portcheck import listens
 with open(log, "ab") as f:
     t0 = time.monotonic()
     p = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -165,6 +229,11 @@ if url:
         try:
             if urllib.request.urlopen(url, timeout=1).status == 200:
                 ms = (time.monotonic() - t0) * 1000
+                if not listens(p.pid, int(url.split("/")[2].rsplit(":", 1)[1])):
+                    with open(log, "a") as f:
+                        f.write("bench: %s answered, but not from this process (pid %d): port taken?\n" % (url, p.pid))
+                    ms = -1.0
+                    p.kill()
                 break
         except Exception:
             pass
@@ -217,16 +286,45 @@ print(json.dumps({"id": wid, "system": system, "rep": rep, "data": data}))
 EOF
 }
 
-# cmd_log CMD...: remember a command for the report, with the binary dir shortened.
+# cmd_log CMD...: remember a command for the report, with the binary dir
+# shortened; with CMD_TAG set, also in cmds-$CMD_TAG.txt (the report shows
+# those under the workload's table).
 cmd_log() {
 	local s="$*"
 	s=${s//$BIN\//}
 	printf '%s\n' "${s//$WORK/\$tmp}" >>"$CMDS"
+	if [[ -n ${CMD_TAG:-} ]]; then
+		printf '%s\n' "${s//$WORK/\$tmp}" >>"$WORK/cmds-$CMD_TAG.txt"
+	fi
 }
 
 # settle: write back every dirty page before a measured run, so that one run's
 # data (gigabytes in the page cache) is not flushed during, and billed to, the next.
 settle() { sync; }
+
+# cpu_mark / cpu_record ID SYSTEM REP: with CPU_PIDS set (the server
+# processes of a cluster), cpu_mark notes the CPU time the servers and this
+# shell's finished children have used so far, and cpu_record, called right
+# after the client of a run exited, records what the servers and the client
+# used since, in seconds of user plus system time (/proc/PID/stat), as row
+# IDcpu. Without CPU_PIDS both do nothing.
+CLK_TCK=$(getconf CLK_TCK)
+server_ticks() { awk '{s += $14 + $15} END {print s + 0}' $(printf '/proc/%s/stat ' $CPU_PIDS) 2>/dev/null; }
+client_ticks() { awk '{print $16 + $17}' "/proc/$$/stat"; }
+cpu_mark() {
+	[[ -n ${CPU_PIDS:-} ]] || return 0
+	CPU_S0=$(server_ticks)
+	CPU_C0=$(client_ticks)
+}
+cpu_record() {
+	[[ -n ${CPU_PIDS:-} ]] || return 0
+	local s c
+	s=$(($(server_ticks) - CPU_S0))
+	c=$(($(client_ticks) - CPU_C0))
+	json_kv "$WORK/$1-$2-$3.cpu.json" server_cpu_s="$(awk -v t="$s" -v h="$CLK_TCK" 'BEGIN { printf "%.2f", t / h }')" \
+		client_cpu_s="$(awk -v t="$c" -v h="$CLK_TCK" 'BEGIN { printf "%.2f", t / h }')"
+	record "$1cpu" "$2" json "$WORK/$1-$2-$3.cpu.json" "$3"
+}
 
 # sbench ID REP SYSTEM BROKERS ARGS...: one `strata bench` run, recorded.
 sbench() {
@@ -236,7 +334,9 @@ sbench() {
 	cmd_log strata bench "$@" --brokers "$brokers" --json
 	log "$id #$rep $system: strata bench $*"
 	settle
+	cpu_mark
 	if "$BIN/strata" bench "$@" --brokers "$brokers" --json >"$out" 2>>"$WORK/$id-$system.stderr"; then
+		cpu_record "$id" "$system" "$rep"
 		record "$id" "$system" strata "$out" "$rep"
 		tail -c 400 "$out" >&2
 	else
@@ -251,7 +351,7 @@ CGO_ENABLED=0 "$GO" build -o "$BIN/strata" ./cmd/strata
 cmd_log "(cd bench/peers/kfake && go build -o kfake .)"
 (cd bench/peers/kfake && "$GO" build -o "$BIN/kfake" .)
 HAVE_NATS=0
-if want nats; then
+if want nats || want cluster; then
 	HAVE_NATS=1
 	cmd_log "GOBIN=\$tmp go install github.com/nats-io/nats-server/v2@latest"
 	cmd_log "GOBIN=\$tmp go install github.com/nats-io/natscli/nats@latest"
@@ -267,6 +367,12 @@ if want nats; then
 	cmd_log "go build -o natsparts ./bench/peers/natsparts"
 	if ((HAVE_NATS)) && ! "$GO" build -o "$BIN/natsparts" ./bench/peers/natsparts >>"$WORK/nats-build.log" 2>&1; then
 		note "workload 6 not measured on NATS: natsparts did not build: $(tail -n 3 "$WORK/nats-build.log" | tr '\n' ' ')"
+	fi
+fi
+if want cluster; then
+	cmd_log "go build -o failover ./bench/peers/failover"
+	if ! "$GO" build -o "$BIN/failover" ./bench/peers/failover >"$WORK/failover-build.log" 2>&1; then
+		note "workload R4 not measured: failover did not build: $(tail -n 3 "$WORK/failover-build.log" | tr '\n' ' ')"
 	fi
 fi
 versions() {
@@ -305,6 +411,10 @@ versions >"$WORK/versions.txt"
 start_strata() {
 	local name=$1
 	shift
+	launch_strata "$name" "$(free_port)" "$(free_port)" "$@" && return 0
+	# once more on other ports (another process may have taken one)
+	note "strata $name did not start: $(tail -n 2 "$WORK/$name.log" | tr '\n' ' '); trying other ports"
+	stop "${SPAWNED% *}"
 	launch_strata "$name" "$(free_port)" "$(free_port)" "$@"
 }
 
@@ -324,7 +434,7 @@ launch_strata() {
 	mkdir -p "$WORK/$name"
 	cmd_log strata serve --data-dir "$WORK/$name/data" --listen "127.0.0.1:$kp" --admin "127.0.0.1:$ap" "$@"
 	READY_URL="http://127.0.0.1:$ap/readyz" spawn "$WORK/$name.log" "$BIN/strata" serve \
-		--data-dir "$WORK/$name/data" --listen "127.0.0.1:$kp" --admin "127.0.0.1:$ap" "$@"
+		--data-dir "$WORK/$name/data" --listen "127.0.0.1:$kp" --admin "127.0.0.1:$ap" "$@" || return 1
 	SPID=${SPAWNED% *}
 	SREADY_MS=${SPAWNED#* }
 	SADDR=127.0.0.1:$kp
@@ -347,6 +457,15 @@ start_kfake() {
 # (JetStream enabled and its streams recovered). The store of an earlier
 # start of NAME is kept.
 start_nats() {
+	launch_nats "$@" && return 0
+	# once more on other ports (another process may have taken one)
+	note "nats-server $1 did not start: $(tail -n 2 "$WORK/$1.log" | tr '\n' ' '); trying other ports"
+	stop "${SPAWNED% *}"
+	launch_nats "$@"
+}
+
+# launch_nats NAME SYNC: start_nats's work, on ports picked now.
+launch_nats() {
 	local name=$1 sync=$2 p m
 	p=$(free_port)
 	m=$(free_port)
@@ -360,10 +479,10 @@ start_nats() {
 		echo "}"
 	} >"$WORK/$name/nats.conf"
 	cmd_log "nats-server -c nats.conf   # $(tr '\n' ' ' <"$WORK/$name/nats.conf" | tr -s ' ')"
-	READY_URL=http://127.0.0.1:$m/healthz READY_TIMEOUT=600 spawn "$WORK/$name.log" "$BIN/nats-server" -c "$WORK/$name/nats.conf"
+	READY_URL=http://127.0.0.1:$m/healthz READY_TIMEOUT=600 spawn "$WORK/$name.log" "$BIN/nats-server" -c "$WORK/$name/nats.conf" || return 1
 	NPID=${SPAWNED% *}
 	NREADY_MS=${SPAWNED#* }
-	wait_tcp "$p"
+	wait_tcp "$p" && "$PY" "$WORK/portcheck.py" "$NPID" "$p" || return 1
 	NURL=nats://127.0.0.1:$p
 	NMON=127.0.0.1:$m
 }
@@ -419,7 +538,9 @@ nrun() {
 	cmd_log nats "${args[@]}" -s "$NURL"
 	log "$id #$rep nats: nats ${args[*]}"
 	settle
+	cpu_mark
 	if "$BIN/nats" "${args[@]}" -s "$NURL" >"$WORK/$id-nats-$rep.out" 2>&1; then
+		cpu_record "$id" nats "$rep"
 		record "$id" nats nats "$out" "$rep"
 		grep -m1 'stats:' "$WORK/$id-nats-$rep.out" >&2 || true
 	else
@@ -428,27 +549,33 @@ nrun() {
 }
 
 # nbench ID REP MSGS [ARGS...]: NATS JetStream async publish with acks, file
-# storage, R1, a stream limit of NMAXBYTES [8GB], and ARGS.
+# storage, NREPLICAS [1] replicas, a stream limit of NMAXBYTES [8GB], and ARGS.
 nbench() {
 	local id=$1 rep=$2 msgs=$3
 	shift 3
-	nrun "$id" "$rep" bench js pub async "bench.$id.$rep" --stream "bench-$id-$rep" --create --storage file --replicas 1 --maxbytes "${NMAXBYTES:-8GB}" \
+	nrun "$id" "$rep" bench js pub async "bench.$id.$rep" --stream "bench-$id-$rep" --create --storage file --replicas "${NREPLICAS:-1}" --maxbytes "${NMAXBYTES:-8GB}" \
 		--msgs "$msgs" --timeout 60s "$@"
 }
 
-# ne2e REP: workload 5 on NATS with bench/peers/natse2e, which measures what
-# `strata bench e2e` does, recorded like a strata bench run.
+# ne2e ID REP DURATION [ARGS...]: an end-to-end run on NATS (workload 5, or
+# R3 with --replicas 3) with bench/peers/natse2e, which measures what
+# `strata bench e2e` does, to stream bench-ID-REP, recorded like a strata
+# bench run.
 ne2e() {
-	local out=$WORK/w5-nats-$1.json args
-	args=(--stream "bench-w5-$1" --rate "$E2E_RATE" --duration "$E2E_DURATION" --size "$SIZE" --json)
+	local id=$1 rep=$2 dur=$3 args
+	shift 3
+	local out=$WORK/$id-nats-$rep.json
+	args=(--stream "bench-$id-$rep" --rate "$E2E_RATE" --duration "$dur" --size "$SIZE" "$@" --json)
 	cmd_log natse2e "${args[@]}" -s "$NURL"
-	log "w5 #$1 nats: natse2e ${args[*]}"
+	log "$id #$rep nats: natse2e ${args[*]}"
 	settle
-	if "$BIN/natse2e" "${args[@]}" -s "$NURL" >"$out" 2>>"$WORK/w5-nats.stderr"; then
-		record w5 nats strata "$out" "$1"
+	cpu_mark
+	if "$BIN/natse2e" "${args[@]}" -s "$NURL" >"$out" 2>>"$WORK/$id-nats.stderr"; then
+		cpu_record "$id" nats "$rep"
+		record "$id" nats strata "$out" "$rep"
 		tail -c 400 "$out" >&2
 	else
-		note "w5 on NATS failed: $(tail -n 3 "$WORK/w5-nats.stderr" | tr '\n' ' ')"
+		note "$id on NATS failed: $(tail -n 3 "$WORK/$id-nats.stderr" | tr '\n' ' ')"
 	fi
 }
 
@@ -478,7 +605,7 @@ drop_stream() {
 		note "could not delete stream $1: $(tail -n 1 "$WORK/drop.stderr")"
 }
 
-status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
+status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 json_mem() { printf '{"idle_rss_kb":%s,"peak_kb":%s}\n' "$1" "$2" >"$WORK/$3"; }
 
 PRODUCE=(--record-size "$SIZE" --partitions "$PARTS")
@@ -869,7 +996,7 @@ fi
 
 # NATS JetStream: workload 1, and workload 3 with sync_interval=always. Each
 # repetition publishes to its own stream.
-if ((HAVE_NATS)); then
+if want nats && ((HAVE_NATS)); then
 	for i in 1 2 3 4 5; do
 		start_nats "nstart$i" ""
 		json_kv "$WORK/nstart$i.json" poll_ms="$NREADY_MS" rss_kb="$(status_kb "$NPID" VmRSS)"
@@ -897,7 +1024,7 @@ if ((HAVE_NATS)); then
 		nbench w2acks1 "$r" "$RECORDS_W2" --persistasync
 		drop_stream "bench-w2acks1-$r"
 		if [[ -x $BIN/natse2e ]]; then
-			ne2e "$r"
+			ne2e w5 "$r" "$E2E_DURATION"
 			drop_stream "bench-w5-$r"
 		fi
 	done
@@ -911,9 +1038,309 @@ if ((HAVE_NATS)); then
 	stop "$NPID"
 	rm -rf "$WORK/nats-sync"
 fi
+
+# ---------------------------------------------------------------- three nodes
+# Workloads R1-R4 on three-node clusters on this one machine, each node its
+# own process with its own data dir under $WORK: every node and the load
+# generator share the machine's cores. Strata: three `strata serve` nodes,
+# all controller voters, default.replication.factor=3, min.insync.replicas=2;
+# NATS: three nats-servers with routes to one another and R3 streams.
+
+# cpu_psi: the share of time some runnable task waited for a CPU over the
+# last 60 s and 300 s (/proc/pressure/cpu), or "?".
+cpu_psi() {
+	sed -n 's/^some avg10=[^ ]* avg60=\([^ ]*\) avg300=\([^ ]*\).*/\1% (60 s), \2% (300 s)/p' /proc/pressure/cpu 2>/dev/null || echo "?"
+}
+
+# wait_urls TIMEOUT URL...: poll until every URL answers 200 (a NATS /jsz URL
+# must also name a meta leader) and print the milliseconds that took; fail
+# after TIMEOUT seconds.
+wait_urls() {
+	"$PY" - "$@" <<'EOF'
+import json, sys, time, urllib.request
+timeout, pending = float(sys.argv[1]), sys.argv[2:]
+t0 = time.monotonic()
+while pending and time.monotonic() < t0 + timeout:
+    for u in list(pending):
+        try:
+            r = urllib.request.urlopen(u, timeout=1)
+            if r.status == 200 and (not u.endswith("/jsz") or (json.load(r).get("meta_cluster") or {}).get("leader")):
+                pending.remove(u)
+        except Exception:
+            pass
+    if pending:
+        time.sleep(0.01)
+if pending:
+    sys.exit("not ready after %g s: %s" % (timeout, " ".join(pending)))
+print("%.1f" % ((time.monotonic() - t0) * 1000))
+EOF
+}
+
+# cluster_node NAME ID LOG PORTS ARGV...: start node ID of cluster NAME (no
+# readiness wait), remember its pid in $WORK/NAME/pid.ID and the ports it
+# must listen on (PORTS, space-separated) in $WORK/NAME/ports.ID, and add it
+# to $WORK/NAME/restart.sh, which starts node ID again with the same command
+# after a kill and prints the new pid (for workload R4).
+cluster_node() {
+	local name=$1 id=$2 log=$3
+	echo "$4" >"$WORK/$name/ports.$id"
+	shift 4
+	spawn "$log" "$@"
+	echo "${SPAWNED% *}" >"$WORK/$name/pid.$id"
+	printf '%s) argv=(%s) log=%q ;;\n' "$id" "$(printf '%q ' "$@")" "$log" >>"$WORK/$name/restart.sh"
+}
+
+# cluster_begin NAME / cluster_end NAME: the restart script's head and tail.
+cluster_begin() {
+	mkdir -p "$WORK/$1"
+	printf '%s\n' '#!/usr/bin/env bash' '# restart.sh ID: start node ID again; prints its pid' 'case $1 in' >"$WORK/$1/restart.sh"
+}
+cluster_end() {
+	cat >>"$WORK/$1/restart.sh" <<EOF
+*) echo "restart.sh: no node \$1" >&2; exit 2 ;;
+esac
+"\${argv[@]}" >>"\$log" 2>&1 </dev/null &
+echo \$! >>"$WORK/restarted.pids"
+echo \$! >"$WORK/$1/pid.\$1"
+echo \$!
+EOF
+}
+
+# start_strata_cluster NAME ARGS...: three fresh `strata serve` nodes on free
+# ports, each a controller voter, with ARGS; sets CL_BROKERS (the Kafka
+# listeners, comma-separated) and CL_READY_MS (first start to every node's
+# /readyz answering 200). Returns 1, with a note, when they are not ready
+# within 60 s.
+start_strata_cluster() {
+	local name=$1 i voters=
+	shift
+	local -a kp ap rp urls=()
+	for i in 1 2 3; do
+		kp[i]=$(free_port)
+		ap[i]=$(free_port)
+		rp[i]=$(free_port)
+		voters+=${voters:+,}$i@127.0.0.1:${rp[i]}
+	done
+	cluster_begin "$name"
+	local t0=$EPOCHREALTIME
+	CL_BROKERS=
+	for i in 1 2 3; do
+		local args=(serve --node-id "$i" --listen "127.0.0.1:${kp[i]}" --admin "127.0.0.1:${ap[i]}" --data-dir "$WORK/$name/node$i"
+			--controller-listen "127.0.0.1:${rp[i]}" --controller-voters "$voters" "$@")
+		CMD_TAG=rcluster cmd_log strata "${args[@]}"
+		cluster_node "$name" "$i" "$WORK/$name/node$i.log" "${kp[i]} ${ap[i]} ${rp[i]}" "$BIN/strata" "${args[@]}"
+		CL_BROKERS+=${CL_BROKERS:+,}127.0.0.1:${kp[i]}
+		urls+=("http://127.0.0.1:${ap[i]}/readyz")
+	done
+	cluster_end "$name"
+	cluster_ready "$name" "Strata cluster" "$t0" "${urls[@]}"
+}
+
+# start_nats_cluster NAME SYNC: three nats-servers (server_name n1-n3,
+# cluster NAME, routes to one another, JetStream file storage each in its own
+# store dir; SYNC "always" or ""); sets NURL to their client URLs,
+# comma-separated, and CL_READY_MS (to every /healthz answering 200 and /jsz
+# naming a meta leader). Returns 1, with a note, when not ready within 60 s.
+start_nats_cluster() {
+	local name=$1 sync=$2 i routes=
+	local -a cp hp rp urls=()
+	for i in 1 2 3; do
+		cp[i]=$(free_port)
+		hp[i]=$(free_port)
+		rp[i]=$(free_port)
+		routes+="${routes:+, }\"nats-route://127.0.0.1:${rp[i]}\""
+	done
+	cluster_begin "$name"
+	local t0=$EPOCHREALTIME
+	NURL=
+	for i in 1 2 3; do
+		{
+			echo "server_name: n$i"
+			echo "listen: \"127.0.0.1:${cp[i]}\""
+			echo "http: \"127.0.0.1:${hp[i]}\""
+			echo "cluster {"
+			echo "  name: $name"
+			echo "  listen: \"127.0.0.1:${rp[i]}\""
+			echo "  routes: [$routes]"
+			echo "}"
+			echo "jetstream {"
+			echo "  store_dir: \"$WORK/$name/js$i\""
+			[[ -n $sync ]] && echo "  sync_interval: $sync"
+			echo "}"
+		} >"$WORK/$name/n$i.conf"
+		CMD_TAG=rcluster cmd_log "nats-server -c n$i.conf   # $(tr '\n' ' ' <"$WORK/$name/n$i.conf" | tr -s ' ')"
+		cluster_node "$name" "$i" "$WORK/$name/node$i.log" "${cp[i]} ${hp[i]} ${rp[i]}" "$BIN/nats-server" -c "$WORK/$name/n$i.conf"
+		NURL+=${NURL:+,}nats://127.0.0.1:${cp[i]}
+		urls+=("http://127.0.0.1:${hp[i]}/healthz" "http://127.0.0.1:${hp[i]}/jsz")
+	done
+	cluster_end "$name"
+	cluster_ready "$name" "NATS cluster" "$t0" "${urls[@]}"
+}
+
+# cluster_ready NAME WHAT T0 URL...: wait (60 s at most) until every URL
+# says ready and every node of cluster NAME listens on its own ports (if
+# not, another process took one and may have answered the checks); set
+# CL_READY_MS to the time since T0. Otherwise note what wait_urls reported
+# and the last lines of every node's log, stop the cluster and return 1.
+cluster_ready() {
+	local name=$1 what=$2 t0=$3 i msg ok=0
+	shift 3
+	if wait_urls 60 "$@" >/dev/null 2>"$WORK/$name/ready.err"; then
+		ok=1
+		for i in 1 2 3; do
+			# shellcheck disable=SC2046 # a list of ports
+			if ! "$PY" "$WORK/portcheck.py" "$(<"$WORK/$name/pid.$i")" $(<"$WORK/$name/ports.$i"); then
+				echo "node $i does not listen on all of ports $(<"$WORK/$name/ports.$i")" >"$WORK/$name/ready.err"
+				ok=0
+				break
+			fi
+		done
+	fi
+	if ((ok)); then
+		CL_READY_MS=$(ms_since "$t0")
+		return 0
+	fi
+	msg="$what $name not ready: $(<"$WORK/$name/ready.err")"
+	for i in 1 2 3; do
+		msg+="; node $i's log ends: $(tail -n 3 "$WORK/$name/node$i.log" | cut -c1-300 | tr '\n' ' ')"
+	done
+	note "$msg"
+	stop_cluster "$name"
+	return 1
+}
+
+# stop_cluster NAME: SIGTERM every node of NAME that runs, and wait for it;
+# with LOGS_DIR set, copy the nodes' logs there first.
+stop_cluster() {
+	local i
+	for i in 1 2 3; do
+		stop "$(<"$WORK/$1/pid.$i")"
+	done
+	if [[ -n ${LOGS_DIR:-} ]]; then
+		mkdir -p "$LOGS_DIR/$1"
+		cp "$WORK/$1"/node*.log "$LOGS_DIR/$1/"
+	fi
+}
+
+# strata_log_notes NAME: a note for every node log of Strata cluster NAME
+# with ERROR lines or a panic.
+strata_log_notes() {
+	local f n
+	for f in "$WORK/$1"/node*.log; do
+		n=$(grep -c -E 'level=ERROR|^panic:|^fatal error:' "$f" || true)
+		if ((n > 0)); then
+			note "Strata cluster, ${f##*/}: $n ERROR or panic lines, the first: $(grep -m1 -E 'level=ERROR|^panic:|^fatal error:' "$f" | cut -c1-400)"
+		fi
+	done
+}
+
+# rfailover SYSTEM NAME ARGS...: workload R4 with bench/peers/failover
+# against cluster NAME (ARGS: --brokers or --nats), recorded.
+rfailover() {
+	local system=$1 name=$2 i pids=
+	shift 2
+	for i in 1 2 3; do
+		pids+=${pids:+,}$i=$(<"$WORK/$name/pid.$i")
+	done
+	local restart="bash $WORK/$name/restart.sh {id}"
+	local args=(--topic r4 --trials "$R_TRIALS" --rate "$R4_RATE" --size "$SIZE" "$@")
+	CMD_TAG=r4 cmd_log failover "${args[@]}" --pids "$pids" --restart "'$restart'"
+	log "r4 $system: failover ${args[*]} --pids $pids"
+	settle
+	if timeout 1200 "$BIN/failover" "${args[@]}" --pids "$pids" --restart "$restart" >"$WORK/r4-$system.json" 2>"$WORK/r4-$system.stderr"; then
+		record r4 "$system" json "$WORK/r4-$system.json"
+		tail -n "$((R_TRIALS + 1))" "$WORK/r4-$system.stderr" >&2
+	else
+		note "R4 on $system failed: $(tail -n 3 "$WORK/r4-$system.stderr" | tr '\n' ' ')"
+		# its summary of the trials so far, when it printed one
+		if [[ -s $WORK/r4-$system.json ]]; then
+			record r4 "$system" json "$WORK/r4-$system.json" || true
+		fi
+	fi
+}
+
+if want cluster; then
+	r_t0=$EPOCHREALTIME
+	echo "load_r_before=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$WORK/machine.txt"
+	echo "cpu_psi_r_before=$(cpu_psi)" >>"$WORK/machine.txt"
+	R_PRODUCE=(--record-size "$SIZE" --partitions "$PARTS" --replication-factor 3)
+	R_STRATA_SET=(--set default.replication.factor=3 --set min.insync.replicas=2)
+	# once more on fresh ports and data dirs if the first start fails (another
+	# process may have taken a port free_port handed out)
+	if start_strata_cluster scl "${R_STRATA_SET[@]}" || { rm -rf "$WORK/scl" && start_strata_cluster scl "${R_STRATA_SET[@]}"; }; then
+		json_kv "$WORK/rstart-strata.json" ready_ms="$CL_READY_MS"
+		record rstart strata json "$WORK/rstart-strata.json"
+		CPU_PIDS="$(cat "$WORK"/scl/pid.[123])"
+		# R1: workload 1 with replication factor 3
+		for ((r = 1; r <= REPEAT; r++)); do
+			CMD_TAG=r1 sbench r1 "$r" strata "$CL_BROKERS" produce --topic "r1-$r" --records "$RECORDS_R" --acks all --compression none "${R_PRODUCE[@]}"
+			drop_topic "$CL_BROKERS" "r1-$r"
+		done
+		# R2: the same to a topic with flush.messages=1
+		for ((r = 1; r <= REPEAT; r++)); do
+			create=(topic create "r2-$r" --partitions "$PARTS" --replication-factor 3 -c flush.messages=1 --brokers "$CL_BROKERS")
+			CMD_TAG=r2 cmd_log strata "${create[@]}"
+			if "$BIN/strata" "${create[@]}" >/dev/null 2>"$WORK/r2-create.err"; then
+				CMD_TAG=r2 sbench r2 "$r" strata "$CL_BROKERS" produce --topic "r2-$r" --records "$RECORDS_R" --acks all --compression none "${R_PRODUCE[@]}"
+				drop_topic "$CL_BROKERS" "r2-$r"
+			else
+				note "R2 on strata: topic create failed: $(tail -n 2 "$WORK/r2-create.err" | tr '\n' ' ')"
+			fi
+		done
+		# R3: workload 5 with replication factor 3
+		for ((r = 1; r <= REPEAT; r++)); do
+			CMD_TAG=r3 sbench r3 "$r" strata "$CL_BROKERS" e2e --topic "r3-$r" --rate "$E2E_RATE" --duration "$R_E2E_DURATION" --acks all "${R_PRODUCE[@]}"
+			drop_topic "$CL_BROKERS" "r3-$r"
+		done
+		CPU_PIDS=
+		if [[ -x $BIN/failover ]]; then
+			rfailover strata scl --brokers "$CL_BROKERS"
+		fi
+		stop_cluster scl
+		strata_log_notes scl
+	fi
+	rm -rf "$WORK/scl"
+	if ((HAVE_NATS)); then
+		if start_nats_cluster ncl "" || { rm -rf "$WORK/ncl" && start_nats_cluster ncl ""; }; then
+			json_kv "$WORK/rstart-nats.json" ready_ms="$CL_READY_MS"
+			record rstart nats json "$WORK/rstart-nats.json"
+			CPU_PIDS="$(cat "$WORK"/ncl/pid.[123])"
+			for ((r = 1; r <= REPEAT; r++)); do
+				CMD_TAG=r1 NREPLICAS=3 nbench r1 "$r" "$RECORDS_R"
+				drop_stream "bench-r1-$r"
+			done
+			if [[ -x $BIN/natse2e ]]; then
+				for ((r = 1; r <= REPEAT; r++)); do
+					CMD_TAG=r3 ne2e r3 "$r" "$R_E2E_DURATION" --replicas 3
+					drop_stream "bench-r3-$r"
+				done
+			fi
+			CPU_PIDS=
+			if [[ -x $BIN/failover ]]; then
+				rfailover nats ncl --nats "$NURL"
+			fi
+			stop_cluster ncl
+		fi
+		rm -rf "$WORK/ncl"
+		if start_nats_cluster ncls always || { rm -rf "$WORK/ncls" && start_nats_cluster ncls always; }; then
+			CPU_PIDS="$(cat "$WORK"/ncls/pid.[123])"
+			for ((r = 1; r <= REPEAT; r++)); do
+				CMD_TAG=r2 NREPLICAS=3 nbench r2 "$r" "$NATS_SYNC_MSGS_R"
+				drop_stream "bench-r2-$r"
+			done
+			CPU_PIDS=
+			stop_cluster ncls
+		fi
+		rm -rf "$WORK/ncls"
+	fi
+	echo "load_r_after=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$WORK/machine.txt"
+	echo "cpu_psi_r_after=$(cpu_psi)" >>"$WORK/machine.txt"
+	log "workloads R1-R4 took $(ms_since "$r_t0") ms"
+fi
 echo "load_after=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$WORK/machine.txt"
 
 # ---------------------------------------------------------------- report
+export RECORDS_R NATS_SYNC_MSGS_R R_E2E_DURATION R_TRIALS R4_RATE
 export RECORDS RECORDS_W2 NATS_SYNC_MSGS NATS_CATCHUP_REPEAT E2E_RATE E2E_DURATION SIZE PARTS REPEAT CATCHUP_GIB CATCHUP_RECORDS CRASH_AFTER W6_PARTITIONS W6_RECORDS SUITE CONSUMERS FETCH_SIZE
 "$PY" "$ROOT/bench/report.py" "$WORK" >"$OUT.tmp"
 mv "$OUT.tmp" "$OUT"

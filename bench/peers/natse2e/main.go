@@ -17,11 +17,15 @@
 //
 // Publishes are asynchronous with a bounded number pending, and a message
 // counts as sent only once the server acknowledged storing it: on one node
-// that is what acks=all means to a Kafka producer. Records, bytes and
-// latency in the summary are the consumer's; the summary has the JSON shape
-// of Strata's bench.Summary, with the stream name as "topic".
+// that is what acks=all means to a Kafka producer. With --replicas 3 on a
+// cluster the stream's leader acknowledges once a quorum of its replicas
+// stored the message, as a Kafka leader acknowledges acks=all once the ISR
+// has it. Records, bytes and latency in the summary are the consumer's; the
+// summary has the JSON shape of Strata's bench.Summary, with the stream name
+// as "topic".
 //
 //	natse2e -s nats://127.0.0.1:4222 --stream w5 --rate 5120 --duration 30s --size 1024 --json
+//	natse2e -s nats://127.0.0.1:4222,nats://127.0.0.1:4223,nats://127.0.0.1:4224 --replicas 3 --stream r3 --rate 51200 --duration 20s --json
 //
 // It exits 1 with a message on standard error when the connection, a
 // publish, the consumer or the idle timeout fails, and 2 on bad flags. On
@@ -52,6 +56,7 @@ type config struct {
 	url         string
 	stream      string
 	subject     string
+	replicas    int           // of the stream if it is created, 1 to 5
 	rate        float64       // messages per second, > 0
 	duration    time.Duration // how long the producer sends, > 0
 	size        int           // message bytes, >= minSize
@@ -70,8 +75,9 @@ const maxPending = 10000
 
 func parseFlags() (config, error) {
 	var c config
-	flag.StringVar(&c.url, "s", nats.DefaultURL, "NATS server URL")
-	flag.StringVar(&c.stream, "stream", "natse2e", "JetStream stream, created if absent (file storage, 1 replica)")
+	flag.StringVar(&c.url, "s", nats.DefaultURL, "NATS server URL; comma-separated URLs of a cluster's servers")
+	flag.StringVar(&c.stream, "stream", "natse2e", "JetStream stream, created if absent (file storage, --replicas replicas)")
+	flag.IntVar(&c.replicas, "replicas", 1, "replicas of the stream if it is created (3 on a three-server cluster)")
 	flag.StringVar(&c.subject, "subject", "", "subject to publish to; default the stream name")
 	flag.Float64Var(&c.rate, "rate", 1000, "messages per second")
 	flag.DurationVar(&c.duration, "duration", 10*time.Second, "how long to publish")
@@ -95,6 +101,8 @@ func parseFlags() (config, error) {
 		return c, fmt.Errorf("duration must be positive, got %s", c.duration)
 	case c.size < minSize:
 		return c, fmt.Errorf("size must be at least %d, got %d", minSize, c.size)
+	case c.replicas < 1 || c.replicas > 5:
+		return c, fmt.Errorf("replicas must be between 1 and 5, got %d", c.replicas)
 	case c.idleTimeout < 0:
 		return c, errors.New("idle timeout must not be negative")
 	}
@@ -164,7 +172,7 @@ func run(ctx context.Context, cfg config) (bench.Summary, error) {
 		return bench.Summary{}, fmt.Errorf("jetstream: %w", err)
 	}
 
-	stream, err := ensureStream(ctx, js, cfg.stream, cfg.subject)
+	stream, err := ensureStream(ctx, js, cfg.stream, cfg.subject, cfg.replicas)
 	if err != nil {
 		return bench.Summary{}, err
 	}
@@ -242,8 +250,8 @@ func run(ctx context.Context, cfg config) (bench.Summary, error) {
 }
 
 // ensureStream returns the stream named name, first creating it with file
-// storage, one replica and subject when it does not exist.
-func ensureStream(ctx context.Context, js jetstream.JetStream, name, subject string) (jetstream.Stream, error) {
+// storage, replicas replicas and subject when it does not exist.
+func ensureStream(ctx context.Context, js jetstream.JetStream, name, subject string, replicas int) (jetstream.Stream, error) {
 	s, err := js.Stream(ctx, name)
 	if err == nil {
 		return s, nil
@@ -255,7 +263,7 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, name, subject str
 		Name:     name,
 		Subjects: []string{subject},
 		Storage:  jetstream.FileStorage,
-		Replicas: 1,
+		Replicas: replicas,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create stream %q: %w", name, err)
