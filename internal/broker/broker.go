@@ -298,6 +298,7 @@ func (b *Broker) start(ctx context.Context, raftDone <-chan error) error {
 	case <-ctx.Done():
 		return nil
 	}
+	b.parts.Begin()
 	if err := b.retry(ctx, "set the cluster id", func() error { return b.ctrl.EnsureClusterID(ctx) }); err != nil {
 		return err
 	}

@@ -323,13 +323,25 @@ func (f *fetcher) handle(items []fetchItem, resp *kmsg.FetchResponse) {
 			a.it.p.followLeader(a.it.epoch, a.rp.HighWatermark, a.rp.LogStartOffset)
 		}
 		if a.err != nil {
-			if !errors.Is(a.err, errStaleFetch) {
-				f.logger.Warn("replica fetch", "topic", a.it.p.Topic, "partition", a.it.p.Index, "err", a.err)
-			}
+			f.logFetchError(a.it.p, a.err)
 			f.backoff(a.it.p, a.it.epoch)
 			continue
 		}
 		f.succeeded(a.it.p)
+	}
+}
+
+// logFetchError logs a partition's fetch error: at debug level those a
+// change of leadership or a deleted topic causes for a moment, until this
+// node applies the metadata that ends them.
+func (f *fetcher) logFetchError(p *Partition, err error) {
+	switch {
+	case errors.Is(err, errStaleFetch):
+	case errors.Is(err, kerr.NotLeaderForPartition), errors.Is(err, kerr.UnknownTopicOrPartition),
+		errors.Is(err, kerr.FencedLeaderEpoch), errors.Is(err, kerr.UnknownLeaderEpoch), errors.Is(err, kerr.UnknownTopicID):
+		f.logger.Debug("replica fetch", "topic", p.Topic, "partition", p.Index, "err", err)
+	default:
+		f.logger.Warn("replica fetch", "topic", p.Topic, "partition", p.Index, "err", err)
 	}
 }
 

@@ -74,6 +74,7 @@ type Manager struct {
 
 	latest atomic.Pointer[metadata.Image] // the newest image handed to Update
 	wake   chan struct{}
+	begun  chan struct{} // closed by Begin
 	isrDue chan struct{}
 	fetch  *fetchers
 
@@ -124,6 +125,7 @@ func NewManager(cfg ManagerConfig) *Manager {
 		cfg:    cfg,
 		logger: cfg.Logger,
 		wake:   make(chan struct{}, 1),
+		begun:  make(chan struct{}),
 		isrDue: make(chan struct{}, 1),
 		m:      map[TopicPartition]*replica{},
 		failed: map[TopicPartition]error{},
@@ -139,6 +141,18 @@ func (m *Manager) Update(_, img *metadata.Image) {
 	select {
 	case m.wake <- struct{}{}:
 	default:
+	}
+}
+
+// Begin lets the reconciler act on the images Update hands it. The broker
+// calls it once the metadata log is caught up: a node replaying its log at
+// start would otherwise lead, follow and open replicas by states long gone
+// (as Kafka's brokers wait until they have caught up).
+func (m *Manager) Begin() {
+	select {
+	case <-m.begun:
+	default:
+		close(m.begun)
 	}
 }
 
@@ -177,6 +191,13 @@ func (m *Manager) Run(ctx context.Context) {
 	wg.Go(func() { m.runBackground(ctx) })
 	if m.cfg.Settings.LogCleanerEnable() {
 		wg.Go(func() { m.runCleaner(ctx) })
+	}
+	select {
+	case <-m.begun:
+	case <-ctx.Done():
+		wg.Wait()
+		m.fetch.wait()
+		return
 	}
 	for {
 		select {
@@ -423,7 +444,9 @@ func (m *Manager) removeGone(img *metadata.Image) {
 	}
 	m.mu.Unlock()
 	for _, r := range gone {
-		m.fetch.unfollow(r.p)
+		m.fetch.unfollow(r.p) // all of them before the first slow delete
+	}
+	for _, r := range gone {
 		tp := TopicPartition{r.p.Topic, r.p.Index}
 		if r.leading {
 			m.leadership(tp, false)
