@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -225,4 +226,83 @@ func TestAdminAcrossNodes(t *testing.T) {
 	if !errors.Is(err, kerr.InvalidReplicationFactor) {
 		t.Fatalf("RF 4 on 3 brokers: got %v", err)
 	}
+}
+
+// TestReplicationAdmin: explicit replica assignments are kept, producer ids
+// handed out by different nodes never collide, and an acks=all produce to
+// a partition whose ISR fell below min.insync.replicas is refused with
+// NOT_ENOUGH_REPLICAS while acks=1 still succeeds.
+func TestReplicationAdmin(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a cluster for seconds")
+	}
+	c := startCluster(t, 3, newNetwork(3), settings)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cl := c.client(t)
+	adm := kadm.NewClient(cl)
+
+	// Explicit assignment: partition 0 on 3 and 1, partition 1 on 2 and 3.
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "assigned", -1, -1
+	for i, rs := range [][]int32{{3, 1}, {2, 3}} {
+		a := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+		a.Partition, a.Replicas = int32(i), rs
+		rt.ReplicaAssignment = append(rt.ReplicaAssignment, a)
+	}
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil || resp.Topics[0].ErrorCode != 0 {
+		t.Fatalf("create with an assignment: %v %v", err, resp)
+	}
+	cluster.Eventually(t, 10*time.Second, "the assignment in the metadata", func() bool {
+		md, err := adm.Metadata(ctx, "assigned")
+		if err != nil {
+			return false
+		}
+		ps := md.Topics["assigned"].Partitions
+		return len(ps) == 2 && slices.Equal(ps[0].Replicas, []int32{3, 1}) && ps[0].Leader == 3 &&
+			slices.Equal(ps[1].Replicas, []int32{2, 3}) && ps[1].Leader == 2
+	})
+
+	// Producer ids from every node are distinct.
+	seen := map[int64]int32{}
+	for _, nd := range c.nodes {
+		direct := c.client(t, kgo.SeedBrokers(nd.opts.Listen))
+		for range 3 {
+			r, err := kmsg.NewPtrInitProducerIDRequest().RequestWith(ctx, direct)
+			if err != nil || r.ErrorCode != 0 {
+				t.Fatalf("InitProducerId on node %d: %v %v", nd.id, err, r)
+			}
+			if other, dup := seen[r.ProducerID]; dup {
+				t.Fatalf("producer id %d handed out by node %d and node %d", r.ProducerID, other, nd.id)
+			}
+			seen[r.ProducerID] = nd.id
+		}
+	}
+
+	// Partition 1 on 2 and 3 with min.insync.replicas=2: once 3 is gone,
+	// acks=all is refused and acks=1 is not.
+	var three *node
+	for _, nd := range c.nodes {
+		if nd.id == 3 {
+			three = nd
+		}
+	}
+	three.stop(t)
+	cluster.Eventually(t, 20*time.Second, "node 3 out of the ISR", func() bool {
+		_, _, isr, err := partitionState(ctx, c, t, c.seeds[1], "assigned", 1)
+		return err == nil && slices.Equal(isr, []int32{2})
+	})
+	all := c.client(t, kgo.SeedBrokers(c.seeds[1]), kgo.RecordRetries(0), kgo.DisableIdempotentWrite())
+	err = all.ProduceSync(ctx, &kgo.Record{Topic: "assigned", Partition: 1, Value: []byte("x")}).FirstErr()
+	if !errors.Is(err, kerr.NotEnoughReplicas) {
+		t.Fatalf("acks=all with one in-sync replica of 2 required: %v, want NOT_ENOUGH_REPLICAS", err)
+	}
+	one := c.client(t, kgo.SeedBrokers(c.seeds[1]), kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
+	if err := one.ProduceSync(ctx, &kgo.Record{Topic: "assigned", Partition: 1, Value: []byte("y")}).FirstErr(); err != nil {
+		t.Fatalf("acks=1: %v", err)
+	}
+	three.start(t)
 }

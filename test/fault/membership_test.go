@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -196,4 +197,33 @@ func runUntil(t *testing.T, bin, want string, args ...string) string {
 		t.Fatalf("the misconfigured node became ready:\n%s", s)
 	}
 	return output()
+}
+
+// TestStartInAnyOrder: a voter that starts while the others are down says
+// once a second that it waits for the quorum, is not ready, and becomes
+// ready when the others come.
+func TestStartInAnyOrder(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts strata processes")
+	}
+	c := cluster.Start(t, cluster.Options{Nodes: 3, Settings: clusterSettings})
+	c.WaitReady(30 * time.Second)
+	for _, n := range c.Nodes() {
+		n.Stop()
+	}
+	first := c.Node(3)
+	first.Restart()
+	cluster.Eventually(t, 20*time.Second, "node 3 saying it waits for the quorum", func() bool {
+		return strings.Contains(first.LogTail(20), "waiting for the metadata quorum")
+	})
+	resp, err := http.Get("http://" + first.AdminAddr() + "/readyz")
+	if err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Fatal("node 3 is ready without a quorum")
+		}
+	}
+	c.Node(1).Restart()
+	c.Node(2).Restart()
+	c.WaitReady(30 * time.Second)
 }
