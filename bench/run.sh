@@ -33,6 +33,7 @@
 #   RECORDS_R [1000000]      records of workloads R1 and R2 (Strata) and R1 (NATS) on three nodes
 #   NATS_SYNC_MSGS_R [NATS_SYNC_MSGS] messages of NATS R2 (R3 streams, sync_interval=always)
 #   R_E2E_DURATION [10s]     workload R3 duration (at E2E_RATE)
+#   E2E_WARMUP [2s]          workloads 5 and R3: the schedule runs this long first, unmeasured
 #   R_TRIALS [10]            leader kills of workload R4
 #   R4_RATE [2000]           workload R4 records/s
 #   SUITE [all]              sections to run, any of: startup strata sync catchup partitions
@@ -57,6 +58,7 @@ NATS_SYNC_MSGS=${NATS_SYNC_MSGS:-100000}
 NATS_SYNC_MSGS_R=${NATS_SYNC_MSGS_R:-$NATS_SYNC_MSGS}
 E2E_RATE=${E2E_RATE:-51200}
 E2E_DURATION=${E2E_DURATION:-20s}
+E2E_WARMUP=${E2E_WARMUP:-2s}
 REPEAT=${REPEAT:-3}
 CATCHUP_GIB=${CATCHUP_GIB:-10}
 CRASH_AFTER=${CRASH_AFTER:-2}
@@ -565,7 +567,7 @@ ne2e() {
 	local id=$1 rep=$2 dur=$3 args
 	shift 3
 	local out=$WORK/$id-nats-$rep.json
-	args=(--stream "bench-$id-$rep" --rate "$E2E_RATE" --duration "$dur" --size "$SIZE" "$@" --json)
+	args=(--stream "bench-$id-$rep" --rate "$E2E_RATE" --warmup "$E2E_WARMUP" --duration "$dur" --size "$SIZE" "$@" --json)
 	cmd_log natse2e "${args[@]}" -s "$NURL"
 	log "$id #$rep nats: natse2e ${args[*]}"
 	settle
@@ -668,7 +670,7 @@ if want strata; then
 		drop_topic "$SADDR" "w2l-$r"
 	done
 	for ((r = 1; r <= REPEAT; r++)); do
-		sbench w5 "$r" strata "$SADDR" e2e --topic "w5-$r" --rate "$E2E_RATE" --duration "$E2E_DURATION" --acks all "${PRODUCE[@]}"
+		sbench w5 "$r" strata "$SADDR" e2e --topic "w5-$r" --rate "$E2E_RATE" --warmup "$E2E_WARMUP" --duration "$E2E_DURATION" --acks all "${PRODUCE[@]}"
 		drop_topic "$SADDR" "w5-$r"
 	done
 	stop "$SPID"
@@ -989,7 +991,7 @@ if want kfake; then
 		sbench w2lz4 "$r" kfake "$KADDR" produce --topic "w2l-$r" --records "$RECORDS_W2" --acks all --compression lz4 "${PRODUCE[@]}"
 		stop "$KPID"
 		start_kfake
-		sbench w5 "$r" kfake "$KADDR" e2e --topic "w5-$r" --rate "$E2E_RATE" --duration "$E2E_DURATION" --acks all "${PRODUCE[@]}"
+		sbench w5 "$r" kfake "$KADDR" e2e --topic "w5-$r" --rate "$E2E_RATE" --warmup "$E2E_WARMUP" --duration "$E2E_DURATION" --acks all "${PRODUCE[@]}"
 		stop "$KPID"
 	done
 fi
@@ -1289,7 +1291,7 @@ if want cluster; then
 		done
 		# R3: workload 5 with replication factor 3
 		for ((r = 1; r <= REPEAT; r++)); do
-			CMD_TAG=r3 sbench r3 "$r" strata "$CL_BROKERS" e2e --topic "r3-$r" --rate "$E2E_RATE" --duration "$R_E2E_DURATION" --acks all "${R_PRODUCE[@]}"
+			CMD_TAG=r3 sbench r3 "$r" strata "$CL_BROKERS" e2e --topic "r3-$r" --rate "$E2E_RATE" --warmup "$E2E_WARMUP" --duration "$R_E2E_DURATION" --acks all "${R_PRODUCE[@]}"
 			drop_topic "$CL_BROKERS" "r3-$r"
 		done
 		CPU_PIDS=
@@ -1340,7 +1342,7 @@ fi
 echo "load_after=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$WORK/machine.txt"
 
 # ---------------------------------------------------------------- report
-export RECORDS_R NATS_SYNC_MSGS_R R_E2E_DURATION R_TRIALS R4_RATE
+export RECORDS_R NATS_SYNC_MSGS_R R_E2E_DURATION R_TRIALS R4_RATE E2E_WARMUP
 export RECORDS RECORDS_W2 NATS_SYNC_MSGS NATS_CATCHUP_REPEAT E2E_RATE E2E_DURATION SIZE PARTS REPEAT CATCHUP_GIB CATCHUP_RECORDS CRASH_AFTER W6_PARTITIONS W6_RECORDS SUITE CONSUMERS FETCH_SIZE
 "$PY" "$ROOT/bench/report.py" "$WORK" >"$OUT.tmp"
 mv "$OUT.tmp" "$OUT"

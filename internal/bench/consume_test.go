@@ -96,6 +96,7 @@ func TestConfigValidate(t *testing.T) {
 		{name: "e2e value too short for stamp", err: (&E2EConfig{TopicSpec: TopicSpec{Topic: "t"}, ProducerSpec: ProducerSpec{RecordSize: 7}, Rate: 1, Duration: time.Second}).validate()},
 		{name: "e2e without rate", err: (&E2EConfig{TopicSpec: TopicSpec{Topic: "t"}, ProducerSpec: prod, Duration: time.Second}).validate()},
 		{name: "e2e without duration", err: (&E2EConfig{TopicSpec: TopicSpec{Topic: "t"}, ProducerSpec: prod, Rate: 1}).validate()},
+		{name: "e2e negative warm-up", err: (&E2EConfig{TopicSpec: TopicSpec{Topic: "t"}, ProducerSpec: prod, Rate: 1, Duration: time.Second, Warmup: -time.Second}).validate()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,6 +18,11 @@ type E2EConfig struct {
 	ProducerSpec         // RecordSize must be at least StampSize
 	Rate         float64 // records per second, > 0
 	Duration     time.Duration
+	// Warmup runs the same schedule this long first, until every record of
+	// it is acknowledged, and leaves its records out of the summary: the
+	// clients' connections, metadata and fetch sessions are then set up
+	// and the figures are the steady state's.
+	Warmup time.Duration
 	// IdleTimeout bounds the wait, after the producer stopped, for the
 	// consumer to receive every acknowledged record: the run fails with
 	// ErrIdle when no record arrives for this long; 0 waits forever.
@@ -35,6 +41,8 @@ func (c *E2EConfig) validate() error {
 		return fmt.Errorf("%w: rate must be positive, got %g", ErrConfig, c.Rate)
 	case c.Duration <= 0:
 		return fmt.Errorf("%w: duration must be positive, got %s", ErrConfig, c.Duration)
+	case c.Warmup < 0:
+		return fmt.Errorf("%w: warm-up must not be negative, got %s", ErrConfig, c.Warmup)
 	case c.IdleTimeout < 0:
 		return fmt.Errorf("%w: idle timeout must not be negative", ErrConfig)
 	}
@@ -48,7 +56,8 @@ func (c *E2EConfig) validate() error {
 // partition from the offsets the topic had at the start. A record's latency
 // is its receipt time minus its stamp. After the producer stops, EndToEnd
 // waits until every acknowledged record was received. Records, bytes and
-// latency in the summary are the consumer's. When ctx ends it returns the
+// latency in the summary are the consumer's, without the records of the
+// Warmup that comes first. When ctx ends it returns the
 // summary so far with a nil error; it returns the first produce or fetch
 // error, or ErrIdle.
 func EndToEnd(ctx context.Context, cfg E2EConfig) (Summary, error) {
@@ -83,45 +92,60 @@ func EndToEnd(ctx context.Context, cfg E2EConfig) (Summary, error) {
 	fail := NewFailure(cancel)
 	notify := make(chan struct{}, 1)
 	var received atomic.Int64
+	// Records stamped before measureFrom (Unix nanoseconds) are the
+	// warm-up's: received, but not measured.
+	var measureFrom atomic.Int64
+	measureFrom.Store(math.MaxInt64)
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		var lat []time.Duration
 		pollLoop(runCtx, cons, fail, func(fs kgo.Fetches) {
 			now := time.Now()
 			lat = lat[:0]
-			var bytes int64
+			var bytes, n int64
+			from := measureFrom.Load()
 			for _, r := range fs.Records() {
 				sent, err := StampTime(r.Value)
 				if err != nil {
 					fail.Set(fmt.Errorf("record %s/%d@%d: %w", r.Topic, r.Partition, r.Offset, err))
 					return
 				}
-				lat = append(lat, now.Sub(sent))
-				bytes += int64(len(r.Key) + len(r.Value))
+				n++
+				if sent.UnixNano() >= from {
+					lat = append(lat, now.Sub(sent))
+					bytes += int64(len(r.Key) + len(r.Value))
+				}
 				r.Recycle()
 			}
 			stats.AddLatencies(bytes, lat)
-			received.Add(int64(len(lat)))
+			received.Add(n)
 			signal(notify)
 		})
 	})
 
 	values := NewValues(cfg.RecordSize, cfg.Compressible, uint64(time.Now().UnixNano())) // before the clock starts
-	start := time.Now()
-	stopProgress := StartProgress(cfg.Progress, ModeE2E, stats, start, progressInterval)
 	var acked atomic.Int64
-	s := &sender{
-		cl:     prod,
-		topic:  cfg.Topic,
-		pacer:  NewPacer(start, cfg.Rate),
-		values: values,
-		budget: NewBudget(0),
-		end:    start.Add(cfg.Duration),
-		stamp:  true,
-		acked:  func(*kgo.Record) { acked.Add(1) },
-		fail:   fail,
+	send := func(start time.Time, d time.Duration) {
+		s := &sender{
+			cl:     prod,
+			topic:  cfg.Topic,
+			pacer:  NewPacer(start, cfg.Rate),
+			values: values,
+			budget: NewBudget(0),
+			end:    start.Add(d),
+			stamp:  true,
+			acked:  func(*kgo.Record) { acked.Add(1) },
+			fail:   fail,
+		}
+		s.run(runCtx)
 	}
-	s.run(runCtx)
+	if cfg.Warmup > 0 {
+		send(time.Now(), cfg.Warmup)
+	}
+	start := time.Now()
+	measureFrom.Store(start.UnixNano())
+	stopProgress := StartProgress(cfg.Progress, ModeE2E, stats, start, progressInterval)
+	send(start, cfg.Duration)
 	want := acked.Load()
 	if err := AwaitProgress(runCtx, notify, cfg.IdleTimeout, func() bool { return received.Load() >= want }); err != nil {
 		fail.Set(fmt.Errorf("e2e %q: received %d of %d records: %w", cfg.Topic, received.Load(), want, err))

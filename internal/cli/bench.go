@@ -210,6 +210,7 @@ func newBenchE2ECommand(opts *clientOptions) *cobra.Command {
 		bf       benchProducerFlags
 		rate     float64
 		duration time.Duration
+		warmup   time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "e2e",
@@ -226,7 +227,9 @@ when it actually left: if the producer or the cluster falls behind, the delay
 counts in the latency (no coordinated omission). After the producer stops the
 run waits until every acknowledged record arrived, and fails when none
 arrives for --timeout. The summary's records, bytes and latency are the
-consumer's.`,
+consumer's. With --warmup the same schedule runs that long first and its
+records are left out of the summary, so that the first connections and
+fetches do not count.`,
 		Example: `  strata bench e2e --topic bench-e2e --rate 50000 --record-size 1024 --duration 20s`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -236,7 +239,7 @@ consumer's.`,
 			}
 			return runBench(cmd, bf.json, func(ctx context.Context, progress io.Writer) (bench.Summary, error) {
 				return bench.EndToEnd(ctx, bench.E2EConfig{TopicSpec: ts, ProducerSpec: ps,
-					Rate: rate, Duration: duration, IdleTimeout: opts.timeout, Progress: progress})
+					Rate: rate, Duration: duration, Warmup: warmup, IdleTimeout: opts.timeout, Progress: progress})
 			})
 		},
 	}
@@ -244,6 +247,7 @@ consumer's.`,
 	bf.register(f, "strata-bench-e2e", 0) // as Kafka's EndToEndLatency tool: linger.ms=0
 	f.Float64Var(&rate, "rate", 1000, "records per second")
 	f.DurationVar(&duration, "duration", 10*time.Second, "how long to produce")
+	f.DurationVar(&warmup, "warmup", 0, "how long to produce first without measuring")
 	return cmd
 }
 

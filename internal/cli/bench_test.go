@@ -185,6 +185,9 @@ func TestBenchE2E(t *testing.T) {
 	if got := partitionCount(t, addr, "e2e"); got != 6 {
 		t.Errorf("got %d partitions, want the default 6", got)
 	}
+	// The warm-up's 200 records are received but not counted.
+	s = benchJSON(t, cli, "bench", "e2e", "--topic", "e2e", "--rate", "1000", "--warmup", "200ms", "--duration", "300ms", "--record-size", "64")
+	checkSummary(t, s, bench.ModeE2E, 300, 64, true)
 }
 
 func TestBenchText(t *testing.T) {

@@ -109,6 +109,11 @@ type fetcher struct {
 	mu    sync.Mutex
 	parts map[*Partition]*fetchState
 	wake  chan struct{}
+	// added is set when a partition is added (or follows a new epoch) after
+	// the last snapshot of due partitions; interrupt ends the request in
+	// flight, so the newcomer does not wait out another's long poll.
+	added     bool
+	interrupt context.CancelFunc
 }
 
 // fetchState is one followed partition in a fetcher.
@@ -118,9 +123,19 @@ type fetchState struct {
 	failures int
 }
 
+// add follows p in epoch; a partition it follows in that epoch already
+// keeps its state.
 func (f *fetcher) add(p *Partition, epoch int32) {
 	f.mu.Lock()
+	if st := f.parts[p]; st != nil && st.epoch == epoch {
+		f.mu.Unlock()
+		return
+	}
 	f.parts[p] = &fetchState{epoch: epoch}
+	f.added = true
+	if f.interrupt != nil {
+		f.interrupt()
+	}
 	f.mu.Unlock()
 	f.poke()
 }
@@ -177,14 +192,30 @@ func (f *fetcher) run(ctx context.Context) {
 			}
 			conn = NewConn(c, fmt.Sprintf("strata-replica-%d", f.fs.cfg.Self))
 		}
-		req := f.request(items)
+		req := f.request(items, next)
 		resp := req.ResponseKind().(*kmsg.FetchResponse)
-		if err := conn.RoundTrip(ctx, req, resp, f.fs.cfg.MaxWait+10*time.Second, maxFetchResponse); err != nil {
-			if ctx.Err() == nil {
-				f.logger.Debug("replica fetch failed", "err", err)
-			}
+		round, interrupt := context.WithCancel(ctx)
+		f.mu.Lock()
+		if f.added {
+			f.mu.Unlock()
+			interrupt()
+			continue
+		}
+		f.interrupt = interrupt
+		f.mu.Unlock()
+		err := conn.RoundTrip(round, req, resp, f.fs.cfg.MaxWait+10*time.Second, maxFetchResponse)
+		f.mu.Lock()
+		f.interrupt = nil
+		f.mu.Unlock()
+		interrupted := round.Err() != nil
+		interrupt()
+		if err != nil {
 			conn.Close()
 			conn = nil
+			if ctx.Err() != nil || interrupted {
+				continue
+			}
+			f.logger.Debug("replica fetch failed", "err", err)
 			f.sleep(ctx, time.Now().Add(min(f.fs.cfg.Backoff, 100*time.Millisecond)))
 			continue
 		}
@@ -212,6 +243,7 @@ func (f *fetcher) sleep(ctx context.Context, t time.Time) {
 // (zero when none is followed).
 func (f *fetcher) due(now time.Time) ([]fetchItem, time.Time) {
 	f.mu.Lock()
+	f.added = false
 	type entry struct {
 		p  *Partition
 		st fetchState
@@ -239,13 +271,18 @@ func (f *fetcher) due(now time.Time) ([]fetchItem, time.Time) {
 	return items, next
 }
 
-// request builds the Fetch request for items.
-func (f *fetcher) request(items []fetchItem) *kmsg.FetchRequest {
+// request builds the Fetch request for items. Its long poll ends by retry,
+// when a partition backing off after an error is due again (zero: none).
+func (f *fetcher) request(items []fetchItem, retry time.Time) *kmsg.FetchRequest {
 	cfg := f.fs.cfg
 	req := kmsg.NewPtrFetchRequest()
 	req.Version = replicaFetchVersion
 	req.ReplicaID = cfg.Self
-	req.MaxWaitMillis = int32(cfg.MaxWait.Milliseconds())
+	wait := cfg.MaxWait
+	if !retry.IsZero() {
+		wait = max(0, min(wait, time.Until(retry)))
+	}
+	req.MaxWaitMillis = int32(wait.Milliseconds())
 	req.MinBytes, req.MaxBytes = cfg.MinBytes, cfg.MaxBytes
 	req.SessionID, req.SessionEpoch = 0, -1
 	byTopic := map[string]int{}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -305,4 +306,50 @@ func TestReplicationAdmin(t *testing.T) {
 		t.Fatalf("acks=1: %v", err)
 	}
 	three.start(t)
+}
+
+// TestFollowerJoinsDuringLongPoll: a partition a follower starts following
+// while its fetch to that leader waits out a long poll (here a minute) is
+// fetched at once, not after the poll: acks=all to a new topic on the same
+// leader is answered well within the poll.
+func TestFollowerJoinsDuringLongPoll(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a cluster for seconds")
+	}
+	long := maps.Clone(settings)
+	long["replica.fetch.wait.max.ms"] = "60000"
+	long["replica.lag.time.max.ms"] = "120000"
+	c := startCluster(t, 3, newNetwork(4), long)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cl := c.client(t)
+	create := func(topic string) {
+		req := kmsg.NewPtrCreateTopicsRequest()
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, -1, -1
+		a := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+		a.Partition, a.Replicas = 0, []int32{1, 2, 3}
+		rt.ReplicaAssignment = append(rt.ReplicaAssignment, a)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil || resp.Topics[0].ErrorCode != 0 {
+			t.Fatalf("create %s: %v %v", topic, err, resp)
+		}
+	}
+	produce := func(topic string) {
+		done := make(chan error, 1)
+		cl.Produce(ctx, &kgo.Record{Topic: topic, Value: []byte("v")}, func(_ *kgo.Record, err error) { done <- err })
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("acks=all to %s: %v", topic, err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("acks=all to %s: no answer in 20s", topic)
+		}
+	}
+	create("first")
+	produce("first") // the followers of node 1 now wait in a long poll
+	create("second")
+	produce("second")
 }

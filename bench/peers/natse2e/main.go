@@ -13,7 +13,10 @@
 //   - a message's latency is its receipt time minus its stamp, recorded in
 //     microseconds in an HDR histogram;
 //   - after the producer stops, the run waits until every acknowledged
-//     message was received, failing when none arrives for --idle-timeout.
+//     message was received, failing when none arrives for --idle-timeout;
+//   - with --warmup the same schedule runs that long first, until every
+//     message of it is acknowledged, and its messages are left out of the
+//     summary, as `strata bench e2e --warmup` does.
 //
 // Publishes are asynchronous with a bounded number pending, and a message
 // counts as sent only once the server acknowledged storing it: on one node
@@ -39,6 +42,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"sync/atomic"
@@ -59,6 +63,7 @@ type config struct {
 	replicas    int           // of the stream if it is created, 1 to 5
 	rate        float64       // messages per second, > 0
 	duration    time.Duration // how long the producer sends, > 0
+	warmup      time.Duration // how long it sends first without measuring, >= 0
 	size        int           // message bytes, >= minSize
 	idleTimeout time.Duration // 0: wait for the consumer without limit
 	json        bool
@@ -81,6 +86,7 @@ func parseFlags() (config, error) {
 	flag.StringVar(&c.subject, "subject", "", "subject to publish to; default the stream name")
 	flag.Float64Var(&c.rate, "rate", 1000, "messages per second")
 	flag.DurationVar(&c.duration, "duration", 10*time.Second, "how long to publish")
+	flag.DurationVar(&c.warmup, "warmup", 0, "how long to publish first without measuring")
 	flag.IntVar(&c.size, "size", 1024, fmt.Sprintf("message bytes, at least %d", minSize))
 	flag.DurationVar(&c.idleTimeout, "idle-timeout", 10*time.Second,
 		"after publishing, fail when no message arrives for this long; 0 waits forever")
@@ -99,6 +105,8 @@ func parseFlags() (config, error) {
 		return c, fmt.Errorf("rate must be positive, got %g", c.rate)
 	case c.duration <= 0:
 		return c, fmt.Errorf("duration must be positive, got %s", c.duration)
+	case c.warmup < 0:
+		return c, fmt.Errorf("warm-up must not be negative, got %s", c.warmup)
 	case c.size < minSize:
 		return c, fmt.Errorf("size must be at least %d, got %d", minSize, c.size)
 	case c.replicas < 1 || c.replicas > 5:
@@ -193,6 +201,10 @@ func run(ctx context.Context, cfg config) (bench.Summary, error) {
 
 	st := bench.NewStats()
 	var received atomic.Int64
+	// Messages stamped before measureFrom (Unix nanoseconds) are the
+	// warm-up's: received, but not measured.
+	var measureFrom atomic.Int64
+	measureFrom.Store(math.MaxInt64)
 	notify := make(chan struct{}, 1)
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		now := time.Now()
@@ -202,7 +214,9 @@ func run(ctx context.Context, cfg config) (bench.Summary, error) {
 			fail.Set(fmt.Errorf("message on %q: %w", m.Subject(), err))
 			return
 		}
-		st.AddLatency(int64(len(data)), now.Sub(sent))
+		if sent.UnixNano() >= measureFrom.Load() {
+			st.AddLatency(int64(len(data)), now.Sub(sent))
+		}
 		received.Add(1)
 		select { // wake the final wait without blocking
 		case notify <- struct{}{}:
@@ -221,20 +235,28 @@ func run(ctx context.Context, cfg config) (bench.Summary, error) {
 	defer cc.Stop()
 
 	vals := bench.NewValues(cfg.size, false, uint64(time.Now().UnixNano())) // before the clock starts
+	// send publishes for d from start and waits for every acknowledgement
+	// (or its failure or timeout).
+	send := func(start time.Time, d time.Duration) {
+		publish(runCtx, js, cfg, vals, bench.NewPacer(start, cfg.rate), start.Add(d), fail)
+		select {
+		case <-js.PublishAsyncComplete():
+		case <-runCtx.Done():
+		}
+	}
+	if cfg.warmup > 0 {
+		send(time.Now(), cfg.warmup)
+	}
 	start := time.Now()
+	measureFrom.Store(start.UnixNano())
 	var progress io.Writer
 	if cfg.progress {
 		progress = os.Stderr
 	}
 	stopProgress := bench.StartProgress(progress, bench.ModeE2E, st, start, time.Second)
-	publish(runCtx, js, cfg, vals, bench.NewPacer(start, cfg.rate), start.Add(cfg.duration), fail)
+	send(start, cfg.duration)
 
-	// Wait for every acknowledgement (or its failure or timeout), then for
-	// the consumer to receive every acknowledged message.
-	select {
-	case <-js.PublishAsyncComplete():
-	case <-runCtx.Done():
-	}
+	// Then wait for the consumer to receive every acknowledged message.
 	want := acked.Load()
 	if err := bench.AwaitProgress(runCtx, notify, cfg.idleTimeout, func() bool { return received.Load() >= want }); err != nil {
 		fail.Set(fmt.Errorf("e2e %q: received %d of %d messages: %w", cfg.stream, received.Load(), want, err))
