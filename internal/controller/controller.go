@@ -325,7 +325,9 @@ func (c *Controller) AlterPartitions(ctx context.Context, changes []metadata.Par
 // the first; the block is [first, first+count). The node must be
 // registered. Nodes allocate concurrently: a block decided on an image
 // another node's allocation has overtaken is refused at apply, and decided
-// again.
+// again. A proposal not applied within allocateAttemptTimeout (lost on its
+// way to a leader this node was cut off from) is made again rather than
+// waited for: a block that lands late is only never used.
 func (c *Controller) AllocateProducerIDs(ctx context.Context, count int64) (int64, error) {
 	if count <= 0 {
 		return 0, fmt.Errorf("allocate producer ids: count %d must be positive", count)
@@ -334,15 +336,23 @@ func (c *Controller) AllocateProducerIDs(ctx context.Context, count int64) (int6
 	defer c.mu.Unlock()
 	for attempt := 0; ; attempt++ {
 		first := c.store.Current().NextProducerID
-		err := c.propose(ctx, metadata.AllocateProducerIDs{Broker: c.cfg.NodeID, First: first, Count: count})
+		actx, cancel := context.WithTimeout(ctx, allocateAttemptTimeout)
+		err := c.propose(actx, metadata.AllocateProducerIDs{Broker: c.cfg.NodeID, First: first, Count: count})
+		cancel()
 		if err == nil {
 			return first, nil
 		}
-		if !errors.Is(err, metadata.ErrInvalidRecord) || attempt >= 20 || c.store.Current().NextProducerID == first {
+		overtaken := errors.Is(err, metadata.ErrInvalidRecord) && c.store.Current().NextProducerID != first
+		lost := errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil
+		if attempt >= 20 || !overtaken && !lost {
 			return 0, err
 		}
 	}
 }
+
+// allocateAttemptTimeout is how long AllocateProducerIDs waits for one
+// proposal before it makes another.
+var allocateAttemptTimeout = 2 * time.Second
 
 // EnsureClusterID sets a random cluster id (a UUID v4 in URL-safe base64
 // without padding, 22 characters, as Kafka's look) unless one is set.

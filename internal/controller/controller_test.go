@@ -288,6 +288,40 @@ func TestRejectedAtApply(t *testing.T) {
 	}
 }
 
+// losingProposer loses the first proposal it is given, as a message to a
+// leader this node is cut off from is lost: it is never applied.
+type losingProposer struct {
+	Proposer
+	lost bool
+}
+
+func (l *losingProposer) Propose(ctx context.Context, data []byte) (uint64, error) {
+	if !l.lost {
+		l.lost = true
+		<-ctx.Done()
+		return 0, ctx.Err()
+	}
+	return l.Proposer.Propose(ctx, data)
+}
+
+func TestAllocateProducerIDsLostProposal(t *testing.T) {
+	c := startCluster(t, t.TempDir())
+	defer func(d time.Duration) { allocateAttemptTimeout = d }(allocateAttemptTimeout)
+	allocateAttemptTimeout = 100 * time.Millisecond
+	ctrl := New(&losingProposer{Proposer: c.node}, c.store, Config{NodeID: 1}, nil)
+	next := c.store.Current().NextProducerID
+	if first, err := ctrl.AllocateProducerIDs(testContext(t), 5); err != nil || first != next {
+		t.Fatalf("got %d, %v; want the block at %d once proposed again", first, err, next)
+	}
+	// The caller's own deadline still ends it.
+	ctrl = New(&losingProposer{Proposer: c.node}, c.store, Config{NodeID: 1}, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := ctrl.AllocateProducerIDs(ctx, 5); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v, want the caller's deadline", err)
+	}
+}
+
 func TestCanceledContext(t *testing.T) {
 	c := startCluster(t, t.TempDir())
 	ctx, cancel := context.WithCancel(context.Background())

@@ -44,6 +44,38 @@ func partitionState(ctx context.Context, c *testCluster, t *testing.T, addr, top
 	return -1, -1, nil, fmt.Errorf("no partition %d", p)
 }
 
+// adminCluster starts three nodes with settings on a network of its own
+// (from seed) for a test of admin and replication behaviour, and returns
+// them with a minute's context.
+func adminCluster(t *testing.T, seed uint64, settings map[string]string) (*testCluster, context.Context) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("runs a cluster for seconds")
+	}
+	c := startCluster(t, 3, newNetwork(seed), settings)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return c, ctx
+}
+
+// createAssigned creates topic with the replicas of each partition given.
+func createAssigned(ctx context.Context, t *testing.T, cl *kgo.Client, topic string, replicas [][]int32) {
+	t.Helper()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, -1, -1
+	for i, rs := range replicas {
+		a := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+		a.Partition, a.Replicas = int32(i), rs
+		rt.ReplicaAssignment = append(rt.ReplicaAssignment, a)
+	}
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil || resp.Topics[0].ErrorCode != 0 {
+		t.Fatalf("create %s with an assignment: %v %v", topic, err, resp)
+	}
+}
+
 // TestIsolatedLeader cuts the leader of a partition off from the other
 // nodes while clients can still reach it. It keeps believing it leads, but
 // acknowledges nothing with acks=all (its followers no longer fetch from
@@ -155,12 +187,7 @@ func oneRecordBatch(t *testing.T, v string) []byte {
 // TestAdminAcrossNodes: topics created, grown and deleted on one node take
 // effect on every node: replicas are opened and removed everywhere.
 func TestAdminAcrossNodes(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs a cluster for seconds")
-	}
-	c := startCluster(t, 3, newNetwork(2), settings)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	c, ctx := adminCluster(t, 2, settings)
 	// Each admin request goes to another node.
 	admins := make([]*kadm.Client, len(c.nodes))
 	for i, nd := range c.nodes {
@@ -234,29 +261,12 @@ func TestAdminAcrossNodes(t *testing.T) {
 // a partition whose ISR fell below min.insync.replicas is refused with
 // NOT_ENOUGH_REPLICAS while acks=1 still succeeds.
 func TestReplicationAdmin(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs a cluster for seconds")
-	}
-	c := startCluster(t, 3, newNetwork(3), settings)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	c, ctx := adminCluster(t, 3, settings)
 	cl := c.client(t)
 	adm := kadm.NewClient(cl)
 
 	// Explicit assignment: partition 0 on 3 and 1, partition 1 on 2 and 3.
-	req := kmsg.NewPtrCreateTopicsRequest()
-	rt := kmsg.NewCreateTopicsRequestTopic()
-	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "assigned", -1, -1
-	for i, rs := range [][]int32{{3, 1}, {2, 3}} {
-		a := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
-		a.Partition, a.Replicas = int32(i), rs
-		rt.ReplicaAssignment = append(rt.ReplicaAssignment, a)
-	}
-	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(ctx, cl)
-	if err != nil || resp.Topics[0].ErrorCode != 0 {
-		t.Fatalf("create with an assignment: %v %v", err, resp)
-	}
+	createAssigned(ctx, t, cl, "assigned", [][]int32{{3, 1}, {2, 3}})
 	cluster.Eventually(t, 10*time.Second, "the assignment in the metadata", func() bool {
 		md, err := adm.Metadata(ctx, "assigned")
 		if err != nil {
@@ -297,7 +307,7 @@ func TestReplicationAdmin(t *testing.T) {
 		return err == nil && slices.Equal(isr, []int32{2})
 	})
 	all := c.client(t, kgo.SeedBrokers(c.seeds[1]), kgo.RecordRetries(0), kgo.DisableIdempotentWrite())
-	err = all.ProduceSync(ctx, &kgo.Record{Topic: "assigned", Partition: 1, Value: []byte("x")}).FirstErr()
+	err := all.ProduceSync(ctx, &kgo.Record{Topic: "assigned", Partition: 1, Value: []byte("x")}).FirstErr()
 	if !errors.Is(err, kerr.NotEnoughReplicas) {
 		t.Fatalf("acks=all with one in-sync replica of 2 required: %v, want NOT_ENOUGH_REPLICAS", err)
 	}
@@ -313,29 +323,11 @@ func TestReplicationAdmin(t *testing.T) {
 // fetched at once, not after the poll: acks=all to a new topic on the same
 // leader is answered well within the poll.
 func TestFollowerJoinsDuringLongPoll(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs a cluster for seconds")
-	}
 	long := maps.Clone(settings)
 	long["replica.fetch.wait.max.ms"] = "60000"
 	long["replica.lag.time.max.ms"] = "120000"
-	c := startCluster(t, 3, newNetwork(4), long)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	c, ctx := adminCluster(t, 4, long)
 	cl := c.client(t)
-	create := func(topic string) {
-		req := kmsg.NewPtrCreateTopicsRequest()
-		rt := kmsg.NewCreateTopicsRequestTopic()
-		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, -1, -1
-		a := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
-		a.Partition, a.Replicas = 0, []int32{1, 2, 3}
-		rt.ReplicaAssignment = append(rt.ReplicaAssignment, a)
-		req.Topics = append(req.Topics, rt)
-		resp, err := req.RequestWith(ctx, cl)
-		if err != nil || resp.Topics[0].ErrorCode != 0 {
-			t.Fatalf("create %s: %v %v", topic, err, resp)
-		}
-	}
 	produce := func(topic string) {
 		done := make(chan error, 1)
 		cl.Produce(ctx, &kgo.Record{Topic: topic, Value: []byte("v")}, func(_ *kgo.Record, err error) { done <- err })
@@ -348,8 +340,8 @@ func TestFollowerJoinsDuringLongPoll(t *testing.T) {
 			t.Fatalf("acks=all to %s: no answer in 20s", topic)
 		}
 	}
-	create("first")
+	createAssigned(ctx, t, cl, "first", [][]int32{{1, 2, 3}})
 	produce("first") // the followers of node 1 now wait in a long poll
-	create("second")
+	createAssigned(ctx, t, cl, "second", [][]int32{{1, 2, 3}})
 	produce("second")
 }
