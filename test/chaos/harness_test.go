@@ -25,6 +25,7 @@ import (
 
 	"github.com/stratalog/strata/internal/cli"
 	"github.com/stratalog/strata/internal/raft"
+	"github.com/stratalog/strata/test/cluster"
 )
 
 var _ raft.Faults = (*network)(nil)
@@ -188,21 +189,6 @@ type testCluster struct {
 	seeds []string
 }
 
-// freePorts returns n loopback ports that were free a moment ago.
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ports []int
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-		ln.Close()
-	}
-	return ports
-}
-
 // startCluster starts n voters with settings on the network nw.
 func startCluster(t *testing.T, n int, nw *network, settings map[string]string) *testCluster {
 	t.Helper()
@@ -211,7 +197,10 @@ func startCluster(t *testing.T, n int, nw *network, settings map[string]string) 
 		out = os.Stderr
 	}
 	logger := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	ports := freePorts(t, 2*n)
+	ports, err := cluster.FreePorts(2 * n)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var voters []cli.Voter
 	for i := range n {
 		voters = append(voters, cli.Voter{ID: int32(i + 1), Addr: "127.0.0.1:" + strconv.Itoa(ports[n+i])})

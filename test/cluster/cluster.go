@@ -67,7 +67,7 @@ func Start(t testing.TB, opts Options) *Cluster {
 	}
 
 	// All ports are picked at once so no two nodes get the same one.
-	free, err := freePorts(2*opts.Nodes + opts.Voters)
+	free, err := FreePorts(2*opts.Nodes + opts.Voters)
 	if err != nil {
 		t.Fatal(err)
 	}
