@@ -149,6 +149,8 @@ type node struct {
 func (nd *node) start(t *testing.T) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
+	retry := time.NewTicker(50 * time.Millisecond) // a port of the previous run may not be free yet
+	defer retry.Stop()
 	for {
 		ctx, cancel := context.WithCancel(context.Background())
 		n, err := cli.StartNode(ctx, nd.opts, nd.logger.With("node", nd.id))
@@ -162,7 +164,7 @@ func (nd *node) start(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("start node %d: %v", nd.id, err)
 		}
-		time.Sleep(50 * time.Millisecond) // a port of the previous run may not be free yet
+		<-retry.C
 	}
 }
 

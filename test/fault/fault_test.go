@@ -80,6 +80,7 @@ type producer struct {
 	ledger *cluster.Ledger
 	acked  atomic.Int64
 	errs   atomic.Int64
+	ackc   chan struct{} // signalled after each acknowledgement
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -93,7 +94,7 @@ func startProducer(t *testing.T, cl *kgo.Client, topic string) *producer {
 func startProducerInto(t *testing.T, cl *kgo.Client, topic string, ledger *cluster.Ledger, prefix string) *producer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &producer{ledger: ledger, cancel: cancel, done: make(chan struct{})}
+	p := &producer{ledger: ledger, ackc: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(p.done)
 		var wg sync.WaitGroup
@@ -115,6 +116,10 @@ func startProducerInto(t *testing.T, cl *kgo.Client, topic string, ledger *clust
 					p.errs.Add(1)
 				} else {
 					p.acked.Add(1)
+					select {
+					case p.ackc <- struct{}{}:
+					default:
+					}
 				}
 			})
 		}
@@ -132,12 +137,14 @@ func (p *producer) stop() {
 func (p *producer) waitAcked(t *testing.T, n int64, timeout time.Duration, what string) {
 	t.Helper()
 	want := p.acked.Load() + n
-	deadline := time.Now().Add(timeout)
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
 	for p.acked.Load() < want {
-		if time.Now().After(deadline) {
+		select {
+		case <-p.ackc:
+		case <-deadline.C:
 			t.Fatalf("timed out after %v waiting for %s: %d of %d acknowledged, %d produce errors", timeout, what, p.acked.Load(), want, p.errs.Load())
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -38,10 +38,13 @@ func TestBrokerOnlyNode(t *testing.T) {
 	if res, err := adm.CreateTopic(ctx, parts, 3, nil, topic); err != nil || res.Err != nil {
 		t.Fatalf("create topic: %v %v", err, res.Err)
 	}
-	md, err := adm.Metadata(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Metadata may come from a node that has not applied the topic yet.
+	var md kadm.Metadata
+	cluster.Eventually(t, 10*time.Second, "every partition in the metadata", func() bool {
+		var err error
+		md, err = adm.Metadata(ctx, topic)
+		return err == nil && len(md.Topics[topic].Partitions) == parts
+	})
 	if len(md.Brokers) != 4 {
 		t.Fatalf("got brokers %v, want 4", md.Brokers)
 	}
