@@ -327,13 +327,14 @@ func (c *Controller) AlterPartitions(ctx context.Context, changes []metadata.Par
 // another node's allocation has overtaken is refused at apply, and decided
 // again. A proposal not applied within allocateAttemptTimeout (lost on its
 // way to a leader this node was cut off from) is made again rather than
-// waited for: a block that lands late is only never used.
+// waited for: a block that lands late is only never used. It does not hold
+// mu while it waits, so a lost proposal holds up no other decision: a
+// block decided on an old image fails at apply, from here as from another
+// node.
 func (c *Controller) AllocateProducerIDs(ctx context.Context, count int64) (int64, error) {
 	if count <= 0 {
 		return 0, fmt.Errorf("allocate producer ids: count %d must be positive", count)
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	for attempt := 0; ; attempt++ {
 		first := c.store.Current().NextProducerID
 		actx, cancel := context.WithTimeout(ctx, allocateAttemptTimeout)
