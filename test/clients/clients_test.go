@@ -224,20 +224,25 @@ func waitFullISR(t *testing.T, adm *kadm.Client, topic string, timeout time.Dura
 		if err != nil {
 			return err
 		}
-		td, ok := md.Topics[topic]
-		if !ok || td.Err != nil {
-			return fmt.Errorf("topic missing from metadata (%v)", td.Err)
-		}
-		parts := map[int32]partitionInfo{}
-		for _, p := range td.Partitions {
-			parts[p.Partition] = partitionInfo{leader: p.Leader, replicas: p.Replicas, isr: p.ISR}
-		}
-		var brokers []int32
-		for _, b := range md.Brokers {
-			brokers = append(brokers, b.NodeID)
-		}
-		return checkLayout(brokers, parts)
+		return checkKadmLayout(md, topic)
 	})
+}
+
+// checkKadmLayout is checkLayout on topic in metadata read with kadm.
+func checkKadmLayout(md kadm.Metadata, topic string) error {
+	td, ok := md.Topics[topic]
+	if !ok || td.Err != nil {
+		return fmt.Errorf("topic missing from metadata (%v)", td.Err)
+	}
+	parts := map[int32]partitionInfo{}
+	for _, p := range td.Partitions {
+		parts[p.Partition] = partitionInfo{leader: p.Leader, replicas: p.Replicas, isr: p.ISR}
+	}
+	var brokers []int32
+	for _, b := range md.Brokers {
+		brokers = append(brokers, b.NodeID)
+	}
+	return checkLayout(brokers, parts)
 }
 
 // faultRun is the state of one kill-the-leader test: a ledger of every

@@ -48,19 +48,7 @@ func TestFranzLifecycle(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		td := md.Topics[topic]
-		if td.Err != nil {
-			return td.Err
-		}
-		parts := map[int32]partitionInfo{}
-		for _, p := range td.Partitions {
-			parts[p.Partition] = partitionInfo{leader: p.Leader, replicas: p.Replicas, isr: p.ISR}
-		}
-		var brokers []int32
-		for _, b := range md.Brokers {
-			brokers = append(brokers, b.NodeID)
-		}
-		return checkLayout(brokers, parts)
+		return checkKadmLayout(md, topic)
 	})
 
 	// Produce with acks=all (franz-go's default, idempotent).

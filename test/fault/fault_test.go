@@ -172,16 +172,22 @@ func check(t *testing.T, c *cluster.Cluster, cl *kgo.Client, p *producer, topic 
 	t.Logf("%d records acknowledged, %d produce errors; all present once at their offsets", p.ledger.NumAcked(), p.errs.Load())
 }
 
+// leaderUnderLoad starts a producer to topic and, once it has 2000 records
+// acknowledged, returns it with the node leading partition 0.
+func leaderUnderLoad(t *testing.T, c *cluster.Cluster, cl *kgo.Client, topic string) (*producer, *cluster.Node) {
+	t.Helper()
+	p := startProducer(t, cl, topic)
+	p.waitAcked(t, 2000, 30*time.Second, "acks before the fault")
+	return p, c.Node(leaderOfNow(t, cl, topic, 0))
+}
+
 // TestKillLeaderDuringProduce kills -9 the leader of a partition while
 // producers write with acks=all, waits for writes to go on without it,
 // restarts it, and checks that nothing acknowledged was lost.
 func TestKillLeaderDuringProduce(t *testing.T) {
 	const topic, parts = "kill-leader", 3
 	c, cl := startCluster(t, topic, parts)
-	p := startProducer(t, cl, topic)
-	p.waitAcked(t, 2000, 30*time.Second, "acks before the fault")
-
-	victim := c.Node(leaderOfNow(t, cl, topic, 0))
+	p, victim := leaderUnderLoad(t, c, cl, topic)
 	victim.Kill()
 	p.waitAcked(t, 2000, 30*time.Second, "acks with the leader dead")
 	// The survivors' metrics show the fenced broker, the partitions
@@ -238,10 +244,7 @@ func TestPausedLeaderIsFenced(t *testing.T) {
 	const topic, parts = "pause-leader", 3
 	c, _ := startCluster(t, topic, parts)
 	cl := quickClient(c, t)
-	p := startProducer(t, cl, topic)
-	p.waitAcked(t, 2000, 30*time.Second, "acks before the fault")
-
-	victim := c.Node(leaderOfNow(t, cl, topic, 0))
+	p, victim := leaderUnderLoad(t, c, cl, topic)
 	victim.Pause()
 	p.waitAcked(t, 2000, 30*time.Second, "acks with the leader paused")
 	cluster.Eventually(t, 30*time.Second, "a new leader for partition 0", func() bool {
