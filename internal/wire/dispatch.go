@@ -53,9 +53,6 @@ func NewDispatcher(h Handler, logger *slog.Logger, obs Observer) *Dispatcher {
 	return d
 }
 
-// APIs returns the served API table, sorted by key.
-func (d *Dispatcher) APIs() []broker.API { return d.apis }
-
 // Serve handles one request frame (without its size prefix). It returns the
 // whole response frame, its bytes appended to dst; or a frame without bytes
 // when the request gets no response. An error means the connection must be

@@ -82,10 +82,6 @@ func (n *Node) ControllerAddr() string { return n.raft }
 // DataDir returns the node's data directory.
 func (n *Node) DataDir() string { return n.dataDir }
 
-// LogPath returns the file that receives the node's stdout and stderr,
-// across restarts.
-func (n *Node) LogPath() string { return n.logPath }
-
 // Running reports whether the node's process has been started and has not
 // exited. A paused node is running.
 func (n *Node) Running() bool {
