@@ -5,12 +5,12 @@ BIN := bin/strata
 .PHONY: serve cluster build test test-go test-race test-compat fuzz vet clean bench chaos
 
 ## serve: start a one-node broker with defaults (127.0.0.1:9092, data in ./strata-data)
-serve:
-	$(GO) run ./cmd/strata serve
+serve: build
+	./$(BIN) serve
 
 ## cluster: start a local 3-node cluster (127.0.0.1:9092-9094, data in ./strata-cluster) until Ctrl-C
-cluster:
-	$(GO) run ./cmd/strata dev cluster --nodes 3 --data-dir ./strata-cluster
+cluster: build
+	./$(BIN) dev cluster --nodes 3 --data-dir ./strata-cluster
 
 ## build: build the static binary into bin/strata
 build:
