@@ -222,7 +222,7 @@ func TestGroupConsumeCommits(t *testing.T) {
 	checkGroup(t, cli, "fresh", headerOf("fresh", emptyGroupHeader), "gc 0 9 10 1 -")
 
 	// All partitions of a topic; --idle-exit waits for the assignment.
-	got := mustRun(t, cli, "", "consume", "gc2", "--group", "multi", "--from", "beginning", "--idle-exit", "500ms")
+	got := mustRun(t, cli, "", "consume", "gc2", "--group", "multi", "--from", "beginning", "--idle-exit", "2s")
 	lines := strings.Split(strings.TrimSuffix(got, "\n"), "\n")
 	slices.Sort(lines)
 	if want := []string{"a0", "a1", "b0"}; !slices.Equal(lines, want) {
