@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -296,6 +297,9 @@ type devProc struct {
 	cmd  *exec.Cmd
 	done chan struct{} // closed once the process has exited and been reaped
 	err  error         // from cmd.Wait; read only after done is closed
+	// planned is set before the process is stopped on purpose (a restart,
+	// the cluster's stop): its exit is then not sent on the exited channel.
+	planned atomic.Bool
 }
 
 // status describes how p exited.
@@ -307,7 +311,8 @@ func (p *devProc) status() string {
 }
 
 // startDevNode starts node n with its output appended to its log file. Once
-// the process has exited it is sent on exited.
+// the process has exited it is sent on exited, unless its stop was
+// planned.
 func startDevNode(bin string, n devNode, env []string, exited chan<- *devProc) (*devProc, error) {
 	logFile, err := os.OpenFile(n.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -327,7 +332,9 @@ func startDevNode(bin string, n devNode, env []string, exited chan<- *devProc) (
 	go func() {
 		p.err = cmd.Wait()
 		close(p.done)
-		exited <- p
+		if !p.planned.Load() {
+			exited <- p
+		}
 	}()
 	return p, nil
 }
@@ -439,32 +446,31 @@ func runDevCluster(ctx context.Context, c devCluster, bin string, stdout, stderr
 	}
 	fmt.Fprintf(stderr, "starting %d nodes; data and logs in %s\n", len(c.Nodes), c.Dir)
 
-	exited := make(chan *devProc, len(c.Nodes))
-	env := devChildEnv(os.Environ())
-	var procs []*devProc
+	s := &devSupervisor{c: c, bin: bin, env: devChildEnv(os.Environ()), exited: make(chan *devProc, len(c.Nodes))}
 	for _, n := range c.Nodes {
-		p, err := startDevNode(bin, n, env, exited)
+		p, err := startDevNode(bin, n, s.env, s.exited)
 		if err != nil {
-			return errors.Join(err, stopDevNodes(procs, devStopTimeout))
+			return errors.Join(err, s.stopAll())
 		}
-		procs = append(procs, p)
+		s.procs = append(s.procs, p)
 	}
 	stop := func() error {
-		running := 0
-		for _, p := range procs {
-			select {
-			case <-p.done:
-			default:
-				running++
-			}
-		}
+		_, running := s.running()
 		fmt.Fprintf(stderr, "stopping %d nodes\n", running)
-		err := stopDevNodes(procs, devStopTimeout)
+		err := s.stopAll()
 		if err == nil {
 			fmt.Fprintln(stderr, "all nodes stopped")
 		}
 		return err
 	}
+	control, err := s.listenControl()
+	if err != nil {
+		return errors.Join(err, stop())
+	}
+	defer os.Remove(filepath.Join(c.Dir, devControlFile))
+	ctlCtx, ctlCancel := context.WithCancel(ctx)
+	defer ctlCancel()
+	go s.serveControl(ctlCtx, control)
 
 	// No keep-alive: a poll every 100 ms needs no pool, and nothing is left
 	// open once the cluster is ready.
@@ -486,13 +492,14 @@ func runDevCluster(ctx context.Context, c devCluster, bin string, stdout, stderr
 			}
 			if all {
 				tickC, deadlineC = nil, nil
+				procs, _ := s.running()
 				printDevReady(stdout, c, procs)
 			}
 		}
 		select {
 		case <-ctx.Done():
 			return stop()
-		case p := <-exited:
+		case p := <-s.exited:
 			if tickC != nil {
 				fmt.Fprintf(stderr, "node %d exited unexpectedly (%s); the end of its log %s:\n%s",
 					p.node.ID, p.status(), p.node.Log, logTail(p.node.Log, devLogTailLines))
@@ -500,7 +507,7 @@ func runDevCluster(ctx context.Context, c devCluster, bin string, stdout, stderr
 					fmt.Errorf("node %d exited unexpectedly (%s) before the cluster was ready; its log is %s", p.node.ID, p.status(), p.node.Log),
 					stop())
 			}
-			running := reportDevExit(stderr, c, p, procs)
+			running := reportDevExit(stderr, c, p, s)
 			if running == 0 {
 				return fmt.Errorf("every node has exited, the last node %d (%s); logs are in %s/node-N/%s",
 					p.node.ID, p.status(), c.Dir, devLogFile)
@@ -531,15 +538,8 @@ func runDevCluster(ctx context.Context, c devCluster, bin string, stdout, stderr
 // and how many nodes still run, which it returns. The end of the node's log
 // is shown when the node exited by itself, not by a signal such as a kill
 // on purpose.
-func reportDevExit(w io.Writer, c devCluster, p *devProc, procs []*devProc) int {
-	running := 0
-	for _, q := range procs {
-		select {
-		case <-q.done:
-		default:
-			running++
-		}
-	}
+func reportDevExit(w io.Writer, c devCluster, p *devProc, s *devSupervisor) int {
+	_, running := s.running()
 	fmt.Fprintf(w, "node %d exited (%s); its log is %s\n", p.node.ID, p.status(), p.node.Log)
 	if ps := p.cmd.ProcessState; ps == nil || ps.Exited() {
 		fmt.Fprintf(w, "the end of its log:\n%s", logTail(p.node.Log, devLogTailLines))
@@ -606,10 +606,14 @@ fails, naming the node and its log. Once the cluster is ready, a node that
 exits (killed to watch a failover, or crashed) is reported with its exit
 status and log, and the others keep running; DATA_DIR/cluster.txt has the
 command that starts it again. The command fails only when every node has
-exited.`,
+exited.
+
+"strata dev cluster restart --rolling", run from another terminal, restarts
+the running cluster's nodes one at a time (see its help).`,
 		Example: `  strata dev cluster
   strata dev cluster --nodes 5 --data-dir /tmp/strata-cluster
-  strata dev cluster --base-port 19092 --set auto.create.topics.enable=false`,
+  strata dev cluster --base-port 19092 --set auto.create.topics.enable=false
+  strata dev cluster restart --rolling`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts := o
@@ -645,5 +649,6 @@ exited.`,
 	// Tests run the command from a test binary, which is not strata.
 	f.StringVar(&o.binary, flagStrataBinary, "", "the strata binary to run for each node (default: this one)")
 	f.Lookup(flagStrataBinary).Hidden = true
+	cmd.AddCommand(newDevClusterRestartCommand())
 	return cmd
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -13,6 +14,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -316,6 +319,7 @@ type devClusterRun struct {
 	cancel         context.CancelFunc
 	done           chan error
 	stdout, stderr syncBuffer
+	dir            string         // the cluster's --data-dir
 	kafka          map[int]string // node id to Kafka address, from the ready report
 	pids           map[int]int    // node id to process id
 }
@@ -332,10 +336,10 @@ func startDevCluster(t *testing.T, bin string, args ...string) *devClusterRun {
 		// connections do not take the ports between check and bind.
 		base := 20000 + rand.IntN(12000)
 		ctx, cancel := context.WithCancel(context.Background())
-		r := &devClusterRun{cancel: cancel, done: make(chan error, 1)}
+		r := &devClusterRun{cancel: cancel, done: make(chan error, 1), dir: filepath.Join(t.TempDir(), "cluster")}
 		cmd := newRootCommand(noEnv, nil)
 		cmd.SetArgs(append([]string{"dev", "cluster", "--strata-binary", bin,
-			"--data-dir", filepath.Join(t.TempDir(), "cluster"), "--base-port", strconv.Itoa(base)}, args...))
+			"--data-dir", r.dir, "--base-port", strconv.Itoa(base)}, args...))
 		cmd.SetOut(&r.stdout)
 		cmd.SetErr(&r.stderr)
 		go func() { r.done <- cmd.ExecuteContext(ctx) }()
@@ -498,6 +502,80 @@ func TestDevCluster(t *testing.T) {
 		r.checkExited(t)
 		if !strings.Contains(r.stderr.String(), "stopping 2 nodes") || !strings.Contains(r.stderr.String(), "all nodes stopped") {
 			t.Errorf("got stderr %q, want it to say 2 nodes were stopped", r.stderr.String())
+		}
+	})
+
+	t.Run("a rolling restart under acks=all load costs the producer nothing", func(t *testing.T) {
+		r := startDevCluster(t, bin, "--nodes", "3")
+		const topic, parts = "rolling", 3
+		cl, err := kgo.NewClient(kgo.SeedBrokers(r.kafka[1], r.kafka[2], r.kafka[3]), kgo.DefaultProduceTopic(topic))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		res, err := kadm.NewClient(cl).CreateTopic(ctx, parts, 3, nil, topic)
+		cancel()
+		if err == nil {
+			err = res.Err
+		}
+		if err != nil {
+			t.Fatalf("create topic: %v", err)
+		}
+		ledger := cluster.NewLedger()
+		var errs atomic.Int64
+		pctx, stopProducing := context.WithCancel(context.Background())
+		var produced sync.WaitGroup
+		produced.Go(func() {
+			for i := 0; pctx.Err() == nil; i++ {
+				v := []byte(fmt.Sprintf("r-%08d", i))
+				ledger.Attempted(v)
+				produced.Add(1)
+				cl.Produce(context.Background(), &kgo.Record{Value: v}, func(rec *kgo.Record, err error) {
+					defer produced.Done()
+					ledger.Promise(rec, err)
+					if err != nil {
+						errs.Add(1)
+					}
+				})
+			}
+		})
+
+		var out syncBuffer
+		cmd := newRootCommand(noEnv, nil)
+		cmd.SetArgs([]string{"dev", "cluster", "restart", "--rolling", "--data-dir", r.dir})
+		cmd.SetOut(&out)
+		cmd.SetErr(&out)
+		rerr := cmd.Execute()
+		stopProducing()
+		produced.Wait()
+		if rerr != nil {
+			t.Fatalf("restart --rolling: %v\noutput:\n%s\ncluster stderr:\n%s", rerr, out.String(), r.stderr.String())
+		}
+		for id := 1; id <= 3; id++ {
+			if want := fmt.Sprintf("node %d: restarted in ", id); !strings.Contains(out.String(), want) {
+				t.Errorf("got output %q, want %q", out.String(), want)
+			}
+		}
+		if strings.Contains(r.stderr.String(), "exited") {
+			t.Errorf("the cluster reported planned stops as exits:\n%s", r.stderr.String())
+		}
+		ctx, cancel = context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		ledger.CheckAgainst(t, cluster.ReadAll(ctx, t, cl, topic, parts))
+		if n := errs.Load(); n != 0 {
+			t.Errorf("the producer saw %d errors during the rolling restart", n)
+		}
+		t.Logf("%d records acknowledged during a rolling restart:\n%s", ledger.NumAcked(), out.String())
+		if err := r.stop(t); err != nil {
+			t.Fatalf("Ctrl-C after the restart: %v\nstderr:\n%s", err, r.stderr.String())
+		}
+		if _, err := os.Stat(filepath.Join(r.dir, devControlFile)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("the control file is left after the cluster stopped: %v", err)
+		}
+		err = requestDevRestart(context.Background(), r.dir, true, 0, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "no dev cluster is running") {
+			t.Errorf("restart of a stopped cluster: got %v, want it to say none is running", err)
 		}
 	})
 
