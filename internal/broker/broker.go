@@ -88,6 +88,14 @@ type Broker struct {
 	sessions    *fetchSessions
 	metrics     *metrics
 	ready       chan struct{}
+	// imageChanged is notified after every change of the metadata image.
+	imageChanged *signal
+	// wantShutdown is set by ControlledShutdown: heartbeats ask the
+	// controller to fence this node.
+	wantShutdown atomic.Bool
+	// lastHint is when (Unix nanoseconds) an answer last named a
+	// partition's new leader to a client (see leaderHints).
+	lastHint atomic.Int64
 }
 
 // New opens the data directory and the metadata log, and binds the Raft
@@ -126,6 +134,8 @@ func New(cfg Config) (*Broker, error) {
 		sessions: newFetchSessions(1000),
 		metrics:  newMetrics(cfg.Registry),
 		ready:    make(chan struct{}),
+
+		imageChanged: newSignal(),
 	}
 	_, _ = rand.Read(b.incarnation[:]) // crypto/rand.Read never fails
 	b.epoch.Store(-1)
@@ -214,6 +224,7 @@ func New(cfg Config) (*Broker, error) {
 		SkipDirs: []string{metadataDir},
 	})
 	b.store.Subscribe(b.parts.Update)
+	b.store.Subscribe(func(_, _ *metadata.Image) { b.imageChanged.notify() })
 	if cfg.Registry != nil {
 		cfg.Registry.MustRegister(newClusterCollector(b))
 	}
@@ -321,19 +332,8 @@ func (b *Broker) start(ctx context.Context, raftDone <-chan error) error {
 	b.epoch.Store(epoch)
 	b.heartbeatNow()
 	b.logger.Info("registered with the controller", "broker_epoch", epoch)
-	changed := make(chan struct{}, 1)
-	b.store.Subscribe(func(_, _ *metadata.Image) {
-		select {
-		case changed <- struct{}{}:
-		default:
-		}
-	})
-	for !b.store.Current().Unfenced(b.cfg.NodeID) {
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return nil
-		}
+	if !b.awaitImage(ctx, func(img *metadata.Image) bool { return img.Unfenced(b.cfg.NodeID) }) {
+		return nil
 	}
 	if err := b.parts.WaitReconciled(ctx, b.store.Current().AppliedIndex); err != nil {
 		return nil
@@ -376,7 +376,8 @@ func (b *Broker) runHeartbeats(ctx context.Context) {
 		case <-t.C:
 		case <-b.beat:
 		}
-		hb := controller.Heartbeat{NodeID: b.cfg.NodeID, Incarnation: b.incarnation, Epoch: b.epoch.Load(), Applied: b.store.Current().AppliedIndex}
+		hb := controller.Heartbeat{NodeID: b.cfg.NodeID, Incarnation: b.incarnation, Epoch: b.epoch.Load(),
+			Applied: b.store.Current().AppliedIndex, WantShutdown: b.wantShutdown.Load()}
 		if b.net == nil {
 			b.live.Record(hb)
 			continue
@@ -435,4 +436,42 @@ func (b *Broker) topicDefaults() controller.Defaults {
 		ReplicationFactor: b.cfg.Settings.DefaultReplicationFactor(),
 		ValidateConfigs:   config.ValidateTopicOverrides,
 	}
+}
+
+// awaitImage waits until cond holds for the current metadata image and
+// reports whether it did before ctx ended.
+func (b *Broker) awaitImage(ctx context.Context, cond func(*metadata.Image) bool) bool {
+	for {
+		changed := b.imageChanged.wait()
+		if cond(b.store.Current()) {
+			return true
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// signal wakes every waiter at each notify.
+type signal struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func newSignal() *signal { return &signal{ch: make(chan struct{})} }
+
+// wait returns a channel closed at the next notify.
+func (s *signal) wait() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ch
+}
+
+func (s *signal) notify() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	close(s.ch)
+	s.ch = make(chan struct{})
 }

@@ -156,6 +156,7 @@ func (b *Broker) handleFetch(ctx context.Context, req *Request) (kmsg.Response, 
 	}
 
 	topics := map[string]int{}
+	hints := leaderHints{store: b.store, last: &b.lastHint}
 	for i, w := range wants {
 		g := got[i]
 		code := b.errorCode(g.err)
@@ -180,6 +181,9 @@ func (b *Broker) handleFetch(ctx context.Context, req *Request) (kmsg.Response, 
 		rp.Partition, rp.ErrorCode = w.tp.Index, code
 		rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = g.hw, g.hw, g.start
 		rp.PreferredReadReplica = -1
+		if (code == kerr.NotLeaderForPartition.Code || code == kerr.FencedLeaderEpoch.Code) && req.Version >= 16 {
+			rp.CurrentLeader.LeaderID, rp.CurrentLeader.LeaderEpoch = hints.leader(w.tp.Topic, w.tp.Index)
+		}
 		if g.diverging != nil {
 			rp.DivergingEpoch = *g.diverging
 		}
@@ -190,6 +194,9 @@ func (b *Broker) handleFetch(ctx context.Context, req *Request) (kmsg.Response, 
 		resp.Records[ti] = append(resp.Records[ti], g.records)
 		b.metrics.fetchedBytes.Add(float64(g.records.Len()))
 	}
+	hints.endpoints(func(id int32, host string, port int32, rack *string) {
+		resp.Brokers = append(resp.Brokers, kmsg.FetchResponseBroker{NodeID: id, Host: host, Port: port, Rack: rack})
+	})
 	for _, rt := range unknownIDs {
 		t := kmsg.NewFetchResponseTopic()
 		t.TopicID = rt.TopicID

@@ -115,6 +115,7 @@ func (b *Broker) handleProduce(ctx context.Context, req *Request) (kmsg.Response
 	case -1:
 		b.waitCommitted(ctx, resp, waits, time.Duration(r.TimeoutMillis)*time.Millisecond)
 	}
+	b.addProduceLeaderHints(resp)
 	return resp, nil
 }
 

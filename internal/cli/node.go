@@ -92,7 +92,19 @@ func StartNode(ctx context.Context, opts ServeOptions, logger *slog.Logger) (*No
 		return nil, errors.Join(err, srv.Close())
 	}
 
-	ctx, cancel := context.WithCancel(ctx)
+	// The node's parts run on their own context, cancelled only after the
+	// controlled shutdown that ctx's end starts: the listener keeps
+	// answering meanwhile, so clients learn of the new leaders.
+	stopping := ctx
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	go func() {
+		select {
+		case <-stopping.Done():
+			b.ControlledShutdown(ctx)
+		case <-ctx.Done():
+		}
+		cancel()
+	}()
 	n := &Node{KafkaAddr: srv.Addr(), AdminAddr: admin.Addr(), done: make(chan error, 1), started: started}
 	brokerDone := make(chan error, 1)
 	go func() { brokerDone <- b.Run(ctx) }()

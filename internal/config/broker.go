@@ -23,6 +23,7 @@ var brokerDefs = []Definition{
 	{Name: "compression.type", Type: kmsg.ConfigTypeString, Default: str("producer"), check: oneOf(compressionTypes...),
 		Doc: "The default final compression type of topics."},
 	intDef("connections.max.idle.ms", kmsg.ConfigTypeLong, "600000", noMin, "Idle connections timeout."),
+	boolDef("controlled.shutdown.enable", true, "Whether a stopping node first moves its leaderships to other in-sync replicas."),
 	intDef("controller.quorum.election.timeout.ms", kmsg.ConfigTypeInt, "500", 20, "How long a controller voter waits without hearing from the leader before it calls an election (Kafka: 1000)."),
 	intDef("default.replication.factor", kmsg.ConfigTypeInt, "1", 1, "The default replication factor of automatically created topics."),
 	boolDef("delete.topic.enable", true, "Enables topic deletion."),
@@ -213,6 +214,9 @@ func (b Broker) NumPartitions() int32 { return int32(b.int("num.partitions")) }
 
 // DefaultReplicationFactor is default.replication.factor.
 func (b Broker) DefaultReplicationFactor() int16 { return int16(b.int("default.replication.factor")) }
+
+// ControlledShutdownEnable is controlled.shutdown.enable.
+func (b Broker) ControlledShutdownEnable() bool { return b.get("controlled.shutdown.enable").b }
 
 // AutoCreateTopics is auto.create.topics.enable.
 func (b Broker) AutoCreateTopics() bool { return b.get("auto.create.topics.enable").b }

@@ -119,8 +119,12 @@ func (a *active) step(ctx context.Context, now time.Time) {
 	img := a.c.store.Current()
 	fence, unfence := decideLiveness(img, now, a.since, a.prevLeader, a.cfg.SessionTimeout, a.live.last)
 	for _, f := range fence {
-		a.c.logger.Warn("fencing broker: no heartbeat within broker.session.timeout.ms",
-			"broker", f.b.ID, "epoch", f.b.Epoch, "silent_for", f.silent.Round(time.Millisecond), "session_timeout", a.cfg.SessionTimeout)
+		if f.shutdown {
+			a.c.logger.Info("fencing broker: controlled shutdown, its leaderships move to other in-sync replicas", "broker", f.b.ID, "epoch", f.b.Epoch)
+		} else {
+			a.c.logger.Warn("fencing broker: no heartbeat within broker.session.timeout.ms",
+				"broker", f.b.ID, "epoch", f.b.Epoch, "silent_for", f.silent.Round(time.Millisecond), "session_timeout", a.cfg.SessionTimeout)
+		}
 		a.proposeWithRepairs(ctx, metadata.FenceBroker{ID: f.b.ID, Epoch: f.b.Epoch})
 	}
 	for _, b := range unfence {
@@ -227,27 +231,39 @@ func (a *active) propose(ctx context.Context, rec metadata.Record) bool {
 	return false
 }
 
-// fencing is a broker to fence and how long it has been silent.
+// fencing is a broker to fence, and why: it asked to (controlled
+// shutdown), or it has been silent for so long.
 type fencing struct {
-	b      metadata.Broker
-	silent time.Duration
+	b        metadata.Broker
+	shutdown bool
+	silent   time.Duration
 }
 
-// decideLiveness returns the unfenced brokers whose session expired at now
-// and the fenced ones to unfence: heard from within the session, by the
-// registered process, with the registration applied. last gives a node's
-// latest heartbeat. A broker not heard from since the controller became
-// active at since gets a full session from then, except the previous
-// controller prev, whose own heartbeats count: every voter received them.
+// decideLiveness returns the unfenced brokers to fence and the fenced ones
+// to unfence at now. A broker is fenced when its session expired or when
+// the registered process asks to shut down (Kafka's controlled shutdown:
+// fencing moves its leaderships to other in-sync replicas and takes it out
+// of every ISR, so its stop holds up no acks=all produce). A fenced broker
+// is unfenced when heard from within the session, by the registered
+// process, with the registration applied, and not stopping. last gives a
+// node's latest heartbeat. A broker not heard from since the controller
+// became active at since gets a full session from then, except the
+// previous controller prev, whose own heartbeats count: every voter
+// received them.
 func decideLiveness(img *metadata.Image, now, since time.Time, prev int32, session time.Duration,
 	last func(int32) (seen, bool)) (fence []fencing, unfence []metadata.Broker) {
 	for _, b := range img.Brokers() {
 		s, ok := last(b.ID)
 		current := ok && s.hb.Incarnation == b.Incarnation
+		stopping := current && s.hb.Epoch == b.Epoch && s.hb.WantShutdown
 		if b.Fenced {
-			if current && s.hb.Epoch == b.Epoch && s.hb.Applied >= uint64(b.Epoch) && now.Sub(s.at) < session {
+			if current && s.hb.Epoch == b.Epoch && s.hb.Applied >= uint64(b.Epoch) && now.Sub(s.at) < session && !stopping {
 				unfence = append(unfence, b)
 			}
+			continue
+		}
+		if stopping {
+			fence = append(fence, fencing{b: b, shutdown: true})
 			continue
 		}
 		heard := since
@@ -255,7 +271,7 @@ func decideLiveness(img *metadata.Image, now, since time.Time, prev int32, sessi
 			heard = s.at
 		}
 		if silent := now.Sub(heard); silent >= session {
-			fence = append(fence, fencing{b, silent})
+			fence = append(fence, fencing{b: b, silent: silent})
 		}
 	}
 	return fence, unfence

@@ -19,10 +19,19 @@ type Heartbeat struct {
 	Epoch int64
 	// Applied is the metadata log index the node has applied.
 	Applied uint64
+	// WantShutdown asks the controller to move the node's leaderships
+	// away and fence it, as Kafka's BrokerHeartbeat field of that name
+	// does: the node is stopping.
+	WantShutdown bool
 }
 
-// heartbeatSize is the encoded size of a Heartbeat.
+// heartbeatSize is the encoded size of a Heartbeat without flags; a flags
+// byte follows only when a flag is set, so nodes of a release that knows
+// no flags understand every heartbeat of a node that is not stopping.
 const heartbeatSize = 4 + 16 + 8 + 8
+
+// flagWantShutdown is the flags byte's bit for WantShutdown.
+const flagWantShutdown = 1
 
 // errBadHeartbeat reports bytes that are not an encoded Heartbeat.
 var errBadHeartbeat = errors.New("malformed heartbeat")
@@ -32,12 +41,18 @@ func (h Heartbeat) AppendBinary(b []byte) []byte {
 	b = binary.BigEndian.AppendUint32(b, uint32(h.NodeID))
 	b = append(b, h.Incarnation[:]...)
 	b = binary.BigEndian.AppendUint64(b, uint64(h.Epoch))
-	return binary.BigEndian.AppendUint64(b, h.Applied)
+	b = binary.BigEndian.AppendUint64(b, h.Applied)
+	if h.WantShutdown {
+		b = append(b, flagWantShutdown)
+	}
+	return b
 }
 
 // DecodeHeartbeat decodes what AppendBinary wrote.
 func DecodeHeartbeat(b []byte) (Heartbeat, error) {
-	if len(b) != heartbeatSize {
+	switch {
+	case len(b) == heartbeatSize+1 && b[heartbeatSize] == flagWantShutdown:
+	case len(b) != heartbeatSize:
 		return Heartbeat{}, errBadHeartbeat
 	}
 	var h Heartbeat
@@ -45,6 +60,7 @@ func DecodeHeartbeat(b []byte) (Heartbeat, error) {
 	copy(h.Incarnation[:], b[4:20])
 	h.Epoch = int64(binary.BigEndian.Uint64(b[20:]))
 	h.Applied = binary.BigEndian.Uint64(b[28:])
+	h.WantShutdown = len(b) > heartbeatSize
 	if h.NodeID < 0 || h.Epoch < -1 {
 		return Heartbeat{}, errBadHeartbeat
 	}
@@ -58,7 +74,7 @@ type Liveness struct {
 	mu   sync.Mutex
 	seen map[int32]seen
 	// news is signalled when a heartbeat says something the controller may
-	// act on at once: a new process, or a new broker epoch.
+	// act on at once: a new process, a new broker epoch, or a wish to stop.
 	news chan struct{}
 }
 
@@ -82,7 +98,7 @@ func (l *Liveness) Record(hb Heartbeat) {
 	prev, ok := l.seen[hb.NodeID]
 	l.seen[hb.NodeID] = seen{hb: hb, at: l.now()}
 	l.mu.Unlock()
-	if !ok || prev.hb.Incarnation != hb.Incarnation || prev.hb.Epoch != hb.Epoch {
+	if !ok || prev.hb.Incarnation != hb.Incarnation || prev.hb.Epoch != hb.Epoch || prev.hb.WantShutdown != hb.WantShutdown {
 		select {
 		case l.news <- struct{}{}:
 		default:

@@ -153,6 +153,7 @@ func TestDecideLiveness(t *testing.T) {
 		epoch   int64
 		applied uint64
 		ago     time.Duration
+		stop    bool
 	}
 	tests := []struct {
 		name        string
@@ -162,22 +163,26 @@ func TestDecideLiveness(t *testing.T) {
 		wantFence   []int32
 		wantUnfence []int32
 	}{
-		{"all heard", 10 * time.Second, 0, []hb{{1, inc, 1, 9, 100 * time.Millisecond}, {2, inc, 2, 9, 0}}, nil, nil},
-		{"broker 2 silent", 10 * time.Second, 0, []hb{{1, inc, 1, 9, 0}, {2, inc, 2, 9, 1500 * time.Millisecond}}, []int32{2}, nil},
-		{"new controller gives a grace period", 200 * time.Millisecond, 0, []hb{{1, inc, 1, 9, 0}}, nil, nil},
-		{"grace period over", 1200 * time.Millisecond, 0, []hb{{1, inc, 1, 9, 0}}, []int32{2}, nil},
-		{"previous controller judged by its heartbeats", 200 * time.Millisecond, 2, []hb{{1, inc, 1, 9, 0}, {2, inc, 2, 9, 1100 * time.Millisecond}}, []int32{2}, nil},
-		{"another process's heartbeats do not count", 10 * time.Second, 0, []hb{{1, inc, 1, 9, 0}, {2, [16]byte{2}, -1, 9, 0}}, []int32{2}, nil},
-		{"caught-up fenced broker unfenced", 10 * time.Second, 0, []hb{{1, inc, 1, 9, 0}, {2, inc, 2, 9, 0}, {3, inc, 3, 3, 0}}, nil, []int32{3}},
-		{"fenced broker behind stays fenced", 10 * time.Second, 0, []hb{{1, inc, 1, 9, 0}, {2, inc, 2, 9, 0}, {3, inc, 3, 2, 0}}, nil, nil},
-		{"fenced broker with an old epoch stays fenced", 10 * time.Second, 0, []hb{{1, inc, 1, 9, 0}, {2, inc, 2, 9, 0}, {3, inc, -1, 9, 0}}, nil, nil},
-		{"fenced broker silent stays fenced", 10 * time.Second, 0, []hb{{1, inc, 1, 9, 0}, {2, inc, 2, 9, 0}, {3, inc, 3, 9, 2 * time.Second}}, nil, nil},
+		{"all heard", 10 * time.Second, 0, []hb{{1, inc, 1, 9, 100 * time.Millisecond, false}, {2, inc, 2, 9, 0, false}}, nil, nil},
+		{"broker 2 silent", 10 * time.Second, 0, []hb{{1, inc, 1, 9, 0, false}, {2, inc, 2, 9, 1500 * time.Millisecond, false}}, []int32{2}, nil},
+		{"new controller gives a grace period", 200 * time.Millisecond, 0, []hb{{1, inc, 1, 9, 0, false}}, nil, nil},
+		{"grace period over", 1200 * time.Millisecond, 0, []hb{{1, inc, 1, 9, 0, false}}, []int32{2}, nil},
+		{"previous controller judged by its heartbeats", 200 * time.Millisecond, 2, []hb{{1, inc, 1, 9, 0, false}, {2, inc, 2, 9, 1100 * time.Millisecond, false}}, []int32{2}, nil},
+		{"another process's heartbeats do not count", 10 * time.Second, 0, []hb{{1, inc, 1, 9, 0, false}, {2, [16]byte{2}, -1, 9, 0, false}}, []int32{2}, nil},
+		{"caught-up fenced broker unfenced", 10 * time.Second, 0, []hb{{1, inc, 1, 9, 0, false}, {2, inc, 2, 9, 0, false}, {3, inc, 3, 3, 0, false}}, nil, []int32{3}},
+		{"fenced broker behind stays fenced", 10 * time.Second, 0, []hb{{1, inc, 1, 9, 0, false}, {2, inc, 2, 9, 0, false}, {3, inc, 3, 2, 0, false}}, nil, nil},
+		{"fenced broker with an old epoch stays fenced", 10 * time.Second, 0, []hb{{1, inc, 1, 9, 0, false}, {2, inc, 2, 9, 0, false}, {3, inc, -1, 9, 0, false}}, nil, nil},
+		{"fenced broker silent stays fenced", 10 * time.Second, 0, []hb{{1, inc, 1, 9, 0, false}, {2, inc, 2, 9, 0, false}, {3, inc, 3, 9, 2 * time.Second, false}}, nil, nil},
+		{"broker asking to stop fenced", 10 * time.Second, 0, []hb{{1, inc, 1, 9, 0, false}, {2, inc, 2, 9, 0, true}}, []int32{2}, nil},
+		{"stop asked by another process ignored", 10 * time.Second, 0, []hb{{1, inc, 1, 9, 0, false}, {2, inc, 2, 9, 0, false}, {3, [16]byte{3}, 3, 9, 0, true}}, nil, nil},
+		{"stop asked with an old epoch ignored", 10 * time.Second, 0, []hb{{1, inc, 1, 9, 0, false}, {2, inc, 1, 9, 0, true}}, nil, nil},
+		{"stopping fenced broker stays fenced", 10 * time.Second, 0, []hb{{1, inc, 1, 9, 0, false}, {2, inc, 2, 9, 0, false}, {3, inc, 3, 3, 0, true}}, nil, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			seenBy := map[int32]seen{}
 			for _, h := range tt.hbs {
-				seenBy[h.id] = seen{Heartbeat{NodeID: h.id, Incarnation: h.inc, Epoch: h.epoch, Applied: h.applied}, t0.Add(-h.ago)}
+				seenBy[h.id] = seen{Heartbeat{NodeID: h.id, Incarnation: h.inc, Epoch: h.epoch, Applied: h.applied, WantShutdown: h.stop}, t0.Add(-h.ago)}
 			}
 			last := func(id int32) (seen, bool) { s, ok := seenBy[id]; return s, ok }
 			fence, unfence := decideLiveness(img, t0, t0.Add(-tt.sinceAgo), tt.prev, session, last)
@@ -197,11 +202,19 @@ func TestDecideLiveness(t *testing.T) {
 
 func TestHeartbeatEncoding(t *testing.T) {
 	hb := Heartbeat{NodeID: 7, Incarnation: [16]byte{1, 2, 3}, Epoch: 1 << 40, Applied: 99}
-	got, err := DecodeHeartbeat(hb.AppendBinary(nil))
-	if err != nil || got != hb {
-		t.Fatalf("got %+v, %v; want %+v", got, err, hb)
+	stopping := hb
+	stopping.WantShutdown = true
+	for _, want := range []Heartbeat{hb, stopping} {
+		got, err := DecodeHeartbeat(want.AppendBinary(nil))
+		if err != nil || got != want {
+			t.Fatalf("got %+v, %v; want %+v", got, err, want)
+		}
 	}
-	for _, bad := range [][]byte{nil, make([]byte, heartbeatSize-1), append(hb.AppendBinary(nil), 0),
+	if n := len(hb.AppendBinary(nil)); n != heartbeatSize {
+		t.Fatalf("a heartbeat without flags takes %d bytes, want %d: older nodes would not read it", n, heartbeatSize)
+	}
+	for _, bad := range [][]byte{nil, make([]byte, heartbeatSize-1), append(hb.AppendBinary(nil), 0), append(hb.AppendBinary(nil), 2),
+		append(stopping.AppendBinary(nil), 1),
 		Heartbeat{NodeID: -1}.AppendBinary(nil), Heartbeat{Epoch: -2}.AppendBinary(nil)} {
 		if _, err := DecodeHeartbeat(bad); err == nil {
 			t.Fatalf("decoded % x", bad)
@@ -214,6 +227,7 @@ func TestHeartbeatEncoding(t *testing.T) {
 func FuzzDecodeHeartbeat(f *testing.F) {
 	f.Add(Heartbeat{NodeID: 1, Epoch: -1}.AppendBinary(nil))
 	f.Add(Heartbeat{NodeID: 3, Incarnation: [16]byte{7}, Epoch: 12, Applied: 40}.AppendBinary(nil))
+	f.Add(Heartbeat{NodeID: 3, Epoch: 12, Applied: 40, WantShutdown: true}.AppendBinary(nil))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		hb, err := DecodeHeartbeat(b)

@@ -341,6 +341,14 @@ func (n *Node) AddLearner(ctx context.Context, id uint64) error {
 	}
 }
 
+// TransferLeadership asks raft to hand this node's leadership to voter to,
+// which campaigns at once when its log is caught up. It returns once raft
+// took the request; the transfer is done when Leader names to. A node that
+// does not lead ignores it.
+func (n *Node) TransferLeadership(ctx context.Context, to uint64) error {
+	return n.control(ctx, func() { n.rn.TransferLeader(to) })
+}
+
 // ReportUnreachable tells raft that a message to node id could not be
 // sent, so the leader stops streaming to it until it answers again. It
 // never blocks: the report is dropped if Run is busy.

@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"slices"
@@ -48,11 +49,18 @@ var clusterSettings = map[string]string{
 // startCluster starts a 3-node cluster and creates topic with partitions
 // partitions, replication factor 3.
 func startCluster(t *testing.T, topic string, partitions int32) (*cluster.Cluster, *kgo.Client) {
+	return startClusterWith(t, topic, partitions, nil)
+}
+
+// startClusterWith is startCluster with settings added to clusterSettings.
+func startClusterWith(t *testing.T, topic string, partitions int32, settings map[string]string) (*cluster.Cluster, *kgo.Client) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("starts strata processes")
 	}
-	c := cluster.Start(t, cluster.Options{Nodes: 3, Settings: clusterSettings})
+	all := maps.Clone(clusterSettings)
+	maps.Copy(all, settings)
+	c := cluster.Start(t, cluster.Options{Nodes: 3, Settings: all})
 	c.WaitReady(30 * time.Second)
 	cl := c.Client(t)
 	adm := kadm.NewClient(cl)
@@ -428,14 +436,29 @@ func roundTrip(addr string, req kmsg.Request, resp kmsg.Response, timeout time.D
 
 // TestRollingRestart restarts every node in turn (SIGTERM, then start
 // again) under acks=all load, waiting each time until the partitions are
-// fully replicated again.
+// fully replicated again. Each stop is a controlled shutdown: by the time
+// the process has exited the controller has moved its leaderships and
+// taken it out of every ISR, long before its session (5 s here) would
+// run out, and the producer sees no error at all.
 func TestRollingRestart(t *testing.T) {
 	const topic, parts = "rolling", 3
-	c, cl := startCluster(t, topic, parts)
+	const session = 5 * time.Second
+	c, cl := startClusterWith(t, topic, parts, map[string]string{"broker.session.timeout.ms": strconv.Itoa(int(session.Milliseconds()))})
 	p := startProducer(t, cl, topic)
 	p.waitAcked(t, 1000, 30*time.Second, "acks before the restarts")
 	for _, n := range c.Nodes() {
+		stopped := time.Now()
 		n.Stop()
+		took := time.Since(stopped)
+		cluster.Eventually(t, session-took-time.Second, fmt.Sprintf("node %d out of every leadership and ISR before its session ends", n.ID()), func() bool {
+			for i := range int32(parts) {
+				if leaderOf(t, cl, topic, i) == n.ID() || inISR(t, cl, topic, i, n.ID()) {
+					return false
+				}
+			}
+			return true
+		})
+		t.Logf("node %d stopped in %v", n.ID(), took.Round(time.Millisecond))
 		p.waitAcked(t, 500, 30*time.Second, fmt.Sprintf("acks with node %d stopped", n.ID()))
 		n.Restart()
 		n.WaitReady(30 * time.Second)
@@ -451,6 +474,9 @@ func TestRollingRestart(t *testing.T) {
 	p.waitAcked(t, 500, 30*time.Second, "acks after the restarts")
 	p.stop()
 	check(t, c, cl, p, topic, parts)
+	if n := p.errs.Load(); n != 0 {
+		t.Errorf("the application saw %d produce errors; a controlled shutdown should cost it none", n)
+	}
 }
 
 // TestGroupCoordinatorFailover kills the node coordinating a consumer

@@ -1,0 +1,175 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
+
+	"github.com/stratalog/strata/test/cluster"
+)
+
+// TestLeaderHints: a Produce (v10+) or Fetch (v16+) sent to a node that
+// does not lead the partition is answered NOT_LEADER_OR_FOLLOWER with the
+// current leader, its epoch and its address (KIP-951); older versions
+// carry neither.
+func TestLeaderHints(t *testing.T) {
+	c, ctx := adminCluster(t, 30, settings)
+	const topic = "hinted"
+	admin := c.client(t)
+	createAssigned(ctx, t, admin, topic, [][]int32{{1, 2, 3}})
+	var epoch int32
+	cluster.Eventually(t, 20*time.Second, "node 2 knows node 1 leads", func() bool {
+		l, e, _, err := partitionState(ctx, c, t, c.seeds[1], topic, 0)
+		epoch = e
+		return err == nil && l == 1
+	})
+	// node2 sends requests to node 2 with the version of key at most v.
+	node2 := func(key, v int16) *kgo.Broker {
+		vs := kversion.Stable()
+		vs.SetMaxKeyVersion(key, v)
+		return c.client(t, kgo.SeedBrokers(c.seeds[1]), kgo.MaxVersions(vs)).Broker(2)
+	}
+
+	for _, v := range []int16{9, 10, 12} {
+		req := kmsg.NewPtrProduceRequest()
+		req.Version, req.Acks, req.TimeoutMillis = v, -1, 5000
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = topic
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Partition, rp.Records = 0, oneRecordBatch(t, "to-a-follower")
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, node2(0, v))
+		if err != nil {
+			t.Fatalf("produce v%d to node 2: %v", v, err)
+		}
+		sp := resp.Topics[0].Partitions[0]
+		if sp.ErrorCode != kerr.NotLeaderForPartition.Code {
+			t.Fatalf("produce v%d to node 2: got error %v, want NOT_LEADER_OR_FOLLOWER", v, kerr.ErrorForCode(sp.ErrorCode))
+		}
+		wantLeader, wantEpoch, wantBrokers := int32(1), epoch, []int32{1}
+		if v < 10 {
+			wantLeader, wantEpoch, wantBrokers = -1, -1, nil
+		}
+		var brokers []int32
+		for _, b := range resp.Brokers {
+			brokers = append(brokers, b.NodeID)
+			if b.Host+fmt.Sprintf(":%d", b.Port) != c.seeds[b.NodeID-1] {
+				t.Errorf("produce v%d: broker %d at %s:%d, want %s", v, b.NodeID, b.Host, b.Port, c.seeds[b.NodeID-1])
+			}
+		}
+		if sp.CurrentLeader.LeaderID != wantLeader || sp.CurrentLeader.LeaderEpoch != wantEpoch || !slices.Equal(brokers, wantBrokers) {
+			t.Errorf("produce v%d: got current leader %d epoch %d, brokers %v; want %d epoch %d, brokers %v", v,
+				sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch, brokers, wantLeader, wantEpoch, wantBrokers)
+		}
+	}
+
+	for _, v := range []int16{15, 16} {
+		req := kmsg.NewPtrFetchRequest()
+		req.Version, req.ReplicaID, req.MaxBytes, req.SessionEpoch = v, -1, 1<<20, -1
+		req.ReplicaState.ID = -1
+		rt := kmsg.NewFetchRequestTopic()
+		rt.Topic = topic
+		md, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, node2(3, 12))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mt := range md.Topics {
+			if mt.Topic != nil && *mt.Topic == topic {
+				rt.TopicID = mt.TopicID
+			}
+		}
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.Partition, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = 0, 1<<20, -1
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, node2(1, v))
+		if err != nil {
+			t.Fatalf("fetch v%d from node 2: %v", v, err)
+		}
+		fp := resp.Topics[0].Partitions[0]
+		if fp.ErrorCode != kerr.NotLeaderForPartition.Code {
+			t.Fatalf("fetch v%d from node 2: got error %v, want NOT_LEADER_OR_FOLLOWER", v, kerr.ErrorForCode(fp.ErrorCode))
+		}
+		wantLeader, wantBrokers := int32(1), 1
+		if v < 16 {
+			wantLeader, wantBrokers = -1, 0
+		}
+		if fp.CurrentLeader.LeaderID != wantLeader || len(resp.Brokers) != wantBrokers {
+			t.Errorf("fetch v%d: got current leader %d and %d brokers, want %d and %d", v, fp.CurrentLeader.LeaderID, len(resp.Brokers), wantLeader, wantBrokers)
+		}
+	}
+}
+
+// TestControlledShutdownMovesClients stops the leader of a partition
+// cleanly while a producer and a consumer use it. Their clients refresh
+// metadata at most once a minute here, so they can only carry on within
+// their 15 s delivery timeout if the stopping node tells them where the
+// partition went (KIP-951) while it shuts down: the producer sees no
+// error and the consumer reads every record.
+func TestControlledShutdownMovesClients(t *testing.T) {
+	c, ctx := adminCluster(t, 31, settings)
+	const topic = "moved"
+	createAssigned(ctx, t, c.client(t), topic, [][]int32{{1, 2, 3}})
+	slow := []kgo.Opt{kgo.MetadataMinAge(time.Minute), kgo.MetadataMaxAge(time.Minute)}
+	// Seeds without node 1, so that neither client's metadata comes
+	// from the node about to stop.
+	seeds := kgo.SeedBrokers(c.seeds[1:]...)
+	prod := c.client(t, append(slow, seeds, kgo.DefaultProduceTopic(topic))...)
+	cons := c.client(t, append(slow, seeds, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}))...)
+
+	var acked atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := prod.ProduceSync(ctx, &kgo.Record{Value: fmt.Appendf(nil, "m-%06d", i)}).FirstErr(); err != nil {
+				t.Errorf("the producer failed: %v", err)
+				return
+			}
+			acked.Add(1)
+		}
+	})
+	var read atomic.Int64
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			pctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+			fs := cons.PollFetches(pctx)
+			cancel()
+			read.Add(int64(fs.NumRecords()))
+		}
+	})
+	waitCount(t, &acked, 200, "acks before the stop")
+	waitCount(t, &read, 200, "records read before the stop")
+	c.nodes[0].stop(t)
+	before := acked.Load()
+	waitCount(t, &acked, before+200, "acks after node 1 stopped")
+	waitCount(t, &read, before+200, "records read after node 1 stopped")
+	close(stop)
+	wg.Wait()
+}
+
+// waitCount waits until n reaches want, for at most 20 s.
+func waitCount(t *testing.T, n *atomic.Int64, want int64, what string) {
+	t.Helper()
+	cluster.Eventually(t, 20*time.Second, what, func() bool { return n.Load() >= want })
+}
