@@ -274,6 +274,8 @@ func (b *Broker) Run(ctx context.Context) error {
 		b.ctrl.RunActive(ctx, b.node, b.live, controller.ActiveConfig{
 			SessionTimeout:    b.cfg.Settings.BrokerSessionTimeout(),
 			HeartbeatInterval: b.cfg.Settings.BrokerHeartbeatInterval(),
+			LeaderRebalance:   b.cfg.Settings.LeaderRebalanceInterval(),
+			ImbalancePercent:  b.cfg.Settings.LeaderImbalancePercent(),
 		})
 	})
 	workers.Go(func() { b.runHeartbeats(ctx) })

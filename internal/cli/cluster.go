@@ -19,13 +19,14 @@ import (
 func newClusterCommand(opts *clientOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "cluster",
-		Short: "Inspect the cluster",
-		Long:  `Inspect the cluster as a whole.`,
+		Short: "Inspect and operate the cluster",
+		Long:  `Inspect the cluster as a whole, and run cluster-wide operations.`,
 		Example: `  strata cluster status
-  strata cluster status --brokers kafka1:9092,kafka2:9092`,
+  strata cluster status --brokers kafka1:9092,kafka2:9092
+  strata cluster elect-leaders --all-topic-partitions`,
 		RunE: groupRunE,
 	}
-	cmd.AddCommand(newClusterStatusCommand(opts))
+	cmd.AddCommand(newClusterStatusCommand(opts), newClusterElectLeadersCommand(opts))
 	return cmd
 }
 
@@ -36,7 +37,9 @@ func newClusterStatusCommand(opts *clientOptions) *cobra.Command {
 		Long: `Show the cluster ID, the active controller, the metadata quorum (its leader,
 epoch and high watermark), how many topics and partitions the cluster has
 (internal topics counted separately), how many partitions are under-replicated
-(fewer in-sync replicas than replicas) or offline (no leader), and every node:
+(fewer in-sync replicas than replicas) or offline (no leader), how many are
+led by a replica other than their preferred one (the first replica: see
+"strata cluster elect-leaders"), and every node:
 
   ID          the node id
   ADDRESS     its advertised Kafka address
@@ -111,6 +114,9 @@ type clusterStatus struct {
 	topics, partitions                 int
 	internalTopics, internalPartitions int
 	underReplicated, offline           int
+	// notPreferred counts the partitions led by a replica other than
+	// their preferred one (the first replica).
+	notPreferred int
 }
 
 // statusRequestTimeout bounds each request of `strata cluster status`
@@ -156,6 +162,9 @@ func collectClusterStatus(ctx context.Context, cl kmsg.Requestor, at func(id int
 			}
 			if len(p.ISR) < len(p.Replicas) {
 				s.underReplicated++
+			}
+			if len(p.Replicas) > 0 && p.Leader >= 0 && p.Leader != p.Replicas[0] {
+				s.notPreferred++
 			}
 		}
 	}
@@ -310,6 +319,7 @@ func (s *clusterStatus) write(out io.Writer) error {
 	fmt.Fprintf(out, "Topics:      %d (%d partitions)\n", s.topics, s.partitions)
 	fmt.Fprintf(out, "Internal:    %d (%d partitions)\n", s.internalTopics, s.internalPartitions)
 	fmt.Fprintf(out, "Partitions:  %d under-replicated, %d offline\n", s.underReplicated, s.offline)
+	fmt.Fprintf(out, "Leaders:     %d partitions led by other than their preferred replica\n", s.notPreferred)
 	fenced := 0
 	for _, n := range s.nodes {
 		if n.fenced {

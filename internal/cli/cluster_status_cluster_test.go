@@ -57,7 +57,9 @@ func quorumRoles(st statusTable, voters int) string {
 }
 
 // TestClusterStatusThreeNodes runs `strata cluster status` against three
-// strata processes, then kills one that is not the quorum leader.
+// strata processes, then kills one that is not the quorum leader, starts it
+// again and gives it its leadership back with `strata cluster
+// elect-leaders`.
 func TestClusterStatusThreeNodes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts strata processes")
@@ -144,6 +146,37 @@ func TestClusterStatusThreeNodes(t *testing.T) {
 		}
 		return quorumRoles(st, 3)
 	})
+
+	// Back, the victim leads nothing until an election gives it the
+	// partition whose preferred replica it is.
+	v.Restart()
+	v.WaitReady(30 * time.Second)
+	pollStatus(t, c.Bootstrap(), "node "+victim+" back in every ISR", func(st statusTable) string {
+		if got := st.header["Partitions"]; got != "0 under-replicated, 0 offline" {
+			return "Partitions: " + got
+		}
+		if got := st.header["Leaders"]; got != "1 partitions led by other than their preferred replica" {
+			return "Leaders: " + got
+		}
+		return ""
+	})
+	out, stderr, err := execute(t, noEnv, nil, "", "--brokers", c.Bootstrap(), "cluster", "elect-leaders", "--all-topic-partitions")
+	if err != nil || !strings.Contains(out, "1 partitions got a new leader, 0 failed") {
+		t.Fatalf("elect-leaders: %v\n%s%s", err, out, stderr)
+	}
+	pollStatus(t, c.Bootstrap(), "every partition led by its preferred replica", func(st statusTable) string {
+		if got := st.header["Leaders"]; got != "0 partitions led by other than their preferred replica" {
+			return "Leaders: " + got
+		}
+		return ""
+	})
+	out, _, err = execute(t, noEnv, nil, "", "--brokers", c.Bootstrap(), "cluster", "elect-leaders", "--topic", "orders", "--partition", "0")
+	if err != nil || !strings.Contains(out, "not needed") {
+		t.Errorf("elect-leaders of a partition its preferred replica leads: %v\n%s", err, out)
+	}
+	if _, _, err := execute(t, noEnv, nil, "", "--brokers", c.Bootstrap(), "cluster", "elect-leaders", "--topic", "orders", "--type", "wrong"); err == nil {
+		t.Errorf("elect-leaders --type wrong: no error")
+	}
 }
 
 // checkQuorumEverywhere sends DescribeQuorum to every node itself, not

@@ -44,7 +44,7 @@ func TestClusterStatusWrite(t *testing.T) {
 					{id: 2, host: "127.0.0.1", port: 9093, rack: rackOf("b"), controller: true, role: raftLeader, lag: 0},
 					{id: 3, host: "127.0.0.1", port: 9094, fenced: true, role: raftFollower, lag: 17},
 				},
-				topics: 2, partitions: 4, internalTopics: 1, internalPartitions: 3, underReplicated: 7, offline: 1,
+				topics: 2, partitions: 4, internalTopics: 1, internalPartitions: 3, underReplicated: 7, offline: 1, notPreferred: 2,
 			},
 			want: `Cluster ID:  c1
 Controller:  2
@@ -52,6 +52,7 @@ Quorum:      leader 2, epoch 4, high watermark 120
 Topics:      2 (4 partitions)
 Internal:    1 (3 partitions)
 Partitions:  7 under-replicated, 1 offline
+Leaders:     2 partitions led by other than their preferred replica
 Nodes:       3 (1 fenced)
 ID  ADDRESS         RACK  STATUS  CONTROLLER  RAFT      LAG
 1   127.0.0.1:9092  a     alive   no          follower  0
@@ -71,6 +72,7 @@ Quorum:      unknown (not served)
 Topics:      0 (0 partitions)
 Internal:    0 (0 partitions)
 Partitions:  0 under-replicated, 0 offline
+Leaders:     0 partitions led by other than their preferred replica
 Nodes:       1 (0 fenced)
 ID  ADDRESS     RACK  STATUS  CONTROLLER  RAFT  LAG
 1   [::1]:9092  -     alive   yes         -     -
@@ -93,6 +95,7 @@ Quorum:      leader 1, epoch 1, high watermark 5
 Topics:      0 (0 partitions)
 Internal:    0 (0 partitions)
 Partitions:  0 under-replicated, 0 offline
+Leaders:     0 partitions led by other than their preferred replica
 Nodes:       3 (0 fenced)
 ID  ADDRESS  RACK  STATUS        CONTROLLER  RAFT      LAG
 1   h1:1     -     alive         yes         leader    0
@@ -220,6 +223,7 @@ func TestClusterStatus(t *testing.T) {
 		"Topics":     "2 (4 partitions)",
 		"Internal":   "0 (0 partitions)",
 		"Partitions": "0 under-replicated, 0 offline",
+		"Leaders":    "0 partitions led by other than their preferred replica",
 		"Nodes":      "1 (0 fenced)",
 	}
 	for k, v := range want {

@@ -557,6 +557,20 @@ func TestDevCluster(t *testing.T) {
 				t.Errorf("got output %q, want %q", out.String(), want)
 			}
 		}
+		if !strings.Contains(out.String(), "led by their preferred replica again") {
+			t.Errorf("got output %q, want the preferred leader election reported", out.String())
+		}
+		mctx, mcancel := context.WithTimeout(context.Background(), 10*time.Second)
+		md, err := kadm.NewClient(cl).Metadata(mctx, topic)
+		mcancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range md.Topics[topic].Partitions {
+			if p.Leader != p.Replicas[0] {
+				t.Errorf("partition %d: led by %d after the rolling restart, want its preferred replica %d", p.Partition, p.Leader, p.Replicas[0])
+			}
+		}
 		if strings.Contains(r.stderr.String(), "exited") {
 			t.Errorf("the cluster reported planned stops as exits:\n%s", r.stderr.String())
 		}

@@ -147,6 +147,20 @@ func (s *devSupervisor) handle(ctx context.Context, req string, w io.Writer) err
 			return err
 		}
 	}
+	// Restarted nodes gave their leaderships away; give them back.
+	res, err := adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, kadm.TopicsSet{})
+	if err != nil {
+		return fmt.Errorf("preferred leader election: %w", err)
+	}
+	moved := 0
+	for _, ps := range res {
+		for _, r := range ps {
+			if r.Err == nil {
+				moved++
+			}
+		}
+	}
+	fmt.Fprintf(w, "%d partitions led by their preferred replica again\n", moved)
 	return nil
 }
 
@@ -306,7 +320,8 @@ With --rolling every node restarts in turn; with --node N only node N does.
 Each stop is a controlled shutdown (the node's leaderships move to other
 in-sync replicas first), and the next node stops only once the restarted one
 is ready and every partition has all its replicas in sync again, so clients
-producing with acks=all see no error. Progress is printed as it happens; the
+producing with acks=all see no error. At the end a preferred leader election
+gives the restarted nodes their leaderships back. Progress is printed as it happens; the
 command fails if a node does not come back or partitions stay
 under-replicated for ` + devSyncedTimeout.String() + `.`,
 		Example: `  strata dev cluster restart --rolling

@@ -32,6 +32,8 @@ var brokerDefs = []Definition{
 	intDef("group.max.session.timeout.ms", kmsg.ConfigTypeInt, "1800000", noMin, "The maximum allowed session timeout for registered consumers."),
 	intDef("group.max.size", kmsg.ConfigTypeInt, "2147483647", 1, "The maximum number of consumers a single consumer group can accommodate."),
 	intDef("group.min.session.timeout.ms", kmsg.ConfigTypeInt, "6000", noMin, "The minimum allowed session timeout for registered consumers."),
+	intDef("leader.imbalance.check.interval.seconds", kmsg.ConfigTypeLong, "300", 1, "How often the controller checks leader balance (auto.leader.rebalance.enable)."),
+	intDef("leader.imbalance.per.broker.percentage", kmsg.ConfigTypeInt, "10", 0, "The share of a broker's preferred leaderships it may lose before the controller gives them back, in percent."),
 	intDef("log.cleaner.backoff.ms", kmsg.ConfigTypeLong, "15000", 0, "The amount of time to sleep when there are no logs to clean."),
 	intDef("log.cleaner.delete.retention.ms", kmsg.ConfigTypeLong, "86400000", 0, "The amount of time to retain tombstone markers for log compacted topics."),
 	boolDef("log.cleaner.enable", true, "Enable the log cleaner process to run on the server."),
@@ -214,6 +216,21 @@ func (b Broker) NumPartitions() int32 { return int32(b.int("num.partitions")) }
 
 // DefaultReplicationFactor is default.replication.factor.
 func (b Broker) DefaultReplicationFactor() int16 { return int16(b.int("default.replication.factor")) }
+
+// LeaderRebalanceInterval is how often the controller checks leader
+// balance: leader.imbalance.check.interval.seconds, or 0 when
+// auto.leader.rebalance.enable is off.
+func (b Broker) LeaderRebalanceInterval() time.Duration {
+	if !b.get("auto.leader.rebalance.enable").b {
+		return 0
+	}
+	return time.Duration(b.int("leader.imbalance.check.interval.seconds")) * time.Second
+}
+
+// LeaderImbalancePercent is leader.imbalance.per.broker.percentage.
+func (b Broker) LeaderImbalancePercent() int {
+	return int(b.int("leader.imbalance.per.broker.percentage"))
+}
 
 // ControlledShutdownEnable is controlled.shutdown.enable.
 func (b Broker) ControlledShutdownEnable() bool { return b.get("controlled.shutdown.enable").b }

@@ -38,6 +38,13 @@ type ActiveConfig struct {
 	// HeartbeatInterval is broker.heartbeat.interval.ms: how often the
 	// controller checks for expired sessions.
 	HeartbeatInterval time.Duration
+	// LeaderRebalance is leader.imbalance.check.interval.seconds when
+	// auto.leader.rebalance.enable is on (0 when off): how often the
+	// controller gives imbalanced brokers their preferred leaderships
+	// back.
+	LeaderRebalance time.Duration
+	// ImbalancePercent is leader.imbalance.per.broker.percentage.
+	ImbalancePercent int
 }
 
 // maxChangesPerRecord bounds the partition changes in one record, so a
@@ -60,6 +67,7 @@ type active struct {
 	prevLeader, lastLeader int32
 	repaired               uint64    // image index the repairs were last decided on
 	lastStep               time.Time // when step last ran
+	rebalanced             time.Time // when leader balance was last checked
 }
 
 // RunActive acts as the cluster's controller whenever this node leads the
@@ -108,7 +116,7 @@ func (a *active) step(ctx context.Context, now time.Time) {
 		return
 	}
 	if a.since == (time.Time{}) {
-		a.since, a.prevLeader, a.repaired = now, a.lastLeader, 0
+		a.since, a.prevLeader, a.repaired, a.rebalanced = now, a.lastLeader, 0, now
 		a.c.logger.Info("active controller", "previous", a.prevLeader)
 	} else if stalled {
 		// This process did not run for a while (paused, starved): the
@@ -133,7 +141,15 @@ func (a *active) step(ctx context.Context, now time.Time) {
 	}
 	if img = a.c.store.Current(); img.AppliedIndex != a.repaired {
 		a.repaired = img.AppliedIndex
-		a.repair(ctx, img)
+		a.proposeChanges(ctx, img, decideRepairs(img, a.c.cfg.Unclean))
+	}
+	if a.cfg.LeaderRebalance > 0 && now.Sub(a.rebalanced) >= a.cfg.LeaderRebalance {
+		a.rebalanced = now
+		img = a.c.store.Current()
+		if changes := decideRebalance(img, a.cfg.ImbalancePercent); len(changes) > 0 {
+			a.c.logger.Info("leader rebalance: preferred replicas lead again", "partitions", len(changes))
+			a.proposeChanges(ctx, img, changes)
+		}
 	}
 	a.addLearners(ctx, now)
 }
@@ -152,10 +168,10 @@ func (a *active) proposeWithRepairs(ctx context.Context, rec metadata.Record) {
 	}
 }
 
-// repair proposes the leader elections and ISR changes the image needs,
-// should a broker's change have been applied without them.
-func (a *active) repair(ctx context.Context, img *metadata.Image) {
-	changes := decideRepairs(img, a.c.cfg.Unclean)
+// proposeChanges proposes changes decided on img, maxChangesPerRecord to a
+// record: the repairs the image needs should a broker's change have been
+// applied without them, or a leader rebalance.
+func (a *active) proposeChanges(ctx context.Context, img *metadata.Image, changes []metadata.PartitionChange) {
 	for len(changes) > 0 {
 		n := min(len(changes), maxChangesPerRecord)
 		a.c.logChanges(img, changes[:n])
@@ -282,10 +298,14 @@ func changeReason(img *metadata.Image, p metadata.Partition, c metadata.Partitio
 	switch {
 	case c.Leader == -1:
 		return "no in-sync replica is available to lead"
+	case c.Leader != p.Leader && !p.InISR(c.Leader):
+		return "unclean election: no in-sync replica is alive"
 	case p.Leader == -1:
 		return "an in-sync replica is available to lead"
 	case c.Leader != p.Leader && !img.Unfenced(p.Leader):
 		return "the leader is fenced"
+	case c.Leader != p.Leader && p.InISR(p.Leader) && c.Leader == p.Replicas[0]:
+		return "preferred leader election"
 	case c.Leader != p.Leader:
 		return "the leader left the ISR"
 	case len(c.ISR) < len(p.ISR):

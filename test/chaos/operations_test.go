@@ -2,13 +2,16 @@ package chaos
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -172,4 +175,99 @@ func TestControlledShutdownMovesClients(t *testing.T) {
 func waitCount(t *testing.T, n *atomic.Int64, want int64, what string) {
 	t.Helper()
 	cluster.Eventually(t, 20*time.Second, what, func() bool { return n.Load() >= want })
+}
+
+// leaderOn waits until the node at addr sees broker want lead topic's
+// partition p and in its ISR (a returning replica must catch up first).
+func leaderOn(ctx context.Context, t *testing.T, c *testCluster, addr, topic string, p, want int32, what string) {
+	t.Helper()
+	cluster.Eventually(t, 20*time.Second, what, func() bool {
+		l, _, isr, err := partitionState(ctx, c, t, addr, topic, p)
+		return err == nil && l == want && slices.Contains(isr, want)
+	})
+}
+
+// TestPreferredLeaderElection stops and restarts the preferred leader of a
+// partition; its leadership stays with the replica that took over until
+// an ElectLeaders request gives it back. The answer covers exactly the
+// partitions that needed an election, or each partition named.
+func TestPreferredLeaderElection(t *testing.T) {
+	c, ctx := adminCluster(t, 32, withSettings(map[string]string{"auto.leader.rebalance.enable": "false"}))
+	const topic = "preferred"
+	admin := c.client(t)
+	createAssigned(ctx, t, admin, topic, [][]int32{{1, 2, 3}, {2, 3, 1}})
+	c.nodes[0].stop(t)
+	leaderOn(ctx, t, c, c.seeds[1], topic, 0, 2, "node 2 leads partition 0 while node 1 is down")
+	c.nodes[0].start(t)
+	cluster.Eventually(t, 20*time.Second, "node 1 back in partition 0's ISR", func() bool {
+		_, _, isr, err := partitionState(ctx, c, t, c.seeds[1], topic, 0)
+		return err == nil && slices.Contains(isr, 1)
+	})
+	if l, _, _, _ := partitionState(ctx, c, t, c.seeds[1], topic, 0); l != 2 {
+		t.Fatalf("partition 0 is led by %d before any election, want 2 still", l)
+	}
+
+	adm := kadm.NewClient(admin)
+	res, err := adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, kadm.TopicsSet{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, ok := res[topic][0]; !ok || r.Err != nil {
+		t.Fatalf("all partitions: got %v for partition 0, want it elected", res[topic])
+	}
+	for tp, ps := range res {
+		for p, r := range ps {
+			if r.Err != nil {
+				t.Errorf("all partitions: %s-%d: %v (partitions needing no election are left out)", tp, p, r.Err)
+			}
+		}
+	}
+	if _, listed := res[topic][1]; listed {
+		t.Errorf("all partitions: partition 1 listed though its preferred replica leads it")
+	}
+	leaderOn(ctx, t, c, c.seeds[2], topic, 0, 1, "node 1 leads partition 0 again")
+
+	set := kadm.TopicsSet{}
+	set.Add(topic, 0, 1)
+	set.Add("no-such-topic", 0)
+	res, err = adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []struct {
+		topic string
+		p     int32
+		err   error
+	}{{topic, 0, kerr.ElectionNotNeeded}, {topic, 1, kerr.ElectionNotNeeded}, {"no-such-topic", 0, kerr.UnknownTopicOrPartition}} {
+		if got := res[want.topic][want.p].Err; !errors.Is(got, want.err) {
+			t.Errorf("%s-%d: got %v, want %v", want.topic, want.p, got, want.err)
+		}
+	}
+	res, err = adm.ElectLeaders(ctx, kadm.ElectLiveReplica, set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res[topic][0].Err; !errors.Is(got, kerr.ElectionNotNeeded) {
+		t.Errorf("unclean election of a led partition: got %v, want ELECTION_NOT_NEEDED", got)
+	}
+}
+
+// TestAutoLeaderRebalance: with auto.leader.rebalance.enable, a restarted
+// node gets its preferred leaderships back without any request, once a
+// leader.imbalance.check.interval.seconds has passed.
+func TestAutoLeaderRebalance(t *testing.T) {
+	c, ctx := adminCluster(t, 33, withSettings(map[string]string{"leader.imbalance.check.interval.seconds": "1"}))
+	const topic = "rebalanced"
+	createAssigned(ctx, t, c.client(t), topic, [][]int32{{1, 2, 3}})
+	c.nodes[0].stop(t)
+	leaderOn(ctx, t, c, c.seeds[1], topic, 0, 2, "node 2 leads while node 1 is down")
+	c.nodes[0].start(t)
+	leaderOn(ctx, t, c, c.seeds[1], topic, 0, 1, "node 1 leads again after a rebalance")
+}
+
+// withSettings is the chaos settings with more added.
+func withSettings(more map[string]string) map[string]string {
+	s := maps.Clone(settings)
+	maps.Copy(s, more)
+	return s
 }
