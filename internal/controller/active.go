@@ -142,6 +142,13 @@ func (a *active) step(ctx context.Context, now time.Time) {
 	if img = a.c.store.Current(); img.AppliedIndex != a.repaired {
 		a.repaired = img.AppliedIndex
 		a.proposeChanges(ctx, img, decideRepairs(img, a.c.cfg.Unclean))
+		img = a.c.store.Current()
+		if done := decideCompletions(img); len(done) > 0 {
+			rec := metadata.ReassignPartitions{Changes: done[:min(len(done), maxChangesPerRecord)]}
+			if a.propose(ctx, rec) {
+				a.c.logRecord(img, rec)
+			}
+		}
 	}
 	if a.cfg.LeaderRebalance > 0 && now.Sub(a.rebalanced) >= a.cfg.LeaderRebalance {
 		a.rebalanced = now

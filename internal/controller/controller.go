@@ -272,16 +272,22 @@ func (c *Controller) Elections() (all, unclean int64) {
 // of rec, an applied record decided on img.
 func (c *Controller) countElections(img *metadata.Image, rec metadata.Record) {
 	var changes []metadata.PartitionChange
-	switch r := rec.(type) {
-	case metadata.ChangePartitions:
-		changes = r.Changes
-	case metadata.Batch:
-		for _, sub := range r.Records {
-			if cp, ok := sub.(metadata.ChangePartitions); ok {
-				changes = append(changes, cp.Changes...)
+	var collect func(metadata.Record)
+	collect = func(rec metadata.Record) {
+		switch r := rec.(type) {
+		case metadata.ChangePartitions:
+			changes = append(changes, r.Changes...)
+		case metadata.ReassignPartitions:
+			for _, ch := range r.Changes {
+				changes = append(changes, ch.PartitionChange)
+			}
+		case metadata.Batch:
+			for _, sub := range r.Records {
+				collect(sub)
 			}
 		}
 	}
+	collect(rec)
 	for _, ch := range changes {
 		t, ok := img.TopicByID(ch.TopicID)
 		if !ok || int(ch.Partition) >= len(t.Partitions) {

@@ -251,7 +251,7 @@ func decidePartitions(img *metadata.Image, s PartitionSpec, brokers []int32) (*m
 	if err := checkCount(s.Count); err != nil {
 		return nil, err
 	}
-	rf := len(t.Partitions[0].Replicas)
+	rf := len(t.Partitions[0].Target())
 	add := int(s.Count - cur)
 	var parts []metadata.Partition
 	if s.Assignments != nil {

@@ -52,34 +52,11 @@ func (c *Controller) ElectLeaders(ctx context.Context, typ ElectionType, parts [
 	if all {
 		parts = allPartitions(c.store.Current())
 	}
-	out := make(map[PartitionRef]error, len(parts))
-	pending := parts
-	for attempt := 0; len(pending) > 0; attempt++ {
-		img := c.store.Current()
-		var changes []metadata.PartitionChange
-		var refs []PartitionRef
-		for _, ref := range pending {
-			ch, err := decideElection(img, typ, ref)
-			if err != nil {
-				out[ref] = err
-				continue
-			}
-			changes, refs = append(changes, ch), append(refs, ref)
-		}
-		pending = nil
-		for len(changes) > 0 {
-			n := min(len(changes), maxChangesPerRecord)
-			err := c.proposeChanges(ctx, img, changes[:n])
-			for _, ref := range refs[:n] {
-				if errors.Is(err, kerr.InvalidUpdateVersion) && attempt+1 < electAttempts {
-					pending = append(pending, ref)
-					continue
-				}
-				out[ref] = err
-			}
-			changes, refs = changes[n:], refs[n:]
-		}
+	decide := func(img *metadata.Image, ref PartitionRef) (metadata.PartitionChange, error) {
+		return decideElection(img, typ, ref)
 	}
+	record := func(changes []metadata.PartitionChange) metadata.Record { return metadata.ChangePartitions{Changes: changes} }
+	out := decideAndPropose(ctx, c, parts, decide, record)
 	if all {
 		for ref, err := range out {
 			if errors.Is(err, kerr.ElectionNotNeeded) {
@@ -88,18 +65,6 @@ func (c *Controller) ElectLeaders(ctx context.Context, typ ElectionType, parts [
 		}
 	}
 	return out
-}
-
-// proposeChanges proposes changes decided on img as one record, logs them,
-// and counts the elections once applied.
-func (c *Controller) proposeChanges(ctx context.Context, img *metadata.Image, changes []metadata.PartitionChange) error {
-	rec := metadata.ChangePartitions{Changes: changes}
-	if err := c.propose(ctx, rec); err != nil {
-		return err
-	}
-	c.logChanges(img, changes)
-	c.countElections(img, rec)
-	return nil
 }
 
 // SortedRefs returns the partitions of results sorted by topic, then

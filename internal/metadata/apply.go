@@ -94,6 +94,8 @@ func (img *Image) apply(index uint64, rec Record) (*Image, error) {
 		return img.setFenced(r.ID, r.Epoch, false)
 	case ChangePartitions:
 		return img.changePartitions(r)
+	case ReassignPartitions:
+		return img.reassignPartitions(r)
 	case Batch:
 		if len(r.Records) == 0 {
 			return nil, fmt.Errorf("%w: empty batch", ErrInvalidRecord)
@@ -176,7 +178,42 @@ func (img *Image) setFenced(id int32, epoch int64, fenced bool) (*Image, error) 
 
 // changePartitions applies every change to copies of the topics they touch.
 func (img *Image) changePartitions(r ChangePartitions) (*Image, error) {
-	if len(r.Changes) == 0 {
+	return img.changeEach(len(r.Changes), func(i int) PartitionChange { return r.Changes[i] },
+		func(p *Partition, i int) error {
+			c := r.Changes[i]
+			if err := img.checkChange(p, c, p.Replicas); err != nil {
+				return err
+			}
+			p.Leader, p.LeaderEpoch, p.ISR = c.Leader, c.LeaderEpoch, slices.Clone(c.ISR)
+			return nil
+		})
+}
+
+// reassignPartitions applies every reassignment change to copies of the
+// topics they touch.
+func (img *Image) reassignPartitions(r ReassignPartitions) (*Image, error) {
+	return img.changeEach(len(r.Changes), func(i int) PartitionChange { return r.Changes[i].PartitionChange },
+		func(p *Partition, i int) error {
+			c := r.Changes[i]
+			if err := img.checkReplicas(p, c); err != nil {
+				return err
+			}
+			if err := img.checkChange(p, c.PartitionChange, c.Replicas); err != nil {
+				return err
+			}
+			p.Leader, p.LeaderEpoch, p.ISR = c.Leader, c.LeaderEpoch, slices.Clone(c.ISR)
+			p.Replicas, p.Adding, p.Removing = slices.Clone(c.Replicas), slices.Clone(c.Adding), slices.Clone(c.Removing)
+			return nil
+		})
+}
+
+// changeEach applies n partition changes, the i-th naming its partition
+// with change(i), through set on a copy of the partition, to copies of the
+// topics they touch; every change raises its partition's epoch by one. It
+// fails if any change fails, or names an unknown partition or one already
+// changed.
+func (img *Image) changeEach(n int, change func(i int) PartitionChange, set func(p *Partition, i int) error) (*Image, error) {
+	if n == 0 {
 		return nil, fmt.Errorf("%w: no partition changes", kerr.InvalidRequest)
 	}
 	touched := make(map[[16]byte]*Topic)
@@ -184,8 +221,9 @@ func (img *Image) changePartitions(r ChangePartitions) (*Image, error) {
 		id [16]byte
 		p  int32
 	}
-	seen := make(map[tp]bool, len(r.Changes))
-	for _, c := range r.Changes {
+	seen := make(map[tp]bool, n)
+	for i := range n {
+		c := change(i)
 		t, ok := touched[c.TopicID]
 		if !ok {
 			orig, ok := img.byID[c.TopicID]
@@ -205,10 +243,10 @@ func (img *Image) changePartitions(r ChangePartitions) (*Image, error) {
 		}
 		seen[tp{c.TopicID, c.Partition}] = true
 		p := &t.Partitions[c.Partition]
-		if err := img.checkChange(p, c); err != nil {
+		if err := set(p, i); err != nil {
 			return nil, fmt.Errorf("%s-%d: %w", t.Name, c.Partition, err)
 		}
-		p.Leader, p.LeaderEpoch, p.ISR, p.Epoch = c.Leader, c.LeaderEpoch, slices.Clone(c.ISR), p.Epoch+1
+		p.Epoch++
 	}
 	next := img.clone()
 	for _, t := range touched {
@@ -217,11 +255,12 @@ func (img *Image) changePartitions(r ChangePartitions) (*Image, error) {
 	return next, nil
 }
 
-// checkChange checks c against the partition's current state p: the same
-// partition epoch; a non-empty ISR of distinct replicas holding the leader;
-// a leader epoch one up exactly when the leader changes; and no fenced
-// broker made leader or added to the ISR.
-func (img *Image) checkChange(p *Partition, c PartitionChange) error {
+// checkChange checks c against the partition's current state p, with
+// replicas the partition's replicas after the change: the same partition
+// epoch; a non-empty ISR of distinct replicas holding the leader; a leader
+// epoch one up exactly when the leader changes; and no fenced broker made
+// leader or added to the ISR.
+func (img *Image) checkChange(p *Partition, c PartitionChange, replicas []int32) error {
 	if c.Epoch != p.Epoch {
 		return fmt.Errorf("%w: decided on partition epoch %d, the partition is at %d", kerr.InvalidUpdateVersion, c.Epoch, p.Epoch)
 	}
@@ -229,8 +268,8 @@ func (img *Image) checkChange(p *Partition, c PartitionChange) error {
 		return fmt.Errorf("%w: empty ISR", kerr.InvalidRequest)
 	}
 	for i, r := range c.ISR {
-		if !p.HasReplica(r) || slices.Contains(c.ISR[:i], r) {
-			return fmt.Errorf("%w: ISR %v is not a set of replicas %v", kerr.InvalidRequest, c.ISR, p.Replicas)
+		if !slices.Contains(replicas, r) || slices.Contains(c.ISR[:i], r) {
+			return fmt.Errorf("%w: ISR %v is not a set of replicas %v", kerr.InvalidRequest, c.ISR, replicas)
 		}
 		if !p.InISR(r) && !img.Unfenced(r) {
 			return fmt.Errorf("%w: broker %d is fenced or unregistered and cannot join the ISR", kerr.IneligibleReplica, r)
@@ -250,6 +289,55 @@ func (img *Image) checkChange(p *Partition, c PartitionChange) error {
 	}
 	if c.LeaderEpoch != want {
 		return fmt.Errorf("%w: leader epoch %d, want %d", kerr.InvalidRequest, c.LeaderEpoch, want)
+	}
+	return nil
+}
+
+// checkReplicas checks the replica lists of a reassignment change: distinct
+// replicas, each already one of p's or a registered broker; Adding and
+// Removing disjoint sets of them, Removing not all of them.
+func (img *Image) checkReplicas(p *Partition, c PartitionReassignment) error {
+	if err := distinctSubset("replicas", c.Replicas, nil); err != nil {
+		return err
+	}
+	for _, r := range c.Replicas {
+		if _, ok := img.brokers[r]; !ok && !p.HasReplica(r) {
+			return fmt.Errorf("%w: replica %d is not a registered broker", kerr.InvalidReplicaAssignment, r)
+		}
+	}
+	return checkReplicaLists(c.Replicas, c.Adding, c.Removing)
+}
+
+// checkReplicaLists checks that adding and removing are disjoint sets of
+// replicas and that removing is not all of them.
+func checkReplicaLists(replicas, adding, removing []int32) error {
+	if err := distinctSubset("adding replicas", adding, replicas); err != nil {
+		return err
+	}
+	if err := distinctSubset("removing replicas", removing, replicas); err != nil {
+		return err
+	}
+	for _, r := range adding {
+		if slices.Contains(removing, r) {
+			return fmt.Errorf("%w: replica %d both added and removed", kerr.InvalidReplicaAssignment, r)
+		}
+	}
+	if len(removing) == len(replicas) {
+		return fmt.Errorf("%w: every replica would be removed", kerr.InvalidReplicaAssignment)
+	}
+	return nil
+}
+
+// distinctSubset checks that vs holds no id twice and, when of is not nil,
+// only ids of of; an empty vs is an error when of is nil.
+func distinctSubset(what string, vs, of []int32) error {
+	if of == nil && len(vs) == 0 {
+		return fmt.Errorf("%w: no %s", kerr.InvalidReplicaAssignment, what)
+	}
+	for i, v := range vs {
+		if slices.Contains(vs[:i], v) || (of != nil && !slices.Contains(of, v)) {
+			return fmt.Errorf("%w: %s %v are not a set of %v", kerr.InvalidReplicaAssignment, what, vs, of)
+		}
 	}
 	return nil
 }
@@ -384,6 +472,11 @@ func (img *Image) checkPartitions(ps []Partition, start int) error {
 		}
 		if p.Leader != -1 && !inISR[p.Leader] {
 			return fmt.Errorf("%w: partition %d leader %d is not in the ISR %v", kerr.InvalidReplicaAssignment, p.Index, p.Leader, p.ISR)
+		}
+		if p.Reassigning() {
+			if err := checkReplicaLists(p.Replicas, p.Adding, p.Removing); err != nil {
+				return fmt.Errorf("partition %d: %w", p.Index, err)
+			}
 		}
 	}
 	return nil

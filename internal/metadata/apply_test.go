@@ -352,6 +352,65 @@ func TestChangePartitions(t *testing.T) {
 	}
 }
 
+func TestReassignPartitions(t *testing.T) {
+	// a.b-0: leader 1, replicas and ISR [1 2]; broker 3 registered, fenced;
+	// broker 4 never registered.
+	setup := func(t *testing.T) *Image {
+		img, err := baseImage(t).Apply(6, RegisterBroker{ID: 3, Host: "h3", Port: 1, Incarnation: idC})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return img
+	}
+	re := func(epoch, leader, leaderEpoch int32, isr, replicas, adding, removing []int32) PartitionReassignment {
+		return PartitionReassignment{PartitionChange: PartitionChange{TopicID: idA, Partition: 0, Epoch: epoch, Leader: leader,
+			LeaderEpoch: leaderEpoch, ISR: isr}, Replicas: replicas, Adding: adding, Removing: removing}
+	}
+	ids := func(v ...int32) []int32 { return v }
+	tests := []struct {
+		name string
+		c    PartitionReassignment
+		want error
+	}{
+		{"start: add 3, remove 1", re(0, 1, 0, ids(1, 2), ids(2, 3, 1), ids(3), ids(1)), nil},
+		{"complete at once", re(0, 2, 1, ids(2), ids(2), nil, nil), nil},
+		{"stale epoch", re(3, 1, 0, ids(1, 2), ids(2, 3, 1), ids(3), ids(1)), kerr.InvalidUpdateVersion},
+		{"unregistered broker", re(0, 1, 0, ids(1, 2), ids(1, 2, 4), ids(4), nil), kerr.InvalidReplicaAssignment},
+		{"replica twice", re(0, 1, 0, ids(1, 2), ids(1, 2, 2), nil, nil), kerr.InvalidReplicaAssignment},
+		{"no replicas", re(0, 1, 0, ids(1), nil, nil, nil), kerr.InvalidReplicaAssignment},
+		{"adding not a replica", re(0, 1, 0, ids(1, 2), ids(1, 2), ids(3), nil), kerr.InvalidReplicaAssignment},
+		{"added and removed", re(0, 1, 0, ids(1, 2), ids(1, 2, 3), ids(3), ids(3)), kerr.InvalidReplicaAssignment},
+		{"all removed", re(0, 1, 0, ids(1, 2), ids(1, 2), nil, ids(1, 2)), kerr.InvalidReplicaAssignment},
+		{"ISR outside the new replicas", re(0, 2, 1, ids(1, 2), ids(2), nil, nil), kerr.InvalidRequest},
+		{"fenced broker joins the ISR", re(0, 1, 0, ids(1, 3), ids(1, 3), nil, nil), kerr.IneligibleReplica},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			old := setup(t)
+			img, err := old.Apply(10, ReassignPartitions{Changes: []PartitionReassignment{tt.c}})
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("got error %v, want %v", err, tt.want)
+			}
+			if err != nil {
+				return
+			}
+			a, _ := img.Topic("a.b")
+			p := a.Partitions[0]
+			if !slices.Equal(p.Replicas, tt.c.Replicas) || !slices.Equal(p.Adding, tt.c.Adding) || !slices.Equal(p.Removing, tt.c.Removing) ||
+				p.Leader != tt.c.Leader || !slices.Equal(p.ISR, tt.c.ISR) || p.Epoch != 1 {
+				t.Fatalf("got %+v after %+v", p, tt.c)
+			}
+			wantTarget, wantOriginal := ids(2, 3), ids(2, 1)
+			if len(tt.c.Adding) == 0 {
+				wantTarget, wantOriginal = tt.c.Replicas, tt.c.Replicas
+			}
+			if !slices.Equal(p.Target(), wantTarget) || !slices.Equal(p.Original(), wantOriginal) || p.Reassigning() != (len(tt.c.Adding) > 0) {
+				t.Fatalf("target %v, original %v, reassigning %v", p.Target(), p.Original(), p.Reassigning())
+			}
+		})
+	}
+}
+
 func TestBatch(t *testing.T) {
 	img := baseImage(t)
 	reg := RegisterBroker{ID: 1, Host: "h1", Port: 1, Incarnation: idC} // a new process of broker 1: fenced

@@ -7,10 +7,17 @@ import (
 	"slices"
 )
 
-// Version is the format version byte every encoded record and snapshot
+// Version is the newest format version byte an encoded record or snapshot
 // starts with. Version 2 added broker incarnations, epochs and fencing and
-// partition epochs; version 1 encodings still decode.
-const Version byte = 2
+// partition epochs; version 3 the replicas being added and removed of a
+// partition under reassignment. An encoding takes the lowest version that
+// holds what it says (3 only for ReassignPartitions, and for snapshots of a
+// reassignment in progress), so a node of the release before reads
+// everything but reassignments; earlier versions still decode.
+const Version byte = 3
+
+// baseVersion is the version of encodings that need nothing of version 3.
+const baseVersion byte = 2
 
 // Errors returned by the decoders.
 var (
@@ -25,7 +32,11 @@ var (
 // EncodeRecord returns the encoding of r: the version byte, the kind byte and
 // the record's fields. The returned slice is new and owned by the caller.
 func EncodeRecord(r Record) []byte {
-	e := &encoder{b: []byte{Version, byte(r.kind())}}
+	v := baseVersion
+	if recordNeedsV3(r) {
+		v = Version
+	}
+	e := &encoder{b: []byte{v, byte(r.kind())}, version: v}
 	switch r := r.(type) {
 	case RegisterBroker:
 		e.int(int64(r.ID))
@@ -42,12 +53,15 @@ func EncodeRecord(r Record) []byte {
 	case ChangePartitions:
 		e.uvarint(uint64(len(r.Changes)))
 		for _, c := range r.Changes {
-			e.uuid(c.TopicID)
-			e.int(int64(c.Partition))
-			e.int(int64(c.Epoch))
-			e.int(int64(c.Leader))
-			e.int(int64(c.LeaderEpoch))
-			e.int32s(c.ISR)
+			e.change(c)
+		}
+	case ReassignPartitions:
+		e.uvarint(uint64(len(r.Changes)))
+		for _, c := range r.Changes {
+			e.change(c.PartitionChange)
+			e.int32s(c.Replicas)
+			e.int32s(c.Adding)
+			e.int32s(c.Removing)
 		}
 	case Batch:
 		e.uvarint(uint64(len(r.Records)))
@@ -106,8 +120,15 @@ func DecodeRecord(b []byte) (Record, error) {
 		n := d.count(21)
 		rec := ChangePartitions{Changes: make([]PartitionChange, 0, n)}
 		for range n {
-			rec.Changes = append(rec.Changes, PartitionChange{TopicID: d.uuid(), Partition: d.int32(), Epoch: d.int32(),
-				Leader: d.int32(), LeaderEpoch: d.int32(), ISR: d.int32s()})
+			rec.Changes = append(rec.Changes, d.change())
+		}
+		r = rec
+	case kindReassignPartitions:
+		n := d.count(24)
+		rec := ReassignPartitions{Changes: make([]PartitionReassignment, 0, n)}
+		for range n {
+			rec.Changes = append(rec.Changes, PartitionReassignment{PartitionChange: d.change(),
+				Replicas: d.int32s(), Adding: d.int32s(), Removing: d.int32s()})
 		}
 		r = rec
 	case kindBatch:
@@ -154,8 +175,38 @@ func DecodeRecord(b []byte) (Record, error) {
 	return r, nil
 }
 
-// encoder appends the primitives of the format to b.
-type encoder struct{ b []byte }
+// recordNeedsV3 reports whether r holds what only version 3 encodes.
+func recordNeedsV3(r Record) bool {
+	switch r := r.(type) {
+	case ReassignPartitions:
+		return true
+	case Batch:
+		return slices.ContainsFunc(r.Records, recordNeedsV3)
+	case CreateTopic:
+		return slices.ContainsFunc(r.Partitions, Partition.reassigning)
+	case CreatePartitions:
+		return slices.ContainsFunc(r.Partitions, Partition.reassigning)
+	}
+	return false
+}
+
+// reassigning is Reassigning for slices.ContainsFunc over values.
+func (p Partition) reassigning() bool { return p.Reassigning() }
+
+// encoder appends the primitives of format version to b.
+type encoder struct {
+	b       []byte
+	version byte
+}
+
+func (e *encoder) change(c PartitionChange) {
+	e.uuid(c.TopicID)
+	e.int(int64(c.Partition))
+	e.int(int64(c.Epoch))
+	e.int(int64(c.Leader))
+	e.int(int64(c.LeaderEpoch))
+	e.int32s(c.ISR)
+}
 
 func (e *encoder) uvarint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
 func (e *encoder) int(v int64)      { e.b = binary.AppendVarint(e.b, v) }
@@ -209,6 +260,10 @@ func (e *encoder) partitions(ps []Partition) {
 		e.int(int64(p.Epoch))
 		e.int32s(p.Replicas)
 		e.int32s(p.ISR)
+		if e.version >= 3 {
+			e.int32s(p.Adding)
+			e.int32s(p.Removing)
+		}
 	}
 }
 
@@ -346,6 +401,10 @@ func (d *decoder) stringMap() map[string]string {
 	return m
 }
 
+func (d *decoder) change() PartitionChange {
+	return PartitionChange{TopicID: d.uuid(), Partition: d.int32(), Epoch: d.int32(), Leader: d.int32(), LeaderEpoch: d.int32(), ISR: d.int32s()}
+}
+
 func (d *decoder) partitions() []Partition {
 	n := d.count(5)
 	if n == 0 {
@@ -358,6 +417,9 @@ func (d *decoder) partitions() []Partition {
 			p.Epoch = d.int32()
 		}
 		p.Replicas, p.ISR = d.int32s(), d.int32s()
+		if d.version >= 3 {
+			p.Adding, p.Removing = d.int32s(), d.int32s()
+		}
 		ps[i] = p
 	}
 	return ps

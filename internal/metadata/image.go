@@ -47,10 +47,30 @@ type Partition struct {
 	Epoch    int32
 	Replicas []int32
 	ISR      []int32
+	// Adding and Removing are, during a reassignment, the replicas being
+	// added (not yet caught up) and those to remove once they are; both
+	// are subsets of Replicas, and nil when no reassignment runs.
+	Adding   []int32
+	Removing []int32
 }
 
 // InISR reports whether broker id is an in-sync replica of p.
 func (p *Partition) InISR(id int32) bool { return slices.Contains(p.ISR, id) }
+
+// Reassigning reports whether a reassignment of p is in progress.
+func (p *Partition) Reassigning() bool { return len(p.Adding)+len(p.Removing) > 0 }
+
+// Target returns the replicas p will have once its reassignment completes:
+// Replicas without Removing (Replicas when none runs).
+func (p *Partition) Target() []int32 {
+	return slices.DeleteFunc(slices.Clone(p.Replicas), func(r int32) bool { return slices.Contains(p.Removing, r) })
+}
+
+// Original returns the replicas p had before its reassignment: Replicas
+// without Adding (Replicas when none runs).
+func (p *Partition) Original() []int32 {
+	return slices.DeleteFunc(slices.Clone(p.Replicas), func(r int32) bool { return slices.Contains(p.Adding, r) })
+}
 
 // HasReplica reports whether broker id holds a replica of p.
 func (p *Partition) HasReplica(id int32) bool { return slices.Contains(p.Replicas, id) }

@@ -9,8 +9,8 @@ package metadata
 // Record is one change to the metadata image, as written to the metadata log.
 // The concrete types are RegisterBroker, FenceBroker, UnfenceBroker,
 // CreateTopic, DeleteTopic, CreatePartitions, ChangePartitions,
-// SetTopicConfigs, AllocateProducerIDs, SetClusterID and Batch; the
-// interface is sealed.
+// ReassignPartitions, SetTopicConfigs, AllocateProducerIDs, SetClusterID and
+// Batch; the interface is sealed.
 type Record interface {
 	kind() kind
 }
@@ -31,6 +31,7 @@ const (
 	kindUnfenceBroker       kind = 9
 	kindChangePartitions    kind = 10
 	kindBatch               kind = 11
+	kindReassignPartitions  kind = 12
 	// kindSnapshot marks a whole encoded image (a Raft snapshot), never a
 	// log entry; Store.ApplyEncoded tells the two apart by it.
 	kindSnapshot kind = 0x80
@@ -78,6 +79,27 @@ type PartitionChange struct {
 // apply.
 type ChangePartitions struct {
 	Changes []PartitionChange
+}
+
+// PartitionReassignment sets a partition's replicas, the replicas being
+// added and those being removed, with its leader, leader epoch and ISR as a
+// PartitionChange does (Kafka's PartitionChangeRecord with its replica
+// fields). A reassignment starts with Replicas the target replicas followed
+// by the current ones not among them, Adding the target replicas not yet
+// replicas and Removing the current ones not in the target; it completes
+// with Replicas the target and neither list, once the target replicas are
+// all in the ISR.
+type PartitionReassignment struct {
+	PartitionChange
+	Replicas []int32
+	Adding   []int32
+	Removing []int32
+}
+
+// ReassignPartitions applies every reassignment change, or none if one of
+// them does not apply.
+type ReassignPartitions struct {
+	Changes []PartitionReassignment
 }
 
 // Batch applies its records in order as one change: all of them, or none
@@ -142,3 +164,4 @@ func (FenceBroker) kind() kind         { return kindFenceBroker }
 func (UnfenceBroker) kind() kind       { return kindUnfenceBroker }
 func (ChangePartitions) kind() kind    { return kindChangePartitions }
 func (Batch) kind() kind               { return kindBatch }
+func (ReassignPartitions) kind() kind  { return kindReassignPartitions }

@@ -3,6 +3,7 @@ package metadata
 import (
 	"fmt"
 	"math"
+	"slices"
 )
 
 // EncodeSnapshot returns the encoding of the whole image, for a Raft
@@ -12,7 +13,14 @@ import (
 // images encode to equal bytes. The error is always nil today; it is there
 // for encodings that can fail.
 func (img *Image) EncodeSnapshot() ([]byte, error) {
-	e := &encoder{b: []byte{Version, byte(kindSnapshot)}}
+	topics := img.Topics()
+	v := baseVersion
+	for _, t := range topics {
+		if slices.ContainsFunc(t.Partitions, Partition.reassigning) {
+			v = Version
+		}
+	}
+	e := &encoder{b: []byte{v, byte(kindSnapshot)}, version: v}
 	e.uvarint(img.AppliedIndex)
 	e.string(img.ClusterID)
 	e.int(img.NextProducerID)
@@ -27,7 +35,6 @@ func (img *Image) EncodeSnapshot() ([]byte, error) {
 		e.uuid(b.Incarnation)
 		e.bool(b.Fenced)
 	}
-	topics := img.Topics()
 	e.uvarint(uint64(len(topics)))
 	for _, t := range topics {
 		e.string(t.Name)

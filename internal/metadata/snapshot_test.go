@@ -19,7 +19,13 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	if img, err = img.Apply(8, ChangePartitions{Changes: []PartitionChange{{TopicID: idA, Partition: 1, Epoch: 0, Leader: 2, ISR: []int32{2}}}}); err != nil {
 		t.Fatal(err)
 	}
-	for _, src := range []*Image{{}, img} {
+	moving, err := img.Apply(9, ReassignPartitions{Changes: []PartitionReassignment{{
+		PartitionChange: PartitionChange{TopicID: idA, Partition: 0, Epoch: 0, Leader: 1, ISR: []int32{1, 2}},
+		Replicas:        []int32{3, 2, 1}, Adding: []int32{3}, Removing: []int32{1}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, src := range []*Image{{}, img, moving} {
 		b, err := src.EncodeSnapshot()
 		if err != nil {
 			t.Fatal(err)
@@ -47,6 +53,10 @@ func TestSnapshotRoundTrip(t *testing.T) {
 		again, _ := got.EncodeSnapshot()
 		if !bytes.Equal(again, b) {
 			t.Fatal("re-encoding differs")
+		}
+		// Only a reassignment in progress needs version 3.
+		if want := map[bool]byte{false: baseVersion, true: Version}[src == moving]; b[0] != want {
+			t.Fatalf("snapshot version %d, want %d", b[0], want)
 		}
 	}
 }

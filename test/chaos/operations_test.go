@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -270,4 +272,127 @@ func withSettings(more map[string]string) map[string]string {
 	s := maps.Clone(settings)
 	maps.Copy(s, more)
 	return s
+}
+
+// reassigning lists topic's partitions under reassignment as the node at
+// seed sees them.
+func reassigning(ctx context.Context, t *testing.T, c *testCluster, topic string, parts ...int32) kadm.ListPartitionReassignmentsResponses {
+	t.Helper()
+	set := kadm.TopicsSet{}
+	set.Add(topic, parts...)
+	res, err := kadm.NewClient(c.client(t)).ListPartitionReassignments(ctx, set)
+	if err != nil {
+		t.Fatalf("list reassignments: %v", err)
+	}
+	return res
+}
+
+// TestReassignmentUnderLoad moves a partition's replica from node 1 (its
+// leader) to node 3 while a producer writes with acks=all: node 3 catches
+// up, becomes a replica and the leader, node 1 deletes its copy, the
+// producer sees no error, and every acknowledged record is there once.
+func TestReassignmentUnderLoad(t *testing.T) {
+	c, ctx := adminCluster(t, 34, settings)
+	const topic = "moving"
+	admin := c.client(t)
+	createAssigned(ctx, t, admin, topic, [][]int32{{1, 2}})
+	prod := c.client(t, kgo.DefaultProduceTopic(topic))
+	ledger := cluster.NewLedger()
+	var acked atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			r := &kgo.Record{Value: fmt.Appendf(nil, "r-%06d", i)}
+			ledger.Attempted(r.Value)
+			err := prod.ProduceSync(ctx, r).FirstErr()
+			ledger.Promise(r, err)
+			if err != nil {
+				t.Errorf("produce: %v", err)
+				return
+			}
+			acked.Add(1)
+		}
+	})
+	waitCount(t, &acked, 500, "acks before the move")
+
+	req := kadm.AlterPartitionAssignmentsReq{}
+	req.Assign(topic, 0, []int32{3, 2})
+	res, err := kadm.NewClient(admin).AlterPartitionAssignments(ctx, req)
+	if err != nil || res[topic][0].Err != nil {
+		t.Fatalf("reassign: %v %v", err, res)
+	}
+	cluster.Eventually(t, 30*time.Second, "the move done", func() bool {
+		if len(reassigning(ctx, t, c, topic, 0)) > 0 {
+			return false
+		}
+		l, _, isr, err := partitionState(ctx, c, t, c.seeds[2], topic, 0)
+		return err == nil && l == 3 && slices.Equal(slices.Sorted(slices.Values(isr)), []int32{2, 3})
+	})
+	dir := filepath.Join(c.nodes[0].opts.DataDir, topic+"-0")
+	cluster.Eventually(t, 10*time.Second, "node 1 deletes its replica", func() bool {
+		_, err := os.Stat(dir)
+		return errors.Is(err, os.ErrNotExist)
+	})
+	before := acked.Load()
+	waitCount(t, &acked, before+200, "acks after the move")
+	close(stop)
+	wg.Wait()
+	ledger.CheckAgainst(t, cluster.ReadAll(ctx, t, c.client(t), topic, 1))
+	t.Logf("%d records acknowledged across the move", ledger.NumAcked())
+}
+
+// TestReassignmentCancel starts a move to a node that is down, so it
+// cannot complete: ListPartitionReassignments shows it with its adding and
+// removing replicas until it is cancelled, which drops the replica being
+// added.
+func TestReassignmentCancel(t *testing.T) {
+	c, ctx := adminCluster(t, 35, settings)
+	const topic = "stuck"
+	admin := c.client(t)
+	createAssigned(ctx, t, admin, topic, [][]int32{{1, 2}})
+	c.nodes[2].stop(t)
+	adm := kadm.NewClient(admin)
+	req := kadm.AlterPartitionAssignmentsReq{}
+	req.Assign(topic, 0, []int32{3, 2})
+	if res, err := adm.AlterPartitionAssignments(ctx, req); err != nil || res[topic][0].Err != nil {
+		t.Fatalf("reassign: %v %v", err, res)
+	}
+	got := reassigning(ctx, t, c, topic, 0)[topic][0]
+	if !slices.Equal(got.Replicas, []int32{3, 2, 1}) || !slices.Equal(got.AddingReplicas, []int32{3}) || !slices.Equal(got.RemovingReplicas, []int32{1}) {
+		t.Fatalf("in progress: got %+v, want replicas [3 2 1], adding [3], removing [1]", got)
+	}
+	cancel := kadm.AlterPartitionAssignmentsReq{}
+	cancel.CancelAssign(topic, 0)
+	if res, err := adm.AlterPartitionAssignments(ctx, cancel); err != nil || res[topic][0].Err != nil {
+		t.Fatalf("cancel: %v %v", err, res)
+	}
+	if left := reassigning(ctx, t, c, topic, 0); len(left) != 0 {
+		t.Fatalf("still listed after the cancel: %v", left)
+	}
+	md, err := adm.Metadata(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As Kafka reverts: the replicas without those being added, in their
+	// order during the move.
+	if p := md.Topics[topic].Partitions[0]; !slices.Equal(p.Replicas, []int32{2, 1}) || p.Leader != 1 {
+		t.Fatalf("after the cancel: replicas %v leader %d, want [2 1] led by 1", p.Replicas, p.Leader)
+	}
+	res, err := adm.AlterPartitionAssignments(ctx, cancel)
+	if err != nil || !errors.Is(res[topic][0].Err, kerr.NoReassignmentInProgress) {
+		t.Fatalf("cancel again: got %v %v, want NO_REASSIGNMENT_IN_PROGRESS", err, res)
+	}
+	bad := kadm.AlterPartitionAssignmentsReq{}
+	bad.Assign(topic, 0, []int32{2, 9})
+	bad.Assign("no-such-topic", 0, []int32{1})
+	res, err = adm.AlterPartitionAssignments(ctx, bad)
+	if err != nil || !errors.Is(res[topic][0].Err, kerr.InvalidReplicaAssignment) || !errors.Is(res["no-such-topic"][0].Err, kerr.UnknownTopicOrPartition) {
+		t.Fatalf("bad requests: got %v %v", err, res)
+	}
 }
