@@ -9,7 +9,7 @@ import "github.com/prometheus/client_golang/prometheus"
 type clusterCollector struct {
 	b *Broker
 
-	underReplicated, offline, imbalance, leaders, replicas, followerLag,
+	underReplicated, offline, imbalance, reassigning, leaders, replicas, followerLag,
 	brokers, fenced, raftTerm, raftCommit, raftApplied, raftLeader *prometheus.Desc
 	isrShrinks, isrExpands, elections, unclean *prometheus.Desc
 }
@@ -20,6 +20,7 @@ func newClusterCollector(b *Broker) *clusterCollector {
 		b:               b,
 		underReplicated: d("strata_under_replicated_partitions", "Partitions this node leads whose ISR is smaller than their replicas."),
 		offline:         d("strata_offline_partitions", "Partitions of the cluster without a leader, in this node's metadata."),
+		reassigning:     d("strata_reassigning_partitions", "Partitions of the cluster under reassignment, in this node's metadata."),
 		imbalance:       d("strata_preferred_replica_imbalance", "Partitions of the cluster not led by their preferred replica (the first), in this node's metadata."),
 		leaders:         d("strata_partition_leaders", "Partitions this node leads."),
 		replicas:        d("strata_partition_replicas", "Partition replicas on this node."),
@@ -38,7 +39,7 @@ func newClusterCollector(b *Broker) *clusterCollector {
 }
 
 func (c *clusterCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.underReplicated, c.offline, c.imbalance, c.leaders, c.replicas, c.followerLag, c.brokers, c.fenced,
+	for _, d := range []*prometheus.Desc{c.underReplicated, c.offline, c.imbalance, c.reassigning, c.leaders, c.replicas, c.followerLag, c.brokers, c.fenced,
 		c.raftTerm, c.raftCommit, c.raftApplied, c.raftLeader, c.isrShrinks, c.isrExpands, c.elections, c.unclean} {
 		ch <- d
 	}
@@ -57,7 +58,7 @@ func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.isrShrinks, float64(st.ISRShrinks))
 	counter(c.isrExpands, float64(st.ISRExpands))
 	img := c.b.store.Current()
-	offline, imbalance := 0, 0
+	offline, imbalance, reassigning := 0, 0, 0
 	for _, t := range img.Topics() {
 		for _, p := range t.Partitions {
 			if p.Leader == -1 {
@@ -66,10 +67,14 @@ func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 			if p.Leader != p.Replicas[0] {
 				imbalance++
 			}
+			if p.Reassigning() {
+				reassigning++
+			}
 		}
 	}
 	gauge(c.offline, float64(offline))
 	gauge(c.imbalance, float64(imbalance))
+	gauge(c.reassigning, float64(reassigning))
 	fenced := 0
 	bs := img.Brokers()
 	for _, br := range bs {

@@ -39,7 +39,8 @@ epoch and high watermark), how many topics and partitions the cluster has
 (internal topics counted separately), how many partitions are under-replicated
 (fewer in-sync replicas than replicas) or offline (no leader), how many are
 led by a replica other than their preferred one (the first replica: see
-"strata cluster elect-leaders"), and every node:
+"strata cluster elect-leaders"), how many are being moved ("strata
+partitions reassign --list" shows them), and every node:
 
   ID          the node id
   ADDRESS     its advertised Kafka address
@@ -117,6 +118,9 @@ type clusterStatus struct {
 	// notPreferred counts the partitions led by a replica other than
 	// their preferred one (the first replica).
 	notPreferred int
+	// reassigning counts the partitions being moved (-1: unknown, the
+	// cluster does not serve ListPartitionReassignments).
+	reassigning int
 }
 
 // statusRequestTimeout bounds each request of `strata cluster status`
@@ -177,6 +181,13 @@ func collectClusterStatus(ctx context.Context, cl kmsg.Requestor, at func(id int
 		brokers = brokers[:0]
 		for _, b := range dc.Brokers {
 			brokers = append(brokers, nodeRow{id: b.NodeID, host: b.Host, port: b.Port, rack: b.Rack, fenced: b.IsFenced})
+		}
+	}
+	s.reassigning = -1
+	if lr, err := kmsg.NewPtrListPartitionReassignmentsRequest().RequestWith(ctx, cl); err == nil && lr.ErrorCode == 0 {
+		s.reassigning = 0
+		for _, t := range lr.Topics {
+			s.reassigning += len(t.Partitions)
 		}
 	}
 	askers := []kmsg.Requestor{cl}
@@ -320,6 +331,9 @@ func (s *clusterStatus) write(out io.Writer) error {
 	fmt.Fprintf(out, "Internal:    %d (%d partitions)\n", s.internalTopics, s.internalPartitions)
 	fmt.Fprintf(out, "Partitions:  %d under-replicated, %d offline\n", s.underReplicated, s.offline)
 	fmt.Fprintf(out, "Leaders:     %d partitions led by other than their preferred replica\n", s.notPreferred)
+	if s.reassigning >= 0 {
+		fmt.Fprintf(out, "Moving:      %d partitions being reassigned\n", s.reassigning)
+	}
 	fenced := 0
 	for _, n := range s.nodes {
 		if n.fenced {

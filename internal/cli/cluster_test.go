@@ -44,7 +44,7 @@ func TestClusterStatusWrite(t *testing.T) {
 					{id: 2, host: "127.0.0.1", port: 9093, rack: rackOf("b"), controller: true, role: raftLeader, lag: 0},
 					{id: 3, host: "127.0.0.1", port: 9094, fenced: true, role: raftFollower, lag: 17},
 				},
-				topics: 2, partitions: 4, internalTopics: 1, internalPartitions: 3, underReplicated: 7, offline: 1, notPreferred: 2,
+				topics: 2, partitions: 4, internalTopics: 1, internalPartitions: 3, underReplicated: 7, offline: 1, notPreferred: 2, reassigning: 3,
 			},
 			want: `Cluster ID:  c1
 Controller:  2
@@ -53,6 +53,7 @@ Topics:      2 (4 partitions)
 Internal:    1 (3 partitions)
 Partitions:  7 under-replicated, 1 offline
 Leaders:     2 partitions led by other than their preferred replica
+Moving:      3 partitions being reassigned
 Nodes:       3 (1 fenced)
 ID  ADDRESS         RACK  STATUS  CONTROLLER  RAFT      LAG
 1   127.0.0.1:9092  a     alive   no          follower  0
@@ -63,7 +64,7 @@ ID  ADDRESS         RACK  STATUS  CONTROLLER  RAFT      LAG
 		{
 			name: "no DescribeQuorum: Raft columns unknown",
 			status: clusterStatus{
-				clusterID: "c2", controller: 1, quorumErr: "not served",
+				clusterID: "c2", controller: 1, quorumErr: "not served", reassigning: -1,
 				nodes: []nodeRow{{id: 1, host: "::1", port: 9092, rack: rackOf(""), controller: true, lag: -1}},
 			},
 			want: `Cluster ID:  c2
@@ -96,6 +97,7 @@ Topics:      0 (0 partitions)
 Internal:    0 (0 partitions)
 Partitions:  0 under-replicated, 0 offline
 Leaders:     0 partitions led by other than their preferred replica
+Moving:      0 partitions being reassigned
 Nodes:       3 (0 fenced)
 ID  ADDRESS  RACK  STATUS        CONTROLLER  RAFT      LAG
 1   h1:1     -     alive         yes         leader    0

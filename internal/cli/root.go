@@ -81,6 +81,7 @@ STRATA_CLIENT_ID. A flag given on the command line wins over the environment.`,
 		newConsumeCommand(opts),
 		newGroupCommand(opts),
 		newClusterCommand(opts),
+		newPartitionsCommand(opts),
 		newBenchCommand(opts),
 		newDevCommand(),
 	)

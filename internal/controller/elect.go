@@ -55,7 +55,9 @@ func (c *Controller) ElectLeaders(ctx context.Context, typ ElectionType, parts [
 	decide := func(img *metadata.Image, ref PartitionRef) (metadata.PartitionChange, error) {
 		return decideElection(img, typ, ref)
 	}
-	record := func(changes []metadata.PartitionChange) metadata.Record { return metadata.ChangePartitions{Changes: changes} }
+	record := func(changes []metadata.PartitionChange) metadata.Record {
+		return metadata.ChangePartitions{Changes: changes}
+	}
 	out := decideAndPropose(ctx, c, parts, decide, record)
 	if all {
 		for ref, err := range out {

@@ -1,0 +1,462 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+func newPartitionsCommand(opts *clientOptions) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "partitions",
+		Short: "Move partition replicas between brokers",
+		Long:  `Move partition replicas between brokers: plan, run, watch and check reassignments.`,
+		Example: `  strata partitions reassign --generate --broker-ids 1,2,3,4 > plan.json
+  strata partitions reassign --execute plan.json`,
+		RunE: groupRunE,
+	}
+	cmd.AddCommand(newPartitionsReassignCommand(opts))
+	return cmd
+}
+
+// reassignProgressEvery is how often --execute reports progress.
+const reassignProgressEvery = 2 * time.Second
+
+func newPartitionsReassignCommand(opts *clientOptions) *cobra.Command {
+	var (
+		generate              bool
+		brokerIDs             string
+		topics                []string
+		execute, verify, stop string
+		list, noWait          bool
+	)
+	cmd := &cobra.Command{
+		Use:   "reassign",
+		Short: "Generate, execute, verify or cancel a partition reassignment",
+		Long: `Move partition replicas between brokers, as kafka-reassign-partitions.sh does,
+through the AlterPartitionReassignments and ListPartitionReassignments APIs.
+Plans are JSON in that tool's format:
+  {"version":1,"partitions":[{"topic":"orders","partition":0,"replicas":[1,2,3]}]}
+
+--generate --broker-ids 1,2,3,4 writes to stdout a plan that places every
+replica of the topics (--topic, repeatable; default every topic) on those
+brokers, moving as little as it can: replicas on other brokers move off, then
+replicas move from the most to the least loaded broker (by bytes, from
+DescribeLogDirs, and by partition count) keeping each partition's replicas in
+different racks where it can, and preferred leaderships (first replicas) are
+evened out. What it would move is summed up on stderr.
+
+--execute PLAN starts the moves, after printing the current assignment of the
+plan's partitions (save it: executing it undoes the plan). The new replicas
+copy the data from the leaders, join the in-sync replicas, and then the old
+ones are removed; producers and consumers carry on meanwhile. It prints
+progress until every move is done (--no-wait returns at once; Ctrl-C stops
+watching, not the moves).
+
+--verify PLAN checks that every partition of the plan has the plan's replicas
+and no move in progress, and fails if not. --cancel PLAN cancels the plan's
+moves still in progress. --list shows every move in progress.`,
+		Example: `  strata partitions reassign --generate --broker-ids 1,2,3,4 > plan.json
+  strata partitions reassign --execute plan.json
+  strata partitions reassign --verify plan.json
+  strata partitions reassign --list
+  strata partitions reassign --cancel plan.json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			modes := 0
+			for _, on := range []bool{generate, execute != "", verify != "", stop != "", list} {
+				if on {
+					modes++
+				}
+			}
+			if modes != 1 {
+				return errors.New("give one of --generate, --execute, --verify, --cancel or --list")
+			}
+			if generate != (brokerIDs != "") {
+				return errors.New("--generate needs --broker-ids, and --broker-ids needs --generate")
+			}
+			cl, err := opts.newClient()
+			if err != nil {
+				return err
+			}
+			adm := opts.admin(cl)
+			defer adm.Close()
+			out := cmd.OutOrStdout()
+			switch {
+			case generate:
+				ctx, cancel := opts.withTimeout(cmd.Context())
+				defer cancel()
+				ids, err := parseBrokerIDs(brokerIDs)
+				if err != nil {
+					return err
+				}
+				return generateReassignment(ctx, opts, adm, ids, topics, out, cmd.ErrOrStderr())
+			case list:
+				ctx, cancel := opts.withTimeout(cmd.Context())
+				defer cancel()
+				return listReassignments(ctx, opts, adm, out)
+			}
+			file := execute + verify + stop
+			plan, err := readReassignPlan(file)
+			if err != nil {
+				return err
+			}
+			switch {
+			case execute != "":
+				return executeReassignment(cmd.Context(), opts, adm, plan, !noWait, out)
+			case verify != "":
+				ctx, cancel := opts.withTimeout(cmd.Context())
+				defer cancel()
+				return verifyReassignment(ctx, opts, adm, plan, out)
+			default:
+				ctx, cancel := opts.withTimeout(cmd.Context())
+				defer cancel()
+				return cancelReassignment(ctx, opts, adm, plan, out)
+			}
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&generate, "generate", false, "write a balanced plan for --broker-ids to stdout")
+	f.StringVar(&brokerIDs, "broker-ids", "", "with --generate: the brokers to place replicas on, comma-separated ids")
+	f.StringArrayVar(&topics, "topic", nil, "with --generate: a topic to place (repeatable; default every topic)")
+	f.StringVar(&execute, "execute", "", "start the moves of this plan file and watch them")
+	f.BoolVar(&noWait, "no-wait", false, "with --execute: return once the moves have started")
+	f.StringVar(&verify, "verify", "", "check that the moves of this plan file are done")
+	f.StringVar(&stop, "cancel", "", "cancel the moves of this plan file still in progress")
+	f.BoolVar(&list, "list", false, "list every move in progress")
+	return cmd
+}
+
+func parseBrokerIDs(s string) ([]int32, error) {
+	var ids []int32
+	for _, f := range strings.Split(s, ",") {
+		id, err := strconv.ParseInt(strings.TrimSpace(f), 10, 32)
+		if err != nil || id < 0 {
+			return nil, fmt.Errorf("--broker-ids %q: %q is not a broker id", s, f)
+		}
+		if slices.Contains(ids, int32(id)) {
+			return nil, fmt.Errorf("--broker-ids %q: broker %d twice", s, id)
+		}
+		ids = append(ids, int32(id))
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+func readReassignPlan(file string) (reassignPlan, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return reassignPlan{}, err
+	}
+	plan, err := parseReassignPlan(data)
+	if err != nil {
+		return plan, fmt.Errorf("%s: %w", file, err)
+	}
+	return plan, nil
+}
+
+// generateReassignment writes a plan for brokers to out and its summary to
+// summary.
+func generateReassignment(ctx context.Context, opts *clientOptions, adm *kadm.Client, brokers []int32, topics []string, out, summary io.Writer) error {
+	md, err := adm.Metadata(ctx, topics...)
+	if err != nil {
+		return opts.requestErr("metadata", err)
+	}
+	racks := map[int32]string{}
+	for _, b := range md.Brokers {
+		racks[b.NodeID] = ptrOr(b.Rack, "")
+	}
+	for _, id := range brokers {
+		if _, ok := racks[id]; !ok {
+			return fmt.Errorf("broker %d is not a live broker of the cluster (live: %v)", id, md.Brokers.NodeIDs())
+		}
+	}
+	sizes := map[planKey]int64{}
+	dirs, err := adm.DescribeAllLogDirs(ctx, nil)
+	if err != nil {
+		return opts.requestErr("describe log dirs", err)
+	}
+	dirs.Each(func(d kadm.DescribedLogDir) {
+		d.Topics.Each(func(p kadm.DescribedLogDirPartition) {
+			k := planKey{p.Topic, p.Partition}
+			sizes[k] = max(sizes[k], p.Size)
+		})
+	})
+	in := planInput{brokers: brokers, racks: racks}
+	for _, t := range md.Topics.Sorted() {
+		if t.Err != nil {
+			return fmt.Errorf("topic %q: %w", t.Topic, t.Err)
+		}
+		for _, p := range t.Partitions.Sorted() {
+			in.partitions = append(in.partitions, planPartition{topic: t.Topic, partition: p.Partition,
+				replicas: slices.Clone(p.Replicas), size: sizes[planKey{t.Topic, p.Partition}]})
+		}
+	}
+	plan, sum := generatePlan(in)
+	enc := json.NewEncoder(out)
+	if err := enc.Encode(plan); err != nil {
+		return err
+	}
+	fmt.Fprintf(summary, "the plan moves %d replicas (%s) and reorders others, changing %d of %d partitions\n",
+		sum.moves, humanBytes(sum.movedBytes), len(plan.Partitions), len(in.partitions))
+	tw := newTable(summary)
+	fmt.Fprintln(tw, "BROKER\tREPLICAS\tLEADERS\tBYTES\t\tREPLICAS\tLEADERS\tBYTES")
+	for _, b := range sum.brokersOf() {
+		x, y := sum.before[b], sum.after[b]
+		fmt.Fprintf(tw, "%d\t%d\t%d\t%s\t->\t%d\t%d\t%s\n", b, x.replicas, x.leaders, humanBytes(x.bytes), y.replicas, y.leaders, humanBytes(y.bytes))
+	}
+	return tw.Flush()
+}
+
+// executeReassignment starts plan's moves, after printing the current
+// assignment to undo them with, and with wait watches them until done.
+func executeReassignment(ctx context.Context, opts *clientOptions, adm *kadm.Client, plan reassignPlan, wait bool, out io.Writer) error {
+	sctx, cancel := opts.withTimeout(ctx)
+	defer cancel()
+	set := planSet(plan)
+	md, err := adm.Metadata(sctx, set.Topics()...)
+	if err != nil {
+		return opts.requestErr("metadata", err)
+	}
+	current := reassignPlan{Version: 1, Partitions: []reassignPartition{}}
+	for _, rp := range plan.Partitions {
+		p, ok := md.Topics[rp.Topic].Partitions[rp.Partition]
+		if !ok {
+			return fmt.Errorf("%s-%d does not exist", rp.Topic, rp.Partition)
+		}
+		current.Partitions = append(current.Partitions, reassignPartition{Topic: rp.Topic, Partition: rp.Partition, Replicas: p.Replicas})
+	}
+	rollback, err := json.Marshal(current)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "Current assignment of the plan's partitions (executing it undoes the plan):\n%s\n\n", rollback)
+	req := kadm.AlterPartitionAssignmentsReq{}
+	for _, rp := range plan.Partitions {
+		req.Assign(rp.Topic, rp.Partition, rp.Replicas)
+	}
+	res, err := adm.AlterPartitionAssignments(sctx, req)
+	if err != nil {
+		return opts.requestErr("alter partition reassignments", err)
+	}
+	failed := 0
+	for _, r := range res.Sorted() {
+		if r.Err != nil {
+			failed++
+			fmt.Fprintf(out, "%s-%d: %v\n", r.Topic, r.Partition, withMessage(r.Err, r.ErrMessage))
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of the %d partitions could not be reassigned", failed, len(plan.Partitions))
+	}
+	fmt.Fprintf(out, "Started moving %d partitions.\n", len(plan.Partitions))
+	if !wait {
+		return nil
+	}
+	return watchReassignment(ctx, opts, adm, plan, out)
+}
+
+// watchReassignment prints the plan's progress every
+// reassignProgressEvery until no partition of it is moving.
+func watchReassignment(ctx context.Context, opts *clientOptions, adm *kadm.Client, plan reassignPlan, out io.Writer) error {
+	set := planSet(plan)
+	start := time.Now()
+	tick := time.NewTicker(reassignProgressEvery)
+	defer tick.Stop()
+	for {
+		rctx, cancel := opts.withTimeout(ctx)
+		moving, err := adm.ListPartitionReassignments(rctx, set)
+		var copied, total int64
+		if err == nil && len(moving) > 0 {
+			copied, total = copyProgress(rctx, adm, moving)
+		}
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			fmt.Fprintln(out, "Stopped watching; the moves go on (check with --verify).")
+			return nil
+		case err != nil:
+			fmt.Fprintf(out, "progress unknown: %v\n", err)
+		case len(moving) == 0:
+			fmt.Fprintf(out, "All %d partitions moved in %s.\n", len(plan.Partitions), time.Since(start).Round(time.Second))
+			return nil
+		default:
+			line := fmt.Sprintf("%s: %d of %d partitions moved", time.Since(start).Round(time.Second), len(plan.Partitions)-len(moving), len(plan.Partitions))
+			if total > 0 {
+				line += fmt.Sprintf("; new replicas hold %s of %s", humanBytes(copied), humanBytes(total))
+			}
+			fmt.Fprintln(out, line)
+		}
+		select {
+		case <-ctx.Done():
+		case <-tick.C:
+		}
+	}
+}
+
+// copyProgress sums, over the partitions moving, what their new replicas
+// hold and what they will hold (the partition's largest replica, once per
+// new replica).
+func copyProgress(ctx context.Context, adm *kadm.Client, moving kadm.ListPartitionReassignmentsResponses) (copied, total int64) {
+	dirs, err := adm.DescribeAllLogDirs(ctx, nil)
+	if err != nil {
+		return 0, 0
+	}
+	size := map[planKey]int64{}
+	on := map[planKey]map[int32]int64{}
+	dirs.Each(func(d kadm.DescribedLogDir) {
+		d.Topics.Each(func(p kadm.DescribedLogDirPartition) {
+			k := planKey{p.Topic, p.Partition}
+			size[k] = max(size[k], p.Size)
+			if on[k] == nil {
+				on[k] = map[int32]int64{}
+			}
+			on[k][p.Broker] = p.Size
+		})
+	})
+	moving.Each(func(r kadm.ListPartitionReassignmentsResponse) {
+		k := planKey{r.Topic, r.Partition}
+		for _, b := range r.AddingReplicas {
+			copied += on[k][b]
+			total += size[k]
+		}
+	})
+	return copied, total
+}
+
+// verifyReassignment reports each partition of plan and fails unless all
+// have the plan's replicas with no move in progress.
+func verifyReassignment(ctx context.Context, opts *clientOptions, adm *kadm.Client, plan reassignPlan, out io.Writer) error {
+	set := planSet(plan)
+	moving, err := adm.ListPartitionReassignments(ctx, set)
+	if err != nil {
+		return opts.requestErr("list partition reassignments", err)
+	}
+	md, err := adm.Metadata(ctx, set.Topics()...)
+	if err != nil {
+		return opts.requestErr("metadata", err)
+	}
+	tw := newTable(out)
+	fmt.Fprintln(tw, "TOPIC\tPARTITION\tSTATUS")
+	notDone := 0
+	for _, rp := range plan.Partitions {
+		status := "done"
+		p, ok := md.Topics[rp.Topic].Partitions[rp.Partition]
+		switch {
+		case !ok:
+			status = "does not exist"
+		case isMoving(moving, rp.Topic, rp.Partition):
+			status = "moving"
+		case !slices.Equal(p.Replicas, rp.Replicas):
+			status = fmt.Sprintf("replicas %v, not the plan's %v", p.Replicas, rp.Replicas)
+		}
+		if status != "done" {
+			notDone++
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\n", rp.Topic, rp.Partition, status)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if notDone > 0 {
+		return fmt.Errorf("%d of the %d partitions are not as the plan says", notDone, len(plan.Partitions))
+	}
+	fmt.Fprintf(out, "All %d partitions are as the plan says.\n", len(plan.Partitions))
+	return nil
+}
+
+// cancelReassignment cancels the plan's moves in progress.
+func cancelReassignment(ctx context.Context, opts *clientOptions, adm *kadm.Client, plan reassignPlan, out io.Writer) error {
+	req := kadm.AlterPartitionAssignmentsReq{}
+	for _, rp := range plan.Partitions {
+		req.CancelAssign(rp.Topic, rp.Partition)
+	}
+	res, err := adm.AlterPartitionAssignments(ctx, req)
+	if err != nil {
+		return opts.requestErr("alter partition reassignments", err)
+	}
+	cancelled, failed := 0, 0
+	for _, r := range res.Sorted() {
+		switch {
+		case errors.Is(r.Err, kerr.NoReassignmentInProgress):
+		case r.Err != nil:
+			failed++
+			fmt.Fprintf(out, "%s-%d: %v\n", r.Topic, r.Partition, withMessage(r.Err, r.ErrMessage))
+		default:
+			cancelled++
+		}
+	}
+	fmt.Fprintf(out, "Cancelled %d moves in progress.\n", cancelled)
+	if failed > 0 {
+		return fmt.Errorf("%d cancels failed", failed)
+	}
+	return nil
+}
+
+// listReassignments prints every partition moving.
+func listReassignments(ctx context.Context, opts *clientOptions, adm *kadm.Client, out io.Writer) error {
+	md, err := adm.Metadata(ctx)
+	if err != nil {
+		return opts.requestErr("metadata", err)
+	}
+	moving, err := adm.ListPartitionReassignments(ctx, md.Topics.TopicsSet())
+	if err != nil {
+		return opts.requestErr("list partition reassignments", err)
+	}
+	tw := newTable(out)
+	fmt.Fprintln(tw, "TOPIC\tPARTITION\tREPLICAS\tADDING\tREMOVING")
+	for _, r := range moving.Sorted() {
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", r.Topic, r.Partition, joinIDs(r.Replicas), joinIDs(r.AddingReplicas), joinIDs(r.RemovingReplicas))
+	}
+	return tw.Flush()
+}
+
+func isMoving(moving kadm.ListPartitionReassignmentsResponses, topic string, partition int32) bool {
+	_, ok := moving[topic][partition]
+	return ok
+}
+
+func planSet(plan reassignPlan) kadm.TopicsSet {
+	set := kadm.TopicsSet{}
+	for _, rp := range plan.Partitions {
+		set.Add(rp.Topic, rp.Partition)
+	}
+	return set
+}
+
+// joinIDs writes ids as "1,2,3", or "-" for none.
+func joinIDs(ids []int32) string {
+	if len(ids) == 0 {
+		return "-"
+	}
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = strconv.Itoa(int(id))
+	}
+	return strings.Join(s, ",")
+}
+
+// humanBytes writes n bytes with a binary unit: "512 B", "1.5 MiB".
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 5; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
