@@ -23,10 +23,11 @@ func newClusterCommand(opts *clientOptions) *cobra.Command {
 		Long:  `Inspect the cluster as a whole, and run cluster-wide operations.`,
 		Example: `  strata cluster status
   strata cluster status --brokers kafka1:9092,kafka2:9092
-  strata cluster elect-leaders --all-topic-partitions`,
+  strata cluster elect-leaders --all-topic-partitions
+  strata cluster decommission 4`,
 		RunE: groupRunE,
 	}
-	cmd.AddCommand(newClusterStatusCommand(opts), newClusterElectLeadersCommand(opts))
+	cmd.AddCommand(newClusterStatusCommand(opts), newClusterElectLeadersCommand(opts), newClusterDecommissionCommand(opts))
 	return cmd
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
@@ -169,23 +170,40 @@ func readReassignPlan(file string) (reassignPlan, error) {
 // generateReassignment writes a plan for brokers to out and its summary to
 // summary.
 func generateReassignment(ctx context.Context, opts *clientOptions, adm *kadm.Client, brokers []int32, topics []string, out, summary io.Writer) error {
-	md, err := adm.Metadata(ctx, topics...)
+	in, err := clusterPlanInput(ctx, opts, adm, topics)
 	if err != nil {
-		return opts.requestErr("metadata", err)
-	}
-	racks := map[int32]string{}
-	for _, b := range md.Brokers {
-		racks[b.NodeID] = ptrOr(b.Rack, "")
+		return err
 	}
 	for _, id := range brokers {
-		if _, ok := racks[id]; !ok {
-			return fmt.Errorf("broker %d is not a live broker of the cluster (live: %v)", id, md.Brokers.NodeIDs())
+		if _, ok := in.racks[id]; !ok {
+			return fmt.Errorf("broker %d is not a live broker of the cluster (live: %v)", id, slices.Sorted(maps.Keys(in.racks)))
 		}
+	}
+	in.brokers = brokers
+	plan, sum := generatePlan(in)
+	if err := json.NewEncoder(out).Encode(plan); err != nil {
+		return err
+	}
+	return writePlanSummary(summary, plan, sum, len(in.partitions))
+}
+
+// clusterPlanInput reads the partitions of topics (every topic when none
+// is named) with their sizes, and the live brokers' racks; the caller sets
+// the brokers to place on.
+func clusterPlanInput(ctx context.Context, opts *clientOptions, adm *kadm.Client, topics []string) (planInput, error) {
+	var in planInput
+	md, err := adm.Metadata(ctx, topics...)
+	if err != nil {
+		return in, opts.requestErr("metadata", err)
+	}
+	in.racks = map[int32]string{}
+	for _, b := range md.Brokers {
+		in.racks[b.NodeID] = ptrOr(b.Rack, "")
 	}
 	sizes := map[planKey]int64{}
 	dirs, err := adm.DescribeAllLogDirs(ctx, nil)
 	if err != nil {
-		return opts.requestErr("describe log dirs", err)
+		return in, opts.requestErr("describe log dirs", err)
 	}
 	dirs.Each(func(d kadm.DescribedLogDir) {
 		d.Topics.Each(func(p kadm.DescribedLogDirPartition) {
@@ -193,24 +211,23 @@ func generateReassignment(ctx context.Context, opts *clientOptions, adm *kadm.Cl
 			sizes[k] = max(sizes[k], p.Size)
 		})
 	})
-	in := planInput{brokers: brokers, racks: racks}
 	for _, t := range md.Topics.Sorted() {
 		if t.Err != nil {
-			return fmt.Errorf("topic %q: %w", t.Topic, t.Err)
+			return in, fmt.Errorf("topic %q: %w", t.Topic, t.Err)
 		}
 		for _, p := range t.Partitions.Sorted() {
 			in.partitions = append(in.partitions, planPartition{topic: t.Topic, partition: p.Partition,
 				replicas: slices.Clone(p.Replicas), size: sizes[planKey{t.Topic, p.Partition}]})
 		}
 	}
-	plan, sum := generatePlan(in)
-	enc := json.NewEncoder(out)
-	if err := enc.Encode(plan); err != nil {
-		return err
-	}
-	fmt.Fprintf(summary, "the plan moves %d replicas (%s) and reorders others, changing %d of %d partitions\n",
-		sum.moves, humanBytes(sum.movedBytes), len(plan.Partitions), len(in.partitions))
-	tw := newTable(summary)
+	return in, nil
+}
+
+// writePlanSummary says what plan does, over partitions partitions.
+func writePlanSummary(w io.Writer, plan reassignPlan, sum planSummary, partitions int) error {
+	fmt.Fprintf(w, "the plan moves %d replicas (%s) and reorders others, changing %d of %d partitions\n",
+		sum.moves, humanBytes(sum.movedBytes), len(plan.Partitions), partitions)
+	tw := newTable(w)
 	fmt.Fprintln(tw, "BROKER\tREPLICAS\tLEADERS\tBYTES\t\tREPLICAS\tLEADERS\tBYTES")
 	for _, b := range sum.brokersOf() {
 		x, y := sum.before[b], sum.after[b]

@@ -63,6 +63,9 @@ type planInput struct {
 	partitions []planPartition
 	brokers    []int32          // the brokers replicas may go to
 	racks      map[int32]string // rack of each broker ("" for none)
+	// evacuateOnly moves only the replicas on brokers not in brokers
+	// (pass 1 below), as a decommission does.
+	evacuateOnly bool
 }
 
 type planPartition struct {
@@ -126,9 +129,11 @@ func generatePlan(in planInput) (reassignPlan, planSummary) {
 	// Largest first: they find the emptiest brokers, and are tried first.
 	slices.SortStableFunc(g.order, func(a, b int) int { return cmp.Compare(g.parts[b].size, g.parts[a].size) })
 	g.evacuate()
-	g.evenCounts()
-	g.evenBytes()
-	g.evenLeaders()
+	if !in.evacuateOnly {
+		g.evenCounts()
+		g.evenBytes()
+		g.evenLeaders()
+	}
 
 	plan := reassignPlan{Version: 1, Partitions: []reassignPartition{}}
 	sum := planSummary{before: loads(in.partitions), after: loads(g.parts)}

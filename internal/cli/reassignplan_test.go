@@ -105,6 +105,21 @@ func TestGeneratePlanDecommission(t *testing.T) {
 	}
 }
 
+// TestGeneratePlanEvacuateOnly moves the replicas of the broker leaving
+// and nothing else.
+func TestGeneratePlanEvacuateOnly(t *testing.T) {
+	parts := roundRobin(12, 2, []int32{1, 2, 3, 4}, 100)
+	plan, sum := generatePlan(planInput{partitions: parts, brokers: []int32{1, 2, 3}, evacuateOnly: true})
+	if sum.moves != 6 || len(plan.Partitions) != 6 {
+		t.Errorf("moved %d replicas of %d partitions, want the 6 on broker 4", sum.moves, len(plan.Partitions))
+	}
+	for _, p := range applyPlan(parts, plan) {
+		if slices.Contains(p.replicas, 4) {
+			t.Errorf("%s-%d still on broker 4", p.topic, p.partition)
+		}
+	}
+}
+
 // TestGeneratePlanBalanced: a balanced cluster gets an empty plan.
 func TestGeneratePlanBalanced(t *testing.T) {
 	parts := roundRobin(30, 3, []int32{1, 2, 3}, 500)

@@ -28,6 +28,8 @@ type Quorum interface {
 	// AddLearner proposes adding node id as a learner and returns once
 	// raft took the proposal (not once it is applied).
 	AddLearner(ctx context.Context, id uint64) error
+	// RemoveLearner proposes removing learner id, as AddLearner adds one.
+	RemoveLearner(ctx context.Context, id uint64) error
 }
 
 // ActiveConfig are the settings of the active controller, by Kafka's names.
@@ -73,8 +75,8 @@ type active struct {
 // RunActive acts as the cluster's controller whenever this node leads the
 // metadata quorum, until ctx ends: it fences brokers whose heartbeats
 // stopped, unfences brokers that are heard and caught up, elects leaders
-// and cleans ISRs after every such change, and adds nodes that heartbeat
-// but are not in the quorum as learners. live must receive every heartbeat
+// and cleans ISRs after every such change, and keeps the quorum's learners
+// in line with the broker-only nodes. live must receive every heartbeat
 // this node gets.
 func (c *Controller) RunActive(ctx context.Context, q Quorum, live *Liveness, cfg ActiveConfig) {
 	a := &active{c: c, q: q, live: live, cfg: cfg}
@@ -158,7 +160,7 @@ func (a *active) step(ctx context.Context, now time.Time) {
 			a.proposeChanges(ctx, img, changes)
 		}
 	}
-	a.addLearners(ctx, now)
+	a.syncLearners(ctx, now)
 }
 
 // proposeWithRepairs proposes rec with the elections and ISR changes it
@@ -217,18 +219,35 @@ func (c *Controller) logChanges(img *metadata.Image, changes []metadata.Partitio
 	}
 }
 
-// addLearners adds nodes heard within the session that are not in the
-// quorum: broker-only nodes joining. Raft takes one membership change at a
-// time, so one per round.
-func (a *active) addLearners(ctx context.Context, now time.Time) {
+// syncLearners adds nodes heard within the session that are not in the
+// quorum (broker-only nodes joining) as learners, and removes learners
+// that are neither registered brokers nor heard within the session (nodes
+// decommissioned and stopped). Raft takes one membership change at a time,
+// so one per round.
+func (a *active) syncLearners(ctx context.Context, now time.Time) {
 	voters, learners := a.q.Members()
-	for _, id := range a.live.heard(now.Add(-a.cfg.SessionTimeout)) {
+	heard := a.live.heard(now.Add(-a.cfg.SessionTimeout))
+	for _, id := range heard {
 		if slices.Contains(voters, uint64(id)) || slices.Contains(learners, uint64(id)) {
 			continue
 		}
 		a.c.logger.Info("adding a broker-only node to the metadata quorum as a learner", "node", id)
 		if err := a.q.AddLearner(ctx, uint64(id)); err != nil {
 			a.c.logger.Warn("add learner", "node", id, "err", err)
+		}
+		return
+	}
+	if now.Sub(a.since) < a.cfg.SessionTimeout {
+		return // a new controller has not heard everyone yet
+	}
+	img := a.c.store.Current()
+	for _, id := range learners {
+		if _, registered := img.Broker(int32(id)); registered || slices.Contains(heard, int32(id)) {
+			continue
+		}
+		a.c.logger.Info("removing an unregistered, silent learner from the metadata quorum", "node", id)
+		if err := a.q.RemoveLearner(ctx, id); err != nil {
+			a.c.logger.Warn("remove learner", "node", id, "err", err)
 		}
 		return
 	}

@@ -262,6 +262,26 @@ func (c *Controller) RegisterBroker(ctx context.Context, r metadata.RegisterBrok
 	}
 }
 
+// UnregisterBroker removes broker id from the cluster, as Kafka's
+// UnregisterBroker does: BROKER_ID_NOT_REGISTERED for an unknown id,
+// INVALID_REQUEST while it still holds a replica (move them first), or the
+// context's or log's error. A process of that id still running is no longer
+// a broker of the cluster: it leads nothing, and registers anew when
+// restarted.
+func (c *Controller) UnregisterBroker(ctx context.Context, id int32) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b, ok := c.store.Current().Broker(id)
+	if !ok {
+		return fmt.Errorf("%w: broker %d", kerr.BrokerIDNotRegistered, id)
+	}
+	if err := c.propose(ctx, metadata.UnregisterBroker{ID: id, Epoch: b.Epoch}); err != nil {
+		return err
+	}
+	c.logger.Info("unregistered broker", "broker", id)
+	return nil
+}
+
 // Elections returns how many partition leaders this node's decisions
 // changed, and how many of those were unclean (outside the ISR).
 func (c *Controller) Elections() (all, unclean int64) {

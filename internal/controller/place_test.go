@@ -261,9 +261,10 @@ func (q *fakeQuorum) ProposeAsLeader(_ context.Context, data []byte) (uint64, er
 	return index, q.store.Apply(index, rec)
 }
 
-func (q *fakeQuorum) Leader() (uint64, bool)                   { return 1, true }
-func (q *fakeQuorum) Members() (voters, learners []uint64)     { return []uint64{1, 2}, nil }
-func (q *fakeQuorum) AddLearner(context.Context, uint64) error { return nil }
+func (q *fakeQuorum) Leader() (uint64, bool)                      { return 1, true }
+func (q *fakeQuorum) Members() (voters, learners []uint64)        { return []uint64{1, 2}, nil }
+func (q *fakeQuorum) AddLearner(context.Context, uint64) error    { return nil }
+func (q *fakeQuorum) RemoveLearner(context.Context, uint64) error { return nil }
 
 // TestStalledControllerFencesNobody: a controller whose own process did
 // not run for longer than the session (paused, starved) gives every broker

@@ -90,6 +90,8 @@ func (img *Image) apply(index uint64, rec Record) (*Image, error) {
 		return img.registerBroker(index, r)
 	case FenceBroker:
 		return img.setFenced(r.ID, r.Epoch, true)
+	case UnregisterBroker:
+		return img.unregisterBroker(r)
 	case UnfenceBroker:
 		return img.setFenced(r.ID, r.Epoch, false)
 	case ChangePartitions:
@@ -155,6 +157,27 @@ func (img *Image) registerBroker(index uint64, r RegisterBroker) (*Image, error)
 	}
 	next := img.clone()
 	next.brokers[r.ID] = b
+	return next, nil
+}
+
+// unregisterBroker removes a broker that holds no replica.
+func (img *Image) unregisterBroker(r UnregisterBroker) (*Image, error) {
+	b, ok := img.brokers[r.ID]
+	switch {
+	case !ok:
+		return nil, fmt.Errorf("%w: broker %d", kerr.BrokerIDNotRegistered, r.ID)
+	case b.Epoch != r.Epoch:
+		return nil, fmt.Errorf("%w: broker %d has epoch %d, not %d", kerr.StaleBrokerEpoch, r.ID, b.Epoch, r.Epoch)
+	}
+	for _, t := range img.byName {
+		for _, p := range t.Partitions {
+			if p.HasReplica(r.ID) {
+				return nil, fmt.Errorf("%w: broker %d still holds a replica of %s-%d; move its replicas first", kerr.InvalidRequest, r.ID, t.Name, p.Index)
+			}
+		}
+	}
+	next := img.clone()
+	delete(next.brokers, r.ID)
 	return next, nil
 }
 

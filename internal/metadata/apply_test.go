@@ -263,6 +263,35 @@ func TestBrokerLifecycle(t *testing.T) {
 	}
 }
 
+func TestUnregisterBroker(t *testing.T) {
+	img, err := baseImage(t).Apply(6, RegisterBroker{ID: 3, Host: "h3", Port: 1, Incarnation: idA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		rec  UnregisterBroker
+		want error
+	}{
+		{UnregisterBroker{ID: 9, Epoch: 6}, kerr.BrokerIDNotRegistered},
+		{UnregisterBroker{ID: 3, Epoch: 5}, kerr.StaleBrokerEpoch},
+		{UnregisterBroker{ID: 1, Epoch: 2}, kerr.InvalidRequest}, // it holds replicas
+	} {
+		if _, err := img.Apply(7, tt.rec); !errors.Is(err, tt.want) {
+			t.Errorf("%+v: got %v, want %v", tt.rec, err, tt.want)
+		}
+	}
+	next, err := img.Apply(7, UnregisterBroker{ID: 3, Epoch: 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := next.Broker(3); ok {
+		t.Fatal("broker 3 still registered")
+	}
+	if _, ok := img.Broker(3); !ok {
+		t.Fatal("the old image changed")
+	}
+}
+
 func TestChangePartitions(t *testing.T) {
 	// baseImage: a.b-0 led by 1 with replicas and ISR [1 2]; a.b-1 led by 2.
 	// Brokers 1 and 2 are registered without incarnations: unfenced.

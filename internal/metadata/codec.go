@@ -10,9 +10,9 @@ import (
 // Version is the newest format version byte an encoded record or snapshot
 // starts with. Version 2 added broker incarnations, epochs and fencing and
 // partition epochs; version 3 the replicas being added and removed of a
-// partition under reassignment. An encoding takes the lowest version that
-// holds what it says (3 only for ReassignPartitions, and for snapshots of a
-// reassignment in progress), so a node of the release before reads
+// partition under reassignment, and kinds 12 and 13. An encoding takes the
+// lowest version that holds what it says (3 only for ReassignPartitions,
+// UnregisterBroker, and snapshots of a reassignment in progress), so a node of the release before reads
 // everything but reassignments; earlier versions still decode.
 const Version byte = 3
 
@@ -45,6 +45,9 @@ func EncodeRecord(r Record) []byte {
 		e.string(r.Rack)
 		e.uuid(r.Incarnation)
 	case FenceBroker:
+		e.int(int64(r.ID))
+		e.int(r.Epoch)
+	case UnregisterBroker:
 		e.int(int64(r.ID))
 		e.int(r.Epoch)
 	case UnfenceBroker:
@@ -114,6 +117,8 @@ func DecodeRecord(b []byte) (Record, error) {
 		r = rec
 	case kindFenceBroker:
 		r = FenceBroker{ID: d.int32(), Epoch: d.int64()}
+	case kindUnregisterBroker:
+		r = UnregisterBroker{ID: d.int32(), Epoch: d.int64()}
 	case kindUnfenceBroker:
 		r = UnfenceBroker{ID: d.int32(), Epoch: d.int64()}
 	case kindChangePartitions:
@@ -178,7 +183,7 @@ func DecodeRecord(b []byte) (Record, error) {
 // recordNeedsV3 reports whether r holds what only version 3 encodes.
 func recordNeedsV3(r Record) bool {
 	switch r := r.(type) {
-	case ReassignPartitions:
+	case ReassignPartitions, UnregisterBroker:
 		return true
 	case Batch:
 		return slices.ContainsFunc(r.Records, recordNeedsV3)

@@ -14,6 +14,7 @@ func sampleRecords() []Record {
 		RegisterBroker{ID: 1, Host: "localhost", Port: 9092},
 		RegisterBroker{ID: 2147483647, Host: "h", Port: 65535, Rack: "rack-a", Incarnation: idC},
 		FenceBroker{ID: 3, Epoch: 1 << 40},
+		UnregisterBroker{ID: 4, Epoch: 77},
 		UnfenceBroker{ID: 3, Epoch: 7},
 		ChangePartitions{Changes: []PartitionChange{
 			{TopicID: idA, Partition: 1, Epoch: 4, Leader: 2, LeaderEpoch: 9, ISR: []int32{2, 3}},

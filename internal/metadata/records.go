@@ -9,8 +9,8 @@ package metadata
 // Record is one change to the metadata image, as written to the metadata log.
 // The concrete types are RegisterBroker, FenceBroker, UnfenceBroker,
 // CreateTopic, DeleteTopic, CreatePartitions, ChangePartitions,
-// ReassignPartitions, SetTopicConfigs, AllocateProducerIDs, SetClusterID and
-// Batch; the interface is sealed.
+// ReassignPartitions, UnregisterBroker, SetTopicConfigs, AllocateProducerIDs,
+// SetClusterID and Batch; the interface is sealed.
 type Record interface {
 	kind() kind
 }
@@ -32,6 +32,7 @@ const (
 	kindChangePartitions    kind = 10
 	kindBatch               kind = 11
 	kindReassignPartitions  kind = 12
+	kindUnregisterBroker    kind = 13
 	// kindSnapshot marks a whole encoded image (a Raft snapshot), never a
 	// log entry; Store.ApplyEncoded tells the two apart by it.
 	kindSnapshot kind = 0x80
@@ -58,6 +59,13 @@ type FenceBroker struct {
 
 // UnfenceBroker unfences the broker ID if its epoch is still Epoch.
 type UnfenceBroker struct {
+	ID    int32
+	Epoch int64
+}
+
+// UnregisterBroker removes the broker ID, registered with Epoch, from the
+// cluster (Kafka's UnregisterBrokerRecord). It must hold no replica.
+type UnregisterBroker struct {
 	ID    int32
 	Epoch int64
 }
@@ -165,3 +173,4 @@ func (UnfenceBroker) kind() kind       { return kindUnfenceBroker }
 func (ChangePartitions) kind() kind    { return kindChangePartitions }
 func (Batch) kind() kind               { return kindBatch }
 func (ReassignPartitions) kind() kind  { return kindReassignPartitions }
+func (UnregisterBroker) kind() kind    { return kindUnregisterBroker }

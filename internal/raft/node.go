@@ -325,10 +325,14 @@ func (n *Node) Members() (voters, learners []uint64) {
 // raft's refusal (not the leader, a membership change already pending); the
 // change is done when Members lists the learner.
 func (n *Node) AddLearner(ctx context.Context, id uint64) error {
+	return n.confChange(ctx, &pb.ConfChange{Type: pb.ConfChangeAddLearnerNode.Enum(), NodeId: new(id)})
+}
+
+// confChange proposes cc and returns once raft took the proposal, or with
+// raft's refusal.
+func (n *Node) confChange(ctx context.Context, cc *pb.ConfChange) error {
 	errc := make(chan error, 1)
-	if err := n.control(ctx, func() {
-		errc <- n.rn.ProposeConfChange(&pb.ConfChange{Type: pb.ConfChangeAddLearnerNode.Enum(), NodeId: new(id)})
-	}); err != nil {
+	if err := n.control(ctx, func() { errc <- n.rn.ProposeConfChange(cc) }); err != nil {
 		return err
 	}
 	select {
@@ -339,6 +343,12 @@ func (n *Node) AddLearner(ctx context.Context, id uint64) error {
 	case <-n.done:
 		return ErrStopped
 	}
+}
+
+// RemoveLearner proposes removing learner id from the group; as AddLearner,
+// it returns once raft took the proposal.
+func (n *Node) RemoveLearner(ctx context.Context, id uint64) error {
+	return n.confChange(ctx, &pb.ConfChange{Type: pb.ConfChangeRemoveNode.Enum(), NodeId: new(id)})
 }
 
 // TransferLeadership asks raft to hand this node's leadership to voter to,

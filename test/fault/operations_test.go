@@ -7,11 +7,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/stratalog/strata/test/cluster"
 )
@@ -95,6 +98,72 @@ func TestGrowAndRebalance(t *testing.T) {
 	}
 	if led != parts/4 {
 		t.Errorf("node 4 leads %d partitions after the preferred election, want %d", led, parts/4)
+	}
+	check(t, c, cl, p, topic, parts)
+}
+
+// TestDecommissionUnderLoad takes the broker-only node 4 out of a loaded
+// 4-node cluster with `strata cluster decommission 4`: its replicas move to
+// the others, it is unregistered, and once stopped it leaves the metadata
+// quorum's learners. The producer sees no error and nothing is lost.
+func TestDecommissionUnderLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts strata processes")
+	}
+	c := cluster.Start(t, cluster.Options{Nodes: 4, Voters: 3, Settings: clusterSettings})
+	c.WaitReady(30 * time.Second)
+	cl := c.Client(t)
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const topic, parts = "shrink", 8
+	if res, err := adm.CreateTopic(ctx, parts, 3, nil, topic); err != nil || res.Err != nil {
+		t.Fatalf("create topic: %v %v", err, res.Err)
+	}
+	p := startProducer(t, cl, topic)
+	p.waitAcked(t, 3000, 30*time.Second, "acks on four nodes")
+
+	out, _ := strataCLI(t, c, "cluster", "decommission", "4")
+	if !strings.Contains(out, "Node 4 is unregistered") {
+		t.Fatalf("decommission did not finish:\n%s", out)
+	}
+	t.Logf("decommission:\n%s", out)
+	md, err := adm.Metadata(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mp := range md.Topics[topic].Partitions {
+		if slices.Contains(mp.Replicas, 4) {
+			t.Errorf("partition %d still has a replica on node 4: %v", mp.Partition, mp.Replicas)
+		}
+	}
+	dc, err := kmsg.NewPtrDescribeClusterRequest().RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range dc.Brokers {
+		if b.NodeID == 4 {
+			t.Errorf("node 4 still registered: %+v", b)
+		}
+	}
+	p.waitAcked(t, 2000, 30*time.Second, "acks after the decommission")
+	c.Node(4).Stop()
+	cluster.Eventually(t, 20*time.Second, "node 4 out of the metadata quorum", func() bool {
+		req := kmsg.NewPtrDescribeQuorumRequest()
+		rt := kmsg.NewDescribeQuorumRequestTopic()
+		rt.Topic = "__cluster_metadata"
+		rt.Partitions = []kmsg.DescribeQuorumRequestTopicPartition{kmsg.NewDescribeQuorumRequestTopicPartition()}
+		req.Topics = append(req.Topics, rt)
+		q, err := req.RequestWith(ctx, cl)
+		if err != nil || len(q.Topics) == 0 || len(q.Topics[0].Partitions) == 0 || q.Topics[0].Partitions[0].ErrorCode != 0 {
+			return false
+		}
+		return !slices.ContainsFunc(q.Topics[0].Partitions[0].Observers,
+			func(o kmsg.DescribeQuorumResponseTopicPartitionReplicaState) bool { return o.ReplicaID == 4 })
+	})
+	p.stop()
+	if n := p.errs.Load(); n != 0 {
+		t.Errorf("the producer saw %d errors", n)
 	}
 	check(t, c, cl, p, topic, parts)
 }
