@@ -20,11 +20,18 @@ package broker
 //     not set is a no-op) and written to the metadata log. An empty name is
 //     INVALID_REQUEST, an illegal one INVALID_TOPIC_EXCEPTION, an unknown
 //     topic UNKNOWN_TOPIC_OR_PARTITION.
-//   - BROKER (4): the name must be empty (cluster default) or this node's id
-//     (INVALID_REQUEST otherwise). Strata has no dynamic broker configs yet,
-//     so setting any is INVALID_REQUEST ("Cannot update these configs
-//     dynamically: ..."), which Kafka answers for a setting that is not
-//     dynamic; an incremental DELETE alone is a no-op.
+//   - BROKER (4): the name must be empty (the cluster-wide dynamic
+//     defaults) or this node's id (its own dynamic settings; INVALID_REQUEST
+//     otherwise). AlterConfigs replaces the resource's dynamic settings,
+//     IncrementalAlterConfigs applies its operations to them; the result is
+//     written to the metadata log and every node applies it without a
+//     restart, this node's own over the cluster's over the command line.
+//     Only the settings Strata applies live are dynamic: the broker
+//     defaults of topic configs (log.retention.ms, message.max.bytes,
+//     min.insync.replicas, ...). Any other setting refuses the whole
+//     resource with INVALID_REQUEST ("Cannot update these configs
+//     dynamically: Set(...)"), as Kafka answers; a bad value or unknown
+//     name is INVALID_CONFIG.
 //   - BROKER_LOGGER (8), IncrementalAlterConfigs only: the name must be this
 //     node's id; no logger is known, so SET and DELETE are INVALID_CONFIG
 //     ("Logger x does not exist!") and APPEND and SUBTRACT INVALID_REQUEST.
@@ -44,6 +51,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/stratalog/strata/internal/config"
+	"github.com/stratalog/strata/internal/metadata"
 )
 
 func init() {
@@ -126,7 +134,7 @@ func (b *Broker) alterConfigs(ctx context.Context, res []alterResource, validate
 		case kmsg.ConfigResourceTypeTopic:
 			errs[i] = adminError(b.alterTopicConfigs(ctx, r, validateOnly))
 		case kmsg.ConfigResourceTypeBroker:
-			errs[i] = b.alterBrokerConfigs(r)
+			errs[i] = adminError(b.alterBrokerConfigs(ctx, r, validateOnly))
 		case kmsg.ConfigResourceTypeBrokerLogger:
 			if r.replace {
 				errs[i] = apiErrorf(kerr.InvalidRequest, "Unknown resource type %d", int8(r.typ))
@@ -175,7 +183,7 @@ func (b *Broker) alterTopicConfigs(ctx context.Context, r alterResource, validat
 			next[op.Name] = *op.Value
 		}
 	} else {
-		next, err = applyConfigOps(t.Configs, r.ops, config.DescribeTopic(b.cfg.Settings, t.Configs))
+		next, err = applyConfigOps(t.Configs, r.ops, config.DescribeTopic(b.settings(), t.Configs))
 		if err != nil {
 			return err
 		}
@@ -263,24 +271,37 @@ func diffConfigs(old, next map[string]string) (set map[string]string, del []stri
 	return set, del
 }
 
-// alterBrokerConfigs refuses every change to a broker's settings, as none
-// is dynamic yet; DELETEs alone change nothing and succeed.
-func (b *Broker) alterBrokerConfigs(r alterResource) error {
+// alterBrokerConfigs changes the dynamic settings of this node (its id as
+// the name) or of the whole cluster (the empty name) through the metadata
+// log: AlterConfigs replaces them all, IncrementalAlterConfigs applies its
+// operations to them. config.CheckDynamic validates the result.
+func (b *Broker) alterBrokerConfigs(ctx context.Context, r alterResource, validateOnly bool) error {
+	id := metadata.ClusterDefault
 	if r.name != "" {
 		if err := checkNodeID(r.name, b.cfg.NodeID, ""); err != nil {
 			return err
 		}
+		id = b.cfg.NodeID
 	}
-	var names []string
-	for _, op := range r.ops {
-		if op.Op != kmsg.IncrementalAlterConfigOpDelete {
-			names = append(names, op.Name)
+	cur := b.store.Current().BrokerConfigs(id)
+	var next map[string]string
+	if r.replace {
+		next = make(map[string]string, len(r.ops))
+		for _, op := range r.ops {
+			next[op.Name] = *op.Value
+		}
+	} else {
+		var err error
+		if next, err = applyConfigOps(cur, r.ops, config.DescribeBroker(b.settings())); err != nil {
+			return err
 		}
 	}
-	if len(names) > 0 {
-		return apiErrorf(kerr.InvalidRequest, "Cannot update these configs dynamically: %s", strings.Join(names, ", "))
+	canon, err := config.CheckDynamic(b.cfg.Settings, next)
+	if err != nil {
+		return err
 	}
-	return nil
+	set, del := diffConfigs(cur, canon)
+	return b.ctrl.AlterBrokerConfigs(ctx, id, set, del, validateOnly)
 }
 
 // alterLoggers answers BROKER_LOGGER changes: no logger is known by name.

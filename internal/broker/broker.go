@@ -233,8 +233,16 @@ func New(cfg Config) (*Broker, error) {
 
 // uncleanElection reports whether topic t allows unclean leader election.
 func (b *Broker) uncleanElection(t *metadata.Topic) bool {
-	cfg, err := config.ResolveTopic(b.cfg.Settings, t.Configs)
+	cfg, err := config.ResolveTopic(b.settings(), t.Configs)
 	return err == nil && cfg.UncleanLeaderElection
+}
+
+// settings returns this node's broker settings in force: the command
+// line's, with the cluster-wide and this node's dynamic settings of the
+// metadata over them.
+func (b *Broker) settings() config.Broker {
+	img := b.store.Current()
+	return b.cfg.Settings.WithDynamic(img.BrokerConfigs(metadata.ClusterDefault), img.BrokerConfigs(b.cfg.NodeID))
 }
 
 func (b *Broker) closeNetwork() {

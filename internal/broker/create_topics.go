@@ -97,7 +97,7 @@ func (b *Broker) handleCreateTopics(ctx context.Context, req *Request) (kmsg.Res
 			if err == nil {
 				st.TopicID = res.ID
 				st.NumPartitions, st.ReplicationFactor = res.NumPartitions, res.ReplicationFactor
-				st.Configs = createdTopicConfigs(config.DescribeTopic(b.cfg.Settings, configs[t.Topic]))
+				st.Configs = createdTopicConfigs(config.DescribeTopic(b.settings(), configs[t.Topic]))
 			}
 		}
 		if err != nil {

@@ -8,10 +8,12 @@ package broker
 //     (topic override, explicit broker setting, or default). An illegal
 //     topic name is INVALID_TOPIC_EXCEPTION, an unknown topic
 //     UNKNOWN_TOPIC_OR_PARTITION.
-//   - BROKER (4): the resource name must be this node's id (its settings,
-//     all read-only as there are no dynamic broker configs) or empty (the
-//     cluster-wide dynamic defaults: none). Another id, or a name that is
-//     not a number, is INVALID_REQUEST with Kafka's message.
+//   - BROKER (4): the resource name must be this node's id (every setting
+//     with its value in force and source: this broker's dynamic setting,
+//     the cluster-wide dynamic default, the command line, or the default;
+//     only dynamic settings are not read-only) or empty (the cluster-wide
+//     dynamic defaults that are set). Another id, or a name that is not a
+//     number, is INVALID_REQUEST with Kafka's message.
 //   - BROKER_LOGGER (8): the name must be this node's id (else
 //     INVALID_REQUEST); the answer lists no loggers, as Strata's loggers are
 //     not configurable by name.
@@ -52,13 +54,13 @@ func (b *Broker) handleDescribeConfigs(_ context.Context, req *Request) (kmsg.Re
 		case kmsg.ConfigResourceTypeTopic:
 			var t *metadata.Topic
 			if t, err = topicResource(img, rr.ResourceName); err == nil {
-				entries = config.DescribeTopic(b.cfg.Settings, t.Configs)
+				entries = config.DescribeTopic(b.settings(), t.Configs)
 			}
 		case kmsg.ConfigResourceTypeBroker:
-			if rr.ResourceName != "" {
-				if err = checkNodeID(rr.ResourceName, b.cfg.NodeID, " or empty string"); err == nil {
-					entries = config.DescribeBroker(b.cfg.Settings)
-				}
+			if rr.ResourceName == "" {
+				entries = config.DescribeClusterDefault(b.settings())
+			} else if err = checkNodeID(rr.ResourceName, b.cfg.NodeID, " or empty string"); err == nil {
+				entries = config.DescribeBroker(b.settings())
 			}
 		case kmsg.ConfigResourceTypeBrokerLogger:
 			if rr.ResourceName == "" {

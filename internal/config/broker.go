@@ -141,8 +141,13 @@ func IsBrokerSetting(name string) bool { _, ok := brokerIndex[name]; return ok }
 // Broker holds a broker's settings. The zero value is not valid; use
 // DefaultBroker or ParseBroker. A Broker is immutable and safe to share.
 type Broker struct {
-	// values are the settings given explicitly, in canonical form.
+	// values are the settings in force given explicitly, in canonical
+	// form: the command line's, with the dynamic ones over them.
 	values map[string]string
+	// staticValues are the command line's settings when dynamic ones are
+	// layered over them (nil: values are the command line's); then
+	// clusterDefault and perBroker are the dynamic layers.
+	staticValues, clusterDefault, perBroker map[string]string
 }
 
 // DefaultBroker returns a broker with every setting at Kafka's default.
@@ -190,7 +195,8 @@ func (b Broker) Value(name string) (string, bool) {
 	return "", false
 }
 
-// IsSet reports whether the setting was given explicitly.
+// IsSet reports whether the setting was given explicitly, on the command
+// line or dynamically.
 func (b Broker) IsSet(name string) bool { _, ok := b.values[name]; return ok }
 
 // get parses the value in force of a setting that has a default.

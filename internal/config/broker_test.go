@@ -2,6 +2,8 @@ package config
 
 import (
 	"errors"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -141,8 +143,8 @@ func TestDescribeBroker(t *testing.T) {
 	}
 	found := 0
 	for _, e := range entries {
-		if !e.ReadOnly {
-			t.Errorf("%s: got writable, want read-only", e.Name)
+		if e.ReadOnly == IsDynamic(e.Name) {
+			t.Errorf("%s: read-only %v, but dynamic %v", e.Name, e.ReadOnly, IsDynamic(e.Name))
 		}
 		switch e.Name {
 		case "num.partitions":
@@ -165,6 +167,81 @@ func TestDescribeBroker(t *testing.T) {
 	}
 	if found != 3 {
 		t.Fatalf("got %d of the checked entries, want 3", found)
+	}
+}
+
+// TestDynamicLayers sets log.retention.ms on the command line, as a
+// cluster-wide dynamic default and for one broker: each layer wins over
+// the one below, topics see the value in force, and the synonyms list all
+// layers in Kafka's order.
+func TestDynamicLayers(t *testing.T) {
+	static, err := ParseBroker(map[string]string{"log.retention.ms": "1000", "num.partitions": "3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(b Broker, want string, source kmsg.ConfigSource, syns int) {
+		t.Helper()
+		tc, err := ResolveTopic(b, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e Entry
+		for _, x := range DescribeBroker(b) {
+			if x.Name == "log.retention.ms" {
+				e = x
+			}
+		}
+		if got, _ := b.Value("log.retention.ms"); got != want || e.Source != source || len(e.Synonyms) != syns || e.ReadOnly {
+			t.Errorf("got %s from %v with %d synonyms (read-only %v), want %s from %v with %d", got, e.Source, len(e.Synonyms), e.ReadOnly, want, source, syns)
+		}
+		if tc.RetentionMs != mustInt(want) {
+			t.Errorf("topics retain for %d ms, want %s", tc.RetentionMs, want)
+		}
+	}
+	check(static, "1000", kmsg.ConfigSourceStaticBrokerConfig, 1)
+	withDefault := static.WithDynamic(map[string]string{"log.retention.ms": "2000"}, nil)
+	check(withDefault, "2000", kmsg.ConfigSourceDynamicDefaultBrokerConfig, 2)
+	both := static.WithDynamic(map[string]string{"log.retention.ms": "2000"}, map[string]string{"log.retention.ms": "3000"})
+	check(both, "3000", kmsg.ConfigSourceDynamicBrokerConfig, 3)
+	check(both.WithDynamic(nil, nil), "1000", kmsg.ConfigSourceStaticBrokerConfig, 1)
+	if got := DescribeClusterDefault(both); len(got) != 1 || *got[0].Value != "2000" || got[0].Source != kmsg.ConfigSourceDynamicDefaultBrokerConfig {
+		t.Errorf("cluster default: got %+v", got)
+	}
+	if n, _ := both.Value("num.partitions"); n != "3" {
+		t.Errorf("num.partitions: got %s, want the command line's 3", n)
+	}
+}
+
+func mustInt(s string) int64 {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		panic(err)
+	}
+	return n
+}
+
+func TestCheckDynamic(t *testing.T) {
+	static := DefaultBroker()
+	got, err := CheckDynamic(static, map[string]string{"message.max.bytes": " 2000 ", "log.retention.hours": "2"})
+	if err != nil || got["message.max.bytes"] != "2000" {
+		t.Fatalf("got %v, %v", got, err)
+	}
+	for set, want := range map[string]error{
+		"broker.rack=r1":        kerr.InvalidRequest,
+		"num.partitions=2":      kerr.InvalidRequest,
+		"message.max.bytes=x":   kerr.InvalidConfig,
+		"no.such.setting=1":     kerr.InvalidConfig,
+		"min.insync.replicas=0": kerr.InvalidConfig,
+	} {
+		k, v, _ := strings.Cut(set, "=")
+		_, err := CheckDynamic(static, map[string]string{k: v})
+		if !errors.Is(err, want) {
+			t.Errorf("%s: got %v, want %v", set, err, want)
+		}
+	}
+	_, err = CheckDynamic(static, map[string]string{"num.partitions": "2", "broker.rack": "a", "message.max.bytes": "1"})
+	if err == nil || err.Error() != "Cannot update these configs dynamically: Set(broker.rack, num.partitions)" {
+		t.Errorf("got %v, want Kafka's message naming both", err)
 	}
 }
 

@@ -54,31 +54,55 @@ func DescribeTopic(b Broker, overrides map[string]string) []Entry {
 	return entries
 }
 
-// DescribeBroker returns every broker setting, sorted by name. All are
-// read-only: Strata has no dynamic broker configs yet.
+// DescribeBroker returns every broker setting, sorted by name, with the
+// value in force and where it comes from: this broker's dynamic setting,
+// the cluster-wide dynamic default, the command line, or the default. Only
+// the dynamic settings (IsDynamic) are not read-only.
 func DescribeBroker(b Broker) []Entry {
 	entries := make([]Entry, 0, len(brokerDefs))
 	for i := range brokerDefs {
 		d := &brokerDefs[i]
-		e := Entry{Name: d.Name, Source: kmsg.ConfigSourceDefaultConfig, ReadOnly: true, Type: d.Type,
+		e := Entry{Name: d.Name, Source: b.source(d.Name), ReadOnly: !dynamicSettings[d.Name], Type: d.Type,
 			Documentation: d.Doc, Synonyms: brokerSynonyms(b, d)}
 		if v, ok := b.Value(d.Name); ok {
 			e.Value = str(v)
-		}
-		if b.IsSet(d.Name) {
-			e.Source = kmsg.ConfigSourceStaticBrokerConfig
 		}
 		entries = append(entries, e)
 	}
 	return entries
 }
 
-// brokerSynonyms returns the sources of broker setting d: its explicit
-// value, then its default.
+// DescribeClusterDefault returns the cluster-wide dynamic defaults of b, as
+// Kafka describes the broker resource with the empty name: only the
+// settings set there, sorted by name.
+func DescribeClusterDefault(b Broker) []Entry {
+	var entries []Entry
+	for _, name := range sortedKeys(b.clusterDefault) {
+		d := brokerIndex[name]
+		v := b.clusterDefault[name]
+		entries = append(entries, Entry{Name: name, Value: str(v), Source: kmsg.ConfigSourceDynamicDefaultBrokerConfig,
+			Type: d.Type, Documentation: d.Doc,
+			Synonyms: []Synonym{{Name: name, Value: str(v), Source: kmsg.ConfigSourceDynamicDefaultBrokerConfig}}})
+	}
+	return entries
+}
+
+// brokerSynonyms returns the sources of broker setting d in Kafka's order
+// of precedence: this broker's dynamic value, the cluster-wide dynamic
+// default, the command line's value, then the default.
 func brokerSynonyms(b Broker, d *Definition) []Synonym {
 	var out []Synonym
-	if v, ok := b.values[d.Name]; ok {
-		out = append(out, Synonym{Name: d.Name, Value: str(v), Source: kmsg.ConfigSourceStaticBrokerConfig})
+	for _, l := range []struct {
+		m      map[string]string
+		source kmsg.ConfigSource
+	}{
+		{b.perBroker, kmsg.ConfigSourceDynamicBrokerConfig},
+		{b.clusterDefault, kmsg.ConfigSourceDynamicDefaultBrokerConfig},
+		{b.static(), kmsg.ConfigSourceStaticBrokerConfig},
+	} {
+		if v, ok := l.m[d.Name]; ok {
+			out = append(out, Synonym{Name: d.Name, Value: str(v), Source: l.source})
+		}
 	}
 	if d.Default != nil {
 		out = append(out, Synonym{Name: d.Name, Value: str(*d.Default), Source: kmsg.ConfigSourceDefaultConfig})

@@ -317,7 +317,7 @@ func effectiveTopicValue(b Broker, d *Definition, overrides map[string]string) (
 		if d.units != nil {
 			n, err := strconv.ParseInt(raw, 10, 64)
 			if err != nil {
-				return raw, kmsg.ConfigSourceStaticBrokerConfig // ParseBroker rejects this
+				return raw, b.source(syn) // ParseBroker rejects this
 			}
 			n *= max(d.units[i], 1)
 			if n < 0 && d.Name == RetentionMs {
@@ -325,7 +325,7 @@ func effectiveTopicValue(b Broker, d *Definition, overrides map[string]string) (
 			}
 			raw = strconv.FormatInt(n, 10)
 		}
-		return raw, kmsg.ConfigSourceStaticBrokerConfig
+		return raw, b.source(syn)
 	}
 	return *d.Default, kmsg.ConfigSourceDefaultConfig
 }

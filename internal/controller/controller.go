@@ -229,6 +229,23 @@ func (c *Controller) AlterTopicConfigs(ctx context.Context, topic string, set ma
 	return c.propose(ctx, rec)
 }
 
+// AlterBrokerConfigs sets the keys of set and removes the keys of del in
+// the dynamic settings of broker (metadata.ClusterDefault: of the cluster),
+// which the caller has validated. A change that changes nothing, or
+// validateOnly, proposes nothing.
+func (c *Controller) AlterBrokerConfigs(ctx context.Context, broker int32, set map[string]string, del []string, validateOnly bool) error {
+	if validateOnly || len(set)+len(del) == 0 {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.propose(ctx, metadata.SetBrokerConfigs{Broker: broker, Set: set, Delete: del}); err != nil {
+		return err
+	}
+	c.logger.Info("dynamic broker settings changed", "broker", broker, "set", set, "deleted", del)
+	return nil
+}
+
 // RegisterBroker registers a broker process (see metadata.RegisterBroker)
 // and returns its broker epoch. A new process of an id starts fenced, so
 // the partitions the previous one led get new leaders, or none, in the same

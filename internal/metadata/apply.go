@@ -128,6 +128,16 @@ func (img *Image) apply(index uint64, rec Record) (*Image, error) {
 		return img.createPartitions(r)
 	case SetTopicConfigs:
 		return img.setTopicConfigs(r)
+	case SetBrokerConfigs:
+		if r.Broker < ClusterDefault {
+			return nil, fmt.Errorf("%w: broker id %d", kerr.InvalidRequest, r.Broker)
+		}
+		if err := checkConfigKeys(r.Set, r.Delete); err != nil {
+			return nil, fmt.Errorf("broker %d: %w", r.Broker, err)
+		}
+		next := img.clone()
+		next.setBrokerConfigs(r.Broker, mergeConfigs(img.brokerConfigs[r.Broker], r.Set, r.Delete))
+		return next, nil
 	case AllocateProducerIDs:
 		return img.allocateProducerIDs(r)
 	case SetClusterID:
@@ -160,6 +170,33 @@ func (img *Image) registerBroker(index uint64, r RegisterBroker) (*Image, error)
 	return next, nil
 }
 
+// mergeConfigs returns a copy of cfg with set applied and del removed; nil
+// when nothing is left.
+func mergeConfigs(cfg, set map[string]string, del []string) map[string]string {
+	out := maps.Clone(cfg)
+	if out == nil {
+		out = make(map[string]string, len(set))
+	}
+	maps.Copy(out, set)
+	for _, k := range del {
+		delete(out, k)
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// setBrokerConfigs sets broker id's dynamic settings in an image under
+// construction; nil removes them.
+func (img *Image) setBrokerConfigs(id int32, cfg map[string]string) {
+	if cfg == nil {
+		delete(img.brokerConfigs, id)
+		return
+	}
+	img.brokerConfigs[id] = cfg
+}
+
 // unregisterBroker removes a broker that holds no replica.
 func (img *Image) unregisterBroker(r UnregisterBroker) (*Image, error) {
 	b, ok := img.brokers[r.ID]
@@ -178,6 +215,7 @@ func (img *Image) unregisterBroker(r UnregisterBroker) (*Image, error) {
 	}
 	next := img.clone()
 	delete(next.brokers, r.ID)
+	next.setBrokerConfigs(r.ID, nil)
 	return next, nil
 }
 
@@ -422,19 +460,8 @@ func (img *Image) setTopicConfigs(r SetTopicConfigs) (*Image, error) {
 	if err := checkConfigKeys(r.Set, r.Delete); err != nil {
 		return nil, fmt.Errorf("topic %q: %w", t.Name, err)
 	}
-	cfg := maps.Clone(t.Configs)
-	if cfg == nil {
-		cfg = make(map[string]string, len(r.Set))
-	}
-	maps.Copy(cfg, r.Set)
-	for _, k := range r.Delete {
-		delete(cfg, k)
-	}
-	if len(cfg) == 0 {
-		cfg = nil
-	}
 	nt := *t
-	nt.Configs = cfg
+	nt.Configs = mergeConfigs(t.Configs, r.Set, r.Delete)
 	next := img.clone()
 	next.putTopic(&nt)
 	return next, nil

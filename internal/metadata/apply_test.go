@@ -3,6 +3,7 @@ package metadata
 import (
 	"errors"
 	"math"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -289,6 +290,37 @@ func TestUnregisterBroker(t *testing.T) {
 	}
 	if _, ok := img.Broker(3); !ok {
 		t.Fatal("the old image changed")
+	}
+}
+
+func TestSetBrokerConfigs(t *testing.T) {
+	img := baseImage(t)
+	next, err := img.Apply(6, SetBrokerConfigs{Broker: ClusterDefault, Set: map[string]string{"a": "1", "b": "2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, err = next.Apply(7, SetBrokerConfigs{Broker: ClusterDefault, Set: map[string]string{"a": "3"}, Delete: []string{"b"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := next.BrokerConfigs(ClusterDefault); !reflect.DeepEqual(got, map[string]string{"a": "3"}) {
+		t.Fatalf("got %v", got)
+	}
+	if img.BrokerConfigs(ClusterDefault) != nil {
+		t.Fatal("the old image changed")
+	}
+	next, err = next.Apply(8, SetBrokerConfigs{Broker: ClusterDefault, Delete: []string{"a"}})
+	if err != nil || next.BrokerConfigs(ClusterDefault) != nil {
+		t.Fatalf("after deleting every key: %v, %v", next.BrokerConfigs(ClusterDefault), err)
+	}
+	for _, bad := range []SetBrokerConfigs{
+		{Broker: -2, Set: map[string]string{"a": "1"}},
+		{Broker: 1, Set: map[string]string{"a": "1"}, Delete: []string{"a"}},
+		{Broker: 1, Set: map[string]string{"": "1"}},
+	} {
+		if _, err := img.Apply(6, bad); err == nil {
+			t.Errorf("%+v applied", bad)
+		}
 	}
 }
 

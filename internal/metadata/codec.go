@@ -10,9 +10,10 @@ import (
 // Version is the newest format version byte an encoded record or snapshot
 // starts with. Version 2 added broker incarnations, epochs and fencing and
 // partition epochs; version 3 the replicas being added and removed of a
-// partition under reassignment, and kinds 12 and 13. An encoding takes the
-// lowest version that holds what it says (3 only for ReassignPartitions,
-// UnregisterBroker, and snapshots of a reassignment in progress), so a node of the release before reads
+// partition under reassignment, dynamic broker settings in snapshots, and
+// kinds 12 to 14. An encoding takes the lowest version that holds what it
+// says (3 only for those kinds and for snapshots of a reassignment in
+// progress or with dynamic broker settings), so a node of the release before reads
 // everything but reassignments; earlier versions still decode.
 const Version byte = 3
 
@@ -84,10 +85,11 @@ func EncodeRecord(r Record) []byte {
 	case SetTopicConfigs:
 		e.uuid(r.TopicID)
 		e.stringMap(r.Set)
-		e.uvarint(uint64(len(r.Delete)))
-		for _, k := range r.Delete {
-			e.string(k)
-		}
+		e.strings(r.Delete)
+	case SetBrokerConfigs:
+		e.int(int64(r.Broker))
+		e.stringMap(r.Set)
+		e.strings(r.Delete)
 	case AllocateProducerIDs:
 		e.int(int64(r.Broker))
 		e.int(r.First)
@@ -161,12 +163,9 @@ func DecodeRecord(b []byte) (Record, error) {
 	case kindCreatePartitions:
 		r = CreatePartitions{TopicID: d.uuid(), Partitions: d.partitions()}
 	case kindSetTopicConfigs:
-		rec := SetTopicConfigs{TopicID: d.uuid(), Set: d.stringMap()}
-		n := d.count(1)
-		for range n {
-			rec.Delete = append(rec.Delete, d.string())
-		}
-		r = rec
+		r = SetTopicConfigs{TopicID: d.uuid(), Set: d.stringMap(), Delete: d.strings()}
+	case kindSetBrokerConfigs:
+		r = SetBrokerConfigs{Broker: d.int32(), Set: d.stringMap(), Delete: d.strings()}
 	case kindAllocateProducerIDs:
 		r = AllocateProducerIDs{Broker: d.int32(), First: d.int64(), Count: d.int64()}
 	case kindSetClusterID:
@@ -183,7 +182,7 @@ func DecodeRecord(b []byte) (Record, error) {
 // recordNeedsV3 reports whether r holds what only version 3 encodes.
 func recordNeedsV3(r Record) bool {
 	switch r := r.(type) {
-	case ReassignPartitions, UnregisterBroker:
+	case ReassignPartitions, UnregisterBroker, SetBrokerConfigs:
 		return true
 	case Batch:
 		return slices.ContainsFunc(r.Records, recordNeedsV3)
@@ -233,6 +232,13 @@ func (e *encoder) string(s string) {
 func (e *encoder) bytes(b []byte) {
 	e.uvarint(uint64(len(b)))
 	e.b = append(e.b, b...)
+}
+
+func (e *encoder) strings(vs []string) {
+	e.uvarint(uint64(len(vs)))
+	for _, v := range vs {
+		e.string(v)
+	}
 }
 
 func (e *encoder) int32s(vs []int32) {
@@ -389,6 +395,15 @@ func (d *decoder) int32s() []int32 {
 	vs := make([]int32, n)
 	for i := range vs {
 		vs[i] = d.int32()
+	}
+	return vs
+}
+
+func (d *decoder) strings() []string {
+	n := d.count(1)
+	var vs []string
+	for range n {
+		vs = append(vs, d.string())
 	}
 	return vs
 }

@@ -15,6 +15,8 @@ func sampleRecords() []Record {
 		RegisterBroker{ID: 2147483647, Host: "h", Port: 65535, Rack: "rack-a", Incarnation: idC},
 		FenceBroker{ID: 3, Epoch: 1 << 40},
 		UnregisterBroker{ID: 4, Epoch: 77},
+		SetBrokerConfigs{Broker: ClusterDefault, Set: map[string]string{"log.retention.ms": "5"}, Delete: []string{"message.max.bytes"}},
+		SetBrokerConfigs{Broker: 2},
 		UnfenceBroker{ID: 3, Epoch: 7},
 		ChangePartitions{Changes: []PartitionChange{
 			{TopicID: idA, Partition: 1, Epoch: 4, Leader: 2, LeaderEpoch: 9, ISR: []int32{2, 3}},

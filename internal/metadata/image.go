@@ -88,7 +88,16 @@ type Image struct {
 	brokers map[int32]Broker
 	byName  map[string]*Topic
 	byID    map[[16]byte]*Topic
+	// brokerConfigs are the dynamic broker settings by broker id
+	// (ClusterDefault: the cluster-wide ones); the maps are shared
+	// between images and never modified.
+	brokerConfigs map[int32]map[string]string
 }
+
+// BrokerConfigs returns the dynamic settings of broker id, or the
+// cluster-wide ones for ClusterDefault; nil when none. The caller must not
+// modify the map.
+func (img *Image) BrokerConfigs(id int32) map[string]string { return img.brokerConfigs[id] }
 
 // Topic returns the topic named name.
 func (img *Image) Topic(name string) (*Topic, bool) {
@@ -142,6 +151,10 @@ func (img *Image) clone() *Image {
 	c.brokers = make(map[int32]Broker, len(img.brokers)+1)
 	for id, b := range img.brokers {
 		c.brokers[id] = b
+	}
+	c.brokerConfigs = make(map[int32]map[string]string, len(img.brokerConfigs))
+	for id, m := range img.brokerConfigs {
+		c.brokerConfigs[id] = m
 	}
 	c.byName = make(map[string]*Topic, len(img.byName)+1)
 	c.byID = make(map[[16]byte]*Topic, len(img.byID)+1)

@@ -9,8 +9,8 @@ package metadata
 // Record is one change to the metadata image, as written to the metadata log.
 // The concrete types are RegisterBroker, FenceBroker, UnfenceBroker,
 // CreateTopic, DeleteTopic, CreatePartitions, ChangePartitions,
-// ReassignPartitions, UnregisterBroker, SetTopicConfigs, AllocateProducerIDs,
-// SetClusterID and Batch; the interface is sealed.
+// ReassignPartitions, UnregisterBroker, SetTopicConfigs, SetBrokerConfigs,
+// AllocateProducerIDs, SetClusterID and Batch; the interface is sealed.
 type Record interface {
 	kind() kind
 }
@@ -33,6 +33,7 @@ const (
 	kindBatch               kind = 11
 	kindReassignPartitions  kind = 12
 	kindUnregisterBroker    kind = 13
+	kindSetBrokerConfigs    kind = 14
 	// kindSnapshot marks a whole encoded image (a Raft snapshot), never a
 	// log entry; Store.ApplyEncoded tells the two apart by it.
 	kindSnapshot kind = 0x80
@@ -146,6 +147,19 @@ type SetTopicConfigs struct {
 	Delete  []string
 }
 
+// SetBrokerConfigs sets the keys in Set and removes the keys in Delete from
+// the dynamic settings of Broker, or of the cluster-wide default when Broker
+// is ClusterDefault (Kafka's ConfigRecord of a BROKER resource). A key may
+// not appear in both.
+type SetBrokerConfigs struct {
+	Broker int32
+	Set    map[string]string
+	Delete []string
+}
+
+// ClusterDefault is the Broker of the cluster-wide dynamic settings.
+const ClusterDefault int32 = -1
+
 // AllocateProducerIDs hands the half-open range [First, First+Count) of
 // producer ids to Broker. First must equal the image's NextProducerID, so
 // two allocations made from the same image cannot both apply.
@@ -174,3 +188,4 @@ func (ChangePartitions) kind() kind    { return kindChangePartitions }
 func (Batch) kind() kind               { return kindBatch }
 func (ReassignPartitions) kind() kind  { return kindReassignPartitions }
 func (UnregisterBroker) kind() kind    { return kindUnregisterBroker }
+func (SetBrokerConfigs) kind() kind    { return kindSetBrokerConfigs }

@@ -2,6 +2,7 @@ package metadata
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 )
@@ -9,12 +10,16 @@ import (
 // EncodeSnapshot returns the encoding of the whole image, for a Raft
 // snapshot: the version byte, the snapshot kind byte, then AppliedIndex,
 // ClusterID, NextProducerID, the brokers by id (with their epochs,
-// incarnations and fencing) and the topics by name. Equal
+// incarnations and fencing), the topics by name and (version 3) the dynamic
+// broker settings by broker id. Equal
 // images encode to equal bytes. The error is always nil today; it is there
 // for encodings that can fail.
 func (img *Image) EncodeSnapshot() ([]byte, error) {
 	topics := img.Topics()
 	v := baseVersion
+	if len(img.brokerConfigs) > 0 {
+		v = Version
+	}
 	for _, t := range topics {
 		if slices.ContainsFunc(t.Partitions, Partition.reassigning) {
 			v = Version
@@ -41,6 +46,14 @@ func (img *Image) EncodeSnapshot() ([]byte, error) {
 		e.uuid(t.ID)
 		e.partitions(t.Partitions)
 		e.stringMap(t.Configs)
+	}
+	if v >= 3 {
+		ids := slices.Sorted(maps.Keys(img.brokerConfigs))
+		e.uvarint(uint64(len(ids)))
+		for _, id := range ids {
+			e.int(int64(id))
+			e.stringMap(img.brokerConfigs[id])
+		}
 	}
 	return e.b, nil
 }
@@ -88,6 +101,21 @@ func DecodeSnapshot(b []byte) (*Image, error) {
 			return nil, err
 		}
 		img.putTopic(t)
+	}
+	if d.version >= 3 {
+		for range d.count(2) {
+			id, cfg := d.int32(), d.stringMap()
+			if d.err != nil {
+				break
+			}
+			if _, dup := img.brokerConfigs[id]; dup || id < ClusterDefault || len(cfg) == 0 {
+				return nil, fmt.Errorf("%w: dynamic settings of broker %d twice, empty, or of a bad id", ErrInvalidRecord, id)
+			}
+			if err := checkConfigKeys(cfg, nil); err != nil {
+				return nil, err
+			}
+			img.brokerConfigs[id] = cfg
+		}
 	}
 	if err := d.finish(); err != nil {
 		return nil, err

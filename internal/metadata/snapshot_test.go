@@ -25,7 +25,14 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, src := range []*Image{{}, img, moving} {
+	configured, err := img.Apply(10, SetBrokerConfigs{Broker: ClusterDefault, Set: map[string]string{"log.retention.ms": "7"}})
+	if err == nil {
+		configured, err = configured.Apply(11, SetBrokerConfigs{Broker: 2, Set: map[string]string{"message.max.bytes": "9"}})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, src := range []*Image{{}, img, moving, configured} {
 		b, err := src.EncodeSnapshot()
 		if err != nil {
 			t.Fatal(err)
@@ -54,8 +61,14 @@ func TestSnapshotRoundTrip(t *testing.T) {
 		if !bytes.Equal(again, b) {
 			t.Fatal("re-encoding differs")
 		}
-		// Only a reassignment in progress needs version 3.
-		if want := map[bool]byte{false: baseVersion, true: Version}[src == moving]; b[0] != want {
+		for _, id := range []int32{ClusterDefault, 1, 2} {
+			if !reflect.DeepEqual(got.BrokerConfigs(id), src.BrokerConfigs(id)) {
+				t.Fatalf("broker %d settings: got %v, want %v", id, got.BrokerConfigs(id), src.BrokerConfigs(id))
+			}
+		}
+		// Only a reassignment in progress or dynamic settings need
+		// version 3.
+		if want := map[bool]byte{false: baseVersion, true: Version}[src == moving || src == configured]; b[0] != want {
 			t.Fatalf("snapshot version %d, want %d", b[0], want)
 		}
 	}

@@ -89,6 +89,9 @@ type Manager struct {
 	// overrides and the settings they resolve to (resolving them per
 	// produce request was a third of the broker's allocations).
 	topics map[string]topicState
+	// settings are the broker settings in force as of the last reconcile:
+	// the command line's with the dynamic ones of the metadata over them.
+	settings config.Broker
 
 	isrShrinks, isrExpands atomic.Int64
 
@@ -130,7 +133,9 @@ func NewManager(cfg ManagerConfig) *Manager {
 		m:      map[TopicPartition]*replica{},
 		failed: map[TopicPartition]error{},
 		topics: map[string]topicState{},
-		doneCh: make(chan struct{}),
+
+		settings: cfg.Settings,
+		doneCh:   make(chan struct{}),
 	}
 }
 
@@ -246,7 +251,10 @@ func (m *Manager) TopicConfig(t *metadata.Topic) (config.Topic, error) {
 	if ok && st.id == t.ID && maps.Equal(st.configs, t.Configs) {
 		return st.resolved, nil
 	}
-	return config.ResolveTopic(m.cfg.Settings, t.Configs)
+	m.mu.RLock()
+	settings := m.settings
+	m.mu.RUnlock()
+	return config.ResolveTopic(settings, t.Configs)
 }
 
 // Snapshot returns the open replicas.
@@ -268,7 +276,9 @@ func (m *Manager) reconcile(img *metadata.Image) {
 	self := m.cfg.NodeID
 	fenced := !img.Unfenced(self)
 	last := m.last
-	brokersSame := last != nil && fenced == !last.Unfenced(self) && sameBrokers(last, img)
+	settingsSame := last != nil && sameDynamic(last, img, self)
+	brokersSame := last != nil && fenced == !last.Unfenced(self) && sameBrokers(last, img) && settingsSame
+	settings := m.cfg.Settings.WithDynamic(img.BrokerConfigs(metadata.ClusterDefault), img.BrokerConfigs(self))
 	m.removeGone(img)
 
 	var todo []opening
@@ -279,19 +289,20 @@ func (m *Manager) reconcile(img *metadata.Image) {
 	}
 	var roles []roleWork
 	m.mu.Lock()
+	m.settings = settings
 	for _, t := range img.Topics() {
 		if brokersSame {
 			if old, ok := last.Topic(t.Name); ok && old == t {
 				continue // unchanged since the last reconcile
 			}
 		}
-		cfg, err := config.ResolveTopic(m.cfg.Settings, t.Configs)
+		cfg, err := config.ResolveTopic(settings, t.Configs)
 		if err != nil {
 			m.logger.Error("topic config", "topic", t.Name, "err", err)
 			continue
 		}
 		lc := LogConfig(cfg)
-		changed := !maps.Equal(m.topics[t.Name].configs, t.Configs)
+		changed := !maps.Equal(m.topics[t.Name].configs, t.Configs) || !settingsSame
 		m.topics[t.Name] = topicState{id: t.ID, configs: t.Configs, resolved: cfg}
 		for _, part := range t.Partitions {
 			tp := TopicPartition{t.Name, part.Index}
@@ -342,6 +353,13 @@ func (m *Manager) reconcile(img *metadata.Image) {
 	close(m.doneCh)
 	m.doneCh = make(chan struct{})
 	m.doneMu.Unlock()
+}
+
+// sameDynamic reports whether a and b hold the same dynamic settings for
+// broker self and the cluster.
+func sameDynamic(a, b *metadata.Image, self int32) bool {
+	return maps.Equal(a.BrokerConfigs(metadata.ClusterDefault), b.BrokerConfigs(metadata.ClusterDefault)) &&
+		maps.Equal(a.BrokerConfigs(self), b.BrokerConfigs(self))
 }
 
 // sameBrokers reports whether a and b register the same brokers alike.

@@ -2,12 +2,14 @@ package chaos
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -395,4 +397,99 @@ func TestReassignmentCancel(t *testing.T) {
 	if err != nil || !errors.Is(res[topic][0].Err, kerr.InvalidReplicaAssignment) || !errors.Is(res["no-such-topic"][0].Err, kerr.UnknownTopicOrPartition) {
 		t.Fatalf("bad requests: got %v %v", err, res)
 	}
+}
+
+// produceTo sends one record of size random (incompressible) bytes to
+// topic's partition p with acks=all, and returns the error
+// (MESSAGE_TOO_LARGE is not retried).
+func produceTo(ctx context.Context, t *testing.T, c *testCluster, topic string, p int32, size int) error {
+	t.Helper()
+	cl := c.client(t, kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	v := make([]byte, size)
+	_, _ = rand.Read(v) // crypto/rand.Read never fails
+	return cl.ProduceSync(ctx, &kgo.Record{Partition: p, Value: v}).FirstErr()
+}
+
+// TestDynamicBrokerConfigs sets message.max.bytes as a cluster-wide
+// dynamic default and for one broker: every node enforces it at once,
+// the broker's own wins over the default, DescribeConfigs names the
+// sources, a setting that needs a restart is refused for the whole
+// resource, and removing the settings restores the command line's.
+func TestDynamicBrokerConfigs(t *testing.T) {
+	c, ctx := adminCluster(t, 36, settings)
+	const topic = "sized"
+	createAssigned(ctx, t, c.client(t), topic, [][]int32{{1, 2, 3}, {2, 3, 1}, {3, 1, 2}})
+	adm := kadm.NewClient(c.client(t))
+	for p := range int32(3) {
+		if err := produceTo(ctx, t, c, topic, p, 2000); err != nil {
+			t.Fatalf("partition %d before any change: %v", p, err)
+		}
+	}
+	set := func(name string, value *string, brokers ...int32) error {
+		op := kadm.SetConfig
+		if value == nil {
+			op = kadm.DeleteConfig
+		}
+		res, err := adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Op: op, Name: name, Value: value}}, brokers...)
+		if err == nil {
+			for _, r := range res {
+				if r.Err != nil {
+					return r.Err
+				}
+			}
+		}
+		return err
+	}
+	small, large := "1000", "100000"
+	if err := set("message.max.bytes", &small); err != nil {
+		t.Fatal(err)
+	}
+	cluster.Eventually(t, 10*time.Second, "every leader refuses a 2000-byte batch", func() bool {
+		for p := range int32(3) {
+			if err := produceTo(ctx, t, c, topic, p, 2000); !errors.Is(err, kerr.MessageTooLarge) {
+				return false
+			}
+		}
+		return true
+	})
+	if err := set("message.max.bytes", &large, 2); err != nil {
+		t.Fatal(err)
+	}
+	cluster.Eventually(t, 10*time.Second, "node 2's own setting wins", func() bool {
+		return produceTo(ctx, t, c, topic, 1, 2000) == nil
+	})
+	if err := produceTo(ctx, t, c, topic, 0, 2000); !errors.Is(err, kerr.MessageTooLarge) {
+		t.Errorf("node 1 took a 2000-byte batch: %v", err)
+	}
+	desc, err := adm.DescribeBrokerConfigs(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rc := range desc {
+		for _, cfg := range rc.Configs {
+			if cfg.Key == "message.max.bytes" && (cfg.Source != kmsg.ConfigSourceDynamicBrokerConfig || *cfg.Value != large ||
+				len(cfg.Synonyms) < 2 || cfg.Synonyms[1].Source != kmsg.ConfigSourceDynamicDefaultBrokerConfig) {
+				t.Errorf("node 2 describes message.max.bytes as %+v", cfg)
+			}
+		}
+	}
+	rack := "r1"
+	res, err := adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Name: "broker.rack", Value: &rack}, {Name: "log.retention.ms", Value: &small}})
+	if err != nil || len(res) != 1 || !errors.Is(res[0].Err, kerr.InvalidRequest) || !strings.Contains(res[0].ErrMessage, "Cannot update these configs dynamically: Set(broker.rack)") {
+		t.Fatalf("a static setting: got %v %+v", err, res)
+	}
+	if err := set("message.max.bytes", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := set("message.max.bytes", nil, 2); err != nil {
+		t.Fatal(err)
+	}
+	cluster.Eventually(t, 10*time.Second, "the command line's limit back on every node", func() bool {
+		for p := range int32(3) {
+			if produceTo(ctx, t, c, topic, p, 2000) != nil {
+				return false
+			}
+		}
+		return true
+	})
 }

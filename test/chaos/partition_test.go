@@ -197,8 +197,14 @@ func TestAdminAcrossNodes(t *testing.T) {
 	if res, err := admins[1].CreateTopic(ctx, 2, 3, nil, topic); err != nil || res.Err != nil {
 		t.Fatalf("create: %v %v", err, res.Err)
 	}
-	if _, err := admins[2].CreatePartitions(ctx, 2, topic); err != nil {
-		t.Fatalf("create partitions: %v", err)
+	// kadm asks node 3 for the partition count first: it must have
+	// applied the topic (metadata reaches each node on its own time).
+	cluster.Eventually(t, 10*time.Second, "node 3 knows the topic", func() bool {
+		md, err := admins[2].Metadata(ctx, topic)
+		return err == nil && len(md.Topics[topic].Partitions) == 2
+	})
+	if res, err := admins[2].CreatePartitions(ctx, 2, topic); err != nil || res[topic].Err != nil {
+		t.Fatalf("create partitions: %v %v", err, res[topic].Err)
 	}
 	dirs := func(n int) func() bool {
 		return func() bool {
