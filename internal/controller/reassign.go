@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -73,6 +74,7 @@ var errNoChange = errors.New("no change needed")
 // the decision's error, or the proposal's.
 func decideAndPropose[C any](ctx context.Context, c *Controller, refs []PartitionRef,
 	decide func(*metadata.Image, PartitionRef) (C, error), record func([]C) metadata.Record) map[PartitionRef]error {
+	c.barrier(ctx)
 	out := make(map[PartitionRef]error, len(refs))
 	pending := refs
 	for attempt := 0; len(pending) > 0; attempt++ {
@@ -106,6 +108,28 @@ func decideAndPropose[C any](ctx context.Context, c *Controller, refs []Partitio
 		}
 	}
 	return out
+}
+
+// barrierTimeout bounds how long a decision waits for this node's image to
+// catch up with the quorum.
+const barrierTimeout = 2 * time.Second
+
+// barrier waits, for at most barrierTimeout, until this node's image holds
+// every change the quorum committed before the call, when its Proposer can
+// tell (a Raft ReadIndex). Decisions that answer without proposing, such as
+// "the preferred replica is not in sync yet", are then made on what the
+// active controller knows, not on a node lagging behind it; the records
+// proposed are guarded by partition epochs either way.
+func (c *Controller) barrier(ctx context.Context) {
+	rb, ok := c.node.(interface{ ReadBarrier(context.Context) error })
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, barrierTimeout)
+	defer cancel()
+	if err := rb.ReadBarrier(ctx); err != nil {
+		c.logger.Debug("deciding on this node's metadata: the quorum did not confirm it in time", "err", err)
+	}
 }
 
 // logRecord logs the partition changes of rec, applied on top of img, and

@@ -17,17 +17,24 @@ import (
 	pb "go.etcd.io/raft/v3/raftpb"
 )
 
-// links is a Faults that cuts chosen links, in both directions.
+// links is a Faults that cuts chosen links, in both directions, and
+// delays the messages sent to one member.
 type links struct {
-	mu  sync.Mutex
-	cut map[[2]uint64]bool
-	dup bool
+	mu      sync.Mutex
+	cut     map[[2]uint64]bool
+	dup     bool
+	slowTo  uint64
+	slowFor time.Duration
 }
 
 func (l *links) Message(from, to uint64) (bool, time.Duration, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.cut[[2]uint64{from, to}] || l.cut[[2]uint64{to, from}], 0, l.dup
+	var delay time.Duration
+	if to == l.slowTo {
+		delay = l.slowFor
+	}
+	return l.cut[[2]uint64{from, to}] || l.cut[[2]uint64{to, from}], delay, l.dup
 }
 
 // isolate cuts every link of id (or heals them with on false).
@@ -365,5 +372,45 @@ func TestProposeAsLeader(t *testing.T) {
 	}
 	if r := <-ch; !errors.Is(r.err, ErrNotLeader) {
 		t.Fatalf("got %v, want ErrNotLeader", r.err)
+	}
+}
+
+// TestReadBarrier: with every message to a follower delayed, a proposal
+// committed by the others is not yet applied there, and ReadBarrier on the
+// follower returns only once it is.
+func TestReadBarrier(t *testing.T) {
+	addrs := freeAddrs(t, 3)
+	voters := map[uint64]string{1: addrs[0], 2: addrs[1], 3: addrs[2]}
+	faults := &links{}
+	var ms []*member
+	for id := uint64(1); id <= 3; id++ {
+		ms = append(ms, startMember(t, t.TempDir(), id, voters, faults))
+	}
+	for _, m := range ms {
+		waitReady(t, m.running)
+	}
+	var lead *member
+	waitFor(t, 5*time.Second, "agreement on a leader", func() bool { lead = leaderOf(ms); return lead != nil })
+	var f *member
+	for _, m := range ms {
+		if m != lead {
+			f = m
+			break
+		}
+	}
+	faults.mu.Lock()
+	faults.slowTo, faults.slowFor = f.node.cfg.ID, 300*time.Millisecond
+	faults.mu.Unlock()
+	propose(t, lead.node, "x")
+	if slices.Contains(f.m.data(), "x") {
+		t.Skip("the slow follower applied the entry at once: the delay did not hold it back")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := f.node.ReadBarrier(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(f.m.data(), "x") {
+		t.Fatalf("after the barrier the follower holds %v, not the committed entry", f.m.data())
 	}
 }

@@ -131,6 +131,9 @@ type Node struct {
 	seq     atomic.Uint64 // request id counter
 	mu      sync.Mutex
 	waiters map[uint64]chan result // by request id; guarded by mu
+	// appliedc is closed, and replaced, whenever Run applies entries;
+	// guarded by mu.
+	appliedc chan struct{}
 }
 
 type proposal struct {
@@ -192,6 +195,7 @@ func Open(dir string, cfg Config) (*Node, error) {
 		ready:     make(chan struct{}),
 		done:      make(chan struct{}),
 		waiters:   make(map[uint64]chan result),
+		appliedc:  make(chan struct{}),
 	}
 	var nonce [8]byte
 	_, _ = rand.Read(nonce[:]) // crypto/rand.Read never fails
@@ -457,19 +461,8 @@ func (n *Node) propose(ctx context.Context, data []byte, guarded bool) (uint64, 
 	case <-n.done:
 		return 0, ErrStopped
 	}
-	id := n.nonce + n.seq.Add(1)
-	if id == guardedID {
-		id = n.nonce + n.seq.Add(1)
-	}
-	ch := make(chan result, 1)
-	n.mu.Lock()
-	n.waiters[id] = ch
-	n.mu.Unlock()
-	defer func() {
-		n.mu.Lock()
-		delete(n.waiters, id)
-		n.mu.Unlock()
-	}()
+	id, ch, forget := n.wait()
+	defer forget()
 	var buf []byte
 	if guarded {
 		buf = make([]byte, requestIDSize+guardedExtra+len(data))
@@ -515,6 +508,62 @@ func (n *Node) Step(ctx context.Context, m *pb.Message) error {
 		return ctx.Err()
 	case <-n.done:
 		return ErrStopped
+	}
+}
+
+// wait registers a waiter for a new request id; forget unregisters it.
+func (n *Node) wait() (id uint64, ch chan result, forget func()) {
+	id = n.nonce + n.seq.Add(1)
+	if id == guardedID {
+		id = n.nonce + n.seq.Add(1)
+	}
+	ch = make(chan result, 1)
+	n.mu.Lock()
+	n.waiters[id] = ch
+	n.mu.Unlock()
+	return id, ch, func() {
+		n.mu.Lock()
+		delete(n.waiters, id)
+		n.mu.Unlock()
+	}
+}
+
+// ReadBarrier returns once this node has applied every entry the quorum
+// had committed when it was called: it asks the leader for its commit
+// index (raft's ReadIndex, which the leader confirms with a quorum) and
+// waits until that index is applied here. A decision made on this node's
+// metadata after it sees every change made before it, as one made on the
+// leader would. It fails with ctx's error when no leader answers in time.
+func (n *Node) ReadBarrier(ctx context.Context) error {
+	id, ch, forget := n.wait()
+	defer forget()
+	rctx := binary.BigEndian.AppendUint64(nil, id)
+	if err := n.control(ctx, func() { n.rn.ReadIndex(rctx) }); err != nil {
+		return err
+	}
+	var index uint64
+	select {
+	case r := <-ch:
+		index = r.index
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.done:
+		return ErrStopped
+	}
+	for {
+		n.mu.Lock()
+		applied := n.appliedc
+		n.mu.Unlock()
+		if n.status.Load().Applied >= index {
+			return nil
+		}
+		select {
+		case <-applied:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-n.done:
+			return ErrStopped
+		}
 	}
 }
 

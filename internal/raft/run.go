@@ -179,6 +179,11 @@ func (l *loop) handleReady() error {
 			return err
 		}
 	}
+	for _, rs := range rd.ReadStates {
+		if len(rs.RequestCtx) == requestIDSize {
+			n.finish(binary.BigEndian.Uint64(rs.RequestCtx), result{index: rs.Index})
+		}
+	}
 	n.rn.Advance(rd)
 	l.publish()
 	l.maybeReady()
@@ -274,6 +279,10 @@ func (l *loop) publish() {
 	st.Commit, st.Applied = bs.GetCommit(), l.applied
 	st.Last, _ = n.storage.LastIndex()
 	n.status.Store(st)
+	n.mu.Lock()
+	close(n.appliedc)
+	n.appliedc = make(chan struct{})
+	n.mu.Unlock()
 	if st.Leader != l.leader {
 		if st.Leader != raft.None {
 			n.logger.Info("metadata quorum leader", "leader", st.Leader, "term", st.Term, "self", st.Leader == n.cfg.ID)
