@@ -239,7 +239,7 @@ func (b *Broker) readWants(wants []fetchWant, got []fetchGot, maxBytes int32, re
 		var res partition.ReadResult
 		if replica >= 0 {
 			var rr partition.ReplicaRead
-			rr, err = p.ReadReplica(replica, w.offset, w.lastEpoch, w.leaderEpoch, max(budget, 1), now)
+			rr, err = p.ReadReplica(replica, w.offset, w.lastEpoch, w.leaderEpoch, max(budget, 1), b.parts.LeaderQuota(), now)
 			res = rr.ReadResult
 			if rr.Diverging {
 				got[i].diverging = &kmsg.FetchResponseTopicPartitionDivergingEpoch{Epoch: rr.DivergingEpoch, EndOffset: rr.DivergingEndOffset}

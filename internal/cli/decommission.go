@@ -11,13 +11,16 @@ import (
 )
 
 func newClusterDecommissionCommand(opts *clientOptions) *cobra.Command {
-	return &cobra.Command{
+	var throttle int64
+	cmd := &cobra.Command{
 		Use:   "decommission NODE",
 		Short: "Move every replica off a node, then unregister it from the cluster",
 		Long: `Take a node out of the cluster for good: every replica it holds moves to the
 other live brokers (a reassignment, as "strata partitions reassign" runs one,
 moving nothing else and keeping replicas in different racks where it can),
-with progress shown until done; then the node is unregistered (Kafka's
+with progress shown until done (--throttle limits their bytes per second, as
+"strata partitions reassign --execute --throttle" does); then the node is
+unregistered (Kafka's
 UnregisterBroker). Producers and consumers carry on throughout. Stop the
 node's process afterwards; the metadata quorum then drops it from its
 learners. A node that is a controller voter must leave the voters first
@@ -69,7 +72,7 @@ decommissioned too: its replicas are copied from their leaders.`,
 				if err := writePlanSummary(out, plan, sum, len(in.partitions)); err != nil {
 					return err
 				}
-				if err := executeReassignment(cmd.Context(), opts, adm, plan, true, out); err != nil {
+				if err := executeReassignment(cmd.Context(), opts, adm, plan, true, throttle, out); err != nil {
 					return err
 				}
 				if cmd.Context().Err() != nil {
@@ -97,4 +100,6 @@ decommissioned too: its replicas are copied from their leaders.`,
 			return nil
 		},
 	}
+	cmd.Flags().Int64Var(&throttle, "throttle", 0, "limit the moves' replication to this many bytes per second (0: no limit)")
+	return cmd
 }

@@ -41,6 +41,7 @@ func newPartitionsReassignCommand(opts *clientOptions) *cobra.Command {
 		topics                []string
 		execute, verify, stop string
 		list, noWait          bool
+		throttle              int64
 	)
 	cmd := &cobra.Command{
 		Use:   "reassign",
@@ -63,13 +64,19 @@ plan's partitions (save it: executing it undoes the plan). The new replicas
 copy the data from the leaders, join the in-sync replicas, and then the old
 ones are removed; producers and consumers carry on meanwhile. It prints
 progress until every move is done (--no-wait returns at once; Ctrl-C stops
-watching, not the moves).
+watching, not the moves). --throttle BYTES limits the moves' replication to
+that many bytes per second, so they do not starve producers and consumers, as
+Kafka's tool does: the rates leader.replication.throttled.rate and
+follower.replication.throttled.rate as cluster-wide dynamic settings, and the
+moving replicas in the topics' leader/follower.replication.throttled.replicas;
+they are removed once the moves are done (by --verify, with --no-wait).
 
 --verify PLAN checks that every partition of the plan has the plan's replicas
-and no move in progress, and fails if not. --cancel PLAN cancels the plan's
+and no move in progress, and fails if not; once they have, it removes the
+plan's throttle. --cancel PLAN cancels the plan's
 moves still in progress. --list shows every move in progress.`,
 		Example: `  strata partitions reassign --generate --broker-ids 1,2,3,4 > plan.json
-  strata partitions reassign --execute plan.json
+  strata partitions reassign --execute plan.json --throttle 50000000
   strata partitions reassign --verify plan.json
   strata partitions reassign --list
   strata partitions reassign --cancel plan.json`,
@@ -115,7 +122,7 @@ moves still in progress. --list shows every move in progress.`,
 			}
 			switch {
 			case execute != "":
-				return executeReassignment(cmd.Context(), opts, adm, plan, !noWait, out)
+				return executeReassignment(cmd.Context(), opts, adm, plan, !noWait, throttle, out)
 			case verify != "":
 				ctx, cancel := opts.withTimeout(cmd.Context())
 				defer cancel()
@@ -133,6 +140,7 @@ moves still in progress. --list shows every move in progress.`,
 	f.StringArrayVar(&topics, "topic", nil, "with --generate: a topic to place (repeatable; default every topic)")
 	f.StringVar(&execute, "execute", "", "start the moves of this plan file and watch them")
 	f.BoolVar(&noWait, "no-wait", false, "with --execute: return once the moves have started")
+	f.Int64Var(&throttle, "throttle", 0, "with --execute: limit the moves' replication to this many bytes per second (0: no limit)")
 	f.StringVar(&verify, "verify", "", "check that the moves of this plan file are done")
 	f.StringVar(&stop, "cancel", "", "cancel the moves of this plan file still in progress")
 	f.BoolVar(&list, "list", false, "list every move in progress")
@@ -238,7 +246,10 @@ func writePlanSummary(w io.Writer, plan reassignPlan, sum planSummary, partition
 
 // executeReassignment starts plan's moves, after printing the current
 // assignment to undo them with, and with wait watches them until done.
-func executeReassignment(ctx context.Context, opts *clientOptions, adm *kadm.Client, plan reassignPlan, wait bool, out io.Writer) error {
+// A throttle above 0 limits the moves' replication to that many bytes per
+// second (see setThrottle) until they are done, or until --verify finds
+// them done when it does not wait.
+func executeReassignment(ctx context.Context, opts *clientOptions, adm *kadm.Client, plan reassignPlan, wait bool, throttle int64, out io.Writer) error {
 	sctx, cancel := opts.withTimeout(ctx)
 	defer cancel()
 	set := planSet(plan)
@@ -259,6 +270,12 @@ func executeReassignment(ctx context.Context, opts *clientOptions, adm *kadm.Cli
 		return err
 	}
 	fmt.Fprintf(out, "Current assignment of the plan's partitions (executing it undoes the plan):\n%s\n\n", rollback)
+	if throttle > 0 {
+		if err := setThrottle(sctx, adm, plan, current, throttle); err != nil {
+			return opts.requestErr("set the replication throttle", err)
+		}
+		fmt.Fprintf(out, "Replication of the moves throttled to %s/s.\n", humanBytes(throttle))
+	}
 	req := kadm.AlterPartitionAssignmentsReq{}
 	for _, rp := range plan.Partitions {
 		req.Assign(rp.Topic, rp.Partition, rp.Replicas)
@@ -281,12 +298,99 @@ func executeReassignment(ctx context.Context, opts *clientOptions, adm *kadm.Cli
 	if !wait {
 		return nil
 	}
-	return watchReassignment(ctx, opts, adm, plan, out)
+	if done := watchReassignment(ctx, opts, adm, plan, out); done && throttle > 0 {
+		rctx, cancel := opts.withTimeout(context.WithoutCancel(ctx))
+		defer cancel()
+		return removeThrottle(rctx, opts, adm, plan, out)
+	}
+	return nil
+}
+
+// Kafka's names of the replication throttle settings.
+const (
+	leaderRate       = "leader.replication.throttled.rate"
+	followerRate     = "follower.replication.throttled.rate"
+	leaderReplicas   = "leader.replication.throttled.replicas"
+	followerReplicas = "follower.replication.throttled.replicas"
+)
+
+// setThrottle throttles the replication of plan's moves to rate bytes per
+// second, as kafka-reassign-partitions.sh --throttle does: the rates as
+// cluster-wide dynamic settings, and for each topic of the plan the
+// current replicas of its moving partitions as leader-side throttled
+// replicas and the replicas being added as follower-side ones (replacing
+// what those two topic configs held).
+func setThrottle(ctx context.Context, adm *kadm.Client, plan, current reassignPlan, rate int64) error {
+	r := strconv.FormatInt(rate, 10)
+	res, err := adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Name: leaderRate, Value: &r}, {Name: followerRate, Value: &r}})
+	if err == nil {
+		err = firstAlterErr(res)
+	}
+	if err != nil {
+		return err
+	}
+	leaders, followers := map[string][]string{}, map[string][]string{}
+	for i, rp := range plan.Partitions {
+		old := current.Partitions[i].Replicas
+		for _, b := range old {
+			leaders[rp.Topic] = append(leaders[rp.Topic], fmt.Sprintf("%d:%d", rp.Partition, b))
+		}
+		for _, b := range rp.Replicas {
+			if !slices.Contains(old, b) {
+				followers[rp.Topic] = append(followers[rp.Topic], fmt.Sprintf("%d:%d", rp.Partition, b))
+			}
+		}
+	}
+	for _, topic := range slices.Sorted(maps.Keys(leaders)) {
+		l, f := strings.Join(leaders[topic], ","), strings.Join(followers[topic], ",")
+		res, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: leaderReplicas, Value: &l}, {Name: followerReplicas, Value: &f}}, topic)
+		if err == nil {
+			err = firstAlterErr(res)
+		}
+		if err != nil {
+			return fmt.Errorf("topic %s: %w", topic, err)
+		}
+	}
+	return nil
+}
+
+// removeThrottle removes what setThrottle set for plan.
+func removeThrottle(ctx context.Context, opts *clientOptions, adm *kadm.Client, plan reassignPlan, out io.Writer) error {
+	res, err := adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Op: kadm.DeleteConfig, Name: leaderRate}, {Op: kadm.DeleteConfig, Name: followerRate}})
+	if err == nil {
+		err = firstAlterErr(res)
+	}
+	for _, topic := range planSet(plan).Topics() {
+		if err != nil {
+			break
+		}
+		var tres kadm.AlterConfigsResponses
+		tres, err = adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.DeleteConfig, Name: leaderReplicas}, {Op: kadm.DeleteConfig, Name: followerReplicas}}, topic)
+		if err == nil {
+			err = firstAlterErr(tres)
+		}
+	}
+	if err != nil {
+		return opts.requestErr("remove the replication throttle", err)
+	}
+	fmt.Fprintln(out, "Replication throttle removed.")
+	return nil
+}
+
+// firstAlterErr returns the first error of res.
+func firstAlterErr(res kadm.AlterConfigsResponses) error {
+	for _, r := range res {
+		if r.Err != nil {
+			return withMessage(r.Err, r.ErrMessage)
+		}
+	}
+	return nil
 }
 
 // watchReassignment prints the plan's progress every
-// reassignProgressEvery until no partition of it is moving.
-func watchReassignment(ctx context.Context, opts *clientOptions, adm *kadm.Client, plan reassignPlan, out io.Writer) error {
+// reassignProgressEvery until no partition of it is moving (true) or ctx
+// ends (false).
+func watchReassignment(ctx context.Context, opts *clientOptions, adm *kadm.Client, plan reassignPlan, out io.Writer) bool {
 	set := planSet(plan)
 	start := time.Now()
 	tick := time.NewTicker(reassignProgressEvery)
@@ -302,12 +406,12 @@ func watchReassignment(ctx context.Context, opts *clientOptions, adm *kadm.Clien
 		switch {
 		case ctx.Err() != nil:
 			fmt.Fprintln(out, "Stopped watching; the moves go on (check with --verify).")
-			return nil
+			return false
 		case err != nil:
 			fmt.Fprintf(out, "progress unknown: %v\n", err)
 		case len(moving) == 0:
 			fmt.Fprintf(out, "All %d partitions moved in %s.\n", len(plan.Partitions), time.Since(start).Round(time.Second))
-			return nil
+			return true
 		default:
 			line := fmt.Sprintf("%s: %d of %d partitions moved", time.Since(start).Round(time.Second), len(plan.Partitions)-len(moving), len(plan.Partitions))
 			if total > 0 {
@@ -390,7 +494,27 @@ func verifyReassignment(ctx context.Context, opts *clientOptions, adm *kadm.Clie
 		return fmt.Errorf("%d of the %d partitions are not as the plan says", notDone, len(plan.Partitions))
 	}
 	fmt.Fprintf(out, "All %d partitions are as the plan says.\n", len(plan.Partitions))
+	if throttled, err := planThrottled(ctx, adm, plan); err == nil && throttled {
+		return removeThrottle(ctx, opts, adm, plan, out)
+	}
 	return nil
+}
+
+// planThrottled reports whether a topic of plan still has throttled
+// replicas set.
+func planThrottled(ctx context.Context, adm *kadm.Client, plan reassignPlan) (bool, error) {
+	rcs, err := adm.DescribeTopicConfigs(ctx, planSet(plan).Topics()...)
+	if err != nil {
+		return false, err
+	}
+	for _, rc := range rcs {
+		for _, c := range rc.Configs {
+			if (c.Key == leaderReplicas || c.Key == followerReplicas) && c.MaybeValue() != "" {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
 }
 
 // cancelReassignment cancels the plan's moves in progress.

@@ -28,12 +28,14 @@ var brokerDefs = []Definition{
 	intDef("default.replication.factor", kmsg.ConfigTypeInt, "1", 1, "The default replication factor of automatically created topics."),
 	boolDef("delete.topic.enable", true, "Enables topic deletion."),
 	intDef("fetch.max.bytes", kmsg.ConfigTypeInt, "57671680", 1024, "The maximum number of bytes returned for a fetch request."),
+	intDef("follower.replication.throttled.rate", kmsg.ConfigTypeLong, maxLong, 1, "Bytes per second a broker fetches, as follower out of the ISR, for throttled replicas (follower.replication.throttled.replicas)."),
 	intDef("group.initial.rebalance.delay.ms", kmsg.ConfigTypeInt, "3000", noMin, "How long the coordinator waits for more consumers to join a new group before the first rebalance."),
 	intDef("group.max.session.timeout.ms", kmsg.ConfigTypeInt, "1800000", noMin, "The maximum allowed session timeout for registered consumers."),
 	intDef("group.max.size", kmsg.ConfigTypeInt, "2147483647", 1, "The maximum number of consumers a single consumer group can accommodate."),
 	intDef("group.min.session.timeout.ms", kmsg.ConfigTypeInt, "6000", noMin, "The minimum allowed session timeout for registered consumers."),
 	intDef("leader.imbalance.check.interval.seconds", kmsg.ConfigTypeLong, "300", 1, "How often the controller checks leader balance (auto.leader.rebalance.enable)."),
 	intDef("leader.imbalance.per.broker.percentage", kmsg.ConfigTypeInt, "10", 0, "The share of a broker's preferred leaderships it may lose before the controller gives them back, in percent."),
+	intDef("leader.replication.throttled.rate", kmsg.ConfigTypeLong, maxLong, 1, "Bytes per second a broker sends, as leader, to followers of throttled replicas (leader.replication.throttled.replicas) that are out of the ISR."),
 	intDef("log.cleaner.backoff.ms", kmsg.ConfigTypeLong, "15000", 0, "The amount of time to sleep when there are no logs to clean."),
 	intDef("log.cleaner.delete.retention.ms", kmsg.ConfigTypeLong, "86400000", 0, "The amount of time to retain tombstone markers for log compacted topics."),
 	boolDef("log.cleaner.enable", true, "Enable the log cleaner process to run on the server."),
@@ -237,6 +239,12 @@ func (b Broker) LeaderRebalanceInterval() time.Duration {
 func (b Broker) LeaderImbalancePercent() int {
 	return int(b.int("leader.imbalance.per.broker.percentage"))
 }
+
+// LeaderThrottledRate is leader.replication.throttled.rate, bytes/s.
+func (b Broker) LeaderThrottledRate() int64 { return b.int("leader.replication.throttled.rate") }
+
+// FollowerThrottledRate is follower.replication.throttled.rate, bytes/s.
+func (b Broker) FollowerThrottledRate() int64 { return b.int("follower.replication.throttled.rate") }
 
 // ControlledShutdownEnable is controlled.shutdown.enable.
 func (b Broker) ControlledShutdownEnable() bool { return b.get("controlled.shutdown.enable").b }

@@ -15,7 +15,11 @@ import (
 // default, through the admin APIs; what is set there wins over the command
 // line, the broker's own over the default. Strata accepts a setting
 // dynamically only where it applies the change at once: the defaults of
-// topic configs (every broker setting that is a topic config's synonym).
+// topic configs (every broker setting that is a topic config's synonym) and
+// the replication throttles.
+
+// throttleRates are the dynamic settings that are no topic config's synonym.
+var throttleRates = []string{"follower.replication.throttled.rate", "leader.replication.throttled.rate"}
 
 // dynamicSettings is the set of broker settings that may change at runtime.
 var dynamicSettings = func() map[string]bool {
@@ -24,6 +28,9 @@ var dynamicSettings = func() map[string]bool {
 		for _, s := range d.Synonyms {
 			m[s] = true
 		}
+	}
+	for _, s := range throttleRates {
+		m[s] = true
 	}
 	return m
 }()

@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -79,12 +80,12 @@ var topicDefs = []Definition{
 		Synonyms: []string{"log.flush.interval.ms", "log.flush.scheduler.interval.ms"},
 		Doc:      "The time interval between forced fsyncs of a log partition."},
 	{Name: FollowerReplicationThrottled, Type: kmsg.ConfigTypeList, Default: str(""), check: throttledReplicas,
-		Doc: "Replicas whose log replication is throttled on the follower side (accepted, no effect in Strata)."},
+		Doc: "Replicas (partition:broker, or * for all) whose replication is throttled on the follower side, to follower.replication.throttled.rate, while out of the ISR."},
 	{Name: IndexIntervalBytes, Type: kmsg.ConfigTypeInt, Default: str("4096"), check: atLeast(0),
 		Synonyms: []string{"log.index.interval.bytes"},
 		Doc:      "How often an entry is added to the offset index."},
 	{Name: LeaderReplicationThrottled, Type: kmsg.ConfigTypeList, Default: str(""), check: throttledReplicas,
-		Doc: "Replicas whose log replication is throttled on the leader side (accepted, no effect in Strata)."},
+		Doc: "Replicas (partition:broker, or * for all) that throttle, as leaders, what they send to followers out of the ISR, to leader.replication.throttled.rate."},
 	{Name: LocalRetentionBytes, Type: kmsg.ConfigTypeLong, Default: str("-2"), check: atLeast(-2),
 		Synonyms: []string{"log.local.retention.bytes"},
 		Doc:      "Tiered storage local retention size (accepted, no effect in Strata)."},
@@ -200,6 +201,39 @@ type Topic struct {
 	// RetentionBytes and RetentionMs are -1 for no limit.
 	RetentionBytes, RetentionMs, SegmentBytes, SegmentIndexBytes, SegmentJitterMs, SegmentMs int64
 	UncleanLeaderElection                                                                    bool
+	// LeaderThrottled and FollowerThrottled are the replicas whose
+	// replication is throttled on the leader's and on the follower's side
+	// (leader.replication.throttled.replicas and
+	// follower.replication.throttled.replicas).
+	LeaderThrottled, FollowerThrottled Throttled
+}
+
+// Throttled is a set of replicas, partition and broker, as the
+// *.replication.throttled.replicas configs list them: "*" for all, or
+// "partition:broker,...".
+type Throttled struct {
+	all      bool
+	replicas [][2]int32
+}
+
+// Has reports whether the replica of partition on broker is in the set.
+func (t Throttled) Has(partition, broker int32) bool {
+	return t.all || slices.Contains(t.replicas, [2]int32{partition, broker})
+}
+
+// parseThrottled reads a valid throttled replicas list.
+func parseThrottled(list []string) Throttled {
+	if len(list) == 1 && list[0] == "*" {
+		return Throttled{all: true}
+	}
+	var t Throttled
+	for _, e := range list {
+		p, b, _ := strings.Cut(e, ":")
+		pi, _ := strconv.ParseInt(strings.TrimSpace(p), 10, 32)
+		bi, _ := strconv.ParseInt(strings.TrimSpace(b), 10, 32)
+		t.replicas = append(t.replicas, [2]int32{int32(pi), int32(bi)})
+	}
+	return t
 }
 
 // ValidateTopicOverrides checks the configs given with CreateTopics: every
@@ -287,6 +321,8 @@ func ResolveTopic(b Broker, overrides map[string]string) (Topic, error) {
 		SegmentJitterMs:        vals[SegmentJitterMs].i,
 		SegmentMs:              vals[SegmentMs].i,
 		UncleanLeaderElection:  vals[UncleanLeaderElectionEnable].b,
+		LeaderThrottled:        parseThrottled(vals[LeaderReplicationThrottled].list),
+		FollowerThrottled:      parseThrottled(vals[FollowerReplicationThrottled].list),
 	}
 	if diff := vals[MessageTimestampDifferenceMaxMs].i; diff != math.MaxInt64 {
 		if t.TimestampBeforeMaxMs == math.MaxInt64 {

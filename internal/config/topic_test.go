@@ -143,8 +143,35 @@ func TestResolveTopicDefaults(t *testing.T) {
 		MinCleanableDirtyRatio: 0.5, MinInsyncReplicas: 1, RetentionBytes: -1, RetentionMs: 604800000,
 		SegmentBytes: 1073741824, SegmentIndexBytes: 10485760, SegmentMs: 604800000,
 	}
-	if got != want {
+	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %+v, want %+v", got, want)
+	}
+}
+
+func TestThrottled(t *testing.T) {
+	for _, tt := range []struct {
+		value string
+		has   [][2]int32
+		not   [][2]int32
+	}{
+		{"", nil, [][2]int32{{0, 1}}},
+		{"*", [][2]int32{{0, 1}, {7, 3}}, nil},
+		{"0:1, 2:3", [][2]int32{{0, 1}, {2, 3}}, [][2]int32{{0, 3}, {1, 1}}},
+	} {
+		tc, err := ResolveTopic(DefaultBroker(), map[string]string{LeaderReplicationThrottled: tt.value, FollowerReplicationThrottled: tt.value})
+		if err != nil {
+			t.Fatalf("%q: %v", tt.value, err)
+		}
+		for _, r := range tt.has {
+			if !tc.LeaderThrottled.Has(r[0], r[1]) || !tc.FollowerThrottled.Has(r[0], r[1]) {
+				t.Errorf("%q: %v not throttled", tt.value, r)
+			}
+		}
+		for _, r := range tt.not {
+			if tc.LeaderThrottled.Has(r[0], r[1]) {
+				t.Errorf("%q: %v throttled", tt.value, r)
+			}
+		}
 	}
 }
 

@@ -43,6 +43,8 @@ type FetchConfig struct {
 // of, as Kafka's replica fetcher threads do (num.replica.fetchers=1).
 type fetchers struct {
 	cfg FetchConfig
+	// quota throttles the fetches of throttled replicas out of the ISR.
+	quota *Quota
 	ctx context.Context
 	wg  sync.WaitGroup
 
@@ -51,12 +53,12 @@ type fetchers struct {
 	of       map[*Partition]*fetcher
 }
 
-func newFetchers(ctx context.Context, cfg FetchConfig) *fetchers {
+func newFetchers(ctx context.Context, cfg FetchConfig, quota *Quota) *fetchers {
 	if cfg.Dial == nil {
 		d := &net.Dialer{Timeout: 5 * time.Second}
 		cfg.Dial = func(ctx context.Context, addr string) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }
 	}
-	return &fetchers{cfg: cfg, ctx: ctx, byLeader: map[int32]*fetcher{}, of: map[*Partition]*fetcher{}}
+	return &fetchers{cfg: cfg, quota: quota, ctx: ctx, byLeader: map[int32]*fetcher{}, of: map[*Partition]*fetcher{}}
 }
 
 // follow makes p fetch from leader at addr in leader epoch epoch.
@@ -266,6 +268,12 @@ func (f *fetcher) due(now time.Time) ([]fetchItem, time.Time) {
 		if !ok {
 			continue
 		}
+		if e.p.throttledFollower() && f.fs.quota.Exceeded(now) {
+			if at := f.fs.quota.ReadyAt(now); next.IsZero() || at.Before(next) {
+				next = at
+			}
+			continue
+		}
 		items = append(items, fetchItem{p: e.p, epoch: e.st.epoch, offset: off, lastEpoch: last})
 	}
 	return items, next
@@ -338,6 +346,9 @@ func (f *fetcher) handle(items []fetchItem, resp *kmsg.FetchResponse) {
 			it, ok := byKey[key{rt.Topic, rp.Partition}]
 			if !ok {
 				continue
+			}
+			if it.p.throttledFollower() {
+				f.fs.quota.Record(int64(len(rp.RecordBatches)), time.Now())
 			}
 			syncTo, err := f.apply(it, rp)
 			done = append(done, appended{it, rp, syncTo, err})

@@ -92,6 +92,9 @@ type Manager struct {
 	// settings are the broker settings in force as of the last reconcile:
 	// the command line's with the dynamic ones of the metadata over them.
 	settings config.Broker
+	// leaderQuota and followerQuota are the replication throttles
+	// (leader.replication.throttled.rate, follower.replication.throttled.rate).
+	leaderQuota, followerQuota *Quota
 
 	isrShrinks, isrExpands atomic.Int64
 
@@ -134,7 +137,9 @@ func NewManager(cfg ManagerConfig) *Manager {
 		failed: map[TopicPartition]error{},
 		topics: map[string]topicState{},
 
-		settings: cfg.Settings,
+		settings:      cfg.Settings,
+		leaderQuota:   &Quota{},
+		followerQuota: &Quota{},
 		doneCh:   make(chan struct{}),
 	}
 }
@@ -191,7 +196,7 @@ func (m *Manager) WaitReconciled(ctx context.Context, index uint64) error {
 // have. Close closes the replicas afterwards.
 func (m *Manager) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	m.fetch = newFetchers(ctx, m.cfg.Fetch)
+	m.fetch = newFetchers(ctx, m.cfg.Fetch, m.followerQuota)
 	wg.Go(func() { m.runISR(ctx) })
 	wg.Go(func() { m.runBackground(ctx) })
 	if m.cfg.Settings.LogCleanerEnable() {
@@ -241,6 +246,10 @@ func (m *Manager) Offline(topic string, index int32) bool {
 	return m.failed[TopicPartition{topic, index}] != nil
 }
 
+// LeaderQuota is the throttle of what this node's leaders send to throttled
+// followers out of the ISR.
+func (m *Manager) LeaderQuota() *Quota { return m.leaderQuota }
+
 // TopicConfig returns the settings of topic t: those resolved when its
 // replicas were last reconciled if its overrides are still the same, else
 // resolved now.
@@ -288,6 +297,8 @@ func (m *Manager) reconcile(img *metadata.Image) {
 		p metadata.Partition
 	}
 	var roles []roleWork
+	m.leaderQuota.SetRate(settings.LeaderThrottledRate())
+	m.followerQuota.SetRate(settings.FollowerThrottledRate())
 	m.mu.Lock()
 	m.settings = settings
 	for _, t := range img.Topics() {
@@ -339,6 +350,8 @@ func (m *Manager) reconcile(img *metadata.Image) {
 	now := time.Now()
 	var gained, lost []TopicPartition
 	for _, w := range roles {
+		cfg := m.topics[w.t.Name].resolved
+		w.r.p.SetThrottled(cfg.LeaderThrottled.Has(w.p.Index, self), cfg.FollowerThrottled.Has(w.p.Index, self))
 		switch m.setRole(img, w.r, w.p, fenced, now) {
 		case 1:
 			gained = append(gained, TopicPartition{w.t.Name, w.p.Index})

@@ -74,6 +74,12 @@ type Partition struct {
 	// once rather than at the next periodic check.
 	onFollowerCaughtUp func()
 
+	// leaderThrottled and followerThrottled say whether this replica's
+	// replication is throttled on the leader's and the follower's side
+	// (the topic's *.replication.throttled.replicas name it); inISR is
+	// whether the metadata has this replica in the ISR.
+	leaderThrottled, followerThrottled, inISR atomic.Bool
+
 	hw       atomic.Int64
 	leading  atomic.Bool  // role == roleLeader, for reads that take no lock
 	leaderHW atomic.Int64 // a follower's view of its leader's high watermark, from its last fetch
@@ -179,6 +185,7 @@ func (p *Partition) BecomeLeader(st LeaderAndISR, now time.Time) {
 // waits, neither leading nor fetching). Waiting produces of an earlier
 // leadership fail.
 func (p *Partition) BecomeFollower(st LeaderAndISR) {
+	p.inISR.Store(slices.Contains(st.ISR, p.self))
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	r := roleFollower
@@ -442,7 +449,9 @@ type ReplicaRead struct {
 // is the epoch of the follower's last batch, -1 for none), records the
 // follower's position, advances the high watermark, and reads from offset
 // up to the log end. currentEpoch is checked as for any fetch (-1 skips).
-func (p *Partition) ReadReplica(id int32, offset int64, lastFetchedEpoch, currentEpoch int32, maxBytes int32, now time.Time) (ReplicaRead, error) {
+// A follower out of the ISR of a replica throttled on the leader's side
+// reads through quota: nothing while it is exceeded.
+func (p *Partition) ReadReplica(id int32, offset int64, lastFetchedEpoch, currentEpoch int32, maxBytes int32, quota *Quota, now time.Time) (ReplicaRead, error) {
 	var res ReplicaRead
 	p.mu.Lock()
 	if p.role != roleLeader {
@@ -475,19 +484,35 @@ func (p *Partition) ReadReplica(id int32, offset int64, lastFetchedEpoch, curren
 	p.leader.fetched(id, offset, leo, now)
 	p.advanceLocked()
 	hw := p.hw.Load()
-	joins := !slices.Contains(p.leader.isr, id) && p.leader.inSync(id, hw)
+	outside := !slices.Contains(p.leader.isr, id)
+	joins := outside && p.leader.inSync(id, hw)
 	p.mu.Unlock()
 	if joins && p.onFollowerCaughtUp != nil {
 		p.onFollowerCaughtUp()
 	}
 	res.HighWatermark, res.LogStartOffset = hw, start
-	if offset == leo {
+	throttled := outside && quota != nil && p.leaderThrottled.Load()
+	if offset == leo || throttled && quota.Exceeded(now) {
 		return res, nil
 	}
 	var err error
 	res.Records, err = p.log.ReadSlice(offset, maxBytes, leo)
+	if throttled {
+		quota.Record(res.Records.Len(), now)
+	}
 	return res, err
 }
+
+// SetThrottled says whether this replica's replication is throttled on the
+// leader's side and on the follower's side.
+func (p *Partition) SetThrottled(leader, follower bool) {
+	p.leaderThrottled.Store(leader)
+	p.followerThrottled.Store(follower)
+}
+
+// throttledFollower reports whether this replica, following, fetches
+// through the follower quota: it is throttled and out of the ISR.
+func (p *Partition) throttledFollower() bool { return p.followerThrottled.Load() && !p.inISR.Load() }
 
 // isrProposal returns the ISR change this leader wants now and why (see
 // leaderState.isrChange), as a change of the partition without its topic

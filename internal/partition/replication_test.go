@@ -56,7 +56,7 @@ func (rp *replicaPair) fetch(follower, leader, epoch int32) {
 	if !ok {
 		rp.t.Fatalf("broker %d does not follow in epoch %d", follower, epoch)
 	}
-	res, err := l.ReadReplica(follower, off, last, epoch, 1<<20, time.Now())
+	res, err := l.ReadReplica(follower, off, last, epoch, 1<<20, nil, time.Now())
 	if err != nil {
 		rp.t.Fatalf("read for replica %d at %d: %v", follower, off, err)
 	}
@@ -249,7 +249,7 @@ func TestFollowerBehindLeaderStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := rp.reps[2]
-	_, err := rp.reps[1].ReadReplica(2, 0, -1, 0, 1<<20, time.Now())
+	_, err := rp.reps[1].ReadReplica(2, 0, -1, 0, 1<<20, nil, time.Now())
 	if !IsOffsetOutOfRange(err) {
 		t.Fatalf("fetch below the log start: %v", err)
 	}

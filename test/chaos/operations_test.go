@@ -493,3 +493,73 @@ func TestDynamicBrokerConfigs(t *testing.T) {
 		return true
 	})
 }
+
+// TestThrottledReassignment moves a partition holding 1 MB to node 3 with
+// replication throttled to 250 kB/s on both sides (KIP-73's configs: the
+// rates as cluster-wide dynamic settings, the replicas as topic configs).
+// The move cannot finish sooner than the data allows at that rate, and the
+// new replica holds every record.
+func TestThrottledReassignment(t *testing.T) {
+	c, ctx := adminCluster(t, 37, settings)
+	const topic = "throttled"
+	admin := c.client(t)
+	createAssigned(ctx, t, admin, topic, [][]int32{{1, 2}})
+	prod := c.client(t, kgo.DefaultProduceTopic(topic), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	for i := range 1000 {
+		v := make([]byte, 1000)
+		_, _ = rand.Read(v)
+		prod.Produce(ctx, &kgo.Record{Value: v}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				t.Errorf("produce %d: %v", i, err)
+			}
+		})
+	}
+	if err := prod.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	adm := kadm.NewClient(admin)
+	rate := "250000"
+	res, err := adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Name: "leader.replication.throttled.rate", Value: &rate},
+		{Name: "follower.replication.throttled.rate", Value: &rate}})
+	if err != nil || res[0].Err != nil {
+		t.Fatalf("set the rates: %v %v", err, res)
+	}
+	leaders, followers := "0:1,0:2", "0:3"
+	tres, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "leader.replication.throttled.replicas", Value: &leaders},
+		{Name: "follower.replication.throttled.replicas", Value: &followers}}, topic)
+	if err != nil || tres[0].Err != nil {
+		t.Fatalf("name the throttled replicas: %v %v", err, tres)
+	}
+	// Every node applies the settings before the move starts.
+	for _, nd := range c.nodes {
+		cluster.Eventually(t, 10*time.Second, fmt.Sprintf("node %d has the throttle", nd.id), func() bool {
+			d, err := kadm.NewClient(c.client(t, kgo.SeedBrokers(nd.opts.Listen))).DescribeTopicConfigs(ctx, topic)
+			if err != nil || len(d) == 0 {
+				return false
+			}
+			for _, cfg := range d[0].Configs {
+				if cfg.Key == "leader.replication.throttled.replicas" {
+					return cfg.MaybeValue() == leaders
+				}
+			}
+			return false
+		})
+	}
+	req := kadm.AlterPartitionAssignmentsReq{}
+	req.Assign(topic, 0, []int32{3, 2})
+	start := time.Now()
+	if r, err := adm.AlterPartitionAssignments(ctx, req); err != nil || r[topic][0].Err != nil {
+		t.Fatalf("reassign: %v %v", err, r)
+	}
+	cluster.Eventually(t, 30*time.Second, "the throttled move done", func() bool { return len(reassigning(ctx, t, c, topic, 0)) == 0 })
+	took := time.Since(start)
+	// 1 MB at 250 kB/s, with at most a second's burst to start: 3 s.
+	if took < 2*time.Second {
+		t.Errorf("1 MB moved in %v through a 250 kB/s throttle", took)
+	}
+	t.Logf("1 MB moved in %v at 250 kB/s", took.Round(time.Millisecond))
+	recs := cluster.ReadAll(ctx, t, c.client(t), topic, 1)[cluster.TopicPartition{Topic: topic, Partition: 0}]
+	if len(recs) != 1000 {
+		t.Fatalf("read %d records after the move, want 1000", len(recs))
+	}
+}

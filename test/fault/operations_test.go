@@ -73,9 +73,18 @@ func TestGrowAndRebalance(t *testing.T) {
 	if err := os.WriteFile(file, []byte(plan), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, _ := strataCLI(t, c, "partitions", "reassign", "--execute", file)
-	if !regexp.MustCompile(`All \d+ partitions moved`).MatchString(out) {
-		t.Fatalf("execute did not report the moves done:\n%s", out)
+	out, _ := strataCLI(t, c, "partitions", "reassign", "--execute", file, "--throttle", "50000000")
+	if !regexp.MustCompile(`All \d+ partitions moved`).MatchString(out) || !strings.Contains(out, "Replication throttle removed.") {
+		t.Fatalf("execute did not report the moves done and the throttle removed:\n%s", out)
+	}
+	tc, err := adm.DescribeTopicConfigs(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cfg := range tc[0].Configs {
+		if strings.HasSuffix(cfg.Key, ".replication.throttled.replicas") && cfg.MaybeValue() != "" {
+			t.Errorf("%s left set to %q", cfg.Key, cfg.MaybeValue())
+		}
 	}
 	out, _ = strataCLI(t, c, "partitions", "reassign", "--verify", file)
 	t.Logf("%s\n%s", summary, out)
