@@ -58,8 +58,8 @@ func (b *Broker) ControlledShutdown(ctx context.Context) {
 // such an answer for drainQuiet (every active producer and consumer has
 // moved), for at most drainMax.
 const (
-	drainQuiet = 250 * time.Millisecond
-	drainMax   = 2 * time.Second
+	drainQuiet = 500 * time.Millisecond
+	drainMax   = 3 * time.Second
 )
 
 // drain waits until clients have stopped asking this node for partitions

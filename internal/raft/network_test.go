@@ -399,7 +399,9 @@ func TestReadBarrier(t *testing.T) {
 		}
 	}
 	faults.mu.Lock()
-	faults.slowTo, faults.slowFor = f.node.cfg.ID, 300*time.Millisecond
+	// Less than an election timeout (ten 10 ms ticks), so that the
+	// follower does not campaign meanwhile.
+	faults.slowTo, faults.slowFor = f.node.cfg.ID, 50*time.Millisecond
 	faults.mu.Unlock()
 	propose(t, lead.node, "x")
 	if slices.Contains(f.m.data(), "x") {

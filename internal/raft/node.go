@@ -535,20 +535,9 @@ func (n *Node) wait() (id uint64, ch chan result, forget func()) {
 // metadata after it sees every change made before it, as one made on the
 // leader would. It fails with ctx's error when no leader answers in time.
 func (n *Node) ReadBarrier(ctx context.Context) error {
-	id, ch, forget := n.wait()
-	defer forget()
-	rctx := binary.BigEndian.AppendUint64(nil, id)
-	if err := n.control(ctx, func() { n.rn.ReadIndex(rctx) }); err != nil {
+	index, err := n.readIndex(ctx)
+	if err != nil {
 		return err
-	}
-	var index uint64
-	select {
-	case r := <-ch:
-		index = r.index
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-n.done:
-		return ErrStopped
 	}
 	for {
 		n.mu.Lock()
@@ -563,6 +552,39 @@ func (n *Node) ReadBarrier(ctx context.Context) error {
 			return ctx.Err()
 		case <-n.done:
 			return ErrStopped
+		}
+	}
+}
+
+// readIndexRetry is how long ReadBarrier waits for the leader's answer
+// before it asks again: raft drops the request of a node that knows no
+// leader (campaigning) without telling it.
+const readIndexRetry = 500 * time.Millisecond
+
+// readIndex returns the commit index the leader confirms, asking again
+// every readIndexRetry until ctx ends.
+func (n *Node) readIndex(ctx context.Context) (uint64, error) {
+	retry := time.NewTicker(readIndexRetry)
+	defer retry.Stop()
+	for {
+		id, ch, forget := n.wait()
+		rctx := binary.BigEndian.AppendUint64(nil, id)
+		if err := n.control(ctx, func() { n.rn.ReadIndex(rctx) }); err != nil {
+			forget()
+			return 0, err
+		}
+		select {
+		case r := <-ch:
+			forget()
+			return r.index, nil
+		case <-retry.C:
+			forget()
+		case <-ctx.Done():
+			forget()
+			return 0, ctx.Err()
+		case <-n.done:
+			forget()
+			return 0, ErrStopped
 		}
 	}
 }
