@@ -96,6 +96,9 @@ type Broker struct {
 	// lastHint is when (Unix nanoseconds) an answer last named a
 	// partition's new leader to a client (see leaderHints).
 	lastHint atomic.Int64
+	// rackAwareReads is replica.selector.class's choice (KIP-392), read
+	// once at start: the setting is not dynamic.
+	rackAwareReads atomic.Bool
 }
 
 // New opens the data directory and the metadata log, and binds the Raft
@@ -139,6 +142,7 @@ func New(cfg Config) (*Broker, error) {
 	}
 	_, _ = rand.Read(b.incarnation[:]) // crypto/rand.Read never fails
 	b.epoch.Store(-1)
+	b.rackAwareReads.Store(cfg.Settings.RackAwareReads())
 	s := cfg.Settings
 	peers := []uint64{uint64(cfg.NodeID)}
 	b.voters = []int32{cfg.NodeID}

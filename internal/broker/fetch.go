@@ -13,10 +13,16 @@ package broker
 //     send only changed partitions and answer only partitions with news;
 //     epoch -1 is a sessionless full fetch. Unknown sessions are
 //     FETCH_SESSION_ID_NOT_FOUND, wrong epochs INVALID_FETCH_SESSION_EPOCH.
-//   - Consumers read from the leader only (NOT_LEADER_OR_FOLLOWER elsewhere),
-//     up to the high watermark: offsets outside [log start, log end] are
-//     OFFSET_OUT_OF_RANGE, and one between the high watermark and the log
-//     end reads nothing yet.
+//   - Consumers read up to the high watermark: offsets outside [log start,
+//     log end] are OFFSET_OUT_OF_RANGE, and one between the high watermark
+//     and the log end reads nothing yet. Before v11 they read from the leader
+//     only (NOT_LEADER_OR_FOLLOWER elsewhere); from v11 (KIP-392) a follower
+//     serves them too, up to the high watermark it learned from its leader
+//     (an offset beyond that reads nothing yet). With replica.selector.class
+//     set to Kafka's RackAwareReplicaSelector, a leader answers a consumer
+//     naming a rack it is not in with no records and PreferredReadReplica
+//     set to the first in-sync, unfenced replica in that rack, if there is
+//     one; the consumer then reads from it.
 //   - A follower's fetch (a replica id >= 0: ReplicaID, or ReplicaState from
 //     v15) reads up to the log end, records the follower's position (which
 //     advances the high watermark and may grow the ISR), and long-polls for
@@ -41,6 +47,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/stratalog/strata/internal/commitlog"
+	"github.com/stratalog/strata/internal/metadata"
 	"github.com/stratalog/strata/internal/partition"
 )
 
@@ -64,6 +71,9 @@ type fetchGot struct {
 	hw        int64
 	start     int64
 	diverging *kmsg.FetchResponseTopicPartitionDivergingEpoch
+	// preferred is the replica the consumer should read from instead
+	// (KIP-392), -1 for none.
+	preferred int32
 }
 
 // FetchResponse is a Fetch response whose record sets are still in the
@@ -146,7 +156,7 @@ func (b *Broker) handleFetch(ctx context.Context, req *Request) (kmsg.Response, 
 	deadline := time.Now().Add(time.Duration(r.MaxWaitMillis) * time.Millisecond)
 	for {
 		changed := b.changedChans(wants, replica >= 0)
-		size, anyErr := b.readWants(wants, got, maxBytes, replica)
+		size, anyErr := b.readWants(wants, got, maxBytes, replica, consumerRack(req.Version, r))
 		if size >= int(r.MinBytes) || anyErr || r.MaxWaitMillis <= 0 || !time.Now().Before(deadline) {
 			break
 		}
@@ -180,7 +190,7 @@ func (b *Broker) handleFetch(ctx context.Context, req *Request) (kmsg.Response, 
 		rp := kmsg.NewFetchResponseTopicPartition()
 		rp.Partition, rp.ErrorCode = w.tp.Index, code
 		rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = g.hw, g.hw, g.start
-		rp.PreferredReadReplica = -1
+		rp.PreferredReadReplica = g.preferred
 		if (code == kerr.NotLeaderForPartition.Code || code == kerr.FencedLeaderEpoch.Code) && req.Version >= 16 {
 			rp.CurrentLeader.LeaderID, rp.CurrentLeader.LeaderEpoch = hints.leader(w.tp.Topic, w.tp.Index)
 		}
@@ -212,17 +222,30 @@ func (b *Broker) handleFetch(ctx context.Context, req *Request) (kmsg.Response, 
 	return resp, nil
 }
 
+// consumerRack returns, for a consumer fetch that may read from followers
+// (v11+, KIP-392), the rack the consumer names (possibly ""); nil for a
+// fetch that reads from leaders only.
+func consumerRack(version int16, r *kmsg.FetchRequest) *string {
+	if version < 11 || r.ReplicaID >= 0 || version >= 15 && r.ReplicaState.ID >= 0 {
+		return nil
+	}
+	return &r.Rack
+}
+
 // readWants reads every wanted partition into got, in order, within the
 // response's byte budget, releasing what got held before; for the follower
-// replica (>= 0) it serves a replica fetch. It returns the bytes read and
-// whether any partition has an error or a divergence (which answers the
-// fetch at once).
-func (b *Broker) readWants(wants []fetchWant, got []fetchGot, maxBytes int32, replica int32) (int, bool) {
+// replica (>= 0) it serves a replica fetch. A consumer that may read from
+// followers (rack not nil) reads from this node's replica whether it leads
+// or follows, and a leader may send it to an in-sync replica in its rack
+// instead. It returns the bytes read and whether any partition has an
+// error or a divergence (which answers the fetch at once).
+func (b *Broker) readWants(wants []fetchWant, got []fetchGot, maxBytes int32, replica int32, rack *string) (int, bool) {
 	size, anyErr := 0, false
 	now := time.Now()
+	var img *metadata.Image
 	for i, w := range wants {
 		got[i].records.Release()
-		got[i] = fetchGot{hw: -1, start: -1}
+		got[i] = fetchGot{hw: -1, start: -1, preferred: -1}
 		p, err := b.fetchReplica(w.tp)
 		if err == nil && replica < 0 {
 			err = partition.CheckLeaderEpoch(w.leaderEpoch, p.LeaderEpoch())
@@ -230,6 +253,15 @@ func (b *Broker) readWants(wants []fetchWant, got []fetchGot, maxBytes int32, re
 		if err != nil {
 			got[i].err, anyErr = err, true
 			continue
+		}
+		if rack != nil && *rack != "" && p.IsLeader() && b.rackAwareReads.Load() {
+			if img == nil {
+				img = b.store.Current()
+			}
+			if id := preferredReadReplica(img, w.tp, *rack, b.cfg.NodeID); id >= 0 {
+				got[i].preferred, got[i].hw, got[i].start = id, p.HighWatermark(), p.LogStartOffset()
+				continue
+			}
 		}
 		budget := min(w.maxBytes, maxBytes-int32(min(size, int(maxBytes))))
 		if size > 0 && budget <= 0 {
@@ -245,6 +277,8 @@ func (b *Broker) readWants(wants []fetchWant, got []fetchGot, maxBytes int32, re
 				got[i].diverging = &kmsg.FetchResponseTopicPartitionDivergingEpoch{Epoch: rr.DivergingEpoch, EndOffset: rr.DivergingEndOffset}
 				anyErr = true
 			}
+		} else if rack != nil {
+			res, err = p.ReadAsFollower(w.offset, max(budget, 1))
 		} else {
 			res, err = p.Read(w.offset, max(budget, 1))
 		}
@@ -257,6 +291,27 @@ func (b *Broker) readWants(wants []fetchWant, got []fetchGot, maxBytes int32, re
 		size += int(res.Records.Len())
 	}
 	return size, anyErr
+}
+
+// preferredReadReplica returns the replica a consumer in rack should read
+// tp from, as Kafka's RackAwareReplicaSelector picks it: -1 (the leader,
+// self) when the leader is in that rack or no in-sync replica is, else the
+// first in-sync, unfenced replica in it.
+func preferredReadReplica(img *metadata.Image, tp topicPartition, rack string, self int32) int32 {
+	if b, ok := img.Broker(self); ok && b.Rack == rack {
+		return -1
+	}
+	t, ok := img.Topic(tp.Topic)
+	if !ok || int(tp.Index) >= len(t.Partitions) {
+		return -1
+	}
+	p := t.Partitions[tp.Index]
+	for _, r := range p.Replicas {
+		if b, ok := img.Broker(r); ok && r != self && b.Rack == rack && !b.Fenced && p.InISR(r) {
+			return r
+		}
+	}
+	return -1
 }
 
 // fetchReplica returns this node's replica of tp for a fetch: a partition

@@ -93,6 +93,8 @@ var brokerDefs = []Definition{
 	intDef("replica.fetch.response.max.bytes", kmsg.ConfigTypeInt, "10485760", 0, "The maximum bytes of one follower fetch response."),
 	intDef("replica.fetch.wait.max.ms", kmsg.ConfigTypeInt, "500", 0, "The longest a follower's fetch waits for new records."),
 	intDef("replica.lag.time.max.ms", kmsg.ConfigTypeLong, "30000", noMin, "How long a follower may lag before the leader removes it from the ISR."),
+	{Name: "replica.selector.class", Type: kmsg.ConfigTypeString, Default: str(""), check: oneOf("", rackAwareSelector, leaderSelector),
+		Doc: "How a leader picks the replica a consumer that names its rack (client.rack) reads from: " + rackAwareSelector + " picks an in-sync replica in the consumer's rack (KIP-392); unset or " + leaderSelector + " keeps every consumer on the leader."},
 	intDef("socket.request.max.bytes", kmsg.ConfigTypeInt, "104857600", 1, "The maximum number of bytes in a socket request."),
 	intDef("transaction.max.timeout.ms", kmsg.ConfigTypeInt, "900000", 1, "The maximum allowed timeout for transactions."),
 	intDef("transaction.state.log.min.isr", kmsg.ConfigTypeInt, "2", 1, "The min.insync.replicas of the transaction topic."),
@@ -245,6 +247,19 @@ func (b Broker) LeaderThrottledRate() int64 { return b.int("leader.replication.t
 
 // FollowerThrottledRate is follower.replication.throttled.rate, bytes/s.
 func (b Broker) FollowerThrottledRate() int64 { return b.int("follower.replication.throttled.rate") }
+
+// Kafka's replica selectors (replica.selector.class).
+const (
+	rackAwareSelector = "org.apache.kafka.common.replica.RackAwareReplicaSelector"
+	leaderSelector    = "org.apache.kafka.common.replica.LeaderSelector"
+)
+
+// RackAwareReads reports whether replica.selector.class sends consumers to
+// an in-sync replica in their rack.
+func (b Broker) RackAwareReads() bool {
+	v, _ := b.Value("replica.selector.class")
+	return v == rackAwareSelector
+}
 
 // ControlledShutdownEnable is controlled.shutdown.enable.
 func (b Broker) ControlledShutdownEnable() bool { return b.get("controlled.shutdown.enable").b }

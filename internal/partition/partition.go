@@ -422,6 +422,32 @@ func (p *Partition) Read(offset int64, maxBytes int32) (ReadResult, error) {
 	return res, err
 }
 
+// ReadAsFollower is Read for a consumer reading from this replica while it
+// follows (KIP-392): up to the high watermark it learned from its leader.
+// An offset at or above that, or beyond its log, reads nothing yet (it may
+// be behind the leader); one below its log start is
+// commitlog.ErrOffsetOutOfRange. A replica that neither leads nor follows
+// answers NOT_LEADER_OR_FOLLOWER.
+func (p *Partition) ReadAsFollower(offset int64, maxBytes int32) (ReadResult, error) {
+	p.mu.Lock()
+	following := p.role == roleFollower
+	p.mu.Unlock()
+	if !following {
+		return p.Read(offset, maxBytes)
+	}
+	hw := p.hw.Load()
+	res := ReadResult{HighWatermark: hw, LogStartOffset: p.log.StartOffset()}
+	switch {
+	case offset < res.LogStartOffset:
+		return res, commitlog.ErrOffsetOutOfRange
+	case offset >= hw:
+		return res, nil
+	}
+	var err error
+	res.Records, err = p.log.ReadSlice(offset, maxBytes, hw)
+	return res, err
+}
+
 // ReadLog locates whole batches from offset up to maxBytes below end,
 // whatever the replica's role or high watermark: for the broker's own
 // reads of a log it leads, such as loading the groups of an offsets

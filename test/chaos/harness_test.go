@@ -193,6 +193,11 @@ type testCluster struct {
 
 // startCluster starts n voters with settings on the network nw.
 func startCluster(t *testing.T, n int, nw *network, settings map[string]string) *testCluster {
+	return startClusterEach(t, n, nw, func(int32) map[string]string { return settings })
+}
+
+// startClusterEach is startCluster with each node's settings from settings.
+func startClusterEach(t *testing.T, n int, nw *network, settings func(id int32) map[string]string) *testCluster {
 	t.Helper()
 	var out io.Writer = io.Discard
 	if os.Getenv("STRATA_TEST_LOG") != "" {
@@ -215,7 +220,7 @@ func startCluster(t *testing.T, n int, nw *network, settings map[string]string) 
 		c.seeds = append(c.seeds, addr)
 		c.nodes = append(c.nodes, &node{id: id, logger: logger, opts: cli.ServeOptions{
 			DataDir: t.TempDir(), Listen: addr, Admin: "127.0.0.1:0", LogLevel: "info", NodeID: id,
-			ControllerListen: voters[i].Addr, ControllerVoters: voters, Settings: settings,
+			ControllerListen: voters[i].Addr, ControllerVoters: voters, Settings: settings(id),
 			Faults: nw, Dial: nw.dialer(id),
 		}})
 	}

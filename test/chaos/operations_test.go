@@ -24,15 +24,15 @@ import (
 	"github.com/stratalog/strata/test/cluster"
 )
 
-// TestLeaderHints: a Produce (v10+) or Fetch (v16+) sent to a node that
-// does not lead the partition is answered NOT_LEADER_OR_FOLLOWER with the
-// current leader, its epoch and its address (KIP-951); older versions
-// carry neither.
+// TestLeaderHints: a Produce (v10+) sent to a node that does not lead the
+// partition, or a Fetch (v16+) to one that holds no replica of it, is
+// answered NOT_LEADER_OR_FOLLOWER with the current leader, its epoch and
+// its address (KIP-951); older versions carry neither.
 func TestLeaderHints(t *testing.T) {
 	c, ctx := adminCluster(t, 30, settings)
 	const topic = "hinted"
 	admin := c.client(t)
-	createAssigned(ctx, t, admin, topic, [][]int32{{1, 2, 3}})
+	createAssigned(ctx, t, admin, topic, [][]int32{{1, 3}})
 	var epoch int32
 	cluster.Eventually(t, 20*time.Second, "node 2 knows node 1 leads", func() bool {
 		l, e, _, err := partitionState(ctx, c, t, c.seeds[1], topic, 0)
@@ -562,5 +562,80 @@ func TestThrottledReassignment(t *testing.T) {
 	recs := cluster.ReadAll(ctx, t, c.client(t), topic, 1)[cluster.TopicPartition{Topic: topic, Partition: 0}]
 	if len(recs) != 1000 {
 		t.Fatalf("read %d records after the move, want 1000", len(recs))
+	}
+}
+
+// TestFollowerFetching runs three nodes in racks r1, r2 and r3 with
+// Kafka's RackAwareReplicaSelector (KIP-392). The leader (node 1) sends a
+// consumer in r2 to node 2, which serves it up to the high watermark; a
+// consumer in r1 reads from the leader itself; a franz-go consumer in r2,
+// which the leader sends to node 2 the same way, reads every record.
+func TestFollowerFetching(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a cluster for seconds")
+	}
+	c := startClusterEach(t, 3, newNetwork(38), func(id int32) map[string]string {
+		s := withSettings(map[string]string{"replica.selector.class": "org.apache.kafka.common.replica.RackAwareReplicaSelector"})
+		s["broker.rack"] = fmt.Sprintf("r%d", id)
+		return s
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const topic = "near"
+	createAssigned(ctx, t, c.client(t), topic, [][]int32{{1, 2, 3}})
+	prod := c.client(t, kgo.DefaultProduceTopic(topic))
+	for i := range 100 {
+		if err := prod.ProduceSync(ctx, &kgo.Record{Value: fmt.Appendf(nil, "n-%03d", i)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cluster.Eventually(t, 10*time.Second, "every replica in sync", func() bool {
+		_, _, isr, err := partitionState(ctx, c, t, c.seeds[0], topic, 0)
+		return err == nil && len(isr) == 3
+	})
+	fetch := func(node int, rack string) *kmsg.FetchResponseTopicPartition {
+		t.Helper()
+		req := kmsg.NewPtrFetchRequest()
+		req.ReplicaID, req.MaxBytes, req.SessionEpoch, req.Rack = -1, 1<<20, -1, rack
+		req.ReplicaState.ID = -1
+		rt := kmsg.NewFetchRequestTopic()
+		rt.Topic = topic
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = 1<<20, -1
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		vs := kversion.Stable()
+		vs.SetMaxKeyVersion(1, 12) // by topic name
+		resp, err := req.RequestWith(ctx, c.client(t, kgo.SeedBrokers(c.seeds[node-1]), kgo.MaxVersions(vs)).Broker(node))
+		if err != nil {
+			t.Fatalf("fetch from node %d: %v", node, err)
+		}
+		return &resp.Topics[0].Partitions[0]
+	}
+	if p := fetch(1, "r2"); p.PreferredReadReplica != 2 || len(p.RecordBatches) != 0 || p.ErrorCode != 0 {
+		t.Errorf("leader, consumer in r2: preferred %d, %d bytes, error %d; want 2, none, none", p.PreferredReadReplica, len(p.RecordBatches), p.ErrorCode)
+	}
+	if p := fetch(1, "r1"); p.PreferredReadReplica != -1 || len(p.RecordBatches) == 0 {
+		t.Errorf("leader, consumer in r1: preferred %d, %d bytes; want -1 and records", p.PreferredReadReplica, len(p.RecordBatches))
+	}
+	// The follower learns the leader's high watermark with its next fetch.
+	cluster.Eventually(t, 10*time.Second, "node 2 serves records up to the high watermark", func() bool {
+		p := fetch(2, "r2")
+		return p.ErrorCode == 0 && len(p.RecordBatches) > 0 && p.HighWatermark == 100
+	})
+
+	cons := c.client(t, kgo.Rack("r2"), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}))
+	var got []string
+	for len(got) < 100 {
+		fs := cons.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("read %d of 100 records: %v", len(got), err)
+		}
+		fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+	}
+	for i, v := range got {
+		if want := fmt.Sprintf("n-%03d", i); v != want {
+			t.Fatalf("record %d: got %q, want %q", i, v, want)
+		}
 	}
 }
