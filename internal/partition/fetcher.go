@@ -45,8 +45,8 @@ type fetchers struct {
 	cfg FetchConfig
 	// quota throttles the fetches of throttled replicas out of the ISR.
 	quota *Quota
-	ctx context.Context
-	wg  sync.WaitGroup
+	ctx   context.Context
+	wg    sync.WaitGroup
 
 	mu       sync.Mutex
 	byLeader map[int32]*fetcher

@@ -140,7 +140,7 @@ func NewManager(cfg ManagerConfig) *Manager {
 		settings:      cfg.Settings,
 		leaderQuota:   &Quota{},
 		followerQuota: &Quota{},
-		doneCh:   make(chan struct{}),
+		doneCh:        make(chan struct{}),
 	}
 }
 
