@@ -11,7 +11,10 @@
 # min.insync.replicas=2 and offsets.topic.replication.factor=3) and runs the
 # same scripts against its bootstrap list of all three addresses, with topics
 # of replication factor 3, fewer records and fewer codecs; their result lines
-# read "PASS [3 nodes] ..." or "FAIL [3 nodes] ...".
+# read "PASS [3 nodes] ..." or "FAIL [3 nodes] ...". Last, python_rolling.py
+# restarts every node in turn (restart_node.sh: SIGTERM, then the same
+# command) while confluent-kafka produces with acks=all and consumes in a
+# group.
 # A test script prints one PASS or FAIL line per check; each line counts. A
 # missing client or codec module is skipped with a hint on how to install it,
 # except with CI=true, where it fails (a kafka-python codec only if Debian
@@ -57,10 +60,22 @@ pids=() logs=() names=()
 # Put before every PASS and FAIL line of the current run.
 label=""
 
+# current_pids: the strata processes of the run; a cluster node restarted by
+# restart_node.sh has a new one in its pid file.
+current_pids() {
+	local i
+	for i in "${!pids[@]}"; do
+		if [[ -f $tmp/cluster/node$((i + 1)).pid && ${names[$i]} == "node $((i + 1))" ]]; then
+			pids[i]=$(cat "$tmp/cluster/node$((i + 1)).pid")
+		fi
+	done
+}
+
 # stop_brokers: SIGTERM to every strata process of the run, then SIGKILL to
 # those still up 10 s later.
 stop_brokers() {
 	local deadline=$((SECONDS + 10)) pid i
+	current_pids
 	for pid in "${pids[@]}"; do
 		kill "$pid" 2>/dev/null || true
 	done
@@ -105,6 +120,7 @@ broker_log_tail() {
 # exited, and succeeds, if there is one.
 exited_broker() {
 	local i
+	current_pids
 	for i in "${!pids[@]}"; do
 		if ! kill -0 "${pids[$i]}" 2>/dev/null; then
 			echo "${names[$i]}"
@@ -269,13 +285,16 @@ start_cluster() {
 		admins+=("127.0.0.1:${ports[n + i - 1]}")
 		addrs+=("$kafka")
 		mkdir -p "$tmp/cluster/node$i"
-		"$strata" serve --node-id "$i" --data-dir "$tmp/cluster/node$i" \
-			--listen "$kafka" --admin "${admins[i - 1]}" \
-			--controller-listen "127.0.0.1:${ports[2 * n + i - 1]}" --controller-voters "$voters" \
-			--set default.replication.factor=3 --set min.insync.replicas=2 \
-			--set offsets.topic.replication.factor=3 \
-			--set group.initial.rebalance.delay.ms=0 --set group.min.session.timeout.ms=500 \
-			>"$tmp/cluster/node$i.log" 2>&1 &
+		local args=(serve --node-id "$i" --data-dir "$tmp/cluster/node$i"
+			--listen "$kafka" --admin "${admins[i - 1]}"
+			--controller-listen "127.0.0.1:${ports[2 * n + i - 1]}" --controller-voters "$voters"
+			--set default.replication.factor=3 --set min.insync.replicas=2
+			--set offsets.topic.replication.factor=3
+			--set group.initial.rebalance.delay.ms=0 --set group.min.session.timeout.ms=500)
+		# restart_node.sh restarts a node from these files.
+		printf '%s\n' "${args[@]}" >"$tmp/cluster/node$i.args"
+		"$strata" "${args[@]}" >"$tmp/cluster/node$i.log" 2>&1 &
+		echo $! >"$tmp/cluster/node$i.pid"
 		pids+=($!) logs+=("$tmp/cluster/node$i.log") names+=("node $i")
 	done
 	bootstrap=$(IFS=,; echo "${addrs[*]}")
@@ -376,6 +395,12 @@ if [[ $cluster != false ]]; then
 	run_clients 3 "${COMPAT_CLUSTER_CODECS:-none zstd}" "${COMPAT_CLUSTER_KCAT_RECORDS:-2000}" \
 		"${COMPAT_CLUSTER_CONFLUENT_RECORDS:-20000}" "${COMPAT_CLUSTER_KAFKA_PYTHON_RECORDS:-10000}" \
 		"${COMPAT_CLUSTER_GROUP_RECORDS:-10000}"
+	if [[ -x $py ]] && have_module confluent_kafka; then
+		run_test -t 240 "confluent rolling restart" "$py" "$here/python_rolling.py" --bootstrap "$bootstrap" \
+			--nodes "$cluster_nodes" --restart "$here/restart_node.sh $strata $tmp/cluster"
+	else
+		missing "confluent rolling restart" python3-confluent-kafka
+	fi
 	if ((failed > single_failed)); then
 		broker_log_tail
 	fi
