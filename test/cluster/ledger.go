@@ -109,6 +109,17 @@ func (l *Ledger) NumAcked() int {
 	return len(l.acked)
 }
 
+// AckedValues returns every value acknowledged, in no order.
+func (l *Ledger) AckedValues() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]string, 0, len(l.acked))
+	for v := range l.acked {
+		out = append(out, v)
+	}
+	return out
+}
+
 // ViolationKind classifies a Violation.
 type ViolationKind int
 

@@ -439,13 +439,32 @@ func roundTrip(addr string, req kmsg.Request, resp kmsg.Response, timeout time.D
 // fully replicated again. Each stop is a controlled shutdown: by the time
 // the process has exited the controller has moved its leaderships and
 // taken it out of every ISR, long before its session (5 s here) would
-// run out, and the producer sees no error at all.
+// run out, and the producer sees no error at all. A consumer group member
+// reading along keeps its assignment (assigned at most twice) and reads
+// every acknowledged record.
 func TestRollingRestart(t *testing.T) {
 	const topic, parts = "rolling", 3
 	const session = 5 * time.Second
 	c, cl := startClusterWith(t, topic, parts, map[string]string{"broker.session.timeout.ms": strconv.Itoa(int(session.Milliseconds()))})
 	p := startProducer(t, cl, topic)
 	p.waitAcked(t, 1000, 30*time.Second, "acks before the restarts")
+	// A group member reads along; it should keep its assignment.
+	var assigned atomic.Int64
+	var consumedMu sync.Mutex
+	consumed := map[string]bool{}
+	member := c.Client(t, kgo.ConsumerGroup("rolling"), kgo.ConsumeTopics(topic),
+		kgo.OnPartitionsAssigned(func(context.Context, *kgo.Client, map[string][]int32) { assigned.Add(1) }))
+	mctx, stopMember := context.WithCancel(context.Background())
+	var memberDone sync.WaitGroup
+	memberDone.Go(func() {
+		for mctx.Err() == nil {
+			member.PollFetches(mctx).EachRecord(func(r *kgo.Record) {
+				consumedMu.Lock()
+				consumed[string(r.Value)] = true
+				consumedMu.Unlock()
+			})
+		}
+	})
 	for _, n := range c.Nodes() {
 		stopped := time.Now()
 		n.Stop()
@@ -477,6 +496,23 @@ func TestRollingRestart(t *testing.T) {
 	if n := p.errs.Load(); n != 0 {
 		t.Errorf("the application saw %d produce errors; a controlled shutdown should cost it none", n)
 	}
+	acked := p.ledger.AckedValues()
+	cluster.Eventually(t, 30*time.Second, "the group member consumed every acknowledged record", func() bool {
+		consumedMu.Lock()
+		defer consumedMu.Unlock()
+		for _, v := range acked {
+			if !consumed[v] {
+				return false
+			}
+		}
+		return true
+	})
+	stopMember()
+	memberDone.Wait()
+	if n := assigned.Load(); n > 2 {
+		t.Errorf("the group member was assigned its partitions %d times through the restarts, want at most 2", n)
+	}
+	t.Logf("the group member was assigned %d time(s)", assigned.Load())
 }
 
 // TestGroupCoordinatorFailover kills the node coordinating a consumer
