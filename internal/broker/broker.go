@@ -397,10 +397,23 @@ func (b *Broker) runHeartbeats(ctx context.Context) {
 			continue
 		}
 		data := hb.AppendBinary(nil)
-		for _, v := range b.voters {
-			b.net.SendApp(uint64(v), data)
+		for _, v := range b.heartbeatTargets() {
+			b.net.SendApp(v, data)
 		}
 	}
+}
+
+// heartbeatTargets are the voters of the quorum as this node knows them
+// now (voters may be added and removed, KIP-853) and those of its voters
+// list: a node that has not joined yet knows only the latter.
+func (b *Broker) heartbeatTargets() []uint64 {
+	voters, _ := b.node.Members()
+	for _, v := range b.voters {
+		if !slices.Contains(voters, uint64(v)) {
+			voters = append(voters, uint64(v))
+		}
+	}
+	return voters
 }
 
 func (b *Broker) heartbeatNow() {

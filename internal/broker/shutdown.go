@@ -111,19 +111,27 @@ func (b *Broker) resignQuorumLeadership(ctx context.Context) {
 		return
 	}
 	b.logger.Info("controlled shutdown: handing the metadata quorum's leadership over", "to", to)
+	if !b.transferLeadership(ctx, st.ID, to) {
+		b.logger.Warn("controlled shutdown: the metadata quorum's leadership did not move in time", "to", to)
+	}
+}
+
+// transferLeadership asks the quorum's leader, from, to hand its
+// leadership to voter to, and reports whether another node leads before
+// ctx ends.
+func (b *Broker) transferLeadership(ctx context.Context, from, to uint64) bool {
 	if err := b.node.TransferLeadership(ctx, to); err != nil {
-		return
+		return false
 	}
 	t := time.NewTicker(10 * time.Millisecond)
 	defer t.Stop()
 	for {
-		if _, self := b.node.Leader(); !self {
-			return
+		if l, _ := b.node.Leader(); l != from && l != 0 {
+			return true
 		}
 		select {
 		case <-ctx.Done():
-			b.logger.Warn("controlled shutdown: the metadata quorum's leadership did not move in time", "to", to)
-			return
+			return false
 		case <-t.C:
 		}
 	}

@@ -24,10 +24,12 @@ func newClusterCommand(opts *clientOptions) *cobra.Command {
 		Example: `  strata cluster status
   strata cluster status --brokers kafka1:9092,kafka2:9092
   strata cluster elect-leaders --all-topic-partitions
-  strata cluster decommission 4`,
+  strata cluster decommission 4
+  strata cluster voters describe`,
 		RunE: groupRunE,
 	}
-	cmd.AddCommand(newClusterStatusCommand(opts), newClusterElectLeadersCommand(opts), newClusterDecommissionCommand(opts))
+	cmd.AddCommand(newClusterStatusCommand(opts), newClusterElectLeadersCommand(opts), newClusterDecommissionCommand(opts),
+		newClusterVotersCommand(opts))
 	return cmd
 }
 

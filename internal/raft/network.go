@@ -86,7 +86,7 @@ type Network struct {
 	cfg    NetworkConfig
 	logger *slog.Logger
 	ln     net.Listener
-	voters []uint64 // sorted voter ids, as every hello carries them
+	voters []uint64 // sorted voter ids, as every hello carries them; guarded by mu
 	node   atomic.Pointer[Node]
 	ctx    context.Context // Run's; nil before
 	wg     sync.WaitGroup
@@ -155,6 +155,21 @@ func newPeer(id uint64, addr string) *peer {
 }
 
 // Listen opens the listener, if the config names one.
+// SetVoters takes the quorum's voters after a membership change (an
+// added or removed voter, KIP-853): the hellos of new connections carry
+// them and are checked against them. The run loop calls it.
+func (n *Network) SetVoters(ids []uint64) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.voters = slices.Sorted(slices.Values(ids))
+}
+
+func (n *Network) currentVoters() []uint64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.voters
+}
+
 func (n *Network) Listen() error {
 	if n.cfg.Listen == "" {
 		return nil
@@ -398,7 +413,7 @@ func (n *Network) dial(ctx context.Context, p *peer) (*memberConn, error) {
 	}
 	mc := &memberConn{c: c, w: bufio.NewWriterSize(c, 64<<10)}
 	_ = c.SetDeadline(time.Now().Add(helloTimeout))
-	hello := appendHello(nil, helloMsg{from: n.cfg.ID, to: p.id, incarnation: n.cfg.Incarnation, clusterID: n.cfg.ClusterID(), voters: n.voters})
+	hello := appendHello(nil, helloMsg{from: n.cfg.ID, to: p.id, incarnation: n.cfg.Incarnation, clusterID: n.cfg.ClusterID(), voters: n.currentVoters()})
 	if _, err := c.Write(hello); err != nil {
 		n.untrack(c)
 		return nil, err
@@ -534,8 +549,8 @@ func (n *Network) admit(h helloMsg, mc *memberConn) (*peer, string) {
 		return nil, fmt.Sprintf("it dialed node %d but reached node %d: check the addresses in the controller voters list", h.to, n.cfg.ID)
 	case h.from == n.cfg.ID:
 		return nil, fmt.Sprintf("it has this node's id %d: two nodes have the same id", h.from)
-	case !slices.Equal(h.voters, n.voters):
-		return nil, fmt.Sprintf("INCONSISTENT_VOTER_SET: it has the controller voters %v, this node has %v", h.voters, n.voters)
+	case !slices.Equal(h.voters, n.currentVoters()):
+		return nil, fmt.Sprintf("INCONSISTENT_VOTER_SET: it has the controller voters %v, this node has %v", h.voters, n.currentVoters())
 	}
 	if mine := n.cfg.ClusterID(); mine != "" && h.clusterID != "" && mine != h.clusterID {
 		return nil, fmt.Sprintf("INCONSISTENT_CLUSTER_ID: its data directory belongs to cluster %s, this node is in cluster %s", h.clusterID, mine)

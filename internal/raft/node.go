@@ -355,6 +355,41 @@ func (n *Node) RemoveLearner(ctx context.Context, id uint64) error {
 	return n.confChange(ctx, &pb.ConfChange{Type: pb.ConfChangeRemoveNode.Enum(), NodeId: new(id)})
 }
 
+// PromoteLearner proposes making learner id a voter (KIP-853's
+// AddRaftVoter); DemoteVoter makes voter id a learner (RemoveRaftVoter: the
+// node keeps receiving the log). As AddLearner, they return once raft took
+// the proposal; the change is done when Members shows it. Raft takes one
+// membership change at a time and drops a proposal made while another is
+// pending.
+func (n *Node) PromoteLearner(ctx context.Context, id uint64) error {
+	return n.confChange(ctx, &pb.ConfChange{Type: pb.ConfChangeAddNode.Enum(), NodeId: new(id)})
+}
+
+// DemoteVoter: see PromoteLearner.
+func (n *Node) DemoteVoter(ctx context.Context, id uint64) error {
+	return n.confChange(ctx, &pb.ConfChange{Type: pb.ConfChangeAddLearnerNode.Enum(), NodeId: new(id)})
+}
+
+// WaitMembers waits until the membership Members returns satisfies ok, or
+// ctx ends.
+func (n *Node) WaitMembers(ctx context.Context, ok func(voters, learners []uint64) bool) error {
+	for {
+		n.mu.Lock()
+		applied := n.appliedc
+		n.mu.Unlock()
+		if ok(n.Members()) {
+			return nil
+		}
+		select {
+		case <-applied:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-n.done:
+			return ErrStopped
+		}
+	}
+}
+
 // TransferLeadership asks raft to hand this node's leadership to voter to,
 // which campaigns at once when its log is caught up. It returns once raft
 // took the request; the transfer is done when Leader names to. A node that

@@ -242,20 +242,28 @@ func (l *loop) applyEntry(e *pb.Entry) error {
 		if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
 			return fmt.Errorf("%w: conf change at %d: %v", ErrCorrupt, index, err)
 		}
-		n.confState = n.rn.ApplyConfChange(&cc)
-		n.members.Store(n.confState)
-		n.logger.Info("metadata quorum membership", "index", index, "voters", n.confState.GetVoters(), "learners", n.confState.GetLearners())
+		l.setMembers(index, n.rn.ApplyConfChange(&cc))
 	case pb.EntryConfChangeV2:
 		var cc pb.ConfChangeV2
 		if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
 			return fmt.Errorf("%w: conf change at %d: %v", ErrCorrupt, index, err)
 		}
-		n.confState = n.rn.ApplyConfChange(&cc)
-		n.members.Store(n.confState)
-		n.logger.Info("metadata quorum membership", "index", index, "voters", n.confState.GetVoters(), "learners", n.confState.GetLearners())
+		l.setMembers(index, n.rn.ApplyConfChange(&cc))
 	}
 	l.applied, l.appliedTerm = index, e.GetTerm()
 	return nil
+}
+
+// setMembers takes the membership a conf change at index applied: Members
+// returns it, and a transport that checks voters (the network) gets them.
+func (l *loop) setMembers(index uint64, cs *pb.ConfState) {
+	n := l.n
+	n.confState = cs
+	n.members.Store(cs)
+	if t, ok := n.cfg.Transport.(interface{ SetVoters([]uint64) }); ok {
+		t.SetVoters(cs.GetVoters())
+	}
+	n.logger.Info("metadata quorum membership", "index", index, "voters", cs.GetVoters(), "learners", cs.GetLearners())
 }
 
 // publish stores the node's status for Status and Leader, logs a change of

@@ -198,6 +198,12 @@ func startCluster(t *testing.T, n int, nw *network, settings map[string]string) 
 
 // startClusterEach is startCluster with each node's settings from settings.
 func startClusterEach(t *testing.T, n int, nw *network, settings func(id int32) map[string]string) *testCluster {
+	return startClusterOf(t, n, n, nw, settings)
+}
+
+// startClusterOf starts n nodes, the first voters of them controller
+// voters and the others broker-only nodes.
+func startClusterOf(t *testing.T, n, nVoters int, nw *network, settings func(id int32) map[string]string) *testCluster {
 	t.Helper()
 	var out io.Writer = io.Discard
 	if os.Getenv("STRATA_TEST_LOG") != "" {
@@ -209,7 +215,7 @@ func startClusterEach(t *testing.T, n int, nw *network, settings func(id int32) 
 		t.Fatal(err)
 	}
 	var voters []cli.Voter
-	for i := range n {
+	for i := range nVoters {
 		voters = append(voters, cli.Voter{ID: int32(i + 1), Addr: "127.0.0.1:" + strconv.Itoa(ports[n+i])})
 	}
 	c := &testCluster{net: nw}
@@ -218,9 +224,13 @@ func startClusterEach(t *testing.T, n int, nw *network, settings func(id int32) 
 		addr := "127.0.0.1:" + strconv.Itoa(ports[i])
 		nw.addrs[addr] = id
 		c.seeds = append(c.seeds, addr)
+		controller := ""
+		if i < nVoters {
+			controller = voters[i].Addr
+		}
 		c.nodes = append(c.nodes, &node{id: id, logger: logger, opts: cli.ServeOptions{
 			DataDir: t.TempDir(), Listen: addr, Admin: "127.0.0.1:0", LogLevel: "info", NodeID: id,
-			ControllerListen: voters[i].Addr, ControllerVoters: voters, Settings: settings(id),
+			ControllerListen: controller, ControllerVoters: voters, Settings: settings(id),
 			Faults: nw, Dial: nw.dialer(id),
 		}})
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/kversion"
 
+	"github.com/stratalog/strata/internal/cli"
 	"github.com/stratalog/strata/test/cluster"
 )
 
@@ -637,5 +638,151 @@ func TestFollowerFetching(t *testing.T) {
 		if want := fmt.Sprintf("n-%03d", i); v != want {
 			t.Fatalf("record %d: got %q, want %q", i, v, want)
 		}
+	}
+}
+
+// quorum describes the metadata quorum through the node at addr.
+func quorum(ctx context.Context, t *testing.T, c *testCluster, addr string) (leader int32, voters, observers []int32) {
+	t.Helper()
+	req := kmsg.NewPtrDescribeQuorumRequest()
+	rt := kmsg.NewDescribeQuorumRequestTopic()
+	rt.Topic = "__cluster_metadata"
+	rt.Partitions = []kmsg.DescribeQuorumRequestTopicPartition{kmsg.NewDescribeQuorumRequestTopicPartition()}
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, c.client(t, kgo.SeedBrokers(addr)))
+	if err != nil || len(resp.Topics) == 0 || len(resp.Topics[0].Partitions) == 0 || resp.Topics[0].Partitions[0].ErrorCode != 0 {
+		return -1, nil, nil
+	}
+	p := resp.Topics[0].Partitions[0]
+	for _, v := range p.CurrentVoters {
+		voters = append(voters, v.ReplicaID)
+	}
+	for _, o := range p.Observers {
+		observers = append(observers, o.ReplicaID)
+	}
+	return p.LeaderID, voters, observers
+}
+
+// TestReplaceVoter replaces voter 1 of three with the broker-only node 4
+// while a producer writes with acks=all (KIP-853): AddRaftVoter makes node
+// 4 a voter, RemoveRaftVoter makes node 1 a learner, and once node 1 stops
+// the quorum of 2, 3 and 4 carries on. Nothing acknowledged is lost.
+func TestReplaceVoter(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a cluster for seconds")
+	}
+	c := startClusterOf(t, 4, 3, newNetwork(39), func(int32) map[string]string { return settings })
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	const topic = "voters"
+	admin := c.client(t, kgo.SeedBrokers(c.seeds[1:]...))
+	createAssigned(ctx, t, admin, topic, [][]int32{{2, 3, 4}})
+	cluster.Eventually(t, 20*time.Second, "node 4 a learner", func() bool {
+		_, _, obs := quorum(ctx, t, c, c.seeds[1])
+		return slices.Contains(obs, 4)
+	})
+	prod := c.client(t, kgo.SeedBrokers(c.seeds[1:]...), kgo.DefaultProduceTopic(topic))
+	ledger := cluster.NewLedger()
+	var acked atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			r := &kgo.Record{Value: fmt.Appendf(nil, "q-%06d", i)}
+			ledger.Attempted(r.Value)
+			err := prod.ProduceSync(ctx, r).FirstErr()
+			ledger.Promise(r, err)
+			if err != nil {
+				t.Errorf("produce: %v", err)
+				return
+			}
+			acked.Add(1)
+		}
+	})
+	waitCount(t, &acked, 200, "acks before the change")
+	change := func(add bool, id int32) int16 {
+		t.Helper()
+		var code int16
+		if add {
+			req := kmsg.NewPtrAddRaftVoterRequest()
+			req.VoterID, req.TimeoutMillis = id, 20000
+			resp, err := req.RequestWith(ctx, admin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			code = resp.ErrorCode
+		} else {
+			req := kmsg.NewPtrRemoveRaftVoterRequest()
+			req.VoterID = id
+			resp, err := req.RequestWith(ctx, admin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			code = resp.ErrorCode
+		}
+		return code
+	}
+	if code := change(true, 4); code != 0 {
+		t.Fatalf("add voter 4: %v", kerr.ErrorForCode(code))
+	}
+	if code := change(true, 4); code != kerr.DuplicateVoter.Code {
+		t.Errorf("add voter 4 again: got %v, want DUPLICATE_VOTER", kerr.ErrorForCode(code))
+	}
+	if code := change(true, 9); code != kerr.InvalidRequest.Code {
+		t.Errorf("add node 9, no learner: got %v, want INVALID_REQUEST", kerr.ErrorForCode(code))
+	}
+	if code := change(false, 1); code != 0 {
+		t.Fatalf("remove voter 1: %v", kerr.ErrorForCode(code))
+	}
+	if code := change(false, 1); code != kerr.VoterNotFound.Code {
+		t.Errorf("remove voter 1 again: got %v, want VOTER_NOT_FOUND", kerr.ErrorForCode(code))
+	}
+	cluster.Eventually(t, 10*time.Second, "voters 2, 3 and 4 everywhere", func() bool {
+		for _, addr := range c.seeds[1:] {
+			_, v, _ := quorum(ctx, t, c, addr)
+			if !slices.Equal(v, []int32{2, 3, 4}) {
+				return false
+			}
+		}
+		return true
+	})
+	before := acked.Load()
+	c.nodes[0].stop(t)
+	waitCount(t, &acked, before+300, "acks with node 1 stopped")
+	leader, v, _ := quorum(ctx, t, c, c.seeds[1])
+	if leader < 2 || !slices.Equal(v, []int32{2, 3, 4}) {
+		t.Errorf("after node 1 stopped: leader %d, voters %v", leader, v)
+	}
+	close(stop)
+	wg.Wait()
+	ledger.CheckAgainst(t, cluster.ReadAll(ctx, t, c.client(t, kgo.SeedBrokers(c.seeds[1:]...)), topic, 1))
+	t.Logf("%d records acknowledged through the voter change", ledger.NumAcked())
+
+	// The CLI shows the same quorum.
+	var out strings.Builder
+	cmd := cli.NewRootCommand()
+	cmd.SetArgs([]string{"--brokers", strings.Join(c.seeds[1:], ","), "cluster", "voters", "describe"})
+	cmd.SetOut(&out)
+	if err := cmd.ExecuteContext(ctx); err != nil {
+		t.Fatalf("voters describe: %v", err)
+	}
+	roles := map[string]string{}
+	for _, line := range strings.Split(out.String(), "\n")[2:] {
+		if f := strings.Fields(line); len(f) == 4 {
+			roles[f[0]] = f[1]
+		}
+	}
+	for _, id := range []string{"2", "3", "4"} {
+		if roles[id] != "voter" && roles[id] != "leader" {
+			t.Errorf("voters describe: node %s is %q, want a voter:\n%s", id, roles[id], out.String())
+		}
+	}
+	if roles["1"] != "learner" {
+		t.Errorf("voters describe: node 1 is %q, want a learner:\n%s", roles["1"], out.String())
 	}
 }
