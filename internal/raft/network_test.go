@@ -143,10 +143,12 @@ func leaderOf(ms []*member) *member {
 	return nil
 }
 
-func TestNetworkedGroup(t *testing.T) {
+// startGroup runs a group of three voters over TCP with faults, and waits
+// until each is ready.
+func startGroup(t *testing.T, faults *links) []*member {
+	t.Helper()
 	addrs := freeAddrs(t, 3)
 	voters := map[uint64]string{1: addrs[0], 2: addrs[1], 3: addrs[2]}
-	faults := &links{}
 	var ms []*member
 	for id := uint64(1); id <= 3; id++ {
 		ms = append(ms, startMember(t, t.TempDir(), id, voters, faults))
@@ -154,6 +156,12 @@ func TestNetworkedGroup(t *testing.T) {
 	for _, m := range ms {
 		waitReady(t, m.running)
 	}
+	return ms
+}
+
+func TestNetworkedGroup(t *testing.T) {
+	faults := &links{}
+	ms := startGroup(t, faults)
 	// A proposal made on any member is applied on every member.
 	for i, m := range ms {
 		propose(t, m.node, fmt.Sprintf("from-%d", i+1))
@@ -379,16 +387,8 @@ func TestProposeAsLeader(t *testing.T) {
 // committed by the others is not yet applied there, and ReadBarrier on the
 // follower returns only once it is.
 func TestReadBarrier(t *testing.T) {
-	addrs := freeAddrs(t, 3)
-	voters := map[uint64]string{1: addrs[0], 2: addrs[1], 3: addrs[2]}
 	faults := &links{}
-	var ms []*member
-	for id := uint64(1); id <= 3; id++ {
-		ms = append(ms, startMember(t, t.TempDir(), id, voters, faults))
-	}
-	for _, m := range ms {
-		waitReady(t, m.running)
-	}
+	ms := startGroup(t, faults)
 	var lead *member
 	waitFor(t, 5*time.Second, "agreement on a leader", func() bool { lead = leaderOf(ms); return lead != nil })
 	var f *member

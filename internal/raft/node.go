@@ -373,11 +373,17 @@ func (n *Node) DemoteVoter(ctx context.Context, id uint64) error {
 // WaitMembers waits until the membership Members returns satisfies ok, or
 // ctx ends.
 func (n *Node) WaitMembers(ctx context.Context, ok func(voters, learners []uint64) bool) error {
+	return n.waitApplied(ctx, func() bool { return ok(n.Members()) })
+}
+
+// waitApplied waits until cond holds, checking it after every Ready cycle
+// that applies entries, or ctx ends.
+func (n *Node) waitApplied(ctx context.Context, cond func() bool) error {
 	for {
 		n.mu.Lock()
 		applied := n.appliedc
 		n.mu.Unlock()
-		if ok(n.Members()) {
+		if cond() {
 			return nil
 		}
 		select {
@@ -574,21 +580,7 @@ func (n *Node) ReadBarrier(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for {
-		n.mu.Lock()
-		applied := n.appliedc
-		n.mu.Unlock()
-		if n.status.Load().Applied >= index {
-			return nil
-		}
-		select {
-		case <-applied:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-n.done:
-			return ErrStopped
-		}
-	}
+	return n.waitApplied(ctx, func() bool { return n.status.Load().Applied >= index })
 }
 
 // readIndexRetry is how long ReadBarrier waits for the leader's answer

@@ -177,6 +177,45 @@ func TestControlledShutdownMovesClients(t *testing.T) {
 	wg.Wait()
 }
 
+// syncProducer produces unique values one at a time with the client's
+// acks until stopped, recording each outcome in a ledger; a produce error
+// fails the test.
+type syncProducer struct {
+	ledger *cluster.Ledger
+	acked  atomic.Int64
+	done   chan struct{}
+	wg     sync.WaitGroup
+}
+
+func startSyncProducer(ctx context.Context, t *testing.T, cl *kgo.Client) *syncProducer {
+	p := &syncProducer{ledger: cluster.NewLedger(), done: make(chan struct{})}
+	p.wg.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-p.done:
+				return
+			default:
+			}
+			r := &kgo.Record{Value: fmt.Appendf(nil, "s-%06d", i)}
+			p.ledger.Attempted(r.Value)
+			err := cl.ProduceSync(ctx, r).FirstErr()
+			p.ledger.Promise(r, err)
+			if err != nil {
+				t.Errorf("produce: %v", err)
+				return
+			}
+			p.acked.Add(1)
+		}
+	})
+	return p
+}
+
+// stop ends the producer and waits for it.
+func (p *syncProducer) stop() {
+	close(p.done)
+	p.wg.Wait()
+}
+
 // waitCount waits until n reaches want, for at most 20 s.
 func waitCount(t *testing.T, n *atomic.Int64, want int64, what string) {
 	t.Helper()
@@ -300,30 +339,9 @@ func TestReassignmentUnderLoad(t *testing.T) {
 	const topic = "moving"
 	admin := c.client(t)
 	createAssigned(ctx, t, admin, topic, [][]int32{{1, 2}})
-	prod := c.client(t, kgo.DefaultProduceTopic(topic))
-	ledger := cluster.NewLedger()
-	var acked atomic.Int64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			r := &kgo.Record{Value: fmt.Appendf(nil, "r-%06d", i)}
-			ledger.Attempted(r.Value)
-			err := prod.ProduceSync(ctx, r).FirstErr()
-			ledger.Promise(r, err)
-			if err != nil {
-				t.Errorf("produce: %v", err)
-				return
-			}
-			acked.Add(1)
-		}
-	})
-	waitCount(t, &acked, 500, "acks before the move")
+	sp := startSyncProducer(ctx, t, c.client(t, kgo.DefaultProduceTopic(topic)))
+	acked, ledger := &sp.acked, sp.ledger
+	waitCount(t, acked, 500, "acks before the move")
 
 	req := kadm.AlterPartitionAssignmentsReq{}
 	req.Assign(topic, 0, []int32{3, 2})
@@ -344,9 +362,8 @@ func TestReassignmentUnderLoad(t *testing.T) {
 		return errors.Is(err, os.ErrNotExist)
 	})
 	before := acked.Load()
-	waitCount(t, &acked, before+200, "acks after the move")
-	close(stop)
-	wg.Wait()
+	waitCount(t, acked, before+200, "acks after the move")
+	sp.stop()
 	ledger.CheckAgainst(t, cluster.ReadAll(ctx, t, c.client(t), topic, 1))
 	t.Logf("%d records acknowledged across the move", ledger.NumAcked())
 }
@@ -681,30 +698,9 @@ func TestReplaceVoter(t *testing.T) {
 		_, _, obs := quorum(ctx, t, c, c.seeds[1])
 		return slices.Contains(obs, 4)
 	})
-	prod := c.client(t, kgo.SeedBrokers(c.seeds[1:]...), kgo.DefaultProduceTopic(topic))
-	ledger := cluster.NewLedger()
-	var acked atomic.Int64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			r := &kgo.Record{Value: fmt.Appendf(nil, "q-%06d", i)}
-			ledger.Attempted(r.Value)
-			err := prod.ProduceSync(ctx, r).FirstErr()
-			ledger.Promise(r, err)
-			if err != nil {
-				t.Errorf("produce: %v", err)
-				return
-			}
-			acked.Add(1)
-		}
-	})
-	waitCount(t, &acked, 200, "acks before the change")
+	sp := startSyncProducer(ctx, t, c.client(t, kgo.SeedBrokers(c.seeds[1:]...), kgo.DefaultProduceTopic(topic)))
+	acked, ledger := &sp.acked, sp.ledger
+	waitCount(t, acked, 200, "acks before the change")
 	change := func(add bool, id int32) int16 {
 		t.Helper()
 		var code int16
@@ -753,13 +749,12 @@ func TestReplaceVoter(t *testing.T) {
 	})
 	before := acked.Load()
 	c.nodes[0].stop(t)
-	waitCount(t, &acked, before+300, "acks with node 1 stopped")
+	waitCount(t, acked, before+300, "acks with node 1 stopped")
 	leader, v, _ := quorum(ctx, t, c, c.seeds[1])
 	if leader < 2 || !slices.Equal(v, []int32{2, 3, 4}) {
 		t.Errorf("after node 1 stopped: leader %d, voters %v", leader, v)
 	}
-	close(stop)
-	wg.Wait()
+	sp.stop()
 	ledger.CheckAgainst(t, cluster.ReadAll(ctx, t, c.client(t, kgo.SeedBrokers(c.seeds[1:]...)), topic, 1))
 	t.Logf("%d records acknowledged through the voter change", ledger.NumAcked())
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -28,16 +29,8 @@ func TestBrokerOnlyNode(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts strata processes")
 	}
-	c := cluster.Start(t, cluster.Options{Nodes: 4, Voters: 3, Settings: clusterSettings})
-	c.WaitReady(30 * time.Second)
-	cl := c.Client(t)
-	adm := kadm.NewClient(cl)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
 	const topic, parts = "four", 4
-	if res, err := adm.CreateTopic(ctx, parts, 3, nil, topic); err != nil || res.Err != nil {
-		t.Fatalf("create topic: %v %v", err, res.Err)
-	}
+	c, cl, adm, ctx := startFourNodes(t, topic, parts)
 	// Metadata may come from a node that has not applied the topic yet.
 	var md kadm.Metadata
 	cluster.Eventually(t, 10*time.Second, "every partition in the metadata", func() bool {
@@ -68,6 +61,23 @@ func TestBrokerOnlyNode(t *testing.T) {
 	p.waitAcked(t, 1000, 30*time.Second, "acks with it back")
 	p.stop()
 	check(t, c, cl, p, topic, parts)
+}
+
+// startFourNodes starts three voters and the broker-only node 4, and
+// creates topic with partitions partitions of replication factor 3. The
+// context lasts two minutes.
+func startFourNodes(t *testing.T, topic string, partitions int32) (*cluster.Cluster, *kgo.Client, *kadm.Client, context.Context) {
+	t.Helper()
+	c := cluster.Start(t, cluster.Options{Nodes: 4, Voters: 3, Settings: clusterSettings})
+	c.WaitReady(30 * time.Second)
+	cl := c.Client(t)
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	if res, err := adm.CreateTopic(ctx, partitions, 3, nil, topic); err != nil || res.Err != nil {
+		t.Fatalf("create topic: %v %v", err, res.Err)
+	}
+	return c, cl, adm, ctx
 }
 
 // TestMisconfigurationRefused starts nodes a cluster must refuse, and

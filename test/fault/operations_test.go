@@ -119,16 +119,8 @@ func TestDecommissionUnderLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts strata processes")
 	}
-	c := cluster.Start(t, cluster.Options{Nodes: 4, Voters: 3, Settings: clusterSettings})
-	c.WaitReady(30 * time.Second)
-	cl := c.Client(t)
-	adm := kadm.NewClient(cl)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
 	const topic, parts = "shrink", 8
-	if res, err := adm.CreateTopic(ctx, parts, 3, nil, topic); err != nil || res.Err != nil {
-		t.Fatalf("create topic: %v %v", err, res.Err)
-	}
+	c, cl, adm, ctx := startFourNodes(t, topic, parts)
 	p := startProducer(t, cl, topic)
 	p.waitAcked(t, 3000, 30*time.Second, "acks on four nodes")
 
