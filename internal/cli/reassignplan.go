@@ -3,6 +3,7 @@ package cli
 import (
 	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -37,6 +38,8 @@ func parseReassignPlan(data []byte) (reassignPlan, error) {
 	for _, rp := range p.Partitions {
 		k := planKey{rp.Topic, rp.Partition}
 		switch {
+		case rp.Topic == "":
+			return p, errors.New("the plan names a partition without a topic")
 		case seen[k]:
 			return p, fmt.Errorf("the plan names %s-%d twice", rp.Topic, rp.Partition)
 		case len(rp.Replicas) == 0:

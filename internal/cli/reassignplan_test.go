@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"encoding/json"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -157,4 +159,34 @@ func TestParseReassignPlan(t *testing.T) {
 			t.Errorf("%s: got %v, want %q", in, err, want)
 		}
 	}
+}
+
+// FuzzParseReassignPlan: parseReassignPlan never panics, and a plan it
+// accepts encodes to JSON it accepts again, unchanged.
+func FuzzParseReassignPlan(f *testing.F) {
+	f.Add([]byte(`{"version":1,"partitions":[{"topic":"a","partition":0,"replicas":[1,2],"log_dirs":["any","any"]}]}`))
+	f.Add([]byte(`{"version":1,"partitions":[]}`))
+	f.Add([]byte(`{"version":1,"partitions":[{"topic":"a","partition":0,"replicas":[3,3]}]}`))
+	f.Add([]byte(`nope`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := parseReassignPlan(data)
+		if err != nil {
+			return
+		}
+		again, err := json.Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, err := parseReassignPlan(again)
+		for _, x := range []*reassignPlan{&p, &q} {
+			for i := range x.Partitions {
+				if len(x.Partitions[i].LogDirs) == 0 {
+					x.Partitions[i].LogDirs = nil // omitted when empty
+				}
+			}
+		}
+		if err != nil || !reflect.DeepEqual(p, q) {
+			t.Fatalf("re-parsed %s: %+v, %v; want %+v", again, q, err, p)
+		}
+	})
 }

@@ -123,6 +123,19 @@ func FuzzDecodeSnapshot(f *testing.F) {
 	b, _ := img.EncodeSnapshot()
 	f.Add(b)
 	f.Add(b[:len(b)-1])
+	// A version 3 snapshot: a reassignment in progress, dynamic settings.
+	for i, r := range []Record{
+		RegisterBroker{ID: 2, Host: "h", Port: 2},
+		ReassignPartitions{Changes: []PartitionReassignment{{PartitionChange: PartitionChange{TopicID: idA, Leader: 1, ISR: []int32{1}},
+			Replicas: []int32{2, 1}, Adding: []int32{2}, Removing: []int32{1}}}},
+		SetBrokerConfigs{Broker: ClusterDefault, Set: map[string]string{"message.max.bytes": "9"}},
+	} {
+		if img, err = img.Apply(uint64(i+10), r); err != nil {
+			f.Fatal(err)
+		}
+	}
+	v3, _ := img.EncodeSnapshot()
+	f.Add(v3)
 	empty, _ := (&Image{}).EncodeSnapshot()
 	f.Add(empty)
 	f.Fuzz(func(t *testing.T, b []byte) {
