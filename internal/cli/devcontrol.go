@@ -129,7 +129,9 @@ func (s *devSupervisor) handle(ctx context.Context, req string, w io.Writer) err
 		s.busy = false
 		s.mu.Unlock()
 	}()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(s.c.bootstrap(), ",")...))
+	// kadm answers Metadata from the client's cache for MetadataMinAge:
+	// the in-sync checks need what the cluster says now.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(s.c.bootstrap(), ",")...), kgo.MetadataMinAge(freshMetadata))
 	if err != nil {
 		return err
 	}

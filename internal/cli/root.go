@@ -125,6 +125,9 @@ func applyEnv(fs *pflag.FlagSet, lookupEnv func(string) (string, bool)) error {
 	return err
 }
 
+// freshMetadata is the MetadataMinAge of the CLI's clients.
+const freshMetadata = 50 * time.Millisecond
+
 // seeds splits the --brokers list, dropping empty elements.
 func (o *clientOptions) seeds() ([]string, error) {
 	var out []string
@@ -150,6 +153,10 @@ func (o *clientOptions) newClient(extra ...kgo.Opt) (*kgo.Client, error) {
 		kgo.SeedBrokers(seeds...),
 		kgo.ClientID(o.clientID),
 		kgo.DialTimeout(o.timeout),
+		// kadm answers Metadata from the client's cache for this long;
+		// commands that watch the cluster (reassign, elect-leaders after
+		// a restart) need what it says now.
+		kgo.MetadataMinAge(freshMetadata),
 	}
 	cl, err := kgo.NewClient(append(base, extra...)...)
 	if err != nil {
