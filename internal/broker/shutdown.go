@@ -13,7 +13,8 @@ import (
 // each partition it leads to another in-sync replica and takes it out of
 // every ISR in one metadata record; once its replicas follow that record it
 // hands the metadata quorum's leadership to another voter if it holds it,
-// and goes on answering while clients still ask it (drain). Clients then meet only
+// and, if it led partitions, goes on answering while clients still ask it
+// for them (drain). Clients then meet only
 // NOT_LEADER_OR_FOLLOWER (retriable, naming the new leader) and acks=all
 // produces wait for no replica that is about to vanish. It returns when
 // done, or when a bound (two broker sessions and two election timeouts) or
@@ -48,7 +49,9 @@ func (b *Broker) ControlledShutdown(ctx context.Context) {
 	b.resignQuorumLeadership(ctx)
 	b.logger.Info("controlled shutdown done", "took", time.Since(start).Round(time.Millisecond),
 		"leading", b.parts.Stats().Leaders)
-	b.drain(ctx)
+	if leading > 0 {
+		b.drain(ctx) // no leadership moved: no client needs telling
+	}
 }
 
 // Clients that send to this node after its leaderships moved learn the new
