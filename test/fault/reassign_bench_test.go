@@ -21,8 +21,8 @@ import (
 // while a producer writes as fast as 16 requests in flight let it with
 // acks=all, once without a throttle and once throttled to 20 MiB/s. It
 // reports the MiB/s moved, the producer's throughput during the move as a
-// share of its throughput in the 3 s before, and its p99 and longest
-// produce during the move:
+// share of its throughput over the 1,000 records before, and its p99 and
+// longest produce during the move:
 //
 //	go test -run '^$' -bench Reassignment -benchtime 1x ./test/fault
 func BenchmarkReassignment(b *testing.B) {
@@ -132,13 +132,15 @@ func reassignOnce(b *testing.B, throttle int64) moveResult {
 			})
 		}
 	})
-	time.Sleep(time.Second) // warm-up: the schedule, not a wait for a condition
+	ackedNow := func() int { mu.Lock(); defer mu.Unlock(); return int(acked) }
+	waitAcks(b, ackedNow, 200, "acks of the warm-up")
 	mu.Lock()
 	acked = 0
 	mu.Unlock()
-	time.Sleep(3 * time.Second) // the throughput before the move
+	measured := time.Now()
+	waitAcks(b, ackedNow, 1000, "acks before the move")
 	mu.Lock()
-	before := float64(acked) / 3
+	before := float64(acked) / time.Since(measured).Seconds()
 	acked, recordMoving = 0, true
 	mu.Unlock()
 	move := kadm.AlterPartitionAssignmentsReq{}

@@ -17,7 +17,8 @@ import (
 // that leads a third of 3,000 partitions while a franz-go producer writes
 // 3,000 records/s round robin over all of them with acks=all, and reports
 // how long the node took to exit and the longest produce the producer saw
-// during the 4 s after the stop and the 4 s before it:
+// among the 12,000 records sent after the stop (about 4 s) and the 12,000
+// before it:
 //
 //	go test -run '^$' -bench ControlledShutdown -benchtime 1x ./test/fault
 func BenchmarkControlledShutdown(b *testing.B) {
@@ -65,18 +66,23 @@ func BenchmarkControlledShutdown(b *testing.B) {
 				}
 			}
 		})
-		time.Sleep(6 * time.Second) // load before the stop: the schedule, not a wait for a condition
+		count := func(of *[]time.Duration) func() int {
+			return func() int { mu.Lock(); defer mu.Unlock(); return len(*of) }
+		}
+		// Windows of acknowledgements, about 4 s each at 3,000 records/s:
+		// the first warms the client up.
+		waitAcks(b, count(&before), 12000, "acks of the warm-up")
 		mu.Lock()
-		before = before[:0] // the first seconds warm the client up
+		before = before[:0]
 		mu.Unlock()
-		time.Sleep(4 * time.Second)
+		waitAcks(b, count(&before), 12000, "acks before the stop")
 		victim := c.Node(2)
 		mu.Lock()
 		stoppedAt = time.Now()
 		mu.Unlock()
 		victim.Stop()
 		took := time.Since(stoppedAt)
-		time.Sleep(4 * time.Second)
+		waitAcks(b, count(&after), 12000, "acks after the stop")
 		close(stop)
 		wg.Wait()
 		if err := cl.Flush(ctx); err != nil {
@@ -89,4 +95,10 @@ func BenchmarkControlledShutdown(b *testing.B) {
 		b.ReportMetric(float64(slices.Max(before).Milliseconds()), "max-produce-before-ms")
 		mu.Unlock()
 	}
+}
+
+// waitAcks waits until n() reaches want, for at most a minute.
+func waitAcks(b *testing.B, n func() int, want int, what string) {
+	b.Helper()
+	cluster.Eventually(b, time.Minute, what, func() bool { return n() >= want })
 }
