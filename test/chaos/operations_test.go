@@ -136,23 +136,10 @@ func TestControlledShutdownMovesClients(t *testing.T) {
 	prod := c.client(t, append(slow, seeds, kgo.DefaultProduceTopic(topic))...)
 	cons := c.client(t, seeds, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}))
 
-	var acked atomic.Int64
+	sp := startSyncProducer(ctx, t, prod)
+	acked := &sp.acked
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Go(func() {
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			if err := prod.ProduceSync(ctx, &kgo.Record{Value: fmt.Appendf(nil, "m-%06d", i)}).FirstErr(); err != nil {
-				t.Errorf("the producer failed: %v", err)
-				return
-			}
-			acked.Add(1)
-		}
-	})
 	var read atomic.Int64
 	wg.Go(func() {
 		for {
@@ -167,14 +154,16 @@ func TestControlledShutdownMovesClients(t *testing.T) {
 			read.Add(int64(fs.NumRecords()))
 		}
 	})
-	waitCount(t, &acked, 200, "acks before the stop")
+	waitCount(t, acked, 200, "acks before the stop")
 	waitCount(t, &read, 200, "records read before the stop")
 	c.nodes[0].stop(t)
 	before := acked.Load()
-	waitCount(t, &acked, before+200, "acks after node 1 stopped")
+	waitCount(t, acked, before+200, "acks after node 1 stopped")
 	waitCount(t, &read, before+200, "records read after node 1 stopped")
 	close(stop)
 	wg.Wait()
+	sp.stop()
+	sp.ledger.CheckAgainst(t, cluster.ReadAll(ctx, t, c.client(t, seeds), topic, 1))
 }
 
 // syncProducer produces unique values one at a time with the client's
@@ -524,10 +513,13 @@ func TestThrottledReassignment(t *testing.T) {
 	admin := c.client(t)
 	createAssigned(ctx, t, admin, topic, [][]int32{{1, 2}})
 	prod := c.client(t, kgo.DefaultProduceTopic(topic), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	ledger := cluster.NewLedger()
 	for i := range 1000 {
 		v := make([]byte, 1000)
 		_, _ = rand.Read(v)
-		prod.Produce(ctx, &kgo.Record{Value: v}, func(_ *kgo.Record, err error) {
+		ledger.Attempted(v)
+		prod.Produce(ctx, &kgo.Record{Value: v}, func(r *kgo.Record, err error) {
+			ledger.Promise(r, err)
 			if err != nil {
 				t.Errorf("produce %d: %v", i, err)
 			}
@@ -577,10 +569,11 @@ func TestThrottledReassignment(t *testing.T) {
 		t.Errorf("1 MB moved in %v through a 250 kB/s throttle", took)
 	}
 	t.Logf("1 MB moved in %v at 250 kB/s", took.Round(time.Millisecond))
-	recs := cluster.ReadAll(ctx, t, c.client(t), topic, 1)[cluster.TopicPartition{Topic: topic, Partition: 0}]
-	if len(recs) != 1000 {
+	all := cluster.ReadAll(ctx, t, c.client(t), topic, 1)
+	if recs := all[cluster.TopicPartition{Topic: topic, Partition: 0}]; len(recs) != 1000 {
 		t.Fatalf("read %d records after the move, want 1000", len(recs))
 	}
+	ledger.CheckAgainst(t, all)
 }
 
 // TestFollowerFetching runs three nodes in racks r1, r2 and r3 with
