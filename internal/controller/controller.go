@@ -237,8 +237,6 @@ func (c *Controller) AlterBrokerConfigs(ctx context.Context, broker int32, set m
 	if validateOnly || len(set)+len(del) == 0 {
 		return nil
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	if err := c.propose(ctx, metadata.SetBrokerConfigs{Broker: broker, Set: set, Delete: del}); err != nil {
 		return err
 	}
@@ -286,8 +284,6 @@ func (c *Controller) RegisterBroker(ctx context.Context, r metadata.RegisterBrok
 // a broker of the cluster: it leads nothing, and registers anew when
 // restarted.
 func (c *Controller) UnregisterBroker(ctx context.Context, id int32) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	b, ok := c.store.Current().Broker(id)
 	if !ok {
 		return fmt.Errorf("%w: broker %d", kerr.BrokerIDNotRegistered, id)

@@ -46,6 +46,7 @@ const electAttempts = 5
 // replica is alive), or the context's or log's error. For every partition,
 // the outcomes leave ELECTION_NOT_NEEDED out, as Kafka's do.
 func (c *Controller) ElectLeaders(ctx context.Context, typ ElectionType, parts []PartitionRef) map[PartitionRef]error {
+	c.barrier(ctx)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	all := parts == nil

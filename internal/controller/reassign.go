@@ -33,6 +33,7 @@ type Reassignment struct {
 // NO_REASSIGNMENT_IN_PROGRESS (a cancel of none), or the context's or log's
 // error. A partition named twice is INVALID_REQUEST.
 func (c *Controller) AlterPartitionReassignments(ctx context.Context, reqs []Reassignment) map[PartitionRef]error {
+	c.barrier(ctx)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := map[PartitionRef]error{}
@@ -74,7 +75,6 @@ var errNoChange = errors.New("no change needed")
 // the decision's error, or the proposal's.
 func decideAndPropose[C any](ctx context.Context, c *Controller, refs []PartitionRef,
 	decide func(*metadata.Image, PartitionRef) (C, error), record func([]C) metadata.Record) map[PartitionRef]error {
-	c.barrier(ctx)
 	out := make(map[PartitionRef]error, len(refs))
 	pending := refs
 	for attempt := 0; len(pending) > 0; attempt++ {

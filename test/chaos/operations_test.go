@@ -319,6 +319,17 @@ func reassigning(ctx context.Context, t *testing.T, c *testCluster, topic string
 	return res
 }
 
+// reassign asks for topic's partition p to move to replicas, failing the
+// test if the request is refused.
+func reassign(ctx context.Context, t *testing.T, adm *kadm.Client, topic string, p int32, replicas []int32) {
+	t.Helper()
+	req := kadm.AlterPartitionAssignmentsReq{}
+	req.Assign(topic, p, replicas)
+	if res, err := adm.AlterPartitionAssignments(ctx, req); err != nil || res[topic][p].Err != nil {
+		t.Fatalf("reassign %s-%d to %v: %v %v", topic, p, replicas, err, res)
+	}
+}
+
 // TestReassignmentUnderLoad moves a partition's replica from node 1 (its
 // leader) to node 3 while a producer writes with acks=all: node 3 catches
 // up, becomes a replica and the leader, node 1 deletes its copy, the
@@ -332,12 +343,7 @@ func TestReassignmentUnderLoad(t *testing.T) {
 	acked, ledger := &sp.acked, sp.ledger
 	waitCount(t, acked, 500, "acks before the move")
 
-	req := kadm.AlterPartitionAssignmentsReq{}
-	req.Assign(topic, 0, []int32{3, 2})
-	res, err := kadm.NewClient(admin).AlterPartitionAssignments(ctx, req)
-	if err != nil || res[topic][0].Err != nil {
-		t.Fatalf("reassign: %v %v", err, res)
-	}
+	reassign(ctx, t, kadm.NewClient(admin), topic, 0, []int32{3, 2})
 	cluster.Eventually(t, 30*time.Second, "the move done", func() bool {
 		if len(reassigning(ctx, t, c, topic, 0)) > 0 {
 			return false
@@ -368,11 +374,7 @@ func TestReassignmentCancel(t *testing.T) {
 	createAssigned(ctx, t, admin, topic, [][]int32{{1, 2}})
 	c.nodes[2].stop(t)
 	adm := kadm.NewClient(admin)
-	req := kadm.AlterPartitionAssignmentsReq{}
-	req.Assign(topic, 0, []int32{3, 2})
-	if res, err := adm.AlterPartitionAssignments(ctx, req); err != nil || res[topic][0].Err != nil {
-		t.Fatalf("reassign: %v %v", err, res)
-	}
+	reassign(ctx, t, adm, topic, 0, []int32{3, 2})
 	got := reassigning(ctx, t, c, topic, 0)[topic][0]
 	if !slices.Equal(got.Replicas, []int32{3, 2, 1}) || !slices.Equal(got.AddingReplicas, []int32{3}) || !slices.Equal(got.RemovingReplicas, []int32{1}) {
 		t.Fatalf("in progress: got %+v, want replicas [3 2 1], adding [3], removing [1]", got)
@@ -556,12 +558,8 @@ func TestThrottledReassignment(t *testing.T) {
 			return false
 		})
 	}
-	req := kadm.AlterPartitionAssignmentsReq{}
-	req.Assign(topic, 0, []int32{3, 2})
 	start := time.Now()
-	if r, err := adm.AlterPartitionAssignments(ctx, req); err != nil || r[topic][0].Err != nil {
-		t.Fatalf("reassign: %v %v", err, r)
-	}
+	reassign(ctx, t, adm, topic, 0, []int32{3, 2})
 	cluster.Eventually(t, 30*time.Second, "the throttled move done", func() bool { return len(reassigning(ctx, t, c, topic, 0)) == 0 })
 	took := time.Since(start)
 	// 1 MB at 250 kB/s, with at most a second's burst to start: 3 s.
