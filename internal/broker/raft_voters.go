@@ -18,9 +18,9 @@ package broker
 //   - A ClusterId that is not this cluster's is INCONSISTENT_CLUSTER_ID.
 //     Raft takes one membership change at a time: a change that does not
 //     apply within TimeoutMillis (30 s by default) is REQUEST_TIMED_OUT.
-//   - A node restarted after a change must be given the quorum's voters as
-//     they are now (--controller-voters): the log's voters win, and a node
-//     whose list disagrees is refused at start.
+//   - A node restarted after a change keeps its command line: the voters of
+//     its metadata log win over its --controller-voters list (a difference
+//     is logged), and one that missed the change learns it from the quorum.
 //
 // KIPs: KIP-853 (v0), KIP-1186 (AddRaftVoter v1 AckWhenCommitted, answered
 // once applied either way).

@@ -20,9 +20,9 @@ kafka-metadata-quorum.sh does.
 "add NODE" makes a node that receives the metadata log as a learner (a
 broker-only node: started with the voters list but not in it) a voter.
 "remove NODE" makes a voter a learner again; it goes on as a broker. To
-replace a voter, add the new one, then remove the old one. A node restarted
-afterwards must be given the quorum's voters as they are then
-(--controller-voters): a node whose list disagrees with its log is refused.
+replace a voter, add the new one, then remove the old one. Nodes restarted
+afterwards keep their command line: the voters in a node's metadata log win
+over its --controller-voters list, which still gives the addresses to dial.
 "describe" lists the voters and the learners with how far each lags.`,
 		Example: `  strata cluster voters describe
   strata cluster voters add 4

@@ -549,8 +549,8 @@ func (n *Network) admit(h helloMsg, mc *memberConn) (*peer, string) {
 		return nil, fmt.Sprintf("it dialed node %d but reached node %d: check the addresses in the controller voters list", h.to, n.cfg.ID)
 	case h.from == n.cfg.ID:
 		return nil, fmt.Sprintf("it has this node's id %d: two nodes have the same id", h.from)
-	case !slices.Equal(h.voters, n.currentVoters()):
-		return nil, fmt.Sprintf("INCONSISTENT_VOTER_SET: it has the controller voters %v, this node has %v", h.voters, n.currentVoters())
+	case !slices.Equal(h.voters, n.currentVoters()) && (forming(h.from, h.clusterID, h.voters) || forming(n.cfg.ID, n.cfg.ClusterID(), n.currentVoters())):
+		return nil, fmt.Sprintf("INCONSISTENT_VOTER_SET: it has the controller voters %v, this node has %v; the voters that form a new quorum must all be given the same list", h.voters, n.currentVoters())
 	}
 	if mine := n.cfg.ClusterID(); mine != "" && h.clusterID != "" && mine != h.clusterID {
 		return nil, fmt.Sprintf("INCONSISTENT_CLUSTER_ID: its data directory belongs to cluster %s, this node is in cluster %s", h.clusterID, mine)
@@ -576,6 +576,16 @@ func (n *Network) admit(h helloMsg, mc *memberConn) (*peer, string) {
 	}
 	p.in, p.inIncarnate = mc, h.incarnation
 	return p, ""
+}
+
+// forming reports whether node id, with cluster id clusterID and voters,
+// may still be forming a new quorum from its voters list: it is one of
+// them and has not yet learned a cluster id. Two such voters with different
+// lists would form two quorums, so they refuse each other. Once a node has
+// a cluster's log, its voters may differ from another's for a while (one
+// missed a voter change, KIP-853); raft brings the lagging one up to date.
+func forming(id uint64, clusterID string, voters []uint64) bool {
+	return clusterID == "" && slices.Contains(voters, id)
 }
 
 // read delivers the frames of one connection until it fails or ctx ends.

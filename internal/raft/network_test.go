@@ -275,7 +275,9 @@ func TestNetworkRefusals(t *testing.T) {
 		want string
 	}{
 		{"wrong node", helloMsg{from: 2, to: 3, voters: []uint64{1, 2}}, "dialed node 3 but reached node 1"},
-		{"other voters", helloMsg{from: 2, to: 1, voters: []uint64{1, 2, 3}}, "INCONSISTENT_VOTER_SET"},
+		{"a new voter with other voters", helloMsg{from: 3, to: 1, voters: []uint64{1, 2, 3}}, "INCONSISTENT_VOTER_SET"},
+		{"a node of this cluster that missed a voter change", helloMsg{from: 3, to: 1, clusterID: "cluster-a", voters: []uint64{1, 2, 3}}, ""},
+		{"a new learner with other voters", helloMsg{from: 4, to: 1, voters: []uint64{1, 2, 3}}, ""},
 		{"same id", helloMsg{from: 1, to: 1, voters: []uint64{1, 2}}, "two nodes have the same id"},
 		{"second live process of node 2", helloMsg{from: 2, to: 1, incarnation: [16]byte{0xee}, voters: []uint64{1, 2}}, "DUPLICATE_BROKER_REGISTRATION"},
 		{"other cluster", helloMsg{from: 7, to: 1, clusterID: "cluster-b", voters: []uint64{1, 2}}, "INCONSISTENT_CLUSTER_ID"},
@@ -292,18 +294,28 @@ func TestNetworkRefusals(t *testing.T) {
 	}
 }
 
-func TestVotersMismatchRefused(t *testing.T) {
+// TestLogVotersWin restarts a node with a voters list other than its log's:
+// the log's voters are the group's, and the transport is told them.
+func TestLogVotersWin(t *testing.T) {
 	dir := t.TempDir()
 	r := start(t, dir, Config{ID: 1, Peers: []uint64{1}})
 	r.stop(t)
-	_, err := Open(dir, Config{ID: 1, Peers: []uint64{1, 2, 3}})
-	if !errors.Is(err, ErrVotersMismatch) {
-		t.Fatalf("got %v, want ErrVotersMismatch", err)
+	tr := &voterRecorder{}
+	r = start(t, dir, Config{ID: 1, Peers: []uint64{1, 2, 3}, Transport: tr})
+	if v, _ := r.node.Members(); !slices.Equal(v, []uint64{1}) {
+		t.Fatalf("voters %v, want the log's [1]", v)
 	}
-	if _, err := Open(dir, Config{ID: 1, Peers: []uint64{1}}); err != nil {
-		t.Fatalf("the right voters refused: %v", err)
+	if !slices.Equal(tr.voters, []uint64{1}) {
+		t.Fatalf("the transport was told voters %v, want [1]", tr.voters)
 	}
 }
+
+type voterRecorder struct {
+	discardTransport
+	voters []uint64
+}
+
+func (v *voterRecorder) SetVoters(ids []uint64) { v.voters = ids }
 
 // FuzzDecodeHello checks that the hello decoders never panic and that what
 // they accept re-encodes to bytes that decode to the same value.

@@ -71,8 +71,9 @@ type Config struct {
 	// Peers are the voters of the group (for one node: [ID]). A node that
 	// is one of them bootstraps a new group from them when dir holds no
 	// state; a node that is not starts empty and waits to be added as a
-	// learner. With state in dir, the voters the log describes must be
-	// exactly these: Open refuses a node whose voters list disagrees.
+	// learner. With state in dir, the voters the log describes win: Peers
+	// may be the list the node first started with, from before voters were
+	// added or removed (KIP-853); a list that differs is logged.
 	Peers []uint64
 	// Logger receives the node's logs; nil discards them.
 	Logger *slog.Logger
@@ -86,10 +87,6 @@ type Config struct {
 	// which is right only for a single voter.
 	Transport Transport
 }
-
-// ErrVotersMismatch is returned by Open when the configured voters differ
-// from the voters in the log.
-var ErrVotersMismatch = errors.New("the controller voters list disagrees with the quorum's")
 
 // ApplyFunc applies one committed entry's data at its log index. It is also
 // called with a snapshot's data at the snapshot's index when the state
@@ -204,10 +201,13 @@ func Open(dir string, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	fresh := snap == nil && len(wc.entries) == 0 && wc.hs == nil
-	if !fresh && len(cfg.Peers) > 0 {
-		if have := logVoters(n.confState, wc.entries); !slices.Equal(have, sortedIDs(cfg.Peers)) {
-			return nil, fmt.Errorf("%w: configured voters %v, the metadata log in %s has voters %v", ErrVotersMismatch, sortedIDs(cfg.Peers), dir, have)
+	if !fresh {
+		have := logVoters(n.confState, wc.entries)
+		if len(cfg.Peers) > 0 && !slices.Equal(have, sortedIDs(cfg.Peers)) {
+			cfg.Logger.Warn("the controller voters list differs from the voters in the metadata log, which win (voters are added and removed through the quorum)",
+				"configured", sortedIDs(cfg.Peers), "log", have, "dir", dir)
 		}
+		setVoters(cfg.Transport, have)
 	}
 	n.rn, err = raft.NewRawNode(&raft.Config{
 		ID:              cfg.ID,

@@ -260,9 +260,7 @@ func (l *loop) setMembers(index uint64, cs *pb.ConfState) {
 	n := l.n
 	n.confState = cs
 	n.members.Store(cs)
-	if t, ok := n.cfg.Transport.(interface{ SetVoters([]uint64) }); ok {
-		t.SetVoters(cs.GetVoters())
-	}
+	setVoters(n.cfg.Transport, cs.GetVoters())
 	n.logger.Info("metadata quorum membership", "index", index, "voters", cs.GetVoters(), "learners", cs.GetLearners())
 }
 
