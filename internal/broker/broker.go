@@ -229,6 +229,9 @@ func New(cfg Config) (*Broker, error) {
 	})
 	b.store.Subscribe(b.parts.Update)
 	b.store.Subscribe(func(_, _ *metadata.Image) { b.imageChanged.notify() })
+	if b.net != nil {
+		b.store.Subscribe(b.dialLoggedControllers)
+	}
 	if cfg.Registry != nil {
 		cfg.Registry.MustRegister(newClusterCollector(b))
 	}
@@ -274,6 +277,7 @@ func (b *Broker) Run(ctx context.Context) error {
 	var workers sync.WaitGroup
 	if b.net != nil {
 		workers.Go(func() { _ = b.net.Run(ctx, b.node) })
+		workers.Go(func() { b.runAnnounceControllerAddr(ctx) })
 	}
 	workers.Go(func() { b.parts.Run(ctx) })
 	workers.Go(func() {

@@ -195,13 +195,18 @@ func sortedMembers(ids []uint64) []uint64 {
 // lastHeard returns when node id's latest heartbeat came.
 func (b *Broker) lastHeard(id uint64) (time.Time, bool) { return b.live.LastHeard(int32(id)) }
 
-// quorumNodes lists the voters with their Raft listeners.
+// quorumNodes lists the voters with their Raft listeners: from the voters
+// list, else as the metadata log recorded them (voters added while the
+// cluster runs).
 func (b *Broker) quorumNodes(voters []uint64) []kmsg.DescribeQuorumResponseNode {
 	var nodes []kmsg.DescribeQuorumResponseNode
 	for _, id := range sortedMembers(voters) {
 		n := kmsg.NewDescribeQuorumResponseNode()
 		n.NodeID = int32(id)
 		addr, ok := b.cfg.Voters[int32(id)]
+		if !ok {
+			addr, ok = b.store.Current().ControllerAddrs()[int32(id)]
+		}
 		if !ok && int32(id) == b.cfg.NodeID {
 			addr = b.cfg.ControllerListen
 		}

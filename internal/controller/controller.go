@@ -244,6 +244,12 @@ func (c *Controller) AlterBrokerConfigs(ctx context.Context, broker int32, set m
 	return nil
 }
 
+// SetControllerAddr records the address of node id's Raft listener in the
+// metadata log, for the other nodes to dial it.
+func (c *Controller) SetControllerAddr(ctx context.Context, id int32, addr string) error {
+	return c.propose(ctx, metadata.SetControllerAddr{ID: id, Addr: addr})
+}
+
 // RegisterBroker registers a broker process (see metadata.RegisterBroker)
 // and returns its broker epoch. A new process of an id starts fenced, so
 // the partitions the previous one led get new leaders, or none, in the same

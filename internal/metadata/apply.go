@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"net"
 	"slices"
 	"strings"
 
@@ -138,6 +139,13 @@ func (img *Image) apply(index uint64, rec Record) (*Image, error) {
 		next := img.clone()
 		next.setBrokerConfigs(r.Broker, mergeConfigs(img.brokerConfigs[r.Broker], r.Set, r.Delete))
 		return next, nil
+	case SetControllerAddr:
+		if err := checkControllerAddr(r.ID, r.Addr); err != nil {
+			return nil, err
+		}
+		next := img.clone()
+		next.controllerAddrs[r.ID] = r.Addr
+		return next, nil
 	case AllocateProducerIDs:
 		return img.allocateProducerIDs(r)
 	case SetClusterID:
@@ -197,6 +205,15 @@ func (img *Image) setBrokerConfigs(id int32, cfg map[string]string) {
 	img.brokerConfigs[id] = cfg
 }
 
+// checkControllerAddr checks a SetControllerAddr's node id and host:port.
+func checkControllerAddr(id int32, addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || id < 0 || host == "" || port == "" {
+		return fmt.Errorf("%w: controller address %q of node %d", ErrInvalidRecord, addr, id)
+	}
+	return nil
+}
+
 // unregisterBroker removes a broker that holds no replica.
 func (img *Image) unregisterBroker(r UnregisterBroker) (*Image, error) {
 	b, ok := img.brokers[r.ID]
@@ -215,6 +232,7 @@ func (img *Image) unregisterBroker(r UnregisterBroker) (*Image, error) {
 	}
 	next := img.clone()
 	delete(next.brokers, r.ID)
+	delete(next.controllerAddrs, r.ID)
 	next.setBrokerConfigs(r.ID, nil)
 	return next, nil
 }

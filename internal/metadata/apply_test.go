@@ -56,6 +56,9 @@ func TestApplyErrors(t *testing.T) {
 		{"broker negative id", 10, RegisterBroker{ID: -1, Host: "h", Port: 1}, ErrInvalidRecord},
 		{"broker no host", 10, RegisterBroker{ID: 3, Port: 1}, ErrInvalidRecord},
 		{"broker bad port", 10, RegisterBroker{ID: 3, Host: "h", Port: 70000}, ErrInvalidRecord},
+		{"controller address without port", 10, SetControllerAddr{ID: 4, Addr: "h"}, ErrInvalidRecord},
+		{"controller address without host", 10, SetControllerAddr{ID: 4, Addr: ":9193"}, ErrInvalidRecord},
+		{"controller address of a negative id", 10, SetControllerAddr{ID: -1, Addr: "h:1"}, ErrInvalidRecord},
 		{"create bad name", 10, CreateTopic{Name: "a/b", ID: idC, Partitions: []Partition{part(0, 1, 1)}}, kerr.InvalidTopicException},
 		{"create dot name", 10, CreateTopic{Name: "..", ID: idC, Partitions: []Partition{part(0, 1, 1)}}, kerr.InvalidTopicException},
 		{"create zero id", 10, CreateTopic{Name: "c", Partitions: []Partition{part(0, 1, 1)}}, ErrInvalidRecord},
@@ -269,6 +272,10 @@ func TestUnregisterBroker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The controller address goes with the broker.
+	if img, err = img.Apply(7, SetControllerAddr{ID: 3, Addr: "h3:2"}); err != nil {
+		t.Fatal(err)
+	}
 	for _, tt := range []struct {
 		rec  UnregisterBroker
 		want error
@@ -277,16 +284,19 @@ func TestUnregisterBroker(t *testing.T) {
 		{UnregisterBroker{ID: 3, Epoch: 5}, kerr.StaleBrokerEpoch},
 		{UnregisterBroker{ID: 1, Epoch: 2}, kerr.InvalidRequest}, // it holds replicas
 	} {
-		if _, err := img.Apply(7, tt.rec); !errors.Is(err, tt.want) {
+		if _, err := img.Apply(8, tt.rec); !errors.Is(err, tt.want) {
 			t.Errorf("%+v: got %v, want %v", tt.rec, err, tt.want)
 		}
 	}
-	next, err := img.Apply(7, UnregisterBroker{ID: 3, Epoch: 6})
+	next, err := img.Apply(8, UnregisterBroker{ID: 3, Epoch: 6})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := next.Broker(3); ok {
 		t.Fatal("broker 3 still registered")
+	}
+	if addr, ok := next.ControllerAddrs()[3]; ok || img.ControllerAddrs()[3] != "h3:2" {
+		t.Fatalf("controller address of broker 3: %q after unregistering, %q before", addr, img.ControllerAddrs()[3])
 	}
 	if _, ok := img.Broker(3); !ok {
 		t.Fatal("the old image changed")

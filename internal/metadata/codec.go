@@ -11,11 +11,13 @@ import (
 // starts with. Version 2 added broker incarnations, epochs and fencing and
 // partition epochs; version 3 the replicas being added and removed of a
 // partition under reassignment, dynamic broker settings in snapshots, and
-// kinds 12 to 14. An encoding takes the lowest version that holds what it
-// says (3 only for those kinds and for snapshots of a reassignment in
-// progress or with dynamic broker settings), so a node of the release before reads
-// everything but reassignments; earlier versions still decode.
-const Version byte = 3
+// kinds 12 to 14; version 4 kind 15 and controller addresses in snapshots.
+// An encoding takes the lowest version that holds what it says (3 only for
+// those kinds and for snapshots of a reassignment in progress or with
+// dynamic broker settings, 4 only for a controller address), so a node of
+// an earlier release reads everything but what it lacks; earlier versions
+// still decode.
+const Version byte = 4
 
 // baseVersion is the version of encodings that need nothing of version 3.
 const baseVersion byte = 2
@@ -33,10 +35,7 @@ var (
 // EncodeRecord returns the encoding of r: the version byte, the kind byte and
 // the record's fields. The returned slice is new and owned by the caller.
 func EncodeRecord(r Record) []byte {
-	v := baseVersion
-	if recordNeedsV3(r) {
-		v = Version
-	}
+	v := recordVersion(r)
 	e := &encoder{b: []byte{v, byte(r.kind())}, version: v}
 	switch r := r.(type) {
 	case RegisterBroker:
@@ -90,6 +89,9 @@ func EncodeRecord(r Record) []byte {
 		e.int(int64(r.Broker))
 		e.stringMap(r.Set)
 		e.strings(r.Delete)
+	case SetControllerAddr:
+		e.int(int64(r.ID))
+		e.string(r.Addr)
 	case AllocateProducerIDs:
 		e.int(int64(r.Broker))
 		e.int(r.First)
@@ -166,6 +168,8 @@ func DecodeRecord(b []byte) (Record, error) {
 		r = SetTopicConfigs{TopicID: d.uuid(), Set: d.stringMap(), Delete: d.strings()}
 	case kindSetBrokerConfigs:
 		r = SetBrokerConfigs{Broker: d.int32(), Set: d.stringMap(), Delete: d.strings()}
+	case kindSetControllerAddr:
+		r = SetControllerAddr{ID: d.int32(), Addr: d.string()}
 	case kindAllocateProducerIDs:
 		r = AllocateProducerIDs{Broker: d.int32(), First: d.int64(), Count: d.int64()}
 	case kindSetClusterID:
@@ -179,19 +183,29 @@ func DecodeRecord(b []byte) (Record, error) {
 	return r, nil
 }
 
-// recordNeedsV3 reports whether r holds what only version 3 encodes.
-func recordNeedsV3(r Record) bool {
+// recordVersion returns the lowest version that encodes r.
+func recordVersion(r Record) byte {
 	switch r := r.(type) {
+	case SetControllerAddr:
+		return 4
 	case ReassignPartitions, UnregisterBroker, SetBrokerConfigs:
-		return true
+		return 3
 	case Batch:
-		return slices.ContainsFunc(r.Records, recordNeedsV3)
+		v := baseVersion
+		for _, sub := range r.Records {
+			v = max(v, recordVersion(sub))
+		}
+		return v
 	case CreateTopic:
-		return slices.ContainsFunc(r.Partitions, Partition.reassigning)
+		if slices.ContainsFunc(r.Partitions, Partition.reassigning) {
+			return 3
+		}
 	case CreatePartitions:
-		return slices.ContainsFunc(r.Partitions, Partition.reassigning)
+		if slices.ContainsFunc(r.Partitions, Partition.reassigning) {
+			return 3
+		}
 	}
-	return false
+	return baseVersion
 }
 
 // reassigning is Reassigning for slices.ContainsFunc over values.

@@ -17,6 +17,7 @@ func sampleRecords() []Record {
 		UnregisterBroker{ID: 4, Epoch: 77},
 		SetBrokerConfigs{Broker: ClusterDefault, Set: map[string]string{"log.retention.ms": "5"}, Delete: []string{"message.max.bytes"}},
 		SetBrokerConfigs{Broker: 2},
+		SetControllerAddr{ID: 4, Addr: "127.0.0.1:9196"},
 		UnfenceBroker{ID: 3, Epoch: 7},
 		ChangePartitions{Changes: []PartitionChange{
 			{TopicID: idA, Partition: 1, Epoch: 4, Leader: 2, LeaderEpoch: 9, ISR: []int32{2, 3}},
@@ -56,10 +57,7 @@ func sampleRecords() []Record {
 func TestRecordRoundTrip(t *testing.T) {
 	for _, r := range sampleRecords() {
 		b := EncodeRecord(r)
-		want := baseVersion
-		if recordNeedsV3(r) {
-			want = Version
-		}
+		want := recordVersion(r)
 		if b[0] != want || kind(b[1]) != r.kind() {
 			t.Fatalf("%T: got header % x, want version %d", r, b[:2], want)
 		}

@@ -2,6 +2,7 @@ package metadata
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 )
 
@@ -92,7 +93,14 @@ type Image struct {
 	// (ClusterDefault: the cluster-wide ones); the maps are shared
 	// between images and never modified.
 	brokerConfigs map[int32]map[string]string
+	// controllerAddrs are the Raft listener addresses the log recorded
+	// (SetControllerAddr), by node id.
+	controllerAddrs map[int32]string
 }
+
+// ControllerAddrs returns the Raft listener addresses the metadata log
+// recorded, by node id. The caller must not modify the map.
+func (img *Image) ControllerAddrs() map[int32]string { return img.controllerAddrs }
 
 // BrokerConfigs returns the dynamic settings of broker id, or the
 // cluster-wide ones for ClusterDefault; nil when none. The caller must not
@@ -155,6 +163,10 @@ func (img *Image) clone() *Image {
 	c.brokerConfigs = make(map[int32]map[string]string, len(img.brokerConfigs))
 	for id, m := range img.brokerConfigs {
 		c.brokerConfigs[id] = m
+	}
+	c.controllerAddrs = maps.Clone(img.controllerAddrs)
+	if c.controllerAddrs == nil {
+		c.controllerAddrs = map[int32]string{}
 	}
 	c.byName = make(map[string]*Topic, len(img.byName)+1)
 	c.byID = make(map[[16]byte]*Topic, len(img.byID)+1)

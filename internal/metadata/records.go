@@ -10,7 +10,8 @@ package metadata
 // The concrete types are RegisterBroker, FenceBroker, UnfenceBroker,
 // CreateTopic, DeleteTopic, CreatePartitions, ChangePartitions,
 // ReassignPartitions, UnregisterBroker, SetTopicConfigs, SetBrokerConfigs,
-// AllocateProducerIDs, SetClusterID and Batch; the interface is sealed.
+// SetControllerAddr, AllocateProducerIDs, SetClusterID and Batch; the
+// interface is sealed.
 type Record interface {
 	kind() kind
 }
@@ -34,6 +35,7 @@ const (
 	kindReassignPartitions  kind = 12
 	kindUnregisterBroker    kind = 13
 	kindSetBrokerConfigs    kind = 14
+	kindSetControllerAddr   kind = 15
 	// kindSnapshot marks a whole encoded image (a Raft snapshot), never a
 	// log entry; Store.ApplyEncoded tells the two apart by it.
 	kindSnapshot kind = 0x80
@@ -169,6 +171,15 @@ type AllocateProducerIDs struct {
 	Count  int64
 }
 
+// SetControllerAddr records the address of node ID's Raft listener
+// (Kafka's VotersRecord endpoints): a voter added while the cluster runs
+// (KIP-853) is in no other node's --controller-voters list, so the others
+// learn from the log where to reach it.
+type SetControllerAddr struct {
+	ID   int32
+	Addr string // host:port
+}
+
 // SetClusterID sets the cluster id. It is set once; setting the same id
 // again is a no-op, setting a different one is an error.
 type SetClusterID struct {
@@ -189,3 +200,4 @@ func (Batch) kind() kind               { return kindBatch }
 func (ReassignPartitions) kind() kind  { return kindReassignPartitions }
 func (UnregisterBroker) kind() kind    { return kindUnregisterBroker }
 func (SetBrokerConfigs) kind() kind    { return kindSetBrokerConfigs }
+func (SetControllerAddr) kind() kind   { return kindSetControllerAddr }

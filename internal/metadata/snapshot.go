@@ -10,20 +10,24 @@ import (
 // EncodeSnapshot returns the encoding of the whole image, for a Raft
 // snapshot: the version byte, the snapshot kind byte, then AppliedIndex,
 // ClusterID, NextProducerID, the brokers by id (with their epochs,
-// incarnations and fencing), the topics by name and (version 3) the dynamic
-// broker settings by broker id. Equal
+// incarnations and fencing), the topics by name, (version 3) the dynamic
+// broker settings by broker id and (version 4) the controller addresses by
+// node id. Equal
 // images encode to equal bytes. The error is always nil today; it is there
 // for encodings that can fail.
 func (img *Image) EncodeSnapshot() ([]byte, error) {
 	topics := img.Topics()
 	v := baseVersion
 	if len(img.brokerConfigs) > 0 {
-		v = Version
+		v = 3
 	}
 	for _, t := range topics {
 		if slices.ContainsFunc(t.Partitions, Partition.reassigning) {
-			v = Version
+			v = 3
 		}
+	}
+	if len(img.controllerAddrs) > 0 {
+		v = 4
 	}
 	e := &encoder{b: []byte{v, byte(kindSnapshot)}, version: v}
 	e.uvarint(img.AppliedIndex)
@@ -53,6 +57,14 @@ func (img *Image) EncodeSnapshot() ([]byte, error) {
 		for _, id := range ids {
 			e.int(int64(id))
 			e.stringMap(img.brokerConfigs[id])
+		}
+	}
+	if v >= 4 {
+		ids := slices.Sorted(maps.Keys(img.controllerAddrs))
+		e.uvarint(uint64(len(ids)))
+		for _, id := range ids {
+			e.int(int64(id))
+			e.string(img.controllerAddrs[id])
 		}
 	}
 	return e.b, nil
@@ -115,6 +127,21 @@ func DecodeSnapshot(b []byte) (*Image, error) {
 				return nil, err
 			}
 			img.brokerConfigs[id] = cfg
+		}
+	}
+	if d.version >= 4 {
+		for range d.count(2) {
+			id, addr := d.int32(), d.string()
+			if d.err != nil {
+				break
+			}
+			if _, dup := img.controllerAddrs[id]; dup {
+				return nil, fmt.Errorf("%w: controller address of node %d twice", ErrInvalidRecord, id)
+			}
+			if err := checkControllerAddr(id, addr); err != nil {
+				return nil, err
+			}
+			img.controllerAddrs[id] = addr
 		}
 	}
 	if err := d.finish(); err != nil {

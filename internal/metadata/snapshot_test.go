@@ -3,6 +3,7 @@ package metadata
 import (
 	"bytes"
 	"errors"
+	"maps"
 	"reflect"
 	"testing"
 )
@@ -32,7 +33,11 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, src := range []*Image{{}, img, moving, configured} {
+	addressed, err := configured.Apply(12, SetControllerAddr{ID: 4, Addr: "127.0.0.1:9196"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, src := range []*Image{{}, img, moving, configured, addressed} {
 		b, err := src.EncodeSnapshot()
 		if err != nil {
 			t.Fatal(err)
@@ -66,9 +71,19 @@ func TestSnapshotRoundTrip(t *testing.T) {
 				t.Fatalf("broker %d settings: got %v, want %v", id, got.BrokerConfigs(id), src.BrokerConfigs(id))
 			}
 		}
+		if !maps.Equal(got.ControllerAddrs(), src.ControllerAddrs()) {
+			t.Fatalf("controller addresses: got %v, want %v", got.ControllerAddrs(), src.ControllerAddrs())
+		}
 		// Only a reassignment in progress or dynamic settings need
-		// version 3.
-		if want := map[bool]byte{false: baseVersion, true: Version}[src == moving || src == configured]; b[0] != want {
+		// version 3, only controller addresses version 4.
+		want := baseVersion
+		switch src {
+		case moving, configured:
+			want = 3
+		case addressed:
+			want = 4
+		}
+		if b[0] != want {
 			t.Fatalf("snapshot version %d, want %d", b[0], want)
 		}
 	}

@@ -154,14 +154,39 @@ func newPeer(id uint64, addr string) *peer {
 	return &peer{id: id, addr: addr, q: make(chan outFrame, peerQueue)}
 }
 
-// Listen opens the listener, if the config names one.
-// SetVoters takes the quorum's voters after a membership change (an
-// added or removed voter, KIP-853): the hellos of new connections carry
-// them and are checked against them. The run loop calls it.
+// SetVoters takes the quorum's voters of the log, at start and after a
+// membership change (an added or removed voter, KIP-853): the hellos of new
+// connections carry them and are checked against them.
 func (n *Network) SetVoters(ids []uint64) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.voters = slices.Sorted(slices.Values(ids))
+}
+
+// SetAddress gives the address of member id as the metadata log recorded
+// it (a voter added while the cluster runs, which no voters list names), so
+// this node dials it too. An address from the voters list is kept.
+func (n *Network) SetAddress(id uint64, addr string) {
+	if _, listed := n.cfg.Voters[id]; listed || id == n.cfg.ID {
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.done {
+		return
+	}
+	p := n.peers[id]
+	if p == nil {
+		p = newPeer(id, addr)
+		n.peers[id] = p
+		if n.ctx != nil {
+			n.startWriter(p)
+		}
+		return
+	}
+	p.mu.Lock()
+	p.addr = addr
+	p.mu.Unlock()
 }
 
 func (n *Network) currentVoters() []uint64 {
@@ -170,6 +195,7 @@ func (n *Network) currentVoters() []uint64 {
 	return n.voters
 }
 
+// Listen opens the listener, if the config names one.
 func (n *Network) Listen() error {
 	if n.cfg.Listen == "" {
 		return nil
@@ -376,7 +402,8 @@ func appendOutFrame(b []byte, f outFrame) ([]byte, error) {
 // address the one it dialed here. nil when there is none.
 func (n *Network) connTo(ctx context.Context, p *peer) *memberConn {
 	p.mu.Lock()
-	if p.addr == "" {
+	addr := p.addr
+	if addr == "" {
 		mc := p.in
 		p.mu.Unlock()
 		return mc
@@ -387,23 +414,23 @@ func (n *Network) connTo(ctx context.Context, p *peer) *memberConn {
 		return mc
 	}
 	p.mu.Unlock()
-	mc, err := n.dial(ctx, p)
+	mc, err := n.dial(ctx, p, addr)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err != nil {
 		p.backoff = min(max(2*p.backoff, 50*time.Millisecond), maxBackoff)
 		p.retryAt = time.Now().Add(p.backoff)
-		n.logger.Debug("cannot reach controller voter", "node", p.id, "addr", p.addr, "err", err)
+		n.logger.Debug("cannot reach controller voter", "node", p.id, "addr", addr, "err", err)
 		return nil
 	}
 	p.backoff, p.out = 0, mc
 	return mc
 }
 
-// dial connects to p and exchanges hellos.
-func (n *Network) dial(ctx context.Context, p *peer) (*memberConn, error) {
+// dial connects to p at addr and exchanges hellos.
+func (n *Network) dial(ctx context.Context, p *peer, addr string) (*memberConn, error) {
 	d := net.Dialer{Timeout: dialTimeout}
-	c, err := d.DialContext(ctx, "tcp", p.addr)
+	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
@@ -428,12 +455,12 @@ func (n *Network) dial(ctx context.Context, p *peer) (*memberConn, error) {
 		reply, err = decodeHelloReply(payload)
 	}
 	if err == nil && reply.refusal != "" {
-		n.refused(fmt.Sprintf("controller voter %d at %s refused this node: %s", p.id, p.addr, reply.refusal))
+		n.refused(fmt.Sprintf("controller voter %d at %s refused this node: %s", p.id, addr, reply.refusal))
 		err = errors.New(reply.refusal)
 	}
 	if err == nil {
 		if mine := n.cfg.ClusterID(); mine != "" && reply.clusterID != "" && mine != reply.clusterID {
-			n.refused(fmt.Sprintf("controller voter %d at %s is in cluster %s, this node's data directory belongs to cluster %s", p.id, p.addr, reply.clusterID, mine))
+			n.refused(fmt.Sprintf("controller voter %d at %s is in cluster %s, this node's data directory belongs to cluster %s", p.id, addr, reply.clusterID, mine))
 			err = errors.New("cluster id mismatch")
 		}
 	}

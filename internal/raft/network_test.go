@@ -428,3 +428,58 @@ func TestReadBarrier(t *testing.T) {
 		t.Fatalf("after the barrier the follower holds %v, not the committed entry", f.m.data())
 	}
 }
+
+// TestNetworkSetAddress: a member whose address no voters list names is
+// dialed once the metadata log gives its address (SetAddress), and answers
+// on that connection.
+func TestNetworkSetAddress(t *testing.T) {
+	addrs := freeAddrs(t, 2)
+	got := make(chan string, 4)
+	start := func(id uint64, addr string) *Network {
+		n := NewNetwork(NetworkConfig{ID: id, Listen: addr, Voters: map[uint64]string{id: addr},
+			ClusterID: func() string { return "cluster-a" },
+			OnMessage: func(from uint64, data []byte) { got <- fmt.Sprintf("%d:%s", from, data) }})
+		if err := n.Listen(); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { _ = n.Run(ctx, nil); close(done) }()
+		t.Cleanup(func() { cancel(); <-done })
+		return n
+	}
+	a, b := start(1, addrs[0]), start(2, addrs[1])
+	a.SendApp(2, []byte("lost")) // no address for node 2 yet
+	a.SetAddress(2, addrs[1])
+	a.SetAddress(1, "127.0.0.1:1") // its own: ignored
+	deadline := time.After(5 * time.Second)
+	for want := "1:hello"; ; {
+		a.SendApp(2, []byte("hello"))
+		select {
+		case m := <-got:
+			if m != want {
+				t.Fatalf("node 2 got %q, want %q", m, want)
+			}
+		case <-time.After(50 * time.Millisecond):
+			continue
+		case <-deadline:
+			t.Fatal("node 2 never got a message from node 1")
+		}
+		break
+	}
+	b.SendApp(1, []byte("back")) // on the connection node 1 dialed
+	for {
+		select {
+		case m := <-got:
+			switch m {
+			case "2:back":
+				return
+			case "1:hello": // one of the retries above
+			default:
+				t.Fatalf("got %q", m)
+			}
+		case <-deadline:
+			t.Fatal("node 1 got no answer")
+		}
+	}
+}

@@ -114,6 +114,10 @@ type Node struct {
 	loaded    *pb.Snapshot
 	hs        *pb.HardState // the last persisted hard state
 	confState *pb.ConfState // the membership as of the applied index
+	// openedLast is the last index of the log Open found: the transport
+	// was told the voters as of there, so replaying the membership changes
+	// up to it must not tell it older ones.
+	openedLast uint64
 
 	running atomic.Bool
 	propc   chan proposal
@@ -208,6 +212,7 @@ func Open(dir string, cfg Config) (*Node, error) {
 				"configured", sortedIDs(cfg.Peers), "log", have, "dir", dir)
 		}
 		setVoters(cfg.Transport, have)
+		n.openedLast, _ = n.storage.LastIndex()
 	}
 	n.rn, err = raft.NewRawNode(&raft.Config{
 		ID:              cfg.ID,

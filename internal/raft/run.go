@@ -260,7 +260,9 @@ func (l *loop) setMembers(index uint64, cs *pb.ConfState) {
 	n := l.n
 	n.confState = cs
 	n.members.Store(cs)
-	setVoters(n.cfg.Transport, cs.GetVoters())
+	if index > n.openedLast {
+		setVoters(n.cfg.Transport, cs.GetVoters())
+	}
 	n.logger.Info("metadata quorum membership", "index", index, "voters", cs.GetVoters(), "learners", cs.GetLearners())
 }
 

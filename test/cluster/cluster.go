@@ -24,6 +24,9 @@ type Options struct {
 	// Voters is how many nodes (ids 1..Voters) are controller voters; 0
 	// means min(3, Nodes).
 	Voters int
+	// ControllerListeners gives every node a Raft listener, broker-only
+	// nodes too (as a node to be made a voter later wants one).
+	ControllerListeners bool
 	// Settings are broker settings by their Kafka names, given to every
 	// node as --set key=value.
 	Settings map[string]string
@@ -38,8 +41,8 @@ type Cluster struct {
 	nodes []*Node // nodes[i] has id i+1
 }
 
-// nodePorts are the loopback ports of one node; raft is 0 for a node that
-// is not a controller voter.
+// nodePorts are the loopback ports of one node; raft is 0 for a node
+// without a Raft listener.
 type nodePorts struct {
 	kafka, admin, raft int
 }
@@ -67,14 +70,18 @@ func Start(t testing.TB, opts Options) *Cluster {
 	}
 
 	// All ports are picked at once so no two nodes get the same one.
-	free, err := FreePorts(2*opts.Nodes + opts.Voters)
+	listeners := opts.Voters
+	if opts.ControllerListeners {
+		listeners = opts.Nodes
+	}
+	free, err := FreePorts(2*opts.Nodes + listeners)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ports := make([]nodePorts, opts.Nodes)
 	for i := range ports {
 		ports[i] = nodePorts{kafka: free[2*i], admin: free[2*i+1]}
-		if i < opts.Voters {
+		if i < listeners {
 			ports[i].raft = free[2*opts.Nodes+i]
 		}
 	}

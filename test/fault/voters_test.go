@@ -2,6 +2,7 @@ package fault
 
 import (
 	"context"
+	"net"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -19,15 +21,23 @@ import (
 // 4 (KIP-853, through `strata cluster voters`) while voter 3 is down, then
 // restarts every node with the command line it first had: node 3 catches
 // up on the change it missed, each restarted node takes the log's voters
-// over its --controller-voters list, and the quorum of 2, 3 and 4 carries
-// on through a rolling restart and the stop of node 1. Nothing
-// acknowledged is lost.
+// over its --controller-voters list, node 4's Raft listener, which no list
+// names, is recorded in the metadata log (DescribeQuorum shows it), and
+// the quorum of 2, 3 and 4 carries on through a rolling restart and the
+// stop of node 1. Nothing acknowledged is lost.
 func TestVoterChangeAcrossRestarts(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts strata processes")
 	}
 	const topic, parts = "voters", 4
-	c, cl, _, ctx := startFourNodes(t, topic, parts)
+	c := cluster.Start(t, cluster.Options{Nodes: 4, Voters: 3, ControllerListeners: true, Settings: clusterSettings})
+	c.WaitReady(30 * time.Second)
+	cl := c.Client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if res, err := kadm.NewClient(cl).CreateTopic(ctx, parts, 3, nil, topic); err != nil || res.Err != nil {
+		t.Fatalf("create topic: %v %v", err, res.Err)
+	}
 	bin := cluster.Build(t)
 	voters := func(args ...string) string {
 		t.Helper()
@@ -49,6 +59,16 @@ func TestVoterChangeAcrossRestarts(t *testing.T) {
 	c.Node(3).Restart()
 	c.Node(3).WaitReady(30 * time.Second)
 	waitVoters(ctx, t, cl, 3, []int32{2, 3, 4})
+	cluster.Eventually(t, 10*time.Second, "node 4's controller listener in DescribeQuorum", func() bool {
+		q, err := describeQuorum(ctx, cl.Broker(2))
+		if err != nil {
+			return false
+		}
+		return slices.ContainsFunc(q.Nodes, func(n kmsg.DescribeQuorumResponseNode) bool {
+			return n.NodeID == 4 && len(n.Listeners) == 1 &&
+				net.JoinHostPort(n.Listeners[0].Host, strconv.Itoa(int(n.Listeners[0].Port))) == c.Node(4).ControllerAddr()
+		})
+	})
 
 	for _, id := range []int32{2, 4, 3, 1} {
 		c.Node(id).Stop()
@@ -78,12 +98,7 @@ func TestVoterChangeAcrossRestarts(t *testing.T) {
 func waitVoters(ctx context.Context, t *testing.T, cl *kgo.Client, id int32, want []int32) {
 	t.Helper()
 	cluster.Eventually(t, 30*time.Second, "node "+strconv.Itoa(int(id))+" caught up with the voters", func() bool {
-		req := kmsg.NewPtrDescribeQuorumRequest()
-		rt := kmsg.NewDescribeQuorumRequestTopic()
-		rt.Topic = "__cluster_metadata"
-		rt.Partitions = []kmsg.DescribeQuorumRequestTopicPartition{kmsg.NewDescribeQuorumRequestTopicPartition()}
-		req.Topics = append(req.Topics, rt)
-		resp, err := req.RequestWith(ctx, cl.Broker(int(id)))
+		resp, err := describeQuorum(ctx, cl.Broker(int(id)))
 		if err != nil || len(resp.Topics) == 0 || len(resp.Topics[0].Partitions) == 0 {
 			return false
 		}
@@ -98,6 +113,16 @@ func waitVoters(ctx context.Context, t *testing.T, cl *kgo.Client, id int32, wan
 		slices.Sort(got)
 		return caughtUp && slices.Equal(got, want)
 	})
+}
+
+// describeQuorum asks r for the metadata quorum (DescribeQuorum).
+func describeQuorum(ctx context.Context, r kmsg.Requestor) (*kmsg.DescribeQuorumResponse, error) {
+	req := kmsg.NewPtrDescribeQuorumRequest()
+	rt := kmsg.NewDescribeQuorumRequestTopic()
+	rt.Topic = "__cluster_metadata"
+	rt.Partitions = []kmsg.DescribeQuorumRequestTopicPartition{kmsg.NewDescribeQuorumRequestTopicPartition()}
+	req.Topics = append(req.Topics, rt)
+	return req.RequestWith(ctx, r)
 }
 
 // hasRole reports whether the `voters describe` table out shows node id
