@@ -1,6 +1,10 @@
 package broker
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/stratalog/strata/internal/metadata"
+)
 
 // clusterCollector reports the node's view of the cluster at each scrape:
 // replication of its replicas, the metadata image, the controller's
@@ -9,7 +13,7 @@ import "github.com/prometheus/client_golang/prometheus"
 type clusterCollector struct {
 	b *Broker
 
-	underReplicated, offline, imbalance, reassigning, leaders, replicas, followerLag,
+	underReplicated, offline, imbalance, reassigning, reassignBytes, leaders, replicas, followerLag,
 	brokers, fenced, raftTerm, raftCommit, raftApplied, raftLeader *prometheus.Desc
 	isrShrinks, isrExpands, elections, unclean *prometheus.Desc
 }
@@ -21,6 +25,7 @@ func newClusterCollector(b *Broker) *clusterCollector {
 		underReplicated: d("strata_under_replicated_partitions", "Partitions this node leads whose ISR is smaller than their replicas."),
 		offline:         d("strata_offline_partitions", "Partitions of the cluster without a leader, in this node's metadata."),
 		reassigning:     d("strata_reassigning_partitions", "Partitions of the cluster under reassignment, in this node's metadata."),
+		reassignBytes:   d("strata_reassignment_remaining_bytes", "Bytes the replicas being added to partitions this node leads still lack, from each one's last fetch to the log end."),
 		imbalance:       d("strata_preferred_replica_imbalance", "Partitions of the cluster not led by their preferred replica (the first), in this node's metadata."),
 		leaders:         d("strata_partition_leaders", "Partitions this node leads."),
 		replicas:        d("strata_partition_replicas", "Partition replicas on this node."),
@@ -39,7 +44,7 @@ func newClusterCollector(b *Broker) *clusterCollector {
 }
 
 func (c *clusterCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.underReplicated, c.offline, c.imbalance, c.reassigning, c.leaders, c.replicas, c.followerLag, c.brokers, c.fenced,
+	for _, d := range []*prometheus.Desc{c.underReplicated, c.offline, c.imbalance, c.reassigning, c.reassignBytes, c.leaders, c.replicas, c.followerLag, c.brokers, c.fenced,
 		c.raftTerm, c.raftCommit, c.raftApplied, c.raftLeader, c.isrShrinks, c.isrExpands, c.elections, c.unclean} {
 		ch <- d
 	}
@@ -59,6 +64,7 @@ func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.isrExpands, float64(st.ISRExpands))
 	img := c.b.store.Current()
 	offline, imbalance, reassigning := 0, 0, 0
+	var reassignBytes int64
 	for _, t := range img.Topics() {
 		for _, p := range t.Partitions {
 			if p.Leader == -1 {
@@ -69,12 +75,16 @@ func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 			if p.Reassigning() {
 				reassigning++
+				if p.Leader == c.b.cfg.NodeID {
+					reassignBytes += c.bytesToCopy(t.Name, p)
+				}
 			}
 		}
 	}
 	gauge(c.offline, float64(offline))
 	gauge(c.imbalance, float64(imbalance))
 	gauge(c.reassigning, float64(reassigning))
+	gauge(c.reassignBytes, float64(reassignBytes))
 	fenced := 0
 	bs := img.Brokers()
 	for _, br := range bs {
@@ -92,4 +102,21 @@ func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 	all, unclean := c.b.ctrl.Elections()
 	counter(c.elections, float64(all))
 	counter(c.unclean, float64(unclean))
+}
+
+// bytesToCopy sums what the replicas being added to p, which this node
+// leads, still lack of its log. Only the leader knows where each follower
+// is; summed over the nodes, it is what every move still has to copy.
+func (c *clusterCollector) bytesToCopy(topic string, p metadata.Partition) int64 {
+	part, err := c.b.parts.Get(topic, p.Index)
+	if err != nil {
+		return 0
+	}
+	var n int64
+	for _, id := range p.Adding {
+		if b, ok := part.BytesBehind(id); ok {
+			n += b
+		}
+	}
+	return n
 }

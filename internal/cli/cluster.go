@@ -42,8 +42,7 @@ epoch and high watermark), how many topics and partitions the cluster has
 (internal topics counted separately), how many partitions are under-replicated
 (fewer in-sync replicas than replicas) or offline (no leader), how many are
 led by a replica other than their preferred one (the first replica: see
-"strata cluster elect-leaders"), how many are being moved ("strata
-partitions reassign --list" shows them), and every node:
+"strata cluster elect-leaders"), how many are being moved, and every node:
 
   ID          the node id
   ADDRESS     its advertised Kafka address
@@ -55,6 +54,21 @@ partitions reassign --list" shows them), and every node:
               learner (receives the log without voting); - for none
   LAG         how many metadata log entries it lacks: the quorum's high
               watermark minus the end of its log; - when unknown
+
+Then, while partitions are being moved (reassigned), the first 20 of them
+by topic and partition ("strata partitions reassign --list" shows them all):
+
+  LEADER      the partition's leader, or -
+  REPLICAS    its replicas: the target first, then those being removed
+  ADDING      the replicas being added, which copy the log from the leader
+  REMOVING    the replicas to remove once those are in sync
+  PROGRESS    for each replica being added, its log's size against the
+              leader's, and the share copied ("3: 1.0 MiB of 4.0 MiB (25%)");
+              ? for a size that a broker, down or slow, did not tell
+
+Sizes come from DescribeLogDirs sent to each broker involved, as Kafka's
+reassignment tools get them. A move completes once every replica being
+added has joined the ISR; one that has caught up shows 100% until then.
 
 Nodes come from DescribeCluster (with fenced brokers, KIP-1073) when the
 cluster supports it, else from Metadata (which lists live brokers only);
@@ -72,7 +86,7 @@ DescribeQuorum the Raft columns show -.`,
 			defer cl.Close()
 			ctx, cancel := opts.withTimeout(cmd.Context())
 			defer cancel()
-			status, err := collectClusterStatus(ctx, cl, func(id int32) kmsg.Requestor { return cl.Broker(int(id)) })
+			status, err := collectClusterStatus(ctx, cl, brokerAt(cl))
 			if err != nil {
 				return opts.requestErr("metadata", err)
 			}
@@ -122,8 +136,10 @@ type clusterStatus struct {
 	// their preferred one (the first replica).
 	notPreferred int
 	// reassigning counts the partitions being moved (-1: unknown, the
-	// cluster does not serve ListPartitionReassignments).
+	// cluster does not serve ListPartitionReassignments); moves are the
+	// first maxMoveRows of them.
 	reassigning int
+	moves       []moveRow
 }
 
 // statusRequestTimeout bounds each request of `strata cluster status`
@@ -142,9 +158,11 @@ const (
 )
 
 // collectClusterStatus asks the cluster behind cl for Metadata,
-// DescribeCluster (if served) and DescribeQuorum (if served). at returns a
-// requestor that sends to node id alone (nil: cl is the only one). Only a
-// failed Metadata request is an error.
+// DescribeCluster, ListPartitionReassignments and DescribeQuorum (each if
+// served), and the brokers involved in moves for their sizes
+// (DescribeLogDirs). at returns a requestor that sends to node id alone
+// (nil: cl is the only one, and move sizes are unknown). Only a failed
+// Metadata request is an error.
 func collectClusterStatus(ctx context.Context, cl kmsg.Requestor, at func(id int32) kmsg.Requestor) (*clusterStatus, error) {
 	meta, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl)
 	if err != nil {
@@ -155,6 +173,7 @@ func collectClusterStatus(ctx context.Context, cl kmsg.Requestor, at func(id int
 	for _, b := range meta.Brokers {
 		brokers = append(brokers, nodeRow{id: b.NodeID, host: b.Host, port: b.Port, rack: b.Rack})
 	}
+	leaders := map[planKey]int32{}
 	for _, t := range meta.Topics {
 		if t.IsInternal {
 			s.internalTopics++
@@ -164,6 +183,7 @@ func collectClusterStatus(ctx context.Context, cl kmsg.Requestor, at func(id int
 			s.partitions += len(t.Partitions)
 		}
 		for _, p := range t.Partitions {
+			leaders[planKey{ptrOr(t.Topic, ""), p.Partition}] = p.Leader
 			if p.Leader < 0 {
 				s.offline++
 			}
@@ -192,6 +212,8 @@ func collectClusterStatus(ctx context.Context, cl kmsg.Requestor, at func(id int
 		for _, t := range lr.Topics {
 			s.reassigning += len(t.Partitions)
 		}
+		s.moves = listMoves(lr, leaders)
+		measureMoves(ctx, at, s.moves)
 	}
 	askers := []kmsg.Requestor{cl}
 	if at != nil {
@@ -365,7 +387,10 @@ func (s *clusterStatus) write(out io.Writer) error {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", n.id, addr, orDash(ptrOr(n.rack, "")), status, controller,
 			orDash(n.role), lag)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return writeMoves(out, s.moves, s.reassigning)
 }
 
 func ptrOr(s *string, or string) string {

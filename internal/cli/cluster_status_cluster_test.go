@@ -2,8 +2,13 @@ package cli
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -177,6 +182,101 @@ func TestClusterStatusThreeNodes(t *testing.T) {
 	if _, _, err := execute(t, noEnv, nil, "", "--brokers", c.Bootstrap(), "cluster", "elect-leaders", "--topic", "orders", "--type", "wrong"); err == nil {
 		t.Errorf("elect-leaders --type wrong: no error")
 	}
+}
+
+// copiedRe matches the progress of a replica being added whose size and
+// its leader's are known.
+var copiedRe = regexp.MustCompile(`^(\d+): (.+) of (.+) \((\d+)%\)$`)
+
+// TestClusterStatusShowsMoves moves partition 0 of a topic holding 3 MB
+// from node 1 to node 3 through a 1 kB/s throttle, and partition 1 to node
+// 4, which is down. `strata cluster status` lists both moves, node 3's copy
+// partway (the throttle lets one fetch of at most 1 MiB through, then holds
+// it for many minutes) and node 4's size unknown, and node 1, their leader,
+// reports the bytes still to copy on /metrics. Cancelled, the moves leave
+// the status and the metric.
+func TestClusterStatusShowsMoves(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts strata processes")
+	}
+	c := cluster.Start(t, cluster.Options{Nodes: 4})
+	c.WaitReady(30 * time.Second)
+	cl := c.Client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const topic = "moving"
+	cluster.CreateAssigned(ctx, t, cl, topic, [][]int32{{1, 2}, {1, 2}})
+	prod := c.Client(t, kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	var recs []*kgo.Record
+	for range 300 {
+		r := &kgo.Record{Partition: 0, Value: make([]byte, 10_000)}
+		_, _ = rand.Read(r.Value) // incompressible, so the log holds 3 MB
+		recs = append(recs, r)
+	}
+	if err := prod.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+	c.Node(4).Kill()
+
+	plan := filepath.Join(t.TempDir(), "plan.json")
+	if err := os.WriteFile(plan, []byte(`{"version":1,"partitions":[`+
+		`{"topic":"moving","partition":0,"replicas":[3,2]},{"topic":"moving","partition":1,"replicas":[4,2]}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, stderr, err := execute(t, noEnv, nil, "", "--brokers", c.Bootstrap(), "partitions", "reassign",
+		"--execute", plan, "--no-wait", "--throttle", "1000"); err != nil {
+		t.Fatalf("reassign --execute: %v\n%s%s", err, out, stderr)
+	}
+	pollStatus(t, c.Bootstrap(), "both moves listed, node 3's copy partway", func(st statusTable) string {
+		if got := st.header["Moving"]; got != "2 partitions being reassigned" {
+			return "Moving: " + got
+		}
+		if len(st.moves) != 2 || st.more != "" {
+			return fmt.Sprintf("got moves %v and %q, want 2 rows", st.moves, st.more)
+		}
+		want := []map[string]string{
+			{"TOPIC": topic, "PARTITION": "0", "LEADER": "1", "REPLICAS": "3,2,1", "ADDING": "3", "REMOVING": "1"},
+			{"TOPIC": topic, "PARTITION": "1", "LEADER": "1", "REPLICAS": "4,2,1", "ADDING": "4", "REMOVING": "1"},
+		}
+		for i, m := range st.moves {
+			for k, v := range want[i] {
+				if m[k] != v {
+					return fmt.Sprintf("move %d: %s %q, want %q", i, k, m[k], v)
+				}
+			}
+		}
+		copied := copiedRe.FindStringSubmatch(st.moves[0]["PROGRESS"])
+		if copied == nil || copied[1] != "3" {
+			return "progress of partition 0: " + st.moves[0]["PROGRESS"]
+		}
+		// 0% until node 3's first fetch lands; never 100% through the
+		// throttle.
+		if pct, _ := strconv.Atoi(copied[4]); pct <= 0 || pct >= 100 {
+			return "progress of partition 0: " + st.moves[0]["PROGRESS"]
+		}
+		if p := st.moves[1]["PROGRESS"]; !strings.HasPrefix(p, "4: ? of ") {
+			return "progress of partition 1 (node 4 is down): " + p
+		}
+		return ""
+	})
+	waitFor(t, "node 1 reports bytes to copy", func() (bool, string) {
+		v, ok := c.Node(1).Metric("strata_reassignment_remaining_bytes")
+		return ok && v > 0, fmt.Sprintf("strata_reassignment_remaining_bytes %v (found %v)", v, ok)
+	})
+
+	if out, stderr, err := execute(t, noEnv, nil, "", "--brokers", c.Bootstrap(), "partitions", "reassign", "--cancel", plan); err != nil {
+		t.Fatalf("reassign --cancel: %v\n%s%s", err, out, stderr)
+	}
+	pollStatus(t, c.Bootstrap(), "no move left", func(st statusTable) string {
+		if got := st.header["Moving"]; got != "0 partitions being reassigned" || len(st.moves) != 0 {
+			return fmt.Sprintf("Moving: %s, %d rows", got, len(st.moves))
+		}
+		return ""
+	})
+	waitFor(t, "node 1 reports nothing to copy", func() (bool, string) {
+		v, ok := c.Node(1).Metric("strata_reassignment_remaining_bytes")
+		return ok && v == 0, fmt.Sprintf("strata_reassignment_remaining_bytes %v (found %v)", v, ok)
+	})
 }
 
 // checkQuorumEverywhere sends DescribeQuorum to every node itself, not

@@ -62,6 +62,43 @@ ID  ADDRESS         RACK  STATUS  CONTROLLER  RAFT      LAG
 `,
 		},
 		{
+			name: "moves, some sizes unknown, more than listed",
+			status: clusterStatus{
+				clusterID: "c4", controller: 1,
+				quorum:      &quorumRow{leader: 1, epoch: 1, highWatermark: 9},
+				nodes:       []nodeRow{{id: 1, host: "h1", port: 1, controller: true, role: raftLeader, lag: 0}},
+				reassigning: 25,
+				moves: []moveRow{
+					{topic: "orders", partition: 0, leader: 1, replicas: []int32{3, 2, 1}, adding: []int32{3}, removing: []int32{1},
+						leaderSize: 4 << 20, addingSizes: []int64{1 << 20}},
+					{topic: "orders", partition: 1, leader: 2, replicas: []int32{3, 4, 1, 2}, adding: []int32{3, 4}, removing: []int32{1, 2},
+						leaderSize: 3 << 10, addingSizes: []int64{-1, 4 << 10}},
+					{topic: "orders", partition: 2, leader: -1, replicas: []int32{2, 1}, adding: []int32{2}, removing: []int32{1},
+						leaderSize: -1, addingSizes: []int64{0}},
+					{topic: "pay", partition: 0, leader: 1, replicas: []int32{1, 2}, removing: []int32{2}, leaderSize: 10},
+				},
+			},
+			want: `Cluster ID:  c4
+Controller:  1
+Quorum:      leader 1, epoch 1, high watermark 9
+Topics:      0 (0 partitions)
+Internal:    0 (0 partitions)
+Partitions:  0 under-replicated, 0 offline
+Leaders:     0 partitions led by other than their preferred replica
+Moving:      25 partitions being reassigned
+Nodes:       1 (0 fenced)
+ID  ADDRESS  RACK  STATUS  CONTROLLER  RAFT    LAG
+1   h1:1     -     alive   yes         leader  0
+
+TOPIC   PARTITION  LEADER  REPLICAS  ADDING  REMOVING  PROGRESS
+orders  0          1       3,2,1     3       1         3: 1.0 MiB of 4.0 MiB (25%)
+orders  1          2       3,4,1,2   3,4     1,2       3: ? of 3.0 KiB, 4: 4.0 KiB of 3.0 KiB (100%)
+orders  2          -       2,1       2       1         2: 0 B of ?
+pay     0          1       1,2       -       2         -
+... and 21 more (strata partitions reassign --list shows them all)
+`,
+		},
+		{
 			name: "no DescribeQuorum: Raft columns unknown",
 			status: clusterStatus{
 				clusterID: "c2", controller: 1, quorumErr: "not served", reassigning: -1,
@@ -180,13 +217,42 @@ func TestClusterNodes(t *testing.T) {
 type statusTable struct {
 	header map[string]string   // "Controller" to "1", ...
 	rows   []map[string]string // column name to value, one per node
+	moves  []map[string]string // column name to value, one per partition moving
+	more   string              // the line after the moves, if any
 }
 
 func parseStatus(t *testing.T, out string) statusTable {
 	t.Helper()
 	st := statusTable{header: map[string]string{}}
-	var cols []string
+	var cols, moveCols []string
 	for _, line := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
+		switch {
+		case line == "" && cols != nil && moveCols == nil:
+			moveCols = []string{}
+			continue
+		case moveCols != nil:
+			if len(moveCols) == 0 {
+				moveCols = strings.Fields(line)
+				continue
+			}
+			if strings.HasPrefix(line, "... ") {
+				st.more = line
+				continue
+			}
+			// The last column, PROGRESS, holds spaces.
+			f := strings.Fields(line)
+			if len(f) < len(moveCols) {
+				t.Fatalf("move %q: got %d fields, want at least %d (%v)", line, len(f), len(moveCols), moveCols)
+			}
+			row := map[string]string{}
+			last := len(moveCols) - 1
+			for i, c := range moveCols[:last] {
+				row[c] = f[i]
+			}
+			row[moveCols[last]] = strings.Join(f[last:], " ")
+			st.moves = append(st.moves, row)
+			continue
+		}
 		if cols == nil {
 			if strings.HasPrefix(line, "ID ") {
 				cols = strings.Fields(line)
@@ -386,5 +452,75 @@ func fails(err error) func(*int) askerFunc {
 			*calls++
 			return nil, err
 		}
+	}
+}
+
+// logDirsAnswer answers DescribeLogDirs with one directory holding sizes,
+// and records the request.
+func logDirsAnswer(got **kmsg.DescribeLogDirsRequest, code int16, sizes map[planKey]int64) askerFunc {
+	return func(_ context.Context, req kmsg.Request) (kmsg.Response, error) {
+		*got = req.(*kmsg.DescribeLogDirsRequest)
+		resp := req.ResponseKind().(*kmsg.DescribeLogDirsResponse)
+		resp.ErrorCode = code
+		d := kmsg.NewDescribeLogDirsResponseDir()
+		for k, n := range sizes {
+			rt := kmsg.NewDescribeLogDirsResponseDirTopic()
+			rt.Topic = k.topic
+			rp := kmsg.NewDescribeLogDirsResponseDirTopicPartition()
+			rp.Partition, rp.Size = k.partition, n
+			rt.Partitions = append(rt.Partitions, rp)
+			d.Topics = append(d.Topics, rt)
+		}
+		resp.Dirs = append(resp.Dirs, d)
+		return resp, nil
+	}
+}
+
+// TestDescribeLogSizes asks four brokers, one listed twice, for the sizes
+// of three partitions: a broker that fails or answers with an error is
+// unknown (-1), one without a replica holds 0.
+func TestDescribeLogSizes(t *testing.T) {
+	a0, a1, b0 := planKey{"a", 0}, planKey{"a", 1}, planKey{"b", 0}
+	reqs := make([]*kmsg.DescribeLogDirsRequest, 5)
+	calls := make([]int, 5)
+	askers := map[int32]askerFunc{
+		1: logDirsAnswer(&reqs[1], 0, map[planKey]int64{a0: 100, b0: 7}),
+		2: func(context.Context, kmsg.Request) (kmsg.Response, error) { return nil, errTooOld },
+		3: logDirsAnswer(&reqs[3], 0, nil),
+		4: logDirsAnswer(&reqs[4], kerr.ClusterAuthorizationFailed.Code, map[planKey]int64{a0: 100}),
+	}
+	at := func(id int32) kmsg.Requestor {
+		return askerFunc(func(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
+			calls[id]++ // each broker is asked from one goroutine
+			return askers[id](ctx, req)
+		})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s := describeLogSizes(ctx, at, []int32{3, 1, 2, 4, 1}, []planKey{a0, b0, a1})
+	if want := []int{0, 1, 1, 1, 1}; !reflect.DeepEqual(calls, want) {
+		t.Errorf("got calls %v, want %v", calls, want)
+	}
+	for _, tt := range []struct {
+		k      planKey
+		broker int32
+		want   int64
+	}{{a0, 1, 100}, {b0, 1, 7}, {a1, 1, 0}, {a0, 2, -1}, {a0, 3, 0}, {a0, 4, -1}, {a0, 5, -1}} {
+		if got := s.of(tt.k, tt.broker); got != tt.want {
+			t.Errorf("%v on broker %d: got %d, want %d", tt.k, tt.broker, got, tt.want)
+		}
+	}
+	var asked []string
+	for _, rt := range reqs[1].Topics {
+		asked = append(asked, fmt.Sprint(rt.Topic, rt.Partitions))
+	}
+	if want := []string{"a[0 1]", "b[0]"}; !reflect.DeepEqual(asked, want) {
+		t.Errorf("asked for %v, want %v", asked, want)
+	}
+	// No partitions: nobody is asked (an empty request means all of them).
+	calls = make([]int, 5)
+	describeLogSizes(ctx, at, []int32{1}, nil)
+	if calls[1] != 0 {
+		t.Errorf("asked broker 1 about no partitions")
 	}
 }

@@ -72,7 +72,7 @@ decommissioned too: its replicas are copied from their leaders.`,
 				if err := writePlanSummary(out, plan, sum, len(in.partitions)); err != nil {
 					return err
 				}
-				if err := executeReassignment(cmd.Context(), opts, adm, plan, true, throttle, out); err != nil {
+				if err := executeReassignment(cmd.Context(), opts, adm, brokerAt(cl), plan, true, throttle, out); err != nil {
 					return err
 				}
 				if cmd.Context().Err() != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func newPartitionsCommand(opts *clientOptions) *cobra.Command {
@@ -122,7 +123,7 @@ moves still in progress. --list shows every move in progress.`,
 			}
 			switch {
 			case execute != "":
-				return executeReassignment(cmd.Context(), opts, adm, plan, !noWait, throttle, out)
+				return executeReassignment(cmd.Context(), opts, adm, brokerAt(cl), plan, !noWait, throttle, out)
 			case verify != "":
 				ctx, cancel := opts.withTimeout(cmd.Context())
 				defer cancel()
@@ -249,7 +250,7 @@ func writePlanSummary(w io.Writer, plan reassignPlan, sum planSummary, partition
 // A throttle above 0 limits the moves' replication to that many bytes per
 // second (see setThrottle) until they are done, or until --verify finds
 // them done when it does not wait.
-func executeReassignment(ctx context.Context, opts *clientOptions, adm *kadm.Client, plan reassignPlan, wait bool, throttle int64, out io.Writer) error {
+func executeReassignment(ctx context.Context, opts *clientOptions, adm *kadm.Client, at func(int32) kmsg.Requestor, plan reassignPlan, wait bool, throttle int64, out io.Writer) error {
 	sctx, cancel := opts.withTimeout(ctx)
 	defer cancel()
 	set := planSet(plan)
@@ -298,7 +299,7 @@ func executeReassignment(ctx context.Context, opts *clientOptions, adm *kadm.Cli
 	if !wait {
 		return nil
 	}
-	if done := watchReassignment(ctx, opts, adm, plan, out); done && throttle > 0 {
+	if done := watchReassignment(ctx, opts, adm, at, plan, out); done && throttle > 0 {
 		rctx, cancel := opts.withTimeout(context.WithoutCancel(ctx))
 		defer cancel()
 		return removeThrottle(rctx, opts, adm, plan, out)
@@ -390,7 +391,7 @@ func firstAlterErr(res kadm.AlterConfigsResponses) error {
 // watchReassignment prints the plan's progress every
 // reassignProgressEvery until no partition of it is moving (true) or ctx
 // ends (false).
-func watchReassignment(ctx context.Context, opts *clientOptions, adm *kadm.Client, plan reassignPlan, out io.Writer) bool {
+func watchReassignment(ctx context.Context, opts *clientOptions, adm *kadm.Client, at func(int32) kmsg.Requestor, plan reassignPlan, out io.Writer) bool {
 	set := planSet(plan)
 	start := time.Now()
 	tick := time.NewTicker(reassignProgressEvery)
@@ -400,7 +401,7 @@ func watchReassignment(ctx context.Context, opts *clientOptions, adm *kadm.Clien
 		moving, err := adm.ListPartitionReassignments(rctx, set)
 		var copied, total int64
 		if err == nil && len(moving) > 0 {
-			copied, total = copyProgress(rctx, adm, moving)
+			copied, total = copyProgress(rctx, at, moving)
 		}
 		cancel()
 		switch {
@@ -428,29 +429,24 @@ func watchReassignment(ctx context.Context, opts *clientOptions, adm *kadm.Clien
 
 // copyProgress sums, over the partitions moving, what their new replicas
 // hold and what they will hold (the partition's largest replica, once per
-// new replica).
-func copyProgress(ctx context.Context, adm *kadm.Client, moving kadm.ListPartitionReassignmentsResponses) (copied, total int64) {
-	dirs, err := adm.DescribeAllLogDirs(ctx, nil)
-	if err != nil {
-		return 0, 0
-	}
-	size := map[planKey]int64{}
-	on := map[planKey]map[int32]int64{}
-	dirs.Each(func(d kadm.DescribedLogDir) {
-		d.Topics.Each(func(p kadm.DescribedLogDirPartition) {
-			k := planKey{p.Topic, p.Partition}
-			size[k] = max(size[k], p.Size)
-			if on[k] == nil {
-				on[k] = map[int32]int64{}
-			}
-			on[k][p.Broker] = p.Size
-		})
+// new replica), asking the brokers holding their replicas through at.
+func copyProgress(ctx context.Context, at func(int32) kmsg.Requestor, moving kadm.ListPartitionReassignmentsResponses) (copied, total int64) {
+	var keys []planKey
+	var brokers []int32
+	moving.Each(func(r kadm.ListPartitionReassignmentsResponse) {
+		keys = append(keys, planKey{r.Topic, r.Partition})
+		brokers = append(brokers, r.Replicas...)
 	})
+	sizes := describeLogSizes(ctx, at, brokers, keys)
 	moving.Each(func(r kadm.ListPartitionReassignmentsResponse) {
 		k := planKey{r.Topic, r.Partition}
+		var largest int64
+		for _, b := range r.Replicas {
+			largest = max(largest, sizes.of(k, b))
+		}
 		for _, b := range r.AddingReplicas {
-			copied += on[k][b]
-			total += size[k]
+			copied += max(sizes.of(k, b), 0)
+			total += largest
 		}
 	})
 	return copied, total

@@ -360,6 +360,26 @@ func TestSetStartOffset(t *testing.T) {
 	}
 }
 
+func TestSizeFrom(t *testing.T) {
+	cfg := testConfig()
+	cfg.SegmentBytes = 1000
+	tl := openTest(t, newMemFS(), cfg, Options{})
+	tl.appendN(20, 2, 50, 1000) // batches of 2 offsets, 4 segments
+	for off := int64(-1); off <= 41; off++ {
+		want := int64(len(tl.ackedFrom(max(off, 0) / 2 * 2)))
+		if got, err := tl.SizeFrom(off); err != nil || got != want {
+			t.Errorf("SizeFrom(%d): got %d, %v; want %d", off, got, err, want)
+		}
+	}
+	// Below the start offset, what is left of the batch holding it on.
+	if err := tl.SetStartOffset(13); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := tl.SizeFrom(0); err != nil || got != int64(len(tl.ackedFrom(12))) {
+		t.Errorf("SizeFrom(0) from start 13: got %d, %v; want %d", got, err, len(tl.ackedFrom(12)))
+	}
+}
+
 func TestTruncate(t *testing.T) {
 	tests := []struct {
 		name    string

@@ -133,6 +133,31 @@ func (l *Log) ScanHeaders(from int64, fn func(h recordbatch.Header) bool) error 
 	})
 }
 
+// SizeFrom returns the bytes of the batches from the one containing offset
+// (the first, when offset is below StartOffset) to the end of the log:
+// what a replica whose log ends at offset has yet to copy. The sparse
+// index locates the batch, so it reads at most an index interval of
+// batch headers.
+func (l *Log) SizeFrom(offset int64) (int64, error) {
+	v, err := l.snapshot(offset)
+	if err != nil {
+		return 0, err
+	}
+	defer v.release()
+	if offset >= v.end {
+		return 0, nil
+	}
+	pos, err := findBatch(v.segs[0], v.idx, max(offset, v.start))
+	if err != nil {
+		return 0, err
+	}
+	n := -pos
+	for _, s := range v.segs {
+		n += s.size.Load()
+	}
+	return n, nil
+}
+
 // OffsetForTimestamp returns the offset and timestamp of the first record
 // at or above StartOffset whose timestamp is at least ts (a LogAppendTime
 // batch's records all have its MaxTimestamp); ok is false when there is

@@ -725,6 +725,27 @@ func (p *Partition) Replication() Replication {
 	return Replication{}
 }
 
+// BytesBehind returns how many bytes of this leader's log follower id
+// lacks: from its log end offset as of its last fetch (the log start before
+// its first) to the end, so a reassignment's progress shows on the leader.
+// ok is false when this replica does not lead or id is no follower of it.
+// The log is read outside the lock.
+func (p *Partition) BytesBehind(id int32) (n int64, ok bool) {
+	p.mu.Lock()
+	var leo int64
+	if p.role == roleLeader {
+		if f := p.leader.followers[id]; f != nil {
+			leo, ok = f.leo, true
+		}
+	}
+	p.mu.Unlock()
+	if !ok {
+		return 0, false
+	}
+	n, err := p.log.SizeFrom(leo)
+	return n, err == nil
+}
+
 // HighWatermark is the offset below which records are committed.
 func (p *Partition) HighWatermark() int64 { return p.hw.Load() }
 

@@ -284,3 +284,31 @@ func TestFlushedPositionBoundsHighWatermark(t *testing.T) {
 		t.Fatalf("hw %d after the fsync, want 1", hw)
 	}
 }
+
+// TestBytesBehind: the leader counts what a follower lacks from its last
+// fetch position, all of the log before its first fetch, and nothing once
+// it has everything; a follower replica answers nothing.
+func TestBytesBehind(t *testing.T) {
+	rp := openPair(t, commitlog.DefaultConfig())
+	rp.elect(1, 0, 1)
+	leader := rp.reps[1]
+	appendValue(t, leader, "a")
+	if n, ok := leader.BytesBehind(2); !ok || n != leader.Size() || n == 0 {
+		t.Fatalf("before a fetch: got %d, %v; want the log's %d bytes", n, ok, leader.Size())
+	}
+	rp.fetch(2, 1, 0) // gets "a"
+	rp.fetch(2, 1, 0) // tells the leader it has it
+	if n, ok := leader.BytesBehind(2); !ok || n != 0 {
+		t.Fatalf("caught up: got %d, %v; want 0", n, ok)
+	}
+	appendValue(t, leader, "bb")
+	if n, ok := leader.BytesBehind(2); !ok || n != leader.Size()-rp.reps[2].Size() {
+		t.Fatalf("one batch behind: got %d, %v; want %d", n, ok, leader.Size()-rp.reps[2].Size())
+	}
+	if _, ok := leader.BytesBehind(3); ok {
+		t.Errorf("broker 3, no replica: answered")
+	}
+	if _, ok := rp.reps[2].BytesBehind(1); ok {
+		t.Errorf("a follower answered")
+	}
+}

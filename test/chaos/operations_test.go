@@ -33,7 +33,7 @@ func TestLeaderHints(t *testing.T) {
 	c, ctx := adminCluster(t, 30, settings)
 	const topic = "hinted"
 	admin := c.client(t)
-	createAssigned(ctx, t, admin, topic, [][]int32{{1, 3}})
+	cluster.CreateAssigned(ctx, t, admin, topic, [][]int32{{1, 3}})
 	var epoch int32
 	cluster.Eventually(t, 20*time.Second, "node 2 knows node 1 leads", func() bool {
 		l, e, _, err := partitionState(ctx, c, t, c.seeds[1], topic, 0)
@@ -128,7 +128,7 @@ func TestLeaderHints(t *testing.T) {
 func TestControlledShutdownMovesClients(t *testing.T) {
 	c, ctx := adminCluster(t, 31, settings)
 	const topic = "moved"
-	createAssigned(ctx, t, c.client(t), topic, [][]int32{{1, 2, 3}})
+	cluster.CreateAssigned(ctx, t, c.client(t), topic, [][]int32{{1, 2, 3}})
 	slow := []kgo.Opt{kgo.MetadataMinAge(time.Minute), kgo.MetadataMaxAge(time.Minute)}
 	// Seeds without node 1, so that no metadata comes from the node
 	// about to stop.
@@ -229,7 +229,7 @@ func TestPreferredLeaderElection(t *testing.T) {
 	c, ctx := adminCluster(t, 32, withSettings(map[string]string{"auto.leader.rebalance.enable": "false"}))
 	const topic = "preferred"
 	admin := c.client(t)
-	createAssigned(ctx, t, admin, topic, [][]int32{{1, 2, 3}, {2, 3, 1}})
+	cluster.CreateAssigned(ctx, t, admin, topic, [][]int32{{1, 2, 3}, {2, 3, 1}})
 	c.nodes[0].stop(t)
 	leaderOn(ctx, t, c, c.seeds[1], topic, 0, 2, "node 2 leads partition 0 while node 1 is down")
 	c.nodes[0].start(t)
@@ -292,7 +292,7 @@ func TestPreferredLeaderElection(t *testing.T) {
 func TestAutoLeaderRebalance(t *testing.T) {
 	c, ctx := adminCluster(t, 33, withSettings(map[string]string{"leader.imbalance.check.interval.seconds": "1"}))
 	const topic = "rebalanced"
-	createAssigned(ctx, t, c.client(t), topic, [][]int32{{1, 2, 3}})
+	cluster.CreateAssigned(ctx, t, c.client(t), topic, [][]int32{{1, 2, 3}})
 	c.nodes[0].stop(t)
 	leaderOn(ctx, t, c, c.seeds[1], topic, 0, 2, "node 2 leads while node 1 is down")
 	c.nodes[0].start(t)
@@ -338,7 +338,7 @@ func TestReassignmentUnderLoad(t *testing.T) {
 	c, ctx := adminCluster(t, 34, settings)
 	const topic = "moving"
 	admin := c.client(t)
-	createAssigned(ctx, t, admin, topic, [][]int32{{1, 2}})
+	cluster.CreateAssigned(ctx, t, admin, topic, [][]int32{{1, 2}})
 	sp := startSyncProducer(ctx, t, c.client(t, kgo.DefaultProduceTopic(topic)))
 	acked, ledger := &sp.acked, sp.ledger
 	waitCount(t, acked, 500, "acks before the move")
@@ -371,7 +371,7 @@ func TestReassignmentCancel(t *testing.T) {
 	c, ctx := adminCluster(t, 35, settings)
 	const topic = "stuck"
 	admin := c.client(t)
-	createAssigned(ctx, t, admin, topic, [][]int32{{1, 2}})
+	cluster.CreateAssigned(ctx, t, admin, topic, [][]int32{{1, 2}})
 	c.nodes[2].stop(t)
 	adm := kadm.NewClient(admin)
 	reassign(ctx, t, adm, topic, 0, []int32{3, 2})
@@ -428,7 +428,7 @@ func produceTo(ctx context.Context, t *testing.T, c *testCluster, topic string, 
 func TestDynamicBrokerConfigs(t *testing.T) {
 	c, ctx := adminCluster(t, 36, settings)
 	const topic = "sized"
-	createAssigned(ctx, t, c.client(t), topic, [][]int32{{1, 2, 3}, {2, 3, 1}, {3, 1, 2}})
+	cluster.CreateAssigned(ctx, t, c.client(t), topic, [][]int32{{1, 2, 3}, {2, 3, 1}, {3, 1, 2}})
 	adm := kadm.NewClient(c.client(t))
 	for p := range int32(3) {
 		if err := produceTo(ctx, t, c, topic, p, 2000); err != nil {
@@ -513,7 +513,7 @@ func TestThrottledReassignment(t *testing.T) {
 	c, ctx := adminCluster(t, 37, settings)
 	const topic = "throttled"
 	admin := c.client(t)
-	createAssigned(ctx, t, admin, topic, [][]int32{{1, 2}})
+	cluster.CreateAssigned(ctx, t, admin, topic, [][]int32{{1, 2}})
 	prod := c.client(t, kgo.DefaultProduceTopic(topic), kgo.ProducerBatchCompression(kgo.NoCompression()))
 	ledger := cluster.NewLedger()
 	for i := range 1000 {
@@ -591,7 +591,7 @@ func TestFollowerFetching(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	const topic = "near"
-	createAssigned(ctx, t, c.client(t), topic, [][]int32{{1, 2, 3}})
+	cluster.CreateAssigned(ctx, t, c.client(t), topic, [][]int32{{1, 2, 3}})
 	prod := c.client(t, kgo.DefaultProduceTopic(topic))
 	for i := range 100 {
 		if err := prod.ProduceSync(ctx, &kgo.Record{Value: fmt.Appendf(nil, "n-%03d", i)}).FirstErr(); err != nil {
@@ -684,7 +684,7 @@ func TestReplaceVoter(t *testing.T) {
 	defer cancel()
 	const topic = "voters"
 	admin := c.client(t, kgo.SeedBrokers(c.seeds[1:]...))
-	createAssigned(ctx, t, admin, topic, [][]int32{{2, 3, 4}})
+	cluster.CreateAssigned(ctx, t, admin, topic, [][]int32{{2, 3, 4}})
 	cluster.Eventually(t, 20*time.Second, "node 4 a learner", func() bool {
 		_, _, obs := quorum(ctx, t, c, c.seeds[1])
 		return slices.Contains(obs, 4)

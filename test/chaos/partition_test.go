@@ -58,24 +58,6 @@ func adminCluster(t *testing.T, seed uint64, settings map[string]string) (*testC
 	return c, ctx
 }
 
-// createAssigned creates topic with the replicas of each partition given.
-func createAssigned(ctx context.Context, t *testing.T, cl *kgo.Client, topic string, replicas [][]int32) {
-	t.Helper()
-	req := kmsg.NewPtrCreateTopicsRequest()
-	rt := kmsg.NewCreateTopicsRequestTopic()
-	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, -1, -1
-	for i, rs := range replicas {
-		a := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
-		a.Partition, a.Replicas = int32(i), rs
-		rt.ReplicaAssignment = append(rt.ReplicaAssignment, a)
-	}
-	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(ctx, cl)
-	if err != nil || resp.Topics[0].ErrorCode != 0 {
-		t.Fatalf("create %s with an assignment: %v %v", topic, err, resp)
-	}
-}
-
 // TestIsolatedLeader cuts the leader of a partition off from the other
 // nodes while clients can still reach it. It keeps believing it leads, but
 // acknowledges nothing with acks=all (its followers no longer fetch from
@@ -272,7 +254,7 @@ func TestReplicationAdmin(t *testing.T) {
 	adm := kadm.NewClient(cl)
 
 	// Explicit assignment: partition 0 on 3 and 1, partition 1 on 2 and 3.
-	createAssigned(ctx, t, cl, "assigned", [][]int32{{3, 1}, {2, 3}})
+	cluster.CreateAssigned(ctx, t, cl, "assigned", [][]int32{{3, 1}, {2, 3}})
 	cluster.Eventually(t, 10*time.Second, "the assignment in the metadata", func() bool {
 		md, err := adm.Metadata(ctx, "assigned")
 		if err != nil {
@@ -346,8 +328,8 @@ func TestFollowerJoinsDuringLongPoll(t *testing.T) {
 			t.Fatalf("acks=all to %s: no answer in 20s", topic)
 		}
 	}
-	createAssigned(ctx, t, cl, "first", [][]int32{{1, 2, 3}})
+	cluster.CreateAssigned(ctx, t, cl, "first", [][]int32{{1, 2, 3}})
 	produce("first") // the followers of node 1 now wait in a long poll
-	createAssigned(ctx, t, cl, "second", [][]int32{{1, 2, 3}})
+	cluster.CreateAssigned(ctx, t, cl, "second", [][]int32{{1, 2, 3}})
 	produce("second")
 }

@@ -6,7 +6,8 @@
 //   - A multi-process cluster harness: Build compiles cmd/strata once per
 //     test binary, Start runs N `strata serve` processes on 127.0.0.1, and
 //     each Node can be killed, stopped, paused, resumed and restarted on the
-//     same ports and data directory.
+//     same ports and data directory, and read for a metric (Metric);
+//     CreateAssigned creates a topic with the replicas a test chooses.
 //   - A Ledger of acknowledged (and attempted) records and a checker,
 //     CheckAgainst, that fails the test unless every acknowledged record is
 //     present exactly once at its acknowledged offset; ReadAll reads a topic

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -261,6 +262,27 @@ func (n *Node) get(path string) (int, error) {
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp.StatusCode, nil
+}
+
+// Metric scrapes the node's /metrics for the unlabelled metric name; ok is
+// false when the node does not answer or has no such metric.
+func (n *Node) Metric(name string) (v float64, ok bool) {
+	resp, err := n.http.Get("http://" + n.admin + "/metrics")
+	if err != nil {
+		return 0, false
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if s, found := strings.CutPrefix(line, name+" "); found {
+			v, err := strconv.ParseFloat(s, 64)
+			return v, err == nil
+		}
+	}
+	return 0, false
 }
 
 // start runs the node's command and returns once its listeners are bound:

@@ -688,29 +688,11 @@ func controllerOf(t *testing.T, c *cluster.Cluster, except int32) int32 {
 		if n.ID() == except || !n.Running() {
 			continue
 		}
-		if v := nodeMetric(n, "strata_raft_leader"); v > 0 {
+		if v, ok := n.Metric("strata_raft_leader"); ok && v > 0 {
 			return int32(v)
 		}
 	}
 	return except
-}
-
-// nodeMetric scrapes one unlabelled metric of node n, -1 when unknown.
-func nodeMetric(n *cluster.Node, name string) float64 {
-	resp, err := http.Get("http://" + n.AdminAddr() + "/metrics")
-	if err != nil {
-		return -1
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	for _, line := range strings.Split(string(body), "\n") {
-		if v, ok := strings.CutPrefix(line, name+" "); ok {
-			if f, err := strconv.ParseFloat(v, 64); err == nil {
-				return f
-			}
-		}
-	}
-	return -1
 }
 
 // partitionLeaders returns each partition's leader and leader epoch.
