@@ -11,14 +11,19 @@ import (
 // starts with. Version 2 added broker incarnations, epochs and fencing and
 // partition epochs; version 3 the replicas being added and removed of a
 // partition under reassignment, dynamic broker settings in snapshots, and
-// kinds 12 to 14. An encoding takes the lowest version that holds what it
-// says (3 only for those kinds and for snapshots of a reassignment in
-// progress or with dynamic broker settings), so a node of the release before reads
-// everything but reassignments; earlier versions still decode.
-const Version byte = 3
+// kinds 12 to 14; version 4 the base of guarded config changes. An encoding
+// takes the lowest version that holds what it says (see recordVersion; a
+// snapshot takes 3 only with a reassignment in progress or dynamic broker
+// settings), so a node of an earlier release reads everything that uses
+// nothing newer; earlier versions still decode.
+const Version byte = 4
 
-// baseVersion is the version of encodings that need nothing of version 3.
-const baseVersion byte = 2
+// The versions below Version that encodings take: baseVersion when they
+// need nothing newer, reassignVersion when they need version 3.
+const (
+	baseVersion     byte = 2
+	reassignVersion byte = 3
+)
 
 // Errors returned by the decoders.
 var (
@@ -33,10 +38,7 @@ var (
 // EncodeRecord returns the encoding of r: the version byte, the kind byte and
 // the record's fields. The returned slice is new and owned by the caller.
 func EncodeRecord(r Record) []byte {
-	v := baseVersion
-	if recordNeedsV3(r) {
-		v = Version
-	}
+	v := recordVersion(r)
 	e := &encoder{b: []byte{v, byte(r.kind())}, version: v}
 	switch r := r.(type) {
 	case RegisterBroker:
@@ -86,10 +88,12 @@ func EncodeRecord(r Record) []byte {
 		e.uuid(r.TopicID)
 		e.stringMap(r.Set)
 		e.strings(r.Delete)
+		e.base(r.Base)
 	case SetBrokerConfigs:
 		e.int(int64(r.Broker))
 		e.stringMap(r.Set)
 		e.strings(r.Delete)
+		e.base(r.Base)
 	case AllocateProducerIDs:
 		e.int(int64(r.Broker))
 		e.int(r.First)
@@ -163,9 +167,13 @@ func DecodeRecord(b []byte) (Record, error) {
 	case kindCreatePartitions:
 		r = CreatePartitions{TopicID: d.uuid(), Partitions: d.partitions()}
 	case kindSetTopicConfigs:
-		r = SetTopicConfigs{TopicID: d.uuid(), Set: d.stringMap(), Delete: d.strings()}
+		rec := SetTopicConfigs{TopicID: d.uuid(), Set: d.stringMap(), Delete: d.strings()}
+		rec.Guarded, rec.Base = d.base()
+		r = rec
 	case kindSetBrokerConfigs:
-		r = SetBrokerConfigs{Broker: d.int32(), Set: d.stringMap(), Delete: d.strings()}
+		rec := SetBrokerConfigs{Broker: d.int32(), Set: d.stringMap(), Delete: d.strings()}
+		rec.Guarded, rec.Base = d.base()
+		r = rec
 	case kindAllocateProducerIDs:
 		r = AllocateProducerIDs{Broker: d.int32(), First: d.int64(), Count: d.int64()}
 	case kindSetClusterID:
@@ -179,19 +187,38 @@ func DecodeRecord(b []byte) (Record, error) {
 	return r, nil
 }
 
-// recordNeedsV3 reports whether r holds what only version 3 encodes.
-func recordNeedsV3(r Record) bool {
+// recordVersion returns the lowest version that encodes r: 4 for a guarded
+// config change, 3 for kinds 12 to 14 and partitions under reassignment,
+// else 2; a batch takes the highest of its records'.
+func recordVersion(r Record) byte {
 	switch r := r.(type) {
-	case ReassignPartitions, UnregisterBroker, SetBrokerConfigs:
-		return true
+	case SetTopicConfigs:
+		if r.Guarded {
+			return Version
+		}
+	case SetBrokerConfigs:
+		if r.Guarded {
+			return Version
+		}
+		return reassignVersion
+	case ReassignPartitions, UnregisterBroker:
+		return reassignVersion
 	case Batch:
-		return slices.ContainsFunc(r.Records, recordNeedsV3)
+		v := baseVersion
+		for _, sub := range r.Records {
+			v = max(v, recordVersion(sub))
+		}
+		return v
 	case CreateTopic:
-		return slices.ContainsFunc(r.Partitions, Partition.reassigning)
+		if slices.ContainsFunc(r.Partitions, Partition.reassigning) {
+			return reassignVersion
+		}
 	case CreatePartitions:
-		return slices.ContainsFunc(r.Partitions, Partition.reassigning)
+		if slices.ContainsFunc(r.Partitions, Partition.reassigning) {
+			return reassignVersion
+		}
 	}
-	return false
+	return baseVersion
 }
 
 // reassigning is Reassigning for slices.ContainsFunc over values.
@@ -210,6 +237,14 @@ func (e *encoder) change(c PartitionChange) {
 	e.int(int64(c.Leader))
 	e.int(int64(c.LeaderEpoch))
 	e.int32s(c.ISR)
+}
+
+// base writes the base of a config change: version 4, which guarded
+// changes take, holds one; earlier versions do not.
+func (e *encoder) base(base map[string]string) {
+	if e.version >= 4 {
+		e.stringMap(base)
+	}
 }
 
 func (e *encoder) uvarint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
@@ -419,6 +454,15 @@ func (d *decoder) stringMap() map[string]string {
 		m[k] = d.string()
 	}
 	return m
+}
+
+// base reads what encoder.base writes: a version 4 config change is
+// guarded.
+func (d *decoder) base() (guarded bool, base map[string]string) {
+	if d.version < 4 {
+		return false, nil
+	}
+	return true, d.stringMap()
 }
 
 func (d *decoder) change() PartitionChange {

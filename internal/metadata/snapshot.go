@@ -18,11 +18,11 @@ func (img *Image) EncodeSnapshot() ([]byte, error) {
 	topics := img.Topics()
 	v := baseVersion
 	if len(img.brokerConfigs) > 0 {
-		v = Version
+		v = reassignVersion
 	}
 	for _, t := range topics {
 		if slices.ContainsFunc(t.Partitions, Partition.reassigning) {
-			v = Version
+			v = reassignVersion
 		}
 	}
 	e := &encoder{b: []byte{v, byte(kindSnapshot)}, version: v}

@@ -68,7 +68,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 		}
 		// Only a reassignment in progress or dynamic settings need
 		// version 3.
-		if want := map[bool]byte{false: baseVersion, true: Version}[src == moving || src == configured]; b[0] != want {
+		if want := map[bool]byte{false: baseVersion, true: reassignVersion}[src == moving || src == configured]; b[0] != want {
 			t.Fatalf("snapshot version %d, want %d", b[0], want)
 		}
 	}
