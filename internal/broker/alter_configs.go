@@ -37,6 +37,9 @@ package broker
 //     ("Logger x does not exist!") and APPEND and SUBTRACT INVALID_REQUEST.
 //   - Any other resource type is INVALID_REQUEST ("Unknown resource type").
 //   - ValidateOnly runs every check and changes nothing.
+//   - Changes of one resource racing each other (from any node) take
+//     effect one after the other: the one overtaken is made again on the
+//     other's result, so an APPEND is not lost to a concurrent one.
 //
 // KIPs: KIP-133 (AlterConfigs v0), KIP-339 (IncrementalAlterConfigs v0),
 // KIP-482 (flexible versions: AlterConfigs v2, IncrementalAlterConfigs v1).
@@ -172,31 +175,37 @@ func (b *Broker) alterTopicConfigs(ctx context.Context, r alterResource, validat
 	if r.name == "" {
 		return apiErrorf(kerr.InvalidRequest, "Default topic resources are not allowed.")
 	}
-	t, err := topicResource(b.store.Current(), r.name)
-	if err != nil {
+	if _, err := topicResource(b.store.Current(), r.name); err != nil {
 		return err
 	}
-	var next map[string]string
-	if r.replace {
-		next = make(map[string]string, len(r.ops))
-		for _, op := range r.ops {
-			next[op.Name] = *op.Value
-		}
-	} else {
-		next, err = applyConfigOps(t.Configs, r.ops, config.DescribeTopic(b.settings(), t.Configs))
+	return b.ctrl.AlterTopicConfigs(ctx, r.name, func(cur map[string]string) (map[string]string, error) {
+		next, err := r.apply(cur, config.DescribeTopic(b.settings(), cur))
 		if err != nil {
-			return err
+			return nil, err
 		}
+		check := make(map[string]*string, len(next))
+		for k, v := range next {
+			check[k] = &v
+		}
+		if err := config.ValidateTopicOverrides(check); err != nil {
+			return nil, err
+		}
+		return next, nil
+	}, validateOnly)
+}
+
+// apply returns the overrides r makes of cur (which it does not modify):
+// its values alone when it replaces them, else cur with its operations
+// applied (see applyConfigOps; inForce lists the values in force).
+func (r alterResource) apply(cur map[string]string, inForce []config.Entry) (map[string]string, error) {
+	if !r.replace {
+		return applyConfigOps(cur, r.ops, inForce)
 	}
-	check := make(map[string]*string, len(next))
-	for k, v := range next {
-		check[k] = &v
+	next := make(map[string]string, len(r.ops))
+	for _, op := range r.ops {
+		next[op.Name] = *op.Value
 	}
-	if err := config.ValidateTopicOverrides(check); err != nil {
-		return err
-	}
-	set, del := diffConfigs(t.Configs, next)
-	return b.ctrl.AlterTopicConfigs(ctx, r.name, set, del, validateOnly)
+	return next, nil
 }
 
 // applyConfigOps returns the overrides after applying ops to overrides
@@ -253,24 +262,6 @@ func splitList(v string) []string {
 	return out
 }
 
-// diffConfigs returns the overrides to set and the names to delete to go
-// from old to next; del is sorted.
-func diffConfigs(old, next map[string]string) (set map[string]string, del []string) {
-	set = make(map[string]string)
-	for k, v := range next {
-		if ov, ok := old[k]; !ok || ov != v {
-			set[k] = v
-		}
-	}
-	for k := range old {
-		if _, ok := next[k]; !ok {
-			del = append(del, k)
-		}
-	}
-	slices.Sort(del)
-	return set, del
-}
-
 // alterBrokerConfigs changes the dynamic settings of this node (its id as
 // the name) or of the whole cluster (the empty name) through the metadata
 // log: AlterConfigs replaces them all, IncrementalAlterConfigs applies its
@@ -283,25 +274,13 @@ func (b *Broker) alterBrokerConfigs(ctx context.Context, r alterResource, valida
 		}
 		id = b.cfg.NodeID
 	}
-	cur := b.store.Current().BrokerConfigs(id)
-	var next map[string]string
-	if r.replace {
-		next = make(map[string]string, len(r.ops))
-		for _, op := range r.ops {
-			next[op.Name] = *op.Value
+	return b.ctrl.AlterBrokerConfigs(ctx, id, func(cur map[string]string) (map[string]string, error) {
+		next, err := r.apply(cur, config.DescribeBroker(b.settings()))
+		if err != nil {
+			return nil, err
 		}
-	} else {
-		var err error
-		if next, err = applyConfigOps(cur, r.ops, config.DescribeBroker(b.settings())); err != nil {
-			return err
-		}
-	}
-	canon, err := config.CheckDynamic(b.cfg.Settings, next)
-	if err != nil {
-		return err
-	}
-	set, del := diffConfigs(cur, canon)
-	return b.ctrl.AlterBrokerConfigs(ctx, id, set, del, validateOnly)
+		return config.CheckDynamic(b.cfg.Settings, next)
+	}, validateOnly)
 }
 
 // alterLoggers answers BROKER_LOGGER changes: no logger is known by name.

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"maps"
-	"slices"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/stratalog/strata/internal/config"
+	"github.com/stratalog/strata/internal/controller"
 	"github.com/stratalog/strata/internal/metadata"
 )
 
@@ -130,18 +130,6 @@ func TestCheckConfigOps(t *testing.T) {
 	}
 }
 
-func TestDiffConfigs(t *testing.T) {
-	old := map[string]string{"a": "1", "b": "2", "c": "3"}
-	next := map[string]string{"a": "1", "b": "20", "d": "4"}
-	set, del := diffConfigs(old, next)
-	if want := map[string]string{"b": "20", "d": "4"}; !maps.Equal(set, want) {
-		t.Errorf("got set %v, want %v", set, want)
-	}
-	if want := []string{"c"}; !slices.Equal(del, want) {
-		t.Errorf("got del %v, want %v", del, want)
-	}
-}
-
 func TestCheckNodeID(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -167,7 +155,10 @@ func TestCheckNodeID(t *testing.T) {
 }
 
 func TestAlterConfigsChecks(t *testing.T) {
-	b := &Broker{cfg: Config{NodeID: 1}, store: metadata.NewStore()}
+	// No case here changes anything, so the controller has no log to
+	// propose to.
+	store := metadata.NewStore()
+	b := &Broker{cfg: Config{NodeID: 1}, store: store, ctrl: controller.New(nil, store, controller.Config{NodeID: 1}, nil)}
 	res := func(typ kmsg.ConfigResourceType, name string, replace bool, ops ...kmsg.IncrementalAlterConfigsRequestResourceConfig) alterResource {
 		return alterResource{typ: typ, name: name, replace: replace, ops: ops}
 	}

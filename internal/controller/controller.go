@@ -3,6 +3,14 @@
 // the records through the metadata Raft log and returns once they are
 // applied, so the caller's next read of the metadata store sees the change.
 // Errors are Kafka's, as kerr values wrapped with a message.
+//
+// Concurrency is optimistic, and no lock is held while a proposal waits: a
+// record carries what it was decided on (a partition epoch, a topic id, the
+// partition count it continues, the config overrides it changes, ...), so
+// the metadata apply refuses it on every node alike when another change,
+// from this node or another, overtook it; the call then decides again on
+// the newer image, which yields either a record that fits it or the Kafka
+// error the request now deserves.
 package controller
 
 import (
@@ -12,7 +20,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -23,7 +30,9 @@ import (
 
 // Proposer appends data to the metadata log and returns its index once the
 // entry is applied to the store, with the store's error for it (a rejected
-// record). *raft.Node implements it.
+// record). The index is 0 when the entry was not applied (the context
+// ended first, no leader took it, the node stopped). *raft.Node implements
+// it.
 type Proposer interface {
 	Propose(ctx context.Context, data []byte) (uint64, error)
 }
@@ -87,7 +96,9 @@ type PartitionsResult struct {
 }
 
 // Controller proposes metadata changes. Its methods may be called
-// concurrently; each returns after its records are applied (or failed).
+// concurrently, and hold no lock: each returns after its records are
+// applied (or failed), having decided again on the newer image each time
+// another change overtook one of them (see the package comment).
 type Controller struct {
 	node   Proposer
 	store  *metadata.Store
@@ -97,11 +108,6 @@ type Controller struct {
 	// changed (to another broker or to none), uncleanElections those
 	// elected outside the ISR.
 	elections, uncleanElections atomic.Int64
-	// mu serializes the decide-propose sequences, so a decision is never
-	// made on an image another of this controller's proposals is about to
-	// change. Records still carry what they were decided on, so a change
-	// from elsewhere makes them fail at apply rather than corrupt the image.
-	mu sync.Mutex
 }
 
 // New returns a controller proposing through node and reading store, which
@@ -118,20 +124,70 @@ func New(node Proposer, store *metadata.Store, cfg Config, logger *slog.Logger) 
 // nobody would hear of it.
 const proposeTimeout = 30 * time.Second
 
-// propose writes rec to the log and waits until it is applied.
-func (c *Controller) propose(ctx context.Context, rec metadata.Record) error {
+// errOvertaken marks the error of a record the metadata apply refused after
+// another entry overtook it: one applied after the image the record was
+// decided on. Decided again on the newer image, the request may well
+// succeed, or get the error that image gives it.
+var errOvertaken = errors.New("decided on metadata another change overtook")
+
+// decideAttempts bounds how often one call decides again after other
+// changes overtook its record, so a busy log cannot keep it forever.
+const decideAttempts = 5
+
+// propose writes rec, decided on img (nil: not decided on this node's
+// image), to the log and waits until it is applied. A rejection wraps
+// errOvertaken when an entry came between img and rec; a rejection on img
+// itself does not, as deciding again on it would give the same record.
+func (c *Controller) propose(ctx context.Context, img *metadata.Image, rec metadata.Record) error {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, proposeTimeout)
 		defer cancel()
 	}
-	if _, err := c.node.Propose(ctx, metadata.EncodeRecord(rec)); err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			err = fmt.Errorf("%w: the metadata quorum did not apply the change in time: %w", kerr.RequestTimedOut, err)
-		}
-		return fmt.Errorf("%T: %w", rec, err)
+	index, err := c.node.Propose(ctx, metadata.EncodeRecord(rec))
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, context.DeadlineExceeded):
+		err = fmt.Errorf("%w: the metadata quorum did not apply the change in time: %w", kerr.RequestTimedOut, err)
+	case img != nil && index > img.AppliedIndex+1:
+		err = fmt.Errorf("%w: %w", errOvertaken, err)
 	}
-	return nil
+	return fmt.Errorf("%T: %w", rec, err)
+}
+
+// decideAndApply decides a record with decide on the current image and,
+// unless validateOnly, proposes it and waits until it is applied; when
+// another change overtook it, it decides again on the newer image, up to
+// decideAttempts times in all. It returns the image and record of the last
+// decision, and that decision's error (errNoChange: nothing to propose) or
+// its proposal's.
+func decideAndApply[R metadata.Record](ctx context.Context, c *Controller, validateOnly bool,
+	decide func(*metadata.Image) (R, error)) (*metadata.Image, R, error) {
+	for attempt := 1; ; attempt++ {
+		img := c.store.Current()
+		rec, err := decide(img)
+		if err == nil && !validateOnly {
+			err = c.propose(ctx, img, rec)
+		}
+		if !errors.Is(err, errOvertaken) || attempt == decideAttempts {
+			return img, rec, err
+		}
+	}
+}
+
+// repeated returns the keys that more than one item of items has.
+func repeated[T any, K comparable](items []T, key func(T) K) map[K]bool {
+	seen := make(map[K]bool, len(items))
+	dup := make(map[K]bool)
+	for _, it := range items {
+		k := key(it)
+		if seen[k] {
+			dup[k] = true
+		}
+		seen[k] = true
+	}
+	return dup
 }
 
 // CreateTopics creates the topics of specs and returns one result per spec,
@@ -140,26 +196,27 @@ func (c *Controller) propose(ctx context.Context, rec metadata.Record) error {
 // specs, or a count and an assignment together), INVALID_TOPIC_EXCEPTION,
 // TOPIC_ALREADY_EXISTS, INVALID_PARTITIONS, INVALID_REPLICATION_FACTOR,
 // INVALID_REPLICA_ASSIGNMENT, INVALID_CONFIG, or the context's or log's
-// error.
+// error. Each topic is decided on the image its predecessors in specs left.
 func (c *Controller) CreateTopics(ctx context.Context, specs []TopicSpec, validateOnly bool, defaults Defaults) []TopicResult {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	plans := decideCreateTopics(c.store.Current(), specs, defaults, newTopicID)
-	results := make([]TopicResult, len(plans))
-	for i, p := range plans {
-		results[i] = p.result
-		if p.rec == nil {
+	dup := repeated(specs, func(s TopicSpec) string { return s.Name })
+	results := make([]TopicResult, len(specs))
+	for i, s := range specs {
+		if dup[s.Name] {
+			err := fmt.Errorf("%w: topic %q appears more than once in the request", kerr.InvalidRequest, s.Name)
+			results[i] = topicResult(s.Name, metadata.CreateTopic{}, err)
 			continue
 		}
-		if validateOnly {
+		_, rec, err := decideAndApply(ctx, c, validateOnly, func(img *metadata.Image) (metadata.CreateTopic, error) {
+			return decideCreateTopic(img, s, defaults, i, newTopicID)
+		})
+		results[i] = topicResult(s.Name, rec, err)
+		switch {
+		case err != nil:
+		case validateOnly:
 			results[i].ID = [16]byte{}
-			continue
+		default:
+			c.logger.Info("created topic", "topic", rec.Name, "partitions", len(rec.Partitions))
 		}
-		if err := c.propose(ctx, *p.rec); err != nil {
-			results[i] = TopicResult{Name: p.result.Name, NumPartitions: -1, ReplicationFactor: -1, Err: err}
-			continue
-		}
-		c.logger.Info("created topic", "topic", p.rec.Name, "partitions", len(p.rec.Partitions))
 	}
 	return results
 }
@@ -169,23 +226,22 @@ func (c *Controller) CreateTopics(ctx context.Context, specs []TopicSpec, valida
 // id given twice, or the context's or log's error); ids not in the map are
 // deleted.
 func (c *Controller) DeleteTopics(ctx context.Context, ids [][16]byte) map[[16]byte]error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	img := c.store.Current()
-	recs, errs := decideDeleteTopics(img, ids)
+	dup := repeated(ids, func(id [16]byte) [16]byte { return id })
+	errs := make(map[[16]byte]error)
 	for _, id := range ids {
-		rec, ok := recs[id]
-		if !ok {
+		if dup[id] {
+			errs[id] = fmt.Errorf("%w: topic id %x appears more than once in the request", kerr.InvalidRequest, id)
 			continue
 		}
-		delete(recs, id) // once per id
-		if err := c.propose(ctx, rec); err != nil {
+		img, _, err := decideAndApply(ctx, c, false, func(img *metadata.Image) (metadata.DeleteTopic, error) {
+			return decideDeleteTopic(img, id)
+		})
+		if err != nil {
 			errs[id] = err
 			continue
 		}
-		if t, ok := img.TopicByID(id); ok {
-			c.logger.Info("deleted topic", "topic", t.Name)
-		}
+		t, _ := img.TopicByID(id)
+		c.logger.Info("deleted topic", "topic", t.Name)
 	}
 	return errs
 }
@@ -196,58 +252,66 @@ func (c *Controller) DeleteTopics(ctx context.Context, ids [][16]byte) map[[16]b
 // INVALID_REPLICA_ASSIGNMENT, INVALID_REPLICATION_FACTOR (the topic's factor
 // exceeds the registered brokers), or the context's or log's error.
 func (c *Controller) CreatePartitions(ctx context.Context, specs []PartitionSpec, validateOnly bool) []PartitionsResult {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	recs, errs := decideCreatePartitions(c.store.Current(), specs)
+	dup := repeated(specs, func(s PartitionSpec) string { return s.Topic })
 	results := make([]PartitionsResult, len(specs))
 	for i, s := range specs {
-		results[i] = PartitionsResult{Topic: s.Topic, Err: errs[i]}
-		if recs[i] == nil || validateOnly {
+		results[i].Topic = s.Topic
+		if dup[s.Topic] {
+			results[i].Err = fmt.Errorf("%w: topic %q appears more than once in the request", kerr.InvalidRequest, s.Topic)
 			continue
 		}
-		if err := c.propose(ctx, *recs[i]); err != nil {
-			results[i].Err = err
-			continue
+		_, _, err := decideAndApply(ctx, c, validateOnly, func(img *metadata.Image) (metadata.CreatePartitions, error) {
+			return decidePartitions(img, s)
+		})
+		results[i].Err = err
+		if err == nil && !validateOnly {
+			c.logger.Info("created partitions", "topic", s.Topic, "count", s.Count)
 		}
-		c.logger.Info("created partitions", "topic", s.Topic, "count", s.Count)
 	}
 	return results
 }
 
-// AlterTopicConfigs sets the keys of set and removes the keys of del in the
-// config overrides of topic. Values are not validated here: the caller
-// checks them (and decides replace versus incremental semantics). Errors:
-// UNKNOWN_TOPIC_OR_PARTITION, INVALID_CONFIG (a key in both, an empty key),
-// or the context's or log's error.
-func (c *Controller) AlterTopicConfigs(ctx context.Context, topic string, set map[string]string, del []string, validateOnly bool) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	rec, err := decideTopicConfigs(c.store.Current(), topic, set, del)
-	if err != nil || validateOnly {
-		return err
-	}
-	return c.propose(ctx, rec)
-}
+// ConfigAlter returns the config overrides a change makes of cur, the current
+// ones (which it must not modify), having checked them; or the change's
+// error. The caller's function decides replace versus incremental
+// semantics; the controller calls it again with the newer overrides when
+// another change overtook its result.
+type ConfigAlter func(cur map[string]string) (map[string]string, error)
 
-// AlterBrokerConfigs sets the keys of set and removes the keys of del in
-// the dynamic settings of broker (metadata.ClusterDefault: of the cluster),
-// which the caller has validated. A change that changes nothing, or
-// validateOnly, proposes nothing.
-func (c *Controller) AlterBrokerConfigs(ctx context.Context, broker int32, set map[string]string, del []string, validateOnly bool) error {
-	if validateOnly || len(set)+len(del) == 0 {
+// AlterTopicConfigs replaces the config overrides of topic with what alter
+// makes of them. Errors: UNKNOWN_TOPIC_OR_PARTITION, alter's, INVALID_CONFIG
+// (an empty key), or the context's or log's error. validateOnly, or a
+// change that changes nothing, proposes nothing.
+func (c *Controller) AlterTopicConfigs(ctx context.Context, topic string, alter ConfigAlter, validateOnly bool) error {
+	_, _, err := decideAndApply(ctx, c, validateOnly, func(img *metadata.Image) (metadata.SetTopicConfigs, error) {
+		return decideTopicConfigs(img, topic, alter)
+	})
+	if errors.Is(err, errNoChange) {
 		return nil
 	}
-	if err := c.propose(ctx, metadata.SetBrokerConfigs{Broker: broker, Set: set, Delete: del}); err != nil {
-		return err
+	return err
+}
+
+// AlterBrokerConfigs replaces the dynamic settings of broker
+// (metadata.ClusterDefault: of the cluster) with what alter makes of them.
+// validateOnly, or a change that changes nothing, proposes nothing.
+func (c *Controller) AlterBrokerConfigs(ctx context.Context, broker int32, alter ConfigAlter, validateOnly bool) error {
+	_, rec, err := decideAndApply(ctx, c, validateOnly, func(img *metadata.Image) (metadata.SetBrokerConfigs, error) {
+		return decideBrokerConfigs(img, broker, alter)
+	})
+	switch {
+	case errors.Is(err, errNoChange):
+		return nil
+	case err == nil && !validateOnly:
+		c.logger.Info("dynamic broker settings changed", "broker", broker, "set", rec.Set, "deleted", rec.Delete)
 	}
-	c.logger.Info("dynamic broker settings changed", "broker", broker, "set", set, "deleted", del)
-	return nil
+	return err
 }
 
 // SetControllerAddr records the address of node id's Raft listener in the
 // metadata log, for the other nodes to dial it.
 func (c *Controller) SetControllerAddr(ctx context.Context, id int32, addr string) error {
-	return c.propose(ctx, metadata.SetControllerAddr{ID: id, Addr: addr})
+	return c.propose(ctx, nil, metadata.SetControllerAddr{ID: id, Addr: addr})
 }
 
 // RegisterBroker registers a broker process (see metadata.RegisterBroker)
@@ -290,11 +354,14 @@ func (c *Controller) RegisterBroker(ctx context.Context, r metadata.RegisterBrok
 // a broker of the cluster: it leads nothing, and registers anew when
 // restarted.
 func (c *Controller) UnregisterBroker(ctx context.Context, id int32) error {
-	b, ok := c.store.Current().Broker(id)
-	if !ok {
-		return fmt.Errorf("%w: broker %d", kerr.BrokerIDNotRegistered, id)
-	}
-	if err := c.propose(ctx, metadata.UnregisterBroker{ID: id, Epoch: b.Epoch}); err != nil {
+	_, _, err := decideAndApply(ctx, c, false, func(img *metadata.Image) (metadata.UnregisterBroker, error) {
+		b, ok := img.Broker(id)
+		if !ok {
+			return metadata.UnregisterBroker{}, fmt.Errorf("%w: broker %d", kerr.BrokerIDNotRegistered, id)
+		}
+		return metadata.UnregisterBroker{ID: id, Epoch: b.Epoch}, nil
+	})
+	if err != nil {
 		return err
 	}
 	c.logger.Info("unregistered broker", "broker", id)
@@ -363,7 +430,7 @@ func (c *Controller) withRepairs(img *metadata.Image, rec metadata.Record) (meta
 // INVALID_UPDATE_VERSION when one was decided on an older partition epoch,
 // INELIGIBLE_REPLICA when it adds a fenced broker.
 func (c *Controller) AlterPartitions(ctx context.Context, changes []metadata.PartitionChange) error {
-	return c.propose(ctx, metadata.ChangePartitions{Changes: changes})
+	return c.propose(ctx, nil, metadata.ChangePartitions{Changes: changes})
 }
 
 // AllocateProducerIDs reserves count producer ids for this node and returns
@@ -372,25 +439,23 @@ func (c *Controller) AlterPartitions(ctx context.Context, changes []metadata.Par
 // another node's allocation has overtaken is refused at apply, and decided
 // again. A proposal not applied within allocateAttemptTimeout (lost on its
 // way to a leader this node was cut off from) is made again rather than
-// waited for: a block that lands late is only never used. It does not hold
-// mu while it waits, so a lost proposal holds up no other decision: a
-// block decided on an old image fails at apply, from here as from another
-// node.
+// waited for: a block that lands late is only never used, as a block
+// decided on an old image fails at apply, from here as from another node.
 func (c *Controller) AllocateProducerIDs(ctx context.Context, count int64) (int64, error) {
 	if count <= 0 {
 		return 0, fmt.Errorf("allocate producer ids: count %d must be positive", count)
 	}
 	for attempt := 0; ; attempt++ {
-		first := c.store.Current().NextProducerID
+		img := c.store.Current()
+		first := img.NextProducerID
 		actx, cancel := context.WithTimeout(ctx, allocateAttemptTimeout)
-		err := c.propose(actx, metadata.AllocateProducerIDs{Broker: c.cfg.NodeID, First: first, Count: count})
+		err := c.propose(actx, img, metadata.AllocateProducerIDs{Broker: c.cfg.NodeID, First: first, Count: count})
 		cancel()
 		if err == nil {
 			return first, nil
 		}
-		overtaken := errors.Is(err, metadata.ErrInvalidRecord) && c.store.Current().NextProducerID != first
 		lost := errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil
-		if attempt >= 20 || !overtaken && !lost {
+		if attempt >= 20 || !errors.Is(err, errOvertaken) && !lost {
 			return 0, err
 		}
 	}
@@ -402,19 +467,21 @@ var allocateAttemptTimeout = 2 * time.Second
 
 // EnsureClusterID sets a random cluster id (a UUID v4 in URL-safe base64
 // without padding, 22 characters, as Kafka's look) unless one is set.
+// Calls racing each other, here or on other nodes, all end with the id the
+// first of them set.
 func (c *Controller) EnsureClusterID(ctx context.Context) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.store.Current().ClusterID != "" {
+	_, rec, err := decideAndApply(ctx, c, false, func(img *metadata.Image) (metadata.SetClusterID, error) {
+		if img.ClusterID != "" {
+			return metadata.SetClusterID{}, errNoChange
+		}
+		id := newTopicID()
+		return metadata.SetClusterID{ID: base64.RawURLEncoding.EncodeToString(id[:])}, nil
+	})
+	switch {
+	case errors.Is(err, errNoChange):
 		return nil
-	}
-	id := newTopicID()
-	err := c.propose(ctx, metadata.SetClusterID{ID: base64.RawURLEncoding.EncodeToString(id[:])})
-	if err != nil && errors.Is(err, metadata.ErrInvalidRecord) && c.store.Current().ClusterID != "" {
-		return nil // set meanwhile by another controller
-	}
-	if err == nil {
-		c.logger.Info("cluster id set", "cluster_id", c.store.Current().ClusterID)
+	case err == nil:
+		c.logger.Info("cluster id set", "cluster_id", rec.ID)
 	}
 	return err
 }

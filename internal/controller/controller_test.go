@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"testing"
@@ -72,6 +73,22 @@ func startCluster(t *testing.T, dir string) *cluster {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// edit returns a ConfigAlter that sets the keys of set and deletes the keys del
+// in the overrides it is given.
+func edit(set map[string]string, del ...string) ConfigAlter {
+	return func(cur map[string]string) (map[string]string, error) {
+		next := maps.Clone(cur)
+		if next == nil {
+			next = make(map[string]string)
+		}
+		maps.Copy(next, set)
+		for _, k := range del {
+			delete(next, k)
+		}
+		return next, nil
+	}
 }
 
 func testContext(t *testing.T) context.Context {
@@ -168,13 +185,13 @@ func TestTopicLifecycle(t *testing.T) {
 		t.Fatalf("got %d partitions, want 5", len(tp.Partitions))
 	}
 
-	if err := c.ctrl.AlterTopicConfigs(ctx, "t", map[string]string{"cleanup.policy": "compact"}, []string{"retention.ms"}, false); err != nil {
+	if err := c.ctrl.AlterTopicConfigs(ctx, "t", edit(map[string]string{"cleanup.policy": "compact"}, "retention.ms"), false); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.ctrl.AlterTopicConfigs(ctx, "t", map[string]string{"segment.ms": "1"}, nil, true); err != nil {
+	if err := c.ctrl.AlterTopicConfigs(ctx, "t", edit(map[string]string{"segment.ms": "1"}), true); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.ctrl.AlterTopicConfigs(ctx, "nope", nil, nil, false); !errors.Is(err, kerr.UnknownTopicOrPartition) {
+	if err := c.ctrl.AlterTopicConfigs(ctx, "nope", edit(nil), false); !errors.Is(err, kerr.UnknownTopicOrPartition) {
 		t.Fatalf("got %v, want UNKNOWN_TOPIC_OR_PARTITION", err)
 	}
 	if tp, _ := c.store.Current().Topic("t"); len(tp.Configs) != 1 || tp.Configs["cleanup.policy"] != "compact" {

@@ -19,72 +19,36 @@ import (
 // request cannot make the controller build an unbounded record.
 const MaxPartitionsPerTopic = 1 << 16
 
-// createPlan is the decision for one TopicSpec: a result and, if the topic
-// can be created, the record that creates it.
-type createPlan struct {
-	result TopicResult
-	rec    *metadata.CreateTopic
-}
-
-// decideCreateTopics checks specs against img and places the partitions of
-// each valid one. newID returns a fresh random topic id. Names appearing
-// more than once in specs are INVALID_REQUEST each.
-func decideCreateTopics(img *metadata.Image, specs []TopicSpec, defaults Defaults, newID func() [16]byte) []createPlan {
-	count := make(map[string]int, len(specs))
-	for _, s := range specs {
-		count[s.Name]++
-	}
-	brokers := rackAlternated(img)
-	plans := make([]createPlan, len(specs))
-	for i, s := range specs {
-		res := TopicResult{Name: s.Name, NumPartitions: -1, ReplicationFactor: -1}
-		var parts []metadata.Partition
-		var err error
-		if count[s.Name] > 1 {
-			err = fmt.Errorf("%w: topic %q appears more than once in the request", kerr.InvalidRequest, s.Name)
-		} else {
-			parts, err = decideTopic(img, s, defaults, brokers, i)
-		}
-		if err != nil {
-			res.Err = err
-			plans[i] = createPlan{result: res}
-			continue
-		}
-		res.NumPartitions, res.ReplicationFactor = int32(len(parts)), int16(len(parts[0].Replicas))
-		rec := &metadata.CreateTopic{Name: s.Name, ID: newID(), Partitions: parts, Configs: plainConfigs(s.Configs)}
-		res.ID = rec.ID
-		plans[i] = createPlan{result: res, rec: rec}
-	}
-	return plans
-}
-
-// decideTopic checks one spec and returns its partitions. start offsets the
-// round-robin placement.
-func decideTopic(img *metadata.Image, s TopicSpec, defaults Defaults, brokers []int32, start int) ([]metadata.Partition, error) {
+// decideCreateTopic checks spec s against img and places its partitions.
+// start offsets the round-robin placement (the spec's position in its
+// request, so that the topics of one request start on different brokers);
+// newID returns a fresh random topic id.
+func decideCreateTopic(img *metadata.Image, s TopicSpec, defaults Defaults, start int, newID func() [16]byte) (metadata.CreateTopic, error) {
+	var none metadata.CreateTopic
 	if err := metadata.CheckTopicName(s.Name); err != nil {
-		return nil, err
+		return none, err
 	}
 	if _, ok := img.Topic(s.Name); ok {
-		return nil, fmt.Errorf("%w: topic %q already exists", kerr.TopicAlreadyExists, s.Name)
+		return none, fmt.Errorf("%w: topic %q already exists", kerr.TopicAlreadyExists, s.Name)
 	}
 	if other := img.CollidingTopic(s.Name); other != "" {
-		return nil, fmt.Errorf("%w: topic %q collides with existing topic %q: '.' and '_' may not tell topics apart", kerr.InvalidTopicException, s.Name, other)
+		return none, fmt.Errorf("%w: topic %q collides with existing topic %q: '.' and '_' may not tell topics apart", kerr.InvalidTopicException, s.Name, other)
 	}
 	var parts []metadata.Partition
 	if len(s.Assignments) > 0 {
 		if s.NumPartitions != -1 || s.ReplicationFactor != -1 {
-			return nil, fmt.Errorf("%w: both a partition count or replication factor and a manual assignment were given", kerr.InvalidRequest)
+			return none, fmt.Errorf("%w: both a partition count or replication factor and a manual assignment were given", kerr.InvalidRequest)
 		}
 		assign := make([][]int32, len(s.Assignments))
 		for p, replicas := range s.Assignments {
 			if p < 0 || int(p) >= len(s.Assignments) {
-				return nil, fmt.Errorf("%w: manual assignment partitions must be 0 to %d, got %d", kerr.InvalidReplicaAssignment, len(s.Assignments)-1, p)
+				return none, fmt.Errorf("%w: manual assignment partitions must be 0 to %d, got %d", kerr.InvalidReplicaAssignment, len(s.Assignments)-1, p)
 			}
 			assign[p] = replicas
 		}
 		var err error
 		if parts, err = assignedPartitions(img, assign, 0, len(assign[0])); err != nil {
-			return nil, err
+			return none, err
 		}
 	} else {
 		n, rf := s.NumPartitions, int32(s.ReplicationFactor)
@@ -95,17 +59,26 @@ func decideTopic(img *metadata.Image, s TopicSpec, defaults Defaults, brokers []
 			rf = int32(defaults.ReplicationFactor)
 		}
 		if err := checkCount(n); err != nil {
-			return nil, err
+			return none, err
 		}
+		brokers := rackAlternated(img)
 		if err := checkReplicationFactor(rf, len(brokers)); err != nil {
-			return nil, err
+			return none, err
 		}
 		parts = placePartitions(img, brokers, 0, int(n), int(rf), start)
 	}
 	if err := checkConfigs(s.Configs, defaults.ValidateConfigs); err != nil {
-		return nil, err
+		return none, err
 	}
-	return parts, nil
+	return metadata.CreateTopic{Name: s.Name, ID: newID(), Partitions: parts, Configs: plainConfigs(s.Configs)}, nil
+}
+
+// topicResult is the result of creating topic name with rec, or of err.
+func topicResult(name string, rec metadata.CreateTopic, err error) TopicResult {
+	if err != nil {
+		return TopicResult{Name: name, NumPartitions: -1, ReplicationFactor: -1, Err: err}
+	}
+	return TopicResult{Name: name, ID: rec.ID, NumPartitions: int32(len(rec.Partitions)), ReplicationFactor: int16(len(rec.Partitions[0].Replicas))}
 }
 
 func checkCount(n int32) error {
@@ -192,104 +165,108 @@ func assignedPartitions(img *metadata.Image, assign [][]int32, first, rf int) ([
 	return parts, nil
 }
 
-// decideDeleteTopics returns the records deleting ids, and the error of each
-// id that cannot be deleted (UNKNOWN_TOPIC_ID, or INVALID_REQUEST for an id
-// listed twice).
-func decideDeleteTopics(img *metadata.Image, ids [][16]byte) (map[[16]byte]metadata.DeleteTopic, map[[16]byte]error) {
-	recs := make(map[[16]byte]metadata.DeleteTopic, len(ids))
-	errs := make(map[[16]byte]error)
-	for _, id := range ids {
-		if _, dup := recs[id]; dup {
-			delete(recs, id)
-			errs[id] = fmt.Errorf("%w: topic id %x appears more than once in the request", kerr.InvalidRequest, id)
-			continue
-		}
-		if _, failed := errs[id]; failed {
-			continue
-		}
-		if _, ok := img.TopicByID(id); !ok {
-			errs[id] = fmt.Errorf("%w: no topic with id %x", kerr.UnknownTopicID, id)
-			continue
-		}
-		recs[id] = metadata.DeleteTopic{ID: id}
+// decideDeleteTopic returns the record deleting topic id, or
+// UNKNOWN_TOPIC_ID.
+func decideDeleteTopic(img *metadata.Image, id [16]byte) (metadata.DeleteTopic, error) {
+	if _, ok := img.TopicByID(id); !ok {
+		return metadata.DeleteTopic{}, fmt.Errorf("%w: no topic with id %x", kerr.UnknownTopicID, id)
 	}
-	return recs, errs
+	return metadata.DeleteTopic{ID: id}, nil
 }
 
-// decideCreatePartitions returns, for each spec, the record growing the topic
-// or the error.
-func decideCreatePartitions(img *metadata.Image, specs []PartitionSpec) ([]*metadata.CreatePartitions, []error) {
-	count := make(map[string]int, len(specs))
-	for _, s := range specs {
-		count[s.Topic]++
-	}
-	brokers := rackAlternated(img)
-	recs := make([]*metadata.CreatePartitions, len(specs))
-	errs := make([]error, len(specs))
-	for i, s := range specs {
-		if count[s.Topic] > 1 {
-			errs[i] = fmt.Errorf("%w: topic %q appears more than once in the request", kerr.InvalidRequest, s.Topic)
-			continue
-		}
-		recs[i], errs[i] = decidePartitions(img, s, brokers)
-	}
-	return recs, errs
-}
-
-func decidePartitions(img *metadata.Image, s PartitionSpec, brokers []int32) (*metadata.CreatePartitions, error) {
+// decidePartitions returns the record growing s.Topic to s.Count
+// partitions. Its partition indexes continue the topic's current ones, so
+// it applies only while the topic still has the partitions it was decided
+// on.
+func decidePartitions(img *metadata.Image, s PartitionSpec) (metadata.CreatePartitions, error) {
+	var none metadata.CreatePartitions
 	t, ok := img.Topic(s.Topic)
 	if !ok {
-		return nil, fmt.Errorf("%w: topic %q does not exist", kerr.UnknownTopicOrPartition, s.Topic)
+		return none, fmt.Errorf("%w: topic %q does not exist", kerr.UnknownTopicOrPartition, s.Topic)
 	}
 	cur := int32(len(t.Partitions))
 	switch {
 	case s.Count < cur:
-		return nil, fmt.Errorf("%w: topic %q has %d partitions, more than the requested %d", kerr.InvalidPartitions, s.Topic, cur, s.Count)
+		return none, fmt.Errorf("%w: topic %q has %d partitions, more than the requested %d", kerr.InvalidPartitions, s.Topic, cur, s.Count)
 	case s.Count == cur:
-		return nil, fmt.Errorf("%w: topic %q already has %d partitions", kerr.InvalidPartitions, s.Topic, cur)
+		return none, fmt.Errorf("%w: topic %q already has %d partitions", kerr.InvalidPartitions, s.Topic, cur)
 	}
 	if err := checkCount(s.Count); err != nil {
-		return nil, err
+		return none, err
 	}
 	rf := len(t.Partitions[0].Target())
 	add := int(s.Count - cur)
 	var parts []metadata.Partition
 	if s.Assignments != nil {
 		if len(s.Assignments) != add {
-			return nil, fmt.Errorf("%w: %d replica assignments given for %d new partitions", kerr.InvalidReplicaAssignment, len(s.Assignments), add)
+			return none, fmt.Errorf("%w: %d replica assignments given for %d new partitions", kerr.InvalidReplicaAssignment, len(s.Assignments), add)
 		}
 		var err error
 		if parts, err = assignedPartitions(img, s.Assignments, int(cur), rf); err != nil {
-			return nil, err
+			return none, err
 		}
 	} else {
+		brokers := rackAlternated(img)
 		if err := checkReplicationFactor(int32(rf), len(brokers)); err != nil {
-			return nil, err
+			return none, err
 		}
 		parts = placePartitions(img, brokers, int(cur), add, rf, 0)
 	}
-	return &metadata.CreatePartitions{TopicID: t.ID, Partitions: parts}, nil
+	return metadata.CreatePartitions{TopicID: t.ID, Partitions: parts}, nil
 }
 
-// decideTopicConfigs returns the record setting and deleting config keys of
-// topic.
-func decideTopicConfigs(img *metadata.Image, topic string, set map[string]string, del []string) (metadata.SetTopicConfigs, error) {
+// decideTopicConfigs returns the record turning the config overrides of
+// topic into what alter makes of them, guarded by the current ones;
+// errNoChange when they stay as they are.
+func decideTopicConfigs(img *metadata.Image, topic string, alter ConfigAlter) (metadata.SetTopicConfigs, error) {
 	t, ok := img.Topic(topic)
 	if !ok {
 		return metadata.SetTopicConfigs{}, fmt.Errorf("%w: topic %q does not exist", kerr.UnknownTopicOrPartition, topic)
 	}
-	for _, k := range del {
-		if k == "" {
-			return metadata.SetTopicConfigs{}, fmt.Errorf("%w: empty config name", kerr.InvalidConfig)
-		}
-		if _, both := set[k]; both {
-			return metadata.SetTopicConfigs{}, fmt.Errorf("%w: config %q is both set and deleted", kerr.InvalidConfig, k)
+	set, del, err := decideConfigs(t.Configs, alter)
+	if err != nil {
+		return metadata.SetTopicConfigs{}, err
+	}
+	return metadata.SetTopicConfigs{TopicID: t.ID, Set: set, Delete: del, Guarded: true, Base: t.Configs}, nil
+}
+
+// decideBrokerConfigs returns the record turning the dynamic settings of
+// broker into what alter makes of them, guarded by the current ones;
+// errNoChange when they stay as they are.
+func decideBrokerConfigs(img *metadata.Image, broker int32, alter ConfigAlter) (metadata.SetBrokerConfigs, error) {
+	cur := img.BrokerConfigs(broker)
+	set, del, err := decideConfigs(cur, alter)
+	if err != nil {
+		return metadata.SetBrokerConfigs{}, err
+	}
+	return metadata.SetBrokerConfigs{Broker: broker, Set: set, Delete: del, Guarded: true, Base: cur}, nil
+}
+
+// decideConfigs returns the keys to set and to delete (sorted) to turn cur
+// into what alter makes of it: errNoChange when nothing changes,
+// INVALID_CONFIG for an empty key.
+func decideConfigs(cur map[string]string, alter ConfigAlter) (set map[string]string, del []string, err error) {
+	next, err := alter(cur)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, empty := next[""]; empty {
+		return nil, nil, fmt.Errorf("%w: empty config name", kerr.InvalidConfig)
+	}
+	set = make(map[string]string)
+	for k, v := range next {
+		if old, ok := cur[k]; !ok || old != v {
+			set[k] = v
 		}
 	}
-	for k := range set {
-		if k == "" {
-			return metadata.SetTopicConfigs{}, fmt.Errorf("%w: empty config name", kerr.InvalidConfig)
+	for k := range cur {
+		if _, ok := next[k]; !ok {
+			del = append(del, k)
 		}
 	}
-	return metadata.SetTopicConfigs{TopicID: t.ID, Set: maps.Clone(set), Delete: slices.Clone(del)}, nil
+	if len(set)+len(del) == 0 {
+		return nil, nil, errNoChange
+	}
+	slices.Sort(del)
+	return set, del, nil
 }

@@ -85,38 +85,20 @@ func TestDecideCreateTopicsErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			plans := decideCreateTopics(testImage(t), []TopicSpec{tt.spec}, tt.defaults, seqIDs())
-			got := plans[0]
-			if !errors.Is(got.result.Err, tt.want) {
-				t.Fatalf("got %v, want %v", got.result.Err, tt.want)
+			rec, err := decideCreateTopic(testImage(t), tt.spec, tt.defaults, 0, seqIDs())
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("got %v, want %v", err, tt.want)
 			}
-			if got.rec != nil || got.result.NumPartitions != -1 || got.result.ReplicationFactor != -1 || got.result.ID != [16]byte{} {
-				t.Fatalf("got plan %+v with a record or counts, want neither", got)
+			if !reflect.DeepEqual(rec, metadata.CreateTopic{}) {
+				t.Fatalf("got record %+v with the error, want none", rec)
 			}
-			if tt.name == "config validator without code" && !errors.Is(got.result.Err, errNoCode) {
-				t.Fatalf("got %v, want the validator's error wrapped", got.result.Err)
+			if res := topicResult(tt.spec.Name, rec, err); res.NumPartitions != -1 || res.ReplicationFactor != -1 || res.ID != [16]byte{} {
+				t.Fatalf("got result %+v with counts or an id, want neither", res)
+			}
+			if tt.name == "config validator without code" && !errors.Is(err, errNoCode) {
+				t.Fatalf("got %v, want the validator's error wrapped", err)
 			}
 		})
-	}
-}
-
-func TestDecideCreateTopicsDuplicates(t *testing.T) {
-	specs := []TopicSpec{
-		{Name: "d", NumPartitions: 1, ReplicationFactor: 1},
-		{Name: "ok", NumPartitions: 1, ReplicationFactor: 1},
-		{Name: "d", NumPartitions: 2, ReplicationFactor: 1},
-	}
-	plans := decideCreateTopics(testImage(t), specs, testDefaults, seqIDs())
-	if len(plans) != 3 {
-		t.Fatalf("got %d plans, want 3", len(plans))
-	}
-	for _, i := range []int{0, 2} {
-		if !errors.Is(plans[i].result.Err, kerr.InvalidRequest) || plans[i].result.Name != "d" {
-			t.Fatalf("plan %d: got %+v, want INVALID_REQUEST for d", i, plans[i].result)
-		}
-	}
-	if plans[1].result.Err != nil || plans[1].rec == nil {
-		t.Fatalf("got %+v, want topic ok planned", plans[1])
 	}
 }
 
@@ -137,12 +119,13 @@ func TestDecideCreateTopicsPlacement(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := decideCreateTopics(img, []TopicSpec{tt.spec}, testDefaults, seqIDs())[0]
-			if p.result.Err != nil {
-				t.Fatal(p.result.Err)
+			rec, err := decideCreateTopic(img, tt.spec, testDefaults, 0, seqIDs())
+			if err != nil {
+				t.Fatal(err)
 			}
+			res := topicResult(tt.spec.Name, rec, nil)
 			var got [][]int32
-			for i, part := range p.rec.Partitions {
+			for i, part := range rec.Partitions {
 				if part.Index != int32(i) || part.Leader != part.Replicas[0] || part.LeaderEpoch != 0 || !reflect.DeepEqual(part.ISR, part.Replicas) {
 					t.Fatalf("partition %d: got %+v, want index %d led by its first replica with full ISR", i, part, i)
 				}
@@ -151,33 +134,29 @@ func TestDecideCreateTopicsPlacement(t *testing.T) {
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Fatalf("got replicas %v, want %v", got, tt.want)
 			}
-			if p.result.NumPartitions != int32(len(tt.want)) || p.result.ReplicationFactor != tt.wantRF {
-				t.Fatalf("got %d partitions rf %d, want %d rf %d", p.result.NumPartitions, p.result.ReplicationFactor, len(tt.want), tt.wantRF)
+			if res.NumPartitions != int32(len(tt.want)) || res.ReplicationFactor != tt.wantRF {
+				t.Fatalf("got %d partitions rf %d, want %d rf %d", res.NumPartitions, res.ReplicationFactor, len(tt.want), tt.wantRF)
 			}
-			if p.result.ID != p.rec.ID || p.rec.ID == [16]byte{} {
-				t.Fatalf("got result id %x, record id %x", p.result.ID, p.rec.ID)
+			if res.ID != rec.ID || rec.ID == [16]byte{} {
+				t.Fatalf("got result id %x, record id %x", res.ID, rec.ID)
 			}
-			if !reflect.DeepEqual(p.rec.Configs, tt.wantConf) {
-				t.Fatalf("got configs %v, want %v", p.rec.Configs, tt.wantConf)
+			if !reflect.DeepEqual(rec.Configs, tt.wantConf) {
+				t.Fatalf("got configs %v, want %v", rec.Configs, tt.wantConf)
 			}
-			if _, err := img.Apply(100, *p.rec); err != nil {
+			if _, err := img.Apply(100, rec); err != nil {
 				t.Fatalf("the image rejects the planned record: %v", err)
 			}
 		})
 	}
 }
 
-func TestDecideDeleteTopics(t *testing.T) {
-	unknown := [16]byte{0xee}
-	recs, errs := decideDeleteTopics(testImage(t), [][16]byte{idA, unknown, idX, idX})
-	if _, ok := recs[idA]; !ok || len(recs) != 1 {
-		t.Fatalf("got records %v, want only a.b deleted", recs)
+func TestDecideDeleteTopic(t *testing.T) {
+	img := testImage(t)
+	if rec, err := decideDeleteTopic(img, idA); err != nil || rec.ID != idA {
+		t.Fatalf("got %+v, %v; want a.b deleted", rec, err)
 	}
-	if !errors.Is(errs[unknown], kerr.UnknownTopicID) {
-		t.Fatalf("got %v for an unknown id, want UNKNOWN_TOPIC_ID", errs[unknown])
-	}
-	if !errors.Is(errs[idX], kerr.InvalidRequest) {
-		t.Fatalf("got %v for an id given twice, want INVALID_REQUEST", errs[idX])
+	if _, err := decideDeleteTopic(img, [16]byte{0xee}); !errors.Is(err, kerr.UnknownTopicID) {
+		t.Fatalf("got %v for an unknown id, want UNKNOWN_TOPIC_ID", err)
 	}
 }
 
@@ -202,60 +181,73 @@ func TestDecideCreatePartitions(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			img := testImage(t)
-			recs, errs := decideCreatePartitions(img, []PartitionSpec{tt.spec})
-			if !errors.Is(errs[0], tt.want) {
-				t.Fatalf("got %v, want %v", errs[0], tt.want)
+			rec, err := decidePartitions(img, tt.spec)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("got %v, want %v", err, tt.want)
 			}
 			if tt.want != nil {
-				if recs[0] != nil {
-					t.Fatalf("got record %+v with an error", recs[0])
-				}
 				return
 			}
 			var got [][]int32
-			for _, p := range recs[0].Partitions {
+			for _, p := range rec.Partitions {
 				got = append(got, p.Replicas)
 			}
-			if !reflect.DeepEqual(got, tt.reps) || recs[0].TopicID != idA {
-				t.Fatalf("got %v for %x, want %v", got, recs[0].TopicID, tt.reps)
+			if !reflect.DeepEqual(got, tt.reps) || rec.TopicID != idA {
+				t.Fatalf("got %v for %x, want %v", got, rec.TopicID, tt.reps)
 			}
-			if _, err := img.Apply(100, *recs[0]); err != nil {
+			if _, err := img.Apply(100, rec); err != nil {
 				t.Fatalf("the image rejects the planned record: %v", err)
 			}
 		})
 	}
-	_, errs := decideCreatePartitions(testImage(t), []PartitionSpec{{Topic: "x", Count: 2}, {Topic: "x", Count: 3}})
-	for i, err := range errs {
-		if !errors.Is(err, kerr.InvalidRequest) {
-			t.Fatalf("spec %d: got %v, want INVALID_REQUEST for a topic given twice", i, err)
-		}
-	}
 }
 
-func TestDecideTopicConfigs(t *testing.T) {
+// TestDecideConfigs: a config change is the difference between the
+// overrides and what the caller's function makes of them, guarded by the
+// overrides it was decided on.
+func TestDecideConfigs(t *testing.T) {
+	img, err := testImage(t).Apply(100, metadata.SetTopicConfigs{TopicID: idX, Set: map[string]string{"a": "1", "b": "2", "c": "3"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	to := func(next map[string]string) ConfigAlter {
+		return func(map[string]string) (map[string]string, error) { return next, nil }
+	}
 	tests := []struct {
 		name  string
 		topic string
+		alter ConfigAlter
 		set   map[string]string
 		del   []string
 		want  error
 	}{
-		{"unknown", "nope", map[string]string{"k": "v"}, nil, kerr.UnknownTopicOrPartition},
-		{"both", "x", map[string]string{"k": "v"}, []string{"k"}, kerr.InvalidConfig},
-		{"empty set key", "x", map[string]string{"": "v"}, nil, kerr.InvalidConfig},
-		{"empty delete key", "x", nil, []string{""}, kerr.InvalidConfig},
-		{"ok", "x", map[string]string{"k": "v"}, []string{"j"}, nil},
+		{"unknown topic", "nope", to(nil), nil, nil, kerr.UnknownTopicOrPartition},
+		{"the caller's error", "x", func(map[string]string) (map[string]string, error) { return nil, kerr.PolicyViolation }, nil, nil, kerr.PolicyViolation},
+		{"empty key", "x", to(map[string]string{"": "v"}), nil, nil, kerr.InvalidConfig},
+		{"the same overrides", "x", to(map[string]string{"a": "1", "b": "2", "c": "3"}), nil, nil, errNoChange},
+		{"set, change and delete", "x", to(map[string]string{"a": "1", "b": "20", "d": "4"}), map[string]string{"b": "20", "d": "4"}, []string{"c"}, nil},
+		{"delete all", "x", to(nil), map[string]string{}, []string{"a", "b", "c"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rec, err := decideTopicConfigs(testImage(t), tt.topic, tt.set, tt.del)
+			rec, err := decideTopicConfigs(img, tt.topic, tt.alter)
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("got %v, want %v", err, tt.want)
 			}
-			if err == nil && (rec.TopicID != idX || rec.Set["k"] != "v" || rec.Delete[0] != "j") {
-				t.Fatalf("got record %+v", rec)
+			if err != nil {
+				return
+			}
+			cur, _ := img.Topic("x")
+			if rec.TopicID != idX || !reflect.DeepEqual(rec.Set, tt.set) || !reflect.DeepEqual(rec.Delete, tt.del) ||
+				!rec.Guarded || !reflect.DeepEqual(rec.Base, cur.Configs) {
+				t.Fatalf("got record %+v, want set %v, delete %v, guarded by %v", rec, tt.set, tt.del, cur.Configs)
 			}
 		})
+	}
+	// Broker settings are decided the same way, on the broker's.
+	rec, err := decideBrokerConfigs(img, 2, to(map[string]string{"log.retention.ms": "1"}))
+	if err != nil || rec.Broker != 2 || rec.Set["log.retention.ms"] != "1" || !rec.Guarded || rec.Base != nil {
+		t.Fatalf("got %+v, %v; want broker 2's setting, guarded by none", rec, err)
 	}
 }
 

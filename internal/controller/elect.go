@@ -33,10 +33,6 @@ type PartitionRef struct {
 	Partition int32
 }
 
-// electAttempts bounds how often ElectLeaders decides again the partitions
-// whose change another change overtook.
-const electAttempts = 5
-
 // ElectLeaders runs an election of typ for each partition of parts, or for
 // every partition of the cluster when parts is nil, and returns each
 // partition's outcome: nil when it got the leader the election wanted, else
@@ -47,8 +43,6 @@ const electAttempts = 5
 // the outcomes leave ELECTION_NOT_NEEDED out, as Kafka's do.
 func (c *Controller) ElectLeaders(ctx context.Context, typ ElectionType, parts []PartitionRef) map[PartitionRef]error {
 	c.barrier(ctx)
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	all := parts == nil
 	if all {
 		parts = allPartitions(c.store.Current())

@@ -34,8 +34,6 @@ type Reassignment struct {
 // error. A partition named twice is INVALID_REQUEST.
 func (c *Controller) AlterPartitionReassignments(ctx context.Context, reqs []Reassignment) map[PartitionRef]error {
 	c.barrier(ctx)
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	out := map[PartitionRef]error{}
 	byRef := map[PartitionRef]Reassignment{}
 	var refs []PartitionRef
@@ -70,9 +68,10 @@ var errNoChange = errors.New("no change needed")
 
 // decideAndPropose decides a change for each partition of refs on the
 // current image, proposes them maxChangesPerRecord to a record (made by
-// record), and decides again, up to electAttempts times, those whose
-// record another change overtook. It returns each partition's outcome:
-// the decision's error, or the proposal's.
+// record), and decides again, up to decideAttempts times in all, those
+// whose record another change overtook (a partition epoch moved on, a
+// chosen leader was fenced). It returns each partition's outcome: the
+// decision's error, or the proposal's.
 func decideAndPropose[C any](ctx context.Context, c *Controller, refs []PartitionRef,
 	decide func(*metadata.Image, PartitionRef) (C, error), record func([]C) metadata.Record) map[PartitionRef]error {
 	out := make(map[PartitionRef]error, len(refs))
@@ -93,12 +92,12 @@ func decideAndPropose[C any](ctx context.Context, c *Controller, refs []Partitio
 		for len(changes) > 0 {
 			n := min(len(changes), maxChangesPerRecord)
 			rec := record(changes[:n])
-			err := c.propose(ctx, rec)
+			err := c.propose(ctx, img, rec)
 			if err == nil {
 				c.logRecord(img, rec)
 			}
 			for _, ref := range decided[:n] {
-				if errors.Is(err, kerr.InvalidUpdateVersion) && attempt+1 < electAttempts {
+				if errors.Is(err, errOvertaken) && attempt+1 < decideAttempts {
 					pending = append(pending, ref)
 					continue
 				}

@@ -16,8 +16,9 @@ import (
 // meaning wrap the kerr value instead: TopicAlreadyExists, UnknownTopicID,
 // InvalidTopicException, InvalidPartitions, InvalidReplicaAssignment,
 // InvalidConfig, StaleBrokerEpoch, InvalidUpdateVersion (a partition change
-// decided on an older partition epoch), IneligibleReplica (a fenced broker
-// made leader or added to an ISR), InvalidRequest (a malformed change).
+// decided on an older partition epoch, a guarded config change decided on
+// other overrides), IneligibleReplica (a fenced broker made leader or added
+// to an ISR), InvalidRequest (a malformed change).
 var (
 	// ErrStaleIndex means the record's index is not above AppliedIndex.
 	ErrStaleIndex = errors.New("metadata record index not above applied index")
@@ -134,6 +135,9 @@ func (img *Image) apply(index uint64, rec Record) (*Image, error) {
 			return nil, fmt.Errorf("%w: broker id %d", kerr.InvalidRequest, r.Broker)
 		}
 		if err := checkConfigKeys(r.Set, r.Delete); err != nil {
+			return nil, fmt.Errorf("broker %d: %w", r.Broker, err)
+		}
+		if err := checkBase(r.Guarded, r.Base, img.brokerConfigs[r.Broker]); err != nil {
 			return nil, fmt.Errorf("broker %d: %w", r.Broker, err)
 		}
 		next := img.clone()
@@ -478,6 +482,9 @@ func (img *Image) setTopicConfigs(r SetTopicConfigs) (*Image, error) {
 	if err := checkConfigKeys(r.Set, r.Delete); err != nil {
 		return nil, fmt.Errorf("topic %q: %w", t.Name, err)
 	}
+	if err := checkBase(r.Guarded, r.Base, t.Configs); err != nil {
+		return nil, fmt.Errorf("topic %q: %w", t.Name, err)
+	}
 	nt := *t
 	nt.Configs = mergeConfigs(t.Configs, r.Set, r.Delete)
 	next := img.clone()
@@ -546,6 +553,16 @@ func (img *Image) checkPartitions(ps []Partition, start int) error {
 				return fmt.Errorf("partition %d: %w", p.Index, err)
 			}
 		}
+	}
+	return nil
+}
+
+// checkBase refuses a guarded config change whose base, the overrides it
+// was decided on, are not cur: another change came first, and merging this
+// one into it could drop that one's keys or keep keys a replace removes.
+func checkBase(guarded bool, base, cur map[string]string) error {
+	if guarded && !maps.Equal(base, cur) {
+		return fmt.Errorf("%w: the config overrides changed after this change was decided on them", kerr.InvalidUpdateVersion)
 	}
 	return nil
 }

@@ -334,6 +334,121 @@ func TestSetBrokerConfigs(t *testing.T) {
 	}
 }
 
+// TestGuardedConfigChanges: a guarded change applies only on the overrides
+// it was decided on; an unguarded one (format versions 2 and 3, replayed
+// from an older log) applies on any, as it always did.
+func TestGuardedConfigChanges(t *testing.T) {
+	img := baseImage(t) // a.b has retention.ms=1; no broker settings
+	img, err := img.Apply(6, SetBrokerConfigs{Broker: 1, Set: map[string]string{"log.retention.ms": "5"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := map[string]string{"k": "v"}
+	topic := func(base map[string]string) SetTopicConfigs {
+		return SetTopicConfigs{TopicID: idA, Set: set, Guarded: true, Base: base}
+	}
+	broker := func(id int32, base map[string]string) SetBrokerConfigs {
+		return SetBrokerConfigs{Broker: id, Set: set, Guarded: true, Base: base}
+	}
+	topicConfigs := func(img *Image) map[string]string { a, _ := img.Topic("a.b"); return a.Configs }
+	brokerConfigs := func(id int32) func(*Image) map[string]string {
+		return func(img *Image) map[string]string { return img.BrokerConfigs(id) }
+	}
+	tests := []struct {
+		name string
+		rec  Record
+		of   func(*Image) map[string]string // the overrides rec changes
+		want error
+	}{
+		{"topic on its overrides", topic(map[string]string{"retention.ms": "1"}), topicConfigs, nil},
+		{"topic on a changed value", topic(map[string]string{"retention.ms": "2"}), topicConfigs, kerr.InvalidUpdateVersion},
+		{"topic on a key since added", topic(nil), topicConfigs, kerr.InvalidUpdateVersion},
+		{"topic on a key since removed", topic(map[string]string{"retention.ms": "1", "segment.ms": "9"}), topicConfigs, kerr.InvalidUpdateVersion},
+		{"topic unguarded", SetTopicConfigs{TopicID: idA, Set: set, Base: map[string]string{"x": "y"}}, topicConfigs, nil},
+		{"broker on its settings", broker(1, map[string]string{"log.retention.ms": "5"}), brokerConfigs(1), nil},
+		{"broker without settings, none yet", broker(2, nil), brokerConfigs(2), nil},
+		{"broker without settings, empty base", broker(2, map[string]string{}), brokerConfigs(2), nil},
+		{"broker on changed settings", broker(1, map[string]string{"log.retention.ms": "4"}), brokerConfigs(1), kerr.InvalidUpdateVersion},
+		{"cluster default on settings it never had", broker(ClusterDefault, map[string]string{"a": "1"}), brokerConfigs(ClusterDefault), kerr.InvalidUpdateVersion},
+		{"broker unguarded", SetBrokerConfigs{Broker: 1, Set: set}, brokerConfigs(1), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := img.Apply(7, tt.rec)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("got %v, want %v", err, tt.want)
+			}
+			if err != nil && got != img {
+				t.Fatal("got a new image on error, want the unchanged one")
+			}
+			if applied := tt.of(got)["k"] == "v"; applied != (err == nil) {
+				t.Fatalf("got overrides %v after %v", tt.of(got), err)
+			}
+		})
+	}
+}
+
+// TestRacingRecordsApplyIdentically applies records as two controllers
+// racing each other would write them, each decided on the same image, to
+// two stores: one applies the whole log, the other starts from a snapshot
+// taken midway, as a node that joined late. Every entry gets the same
+// outcome on both, and the images end identical.
+func TestRacingRecordsApplyIdentically(t *testing.T) {
+	// Decided on baseImage (at index 5): a.b has 2 partitions, a.b-0 is at
+	// partition epoch 0 with ISR [1 2], a.b has retention.ms=1.
+	base := map[string]string{"retention.ms": "1"}
+	log := []struct {
+		rec  Record
+		want error
+	}{
+		{CreateTopic{Name: "n", ID: idC, Partitions: []Partition{part(0, 1, 1)}}, nil},
+		{CreateTopic{Name: "n", ID: [16]byte{0xd}, Partitions: []Partition{part(0, 2, 2)}}, kerr.TopicAlreadyExists},
+		{CreatePartitions{TopicID: idA, Partitions: []Partition{part(2, 1, 1)}}, nil},
+		{CreatePartitions{TopicID: idA, Partitions: []Partition{part(2, 2, 2), part(3, 2, 2)}}, kerr.InvalidPartitions},
+		{SetTopicConfigs{TopicID: idA, Set: map[string]string{"retention.ms": "2"}, Guarded: true, Base: base}, nil},
+		{SetTopicConfigs{TopicID: idA, Delete: []string{"retention.ms"}, Set: map[string]string{"segment.ms": "3"}, Guarded: true, Base: base}, kerr.InvalidUpdateVersion},
+		{ChangePartitions{Changes: []PartitionChange{{TopicID: idA, Partition: 0, Epoch: 0, Leader: 1, ISR: []int32{1}}}}, nil},
+		{ReassignPartitions{Changes: []PartitionReassignment{{PartitionChange: PartitionChange{TopicID: idA, Partition: 0, Epoch: 0,
+			Leader: 1, ISR: []int32{1, 2}}, Replicas: []int32{2, 1}}}}, kerr.InvalidUpdateVersion},
+		{DeleteTopic{ID: idB}, nil},
+		{DeleteTopic{ID: idB}, kerr.UnknownTopicID},
+		{SetClusterID{ID: "other"}, ErrInvalidRecord},
+	}
+	whole, late := NewStore(), NewStore()
+	start, _ := baseImage(t).EncodeSnapshot()
+	if err := whole.ApplyEncoded(5, start); err != nil {
+		t.Fatal(err)
+	}
+	const joins = 4 // entries before the late store's snapshot
+	for i, e := range log {
+		index := uint64(6 + i)
+		data := EncodeRecord(e.rec)
+		if err := whole.ApplyEncoded(index, data); !errors.Is(err, e.want) {
+			t.Fatalf("entry %d %T: got %v, want %v", i, e.rec, err, e.want)
+		}
+		switch {
+		case i+1 == joins:
+			snap, _ := whole.Current().EncodeSnapshot()
+			if err := late.ApplyEncoded(index, snap); err != nil {
+				t.Fatal(err)
+			}
+		case i+1 > joins:
+			if err := late.ApplyEncoded(index, data); !errors.Is(err, e.want) {
+				t.Fatalf("late store, entry %d %T: got %v, want %v", i, e.rec, err, e.want)
+			}
+		}
+	}
+	a, _ := whole.Current().EncodeSnapshot()
+	b, _ := late.Current().EncodeSnapshot()
+	if string(a) != string(b) {
+		t.Fatal("the two stores' images differ")
+	}
+	got, _ := whole.Current().Topic("a.b")
+	if len(got.Partitions) != 3 || !reflect.DeepEqual(got.Configs, map[string]string{"retention.ms": "2"}) || got.Partitions[0].Epoch != 1 {
+		t.Fatalf("got a.b %+v, want 3 partitions, retention.ms=2, a.b-0 at epoch 1", got)
+	}
+}
+
 func TestChangePartitions(t *testing.T) {
 	// baseImage: a.b-0 led by 1 with replicas and ISR [1 2]; a.b-1 led by 2.
 	// Brokers 1 and 2 are registered without incarnations: unfenced.

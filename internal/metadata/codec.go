@@ -11,16 +11,20 @@ import (
 // starts with. Version 2 added broker incarnations, epochs and fencing and
 // partition epochs; version 3 the replicas being added and removed of a
 // partition under reassignment, dynamic broker settings in snapshots, and
-// kinds 12 to 14; version 4 kind 15 and controller addresses in snapshots.
-// An encoding takes the lowest version that holds what it says (3 only for
-// those kinds and for snapshots of a reassignment in progress or with
-// dynamic broker settings, 4 only for a controller address), so a node of
-// an earlier release reads everything but what it lacks; earlier versions
-// still decode.
+// kinds 12 to 14; version 4 the base of guarded config changes, kind 15
+// and controller addresses in snapshots. An encoding takes the lowest
+// version that holds what it says (see recordVersion; a snapshot takes 3
+// only with a reassignment in progress or dynamic broker settings, 4 only
+// with controller addresses), so a node of an earlier release reads
+// everything that uses nothing newer; earlier versions still decode.
 const Version byte = 4
 
-// baseVersion is the version of encodings that need nothing of version 3.
-const baseVersion byte = 2
+// The versions below Version that encodings take: baseVersion when they
+// need nothing newer, reassignVersion when they need version 3.
+const (
+	baseVersion     byte = 2
+	reassignVersion byte = 3
+)
 
 // Errors returned by the decoders.
 var (
@@ -85,10 +89,12 @@ func EncodeRecord(r Record) []byte {
 		e.uuid(r.TopicID)
 		e.stringMap(r.Set)
 		e.strings(r.Delete)
+		e.base(r.Base)
 	case SetBrokerConfigs:
 		e.int(int64(r.Broker))
 		e.stringMap(r.Set)
 		e.strings(r.Delete)
+		e.base(r.Base)
 	case SetControllerAddr:
 		e.int(int64(r.ID))
 		e.string(r.Addr)
@@ -165,9 +171,13 @@ func DecodeRecord(b []byte) (Record, error) {
 	case kindCreatePartitions:
 		r = CreatePartitions{TopicID: d.uuid(), Partitions: d.partitions()}
 	case kindSetTopicConfigs:
-		r = SetTopicConfigs{TopicID: d.uuid(), Set: d.stringMap(), Delete: d.strings()}
+		rec := SetTopicConfigs{TopicID: d.uuid(), Set: d.stringMap(), Delete: d.strings()}
+		rec.Guarded, rec.Base = d.base()
+		r = rec
 	case kindSetBrokerConfigs:
-		r = SetBrokerConfigs{Broker: d.int32(), Set: d.stringMap(), Delete: d.strings()}
+		rec := SetBrokerConfigs{Broker: d.int32(), Set: d.stringMap(), Delete: d.strings()}
+		rec.Guarded, rec.Base = d.base()
+		r = rec
 	case kindSetControllerAddr:
 		r = SetControllerAddr{ID: d.int32(), Addr: d.string()}
 	case kindAllocateProducerIDs:
@@ -183,13 +193,24 @@ func DecodeRecord(b []byte) (Record, error) {
 	return r, nil
 }
 
-// recordVersion returns the lowest version that encodes r.
+// recordVersion returns the lowest version that encodes r: 4 for a guarded
+// config change and kind 15, 3 for kinds 12 to 14 and partitions under
+// reassignment, else 2; a batch takes the highest of its records'.
 func recordVersion(r Record) byte {
 	switch r := r.(type) {
 	case SetControllerAddr:
-		return 4
-	case ReassignPartitions, UnregisterBroker, SetBrokerConfigs:
-		return 3
+		return Version
+	case SetTopicConfigs:
+		if r.Guarded {
+			return Version
+		}
+	case SetBrokerConfigs:
+		if r.Guarded {
+			return Version
+		}
+		return reassignVersion
+	case ReassignPartitions, UnregisterBroker:
+		return reassignVersion
 	case Batch:
 		v := baseVersion
 		for _, sub := range r.Records {
@@ -198,11 +219,11 @@ func recordVersion(r Record) byte {
 		return v
 	case CreateTopic:
 		if slices.ContainsFunc(r.Partitions, Partition.reassigning) {
-			return 3
+			return reassignVersion
 		}
 	case CreatePartitions:
 		if slices.ContainsFunc(r.Partitions, Partition.reassigning) {
-			return 3
+			return reassignVersion
 		}
 	}
 	return baseVersion
@@ -224,6 +245,14 @@ func (e *encoder) change(c PartitionChange) {
 	e.int(int64(c.Leader))
 	e.int(int64(c.LeaderEpoch))
 	e.int32s(c.ISR)
+}
+
+// base writes the base of a config change: version 4, which guarded
+// changes take, holds one; earlier versions do not.
+func (e *encoder) base(base map[string]string) {
+	if e.version >= 4 {
+		e.stringMap(base)
+	}
 }
 
 func (e *encoder) uvarint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
@@ -433,6 +462,15 @@ func (d *decoder) stringMap() map[string]string {
 		m[k] = d.string()
 	}
 	return m
+}
+
+// base reads what encoder.base writes: a version 4 config change is
+// guarded.
+func (d *decoder) base() (guarded bool, base map[string]string) {
+	if d.version < 4 {
+		return false, nil
+	}
+	return true, d.stringMap()
 }
 
 func (d *decoder) change() PartitionChange {

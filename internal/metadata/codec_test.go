@@ -7,57 +7,68 @@ import (
 	"testing"
 )
 
-// sampleRecords holds one canonical record of each kind (empty collections
-// as nil, as the decoder produces them).
-func sampleRecords() []Record {
-	return []Record{
-		RegisterBroker{ID: 1, Host: "localhost", Port: 9092},
-		RegisterBroker{ID: 2147483647, Host: "h", Port: 65535, Rack: "rack-a", Incarnation: idC},
-		FenceBroker{ID: 3, Epoch: 1 << 40},
-		UnregisterBroker{ID: 4, Epoch: 77},
-		SetBrokerConfigs{Broker: ClusterDefault, Set: map[string]string{"log.retention.ms": "5"}, Delete: []string{"message.max.bytes"}},
-		SetBrokerConfigs{Broker: 2},
-		SetControllerAddr{ID: 4, Addr: "127.0.0.1:9196"},
-		UnfenceBroker{ID: 3, Epoch: 7},
-		ChangePartitions{Changes: []PartitionChange{
+// sample is a canonical record (empty collections as nil, as the decoder
+// produces them) and the version that encodes it: the lowest that holds it.
+type sample struct {
+	rec     Record
+	version byte
+}
+
+// samples holds records of every kind, in every version they take.
+func samples() []sample {
+	return []sample{
+		{RegisterBroker{ID: 1, Host: "localhost", Port: 9092}, 2},
+		{RegisterBroker{ID: 2147483647, Host: "h", Port: 65535, Rack: "rack-a", Incarnation: idC}, 2},
+		{FenceBroker{ID: 3, Epoch: 1 << 40}, 2},
+		{UnregisterBroker{ID: 4, Epoch: 77}, 3},
+		{SetBrokerConfigs{Broker: ClusterDefault, Set: map[string]string{"log.retention.ms": "5"}, Delete: []string{"message.max.bytes"}}, 3},
+		{SetBrokerConfigs{Broker: 2}, 3},
+		{SetBrokerConfigs{Broker: 2, Set: map[string]string{"log.retention.ms": "6"}, Guarded: true, Base: map[string]string{"log.retention.ms": "5"}}, 4},
+		{SetBrokerConfigs{Broker: ClusterDefault, Delete: []string{"a"}, Guarded: true}, 4},
+		{SetControllerAddr{ID: 4, Addr: "127.0.0.1:9196"}, 4},
+		{UnfenceBroker{ID: 3, Epoch: 7}, 2},
+		{ChangePartitions{Changes: []PartitionChange{
 			{TopicID: idA, Partition: 1, Epoch: 4, Leader: 2, LeaderEpoch: 9, ISR: []int32{2, 3}},
 			{TopicID: idB, Partition: 0, Epoch: 0, Leader: -1, LeaderEpoch: 1, ISR: []int32{1}},
-		}},
-		CreateTopic{Name: "t", ID: idA, Partitions: []Partition{
+		}}, 2},
+		{CreateTopic{Name: "t", ID: idA, Partitions: []Partition{
 			{Index: 0, Leader: 1, LeaderEpoch: 3, Epoch: 12, Replicas: []int32{1, 2}, ISR: []int32{1}},
 			{Index: 1, Leader: -1, Replicas: []int32{2}},
-		}, Configs: map[string]string{"retention.ms": "-1", "cleanup.policy": "compact"}},
-		CreateTopic{Name: "u", ID: idB, Partitions: []Partition{{Leader: 1, Replicas: []int32{1}, ISR: []int32{1}}}},
-		DeleteTopic{ID: idA},
-		CreatePartitions{TopicID: idB, Partitions: []Partition{{Index: 1, Leader: 1, Replicas: []int32{1}, ISR: []int32{1}}}},
-		SetTopicConfigs{TopicID: idA, Set: map[string]string{"a": ""}, Delete: []string{"b", "c"}},
-		SetTopicConfigs{TopicID: idA},
-		AllocateProducerIDs{Broker: 1, First: 1 << 40, Count: 1000},
-		AllocateProducerIDs{Broker: -1, First: -5, Count: -9223372036854775808},
-		SetClusterID{ID: "abcdefghijklmnopqrstuv"},
-		Batch{Records: []Record{
+		}, Configs: map[string]string{"retention.ms": "-1", "cleanup.policy": "compact"}}, 2},
+		{CreateTopic{Name: "u", ID: idB, Partitions: []Partition{{Leader: 1, Replicas: []int32{1}, ISR: []int32{1}}}}, 2},
+		{DeleteTopic{ID: idA}, 2},
+		{CreatePartitions{TopicID: idB, Partitions: []Partition{{Index: 1, Leader: 1, Replicas: []int32{1}, ISR: []int32{1}}}}, 2},
+		{SetTopicConfigs{TopicID: idA, Set: map[string]string{"a": ""}, Delete: []string{"b", "c"}}, 2},
+		{SetTopicConfigs{TopicID: idA}, 2},
+		{SetTopicConfigs{TopicID: idA, Set: map[string]string{"a": "2"}, Delete: []string{"b"}, Guarded: true, Base: map[string]string{"a": "1", "b": "x"}}, 4},
+		{SetTopicConfigs{TopicID: idB, Set: map[string]string{"a": "1"}, Guarded: true}, 4},
+		{AllocateProducerIDs{Broker: 1, First: 1 << 40, Count: 1000}, 2},
+		{AllocateProducerIDs{Broker: -1, First: -5, Count: -9223372036854775808}, 2},
+		{SetClusterID{ID: "abcdefghijklmnopqrstuv"}, 2},
+		{Batch{Records: []Record{
 			RegisterBroker{ID: 4, Host: "h4", Port: 1, Incarnation: idA},
 			ChangePartitions{Changes: []PartitionChange{{TopicID: idB, Partition: 0, Epoch: 3, Leader: -1, LeaderEpoch: 2, ISR: []int32{4}}}},
-		}},
-		ReassignPartitions{Changes: []PartitionReassignment{
+		}}, 2},
+		{ReassignPartitions{Changes: []PartitionReassignment{
 			{PartitionChange: PartitionChange{TopicID: idA, Partition: 2, Epoch: 5, Leader: 3, LeaderEpoch: 1, ISR: []int32{1, 3}},
 				Replicas: []int32{3, 4, 1}, Adding: []int32{4}, Removing: []int32{1}},
 			{PartitionChange: PartitionChange{TopicID: idB, Partition: 0, Epoch: 6, Leader: 4, LeaderEpoch: 2, ISR: []int32{4}},
 				Replicas: []int32{4}},
-		}},
-		Batch{Records: []Record{ReassignPartitions{Changes: []PartitionReassignment{
+		}}, 3},
+		{Batch{Records: []Record{ReassignPartitions{Changes: []PartitionReassignment{
 			{PartitionChange: PartitionChange{TopicID: idB, Partition: 0, Epoch: 6, Leader: 4, ISR: []int32{4}}, Replicas: []int32{4, 5}, Adding: []int32{5}},
-		}}}},
+		}}}}, 3},
+		{Batch{Records: []Record{DeleteTopic{ID: idA}, SetTopicConfigs{TopicID: idB, Guarded: true, Delete: []string{"a"}, Base: map[string]string{"a": "1"}}}}, 4},
 	}
 }
 
-// TestRecordRoundTrip encodes each sample record, with the lowest version
-// that holds it: 3 for reassignments, else 2, which the release before
-// reassignments reads.
+// TestRecordRoundTrip encodes each sample record with the lowest version
+// that holds it (so a node of an earlier release reads every record that
+// needs nothing newer) and decodes it back.
 func TestRecordRoundTrip(t *testing.T) {
-	for _, r := range sampleRecords() {
+	for _, sm := range samples() {
+		r, want := sm.rec, sm.version
 		b := EncodeRecord(r)
-		want := recordVersion(r)
 		if b[0] != want || kind(b[1]) != r.kind() {
 			t.Fatalf("%T: got header % x, want version %d", r, b[:2], want)
 		}
@@ -107,8 +118,8 @@ func TestDecodeRecordErrors(t *testing.T) {
 // FuzzDecodeRecord checks that DecodeRecord never panics and that whatever
 // it accepts re-encodes to bytes that decode to the same record.
 func FuzzDecodeRecord(f *testing.F) {
-	for _, r := range sampleRecords() {
-		b := EncodeRecord(r)
+	for _, sm := range samples() {
+		b := EncodeRecord(sm.rec)
 		f.Add(b)
 		f.Add(b[:len(b)/2])
 		f.Add(append(bytes.Clone(b), 0xff))

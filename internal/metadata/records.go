@@ -142,21 +142,28 @@ type CreatePartitions struct {
 }
 
 // SetTopicConfigs sets the keys in Set and removes the keys in Delete from a
-// topic's config overrides. A key may not appear in both.
+// topic's config overrides. A key may not appear in both. A Guarded change
+// (format version 4) applies only while the overrides are still Base, the
+// ones it was decided on, so a change decided before another one replaced
+// them is refused rather than merged into the result.
 type SetTopicConfigs struct {
 	TopicID [16]byte
 	Set     map[string]string
 	Delete  []string
+	Guarded bool
+	Base    map[string]string
 }
 
 // SetBrokerConfigs sets the keys in Set and removes the keys in Delete from
 // the dynamic settings of Broker, or of the cluster-wide default when Broker
 // is ClusterDefault (Kafka's ConfigRecord of a BROKER resource). A key may
-// not appear in both.
+// not appear in both. Guarded and Base are as in SetTopicConfigs.
 type SetBrokerConfigs struct {
-	Broker int32
-	Set    map[string]string
-	Delete []string
+	Broker  int32
+	Set     map[string]string
+	Delete  []string
+	Guarded bool
+	Base    map[string]string
 }
 
 // ClusterDefault is the Broker of the cluster-wide dynamic settings.

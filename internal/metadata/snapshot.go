@@ -19,15 +19,15 @@ func (img *Image) EncodeSnapshot() ([]byte, error) {
 	topics := img.Topics()
 	v := baseVersion
 	if len(img.brokerConfigs) > 0 {
-		v = 3
+		v = reassignVersion
 	}
 	for _, t := range topics {
 		if slices.ContainsFunc(t.Partitions, Partition.reassigning) {
-			v = 3
+			v = reassignVersion
 		}
 	}
 	if len(img.controllerAddrs) > 0 {
-		v = 4
+		v = Version
 	}
 	e := &encoder{b: []byte{v, byte(kindSnapshot)}, version: v}
 	e.uvarint(img.AppliedIndex)

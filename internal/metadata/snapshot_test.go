@@ -79,9 +79,9 @@ func TestSnapshotRoundTrip(t *testing.T) {
 		want := baseVersion
 		switch src {
 		case moving, configured:
-			want = 3
+			want = reassignVersion
 		case addressed:
-			want = 4
+			want = Version
 		}
 		if b[0] != want {
 			t.Fatalf("snapshot version %d, want %d", b[0], want)
