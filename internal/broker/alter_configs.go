@@ -26,12 +26,18 @@ package broker
 //     IncrementalAlterConfigs applies its operations to them; the result is
 //     written to the metadata log and every node applies it without a
 //     restart, this node's own over the cluster's over the command line.
-//     Only the settings Strata applies live are dynamic: the broker
+//     The dynamic settings are Kafka's (config.IsDynamic): the broker
 //     defaults of topic configs (log.retention.ms, message.max.bytes,
-//     min.insync.replicas, ...). Any other setting refuses the whole
-//     resource with INVALID_REQUEST ("Cannot update these configs
-//     dynamically: Set(...)"), as Kafka answers; a bad value or unknown
-//     name is INVALID_CONFIG.
+//     min.insync.replicas, ...), the replication throttles, the log
+//     cleaner's settings, and some accepted without effect (thread pools,
+//     Kerberos). Any other setting, and Kafka's dynamic listener, TLS, SASL
+//     and connection-limit settings, refuses the whole resource with
+//     INVALID_REQUEST ("Cannot update these configs dynamically:
+//     Set(...)"), as Kafka answers a setting that needs a restart; so do a
+//     per-broker setting (sasl.kerberos.*) in the cluster-wide defaults and
+//     a change of log.cleaner.threads beyond half or double the value in
+//     force, with Kafka's messages. A bad value or unknown name is
+//     INVALID_CONFIG.
 //   - BROKER_LOGGER (8), IncrementalAlterConfigs only: the name must be this
 //     node's id; no logger is known, so SET and DELETE are INVALID_CONFIG
 //     ("Logger x does not exist!") and APPEND and SUBTRACT INVALID_REQUEST.
@@ -279,7 +285,7 @@ func (b *Broker) alterBrokerConfigs(ctx context.Context, r alterResource, valida
 		if err != nil {
 			return nil, err
 		}
-		return config.CheckDynamic(b.cfg.Settings, next)
+		return config.CheckDynamic(b.settings(), r.name != "", next)
 	}, validateOnly)
 }
 

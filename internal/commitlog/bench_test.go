@@ -84,7 +84,7 @@ func BenchmarkClean(b *testing.B) {
 				}
 				forceRoll(b, tl.Log)
 				b.StartTimer()
-				st, err := tl.Clean(context.Background())
+				st, err := tl.Clean(context.Background(), CleanOptions{})
 				if err != nil || !st.Due {
 					b.Fatalf("clean: %+v, %v", st, err)
 				}

@@ -19,6 +19,43 @@ type CleanStats struct {
 	TombstonesRemoved int64 // of those, tombstones dropped because their delete horizon had passed
 }
 
+// CleanOptions are the settings of one cleaning pass that are the
+// cleaner's rather than the log's (Kafka's log.cleaner.* broker settings);
+// the zero value is the defaults, unthrottled.
+type CleanOptions struct {
+	// DedupeBufferBytes caps the memory of the pass's key map: once it is
+	// passed, the pass maps no further segment (<= 0: 128 MiB).
+	DedupeBufferBytes int64
+	// IOBufferBytes is how much the pass reads from a segment at a time,
+	// and how much it buffers before writing a cleaned one (<= 0: 1 MiB).
+	IOBufferBytes int64
+	// Throttle, when set, is told of every byte the pass reads and writes,
+	// and may hold the pass up.
+	Throttle Throttle
+}
+
+// Throttle limits the I/O of cleaning passes.
+type Throttle interface {
+	// Wait takes n bytes read or written and returns when the pass may go
+	// on, or with ctx's error.
+	Wait(ctx context.Context, n int64) error
+}
+
+const (
+	defaultDedupeBufferBytes = 128 << 20
+	defaultCleanIOBytes      = 1 << 20
+)
+
+func (o CleanOptions) normalized() CleanOptions {
+	if o.DedupeBufferBytes <= 0 {
+		o.DedupeBufferBytes = defaultDedupeBufferBytes
+	}
+	if o.IOBufferBytes <= 0 {
+		o.IOBufferBytes = defaultCleanIOBytes
+	}
+	return o
+}
+
 // errCleanRace stops a pass whose segments changed under it (retention,
 // truncation); the next pass plans again.
 var errCleanRace = errors.New("segments changed during cleaning")
@@ -123,7 +160,7 @@ func (l *Log) CleanableRatio() float64 {
 //
 // A pass builds a map from key to latest offset over the records of the
 // dirty cleanable segments (whole segments, stopping once the map passes
-// DedupeBufferBytes), then rewrites every cleanable segment up to the
+// opts.DedupeBufferBytes), then rewrites every cleanable segment up to the
 // last mapped one, merging neighbours while the result fits SegmentBytes
 // and the 32-bit relative index, keeping per key only the record with the
 // latest offset, every record without a key, every control batch, and
@@ -136,21 +173,24 @@ func (l *Log) CleanableRatio() float64 {
 // first dirty offset (the base of the first segment not cleaned) is
 // persisted.
 //
+// The pass reads and writes opts.IOBufferBytes at a time, and tells
+// opts.Throttle of every batch it reads and every write it makes.
+//
 // Appends, reads and retention proceed during a pass; if retention or
 // Truncate changes a segment the pass is cleaning, the pass stops early
 // without error. Clean returns ctx.Err() when ctx is done, an error
 // wrapping ErrCorruption for unreadable batches, and, when a swap fails
 // half-way, the error after failing the log (ErrClosed from then on;
 // Open completes the swap). Concurrent calls run one after the other.
-func (l *Log) Clean(ctx context.Context) (CleanStats, error) {
-	return l.CleanBelow(ctx, math.MaxInt64)
+func (l *Log) Clean(ctx context.Context, opts CleanOptions) (CleanStats, error) {
+	return l.CleanBelow(ctx, math.MaxInt64, opts)
 }
 
 // CleanBelow is Clean with only the segments wholly below limit cleanable:
 // a replicated partition cleans no further than its high watermark, since a
 // record above it may yet be truncated, and with it the later value of a key
 // whose earlier value the cleaner would have removed.
-func (l *Log) CleanBelow(ctx context.Context, limit int64) (CleanStats, error) {
+func (l *Log) CleanBelow(ctx context.Context, limit int64, opts CleanOptions) (CleanStats, error) {
 	l.cleanMu.Lock()
 	defer l.cleanMu.Unlock()
 	now := l.nowMs()
@@ -173,7 +213,7 @@ func (l *Log) CleanBelow(ctx context.Context, limit int64) (CleanStats, error) {
 	if !due {
 		return CleanStats{}, nil
 	}
-	c := &cleaner{l: l, p: &p, now: now, horizon: satAdd(now, p.cfg.DeleteRetentionMs), nextHorizon: math.MaxInt64}
+	c := &cleaner{l: l, p: &p, opts: opts.normalized(), now: now, horizon: satAdd(now, p.cfg.DeleteRetentionMs), nextHorizon: math.MaxInt64}
 	c.stats.Due = true
 	cut, err := c.buildMap(ctx)
 	if err != nil {
@@ -303,6 +343,7 @@ func (m *keyMap) latest(key []byte) (int64, bool) {
 type cleaner struct {
 	l       *Log
 	p       *cleanPlan
+	opts    CleanOptions // normalized
 	now     int64
 	horizon int64 // delete horizon given to batches whose tombstones are first cleaned
 	// nextHorizon is the earliest delete horizon of a batch the pass
@@ -326,10 +367,10 @@ func (c *cleaner) buildMap(ctx context.Context) (int, error) {
 		if p.ends[i] <= p.firstDirty {
 			continue
 		}
-		if mapped && c.keys.bytes >= p.cfg.DedupeBufferBytes {
+		if mapped && c.keys.bytes >= c.opts.DedupeBufferBytes {
 			return i, nil
 		}
-		err := scanBatches(ctx, s, p.sizes[i], &c.buf, func(b []byte, h recordbatch.Header) error {
+		err := c.scan(ctx, s, p.sizes[i], func(b []byte, h recordbatch.Header) error {
 			if h.Control() || h.LastOffset() < p.firstDirty {
 				return nil
 			}
@@ -348,12 +389,12 @@ func (c *cleaner) buildMap(ctx context.Context) (int, error) {
 	return len(p.segs), nil
 }
 
-// scanBatches calls fn with each batch of s's log in [0, size), in order.
-// The batch bytes are valid only during the call. It stops at fn's first
-// error, and when ctx is done.
-func scanBatches(ctx context.Context, s *segment, size int64, buf *[]byte, fn func(b []byte, h recordbatch.Header) error) error {
-	sc := scanner{f: s.log, end: size, buf: (*buf)[:0]}
-	defer func() { *buf = sc.buf }()
+// scan calls fn with each batch of s's log in [0, size), in order, reading
+// IOBufferBytes at a time. The batch bytes are valid only during the call.
+// It stops at fn's first error, and when ctx is done.
+func (c *cleaner) scan(ctx context.Context, s *segment, size int64, fn func(b []byte, h recordbatch.Header) error) error {
+	sc := scanner{f: s.log, end: size, buf: c.buf[:0], chunk: c.opts.IOBufferBytes}
+	defer func() { c.buf = sc.buf }()
 	for pos := int64(0); pos < size; {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -362,7 +403,10 @@ func scanBatches(ctx context.Context, s *segment, size int64, buf *[]byte, fn fu
 		if err == nil {
 			var h recordbatch.Header
 			if h, err = recordbatch.ReadHeader(b); err == nil {
-				if err = fn(b, h); err == nil {
+				if err = c.throttle(ctx, h.Size()); err == nil {
+					err = fn(b, h)
+				}
+				if err == nil {
 					pos += h.Size()
 					continue
 				}
@@ -376,12 +420,26 @@ func scanBatches(ctx context.Context, s *segment, size int64, buf *[]byte, fn fu
 	return nil
 }
 
-// errCleanWrite marks failures writing cleaned files, so that scanBatches
-// does not report them as corruption.
-var errCleanWrite = errors.New("write cleaned segment")
+// throttle tells the throttle, if any, of n bytes read or written.
+func (c *cleaner) throttle(ctx context.Context, n int64) error {
+	if c.opts.Throttle == nil {
+		return nil
+	}
+	return c.opts.Throttle.Wait(ctx, n)
+}
 
-// cleanWriteChunk is how many cleaned bytes are buffered before a write.
-const cleanWriteChunk = 1 << 20
+// write writes the cleaned batches buffered in c.out at off, once the
+// throttle allows.
+func (c *cleaner) write(ctx context.Context, w *cleanedFiles, off int64) error {
+	if err := c.throttle(ctx, int64(len(c.out))); err != nil {
+		return err
+	}
+	return w.write(c.out, off)
+}
+
+// errCleanWrite marks failures writing cleaned files, so that scan does
+// not report them as corruption.
+var errCleanWrite = errors.New("write cleaned segment")
 
 // cleanGroup rewrites planned segments [lo, hi) into one cleaned segment
 // and swaps it in, unless nothing changed (a single segment whose batches
@@ -405,7 +463,7 @@ func (c *cleaner) cleanGroup(ctx context.Context, lo, hi int) error {
 	var removed, tombstones, written int64
 	c.out = c.out[:0]
 	for k := lo; k < hi; k++ {
-		err := scanBatches(ctx, p.segs[k], p.sizes[k], &c.buf, func(b []byte, h recordbatch.Header) error {
+		err := c.scan(ctx, p.segs[k], p.sizes[k], func(b []byte, h recordbatch.Header) error {
 			start := len(c.out)
 			if h.Control() {
 				if _, err := recordbatch.Check(b); err != nil {
@@ -442,8 +500,8 @@ func (c *cleaner) cleanGroup(ctx context.Context, lo, hi int) error {
 				nh, _ := recordbatch.ReadHeader(c.out[start:])
 				st.observe(nh, written+int64(start), base, interval, true)
 			}
-			if len(c.out) >= cleanWriteChunk {
-				if err := w.write(c.out, written); err != nil {
+			if int64(len(c.out)) >= c.opts.IOBufferBytes {
+				if err := c.write(ctx, w, written); err != nil {
 					return err
 				}
 				written += int64(len(c.out))
@@ -458,7 +516,7 @@ func (c *cleaner) cleanGroup(ctx context.Context, lo, hi int) error {
 	if !changed {
 		return nil
 	}
-	if err := w.write(c.out, written); err != nil {
+	if err := c.write(ctx, w, written); err != nil {
 		return err
 	}
 	st.tix = maybeAppendTimeEntry(st.tix, st.maxTS, st.maxTSOff-base)

@@ -21,6 +21,7 @@ type modelLog struct {
 	fsys  *faultFS
 	clock *fakeClock
 	cfg   Config
+	clean CleanOptions // the options of every pass
 	l     *Log
 	m     *model
 	// swapsCompleted counts recoveries that completed an interrupted swap.
@@ -87,7 +88,7 @@ func (ml *modelLog) cleanWithFault(n int) bool {
 	ml.t.Helper()
 	before := ml.fsys.ops
 	ml.fsys.failAfter(n)
-	_, err := ml.l.Clean(context.Background())
+	_, err := ml.l.Clean(context.Background(), ml.clean)
 	used := ml.fsys.ops - before
 	if err != nil && !errors.Is(err, errInjected) {
 		ml.t.Fatalf("clean with fault after %d operations: %v", n, err)
@@ -131,17 +132,20 @@ func TestCleanModel(t *testing.T) {
 			cfg.SegmentBytes = int64(600 + rng.IntN(2000))
 			cfg.MinCleanableDirtyRatio = []float64{0, 0.3, 0.5}[rng.IntN(3)]
 			cfg.DeleteRetentionMs = 1000
-			if rng.IntN(3) == 0 {
-				cfg.DedupeBufferBytes = 300 // a few keys per pass
-			}
 			ml := openModelLog(t, cfg)
+			if rng.IntN(3) == 0 {
+				ml.clean.DedupeBufferBytes = 300 // a few keys per pass
+			}
+			if seed%4 == 1 {
+				ml.clean.IOBufferBytes = 100 // reads and writes of a batch or two
+			}
 			keys := 5 + rng.IntN(30)
 			for step := range 120 {
 				switch op := rng.IntN(20); {
 				case op < 13:
 					ml.randomBatch(rng, keys)
 				case op < 15:
-					if _, err := ml.l.Clean(context.Background()); err != nil {
+					if _, err := ml.l.Clean(context.Background(), ml.clean); err != nil {
 						t.Fatalf("step %d: clean: %v", step, err)
 					}
 				case op < 17:
@@ -158,16 +162,16 @@ func TestCleanModel(t *testing.T) {
 			// Every tombstone gets its horizon, then the horizon passes.
 			forceRoll(t, ml.l)
 			cfg.MinCleanableDirtyRatio = 0
-			cfg.DedupeBufferBytes = 0
+			ml.clean = CleanOptions{}
 			ml.l.SetConfig(cfg)
 			ml.cfg = cfg
 			for range 2 {
-				if _, err := ml.l.Clean(context.Background()); err != nil {
+				if _, err := ml.l.Clean(context.Background(), CleanOptions{}); err != nil {
 					t.Fatalf("final clean: %v", err)
 				}
 				ml.clock.Advance(time.Duration(cfg.DeleteRetentionMs) * time.Millisecond)
 			}
-			if _, err := ml.l.Clean(context.Background()); err != nil {
+			if _, err := ml.l.Clean(context.Background(), CleanOptions{}); err != nil {
 				t.Fatalf("final clean: %v", err)
 			}
 			ml.m.check(t, ml.l, true)
@@ -197,7 +201,7 @@ func TestCleanCrashAtEveryStep(t *testing.T) {
 			completed++
 		}
 		ml.m.check(t, ml.l, false)
-		if _, err := ml.l.Clean(context.Background()); err != nil {
+		if _, err := ml.l.Clean(context.Background(), CleanOptions{}); err != nil {
 			t.Fatalf("fault after %d: clean after recovery: %v", n, err)
 		}
 		ml.m.check(t, ml.l, false)

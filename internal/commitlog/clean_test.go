@@ -169,7 +169,7 @@ func compactConfig() Config {
 
 func clean(t testing.TB, l *Log) CleanStats {
 	t.Helper()
-	st, err := l.Clean(context.Background())
+	st, err := l.Clean(context.Background(), CleanOptions{})
 	if err != nil {
 		t.Fatalf("clean: %v", err)
 	}
@@ -498,7 +498,7 @@ func TestCleanConcurrentWithAppendsAndReads(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		for range 20 {
-			if _, err := tl.Clean(context.Background()); err != nil {
+			if _, err := tl.Clean(context.Background(), CleanOptions{}); err != nil {
 				done <- err
 				return
 			}
@@ -530,7 +530,7 @@ func TestCleanCanceled(t *testing.T) {
 	forceRoll(t, tl.Log)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := tl.Clean(ctx); err == nil {
+	if _, err := tl.Clean(ctx, CleanOptions{}); err == nil {
 		t.Fatalf("got no error from a canceled clean")
 	}
 	m.check(t, tl.Log, false)
@@ -554,7 +554,7 @@ func TestCleanStopsWhenSegmentsChange(t *testing.T) {
 		t.Fatalf("got plan of %d segments, want several", len(p.segs))
 	}
 	defer p.release()
-	c := &cleaner{l: tl.Log, p: &p, now: now, horizon: now, nextHorizon: math.MaxInt64}
+	c := &cleaner{l: tl.Log, p: &p, opts: CleanOptions{}.normalized(), now: now, horizon: now, nextHorizon: math.MaxInt64}
 	if _, err := c.buildMap(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -585,6 +585,56 @@ func TestCleanStopsWhenSegmentsChange(t *testing.T) {
 	readRecords(t, tl.Log)
 }
 
+// countThrottle counts the bytes a pass reports; on call cancelAt (if
+// set) it cancels the pass's context and answers as a throttle whose
+// context ended.
+type countThrottle struct {
+	bytes, calls, cancelAt int64
+	cancel                 context.CancelFunc
+}
+
+func (c *countThrottle) Wait(ctx context.Context, n int64) error {
+	c.bytes += n
+	if c.calls++; c.calls == c.cancelAt {
+		c.cancel()
+	}
+	return ctx.Err()
+}
+
+// TestCleanThrottle: a pass reports to its throttle every byte it reads
+// (the dirty segments to map their keys, then each segment it rewrites)
+// and writes, with small I/O buffers too; a throttle that ends the pass's
+// context stops it with the log intact.
+func TestCleanThrottle(t *testing.T) {
+	tl := openTest(t, newMemFS(), compactConfig(), Options{})
+	m := newModel()
+	for i := range 60 {
+		m.appendKeyed(t, tl.Log, 1000, recordbatch.CodecNone, keyed(fmt.Sprint(i%4), fmt.Sprint(i, bytes.Repeat([]byte("v"), 80))))
+	}
+	forceRoll(t, tl.Log)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stopper := &countThrottle{cancelAt: 3, cancel: cancel}
+	if _, err := tl.Clean(ctx, CleanOptions{Throttle: stopper}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v from a pass its throttle stopped, want context.Canceled", err)
+	}
+	m.check(t, tl.Log, false)
+
+	th := &countThrottle{}
+	st, err := tl.Clean(context.Background(), CleanOptions{IOBufferBytes: 100, Throttle: th})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.SegmentsCleaned < 3 {
+		t.Fatalf("cleaned %d segments, want several", st.SegmentsCleaned)
+	}
+	if want := 2*st.BytesBefore + st.BytesAfter; th.bytes < want {
+		t.Fatalf("throttle told of %d bytes, want at least %d: the cleaned segments read twice and their replacements written", th.bytes, want)
+	}
+	m.check(t, tl.Log, true)
+}
+
 // TestCleanBelow: only segments wholly below the limit are cleaned, so a
 // key's later value above it (which a truncation may yet remove) does not
 // make the cleaner drop the earlier one.
@@ -600,7 +650,7 @@ func TestCleanBelow(t *testing.T) {
 	tl.mu.RLock()
 	limit := tl.segs[1].base // only the first segment lies wholly below
 	tl.mu.RUnlock()
-	stats, err := tl.CleanBelow(context.Background(), limit)
+	stats, err := tl.CleanBelow(context.Background(), limit, CleanOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

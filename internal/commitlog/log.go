@@ -53,7 +53,6 @@ type Config struct {
 	MinCleanableDirtyRatio float64 // min.cleanable.dirty.ratio: clean when dirty bytes / cleanable bytes reach this
 	MinCompactionLagMs     int64   // min.compaction.lag.ms: segments holding a record younger than this are not cleaned
 	MaxCompactionLagMs     int64   // max.compaction.lag.ms: clean regardless of the ratio when a dirty record is older; also caps SegmentMs; <= 0 = math.MaxInt64
-	DedupeBufferBytes      int64   // log.cleaner.dedupe.buffer.size: memory cap of a cleaning pass's key map (128 MiB); <= 0 = default
 }
 
 // DefaultConfig returns Kafka's defaults.
@@ -72,7 +71,6 @@ func DefaultConfig() Config {
 		DeleteRetentionMs:      24 * 3600 * 1000,
 		MinCleanableDirtyRatio: 0.5,
 		MaxCompactionLagMs:     math.MaxInt64,
-		DedupeBufferBytes:      128 << 20,
 	}
 }
 
@@ -96,9 +94,6 @@ func (c Config) normalized() Config {
 	c.DeleteRetentionMs = max(c.DeleteRetentionMs, 0)
 	if c.MaxCompactionLagMs <= 0 {
 		c.MaxCompactionLagMs = math.MaxInt64
-	}
-	if c.DedupeBufferBytes <= 0 {
-		c.DedupeBufferBytes = d.DedupeBufferBytes
 	}
 	return c
 }

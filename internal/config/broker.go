@@ -15,6 +15,7 @@ import (
 var brokerDefs = []Definition{
 	boolDef("auto.create.topics.enable", true, "Enable auto creation of topics on the server."),
 	boolDef("auto.leader.rebalance.enable", true, "Enables automatic leader balancing."),
+	intDef("background.threads", kmsg.ConfigTypeInt, "10", 1, "The number of threads for background tasks (no effect in Strata: its background work runs on goroutines)."),
 	intDef("broker.heartbeat.interval.ms", kmsg.ConfigTypeInt, "100", 10, "How often a node tells the controller voters it is alive (Kafka: 2000)."),
 	intDef("broker.id", kmsg.ConfigTypeInt, "-1", noMin, "The broker id; must equal node.id when both are set."),
 	{Name: "broker.rack", Type: kmsg.ConfigTypeString, check: rackName,
@@ -37,12 +38,19 @@ var brokerDefs = []Definition{
 	intDef("leader.imbalance.per.broker.percentage", kmsg.ConfigTypeInt, "10", 0, "The share of a broker's preferred leaderships it may lose before the controller gives them back, in percent."),
 	intDef("leader.replication.throttled.rate", kmsg.ConfigTypeLong, maxLong, 1, "Bytes per second a broker sends, as leader, to followers of throttled replicas (leader.replication.throttled.replicas) that are out of the ISR."),
 	intDef("log.cleaner.backoff.ms", kmsg.ConfigTypeLong, "15000", 0, "The amount of time to sleep when there are no logs to clean."),
+	intDef("log.cleaner.dedupe.buffer.size", kmsg.ConfigTypeLong, "134217728", noMin, "The memory the cleaner's key maps may use, shared by the cleaner threads; a pass that fills its share cleans what it mapped and leaves the rest to the next."),
 	intDef("log.cleaner.delete.retention.ms", kmsg.ConfigTypeLong, "86400000", 0, "The amount of time to retain tombstone markers for log compacted topics."),
 	boolDef("log.cleaner.enable", true, "Enable the log cleaner process to run on the server."),
+	{Name: "log.cleaner.io.buffer.load.factor", Type: kmsg.ConfigTypeDouble, Default: str("0.9"), check: betweenFloat(0, 1),
+		Doc: "The share of its dedupe buffer a cleaner thread fills before it stops mapping keys for a pass."},
+	intDef("log.cleaner.io.buffer.size", kmsg.ConfigTypeInt, "524288", 0, "The memory for the cleaner's I/O buffers, shared by the cleaner threads: half for reading segments, half for writing cleaned ones."),
+	{Name: "log.cleaner.io.max.bytes.per.second", Type: kmsg.ConfigTypeDouble, Default: str(maxDouble), check: betweenFloat(1, math.MaxFloat64),
+		Doc: "The cleaner is throttled so that the sum of its read and write I/O stays below this many bytes per second, on average."},
 	intDef("log.cleaner.max.compaction.lag.ms", kmsg.ConfigTypeLong, maxLong, 1, "The maximum time a message will remain ineligible for compaction in the log."),
 	{Name: "log.cleaner.min.cleanable.ratio", Type: kmsg.ConfigTypeDouble, Default: str("0.5"), check: betweenFloat(0, 1),
 		Doc: "The minimum ratio of dirty log to total log for a log to be eligible for cleaning."},
 	intDef("log.cleaner.min.compaction.lag.ms", kmsg.ConfigTypeLong, "0", 0, "The minimum time a message will remain uncompacted in the log."),
+	intDef("log.cleaner.threads", kmsg.ConfigTypeInt, "1", 1, "The number of logs the cleaner compacts at once."),
 	{Name: "log.cleanup.policy", Type: kmsg.ConfigTypeList, Default: str("delete"), check: listOf("compact", "delete"),
 		Doc: "The default cleanup policy for segments beyond the retention window."},
 	intDef("log.flush.interval.messages", kmsg.ConfigTypeLong, maxLong, 1, "The number of messages accumulated on a log partition before messages are flushed to disk."),
@@ -77,7 +85,11 @@ var brokerDefs = []Definition{
 	intDef("message.max.bytes", kmsg.ConfigTypeInt, "1048588", 0, "The largest record batch size allowed, after compression."),
 	intDef("min.insync.replicas", kmsg.ConfigTypeInt, "1", 1, "The minimum number of replicas that must acknowledge an acks=all write."),
 	intDef("node.id", kmsg.ConfigTypeInt, "-1", noMin, "The node id of this server."),
+	intDef("num.io.threads", kmsg.ConfigTypeInt, "8", 1, "The number of threads that process requests (no effect in Strata: each connection's requests run on goroutines)."),
+	intDef("num.network.threads", kmsg.ConfigTypeInt, "3", 1, "The number of threads that read requests and write responses (no effect in Strata: each connection has its own goroutines)."),
 	intDef("num.partitions", kmsg.ConfigTypeInt, "1", 1, "The default number of log partitions per topic."),
+	intDef("num.recovery.threads.per.data.dir", kmsg.ConfigTypeInt, "1", 1, "The number of threads that recover logs at start and flush them at shutdown (no effect in Strata: it opens several logs at once, whatever this says)."),
+	intDef("num.replica.fetchers", kmsg.ConfigTypeInt, "1", 1, "The number of fetchers that replicate from each leader broker (no effect in Strata: it always runs one per leader broker, as this setting's default)."),
 	intDef("offset.metadata.max.bytes", kmsg.ConfigTypeInt, "4096", noMin, "The maximum size for a metadata entry associated with an offset commit."),
 	intDef("offsets.commit.timeout.ms", kmsg.ConfigTypeInt, "5000", 1, "How long an offset commit waits for replication of the offsets topic."),
 	intDef("offsets.retention.check.interval.ms", kmsg.ConfigTypeLong, "600000", 1, "Frequency at which to check for stale offsets."),
@@ -87,6 +99,7 @@ var brokerDefs = []Definition{
 	intDef("offsets.topic.segment.bytes", kmsg.ConfigTypeInt, "104857600", 1, "The segment size of the offsets topic."),
 	intDef("producer.id.expiration.check.interval.ms", kmsg.ConfigTypeInt, "600000", 1, "How often producer ids idle longer than producer.id.expiration.ms are removed."),
 	intDef("producer.id.expiration.ms", kmsg.ConfigTypeInt, "86400000", 1, "How long an idle producer id is kept."),
+	intDef("replica.alter.log.dirs.io.max.bytes.per.second", kmsg.ConfigTypeLong, maxLong, 0, "Bytes per second for moving replicas between log directories (no effect in Strata: a node has one data directory)."),
 	intDef("replica.fetch.backoff.ms", kmsg.ConfigTypeInt, "1000", 0, "How long a follower waits before fetching again after a fetch error."),
 	intDef("replica.fetch.max.bytes", kmsg.ConfigTypeInt, "1048576", 0, "The number of bytes of messages to attempt to fetch for each partition when replicating."),
 	intDef("replica.fetch.min.bytes", kmsg.ConfigTypeInt, "1", 1, "The minimum bytes a follower's fetch waits for."),
@@ -95,6 +108,15 @@ var brokerDefs = []Definition{
 	intDef("replica.lag.time.max.ms", kmsg.ConfigTypeLong, "30000", noMin, "How long a follower may lag before the leader removes it from the ISR."),
 	{Name: "replica.selector.class", Type: kmsg.ConfigTypeString, Default: str(""), check: oneOf("", rackAwareSelector, leaderSelector),
 		Doc: "How a leader picks the replica a consumer that names its rack (client.rack) reads from: " + rackAwareSelector + " picks an in-sync replica in the consumer's rack (KIP-392); unset or " + leaderSelector + " keeps every consumer on the leader."},
+	{Name: "sasl.kerberos.kinit.cmd", Type: kmsg.ConfigTypeString, Default: str("/usr/bin/kinit"), Doc: "Kerberos kinit command path" + noKerberos},
+	intDef("sasl.kerberos.min.time.before.relogin", kmsg.ConfigTypeLong, "60000", noMin, "Login thread sleep time between refresh attempts"+noKerberos),
+	{Name: "sasl.kerberos.principal.to.local.rules", Type: kmsg.ConfigTypeList, Default: str("DEFAULT"),
+		Doc: "Rules mapping Kerberos principal names to short names" + noKerberos},
+	{Name: "sasl.kerberos.service.name", Type: kmsg.ConfigTypeString, Doc: "The Kerberos principal name that Kafka runs as" + noKerberos},
+	{Name: "sasl.kerberos.ticket.renew.jitter", Type: kmsg.ConfigTypeDouble, Default: str("0.05"),
+		Doc: "Random jitter added to the Kerberos renewal time" + noKerberos},
+	{Name: "sasl.kerberos.ticket.renew.window.factor", Type: kmsg.ConfigTypeDouble, Default: str("0.8"),
+		Doc: "The share of a Kerberos ticket's lifetime after which it is renewed" + noKerberos},
 	intDef("socket.request.max.bytes", kmsg.ConfigTypeInt, "104857600", 1, "The maximum number of bytes in a socket request."),
 	intDef("transaction.max.timeout.ms", kmsg.ConfigTypeInt, "900000", 1, "The maximum allowed timeout for transactions."),
 	intDef("transaction.state.log.min.isr", kmsg.ConfigTypeInt, "2", 1, "The min.insync.replicas of the transaction topic."),
@@ -104,6 +126,15 @@ var brokerDefs = []Definition{
 	intDef("transactional.id.expiration.ms", kmsg.ConfigTypeInt, "604800000", 1, "How long an idle transactional id is kept."),
 	boolDef("unclean.leader.election.enable", false, "Whether replicas not in the ISR may be elected leader as a last resort."),
 }
+
+// maxDouble is Java's Double.MAX_VALUE as Kafka writes it: the "no limit"
+// of a rate given as a double.
+const maxDouble = "1.7976931348623157E308"
+
+// noKerberos ends the documentation of Kafka's Kerberos settings: Strata
+// accepts them, dynamically too, for the tools and client test suites that
+// set them.
+const noKerberos = " (no effect in Strata: it has no Kerberos, SASL/GSSAPI)."
 
 // rackName accepts a rack name of printable characters without spaces.
 func rackName(v value) string {
@@ -180,10 +211,23 @@ func ParseBroker(settings map[string]string) (Broker, error) {
 	if nok && bok && node != broker {
 		return Broker{}, &Error{Name: "broker.id", Msg: fmt.Sprintf("broker.id (%s) must equal node.id (%s)", broker, node)}
 	}
-	if _, err := ResolveTopic(b, nil); err != nil {
+	if err := checkCombined(b); err != nil {
 		return Broker{}, err
 	}
 	return b, nil
+}
+
+// checkCombined checks the rules that span settings: the topic defaults
+// must make a valid topic, and each cleaner thread needs more than 1 MiB of
+// dedupe buffer (Kafka's requirement).
+func checkCombined(b Broker) error {
+	if _, err := ResolveTopic(b, nil); err != nil {
+		return err
+	}
+	if b.LogCleanerDedupeBufferSize()/int64(b.LogCleanerThreads()) <= 1<<20 {
+		return &Error{Name: "log.cleaner.dedupe.buffer.size", Msg: "log.cleaner.dedupe.buffer.size must be at least 1MB per cleaner thread."}
+	}
+	return nil
 }
 
 // Value returns the setting's value in force (explicit or default) and
@@ -375,6 +419,32 @@ func (b Broker) OffsetMetadataMaxBytes() int { return int(b.int("offset.metadata
 
 // LogCleanerBackoff is log.cleaner.backoff.ms.
 func (b Broker) LogCleanerBackoff() time.Duration { return b.ms("log.cleaner.backoff.ms") }
+
+// LogCleanerThreads is log.cleaner.threads.
+func (b Broker) LogCleanerThreads() int { return int(b.int("log.cleaner.threads")) }
+
+// LogCleanerDedupeBufferSize is log.cleaner.dedupe.buffer.size, bytes.
+func (b Broker) LogCleanerDedupeBufferSize() int64 { return b.int("log.cleaner.dedupe.buffer.size") }
+
+// LogCleanerDedupeBufferLoadFactor is log.cleaner.io.buffer.load.factor
+// (Kafka's name for the dedupe buffer's load factor).
+func (b Broker) LogCleanerDedupeBufferLoadFactor() float64 {
+	return b.get("log.cleaner.io.buffer.load.factor").f
+}
+
+// LogCleanerIOBufferSize is log.cleaner.io.buffer.size, bytes.
+func (b Broker) LogCleanerIOBufferSize() int64 { return b.int("log.cleaner.io.buffer.size") }
+
+// LogCleanerIOMaxBytesPerSecond is log.cleaner.io.max.bytes.per.second
+// rounded up to whole bytes; math.MaxInt64 (no limit) for the rates
+// beyond, such as Kafka's default.
+func (b Broker) LogCleanerIOMaxBytesPerSecond() int64 {
+	f := b.get("log.cleaner.io.max.bytes.per.second").f
+	if f >= math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return int64(math.Ceil(f))
+}
 
 // GroupMaxSize is group.max.size.
 func (b Broker) GroupMaxSize() int32 { return int32(b.int("group.max.size")) }

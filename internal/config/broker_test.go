@@ -2,6 +2,8 @@ package config
 
 import (
 	"errors"
+	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -50,6 +52,12 @@ func TestDefaultBrokerGetters(t *testing.T) {
 		{"TransactionalIDExpiration", b.TransactionalIDExpiration(), 7 * 24 * time.Hour},
 		{"ProducerIDExpiration", b.ProducerIDExpiration(), 24 * time.Hour},
 		{"ProducerIDExpirationCheckInterval", b.ProducerIDExpirationCheckInterval(), 10 * time.Minute},
+		{"LogCleanerBackoff", b.LogCleanerBackoff(), 15 * time.Second},
+		{"LogCleanerThreads", b.LogCleanerThreads(), 1},
+		{"LogCleanerDedupeBufferSize", b.LogCleanerDedupeBufferSize(), int64(128 << 20)},
+		{"LogCleanerDedupeBufferLoadFactor", b.LogCleanerDedupeBufferLoadFactor(), 0.9},
+		{"LogCleanerIOBufferSize", b.LogCleanerIOBufferSize(), int64(512 << 10)},
+		{"LogCleanerIOMaxBytesPerSecond", b.LogCleanerIOMaxBytesPerSecond(), int64(math.MaxInt64)},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {
@@ -222,26 +230,141 @@ func mustInt(s string) int64 {
 
 func TestCheckDynamic(t *testing.T) {
 	static := DefaultBroker()
-	got, err := CheckDynamic(static, map[string]string{"message.max.bytes": " 2000 ", "log.retention.hours": "2"})
+	got, err := CheckDynamic(static, false, map[string]string{"message.max.bytes": " 2000 ", "log.retention.hours": "2"})
 	if err != nil || got["message.max.bytes"] != "2000" {
 		t.Fatalf("got %v, %v", got, err)
 	}
-	for set, want := range map[string]error{
-		"broker.rack=r1":        kerr.InvalidRequest,
-		"num.partitions=2":      kerr.InvalidRequest,
-		"message.max.bytes=x":   kerr.InvalidConfig,
-		"no.such.setting=1":     kerr.InvalidConfig,
-		"min.insync.replicas=0": kerr.InvalidConfig,
-	} {
-		k, v, _ := strings.Cut(set, "=")
-		_, err := CheckDynamic(static, map[string]string{k: v})
-		if !errors.Is(err, want) {
-			t.Errorf("%s: got %v, want %v", set, err, want)
+	got, err = CheckDynamic(static, true, map[string]string{"log.cleaner.io.max.bytes.per.second": "1000000", "log.cleaner.threads": "2"})
+	if err != nil || got["log.cleaner.io.max.bytes.per.second"] != "1000000" {
+		t.Fatalf("cleaner settings: got %v, %v", got, err)
+	}
+	restart := "Cannot update these configs dynamically: Set("
+	atDefault := "Cannot update these configs at default cluster level, broker id must be specified: Set("
+	tests := []struct {
+		set       string
+		perBroker bool
+		want      error
+		msg       string // a prefix of the message; "" to skip
+	}{
+		{"broker.rack=r1", true, kerr.InvalidRequest, restart + "broker.rack)"},
+		{"num.partitions=2", false, kerr.InvalidRequest, restart},
+		{"listeners=PLAINTEXT://:9093", true, kerr.InvalidRequest, restart + "listeners)"},
+		{"max.connections.per.ip=10", false, kerr.InvalidRequest, restart},
+		{"ssl.keystore.location=/k", true, kerr.InvalidRequest, restart},
+		{"sasl.enabled.mechanisms=PLAIN", true, kerr.InvalidRequest, restart},
+		{"listener.name.external.ssl.keystore.location=/k", true, kerr.InvalidRequest, restart},
+		{"message.max.bytes=x", false, kerr.InvalidConfig, "Invalid value x for configuration message.max.bytes"},
+		{"no.such.setting=1", false, kerr.InvalidConfig, "Unknown broker setting: no.such.setting"},
+		{"min.insync.replicas=0", false, kerr.InvalidConfig, ""},
+		{"log.cleaner.io.max.bytes.per.second=0.5", false, kerr.InvalidConfig, ""},
+		{"log.cleaner.threads=0", false, kerr.InvalidConfig, ""},
+		{"log.cleaner.threads=2", false, nil, ""},
+		{"log.cleaner.threads=3", false, kerr.InvalidRequest, "Log cleaner threads cannot be increased to more than double the current value 1"},
+		{"log.cleaner.dedupe.buffer.size=1048576", true, kerr.InvalidConfig, "log.cleaner.dedupe.buffer.size must be at least 1MB per cleaner thread."},
+		{"sasl.kerberos.min.time.before.relogin=58000", true, nil, ""},
+		{"sasl.kerberos.min.time.before.relogin=58000", false, kerr.InvalidRequest, atDefault + "sasl.kerberos.min.time.before.relogin)"},
+		{"num.io.threads=16", false, nil, ""},
+		{"producer.id.expiration.ms=1000", false, nil, ""},
+	}
+	for _, tt := range tests {
+		k, v, _ := strings.Cut(tt.set, "=")
+		_, err := CheckDynamic(static, tt.perBroker, map[string]string{k: v})
+		if tt.want == nil && err != nil || tt.want != nil && !errors.Is(err, tt.want) {
+			t.Errorf("%s (per broker %v): got %v, want %v", tt.set, tt.perBroker, err, tt.want)
+		} else if err != nil && !strings.HasPrefix(err.Error(), tt.msg) {
+			t.Errorf("%s (per broker %v): got message %q, want it to start %q", tt.set, tt.perBroker, err, tt.msg)
 		}
 	}
-	_, err = CheckDynamic(static, map[string]string{"num.partitions": "2", "broker.rack": "a", "message.max.bytes": "1"})
-	if err == nil || err.Error() != "Cannot update these configs dynamically: Set(broker.rack, num.partitions)" {
-		t.Errorf("got %v, want Kafka's message naming both", err)
+	_, err = CheckDynamic(static, false, map[string]string{"num.partitions": "2", "broker.rack": "a", "message.max.bytes": "1", "max.connections": "9"})
+	if err == nil || err.Error() != "Cannot update these configs dynamically: Set(broker.rack, max.connections, num.partitions)" {
+		t.Errorf("got %v, want Kafka's message naming all three", err)
+	}
+}
+
+// TestCheckDynamicInForce checks a change against the settings in force:
+// log.cleaner.threads may double from what this broker's own setting makes
+// it, a cluster-wide change its own setting hides changes nothing, and the
+// dedupe buffer must cover the threads of both layers.
+func TestCheckDynamicInForce(t *testing.T) {
+	static, err := ParseBroker(map[string]string{"log.cleaner.threads": "2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := static.WithDynamic(map[string]string{"log.cleaner.threads": "3"}, map[string]string{"log.cleaner.threads": "4"})
+	tests := []struct {
+		perBroker bool
+		set       map[string]string
+		want      error
+	}{
+		{true, map[string]string{"log.cleaner.threads": "8"}, nil},
+		{true, map[string]string{"log.cleaner.threads": "9"}, kerr.InvalidRequest},
+		{true, map[string]string{"log.cleaner.threads": "1"}, kerr.InvalidRequest},
+		{false, map[string]string{"log.cleaner.threads": "20"}, nil}, // this broker keeps its own 4
+		{false, map[string]string{"log.cleaner.dedupe.buffer.size": "4194304"}, kerr.InvalidConfig},
+		{true, map[string]string{}, nil}, // dropping its own 4 leaves the cluster's 3
+	}
+	for _, tt := range tests {
+		if _, err := CheckDynamic(b, tt.perBroker, tt.set); tt.want == nil && err != nil || tt.want != nil && !errors.Is(err, tt.want) {
+			t.Errorf("%v (per broker %v): got %v, want %v", tt.set, tt.perBroker, err, tt.want)
+		}
+	}
+}
+
+// TestDynamicSettingsKnown checks the lists of dynamic settings against the
+// definitions: each is a broker setting, and those refused are not.
+func TestDynamicSettingsKnown(t *testing.T) {
+	for _, name := range dynamicOwn {
+		if !IsBrokerSetting(name) {
+			t.Errorf("dynamic %s: not a broker setting", name)
+		}
+	}
+	for name := range notYetDynamic {
+		if IsBrokerSetting(name) {
+			t.Errorf("refused %s: a broker setting, so listed twice", name)
+		}
+	}
+}
+
+// TestDescribeDynamicCleaner describes cleaner settings set on every
+// layer, and a double given in plain digits keeps them.
+func TestDescribeDynamicCleaner(t *testing.T) {
+	static, err := ParseBroker(map[string]string{"log.cleaner.io.max.bytes.per.second": "5e6"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := static.WithDynamic(map[string]string{"log.cleaner.io.max.bytes.per.second": "2000000", "log.cleaner.threads": "2"},
+		map[string]string{"log.cleaner.threads": "3"})
+	want := map[string]struct {
+		value   string
+		sources []kmsg.ConfigSource
+	}{
+		"log.cleaner.io.max.bytes.per.second": {"2000000", []kmsg.ConfigSource{kmsg.ConfigSourceDynamicDefaultBrokerConfig,
+			kmsg.ConfigSourceStaticBrokerConfig, kmsg.ConfigSourceDefaultConfig}},
+		"log.cleaner.threads": {"3", []kmsg.ConfigSource{kmsg.ConfigSourceDynamicBrokerConfig,
+			kmsg.ConfigSourceDynamicDefaultBrokerConfig, kmsg.ConfigSourceDefaultConfig}},
+		"num.io.threads": {"8", []kmsg.ConfigSource{kmsg.ConfigSourceDefaultConfig}},
+	}
+	for _, e := range DescribeBroker(b) {
+		w, ok := want[e.Name]
+		if !ok {
+			continue
+		}
+		var sources []kmsg.ConfigSource
+		for _, s := range e.Synonyms {
+			sources = append(sources, s.Source)
+		}
+		if *e.Value != w.value || e.Source != w.sources[0] || e.ReadOnly || !slices.Equal(sources, w.sources) {
+			t.Errorf("%s: got %s from %v (read-only %v), synonyms %s; want %s from %v", e.Name, *e.Value, e.Source, e.ReadOnly, fmtSyns(e.Synonyms), w.value, w.sources)
+		}
+	}
+	if got := b.LogCleanerIOMaxBytesPerSecond(); got != 2000000 {
+		t.Errorf("cleaner rate: got %d, want 2000000", got)
+	}
+	if v, _ := static.Value("log.cleaner.io.max.bytes.per.second"); v != "5000000" {
+		t.Errorf("5e6 canonical: got %s, want 5000000", v)
+	}
+	if v, _ := DefaultBroker().Value("log.cleaner.io.max.bytes.per.second"); v != "1.7976931348623157E308" {
+		t.Errorf("default rate: got %s, want Kafka's Double.MAX_VALUE", v)
 	}
 }
 
@@ -261,6 +384,9 @@ func TestEveryBrokerSetting(t *testing.T) {
 			}
 			if v, _ := b.Value(d.Name); v != valid {
 				t.Fatalf("got %q, want %q", v, valid)
+			}
+			if d.check == nil && (d.Type == kmsg.ConfigTypeString || d.Type == kmsg.ConfigTypeList) {
+				return // free text: every value is valid
 			}
 			if _, err := ParseBroker(map[string]string{d.Name: "not a value"}); !errors.Is(err, kerr.InvalidConfig) {
 				t.Fatalf("invalid: got %v, want INVALID_CONFIG", err)

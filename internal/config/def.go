@@ -117,11 +117,23 @@ func (d *Definition) format(v value) string {
 	case kmsg.ConfigTypeShort, kmsg.ConfigTypeInt, kmsg.ConfigTypeLong:
 		return strconv.FormatInt(v.i, 10)
 	case kmsg.ConfigTypeDouble:
-		return strconv.FormatFloat(v.f, 'g', -1, 64)
+		return formatDouble(v.f)
 	case kmsg.ConfigTypeList:
 		return strings.Join(v.list, ",")
 	}
 	return v.s
+}
+
+// formatDouble writes f in plain digits where Go would switch to an
+// exponent early (1000000, not 1e+06), and beyond that with an exponent as
+// Java writes it, Kafka's form: 1.7976931348623157E308, not e+308.
+func formatDouble(f float64) string {
+	if a := math.Abs(f); a == 0 || a >= 1e-4 && a < 1e15 {
+		return strconv.FormatFloat(f, 'f', -1, 64)
+	}
+	mant, exp, _ := strings.Cut(strconv.FormatFloat(f, 'e', -1, 64), "e")
+	n, _ := strconv.Atoi(exp)
+	return mant + "E" + strconv.Itoa(n)
 }
 
 // mustParse parses a value already validated (a default or a stored

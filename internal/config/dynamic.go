@@ -13,13 +13,53 @@ import (
 // Dynamic broker configs (Kafka's KIP-226): a setting Kafka can change
 // without a restart may be set for one broker or as the cluster-wide
 // default, through the admin APIs; what is set there wins over the command
-// line, the broker's own over the default. Strata accepts a setting
-// dynamically only where it applies the change at once: the defaults of
-// topic configs (every broker setting that is a topic config's synonym) and
-// the replication throttles.
+// line, the broker's own over the default. Strata takes dynamically the
+// settings Kafka does (DynamicBrokerConfig's lists, Kafka 4.0) that it has:
+// every broker setting that is a topic config's synonym, and those below.
 
-// throttleRates are the dynamic settings that are no topic config's synonym.
-var throttleRates = []string{"follower.replication.throttled.rate", "leader.replication.throttled.rate"}
+// dynamicOwn are the dynamic settings that are no topic config's synonym.
+// Those Strata applies: the replication throttles, the log cleaner's
+// settings (message.max.bytes, the cleaner's last one, is a synonym) and
+// producer.id.expiration.ms. Those it accepts without effect, as their
+// documentation says: the thread pools, the log directory mover's
+// throttle, and the Kerberos settings.
+var dynamicOwn = []string{
+	"follower.replication.throttled.rate", "leader.replication.throttled.rate",
+	"log.cleaner.backoff.ms", "log.cleaner.dedupe.buffer.size", "log.cleaner.io.buffer.load.factor",
+	"log.cleaner.io.buffer.size", "log.cleaner.io.max.bytes.per.second", "log.cleaner.threads",
+	"producer.id.expiration.ms",
+
+	"background.threads", "num.io.threads", "num.network.threads", "num.recovery.threads.per.data.dir",
+	"num.replica.fetchers", "replica.alter.log.dirs.io.max.bytes.per.second",
+	"sasl.kerberos.kinit.cmd", "sasl.kerberos.min.time.before.relogin", "sasl.kerberos.principal.to.local.rules",
+	"sasl.kerberos.service.name", "sasl.kerberos.ticket.renew.jitter", "sasl.kerberos.ticket.renew.window.factor",
+}
+
+// perBrokerOnly reports whether Kafka takes dynamic setting name for one
+// broker only, never as the cluster-wide default: its listener settings, of
+// which Strata has the Kerberos ones.
+func perBrokerOnly(name string) bool { return strings.HasPrefix(name, "sasl.kerberos.") }
+
+// notYetDynamic are Kafka's other dynamic listener, TLS, SASL and
+// connection-limit settings, and every listener.name.* one. Strata takes
+// its listeners from flags, and changing them, their certificates or their
+// limits at runtime belongs with its security work; until then they are
+// refused as settings that need a restart.
+var notYetDynamic = map[string]bool{
+	"advertised.listeners": true, "listeners": true, "listener.security.protocol.map": true,
+	"max.connection.creation.rate": true, "max.connections": true, "max.connections.per.ip": true,
+	"max.connections.per.ip.overrides": true, "principal.builder.class": true,
+	"sasl.enabled.mechanisms": true, "sasl.jaas.config": true, "sasl.login.refresh.buffer.seconds": true,
+	"sasl.login.refresh.min.period.seconds": true, "sasl.login.refresh.window.factor": true,
+	"sasl.login.refresh.window.jitter": true, "sasl.mechanism.inter.broker.protocol": true,
+	"ssl.cipher.suites": true, "ssl.client.auth": true, "ssl.enabled.protocols": true,
+	"ssl.endpoint.identification.algorithm": true, "ssl.engine.factory.class": true, "ssl.key.password": true,
+	"ssl.keymanager.algorithm": true, "ssl.keystore.certificate.chain": true, "ssl.keystore.key": true,
+	"ssl.keystore.location": true, "ssl.keystore.password": true, "ssl.keystore.type": true,
+	"ssl.protocol": true, "ssl.provider": true, "ssl.secure.random.implementation": true,
+	"ssl.trustmanager.algorithm": true, "ssl.truststore.certificates": true, "ssl.truststore.location": true,
+	"ssl.truststore.password": true, "ssl.truststore.type": true,
+}
 
 // dynamicSettings is the set of broker settings that may change at runtime.
 var dynamicSettings = func() map[string]bool {
@@ -29,7 +69,7 @@ var dynamicSettings = func() map[string]bool {
 			m[s] = true
 		}
 	}
-	for _, s := range throttleRates {
+	for _, s := range dynamicOwn {
 		m[s] = true
 	}
 	return m
@@ -37,6 +77,13 @@ var dynamicSettings = func() map[string]bool {
 
 // IsDynamic reports whether broker setting name may be changed at runtime.
 func IsDynamic(name string) bool { return dynamicSettings[name] }
+
+// needsRestart reports whether Strata refuses to change setting name at
+// runtime.
+func needsRestart(name string) bool {
+	_, known := brokerIndex[name]
+	return known && !dynamicSettings[name] || notYetDynamic[name] || strings.HasPrefix(name, "listener.name.")
+}
 
 // WithDynamic returns b with the dynamic cluster-wide defaults and this
 // broker's dynamic settings over its explicit ones. Entries that are not
@@ -89,24 +136,24 @@ func (b Broker) source(name string) kmsg.ConfigSource {
 
 func hasKey(m map[string]string, k string) bool { _, ok := m[k]; return ok }
 
-// CheckDynamic checks a change of dynamic broker settings: set are the
-// values a broker (perBroker) or the cluster-wide default would have after
-// it, in full. A setting that needs a restart is INVALID_REQUEST with
-// Kafka's "Cannot update these configs dynamically: Set(...)", for the
-// whole resource; an unknown setting or a bad value is INVALID_CONFIG. The
+// CheckDynamic checks a change of dynamic broker settings against b, the
+// settings in force on this broker: set are the values this broker's own
+// dynamic settings (perBroker) or the cluster-wide defaults would have
+// after it, in full. It answers as Kafka does: a setting that needs a
+// restart is INVALID_REQUEST ("Cannot update these configs dynamically:
+// Set(...)") for the whole resource; a bad value, or a name Strata does not
+// know, is INVALID_CONFIG; a per-broker setting in the cluster-wide
+// defaults is INVALID_REQUEST, and so is a change of log.cleaner.threads to
+// less than half or more than double the value in force. The settings in
+// force after the change must pass ParseBroker's combined checks. The
 // returned map holds the values in canonical form.
-func CheckDynamic(static Broker, set map[string]string) (map[string]string, error) {
-	var fixed []string
-	for _, k := range slices.Sorted(maps.Keys(set)) {
-		if _, known := brokerIndex[k]; known && !dynamicSettings[k] {
-			fixed = append(fixed, k)
-		}
-	}
-	if len(fixed) > 0 {
-		return nil, &dynamicError{fmt.Sprintf("Cannot update these configs dynamically: Set(%s)", strings.Join(fixed, ", "))}
+func CheckDynamic(b Broker, perBroker bool, set map[string]string) (map[string]string, error) {
+	names := slices.Sorted(maps.Keys(set))
+	if fixed := slices.DeleteFunc(slices.Clone(names), func(k string) bool { return !needsRestart(k) }); len(fixed) > 0 {
+		return nil, dynamicErrorf("Cannot update these configs dynamically: Set(%s)", strings.Join(fixed, ", "))
 	}
 	out := make(map[string]string, len(set))
-	for _, k := range slices.Sorted(maps.Keys(set)) {
+	for _, k := range names {
 		d, ok := brokerIndex[k]
 		if !ok {
 			return nil, &Error{Name: k, Msg: "Unknown broker setting: " + k}
@@ -117,8 +164,21 @@ func CheckDynamic(static Broker, set map[string]string) (map[string]string, erro
 		}
 		out[k] = v
 	}
-	if _, err := ResolveTopic(static.WithDynamic(out, nil), nil); err != nil {
+	if only := slices.DeleteFunc(names, func(k string) bool { return !perBrokerOnly(k) }); !perBroker && len(only) > 0 {
+		return nil, dynamicErrorf("Cannot update these configs at default cluster level, broker id must be specified: Set(%s)", strings.Join(only, ", "))
+	}
+	next := b.WithDynamic(out, b.perBroker)
+	if perBroker {
+		next = b.WithDynamic(b.clusterDefault, out)
+	}
+	if err := checkCombined(next); err != nil {
 		return nil, err
+	}
+	switch cur, n := b.LogCleanerThreads(), next.LogCleanerThreads(); {
+	case n < cur/2:
+		return nil, dynamicErrorf("Log cleaner threads cannot be reduced to less than half the current value %d", cur)
+	case n > cur*2:
+		return nil, dynamicErrorf("Log cleaner threads cannot be increased to more than double the current value %d", cur)
 	}
 	return out, nil
 }
@@ -126,6 +186,10 @@ func CheckDynamic(static Broker, set map[string]string) (map[string]string, erro
 // dynamicError is a refused dynamic change: INVALID_REQUEST, as Kafka
 // answers a setting that needs a restart.
 type dynamicError struct{ msg string }
+
+func dynamicErrorf(format string, args ...any) error {
+	return &dynamicError{fmt.Sprintf(format, args...)}
+}
 
 func (e *dynamicError) Error() string { return e.msg }
 

@@ -93,8 +93,11 @@ type Manager struct {
 	// the command line's with the dynamic ones of the metadata over them.
 	settings config.Broker
 	// leaderQuota and followerQuota are the replication throttles
-	// (leader.replication.throttled.rate, follower.replication.throttled.rate).
-	leaderQuota, followerQuota *Quota
+	// (leader.replication.throttled.rate, follower.replication.throttled.rate),
+	// cleanerQuota the cleaner's (log.cleaner.io.max.bytes.per.second).
+	leaderQuota, followerQuota, cleanerQuota *Quota
+	// settingsChanged wakes the cleaner when the dynamic settings change.
+	settingsChanged chan struct{}
 
 	isrShrinks, isrExpands atomic.Int64
 
@@ -137,10 +140,12 @@ func NewManager(cfg ManagerConfig) *Manager {
 		failed: map[TopicPartition]error{},
 		topics: map[string]topicState{},
 
-		settings:      cfg.Settings,
-		leaderQuota:   &Quota{},
-		followerQuota: &Quota{},
-		doneCh:        make(chan struct{}),
+		settings:        cfg.Settings,
+		leaderQuota:     &Quota{},
+		followerQuota:   &Quota{},
+		cleanerQuota:    &Quota{},
+		settingsChanged: make(chan struct{}, 1),
+		doneCh:          make(chan struct{}),
 	}
 }
 
@@ -260,10 +265,15 @@ func (m *Manager) TopicConfig(t *metadata.Topic) (config.Topic, error) {
 	if ok && st.id == t.ID && maps.Equal(st.configs, t.Configs) {
 		return st.resolved, nil
 	}
+	return config.ResolveTopic(m.currentSettings(), t.Configs)
+}
+
+// currentSettings returns the broker settings in force as of the last
+// reconcile.
+func (m *Manager) currentSettings() config.Broker {
 	m.mu.RLock()
-	settings := m.settings
-	m.mu.RUnlock()
-	return config.ResolveTopic(settings, t.Configs)
+	defer m.mu.RUnlock()
+	return m.settings
 }
 
 // Snapshot returns the open replicas.
@@ -299,6 +309,7 @@ func (m *Manager) reconcile(img *metadata.Image) {
 	var roles []roleWork
 	m.leaderQuota.SetRate(settings.LeaderThrottledRate())
 	m.followerQuota.SetRate(settings.FollowerThrottledRate())
+	m.cleanerQuota.SetRate(settings.LogCleanerIOMaxBytesPerSecond())
 	m.mu.Lock()
 	m.settings = settings
 	for _, t := range img.Topics() {
@@ -360,6 +371,12 @@ func (m *Manager) reconcile(img *metadata.Image) {
 		}
 	}
 	m.logLeadership(gained, lost)
+	if !settingsSame {
+		select {
+		case m.settingsChanged <- struct{}{}:
+		default:
+		}
+	}
 	m.last = img
 	m.doneMu.Lock()
 	m.done = img.AppliedIndex
@@ -713,7 +730,7 @@ func (m *Manager) runBackground(ctx context.Context) {
 		case <-retention.C:
 			m.each(ctx, "retention", (*Partition).EnforceRetention)
 		case <-expiry.C:
-			now, idle, removed := time.Now().UnixMilli(), s.ProducerIDExpiration().Milliseconds(), 0
+			now, idle, removed := time.Now().UnixMilli(), m.currentSettings().ProducerIDExpiration().Milliseconds(), 0
 			m.each(ctx, "", func(p *Partition) error { removed += p.ExpireProducers(now, idle); return nil })
 			if removed > 0 {
 				m.logger.Debug("expired idle producer ids", "count", removed)
@@ -737,8 +754,10 @@ func (m *Manager) each(ctx context.Context, what string, fn func(*Partition) err
 	}
 }
 
-// runCleaner compacts due logs, then waits log.cleaner.backoff.ms, until
-// ctx ends.
+// runCleaner runs rounds of compaction, log.cleaner.backoff.ms apart, until
+// ctx ends. Each round reads the settings in force, and a change of the
+// dynamic settings starts the next round at once, as Kafka restarts its
+// cleaner threads on a change of theirs.
 func (m *Manager) runCleaner(ctx context.Context) {
 	t := time.NewTimer(0)
 	defer t.Stop()
@@ -747,21 +766,60 @@ func (m *Manager) runCleaner(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-m.settingsChanged:
 		}
-		for tp, p := range m.Snapshot() {
-			if ctx.Err() != nil {
-				return
-			}
-			stats, err := p.Clean(ctx)
-			switch {
-			case err != nil && ctx.Err() == nil:
-				m.logger.Error("compaction", "topic", tp.Topic, "partition", tp.Index, "err", err)
-			case stats.SegmentsCleaned > 0:
-				m.logger.Debug("compacted", "topic", tp.Topic, "partition", tp.Index, "segments", stats.SegmentsCleaned,
-					"bytes_before", stats.BytesBefore, "bytes_after", stats.BytesAfter, "records_removed", stats.RecordsRemoved)
-			}
+		s := m.currentSettings()
+		m.cleanRound(ctx, s.LogCleanerThreads(), cleanOptions(s, m.cleanerQuota))
+		t.Reset(s.LogCleanerBackoff())
+	}
+}
+
+// cleanRound runs one compaction pass on every replica that is due,
+// threads of them at once (log.cleaner.threads), until ctx ends.
+func (m *Manager) cleanRound(ctx context.Context, threads int, opts commitlog.CleanOptions) {
+	forEachAtOnce(ctx, m.Snapshot(), threads, func(tp TopicPartition, p *Partition) {
+		stats, err := p.Clean(ctx, opts)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			m.logger.Error("compaction", "topic", tp.Topic, "partition", tp.Index, "err", err)
+		case stats.SegmentsCleaned > 0:
+			m.logger.Debug("compacted", "topic", tp.Topic, "partition", tp.Index, "segments", stats.SegmentsCleaned,
+				"bytes_before", stats.BytesBefore, "bytes_after", stats.BytesAfter, "records_removed", stats.RecordsRemoved)
 		}
-		t.Reset(m.cfg.Settings.LogCleanerBackoff())
+	})
+}
+
+// forEachAtOnce calls fn on each replica of parts, at most n calls at once,
+// and returns when they have; it starts none once ctx has ended.
+func forEachAtOnce(ctx context.Context, parts map[TopicPartition]*Partition, n int, fn func(TopicPartition, *Partition)) {
+	slots := make(chan struct{}, max(n, 1))
+	var wg sync.WaitGroup
+	for tp, p := range parts {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			fn(tp, p)
+		})
+	}
+	wg.Wait()
+}
+
+// cleanOptions maps the broker's log.cleaner.* settings to a pass's. As in
+// Kafka, the dedupe and I/O buffer sizes are totals shared by the cleaner
+// threads, the I/O buffer is half for reading and half for writing, and a
+// key map stops at the load factor of its share; throttle is shared too.
+func cleanOptions(s config.Broker, throttle *Quota) commitlog.CleanOptions {
+	threads := int64(s.LogCleanerThreads())
+	return commitlog.CleanOptions{
+		DedupeBufferBytes: max(int64(float64(s.LogCleanerDedupeBufferSize()/threads)*s.LogCleanerDedupeBufferLoadFactor()), 1),
+		IOBufferBytes:     max(s.LogCleanerIOBufferSize()/threads/2, 1),
+		Throttle:          throttle,
 	}
 }
 

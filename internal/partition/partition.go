@@ -830,8 +830,8 @@ func (p *Partition) EnforceRetention() error {
 
 // Clean runs one compaction pass if the log is compacted and due, over the
 // segments below the high watermark.
-func (p *Partition) Clean(ctx context.Context) (commitlog.CleanStats, error) {
-	return p.log.CleanBelow(ctx, p.hw.Load())
+func (p *Partition) Clean(ctx context.Context, opts commitlog.CleanOptions) (commitlog.CleanStats, error) {
+	return p.log.CleanBelow(ctx, p.hw.Load(), opts)
 }
 
 // Tick runs time-based flushes and rolls, and writes a state snapshot when

@@ -1,6 +1,7 @@
 package partition
 
 import (
+	"context"
 	"math"
 	"sync"
 	"time"
@@ -11,11 +12,15 @@ import (
 // the rate. A read may take it into debt, so throttled reads average out
 // to the rate; while it is in debt, throttled replicas read nothing. The
 // zero rate, or math.MaxInt64, is no limit. It is safe for concurrent use.
+// The log cleaner's throttle is one too (Wait).
 type Quota struct {
 	mu     sync.Mutex
 	rate   int64
 	tokens float64
 	last   time.Time
+	// changed is closed when the rate changes, so that waits in progress
+	// end under the new rate rather than the one they began with.
+	changed chan struct{}
 }
 
 // SetRate sets the rate in bytes per second.
@@ -24,6 +29,10 @@ func (q *Quota) SetRate(bytesPerSecond int64) {
 	defer q.mu.Unlock()
 	if q.rate != bytesPerSecond {
 		q.rate, q.tokens, q.last = bytesPerSecond, float64(bytesPerSecond), time.Time{}
+		if q.changed != nil {
+			close(q.changed)
+			q.changed = nil
+		}
 	}
 }
 
@@ -64,6 +73,11 @@ func (q *Quota) Record(n int64, now time.Time) {
 func (q *Quota) ReadyAt(now time.Time) time.Time {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	return q.readyAt(now)
+}
+
+// readyAt is ReadyAt with q.mu held.
+func (q *Quota) readyAt(now time.Time) time.Time {
 	if q.unlimited() {
 		return now
 	}
@@ -72,4 +86,33 @@ func (q *Quota) ReadyAt(now time.Time) time.Time {
 		return now
 	}
 	return now.Add(time.Duration((-q.tokens + 1) / float64(q.rate) * float64(time.Second)))
+}
+
+// Wait takes n bytes and returns once the bucket is out of debt, or with
+// ctx's error. A change of rate while it waits takes effect at once.
+func (q *Quota) Wait(ctx context.Context, n int64) error {
+	q.Record(n, time.Now())
+	for {
+		q.mu.Lock()
+		now := time.Now()
+		wait := q.readyAt(now).Sub(now)
+		if wait <= 0 {
+			q.mu.Unlock()
+			return nil
+		}
+		if q.changed == nil {
+			q.changed = make(chan struct{})
+		}
+		changed := q.changed
+		q.mu.Unlock()
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-changed:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
+		t.Stop()
+	}
 }

@@ -424,7 +424,8 @@ func produceTo(ctx context.Context, t *testing.T, c *testCluster, topic string, 
 // dynamic default and for one broker: every node enforces it at once,
 // the broker's own wins over the default, DescribeConfigs names the
 // sources, a setting that needs a restart is refused for the whole
-// resource, and removing the settings restores the command line's.
+// resource, and removing the settings restores the command line's. Every
+// node also takes a cluster-wide cleaner setting, and one node its own.
 func TestDynamicBrokerConfigs(t *testing.T) {
 	c, ctx := adminCluster(t, 36, settings)
 	const topic = "sized"
@@ -482,6 +483,34 @@ func TestDynamicBrokerConfigs(t *testing.T) {
 				t.Errorf("node 2 describes message.max.bytes as %+v", cfg)
 			}
 		}
+	}
+	threads, rate := "2", "5000000"
+	if err := set("log.cleaner.threads", &threads); err != nil {
+		t.Fatal(err)
+	}
+	if err := set("log.cleaner.io.max.bytes.per.second", &rate, 3); err != nil {
+		t.Fatal(err)
+	}
+	for _, nd := range c.nodes {
+		wantRate, wantSource := "1.7976931348623157E308", kmsg.ConfigSourceDefaultConfig
+		if nd.id == 3 {
+			wantRate, wantSource = rate, kmsg.ConfigSourceDynamicBrokerConfig
+		}
+		cluster.Eventually(t, 10*time.Second, fmt.Sprintf("node %d describes its cleaner settings", nd.id), func() bool {
+			desc, err := adm.DescribeBrokerConfigs(ctx, nd.id)
+			if err != nil || len(desc) != 1 {
+				return false
+			}
+			got := 0
+			for _, cfg := range desc[0].Configs {
+				switch {
+				case cfg.Key == "log.cleaner.threads" && cfg.MaybeValue() == threads && cfg.Source == kmsg.ConfigSourceDynamicDefaultBrokerConfig,
+					cfg.Key == "log.cleaner.io.max.bytes.per.second" && cfg.MaybeValue() == wantRate && cfg.Source == wantSource:
+					got++
+				}
+			}
+			return got == 2
+		})
 	}
 	rack := "r1"
 	res, err := adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Name: "broker.rack", Value: &rack}, {Name: "log.retention.ms", Value: &small}})
