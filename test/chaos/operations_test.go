@@ -681,12 +681,7 @@ func TestFollowerFetching(t *testing.T) {
 // quorum describes the metadata quorum through the node at addr.
 func quorum(ctx context.Context, t *testing.T, c *testCluster, addr string) (leader int32, voters, observers []int32) {
 	t.Helper()
-	req := kmsg.NewPtrDescribeQuorumRequest()
-	rt := kmsg.NewDescribeQuorumRequestTopic()
-	rt.Topic = "__cluster_metadata"
-	rt.Partitions = []kmsg.DescribeQuorumRequestTopicPartition{kmsg.NewDescribeQuorumRequestTopicPartition()}
-	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(ctx, c.client(t, kgo.SeedBrokers(addr)))
+	resp, err := cluster.DescribeQuorum(ctx, c.client(t, kgo.SeedBrokers(addr)))
 	if err != nil || len(resp.Topics) == 0 || len(resp.Topics[0].Partitions) == 0 || resp.Topics[0].Partitions[0].ErrorCode != 0 {
 		return -1, nil, nil
 	}

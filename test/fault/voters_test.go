@@ -60,7 +60,7 @@ func TestVoterChangeAcrossRestarts(t *testing.T) {
 	c.Node(3).WaitReady(30 * time.Second)
 	waitVoters(ctx, t, cl, 3, []int32{2, 3, 4})
 	cluster.Eventually(t, 10*time.Second, "node 4's controller listener in DescribeQuorum", func() bool {
-		q, err := describeQuorum(ctx, cl.Broker(2))
+		q, err := cluster.DescribeQuorum(ctx, cl.Broker(2))
 		if err != nil {
 			return false
 		}
@@ -98,7 +98,7 @@ func TestVoterChangeAcrossRestarts(t *testing.T) {
 func waitVoters(ctx context.Context, t *testing.T, cl *kgo.Client, id int32, want []int32) {
 	t.Helper()
 	cluster.Eventually(t, 30*time.Second, "node "+strconv.Itoa(int(id))+" caught up with the voters", func() bool {
-		resp, err := describeQuorum(ctx, cl.Broker(int(id)))
+		resp, err := cluster.DescribeQuorum(ctx, cl.Broker(int(id)))
 		if err != nil || len(resp.Topics) == 0 || len(resp.Topics[0].Partitions) == 0 {
 			return false
 		}
@@ -113,16 +113,6 @@ func waitVoters(ctx context.Context, t *testing.T, cl *kgo.Client, id int32, wan
 		slices.Sort(got)
 		return caughtUp && slices.Equal(got, want)
 	})
-}
-
-// describeQuorum asks r for the metadata quorum (DescribeQuorum).
-func describeQuorum(ctx context.Context, r kmsg.Requestor) (*kmsg.DescribeQuorumResponse, error) {
-	req := kmsg.NewPtrDescribeQuorumRequest()
-	rt := kmsg.NewDescribeQuorumRequestTopic()
-	rt.Topic = "__cluster_metadata"
-	rt.Partitions = []kmsg.DescribeQuorumRequestTopicPartition{kmsg.NewDescribeQuorumRequestTopicPartition()}
-	req.Topics = append(req.Topics, rt)
-	return req.RequestWith(ctx, r)
 }
 
 // hasRole reports whether the `voters describe` table out shows node id
