@@ -116,6 +116,10 @@ func (l *Log) Truncate(offset int64) error {
 		l.failed = err
 		return err
 	}
+	if err := l.truncateAborted(s, s.next); err != nil {
+		l.failed = err
+		return err
+	}
 	l.mu.Lock()
 	victims := l.segs[i+1:]
 	l.segs = slices.Clip(l.segs[:i+1])
