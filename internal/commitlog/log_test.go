@@ -447,15 +447,18 @@ func TestTruncateBelowStart(t *testing.T) {
 	}
 }
 
-func TestScanHeaders(t *testing.T) {
+func TestScan(t *testing.T) {
 	cfg := testConfig()
 	cfg.SegmentBytes = 1000
 	tl := openTest(t, newMemFS(), cfg, Options{})
 	tl.appendN(12, 3, 50, 1000)
 	var got []int64
-	if err := tl.ScanHeaders(10, func(h recordbatch.Header) bool {
+	if err := tl.Scan(10, func(b []byte, h recordbatch.Header) (bool, error) {
+		if _, err := recordbatch.Check(b); err != nil {
+			return false, err
+		}
 		got = append(got, h.BaseOffset)
-		return len(got) < 5
+		return len(got) < 5, nil
 	}); err != nil {
 		t.Fatal(err)
 	}
