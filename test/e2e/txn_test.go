@@ -1,0 +1,276 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/internal/recordbatch"
+)
+
+// txnProducer is a producer id from InitProducerId (without a transactional
+// id, as no coordinator exists yet) that writes transactional batches by
+// hand, as a transactional producer would.
+type txnProducer struct {
+	id    int64
+	epoch int16
+	seq   int32
+}
+
+func initProducer(t *testing.T, cl *kgo.Client) *txnProducer {
+	t.Helper()
+	req := kmsg.NewPtrInitProducerIDRequest()
+	req.TransactionTimeoutMillis = 60000
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil || resp.ErrorCode != 0 {
+		t.Fatalf("InitProducerId: %v, error code %d", err, resp.ErrorCode)
+	}
+	return &txnProducer{id: resp.ProducerID, epoch: resp.ProducerEpoch}
+}
+
+// produce sends values as one transactional batch with transactional id
+// txnID (nil: none) and returns the partition's error.
+func (tp *txnProducer) produce(t *testing.T, cl *kgo.Client, topic string, txnID *string, values ...string) error {
+	t.Helper()
+	recs := make([]recordbatch.Record, len(values))
+	for i, v := range values {
+		recs[i] = recordbatch.Record{Value: []byte(v)}
+	}
+	b, err := recordbatch.Build(recordbatch.BuildOptions{BaseTimestamp: time.Now().UnixMilli(), ProducerID: tp.id,
+		ProducerEpoch: tp.epoch, BaseSequence: tp.seq, Transactional: true}, recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := kmsg.NewPtrProduceRequest()
+	req.TransactionID, req.Acks, req.TimeoutMillis = txnID, -1, 5000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = b
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode); err != nil {
+		return err
+	}
+	tp.seq += int32(len(values))
+	return nil
+}
+
+// endTxn sends WriteTxnMarkers for the producer's transaction on partition
+// 0 of topic, with the given producer epoch, to broker 1 (as a coordinator
+// sends it to a leader, and not through the client's routing, which would
+// answer a missing topic itself), and returns the partition's error.
+func endTxn(t *testing.T, cl *kgo.Client, topic string, id int64, epoch int16, commit bool) error {
+	t.Helper()
+	req := kmsg.NewPtrWriteTxnMarkersRequest()
+	m := kmsg.NewWriteTxnMarkersRequestMarker()
+	m.ProducerID, m.ProducerEpoch, m.Committed, m.CoordinatorEpoch = id, epoch, commit, 0
+	mt := kmsg.NewWriteTxnMarkersRequestMarkerTopic()
+	mt.Topic, mt.Partitions = topic, []int32{0}
+	m.Topics = append(m.Topics, mt)
+	req.Markers = append(req.Markers, m)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	kresp, err := cl.Broker(1).Request(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := kresp.(*kmsg.WriteTxnMarkersResponse)
+	if len(resp.Markers) != 1 || len(resp.Markers[0].Topics) != 1 || len(resp.Markers[0].Topics[0].Partitions) != 1 ||
+		resp.Markers[0].ProducerID != id {
+		t.Fatalf("WriteTxnMarkers response %+v does not answer the one marker", resp)
+	}
+	return kerr.ErrorForCode(resp.Markers[0].Topics[0].Partitions[0].ErrorCode)
+}
+
+// consumeN reads values from partition 0 of topic with a new consumer at the
+// isolation level until it has n, and fails if a poll returns more.
+func consumeN(t *testing.T, addr, topic string, level kgo.IsolationLevel, n int) []string {
+	t.Helper()
+	cl := franzClient(t, addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(level), kgo.FetchMaxWait(100*time.Millisecond))
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	var got []string
+	for len(got) < n {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("consumed %q, want %d records: %v", got, n, err)
+		}
+		fs.EachError(func(_ string, _ int32, err error) { t.Fatalf("fetch: %v", err) })
+		fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+	}
+	if len(got) != n {
+		t.Fatalf("consumed %q, want %d records", got, n)
+	}
+	return got
+}
+
+// listOffsets returns the latest offset of partition 0 of topic at the
+// isolation level: the high watermark or the last stable offset.
+func listOffsets(t *testing.T, cl *kgo.Client, topic string, committed bool) int64 {
+	t.Helper()
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var res kadm.ListedOffsets
+	var err error
+	if committed {
+		res, err = adm.ListCommittedOffsets(ctx, topic)
+	} else {
+		res, err = adm.ListEndOffsets(ctx, topic)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, ok := res.Lookup(topic, 0)
+	if !ok || o.Err != nil {
+		t.Fatalf("list offsets of %s: %+v", topic, o)
+	}
+	return o.Offset
+}
+
+// abortedInFetch fetches partition 0 of topic from offset 0 with
+// read_committed and returns the answer's last stable offset and aborted
+// transactions.
+func abortedInFetch(t *testing.T, cl *kgo.Client, topic string) (int64, []kmsg.FetchResponseTopicPartitionAbortedTransaction) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	tds, err := kadm.NewClient(cl).ListTopics(ctx, topic)
+	if err != nil || tds[topic].Err != nil {
+		t.Fatalf("list topic %s: %v %+v", topic, err, tds[topic])
+	}
+	req := kmsg.NewPtrFetchRequest()
+	req.ReplicaID, req.MaxBytes, req.IsolationLevel, req.SessionEpoch = -1, 1<<20, 1, -1
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic, rt.TopicID = topic, tds[topic].ID
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = 1<<20, -1
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := resp.Topics[0].Partitions[0]
+	if p.ErrorCode != 0 {
+		t.Fatalf("fetch: error %d", p.ErrorCode)
+	}
+	return p.LastStableOffset, p.AbortedTransactions
+}
+
+// TestReadCommitted: transactional batches from three producers, one
+// committed, one aborted and one left open; read_committed consumers see
+// the committed records only and nothing past the open transaction,
+// read_uncommitted consumers see everything, and both survive a restart.
+func TestReadCommitted(t *testing.T) {
+	dir := t.TempDir()
+	n := startNode(t, dir, nil)
+	topic := topicName(t)
+	createTopic(t, n.addr, topic, 1, nil)
+	cl := franzClient(t, n.addr)
+	txnID := kmsg.StringPtr("etl")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(cl)
+	leads := func(hw int64) func() bool {
+		return func() bool {
+			res, err := adm.ListEndOffsets(ctx, topic)
+			o, ok := res.Lookup(topic, 0)
+			return err == nil && ok && o.Err == nil && o.Offset == hw
+		}
+	}
+	eventually(t, 10*time.Second, "the partition to have a leader", leads(0))
+	plain := franzClient(t, n.addr, kgo.DefaultProduceTopic(topic), kgo.DisableIdempotentWrite())
+	if err := plain.ProduceSync(ctx, kgo.StringRecord("n0")).FirstErr(); err != nil { // offset 0
+		t.Fatal(err)
+	}
+	a, b, c := initProducer(t, cl), initProducer(t, cl), initProducer(t, cl)
+	for _, step := range []struct {
+		p      *txnProducer
+		values []string
+	}{
+		{a, []string{"a1", "a2"}}, // 1-2
+		{b, []string{"b1"}},       // 3
+		{a, []string{"a3"}},       // 4
+		{c, []string{"c1"}},       // 5, left open
+	} {
+		if err := step.p.produce(t, cl, topic, txnID, step.values...); err != nil {
+			t.Fatalf("produce %v: %v", step.values, err)
+		}
+	}
+	if err := endTxn(t, cl, topic, a.id, a.epoch, true); err != nil { // 6
+		t.Fatalf("commit: %v", err)
+	}
+	if err := endTxn(t, cl, topic, b.id, b.epoch, false); err != nil { // 7
+		t.Fatalf("abort: %v", err)
+	}
+	if err := plain.ProduceSync(ctx, kgo.StringRecord("n1")).FirstErr(); err != nil { // 8, after the open transaction
+		t.Fatal(err)
+	}
+
+	// Errors, none of which touches the log.
+	if err := b.produce(t, cl, topic, nil, "x"); !errors.Is(err, kerr.TransactionalIDAuthorizationFailed) {
+		t.Fatalf("transactional batch without a transactional id: got %v, want TRANSACTIONAL_ID_AUTHORIZATION_FAILED", err)
+	}
+	if err := endTxn(t, cl, topic, a.id, a.epoch-1, true); !errors.Is(err, kerr.InvalidProducerEpoch) {
+		t.Fatalf("marker with an old epoch: got %v, want INVALID_PRODUCER_EPOCH", err)
+	}
+	if err := endTxn(t, cl, topic+"-missing", a.id, a.epoch, true); !errors.Is(err, kerr.UnknownTopicOrPartition) {
+		t.Fatalf("marker for a missing topic: got %v, want UNKNOWN_TOPIC_OR_PARTITION", err)
+	}
+	init := kmsg.NewPtrInitProducerIDRequest()
+	init.TransactionalID = txnID
+	if resp, err := cl.Broker(1).Request(ctx, init); err != nil || resp.(*kmsg.InitProducerIDResponse).ErrorCode != kerr.TransactionalIDAuthorizationFailed.Code {
+		t.Fatalf("InitProducerId with a transactional id: %v, %+v; want TRANSACTIONAL_ID_AUTHORIZATION_FAILED until the coordinator exists", err, resp)
+	}
+
+	check := func(stage string) {
+		t.Helper()
+		if hw, lso := listOffsets(t, cl, topic, false), listOffsets(t, cl, topic, true); hw != 9 || lso != 5 {
+			t.Fatalf("%s: ListOffsets latest: read_uncommitted %d, read_committed %d; want 9 and 5", stage, hw, lso)
+		}
+		if got, want := consumeN(t, n.addr, topic, kgo.ReadCommitted(), 4), []string{"n0", "a1", "a2", "a3"}; !slices.Equal(got, want) {
+			t.Fatalf("%s: read_committed consumed %q, want %q", stage, got, want)
+		}
+		if got, want := consumeN(t, n.addr, topic, kgo.ReadUncommitted(), 7), []string{"n0", "a1", "a2", "b1", "a3", "c1", "n1"}; !slices.Equal(got, want) {
+			t.Fatalf("%s: read_uncommitted consumed %q, want %q", stage, got, want)
+		}
+		lso, aborted := abortedInFetch(t, cl, topic)
+		if lso != 5 || len(aborted) != 1 || aborted[0].ProducerID != b.id || aborted[0].FirstOffset != 3 {
+			t.Fatalf("%s: fetch answered last stable offset %d, aborted %+v; want 5 and producer %d from offset 3", stage, lso, aborted, b.id)
+		}
+	}
+	check("before the restart")
+	n.stop()
+	n = startNode(t, dir, nil)
+	cl = franzClient(t, n.addr)
+	adm = kadm.NewClient(cl)
+	eventually(t, 10*time.Second, "the partition to lead again", leads(9))
+	check("after the restart")
+
+	// Committing the open transaction releases it and what follows it.
+	if err := endTxn(t, cl, topic, c.id, c.epoch, true); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := consumeN(t, n.addr, topic, kgo.ReadCommitted(), 6), []string{"n0", "a1", "a2", "a3", "c1", "n1"}; !slices.Equal(got, want) {
+		t.Fatalf("after the last commit: read_committed consumed %q, want %q", got, want)
+	}
+}
