@@ -147,14 +147,7 @@ func produceRaw(t *testing.T, cl *kgo.Client, topic string, batch []byte) (error
 // produceRawTo is produceRaw to the given partition.
 func produceRawTo(t *testing.T, cl *kgo.Client, topic string, partition int32, batch []byte) (error, int64) {
 	t.Helper()
-	return produceRawTxn(t, cl, topic, partition, nil, batch)
-}
-
-// produceRawTxn is produceRawTo with a transactional id (nil for none).
-func produceRawTxn(t *testing.T, cl *kgo.Client, topic string, partition int32, txnID *string, batch []byte) (error, int64) {
-	t.Helper()
 	req := kmsg.NewPtrProduceRequest()
-	req.TransactionID = txnID
 	req.Acks = -1
 	req.TimeoutMillis = 5000
 	rt := kmsg.NewProduceRequestTopic()

@@ -12,49 +12,27 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/stratalog/strata/internal/recordbatch"
+	"github.com/stratalog/strata/test/cluster"
 )
 
-// txnProducer is a producer id from InitProducerId (without a transactional
-// id, as no coordinator exists yet) that writes transactional batches by
-// hand, as a transactional producer would.
-type txnProducer struct {
-	id    int64
-	epoch int16
-	seq   int32
-}
-
-func initProducer(t *testing.T, cl *kgo.Client) *txnProducer {
+func initProducer(t *testing.T, cl *kgo.Client) *cluster.TxnProducer {
 	t.Helper()
-	req := kmsg.NewPtrInitProducerIDRequest()
-	req.TransactionTimeoutMillis = 60000
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	resp, err := req.RequestWith(ctx, cl)
-	if err != nil || resp.ErrorCode != 0 {
-		t.Fatalf("InitProducerId: %v, error code %d", err, resp.ErrorCode)
-	}
-	return &txnProducer{id: resp.ProducerID, epoch: resp.ProducerEpoch}
-}
-
-// produce sends values as one transactional batch with transactional id
-// txnID (nil: none) and returns the partition's error.
-func (tp *txnProducer) produce(t *testing.T, cl *kgo.Client, topic string, txnID *string, values ...string) error {
-	t.Helper()
-	recs := make([]recordbatch.Record, len(values))
-	for i, v := range values {
-		recs[i] = recordbatch.Record{Value: []byte(v)}
-	}
-	b, err := recordbatch.Build(recordbatch.BuildOptions{BaseTimestamp: time.Now().UnixMilli(), ProducerID: tp.id,
-		ProducerEpoch: tp.epoch, BaseSequence: tp.seq, Transactional: true}, recs)
+	p, err := cluster.InitProducer(ctx, cl)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err, _ := produceRawTxn(t, cl, topic, 0, txnID, b); err != nil {
-		return err
-	}
-	tp.seq += int32(len(values))
-	return nil
+	return p
+}
+
+// produceTxn sends values as one transactional batch of p to partition 0
+// of topic.
+func produceTxn(t *testing.T, cl *kgo.Client, p *cluster.TxnProducer, topic string, txnID *string, values ...string) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return p.Produce(ctx, cl, topic, 0, txnID, values...)
 }
 
 // endTxn sends WriteTxnMarkers for the producer's transaction on partition
@@ -63,25 +41,13 @@ func (tp *txnProducer) produce(t *testing.T, cl *kgo.Client, topic string, txnID
 // answer a missing topic itself), and returns the partition's error.
 func endTxn(t *testing.T, cl *kgo.Client, topic string, id int64, epoch int16, commit bool) error {
 	t.Helper()
-	req := kmsg.NewPtrWriteTxnMarkersRequest()
-	m := kmsg.NewWriteTxnMarkersRequestMarker()
-	m.ProducerID, m.ProducerEpoch, m.Committed, m.CoordinatorEpoch = id, epoch, commit, 0
-	mt := kmsg.NewWriteTxnMarkersRequestMarkerTopic()
-	mt.Topic, mt.Partitions = topic, []int32{0}
-	m.Topics = append(m.Topics, mt)
-	req.Markers = append(req.Markers, m)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	kresp, err := cl.Broker(1).Request(ctx, req)
+	resp, err := cl.Broker(1).Request(ctx, cluster.EndTxnRequest(id, epoch, commit, topic, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp := kresp.(*kmsg.WriteTxnMarkersResponse)
-	if len(resp.Markers) != 1 || len(resp.Markers[0].Topics) != 1 || len(resp.Markers[0].Topics[0].Partitions) != 1 ||
-		resp.Markers[0].ProducerID != id {
-		t.Fatalf("WriteTxnMarkers response %+v does not answer the one marker", resp)
-	}
-	return kerr.ErrorForCode(resp.Markers[0].Topics[0].Partitions[0].ErrorCode)
+	return cluster.EndTxnError(resp.(*kmsg.WriteTxnMarkersResponse))
 }
 
 // consumeN reads values from partition 0 of topic with a new consumer at the
@@ -190,7 +156,7 @@ func TestReadCommitted(t *testing.T) {
 	}
 	a, b, c := initProducer(t, cl), initProducer(t, cl), initProducer(t, cl)
 	for _, step := range []struct {
-		p      *txnProducer
+		p      *cluster.TxnProducer
 		values []string
 	}{
 		{a, []string{"a1", "a2"}}, // 1-2
@@ -198,14 +164,14 @@ func TestReadCommitted(t *testing.T) {
 		{a, []string{"a3"}},       // 4
 		{c, []string{"c1"}},       // 5, left open
 	} {
-		if err := step.p.produce(t, cl, topic, txnID, step.values...); err != nil {
+		if err := produceTxn(t, cl, step.p, topic, txnID, step.values...); err != nil {
 			t.Fatalf("produce %v: %v", step.values, err)
 		}
 	}
-	if err := endTxn(t, cl, topic, a.id, a.epoch, true); err != nil { // 6
+	if err := endTxn(t, cl, topic, a.ID, a.Epoch, true); err != nil { // 6
 		t.Fatalf("commit: %v", err)
 	}
-	if err := endTxn(t, cl, topic, b.id, b.epoch, false); err != nil { // 7
+	if err := endTxn(t, cl, topic, b.ID, b.Epoch, false); err != nil { // 7
 		t.Fatalf("abort: %v", err)
 	}
 	if err := plain.ProduceSync(ctx, kgo.StringRecord("n1")).FirstErr(); err != nil { // 8, after the open transaction
@@ -213,13 +179,13 @@ func TestReadCommitted(t *testing.T) {
 	}
 
 	// Errors, none of which touches the log.
-	if err := b.produce(t, cl, topic, nil, "x"); !errors.Is(err, kerr.TransactionalIDAuthorizationFailed) {
+	if err := produceTxn(t, cl, b, topic, nil, "x"); !errors.Is(err, kerr.TransactionalIDAuthorizationFailed) {
 		t.Fatalf("transactional batch without a transactional id: got %v, want TRANSACTIONAL_ID_AUTHORIZATION_FAILED", err)
 	}
-	if err := endTxn(t, cl, topic, a.id, a.epoch-1, true); !errors.Is(err, kerr.InvalidProducerEpoch) {
+	if err := endTxn(t, cl, topic, a.ID, a.Epoch-1, true); !errors.Is(err, kerr.InvalidProducerEpoch) {
 		t.Fatalf("marker with an old epoch: got %v, want INVALID_PRODUCER_EPOCH", err)
 	}
-	if err := endTxn(t, cl, topic+"-missing", a.id, a.epoch, true); !errors.Is(err, kerr.UnknownTopicOrPartition) {
+	if err := endTxn(t, cl, topic+"-missing", a.ID, a.Epoch, true); !errors.Is(err, kerr.UnknownTopicOrPartition) {
 		t.Fatalf("marker for a missing topic: got %v, want UNKNOWN_TOPIC_OR_PARTITION", err)
 	}
 	init := kmsg.NewPtrInitProducerIDRequest()
@@ -240,8 +206,8 @@ func TestReadCommitted(t *testing.T) {
 			t.Fatalf("%s: read_uncommitted consumed %q, want %q", stage, got, want)
 		}
 		lso, aborted := abortedInFetch(t, cl, topic)
-		if lso != 5 || len(aborted) != 1 || aborted[0].ProducerID != b.id || aborted[0].FirstOffset != 3 {
-			t.Fatalf("%s: fetch answered last stable offset %d, aborted %+v; want 5 and producer %d from offset 3", stage, lso, aborted, b.id)
+		if lso != 5 || len(aborted) != 1 || aborted[0].ProducerID != b.ID || aborted[0].FirstOffset != 3 {
+			t.Fatalf("%s: fetch answered last stable offset %d, aborted %+v; want 5 and producer %d from offset 3", stage, lso, aborted, b.ID)
 		}
 	}
 	check("before the restart")
@@ -253,7 +219,7 @@ func TestReadCommitted(t *testing.T) {
 	check("after the restart")
 
 	// Committing the open transaction releases it and what follows it.
-	if err := endTxn(t, cl, topic, c.id, c.epoch, true); err != nil {
+	if err := endTxn(t, cl, topic, c.ID, c.Epoch, true); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := consumeN(t, n.addr, topic, kgo.ReadCommitted(), 6), []string{"n0", "a1", "a2", "a3", "c1", "n1"}; !slices.Equal(got, want) {
