@@ -920,6 +920,17 @@ func (p *Partition) EndOffsetForEpoch(epoch int32) (int32, int64) {
 	return p.epochs.endOffsetFor(epoch, p.log.EndOffset())
 }
 
+// ActiveProducers returns, as the leader, the producers the partition
+// remembers (DescribeProducers).
+func (p *Partition) ActiveProducers() ([]txn.ProducerInfo, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.role != roleLeader {
+		return nil, errNotLeader
+	}
+	return p.producers.Producers(), nil
+}
+
 // ExpireProducers forgets the producers whose latest batch timestamp is
 // maxIdleMs or more before nowMs, and returns how many.
 func (p *Partition) ExpireProducers(nowMs, maxIdleMs int64) int {

@@ -1,8 +1,10 @@
 package txn
 
 import (
+	"cmp"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/stratalog/strata/internal/recordbatch"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -316,6 +318,31 @@ func (s *ProducerState) FirstUnstableOffset(hw int64) int64 {
 		lso = min(lso, f)
 	}
 	return lso
+}
+
+// ProducerInfo is what DescribeProducers tells of one producer.
+type ProducerInfo struct {
+	ProducerID       int64
+	Epoch            int16
+	LastSequence     int32 // -1 when its epoch has no data batch yet
+	LastTimestamp    int64
+	CoordinatorEpoch int32 // -1 before its first marker
+	TxnStartOffset   int64 // -1 without an ongoing transaction
+}
+
+// Producers returns every producer the state remembers, by increasing id.
+func (s *ProducerState) Producers() []ProducerInfo {
+	out := make([]ProducerInfo, 0, len(s.producers))
+	for id, p := range s.producers {
+		first, ongoing := s.txns[id]
+		if !ongoing {
+			first = -1
+		}
+		out = append(out, ProducerInfo{ProducerID: id, Epoch: p.epoch, LastSequence: p.lastSeq(), LastTimestamp: p.lastSeenMs,
+			CoordinatorEpoch: p.coordinatorEpoch, TxnStartOffset: first})
+	}
+	slices.SortFunc(out, func(a, b ProducerInfo) int { return cmp.Compare(a.ProducerID, b.ProducerID) })
+	return out
 }
 
 // Expire forgets producers whose latest batch timestamp is maxIdleMs or more

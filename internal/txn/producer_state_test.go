@@ -279,6 +279,15 @@ func TestTransactions(t *testing.T) {
 	// The producer may write without a transaction again, continuing its
 	// sequence.
 	h.do(4, ok(1, 0, 3, 1))
+	h.do(5, txnStep(2, 1, 1)) // at 9: a new transaction of producer 2
+	wantInfo := []ProducerInfo{
+		{ProducerID: 1, Epoch: 0, LastSequence: 3, LastTimestamp: 1007, CoordinatorEpoch: 4, TxnStartOffset: -1},
+		{ProducerID: 2, Epoch: 0, LastSequence: 1, LastTimestamp: 1008, CoordinatorEpoch: 4, TxnStartOffset: 9},
+		{ProducerID: 3, Epoch: 0, LastSequence: 0, LastTimestamp: 1007, CoordinatorEpoch: 0, TxnStartOffset: -1},
+	}
+	if got := h.s.Producers(); !reflect.DeepEqual(got, wantInfo) {
+		t.Fatalf("Producers:\ngot  %+v\nwant %+v", got, wantInfo)
+	}
 
 	rebuilt := NewProducerState()
 	for _, hdr := range h.appended {

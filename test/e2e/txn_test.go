@@ -205,6 +205,16 @@ func TestReadCommitted(t *testing.T) {
 		if got, want := consumeN(t, n.addr, topic, kgo.ReadUncommitted(), 7), []string{"n0", "a1", "a2", "b1", "a3", "c1", "n1"}; !slices.Equal(got, want) {
 			t.Fatalf("%s: read_uncommitted consumed %q, want %q", stage, got, want)
 		}
+		dp, err := kadm.NewClient(cl).DescribeProducers(ctx, kadm.TopicsSet{topic: {0: {}}})
+		if err != nil {
+			t.Fatalf("%s: DescribeProducers: %v", stage, err)
+		}
+		ps := dp[topic].Partitions[0]
+		open := ps.ActiveProducers[c.ID]
+		if ps.Err != nil || len(ps.ActiveProducers) != 3 || open.CurrentTxnStartOffset != 5 || open.LastSequence != 0 ||
+			ps.ActiveProducers[a.ID].CurrentTxnStartOffset != -1 || ps.ActiveProducers[a.ID].LastSequence != 2 {
+			t.Fatalf("%s: DescribeProducers: %+v; want producers %d, %d, %d with only %d's transaction open at 5", stage, ps, a.ID, b.ID, c.ID, c.ID)
+		}
 		lso, aborted := abortedInFetch(t, cl, topic)
 		if lso != 5 || len(aborted) != 1 || aborted[0].ProducerID != b.ID || aborted[0].FirstOffset != 3 {
 			t.Fatalf("%s: fetch answered last stable offset %d, aborted %+v; want 5 and producer %d from offset 3", stage, lso, aborted, b.ID)
