@@ -944,9 +944,10 @@ func (p *Partition) ExpireProducers(nowMs, maxIdleMs int64) int {
 // SetConfig applies a new log configuration.
 func (p *Partition) SetConfig(cfg commitlog.Config) { p.log.SetConfig(cfg) }
 
-// EnforceRetention deletes segments past retention.
+// EnforceRetention deletes segments past retention that lie below the high
+// watermark, as Kafka does.
 func (p *Partition) EnforceRetention() error {
-	_, err := p.log.EnforceRetention()
+	_, err := p.log.EnforceRetentionBelow(p.hw.Load())
 	return err
 }
 
