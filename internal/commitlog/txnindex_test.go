@@ -130,8 +130,12 @@ func TestCleanStopsBelowAborted(t *testing.T) {
 	if err := tl.AddAbortedTxn(e); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tl.Clean(t.Context(), CleanOptions{}); err != nil {
+	st, err := tl.Clean(t.Context(), CleanOptions{})
+	if err != nil {
 		t.Fatal(err)
+	}
+	if st.SegmentsCleaned == 0 || st.RecordsRemoved == 0 {
+		t.Fatalf("cleaned %+v, want the segments below offset 8 cleaned", st)
 	}
 	if got := tl.AbortedTxns(0, 24); !reflect.DeepEqual(got, []AbortedTxn{e}) {
 		t.Fatalf("after cleaning: got %+v, want %+v", got, e)

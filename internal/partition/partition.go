@@ -345,12 +345,14 @@ func (p *Partition) WriteTxnMarker(producerID int64, epoch int16, coordinatorEpo
 	if err == nil {
 		err = p.observeLocked(batch, h, nowMs)
 	}
+	// Before the high watermark moves, so that the last stable offset it
+	// sets knows the transaction ended.
+	p.afterAppendLocked(ar, needSync, len(batch))
 	if err != nil {
 		// The marker is in the log but its abort is not indexed: a
 		// restart's rebuild indexes it. Meanwhile answer the failure.
 		return res, err
 	}
-	p.afterAppendLocked(ar, needSync, len(batch))
 	res.BaseOffset, res.LastOffset, res.Unsynced = ar.BaseOffset, ar.LastOffset, needSync
 	res.LogStartOffset = p.log.StartOffset()
 	p.signal(false, true)
@@ -735,12 +737,12 @@ func (p *Partition) appendFromLeader(records []byte, epoch int32) (syncTo int64,
 			break
 		}
 		needSync = needSync || sync
-		if err = p.observeLocked(batch, h, h.MaxTimestamp); err != nil {
-			break
-		}
 		p.epochs.assign(h.PartitionLeaderEpoch, ar.BaseOffset)
 		p.sinceState += h.Size()
 		last = ar.LastOffset
+		if err = p.observeLocked(batch, h, h.MaxTimestamp); err != nil {
+			break
+		}
 	}
 	p.mu.Unlock()
 	if last >= 0 {
