@@ -49,3 +49,26 @@ func TestReadEndTxnMarkerRejects(t *testing.T) {
 		t.Fatal("a truncated batch decoded")
 	}
 }
+
+// FuzzReadEndTxnMarker: any bytes decode without panicking, every error
+// is one of the package's, and a marker that decodes builds a batch that
+// decodes to it again.
+func FuzzReadEndTxnMarker(f *testing.F) {
+	f.Add(BuildEndTxnMarker(7, 2, EndTxnMarker{Commit: true, CoordinatorEpoch: 3}, 1000))
+	f.Add(BuildEndTxnMarker(1, 0, EndTxnMarker{}, 0))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := ReadEndTxnMarker(b)
+		if err != nil {
+			for _, want := range []error{ErrInvalidRecord, ErrTruncated, ErrCorrupt, ErrMagic, ErrCodec} {
+				if errors.Is(err, want) {
+					return
+				}
+			}
+			t.Fatalf("unexpected error %v", err)
+		}
+		if got, err := ReadEndTxnMarker(BuildEndTxnMarker(1, 0, m, 0)); err != nil || got != m {
+			t.Fatalf("rebuilt marker %+v decodes to %+v, %v", m, got, err)
+		}
+	})
+}
