@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -90,4 +91,24 @@ func EndTxnError(resp *kmsg.WriteTxnMarkersResponse) error {
 		return fmt.Errorf("WriteTxnMarkers response %+v does not answer the one marker", resp)
 	}
 	return kerr.ErrorForCode(resp.Markers[0].Topics[0].Partitions[0].ErrorCode)
+}
+
+// ConsumeValues polls cl, a consumer, until it has n record values, and
+// fails the test when ctx ends first or a poll brings more than n (what a
+// read_committed consumer must not see); fetch errors the client retries
+// (a leader moving) are not failures.
+func ConsumeValues(ctx context.Context, t testing.TB, cl *kgo.Client, n int) []string {
+	t.Helper()
+	var got []string
+	for len(got) < n {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("consumed %q, want %d records: %v", got, n, err)
+		}
+		fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+	}
+	if len(got) != n {
+		t.Fatalf("consumed %q, want %d records", got, n)
+	}
+	return got
 }

@@ -50,27 +50,15 @@ func endTxn(t *testing.T, cl *kgo.Client, topic string, id int64, epoch int16, c
 	return cluster.EndTxnError(resp.(*kmsg.WriteTxnMarkersResponse))
 }
 
-// consumeN reads values from partition 0 of topic with a new consumer at the
-// isolation level until it has n, and fails if a poll returns more.
+// consumeN reads n values from partition 0 of topic with a new consumer at
+// the isolation level (see cluster.ConsumeValues).
 func consumeN(t *testing.T, addr, topic string, level kgo.IsolationLevel, n int) []string {
 	t.Helper()
 	cl := franzClient(t, addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(level), kgo.FetchMaxWait(100*time.Millisecond))
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	var got []string
-	for len(got) < n {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			t.Fatalf("consumed %q, want %d records: %v", got, n, err)
-		}
-		fs.EachError(func(_ string, _ int32, err error) { t.Fatalf("fetch: %v", err) })
-		fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
-	}
-	if len(got) != n {
-		t.Fatalf("consumed %q, want %d records", got, n)
-	}
-	return got
+	return cluster.ConsumeValues(ctx, t, cl, n)
 }
 
 // listOffsets returns the latest offset of partition 0 of topic at the

@@ -104,23 +104,12 @@ func TestReadCommittedAfterFailover(t *testing.T) {
 	check("on the recovered node")
 }
 
-// consumeAll reads values from partition 0 of topic at the isolation level
-// with a new consumer of c until it has n, failing on more.
+// consumeAll reads n values from partition 0 of topic at the isolation
+// level with a new consumer of c (see cluster.ConsumeValues).
 func consumeAll(ctx context.Context, t *testing.T, c *cluster.Cluster, topic string, level kgo.IsolationLevel, n int) []string {
 	t.Helper()
 	cl := c.Client(t, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(level), kgo.FetchMaxWait(100*time.Millisecond))
 	defer cl.Close()
-	var got []string
-	for len(got) < n {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			t.Fatalf("consumed %q, want %d records: %v", got, n, err)
-		}
-		fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
-	}
-	if len(got) != n {
-		t.Fatalf("consumed %q, want %d records", got, n)
-	}
-	return got
+	return cluster.ConsumeValues(ctx, t, cl, n)
 }
