@@ -30,8 +30,15 @@ package broker
 //     leader's epochs, the answer is a DivergingEpoch to truncate to.
 //   - CurrentLeaderEpoch is checked (KIP-320): newer than ours is
 //     UNKNOWN_LEADER_EPOCH, older is FENCED_LEADER_EPOCH.
-//   - Without transactions the last stable offset is the high watermark and
-//     read_committed consumers get an empty aborted-transaction list.
+//   - Isolation level read_committed (KIP-98) reads up to the last stable
+//     offset (the first offset of the earliest transaction not yet ended by
+//     a committed marker, or the high watermark) instead of the high
+//     watermark, and the answer lists the aborted transactions (producer
+//     id, first offset) whose records may be among those returned, from the
+//     partition's aborted-transaction index; the consumer drops their
+//     records and the control batches. read_uncommitted reads up to the
+//     high watermark, markers and aborted records included. Every answer
+//     carries the last stable offset (-1 with an error).
 //   - v13+ name topics by id (KIP-516); an unknown id is UNKNOWN_TOPIC_ID.
 //
 // KIPs: KIP-74 (v3), KIP-98 (v4), KIP-107 (v5), KIP-227 (v7), KIP-320 (v9),
@@ -69,7 +76,9 @@ type fetchGot struct {
 	err       error
 	records   commitlog.Slice
 	hw        int64
+	lso       int64
 	start     int64
+	aborted   []commitlog.AbortedTxn // read_committed
 	diverging *kmsg.FetchResponseTopicPartitionDivergingEpoch
 	// preferred is the replica the consumer should read from instead
 	// (KIP-392), -1 for none.
@@ -156,7 +165,7 @@ func (b *Broker) handleFetch(ctx context.Context, req *Request) (kmsg.Response, 
 	deadline := time.Now().Add(time.Duration(r.MaxWaitMillis) * time.Millisecond)
 	for {
 		changed := b.changedChans(wants, replica >= 0)
-		size, anyErr := b.readWants(wants, got, maxBytes, replica, consumerRack(req.Version, r))
+		size, anyErr := b.readWants(wants, got, maxBytes, replica, consumerRack(req.Version, r), r.IsolationLevel == 1)
 		if size >= int(r.MinBytes) || anyErr || r.MaxWaitMillis <= 0 || !time.Now().Before(deadline) {
 			break
 		}
@@ -189,7 +198,7 @@ func (b *Broker) handleFetch(ctx context.Context, req *Request) (kmsg.Response, 
 		}
 		rp := kmsg.NewFetchResponseTopicPartition()
 		rp.Partition, rp.ErrorCode = w.tp.Index, code
-		rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = g.hw, g.hw, g.start
+		rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = g.hw, g.lso, g.start
 		rp.PreferredReadReplica = g.preferred
 		if (code == kerr.NotLeaderForPartition.Code || code == kerr.FencedLeaderEpoch.Code) && req.Version >= 16 {
 			rp.CurrentLeader.LeaderID, rp.CurrentLeader.LeaderEpoch = hints.leader(w.tp.Topic, w.tp.Index)
@@ -198,7 +207,10 @@ func (b *Broker) handleFetch(ctx context.Context, req *Request) (kmsg.Response, 
 			rp.DivergingEpoch = *g.diverging
 		}
 		if r.IsolationLevel == 1 {
-			rp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+			rp.AbortedTransactions = make([]kmsg.FetchResponseTopicPartitionAbortedTransaction, len(g.aborted))
+			for j, a := range g.aborted {
+				rp.AbortedTransactions[j] = kmsg.FetchResponseTopicPartitionAbortedTransaction{ProducerID: a.ProducerID, FirstOffset: a.FirstOffset}
+			}
 		}
 		resp.Topics[ti].Partitions = append(resp.Topics[ti].Partitions, rp)
 		resp.Records[ti] = append(resp.Records[ti], g.records)
@@ -237,15 +249,16 @@ func consumerRack(version int16, r *kmsg.FetchRequest) *string {
 // replica (>= 0) it serves a replica fetch. A consumer that may read from
 // followers (rack not nil) reads from this node's replica whether it leads
 // or follows, and a leader may send it to an in-sync replica in its rack
-// instead. It returns the bytes read and whether any partition has an
+// instead. A consumer with committed (read_committed) reads up to the last
+// stable offset. It returns the bytes read and whether any partition has an
 // error or a divergence (which answers the fetch at once).
-func (b *Broker) readWants(wants []fetchWant, got []fetchGot, maxBytes int32, replica int32, rack *string) (int, bool) {
+func (b *Broker) readWants(wants []fetchWant, got []fetchGot, maxBytes int32, replica int32, rack *string, committed bool) (int, bool) {
 	size, anyErr := 0, false
 	now := time.Now()
 	var img *metadata.Image
 	for i, w := range wants {
 		got[i].records.Release()
-		got[i] = fetchGot{hw: -1, start: -1, preferred: -1}
+		got[i] = fetchGot{hw: -1, lso: -1, start: -1, preferred: -1}
 		p, err := b.fetchReplica(w.tp)
 		if err == nil && replica < 0 {
 			err = partition.CheckLeaderEpoch(w.leaderEpoch, p.LeaderEpoch())
@@ -259,13 +272,13 @@ func (b *Broker) readWants(wants []fetchWant, got []fetchGot, maxBytes int32, re
 				img = b.store.Current()
 			}
 			if id := preferredReadReplica(img, w.tp, *rack, b.cfg.NodeID); id >= 0 {
-				got[i].preferred, got[i].hw, got[i].start = id, p.HighWatermark(), p.LogStartOffset()
+				got[i].preferred, got[i].hw, got[i].lso, got[i].start = id, p.HighWatermark(), p.LastStableOffset(), p.LogStartOffset()
 				continue
 			}
 		}
 		budget := min(w.maxBytes, maxBytes-int32(min(size, int(maxBytes))))
 		if size > 0 && budget <= 0 {
-			got[i].hw, got[i].start = p.HighWatermark(), p.LogStartOffset()
+			got[i].hw, got[i].lso, got[i].start = p.HighWatermark(), p.LastStableOffset(), p.LogStartOffset()
 			continue
 		}
 		var res partition.ReadResult
@@ -273,16 +286,17 @@ func (b *Broker) readWants(wants []fetchWant, got []fetchGot, maxBytes int32, re
 			var rr partition.ReplicaRead
 			rr, err = p.ReadReplica(replica, w.offset, w.lastEpoch, w.leaderEpoch, max(budget, 1), b.parts.LeaderQuota(), now)
 			res = rr.ReadResult
+			res.LastStableOffset = p.LastStableOffset()
 			if rr.Diverging {
 				got[i].diverging = &kmsg.FetchResponseTopicPartitionDivergingEpoch{Epoch: rr.DivergingEpoch, EndOffset: rr.DivergingEndOffset}
 				anyErr = true
 			}
 		} else if rack != nil {
-			res, err = p.ReadAsFollower(w.offset, max(budget, 1))
+			res, err = p.ReadAsFollower(w.offset, max(budget, 1), committed)
 		} else {
-			res, err = p.Read(w.offset, max(budget, 1))
+			res, err = p.Read(w.offset, max(budget, 1), committed)
 		}
-		got[i].hw, got[i].start = res.HighWatermark, res.LogStartOffset
+		got[i].hw, got[i].lso, got[i].start, got[i].aborted = res.HighWatermark, res.LastStableOffset, res.LogStartOffset, res.Aborted
 		if err != nil {
 			got[i].err, anyErr = err, true
 			continue

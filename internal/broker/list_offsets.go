@@ -4,12 +4,13 @@ package broker
 //
 // Behavior:
 //   - Timestamp -2 (earliest) is the log start offset, -1 (latest) the high
-//     watermark (the last stable offset for read_committed, the same here
-//     without transactions), -3 (max timestamp, v7+, KIP-734) the record with
+//     watermark, or with isolation level read_committed (v2+, KIP-98) the
+//     last stable offset, -3 (max timestamp, v7+, KIP-734) the record with
 //     the largest timestamp, -4 (earliest local, v8+, KIP-405) the log start
 //     offset, -5 (latest tiered, v9+) -1 as nothing is tiered.
 //   - Any other timestamp finds the first record whose timestamp is at least
-//     it; none is offset -1, timestamp -1.
+//     it, below the high watermark (read_committed: the last stable offset);
+//     none is offset -1, timestamp -1.
 //   - CurrentLeaderEpoch is checked as in Fetch (KIP-320); the answer carries
 //     the leader epoch (v4+).
 //   - A partition asked for twice is INVALID_REQUEST for both.
@@ -54,7 +55,7 @@ func (b *Broker) handleListOffsets(_ context.Context, req *Request) (kmsg.Respon
 			if seen[topicPartition{Topic: rt.Topic, Index: rp.Partition}] > 1 {
 				err = kerr.InvalidRequest
 			} else {
-				err = b.listOffset(rt.Topic, rp, &sp)
+				err = b.listOffset(rt.Topic, rp, r.IsolationLevel == 1, &sp)
 			}
 			sp.ErrorCode = b.errorCode(err)
 			st.Partitions = append(st.Partitions, sp)
@@ -64,7 +65,7 @@ func (b *Broker) handleListOffsets(_ context.Context, req *Request) (kmsg.Respon
 	return resp, nil
 }
 
-func (b *Broker) listOffset(topic string, rp kmsg.ListOffsetsRequestTopicPartition, sp *kmsg.ListOffsetsResponseTopicPartition) error {
+func (b *Broker) listOffset(topic string, rp kmsg.ListOffsetsRequestTopicPartition, committed bool, sp *kmsg.ListOffsetsResponseTopicPartition) error {
 	p, err := b.fetchReplica(topicPartition{Topic: topic, Index: rp.Partition})
 	if err != nil {
 		return err
@@ -77,9 +78,13 @@ func (b *Broker) listOffset(topic string, rp kmsg.ListOffsetsRequestTopicPartiti
 		return err
 	}
 	sp.LeaderEpoch = epoch
+	fetchable := p.HighWatermark()
+	if committed {
+		fetchable = p.LastStableOffset()
+	}
 	switch rp.Timestamp {
 	case listLatest:
-		sp.Offset = p.HighWatermark()
+		sp.Offset = fetchable
 	case listEarliest, listEarliestLocal:
 		sp.Offset = p.LogStartOffset()
 	case listLatestTiered:
@@ -90,7 +95,7 @@ func (b *Broker) listOffset(topic string, rp kmsg.ListOffsetsRequestTopicPartiti
 		if rp.Timestamp < 0 {
 			return kerr.InvalidRequest
 		}
-		if off, ts, ok := p.OffsetForTimestamp(rp.Timestamp); ok && off < p.HighWatermark() {
+		if off, ts, ok := p.OffsetForTimestamp(rp.Timestamp); ok && off < fetchable {
 			sp.Offset, sp.Timestamp = off, ts
 		}
 	}

@@ -28,7 +28,15 @@ package broker
 //     retried batch gets its original offset back.
 //   - Produce does not create topics; a missing topic is UNKNOWN_TOPIC_OR_PARTITION.
 //   - Clients cannot write to internal topics (INVALID_TOPIC_EXCEPTION).
-//   - Transactional produce is not served yet (TRANSACTIONAL_ID_AUTHORIZATION_FAILED).
+//   - Transactional batches (KIP-98) are appended like idempotent ones, and
+//     start the producer's transaction on the partition, which a marker
+//     (WriteTxnMarkers) ends; a non-transactional batch from a producer in a
+//     transaction is INVALID_TXN_STATE. As in Kafka, a request with
+//     transactional batches but no transactional id is answered
+//     TRANSACTIONAL_ID_AUTHORIZATION_FAILED for every partition. The
+//     transactional id is not checked against a coordinator yet (there is
+//     none: InitProducerId refuses transactional ids), so the partitions
+//     need not have been added to a transaction (KIP-890 verification).
 //   - A request to 64 partitions or more is appended by one goroutine per
 //     core (at most 4), each taking the partitions with one remainder of
 //     the partition number, so a partition named twice keeps its order.
@@ -64,6 +72,7 @@ func (b *Broker) handleProduce(ctx context.Context, req *Request) (kmsg.Response
 	tops := stack[:0]
 	resp.Topics = make([]kmsg.ProduceResponseTopic, len(r.Topics))
 	parts := 0
+	txnRecords := r.TransactionID == nil && hasTransactionalRecords(r)
 	for i, rt := range r.Topics {
 		st := &resp.Topics[i]
 		*st = kmsg.NewProduceResponseTopic()
@@ -81,8 +90,8 @@ func (b *Broker) handleProduce(ctx context.Context, req *Request) (kmsg.Response
 		switch {
 		case req.Version < 3:
 			pt.err = kerr.UnsupportedVersion
-		case r.TransactionID != nil:
-			pt.err = kerr.TransactionalIDAuthorizationFailed
+		case txnRecords:
+			pt.err = fmt.Errorf("%w: transactional records without a transactional id", kerr.TransactionalIDAuthorizationFailed)
 		case r.Acks != -1 && r.Acks != 0 && r.Acks != 1:
 			pt.err = kerr.InvalidRequiredAcks
 		case !known:
@@ -117,6 +126,20 @@ func (b *Broker) handleProduce(ctx context.Context, req *Request) (kmsg.Response
 	}
 	b.addProduceLeaderHints(resp)
 	return resp, nil
+}
+
+// hasTransactionalRecords reports whether any partition of r holds a
+// batch with the transactional attribute; Kafka reads every batch, but
+// Produce v3+ carries one per partition.
+func hasTransactionalRecords(r *kmsg.ProduceRequest) bool {
+	for _, rt := range r.Topics {
+		for _, rp := range rt.Partitions {
+			if h, err := recordbatch.ReadHeader(rp.Records); err == nil && h.Transactional() {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // commitWait is an acks=all partition appended and waiting for its ISR.

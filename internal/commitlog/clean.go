@@ -189,10 +189,17 @@ func (l *Log) Clean(ctx context.Context, opts CleanOptions) (CleanStats, error) 
 // CleanBelow is Clean with only the segments wholly below limit cleanable:
 // a replicated partition cleans no further than its high watermark, since a
 // record above it may yet be truncated, and with it the later value of a key
-// whose earlier value the cleaner would have removed.
+// whose earlier value the cleaner would have removed. The cleaner also stops
+// below the first aborted transaction in the aborted-transaction index: it
+// neither removes aborted records nor carries the index into cleaned
+// segments yet, and an aborted record must not hide an earlier value of its
+// key.
 func (l *Log) CleanBelow(ctx context.Context, limit int64, opts CleanOptions) (CleanStats, error) {
 	l.cleanMu.Lock()
 	defer l.cleanMu.Unlock()
+	l.mu.RLock()
+	limit = min(limit, l.firstAbortedOffset())
+	l.mu.RUnlock()
 	now := l.nowMs()
 	p, ok := l.planClean(now, true, limit)
 	if !ok {

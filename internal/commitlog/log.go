@@ -651,6 +651,9 @@ func (l *Log) Close() error {
 		} else if err := l.saveRecoveryPoint(true); err != nil {
 			errs = append(errs, err)
 		}
+		if err := l.SyncAbortedTxns(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	l.release()
 	return errors.Join(errs...)

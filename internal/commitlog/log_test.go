@@ -267,12 +267,14 @@ func TestRetention(t *testing.T) {
 		name        string
 		ms, bytes   int64
 		wantDeleted int
+		limit       int64 // EnforceRetentionBelow's; 0 for EnforceRetention
 	}{
-		{"infinite", -1, -1, 0},
-		{"by time", 60_000, -1, 7}, // segments 0-6 hold timestamps older than a minute
-		{"by bytes", -1, 4 * 1000, 5},
-		{"both", 150_000, 8 * 1000, 3},
-		{"zero time keeps active", 0, -1, 9},
+		{"infinite", -1, -1, 0, 0},
+		{"by time", 60_000, -1, 7, 0}, // segments 0-6 hold timestamps older than a minute
+		{"by bytes", -1, 4 * 1000, 5, 0},
+		{"both", 150_000, 8 * 1000, 3, 0},
+		{"zero time keeps active", 0, -1, 9, 0},
+		{"only below the limit", 60_000, -1, 3, 35}, // segment 3 holds offsets 30-39
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -291,7 +293,11 @@ func TestRetention(t *testing.T) {
 			if got := tl.SegmentCount(); got != 10 {
 				t.Fatalf("got %d segments, want 10", got)
 			}
-			n, err := tl.EnforceRetention()
+			retain := tl.EnforceRetention
+			if tt.limit > 0 {
+				retain = func() (int, error) { return tl.EnforceRetentionBelow(tt.limit) }
+			}
+			n, err := retain()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -447,15 +453,18 @@ func TestTruncateBelowStart(t *testing.T) {
 	}
 }
 
-func TestScanHeaders(t *testing.T) {
+func TestScan(t *testing.T) {
 	cfg := testConfig()
 	cfg.SegmentBytes = 1000
 	tl := openTest(t, newMemFS(), cfg, Options{})
 	tl.appendN(12, 3, 50, 1000)
 	var got []int64
-	if err := tl.ScanHeaders(10, func(h recordbatch.Header) bool {
+	if err := tl.Scan(10, func(b []byte, h recordbatch.Header) (bool, error) {
+		if _, err := recordbatch.Check(b); err != nil {
+			return false, err
+		}
 		got = append(got, h.BaseOffset)
-		return len(got) < 5
+		return len(got) < 5, nil
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -116,10 +116,11 @@ func (v *view) eachBatch(from int64, fn func(b []byte, h recordbatch.Header) (bo
 	return nil
 }
 
-// ScanHeaders calls fn with the header of every batch from the one
-// containing from (or the first, when from is below StartOffset) up to
-// the end of the log, until fn returns false.
-func (l *Log) ScanHeaders(from int64, fn func(h recordbatch.Header) bool) error {
+// Scan calls fn with every batch (its bytes, valid only during the call,
+// and its header) from the one containing from (or the first, when from is
+// below StartOffset) up to the end of the log, until fn returns false or
+// an error, which Scan returns.
+func (l *Log) Scan(from int64, fn func(b []byte, h recordbatch.Header) (bool, error)) error {
 	v, err := l.snapshot(from)
 	if err != nil {
 		return err
@@ -128,9 +129,7 @@ func (l *Log) ScanHeaders(from int64, fn func(h recordbatch.Header) bool) error 
 	if from >= v.end {
 		return nil
 	}
-	return v.eachBatch(max(from, v.start), func(_ []byte, h recordbatch.Header) (bool, error) {
-		return fn(h), nil
-	})
+	return v.eachBatch(max(from, v.start), fn)
 }
 
 // SizeFrom returns the bytes of the batches from the one containing offset

@@ -139,6 +139,9 @@ func (l *Log) listSegments() ([]int64, error) {
 		if !isIndex {
 			stem, isIndex = strings.CutSuffix(n, timeIndexSuffix)
 		}
+		if !isIndex {
+			stem, isIndex = strings.CutSuffix(n, txnIndexSuffix)
+		}
 		if strings.HasSuffix(n, deletedSuffix) || strings.HasSuffix(n, tmpSuffix) || isIndex && !logs[stem] {
 			if err := l.fsys.Remove(filepath.Join(l.dir, n)); err != nil {
 				return nil, fmt.Errorf("remove leftover %s: %w", n, err)
@@ -395,6 +398,9 @@ func (l *Log) finishRecovery(ls []*loaded, start int64, hasStart bool) error {
 		s, st := ld.s, ld.st
 		s.size.Store(st.end)
 		s.next, s.idx, s.tix, s.maxTS, s.maxTSOff, s.sinceIndex = st.next, st.idx, st.tix, st.maxTS, st.maxTSOff, st.sinceIndex
+		if err := l.loadAborted(s); err != nil {
+			return err
+		}
 		if ld.saved {
 			s.idxMu.Lock()
 			s.idxKnown, s.idxSaved, s.tixSaved = true, ld.idxSaved, ld.tixSaved

@@ -3,6 +3,7 @@ package commitlog
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 )
@@ -13,6 +14,14 @@ import (
 // without timestamps is kept by time unless it is empty. The active
 // segment is never deleted. It returns how many segments it deleted.
 func (l *Log) EnforceRetention() (deletedSegments int, err error) {
+	return l.EnforceRetentionBelow(math.MaxInt64)
+}
+
+// EnforceRetentionBelow is EnforceRetention deleting only segments that
+// end at or below limit: a replicated partition passes its high watermark,
+// as Kafka deletes no segment holding records not yet committed (they are
+// not yet visible, and transactions in them not yet ended there).
+func (l *Log) EnforceRetentionBelow(limit int64) (deletedSegments int, err error) {
 	l.appendMu.Lock()
 	defer l.appendMu.Unlock()
 	if err := l.writable(); err != nil {
@@ -24,7 +33,7 @@ func (l *Log) EnforceRetention() (deletedSegments int, err error) {
 		size := s.size.Load()
 		byTime := cfg.RetentionMs >= 0 && (size == 0 || s.maxTS >= 0 && s.maxTS < now-cfg.RetentionMs)
 		bySize := cfg.RetentionBytes >= 0 && total-size >= cfg.RetentionBytes
-		if !byTime && !bySize {
+		if !byTime && !bySize || s.next > limit {
 			break
 		}
 		total -= size
@@ -113,6 +122,10 @@ func (l *Log) Truncate(offset int64) error {
 		return err
 	}
 	if err := l.truncateSegment(s, pos); err != nil {
+		l.failed = err
+		return err
+	}
+	if err := l.truncateAborted(s, s.next); err != nil {
 		l.failed = err
 		return err
 	}

@@ -14,7 +14,12 @@ import (
 	"github.com/stratalog/strata/internal/recordbatch"
 )
 
-// segment is one <base>.log file and its two indexes.
+// segmentFileSuffixes are the suffixes of every file of a segment, the log
+// first; only the log must exist.
+var segmentFileSuffixes = []string{logSuffix, indexSuffix, timeIndexSuffix, txnIndexSuffix}
+
+// segment is one <base>.log file, its two indexes and its aborted-transaction
+// index.
 //
 // Fields marked (mu) are written with Log.appendMu and Log.mu both held and
 // read with either; idx and tix are only ever appended to in place, and
@@ -49,6 +54,11 @@ type segment struct {
 	sinceIndex int64  // (appendMu) log bytes written since the last offset index entry
 	firstAt    int64  // (appendMu) wall clock (ms) of the first append; 0 when none
 	jitter     int64  // (appendMu) roll jitter in ms chosen for this segment
+	// aborted is the aborted-transaction index (txnindex.go), in marker
+	// order; like idx, only appended to in place. abortedUnsynced says
+	// the file has writes not yet fsynced.
+	aborted         []AbortedTxn // (mu)
+	abortedUnsynced bool         // (mu)
 
 	// refs counts the log's own reference (dropped when the segment leaves
 	// the log) and every reader's; at zero the files are closed, and
@@ -98,7 +108,7 @@ func readFile(fsys FS, name string) ([]byte, error) {
 	}
 	defer f.Close()
 	n, err := f.Size()
-	if err != nil {
+	if err != nil || n == 0 {
 		return nil, err
 	}
 	b := make([]byte, n)
@@ -195,7 +205,7 @@ func (s *segment) release() {
 	if !s.deleted.Load() {
 		return
 	}
-	for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+	for _, suffix := range segmentFileSuffixes {
 		err := s.fsys.Remove(s.path(suffix) + deletedSuffix)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			s.logger.Warn("remove deleted segment file", "segment", s.name(), "err", err)
@@ -219,7 +229,7 @@ func (s *segment) markDeleted() error {
 		return nil
 	}
 	s.idxClosed = true
-	for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+	for _, suffix := range segmentFileSuffixes {
 		err := s.fsys.Rename(s.path(suffix), s.path(suffix)+deletedSuffix)
 		if err != nil && (suffix == logSuffix || !errors.Is(err, os.ErrNotExist)) {
 			return fmt.Errorf("delete segment %s: %w", s.name(), err)

@@ -81,6 +81,7 @@ type Partition struct {
 	leaderThrottled, followerThrottled, inISR atomic.Bool
 
 	hw       atomic.Int64
+	lso      atomic.Int64 // last stable offset: at most hw; set with it under mu (storeHW)
 	leading  atomic.Bool  // role == roleLeader, for reads that take no lock
 	leaderHW atomic.Int64 // a follower's view of its leader's high watermark, from its last fetch
 	waitMu   sync.Mutex
@@ -132,8 +133,39 @@ func Open(dir, topic string, index int32, cfg commitlog.Config, opts Options) (*
 	}
 	// Only what a leader computes from its followers is known committed;
 	// until then the high watermark is the log start.
-	p.hw.Store(l.StartOffset())
+	p.storeHW(l.StartOffset())
 	return p, nil
+}
+
+// storeHW sets the high watermark and the last stable offset that follows
+// from it. Caller holds p.mu (or owns p, in Open).
+func (p *Partition) storeHW(hw int64) {
+	p.hw.Store(hw)
+	p.lso.Store(p.producers.FirstUnstableOffset(hw))
+}
+
+// observeLocked records in the producer state a batch now in the log at
+// h.BaseOffset (timestamp ts, see txn.ProducerState.Update). An abort
+// marker adds its transaction to the log's aborted-transaction index (again,
+// when restore reads it a second time: that does nothing). A control batch
+// that is not a transaction marker only moves its producer's epoch. Caller
+// holds p.mu.
+func (p *Partition) observeLocked(batch []byte, h recordbatch.Header, ts int64) error {
+	if !h.Control() || h.ProducerID < 0 {
+		p.producers.Update(h, ts)
+		return nil
+	}
+	m, err := recordbatch.ReadEndTxnMarker(batch)
+	if err != nil { // another kind of control record: only its epoch counts
+		p.producers.Update(h, ts)
+		return nil
+	}
+	c := p.producers.EndTxn(h, m, ts)
+	if !c.Aborted {
+		return nil
+	}
+	return p.log.AddAbortedTxn(commitlog.AbortedTxn{ProducerID: c.ProducerID, FirstOffset: c.FirstOffset,
+		LastOffset: c.LastOffset, LastStableOffset: c.LastStableOffset})
 }
 
 // restore sets the producer state and the leader epoch cache from the
@@ -152,14 +184,17 @@ func (p *Partition) restore() error {
 		from = max(from, st.offset)
 	}
 	p.epochs.truncateFrom(end)
-	if err := p.log.ScanHeaders(from, func(h recordbatch.Header) bool {
-		p.producers.Update(h, h.MaxTimestamp)
+	if err := p.log.Scan(from, func(b []byte, h recordbatch.Header) (bool, error) {
+		if err := p.observeLocked(b, h, h.MaxTimestamp); err != nil {
+			return false, err
+		}
 		p.epochs.assign(h.PartitionLeaderEpoch, h.BaseOffset)
 		p.sinceState += h.Size()
-		return true
+		return true, nil
 	}); err != nil {
 		return fmt.Errorf("rebuild producer state: %w", err)
 	}
+	p.storeHW(p.hw.Load())
 	return nil
 }
 
@@ -197,7 +232,7 @@ func (p *Partition) BecomeFollower(st LeaderAndISR) {
 	}
 	p.role, p.epoch, p.leaderID, p.leader = r, st.LeaderEpoch, st.Leader, nil
 	p.leading.Store(false)
-	p.hw.Store(min(p.hw.Load(), p.log.EndOffset()))
+	p.storeHW(min(p.hw.Load(), p.log.EndOffset()))
 	p.signal(true, true)
 }
 
@@ -264,14 +299,62 @@ func (p *Partition) Append(batch []byte, h recordbatch.Header, logAppendTime int
 		ts = logAppendTime
 	}
 	p.producers.Update(h, ts)
-	p.epochs.assign(p.epoch, ar.BaseOffset)
-	p.sinceState += int64(len(batch))
+	p.afterAppendLocked(ar, needSync, len(batch))
 	res.BaseOffset, res.LastOffset, res.Unsynced = ar.BaseOffset, ar.LastOffset, needSync
 	res.LogStartOffset = p.log.StartOffset()
+	p.mu.Unlock()
+	p.signal(false, true)
+	return res, nil
+}
+
+// afterAppendLocked does what follows every leader append of n bytes at
+// ar once the producer state has it: the epoch cache, the snapshot
+// accounting and the high watermark. Caller holds p.mu.
+func (p *Partition) afterAppendLocked(ar commitlog.AppendResult, needSync bool, n int) {
+	p.epochs.assign(p.epoch, ar.BaseOffset)
+	p.sinceState += int64(n)
 	if !needSync {
 		p.advanceLocked()
 	}
-	p.mu.Unlock()
+}
+
+// WriteTxnMarker appends, as the leader, the marker that ends producer
+// producerID's transaction (commit or abort) as coordinator epoch
+// coordinatorEpoch asks (WriteTxnMarkers). The marker carries the
+// producer's epoch. Errors: NOT_LEADER_OR_FOLLOWER, and those of
+// txn.ProducerState.CheckMarker. Like Append it never waits for an fsync
+// (AppendResult.Unsynced) nor for the followers (WaitCommitted).
+func (p *Partition) WriteTxnMarker(producerID int64, epoch int16, coordinatorEpoch int32, commit bool, nowMs int64) (AppendResult, error) {
+	res := AppendResult{LogAppendTime: -1}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.role != roleLeader {
+		return res, errNotLeader
+	}
+	res.LeaderEpoch = p.epoch
+	if err := p.producers.CheckMarker(producerID, epoch, coordinatorEpoch); err != nil {
+		return res, err
+	}
+	batch := recordbatch.BuildEndTxnMarker(producerID, epoch, recordbatch.EndTxnMarker{Commit: commit, CoordinatorEpoch: coordinatorEpoch}, nowMs)
+	recordbatch.PutPartitionLeaderEpoch(batch, p.epoch)
+	ar, needSync, err := p.log.AppendUnsynced(batch)
+	if err != nil {
+		return res, err
+	}
+	h, err := recordbatch.ReadHeader(batch)
+	if err == nil {
+		err = p.observeLocked(batch, h, nowMs)
+	}
+	// Before the high watermark moves, so that the last stable offset it
+	// sets knows the transaction ended.
+	p.afterAppendLocked(ar, needSync, len(batch))
+	if err != nil {
+		// The marker is in the log but its abort is not indexed: a
+		// restart's rebuild indexes it. Meanwhile answer the failure.
+		return res, err
+	}
+	res.BaseOffset, res.LastOffset, res.Unsynced = ar.BaseOffset, ar.LastOffset, needSync
+	res.LogStartOffset = p.log.StartOffset()
 	p.signal(false, true)
 	return res, nil
 }
@@ -308,7 +391,7 @@ func (p *Partition) advanceLocked() {
 	}
 	hw := p.leader.highWatermark(p.position())
 	if hw > p.hw.Load() {
-		p.hw.Store(hw)
+		p.storeHW(hw)
 		p.signal(true, false)
 	}
 }
@@ -394,32 +477,59 @@ func (p *Partition) CheckMinISR(minISR int) error {
 
 // ReadResult is what a fetch reads from the partition.
 type ReadResult struct {
-	Records        commitlog.Slice // whole batches, not yet read; the caller releases it
-	HighWatermark  int64
-	LogStartOffset int64
+	Records          commitlog.Slice // whole batches, not yet read; the caller releases it
+	HighWatermark    int64
+	LastStableOffset int64
+	LogStartOffset   int64
+	// Aborted are, for a read_committed read, the aborted transactions
+	// with records among those read (and possibly after them, up to the
+	// last stable offset), oldest marker first.
+	Aborted []commitlog.AbortedTxn
 }
 
 // Read locates whole batches from offset up to maxBytes (at least one
-// whole batch) below the high watermark, as a consumer reads from the
-// leader; the caller must Release res.Records. A replica that does not lead
-// answers NOT_LEADER_OR_FOLLOWER. An offset outside [log start, log end] is
-// commitlog.ErrOffsetOutOfRange; one between the high watermark and the log
-// end reads nothing.
-func (p *Partition) Read(offset int64, maxBytes int32) (ReadResult, error) {
+// whole batch) below the high watermark, or with committed (isolation
+// level read_committed) below the last stable offset, as a consumer reads
+// from the leader; the caller must Release res.Records. A replica that
+// does not lead answers NOT_LEADER_OR_FOLLOWER. An offset outside [log
+// start, log end] is commitlog.ErrOffsetOutOfRange; one between the bound
+// and the log end reads nothing.
+func (p *Partition) Read(offset int64, maxBytes int32, committed bool) (ReadResult, error) {
 	if !p.leading.Load() {
-		return ReadResult{HighWatermark: -1, LogStartOffset: -1}, errNotLeader
+		return ReadResult{HighWatermark: -1, LastStableOffset: -1, LogStartOffset: -1}, errNotLeader
 	}
-	hw := p.hw.Load()
-	res := ReadResult{HighWatermark: hw, LogStartOffset: p.log.StartOffset()}
+	res := p.bounds()
 	if offset > p.log.EndOffset() {
 		return res, commitlog.ErrOffsetOutOfRange
 	}
-	if offset >= hw && offset >= res.LogStartOffset {
+	return p.readBelow(res, offset, maxBytes, committed)
+}
+
+// bounds returns a ReadResult with the high watermark, last stable offset
+// and log start offset, read in an order that keeps the last stable
+// offset at most the high watermark.
+func (p *Partition) bounds() ReadResult {
+	lso := p.lso.Load()
+	return ReadResult{HighWatermark: max(p.hw.Load(), lso), LastStableOffset: lso, LogStartOffset: p.log.StartOffset()}
+}
+
+// readBelow reads from offset up to the high watermark of res, or its last
+// stable offset with committed, which then also collects the aborted
+// transactions of that range.
+func (p *Partition) readBelow(res ReadResult, offset int64, maxBytes int32, committed bool) (ReadResult, error) {
+	end := res.HighWatermark
+	if committed {
+		end = res.LastStableOffset
+	}
+	if offset >= end && offset >= res.LogStartOffset {
 		return res, nil
 	}
 	var err error
-	res.Records, err = p.log.ReadSlice(offset, maxBytes, hw)
-	return res, err
+	if res.Records, err = p.log.ReadSlice(offset, maxBytes, end); err != nil || !committed {
+		return res, err
+	}
+	res.Aborted = p.log.AbortedTxns(res.Records.FirstOffset(), end)
+	return res, nil
 }
 
 // ReadAsFollower is Read for a consumer reading from this replica while it
@@ -428,24 +538,18 @@ func (p *Partition) Read(offset int64, maxBytes int32) (ReadResult, error) {
 // be behind the leader); one below its log start is
 // commitlog.ErrOffsetOutOfRange. A replica that neither leads nor follows
 // answers NOT_LEADER_OR_FOLLOWER.
-func (p *Partition) ReadAsFollower(offset int64, maxBytes int32) (ReadResult, error) {
+func (p *Partition) ReadAsFollower(offset int64, maxBytes int32, committed bool) (ReadResult, error) {
 	p.mu.Lock()
 	following := p.role == roleFollower
 	p.mu.Unlock()
 	if !following {
-		return p.Read(offset, maxBytes)
+		return p.Read(offset, maxBytes, committed)
 	}
-	hw := p.hw.Load()
-	res := ReadResult{HighWatermark: hw, LogStartOffset: p.log.StartOffset()}
-	switch {
-	case offset < res.LogStartOffset:
+	res := p.bounds()
+	if offset < res.LogStartOffset {
 		return res, commitlog.ErrOffsetOutOfRange
-	case offset >= hw:
-		return res, nil
 	}
-	var err error
-	res.Records, err = p.log.ReadSlice(offset, maxBytes, hw)
-	return res, err
+	return p.readBelow(res, offset, maxBytes, committed)
 }
 
 // ReadLog locates whole batches from offset up to maxBytes below end,
@@ -633,10 +737,12 @@ func (p *Partition) appendFromLeader(records []byte, epoch int32) (syncTo int64,
 			break
 		}
 		needSync = needSync || sync
-		p.producers.Update(h, h.MaxTimestamp)
 		p.epochs.assign(h.PartitionLeaderEpoch, ar.BaseOffset)
 		p.sinceState += h.Size()
 		last = ar.LastOffset
+		if err = p.observeLocked(batch, h, h.MaxTimestamp); err != nil {
+			break
+		}
 	}
 	p.mu.Unlock()
 	if last >= 0 {
@@ -659,7 +765,7 @@ func (p *Partition) followLeader(epoch int32, leaderHW, leaderStart int64) {
 	}
 	p.leaderHW.Store(leaderHW)
 	if hw := min(leaderHW, p.position()); hw != p.hw.Load() {
-		p.hw.Store(hw)
+		p.storeHW(hw)
 		p.signal(true, false)
 	}
 	if start := min(leaderStart, p.log.EndOffset()); start > p.log.StartOffset() {
@@ -683,8 +789,9 @@ func (p *Partition) truncateTo(offset int64, epoch int32) error {
 	}
 	p.logger.Info("truncated a divergent tail to the leader's log", "from", before, "to", p.log.EndOffset(), "leader_epoch", epoch)
 	p.hw.Store(min(p.hw.Load(), p.log.EndOffset()))
+	err := p.restore() // sets the last stable offset
 	p.signal(true, true)
-	return p.restore()
+	return err
 }
 
 // resetTo empties a follower's log to start at offset, the leader's log
@@ -700,8 +807,9 @@ func (p *Partition) resetTo(offset int64, epoch int32) error {
 		return err
 	}
 	p.hw.Store(offset)
+	err := p.restore() // sets the last stable offset
 	p.signal(true, true)
-	return p.restore()
+	return err
 }
 
 // Replication is what a replica tells about its partition's replication,
@@ -748,6 +856,11 @@ func (p *Partition) BytesBehind(id int32) (n int64, ok bool) {
 
 // HighWatermark is the offset below which records are committed.
 func (p *Partition) HighWatermark() int64 { return p.hw.Load() }
+
+// LastStableOffset is the offset below which every transaction has ended
+// and its marker is committed: the end of what read_committed consumers
+// see. Without transactions it is the high watermark.
+func (p *Partition) LastStableOffset() int64 { return p.lso.Load() }
 
 // LogStartOffset is the first offset still in the log.
 func (p *Partition) LogStartOffset() int64 { return p.log.StartOffset() }
@@ -809,6 +922,17 @@ func (p *Partition) EndOffsetForEpoch(epoch int32) (int32, int64) {
 	return p.epochs.endOffsetFor(epoch, p.log.EndOffset())
 }
 
+// ActiveProducers returns, as the leader, the producers the partition
+// remembers (DescribeProducers).
+func (p *Partition) ActiveProducers() ([]txn.ProducerInfo, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.role != roleLeader {
+		return nil, errNotLeader
+	}
+	return p.producers.Producers(), nil
+}
+
 // ExpireProducers forgets the producers whose latest batch timestamp is
 // maxIdleMs or more before nowMs, and returns how many.
 func (p *Partition) ExpireProducers(nowMs, maxIdleMs int64) int {
@@ -822,16 +946,18 @@ func (p *Partition) ExpireProducers(nowMs, maxIdleMs int64) int {
 // SetConfig applies a new log configuration.
 func (p *Partition) SetConfig(cfg commitlog.Config) { p.log.SetConfig(cfg) }
 
-// EnforceRetention deletes segments past retention.
+// EnforceRetention deletes segments past retention that lie below the high
+// watermark, as Kafka does.
 func (p *Partition) EnforceRetention() error {
-	_, err := p.log.EnforceRetention()
+	_, err := p.log.EnforceRetentionBelow(p.hw.Load())
 	return err
 }
 
 // Clean runs one compaction pass if the log is compacted and due, over the
-// segments below the high watermark.
+// segments below the last stable offset (which is at most the high
+// watermark): an open transaction's records may yet be aborted.
 func (p *Partition) Clean(ctx context.Context, opts commitlog.CleanOptions) (commitlog.CleanStats, error) {
-	return p.log.CleanBelow(ctx, p.hw.Load(), opts)
+	return p.log.CleanBelow(ctx, p.lso.Load(), opts)
 }
 
 // Tick runs time-based flushes and rolls, and writes a state snapshot when

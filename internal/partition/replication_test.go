@@ -155,7 +155,7 @@ func TestReplicationCommits(t *testing.T) {
 	if hw := leader.HighWatermark(); hw != 0 {
 		t.Fatalf("hw %d before the follower fetched, want 0", hw)
 	}
-	if got, err := leader.Read(0, 1<<20); err != nil || got.Records.Len() != 0 {
+	if got, err := leader.Read(0, 1<<20, false); err != nil || got.Records.Len() != 0 {
 		t.Fatalf("a consumer read %d bytes past the high watermark (%v)", got.Records.Len(), err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
@@ -201,7 +201,7 @@ func TestLeadershipLostFailsWait(t *testing.T) {
 	if err := <-errc; !errors.Is(err, kerr.NotLeaderForPartition) {
 		t.Fatalf("got %v, want NOT_LEADER_OR_FOLLOWER", err)
 	}
-	if _, err := rp.reps[1].Read(0, 1<<20); !errors.Is(err, kerr.NotLeaderForPartition) {
+	if _, err := rp.reps[1].Read(0, 1<<20, false); !errors.Is(err, kerr.NotLeaderForPartition) {
 		t.Fatalf("a consumer read from a follower: %v", err)
 	}
 }

@@ -37,7 +37,7 @@ import (
 const (
 	stateFile       = "partition.state"
 	prevStateFile   = "partition.state.prev"
-	stateVersion    = 0
+	stateVersion    = 1 // 1 added the transaction state; 0 is read as unusable
 	stateHeaderSize = 2 + 4 + 8 + 4
 	epochEntrySize  = 4 + 8
 )
@@ -171,7 +171,13 @@ func (p *Partition) saveState(minBytes int64) error {
 	data, since := encodeState(p.log.EndOffset(), p.epochs.entries, p.producers), p.sinceState
 	p.sinceState = 0
 	p.mu.Unlock()
-	if err := replaceState(p.dir, data); err != nil {
+	// Restore adds again only the aborted transactions after the
+	// snapshot: those below it must be durable before it is.
+	err := p.log.SyncAbortedTxns()
+	if err == nil {
+		err = replaceState(p.dir, data)
+	}
+	if err != nil {
 		p.mu.Lock()
 		p.sinceState += since
 		p.mu.Unlock()

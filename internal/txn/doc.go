@@ -1,5 +1,5 @@
-// Package txn holds producer ids, the idempotent-producer state of each
-// partition and (later) the transaction coordinator.
+// Package txn holds producer ids, the idempotent-producer and transaction state
+// of each partition and (later) the transaction coordinator.
 //
 // This file set covers idempotence, as Apache Kafka implements it (KIP-98,
 // with the KIP-360 changes of Kafka 2.5 and the KIP-588 error split of 2.7):
@@ -12,6 +12,9 @@
 //     batches that would leave a gap. It is a pure state machine: no I/O, no
 //     goroutines, no clock; times come in as arguments.
 //
-// Transactions (transactional ids, markers, the transaction coordinator) are
-// not implemented yet: see ErrTransactionsUnsupported.
+// ProducerState also follows each producer's transaction on the partition
+// (from its first transactional batch to the commit or abort marker), which
+// gives the last stable offset and the aborted transactions. The transaction
+// coordinator (transactional ids) is not implemented yet: see
+// ErrTransactionsUnsupported.
 package txn

@@ -16,8 +16,8 @@ const DefaultIDBlockSize = 1000
 // Sentinel errors.
 var (
 	// ErrTransactionsUnsupported is returned for anything that needs the
-	// transaction coordinator: InitProducerId with a transactional id and
-	// transactional batches. It wraps TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+	// transaction coordinator: InitProducerId with a transactional id. It
+	// wraps TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
 	// the code Kafka itself answers to a produce request with transactional
 	// batches that the broker will not accept (KafkaApis.handleProduceRequest)
 	// and the one Redpanda answers when transactions are disabled. Every

@@ -1,8 +1,10 @@
 package txn
 
 import (
+	"cmp"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/stratalog/strata/internal/recordbatch"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -44,6 +46,10 @@ type producer struct {
 	batches    [RetainedBatches]BatchMeta
 	lastOffset int64 // last offset of the producer's latest batch, data or control
 	lastSeenMs int64 // timestamp of the producer's latest batch
+	// coordinatorEpoch is the coordinator epoch of the producer's latest
+	// transaction marker, -1 before its first: a marker from an older
+	// coordinator is fenced.
+	coordinatorEpoch int32
 }
 
 // lastSeq is the last sequence appended in the current epoch, or
@@ -70,13 +76,39 @@ func (p *producer) lastSeq() int32 {
 // rejects more (INVALID_RECORD); the broker must enforce that, because Check
 // judges each batch against the state before it, not against other batches
 // of the same request.
+//
+// It also tracks transactions (KIP-98): a producer's transactional batches
+// from the first one to its marker (EndTxn) form its ongoing transaction.
+// The first offset of the earliest ongoing transaction bounds the last
+// stable offset (FirstUnstableOffset).
 type ProducerState struct {
 	producers map[int64]*producer
+	// txns maps each producer with an ongoing transaction to the
+	// transaction's first offset. Invariant: every key is in producers.
+	txns map[int64]int64
+	// unreplicated are the transactions ended by markers at or above the
+	// high watermark last given to FirstUnstableOffset, in marker order:
+	// until the marker is committed a new leader may not have it, so the
+	// transaction still bounds the last stable offset.
+	unreplicated []CompletedTxn
+}
+
+// CompletedTxn is a transaction a marker ended: the producer's records in
+// [FirstOffset, LastOffset] belong to it; LastOffset is the marker's.
+type CompletedTxn struct {
+	ProducerID  int64
+	FirstOffset int64
+	LastOffset  int64
+	Aborted     bool
+	// LastStableOffset is the first offset of the earliest transaction
+	// still ongoing after this one ended, or LastOffset+1 when none is:
+	// what Kafka's aborted transaction index stores with each abort.
+	LastStableOffset int64
 }
 
 // NewProducerState returns an empty state.
 func NewProducerState() *ProducerState {
-	return &ProducerState{producers: make(map[int64]*producer)}
+	return &ProducerState{producers: make(map[int64]*producer), txns: make(map[int64]int64)}
 }
 
 // Len is the number of producers the state remembers.
@@ -85,25 +117,26 @@ func (s *ProducerState) Len() int { return len(s.producers) }
 // Check decides what to do with a batch a client asks to append; it does
 // not change the state. Checks run in Kafka's order, first failure wins:
 //
-//  1. A transactional batch: ErrTransactionsUnsupported (wraps
-//     TRANSACTIONAL_ID_AUTHORIZATION_FAILED), until the transaction
-//     coordinator exists.
-//  2. A control batch, or a negative lastOffsetDelta: INVALID_RECORD.
-//  3. No producer id (producerId < 0): (nil, nil); nothing else is checked.
-//  4. A negative baseSequence: INVALID_RECORD.
-//  5. The same epoch and sequence range [first, last] as one of the
+//  1. A control batch (clients may not write markers), a negative
+//     lastOffsetDelta, or a transactional batch without a producer id:
+//     INVALID_RECORD.
+//  2. No producer id (producerId < 0): (nil, nil); nothing else is checked.
+//  3. A negative baseSequence: INVALID_RECORD.
+//  4. The same epoch and sequence range [first, last] as one of the
 //     producer's last RetainedBatches batches: (dup, nil). The caller must
 //     not append and answers success with dup.BaseOffset (and
 //     dup.Timestamp for LogAppendTime topics). The returned BatchMeta is a
 //     copy the caller owns.
-//  6. An epoch below the producer's current one: INVALID_PRODUCER_EPOCH
+//  5. An epoch below the producer's current one: INVALID_PRODUCER_EPOCH
 //     (Kafka answers this rather than PRODUCER_FENCED since 2.7).
-//  7. An epoch above the current one with a baseSequence other than 0:
+//  6. An epoch above the current one with a baseSequence other than 0:
 //     OUT_OF_ORDER_SEQUENCE_NUMBER.
-//  8. The current epoch with a baseSequence other than the last sequence
+//  7. The current epoch with a baseSequence other than the last sequence
 //     plus one (0 after math.MaxInt32, and 0 when the epoch has no data
 //     batch yet): OUT_OF_ORDER_SEQUENCE_NUMBER. This covers gaps and
 //     retries older than the retained window.
+//  8. A non-transactional batch from a producer whose transaction is
+//     ongoing: INVALID_TXN_STATE.
 //
 // A producer the state does not know is accepted with any epoch and
 // sequence. That is Kafka's behaviour since KIP-360 (2.5): the broker no
@@ -117,9 +150,6 @@ func (s *ProducerState) Len() int { return len(s.producers) }
 // Kafka has no "sequence that wraps wrongly" error: a batch whose range
 // passes math.MaxInt32 continues at 0 and is valid.
 func (s *ProducerState) Check(h recordbatch.Header) (*BatchMeta, error) {
-	if h.Transactional() {
-		return nil, fmt.Errorf("transactional batch from producer %d: %w", h.ProducerID, ErrTransactionsUnsupported)
-	}
 	if h.Control() {
 		return nil, fmt.Errorf("clients may not write control batches: %w", kerr.InvalidRecord)
 	}
@@ -127,6 +157,9 @@ func (s *ProducerState) Check(h recordbatch.Header) (*BatchMeta, error) {
 		return nil, fmt.Errorf("last offset delta %d is negative: %w", h.LastOffsetDelta, kerr.InvalidRecord)
 	}
 	if h.ProducerID < 0 {
+		if h.Transactional() {
+			return nil, fmt.Errorf("transactional batch without a producer id: %w", kerr.InvalidRecord)
+		}
 		return nil, nil
 	}
 	if h.BaseSequence < 0 {
@@ -154,16 +187,41 @@ func (s *ProducerState) Check(h recordbatch.Header) (*BatchMeta, error) {
 			return nil, fmt.Errorf("producer %d: new epoch %d must start at sequence 0, got %d: %w",
 				h.ProducerID, h.ProducerEpoch, first, kerr.OutOfOrderSequenceNumber)
 		}
-		return nil, nil
+	} else if current != noProducerEpoch {
+		if want := nextSequence(p.lastSeq()); first != want {
+			return nil, fmt.Errorf("producer %d epoch %d: sequence %d, expected %d: %w",
+				h.ProducerID, h.ProducerEpoch, first, want, kerr.OutOfOrderSequenceNumber)
+		}
 	}
-	if current == noProducerEpoch {
-		return nil, nil
-	}
-	if want := nextSequence(p.lastSeq()); first != want {
-		return nil, fmt.Errorf("producer %d epoch %d: sequence %d, expected %d: %w",
-			h.ProducerID, h.ProducerEpoch, first, want, kerr.OutOfOrderSequenceNumber)
+	if start, ongoing := s.txns[h.ProducerID]; ongoing && !h.Transactional() {
+		return nil, fmt.Errorf("producer %d: non-transactional batch during its transaction from offset %d: %w",
+			h.ProducerID, start, kerr.InvalidTxnState)
 	}
 	return nil, nil
+}
+
+// CheckMarker decides whether the coordinator may end producerID's
+// transaction with a marker of producer epoch epoch written by coordinator
+// epoch coordinatorEpoch (WriteTxnMarkers), as Kafka's
+// ProducerAppendInfo.appendEndTxnMarker does: an epoch below the
+// producer's is INVALID_PRODUCER_EPOCH, a coordinator epoch below the one
+// of its last marker TRANSACTION_COORDINATOR_FENCED. A producer the state
+// does not know, or one without an ongoing transaction, may be sent a
+// marker: the coordinator retries markers, and each ends nothing twice.
+func (s *ProducerState) CheckMarker(producerID int64, epoch int16, coordinatorEpoch int32) error {
+	p := s.producers[producerID]
+	if p == nil {
+		return nil
+	}
+	if epoch < p.epoch {
+		return fmt.Errorf("producer %d: marker epoch %d is older than current epoch %d: %w",
+			producerID, epoch, p.epoch, kerr.InvalidProducerEpoch)
+	}
+	if coordinatorEpoch < p.coordinatorEpoch {
+		return fmt.Errorf("producer %d: coordinator epoch %d is older than %d: %w",
+			producerID, coordinatorEpoch, p.coordinatorEpoch, kerr.TransactionCoordinatorFenced)
+	}
+	return nil
 }
 
 // Update records a batch that is now in the log; h.BaseOffset must hold the
@@ -176,14 +234,21 @@ func (s *ProducerState) Check(h recordbatch.Header) (*BatchMeta, error) {
 // replaces a higher one. A batch without a producer id changes nothing. A
 // new epoch forgets the previous epoch's batches. A control batch
 // (transaction marker) moves the epoch and the producer's last offset and
-// time but records no sequence.
+// time but records no sequence; EndTxn also ends its transaction. A
+// transactional data batch starts the producer's transaction unless one is
+// ongoing.
 func (s *ProducerState) Update(h recordbatch.Header, timestampMs int64) {
 	if h.ProducerID < 0 {
 		return
 	}
+	if h.Transactional() && !h.Control() {
+		if _, ongoing := s.txns[h.ProducerID]; !ongoing {
+			s.txns[h.ProducerID] = h.BaseOffset
+		}
+	}
 	p := s.producers[h.ProducerID]
 	if p == nil {
-		p = &producer{epoch: noProducerEpoch}
+		p = &producer{epoch: noProducerEpoch, coordinatorEpoch: -1}
 		s.producers[h.ProducerID] = p
 	}
 	if h.ProducerEpoch != p.epoch {
@@ -209,13 +274,85 @@ func (s *ProducerState) Update(h recordbatch.Header, timestampMs int64) {
 	p.n++
 }
 
+// EndTxn records a transaction marker batch now in the log (h.BaseOffset
+// holds its offset; m is its record) as Update records other batches, and
+// ends the producer's transaction. It returns the transaction it ended; a
+// producer without an ongoing transaction ends an empty one at the marker,
+// as in Kafka. Like Update it does not validate (see CheckMarker).
+func (s *ProducerState) EndTxn(h recordbatch.Header, m recordbatch.EndTxnMarker, timestampMs int64) CompletedTxn {
+	s.Update(h, timestampMs)
+	s.producers[h.ProducerID].coordinatorEpoch = m.CoordinatorEpoch
+	first, ongoing := s.txns[h.ProducerID]
+	if !ongoing {
+		first = h.BaseOffset
+	}
+	delete(s.txns, h.ProducerID)
+	c := CompletedTxn{ProducerID: h.ProducerID, FirstOffset: first, LastOffset: h.LastOffset(), Aborted: !m.Commit,
+		LastStableOffset: h.LastOffset() + 1}
+	for _, f := range s.txns {
+		c.LastStableOffset = min(c.LastStableOffset, f)
+	}
+	s.unreplicated = append(s.unreplicated, c)
+	return c
+}
+
+// FirstUnstableOffset returns the last stable offset for high watermark hw:
+// the smallest of hw, the first offset of every ongoing transaction, and
+// that of every transaction whose marker is at or above hw (which it then
+// stops tracking once hw passes the marker). hw must not decrease between
+// calls, except after a rebuild of the state.
+func (s *ProducerState) FirstUnstableOffset(hw int64) int64 {
+	n := 0
+	for n < len(s.unreplicated) && s.unreplicated[n].LastOffset < hw {
+		n++
+	}
+	s.unreplicated = s.unreplicated[n:]
+	if len(s.unreplicated) == 0 {
+		s.unreplicated = nil
+	}
+	lso := hw
+	for _, c := range s.unreplicated {
+		lso = min(lso, c.FirstOffset)
+	}
+	for _, f := range s.txns {
+		lso = min(lso, f)
+	}
+	return lso
+}
+
+// ProducerInfo is what DescribeProducers tells of one producer.
+type ProducerInfo struct {
+	ProducerID       int64
+	Epoch            int16
+	LastSequence     int32 // -1 when its epoch has no data batch yet
+	LastTimestamp    int64
+	CoordinatorEpoch int32 // -1 before its first marker
+	TxnStartOffset   int64 // -1 without an ongoing transaction
+}
+
+// Producers returns every producer the state remembers, by increasing id.
+func (s *ProducerState) Producers() []ProducerInfo {
+	out := make([]ProducerInfo, 0, len(s.producers))
+	for id, p := range s.producers {
+		first, ongoing := s.txns[id]
+		if !ongoing {
+			first = -1
+		}
+		out = append(out, ProducerInfo{ProducerID: id, Epoch: p.epoch, LastSequence: p.lastSeq(), LastTimestamp: p.lastSeenMs,
+			CoordinatorEpoch: p.coordinatorEpoch, TxnStartOffset: first})
+	}
+	slices.SortFunc(out, func(a, b ProducerInfo) int { return cmp.Compare(a.ProducerID, b.ProducerID) })
+	return out
+}
+
 // Expire forgets producers whose latest batch timestamp is maxIdleMs or more
 // before nowMs (Kafka's producer.id.expiration.ms, default 86400000; its
 // transactional.id.expiration.ms applies to the coordinator, not here). A
-// forgotten producer is treated as unknown by Check.
+// forgotten producer is treated as unknown by Check. A producer with an
+// ongoing transaction is kept, as in Kafka: only its marker ends it.
 func (s *ProducerState) Expire(nowMs, maxIdleMs int64) {
 	for id, p := range s.producers {
-		if nowMs-p.lastSeenMs >= maxIdleMs {
+		if _, ongoing := s.txns[id]; !ongoing && nowMs-p.lastSeenMs >= maxIdleMs {
 			delete(s.producers, id)
 		}
 	}
@@ -230,9 +367,10 @@ func (s *ProducerState) Expire(nowMs, maxIdleMs int64) {
 // Expire removes it, so that a retry of a batch deleted meanwhile is still
 // recognised as a duplicate. Calling TruncateBelow on those events trades
 // that for memory and for a state that equals a rebuild from the log.
+// Producers with an ongoing transaction are kept, as Expire keeps them.
 func (s *ProducerState) TruncateBelow(logStartOffset int64) {
 	for id, p := range s.producers {
-		if p.lastOffset < logStartOffset {
+		if _, ongoing := s.txns[id]; !ongoing && p.lastOffset < logStartOffset {
 			delete(s.producers, id)
 		}
 	}

@@ -26,6 +26,10 @@ func codecState() *ProducerState {
 	add(4, 0, 0, 2, 0)
 	add(4, 1, -1, 1, attrControl)
 	add(1<<40, 5, 2147483646, 4, 0)
+	add(6, 0, 0, 2, attrTransactional) // ongoing
+	add(7, 0, 0, 1, attrTransactional)
+	h := recordbatch.Header{Attributes: attrTransactional | attrControl, ProducerID: 7, BaseSequence: -1, BaseOffset: off}
+	s.EndTxn(h, recordbatch.EndTxnMarker{CoordinatorEpoch: 3}, 1000+off) // unreplicated
 	return s
 }
 
@@ -38,7 +42,7 @@ func TestProducerStateCodec(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(got.AppendBinary(nil), b) || got.Len() != 3 {
+	if !bytes.Equal(got.AppendBinary(nil), b) || got.Len() != 5 {
 		t.Fatalf("decoded %d producers re-encode differently", got.Len())
 	}
 	if dup, err := got.Check(recordbatch.Header{ProducerID: 9, ProducerEpoch: 2, BaseSequence: 9, LastOffsetDelta: 2}); err != nil || dup == nil || dup.BaseOffset != 9 {

@@ -87,7 +87,7 @@ func FuzzProducerState(f *testing.F) {
 const maxFuzzOps = 512
 
 func isCheckError(err error) bool {
-	for _, want := range []error{kerr.InvalidRecord, kerr.InvalidProducerEpoch, kerr.OutOfOrderSequenceNumber, ErrTransactionsUnsupported} {
+	for _, want := range []error{kerr.InvalidRecord, kerr.InvalidProducerEpoch, kerr.OutOfOrderSequenceNumber, kerr.InvalidTxnState} {
 		if errors.Is(err, want) {
 			return true
 		}
@@ -103,6 +103,7 @@ type model struct {
 type modelProducer struct {
 	epoch   int16
 	batches []BatchMeta // every batch of the current epoch, in order
+	inTxn   bool        // a transactional batch was appended (no marker ends it here)
 }
 
 func newModel() *model { return &model{producers: make(map[int64]*modelProducer)} }
@@ -166,11 +167,14 @@ func (m *model) checkDup(t *testing.T, h recordbatch.Header, dup BatchMeta) {
 
 func (m *model) checkAccepted(t *testing.T, h recordbatch.Header) {
 	t.Helper()
-	if h.Transactional() || h.Control() {
+	if h.Control() || h.Transactional() && h.ProducerID < 0 {
 		t.Fatalf("Check accepted %+v with attributes %#x", h, h.Attributes)
 	}
 	if h.ProducerID < 0 {
 		return
+	}
+	if p := m.producers[h.ProducerID]; p != nil && p.inTxn && !h.Transactional() {
+		t.Fatalf("Check accepted non-transactional %+v during the producer's transaction", h)
 	}
 	if h.BaseSequence < 0 {
 		t.Fatalf("Check accepted negative sequence in %+v", h)
@@ -207,6 +211,7 @@ func (m *model) update(h recordbatch.Header, ts int64) {
 	if p.epoch != h.ProducerEpoch {
 		p.epoch, p.batches = h.ProducerEpoch, nil
 	}
+	p.inTxn = p.inTxn || h.Transactional()
 	p.batches = append(p.batches, BatchMeta{
 		FirstSeq:   h.BaseSequence,
 		LastSeq:    lastSequence(h.BaseSequence, h.LastOffsetDelta),

@@ -197,8 +197,14 @@ func TestCheckScenarios(t *testing.T) {
 		{"control batch from a client", []step{
 			{b: batch{pid: 1, epoch: 0, seq: 0, count: 1, attrs: attrControl}, wantDup: -1, wantErr: kerr.InvalidRecord},
 		}},
-		{"transactional batch unsupported", []step{
-			{b: batch{pid: 1, epoch: 0, seq: 0, count: 1, attrs: attrTransactional}, wantDup: -1, wantErr: kerr.TransactionalIDAuthorizationFailed},
+		{"transactional batch without a producer id", []step{
+			{b: batch{pid: -1, epoch: -1, seq: -1, count: 1, attrs: attrTransactional}, wantDup: -1, wantErr: kerr.InvalidRecord},
+		}},
+		{"transactional batches follow the sequence rules", []step{
+			{b: batch{pid: 1, epoch: 0, seq: 0, count: 2, attrs: attrTransactional}, wantDup: -1},
+			{b: batch{pid: 1, epoch: 0, seq: 3, count: 1, attrs: attrTransactional}, wantDup: -1, wantErr: kerr.OutOfOrderSequenceNumber},
+			{b: batch{pid: 1, epoch: 0, seq: 0, count: 2, attrs: attrTransactional}, wantDup: 0},
+			{b: batch{pid: 1, epoch: 0, seq: 2, count: 1}, wantDup: -1, wantErr: kerr.InvalidTxnState},
 		}},
 	}
 	for _, tt := range tests {
@@ -211,11 +217,131 @@ func TestCheckScenarios(t *testing.T) {
 	}
 }
 
-func TestCheckTransactionalSentinel(t *testing.T) {
-	s := NewProducerState()
-	_, err := s.Check(batch{pid: 1, seq: 0, count: 1, attrs: attrTransactional}.header())
-	if !errors.Is(err, ErrTransactionsUnsupported) {
-		t.Fatalf("got %v, want ErrTransactionsUnsupported", err)
+// marker returns the header of producer pid's marker batch at epoch.
+func marker(pid int64, epoch int16) recordbatch.Header {
+	return batch{pid: pid, epoch: epoch, seq: -1, count: 1, attrs: attrTransactional | attrControl}.header()
+}
+
+// endTxn appends a marker as the partition does and returns what it ended.
+func (h *harness) endTxn(pid int64, epoch int16, m recordbatch.EndTxnMarker) CompletedTxn {
+	h.t.Helper()
+	hdr := marker(pid, epoch)
+	hdr.BaseOffset, hdr.MaxTimestamp = h.next, 1000+h.next
+	h.next = hdr.NextOffset()
+	h.appended = append(h.appended, hdr)
+	return h.s.EndTxn(hdr, m, hdr.MaxTimestamp)
+}
+
+func txnStep(pid int64, seq, count int32) step {
+	return step{b: batch{pid: pid, epoch: 0, seq: seq, count: count, attrs: attrTransactional}, wantDup: -1}
+}
+
+// TestTransactions follows two producers' transactions through their
+// markers: the first offsets, the last stable offset as the high watermark
+// passes the markers, and what each marker's CompletedTxn says.
+func TestTransactions(t *testing.T) {
+	h := newHarness(t)
+	h.do(0, ok(3, 0, 0, 1))   // offset 0: idempotent, not transactional
+	h.do(1, txnStep(1, 0, 2)) // [1,2]: producer 1's transaction starts at 1
+	h.do(2, txnStep(2, 0, 1)) // [3]: producer 2's at 3
+	h.do(3, txnStep(1, 2, 1)) // [4]
+	if got := h.s.FirstUnstableOffset(5); got != 1 {
+		t.Fatalf("last stable offset with two open transactions: got %d, want 1", got)
+	}
+	if got := h.s.FirstUnstableOffset(0); got != 0 {
+		t.Fatalf("last stable offset below the first transaction: got %d, want the high watermark 0", got)
+	}
+	c := h.endTxn(1, 0, recordbatch.EndTxnMarker{Commit: true, CoordinatorEpoch: 4}) // marker at 5
+	want := CompletedTxn{ProducerID: 1, FirstOffset: 1, LastOffset: 5, LastStableOffset: 3}
+	if c != want {
+		t.Fatalf("commit: got %+v, want %+v", c, want)
+	}
+	// Until the high watermark passes the marker, the committed
+	// transaction still bounds the last stable offset.
+	if got := h.s.FirstUnstableOffset(5); got != 1 {
+		t.Fatalf("marker not committed yet: got %d, want 1", got)
+	}
+	if got := h.s.FirstUnstableOffset(6); got != 3 {
+		t.Fatalf("marker committed: got %d, want producer 2's first offset 3", got)
+	}
+	c = h.endTxn(2, 0, recordbatch.EndTxnMarker{CoordinatorEpoch: 4}) // marker at 6
+	want = CompletedTxn{ProducerID: 2, FirstOffset: 3, LastOffset: 6, Aborted: true, LastStableOffset: 7}
+	if c != want {
+		t.Fatalf("abort: got %+v, want %+v", c, want)
+	}
+	if got := h.s.FirstUnstableOffset(7); got != 7 {
+		t.Fatalf("no open transaction: got %d, want the high watermark 7", got)
+	}
+	// A marker for a producer without a transaction ends an empty one.
+	if c := h.endTxn(3, 0, recordbatch.EndTxnMarker{}); c.FirstOffset != 7 || c.LastOffset != 7 {
+		t.Fatalf("empty transaction: got %+v, want [7, 7]", c)
+	}
+	// The producer may write without a transaction again, continuing its
+	// sequence.
+	h.do(4, ok(1, 0, 3, 1))
+	h.do(5, txnStep(2, 1, 1)) // at 9: a new transaction of producer 2
+	wantInfo := []ProducerInfo{
+		{ProducerID: 1, Epoch: 0, LastSequence: 3, LastTimestamp: 1007, CoordinatorEpoch: 4, TxnStartOffset: -1},
+		{ProducerID: 2, Epoch: 0, LastSequence: 1, LastTimestamp: 1008, CoordinatorEpoch: 4, TxnStartOffset: 9},
+		{ProducerID: 3, Epoch: 0, LastSequence: 0, LastTimestamp: 1007, CoordinatorEpoch: 0, TxnStartOffset: -1},
+	}
+	if got := h.s.Producers(); !reflect.DeepEqual(got, wantInfo) {
+		t.Fatalf("Producers:\ngot  %+v\nwant %+v", got, wantInfo)
+	}
+
+	rebuilt := NewProducerState()
+	for _, hdr := range h.appended {
+		if hdr.Control() {
+			m := recordbatch.EndTxnMarker{Commit: hdr.ProducerID == 1, CoordinatorEpoch: 4}
+			if hdr.ProducerID == 3 {
+				m.CoordinatorEpoch = 0
+			}
+			rebuilt.EndTxn(hdr, m, hdr.MaxTimestamp)
+		} else {
+			rebuilt.Update(hdr, hdr.MaxTimestamp)
+		}
+	}
+	rebuilt.FirstUnstableOffset(h.next)
+	h.s.FirstUnstableOffset(h.next)
+	if !reflect.DeepEqual(rebuilt, h.s) {
+		t.Fatalf("rebuilt state differs:\ngot  %+v\nwant %+v", rebuilt, h.s)
+	}
+}
+
+func TestCheckMarker(t *testing.T) {
+	h := newHarness(t)
+	h.do(0, step{b: batch{pid: 1, epoch: 2, seq: 0, count: 1, attrs: attrTransactional}, wantDup: -1})
+	h.endTxn(1, 2, recordbatch.EndTxnMarker{CoordinatorEpoch: 5})
+	tests := []struct {
+		pid        int64
+		epoch      int16
+		coordEpoch int32
+		want       *kerr.Error
+	}{
+		{pid: 1, epoch: 2, coordEpoch: 5},
+		{pid: 1, epoch: 3, coordEpoch: 6},
+		{pid: 9, epoch: 0, coordEpoch: 0}, // unknown producer
+		{pid: 1, epoch: 1, coordEpoch: 5, want: kerr.InvalidProducerEpoch},
+		{pid: 1, epoch: 2, coordEpoch: 4, want: kerr.TransactionCoordinatorFenced},
+	}
+	for _, tt := range tests {
+		err := h.s.CheckMarker(tt.pid, tt.epoch, tt.coordEpoch)
+		if tt.want == nil && err != nil || tt.want != nil && !errors.Is(err, tt.want) {
+			t.Errorf("CheckMarker(%d, %d, %d): got %v, want %v", tt.pid, tt.epoch, tt.coordEpoch, err, tt.want)
+		}
+	}
+}
+
+// TestOngoingTransactionKept: neither expiry nor truncation forgets a
+// producer whose transaction is open, since only its marker ends it.
+func TestOngoingTransactionKept(t *testing.T) {
+	h := newHarness(t)
+	h.do(0, txnStep(1, 0, 1))
+	h.do(1, ok(2, 0, 0, 1))
+	h.s.Expire(1<<40, 1)
+	h.s.TruncateBelow(100)
+	if h.s.Len() != 1 || h.s.FirstUnstableOffset(100) != 0 {
+		t.Fatalf("got %d producers and last stable offset %d, want producer 1 and 0", h.s.Len(), h.s.FirstUnstableOffset(100))
 	}
 }
 
