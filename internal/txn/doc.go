@@ -1,8 +1,8 @@
 // Package txn holds producer ids, the idempotent-producer state of each
-// partition and (later) the transaction coordinator.
+// partition and the transaction coordinator's core.
 //
-// This file set covers idempotence, as Apache Kafka implements it (KIP-98,
-// with the KIP-360 changes of Kafka 2.5 and the KIP-588 error split of 2.7):
+// Idempotence, as Apache Kafka implements it (KIP-98, with the KIP-360
+// changes of Kafka 2.5 and the KIP-588 error split of 2.7):
 //
 //   - IDAllocator hands out producer ids from blocks reserved through the
 //     metadata log; InitProducer answers InitProducerId for producers
@@ -12,6 +12,16 @@
 //     batches that would leave a gap. It is a pure state machine: no I/O, no
 //     goroutines, no clock; times come in as arguments.
 //
-// Transactions (transactional ids, markers, the transaction coordinator) are
-// not implemented yet: see ErrTransactionsUnsupported.
+// Transactions (docs/transactions.md):
+//
+//   - Coordinator is the transaction coordinator of the __transaction_state
+//     partitions this node leads, as a pure state machine in the manner of
+//     internal/group: requests go in with the time, and Effects come out
+//     (records to append, markers to write, replies). A state changes only
+//     when the driver reports its record appended (WriteDone).
+//   - EncodeRecord, DecodeRecord and Replay are the __transaction_state
+//     records in Kafka's format (docs/format/transaction-state.md).
+//
+// The broker does not call the coordinator yet: until it does, InitProducer
+// answers a transactional id with ErrTransactionsUnsupported.
 package txn
