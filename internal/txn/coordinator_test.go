@@ -210,6 +210,8 @@ func TestInitProducerIDErrors(t *testing.T) {
 		{"not coordinator", func(h *coordHarness) { h.c.Unload(0) }, InitTxnRequest{TransactionalID: "tx", TimeoutMs: 1000}, kerr.NotCoordinator},
 		{"loading", func(h *coordHarness) { h.c.BeginLoad(0) }, InitTxnRequest{TransactionalID: "tx", TimeoutMs: 1000}, kerr.CoordinatorLoadInProgress},
 		{"allocator fails", func(h *coordHarness) { h.allocErr = errors.New("no block") }, InitTxnRequest{TransactionalID: "tx", TimeoutMs: 1000}, kerr.CoordinatorLoadInProgress},
+		{"producer id without epoch", nil, InitTxnRequest{TransactionalID: "tx", TimeoutMs: 1000, ProducerID: 5, ProducerEpoch: -1}, kerr.InvalidRequest},
+		{"epoch without producer id", nil, InitTxnRequest{TransactionalID: "tx", TimeoutMs: 1000, ProducerID: -1, ProducerEpoch: 2}, kerr.InvalidRequest},
 		{"no allocator", func(h *coordHarness) { h.c.cfg.NextProducerID = nil }, InitTxnRequest{TransactionalID: "tx", TimeoutMs: 1000}, kerr.CoordinatorLoadInProgress},
 	}
 	for _, tt := range tests {
@@ -218,7 +220,9 @@ func TestInitProducerIDErrors(t *testing.T) {
 			if tt.setup != nil {
 				tt.setup(h)
 			}
-			tt.req.ProducerID, tt.req.ProducerEpoch = -1, -1
+			if tt.req.ProducerID == 0 && tt.req.ProducerEpoch == 0 {
+				tt.req.ProducerID, tt.req.ProducerEpoch = -1, -1
+			}
 			r := h.mustReply(func(tok uint64) { h.c.InitProducerID(tok, tt.req, h.now) })
 			wantErr(t, "init", r.Err, tt.want)
 			if r.ProducerID != -1 || r.ProducerEpoch != -1 || len(h.log) != 0 {

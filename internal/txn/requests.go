@@ -28,6 +28,7 @@ type InitTxnRequest struct {
 
 // InitProducerID answers InitProducerId for a transactional id, under token
 // (Kafka's TransactionCoordinator.handleInitProducerId):
+//   - a producer id without an epoch or the reverse: INVALID_REQUEST;
 //   - a timeout outside (0, transaction.max.timeout.ms]: INVALID_TRANSACTION_TIMEOUT;
 //   - a new id: a new producer id with epoch 0;
 //   - Empty or CompleteX: the epoch is bumped (the previous producer is
@@ -44,6 +45,10 @@ func (c *Coordinator) InitProducerID(token uint64, req InitTxnRequest, nowMs int
 	switch {
 	case id == "":
 		c.reply(token, fmt.Errorf("empty transactional id: %w", kerr.InvalidRequest))
+		return
+	case (req.ProducerID < 0) != (req.ProducerEpoch < 0):
+		// KafkaApis refuses a producer id without an epoch and vice versa.
+		c.reply(token, fmt.Errorf("producer id %d with epoch %d: %w", req.ProducerID, req.ProducerEpoch, kerr.InvalidRequest))
 		return
 	case req.TimeoutMs <= 0 || req.TimeoutMs > c.cfg.MaxTimeoutMs:
 		c.reply(token, fmt.Errorf("transaction timeout %d ms outside (0, %d]: %w", req.TimeoutMs, c.cfg.MaxTimeoutMs, kerr.InvalidTransactionTimeout))
