@@ -37,7 +37,8 @@ func (s *Store) Subscribe(fn func(old, new *Image)) {
 // Apply applies rec at index to the current image. If the image rejects the
 // record, Apply returns the error of Image.Apply and the current image stays
 // as it was except that AppliedIndex advances to index (a rejected record is
-// still consumed from the log); subscribers are not called.
+// still consumed from the log); subscribers are called with that image too,
+// so those who wait until an index is applied see it.
 func (s *Store) Apply(index uint64, rec Record) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -47,7 +48,7 @@ func (s *Store) Apply(index uint64, rec Record) error {
 		if index > old.AppliedIndex {
 			skipped := old.clone()
 			skipped.AppliedIndex = index
-			s.cur.Store(skipped)
+			s.set(old, skipped)
 		}
 		return err
 	}

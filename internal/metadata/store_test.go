@@ -27,7 +27,8 @@ func TestStore(t *testing.T) {
 	if err := s.Apply(2, CreateTopic{Name: "t", ID: idA, Partitions: []Partition{part(0, 1, 1)}}); err != nil {
 		t.Fatal(err)
 	}
-	// A rejected record consumes its index but changes nothing else.
+	// A rejected record consumes its index but changes nothing else;
+	// subscribers hear of the index.
 	if err := s.Apply(3, DeleteTopic{ID: idB}); !errors.Is(err, kerr.UnknownTopicID) {
 		t.Fatalf("got %v, want UNKNOWN_TOPIC_ID", err)
 	}
@@ -53,7 +54,7 @@ func TestStore(t *testing.T) {
 	if img.AppliedIndex != 10 || img.ClusterID != "x" || len(img.Topics()) != 0 {
 		t.Fatalf("got image %+v after snapshot, want empty at 10", img)
 	}
-	want := []change{{0, 1}, {1, 2}, {3, 10}}
+	want := []change{{0, 1}, {1, 2}, {2, 3}, {3, 10}}
 	if len(changes) != len(want) {
 		t.Fatalf("got changes %v, want %v", changes, want)
 	}

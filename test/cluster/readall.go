@@ -85,20 +85,24 @@ func ReadAll(ctx context.Context, t testing.TB, cl *kgo.Client, topic string, pa
 
 // listOffsets returns the log start and end offsets of partitions
 // 0..partitions-1 of topic, retrying while any partition has an error (a
-// leader moving, a node restarting) until ctx is done.
+// leader moving, a node restarting) until ctx is done. Each attempt gets
+// at most listAttemptTimeout, so one request stuck on a node that went away
+// does not use up ctx.
 func listOffsets(ctx context.Context, adm *kadm.Client, topic string, partitions int32) (starts, ends map[int32]int64, err error) {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
+		actx, cancel := context.WithTimeout(ctx, listAttemptTimeout)
 		var l kadm.ListedOffsets
-		if l, err = adm.ListStartOffsets(ctx, topic); err == nil {
+		if l, err = adm.ListStartOffsets(actx, topic); err == nil {
 			starts, err = offsetsOf(l, topic, partitions)
 		}
 		if err == nil {
-			if l, err = adm.ListEndOffsets(ctx, topic); err == nil {
+			if l, err = adm.ListEndOffsets(actx, topic); err == nil {
 				ends, err = offsetsOf(l, topic, partitions)
 			}
 		}
+		cancel()
 		if err == nil {
 			return starts, ends, nil
 		}
@@ -109,6 +113,9 @@ func listOffsets(ctx context.Context, adm *kadm.Client, topic string, partitions
 		}
 	}
 }
+
+// listAttemptTimeout bounds one listing of the offsets.
+const listAttemptTimeout = 10 * time.Second
 
 // offsetsOf returns the listed offsets of partitions 0..partitions-1 of
 // topic, or the first partition's error (or absence).
