@@ -22,6 +22,5 @@
 //   - EncodeRecord, DecodeRecord and Replay are the __transaction_state
 //     records in Kafka's format (docs/format/transaction-state.md).
 //
-// The broker does not call the coordinator yet: until it does, InitProducer
-// answers a transactional id with ErrTransactionsUnsupported.
+// The broker drives the coordinator (internal/broker, txn_driver.go).
 package txn
