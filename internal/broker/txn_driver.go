@@ -142,6 +142,21 @@ func (d *txnDriver) step(fn func(c *txn.Coordinator, nowMs int64)) {
 // withID first reserves a producer id (outside mu) that the core may take:
 // InitProducerId and EndTxn may need one.
 func (d *txnDriver) request(ctx context.Context, withID bool, fn func(c *txn.Coordinator, token uint64, nowMs int64)) (txn.Reply, error) {
+	token, ch := d.submit(ctx, withID, fn)
+	select {
+	case r := <-ch:
+		return r, nil
+	case <-ctx.Done():
+		d.mu.Lock()
+		delete(d.waiters, token)
+		d.mu.Unlock()
+		return txn.Reply{}, ctx.Err()
+	}
+}
+
+// submit calls fn with a new token and returns the channel its one reply
+// comes on.
+func (d *txnDriver) submit(ctx context.Context, withID bool, fn func(c *txn.Coordinator, token uint64, nowMs int64)) (uint64, <-chan txn.Reply) {
 	id, idErr := int64(-1), errNoSpareID
 	if withID {
 		id, idErr = d.reserveID(ctx)
@@ -159,15 +174,7 @@ func (d *txnDriver) request(ctx context.Context, withID bool, fn func(c *txn.Coo
 		}
 		d.callID, d.callErr = -1, nil
 	})
-	select {
-	case r := <-ch:
-		return r, nil
-	case <-ctx.Done():
-		d.mu.Lock()
-		delete(d.waiters, token)
-		d.mu.Unlock()
-		return txn.Reply{}, ctx.Err()
-	}
+	return token, ch
 }
 
 // reserveID returns the spare producer id, or reserves one.
