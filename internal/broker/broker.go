@@ -84,6 +84,7 @@ type Broker struct {
 	pids        *txn.IDAllocator
 	groups      *group.Coordinator
 	loads       *groupLoads
+	txns        *txnDriver
 	parts       *partition.Manager
 	sessions    *fetchSessions
 	metrics     *metrics
@@ -204,6 +205,7 @@ func New(cfg Config) (*Broker, error) {
 		},
 	}, cfg.Logger.With("component", "group"))
 	b.loads = newGroupLoads(b.groups)
+	b.txns = b.newTxnCoordinator()
 	b.parts = partition.NewManager(partition.ManagerConfig{
 		NodeID:   cfg.NodeID,
 		DataDir:  cfg.DataDir,
@@ -221,8 +223,11 @@ func New(cfg Config) (*Broker, error) {
 			Dial:              cfg.Dial,
 		},
 		OnLeadership: func(tp partition.TopicPartition, leader bool) {
-			if tp.Topic == offsetsTopic {
+			switch tp.Topic {
+			case offsetsTopic:
 				b.loads.add(tp.Index, leader)
+			case txnStateTopic:
+				b.txns.leadership(tp.Index, leader)
 			}
 		},
 		SkipDirs: []string{metadataDir},
@@ -286,6 +291,9 @@ func (b *Broker) Run(ctx context.Context) error {
 		}
 	})
 	workers.Go(func() { b.runGroupLoads(ctx) })
+	workers.Go(func() {
+		b.txns.Run(ctx, b.cfg.Settings.TransactionAbortTimedOutInterval(), b.cfg.Settings.TransactionRemoveExpiredInterval())
+	})
 	workers.Go(func() {
 		b.ctrl.RunActive(ctx, b.node, b.live, controller.ActiveConfig{
 			SessionTimeout:    b.cfg.Settings.BrokerSessionTimeout(),

@@ -7,9 +7,10 @@ package broker
 //     Kafka's hash of the group id; the coordinator is that partition's
 //     leader (COORDINATOR_NOT_AVAILABLE while it has none). The offsets
 //     topic is created on first use, once enough brokers are live.
-//   - Transaction keys (type 1) are answered TRANSACTIONAL_ID_AUTHORIZATION_FAILED
-//     until Strata has a transaction coordinator, so a transactional client
-//     fails at once with a clear error instead of retrying.
+//   - Transaction keys (type 1) map to a partition of __transaction_state
+//     by Kafka's hash of the transactional id; the coordinator is that
+//     partition's leader. The topic is created on first use in the same way.
+//   - Other key types are INVALID_REQUEST.
 //   - v4+ batch keys (KIP-699); before v4 one key.
 
 import (
@@ -46,22 +47,22 @@ func (b *Broker) handleFindCoordinator(ctx context.Context, req *Request) (kmsg.
 }
 
 func (b *Broker) findCoordinator(ctx context.Context, keyType int8, key string, c *kmsg.FindCoordinatorResponseCoordinator) error {
+	var topic string
+	var idx int32
+	var err error
 	switch keyType {
 	case 0:
+		topic, idx, err = offsetsTopic, b.groups.PartitionFor(key), b.ensureOffsetsTopic(ctx)
 	case 1:
-		return kerr.TransactionalIDAuthorizationFailed
+		topic, idx, err = txnStateTopic, b.txns.PartitionFor(key), b.ensureTxnStateTopic(ctx)
 	default:
 		return kerr.InvalidRequest
 	}
-	if err := b.ensureOffsetsTopic(ctx); err != nil {
+	if err != nil {
 		return kerr.CoordinatorNotAvailable
 	}
-	t, ok := b.store.Current().Topic(offsetsTopic)
-	if !ok {
-		return kerr.CoordinatorNotAvailable
-	}
-	idx := b.groups.PartitionFor(key)
-	if int(idx) >= len(t.Partitions) {
+	t, ok := b.store.Current().Topic(topic)
+	if !ok || int(idx) >= len(t.Partitions) {
 		return kerr.CoordinatorNotAvailable
 	}
 	leader := t.Partitions[idx].Leader

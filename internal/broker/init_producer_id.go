@@ -8,10 +8,13 @@ package broker
 //     and ProducerEpoch a v3+ client sends (KIP-360) do not change that: an
 //     idempotent client bumps its epoch itself and asks again only when the
 //     epoch would overflow, where a new id is the right answer too.
-//   - An empty transactional id is INVALID_REQUEST. Any other transactional
-//     id is TRANSACTIONAL_ID_AUTHORIZATION_FAILED until the transaction
-//     coordinator exists (txn.ErrTransactionsUnsupported says why that code):
-//     clients report it as fatal instead of retrying until they time out.
+//   - With a transactional id the transaction coordinator answers
+//     (docs/transactions.md): the previous producer of the id is fenced by
+//     an epoch bump, an ongoing transaction is aborted first
+//     (CONCURRENT_TRANSACTIONS until it is), NOT_COORDINATOR when this node
+//     does not lead the id's __transaction_state partition,
+//     COORDINATOR_LOAD_IN_PROGRESS while it loads. Below v4 PRODUCER_FENCED
+//     is answered INVALID_PRODUCER_EPOCH, as Kafka does.
 //   - When no id block can be reserved the answer is
 //     COORDINATOR_LOAD_IN_PROGRESS, which clients retry.
 //   - On error ProducerID and ProducerEpoch are -1.
@@ -32,16 +35,31 @@ func init() { register(22, 0, 5, (*Broker).handleInitProducerID) }
 func (b *Broker) handleInitProducerID(ctx context.Context, req *Request) (kmsg.Response, error) {
 	r := req.Body.(*kmsg.InitProducerIDRequest)
 	resp := r.ResponseKind().(*kmsg.InitProducerIDResponse)
-	id, epoch, err := txn.InitProducer(ctx, b.pids, txn.InitRequest{
-		TransactionalID: r.TransactionalID,
-		ProducerID:      r.ProducerID,
-		ProducerEpoch:   r.ProducerEpoch,
-	})
-	if err != nil {
-		resp.ErrorCode = b.errorCode(err)
-		resp.ProducerID, resp.ProducerEpoch = -1, -1
+	resp.ProducerID, resp.ProducerEpoch = -1, -1
+	if r.TransactionalID == nil {
+		id, epoch, err := txn.InitProducer(ctx, b.pids)
+		if err != nil {
+			resp.ErrorCode = b.errorCode(err)
+			return resp, nil
+		}
+		resp.ProducerID, resp.ProducerEpoch = id, epoch
 		return resp, nil
 	}
-	resp.ProducerID, resp.ProducerEpoch = id, epoch
+	rep, err := b.txns.request(ctx, true, func(c *txn.Coordinator, token uint64, now int64) {
+		c.InitProducerID(token, txn.InitTxnRequest{
+			TransactionalID: *r.TransactionalID,
+			TimeoutMs:       r.TransactionTimeoutMillis,
+			ProducerID:      r.ProducerID,
+			ProducerEpoch:   r.ProducerEpoch,
+		}, now)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if rep.Err != nil {
+		resp.ErrorCode = b.errorCode(txn.ForVersion(rep.Err, req.Key, req.Version))
+		return resp, nil
+	}
+	resp.ProducerID, resp.ProducerEpoch = rep.ProducerID, rep.ProducerEpoch
 	return resp, nil
 }

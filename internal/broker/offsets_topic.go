@@ -21,41 +21,67 @@ import (
 const offsetsTopic = "__consumer_offsets"
 
 // ensureOffsetsTopic creates the offsets topic on first use, as Kafka does
-// when a coordinator is first looked up. It waits (COORDINATOR_NOT_AVAILABLE)
-// until offsets.topic.replication.factor brokers are live, as Kafka does,
+// when a coordinator is first looked up.
+func (b *Broker) ensureOffsetsTopic(ctx context.Context) error {
+	s := b.cfg.Settings
+	return b.ensureInternalTopic(ctx, internalTopic{
+		name:       offsetsTopic,
+		partitions: s.OffsetsTopicNumPartitions(),
+		rf:         s.OffsetsTopicReplicationFactor(),
+		configs: map[string]string{
+			"cleanup.policy":   "compact",
+			"compression.type": "producer",
+			"segment.bytes":    strconv.Itoa(int(s.OffsetsTopicSegmentBytes())),
+		},
+	})
+}
+
+// internalTopic is what a coordinator's internal topic is created with.
+type internalTopic struct {
+	name       string
+	partitions int32
+	rf         int16
+	minISR     int32 // 0: the broker default
+	configs    map[string]string
+}
+
+// ensureInternalTopic creates an internal topic on first use. It waits
+// (COORDINATOR_NOT_AVAILABLE) until rf brokers are live, as Kafka does,
 // except that a cluster with fewer controller voters than that needs only
 // as many brokers as voters: a one-node cluster needs no setting. The
-// replication factor is capped to the live brokers.
-func (b *Broker) ensureOffsetsTopic(ctx context.Context) error {
+// replication factor is capped to the live brokers, and min.insync.replicas
+// to the replication factor, so that a small cluster can write to it.
+func (b *Broker) ensureInternalTopic(ctx context.Context, it internalTopic) error {
 	img := b.store.Current()
-	if _, ok := img.Topic(offsetsTopic); ok {
+	if _, ok := img.Topic(it.name); ok {
 		return nil
 	}
-	s := b.cfg.Settings
 	live := int16(0)
 	for _, br := range img.Brokers() {
 		if !br.Fenced {
 			live++
 		}
 	}
-	if need := min(s.OffsetsTopicReplicationFactor(), int16(len(b.voters))); live < need {
-		return fmt.Errorf("%w: %d live brokers, %s needs %d", kerr.CoordinatorNotAvailable, live, offsetsTopic, need)
+	if need := min(it.rf, int16(len(b.voters))); live < need {
+		return fmt.Errorf("%w: %d live brokers, %s needs %d", kerr.CoordinatorNotAvailable, live, it.name, need)
 	}
-	rf := min(s.OffsetsTopicReplicationFactor(), live)
-	segment := strconv.Itoa(int(s.OffsetsTopicSegmentBytes()))
-	compact, producer := "compact", "producer"
+	rf := min(it.rf, live)
+	configs := make(map[string]*string, len(it.configs)+1)
+	for k, v := range it.configs {
+		configs[k] = &v
+	}
+	if it.minISR > 0 {
+		isr := strconv.Itoa(int(min(it.minISR, int32(rf))))
+		configs["min.insync.replicas"] = &isr
+	}
 	res := b.ctrl.CreateTopics(ctx, []controller.TopicSpec{{
-		Name:              offsetsTopic,
-		NumPartitions:     s.OffsetsTopicNumPartitions(),
+		Name:              it.name,
+		NumPartitions:     it.partitions,
 		ReplicationFactor: rf,
-		Configs: map[string]*string{
-			"cleanup.policy":   &compact,
-			"compression.type": &producer,
-			"segment.bytes":    &segment,
-		},
+		Configs:           configs,
 	}}, false, b.topicDefaults())
 	if err := res[0].Err; err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-		return fmt.Errorf("create %s: %w", offsetsTopic, err)
+		return fmt.Errorf("create %s: %w", it.name, err)
 	}
 	b.waitLocal(ctx)
 	return nil
@@ -63,18 +89,28 @@ func (b *Broker) ensureOffsetsTopic(ctx context.Context) error {
 
 // offsetsStore is one partition of the offsets topic as the group
 // coordinator sees it.
-type offsetsStore struct {
-	p       *partition.Partition
-	timeout time.Duration // offsets.commit.timeout.ms
-}
+type offsetsStore struct{ internalLog }
 
-// Append writes the records as one uncompressed batch and waits until every
-// in-sync replica has it, as Kafka writes offsets with acks=all.
+// Append writes the records as one batch with acks=all (internalLog.append).
 func (s offsetsStore) Append(ctx context.Context, recs []group.Record) error {
 	rs := make([]recordbatch.Record, len(recs))
 	for i, r := range recs {
 		rs[i] = recordbatch.Record{Key: r.Key, Value: r.Value}
 	}
+	return s.append(ctx, rs)
+}
+
+// internalLog is one partition of an internal topic (__consumer_offsets,
+// __transaction_state) as its coordinator sees it.
+type internalLog struct {
+	p       *partition.Partition
+	timeout time.Duration // how long an append waits for replication
+	minISR  int
+}
+
+// append writes the records as one uncompressed batch and waits until every
+// in-sync replica has it, as Kafka writes coordinator state with acks=all.
+func (s internalLog) append(ctx context.Context, rs []recordbatch.Record) error {
 	batch, err := recordbatch.Build(recordbatch.BuildOptions{BaseTimestamp: time.Now().UnixMilli(), ProducerID: -1}, rs)
 	if err != nil {
 		return err
@@ -94,13 +130,13 @@ func (s offsetsStore) Append(ctx context.Context, recs []group.Record) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	return s.p.WaitCommitted(ctx, res.LastOffset+1, res.LeaderEpoch, 1)
+	return s.p.WaitCommitted(ctx, res.LastOffset+1, res.LeaderEpoch, max(s.minISR, 1))
 }
 
 // Replay calls fn for every record from the log start to the log end, as
 // Kafka loads a group partition: the high watermark of a leader just elected
 // may not yet have caught up with what its followers hold.
-func (s offsetsStore) Replay(ctx context.Context, fn func(key, value []byte) error) error {
+func (s internalLog) Replay(ctx context.Context, fn func(key, value []byte) error) error {
 	var scratch []byte
 	for off, end := s.p.LogStartOffset(), s.p.LogEndOffset(); off < end; {
 		if err := ctx.Err(); err != nil {
@@ -121,7 +157,7 @@ func (s offsetsStore) Replay(ctx context.Context, fn func(key, value []byte) err
 		for data := records; len(data) > 0; {
 			h, err := recordbatch.ReadHeader(data)
 			if err != nil || h.Size() > int64(len(data)) {
-				return fmt.Errorf("replay %s-%d at %d: bad batch", offsetsTopic, s.p.Index, off)
+				return fmt.Errorf("replay %s-%d at %d: bad batch", s.p.Topic, s.p.Index, off)
 			}
 			batch := data[:h.Size()]
 			data = data[h.Size():]
@@ -197,7 +233,7 @@ func (b *Broker) runGroupLoads(ctx context.Context) {
 				continue // deleted meanwhile
 			}
 			start := time.Now()
-			if err := b.groups.Load(ctx, idx, offsetsStore{p, b.cfg.Settings.OffsetsCommitTimeout()}); err != nil {
+			if err := b.groups.Load(ctx, idx, offsetsStore{internalLog{p: p, timeout: b.cfg.Settings.OffsetsCommitTimeout()}}); err != nil {
 				if ctx.Err() == nil {
 					b.logger.Error("load group partition", "partition", idx, "err", err)
 				}

@@ -118,7 +118,9 @@ var brokerDefs = []Definition{
 	{Name: "sasl.kerberos.ticket.renew.window.factor", Type: kmsg.ConfigTypeDouble, Default: str("0.8"),
 		Doc: "The share of a Kerberos ticket's lifetime after which it is renewed" + noKerberos},
 	intDef("socket.request.max.bytes", kmsg.ConfigTypeInt, "104857600", 1, "The maximum number of bytes in a socket request."),
+	intDef("transaction.abort.timed.out.transaction.cleanup.interval.ms", kmsg.ConfigTypeInt, "10000", 1, "How often transactions past their timeout are aborted."),
 	intDef("transaction.max.timeout.ms", kmsg.ConfigTypeInt, "900000", 1, "The maximum allowed timeout for transactions."),
+	intDef("transaction.remove.expired.transaction.cleanup.interval.ms", kmsg.ConfigTypeInt, "3600000", 1, "How often transactional ids idle past transactional.id.expiration.ms are removed."),
 	intDef("transaction.state.log.min.isr", kmsg.ConfigTypeInt, "2", 1, "The min.insync.replicas of the transaction topic."),
 	intDef("transaction.state.log.num.partitions", kmsg.ConfigTypeInt, "50", 1, "The number of partitions of the transaction topic."),
 	intDef("transaction.state.log.replication.factor", kmsg.ConfigTypeShort, "3", 1, "The replication factor of the transaction topic."),
@@ -471,6 +473,18 @@ func (b Broker) TransactionStateLogSegmentBytes() int32 {
 
 // TransactionMaxTimeout is transaction.max.timeout.ms.
 func (b Broker) TransactionMaxTimeout() time.Duration { return b.ms("transaction.max.timeout.ms") }
+
+// TransactionAbortTimedOutInterval is
+// transaction.abort.timed.out.transaction.cleanup.interval.ms.
+func (b Broker) TransactionAbortTimedOutInterval() time.Duration {
+	return b.ms("transaction.abort.timed.out.transaction.cleanup.interval.ms")
+}
+
+// TransactionRemoveExpiredInterval is
+// transaction.remove.expired.transaction.cleanup.interval.ms.
+func (b Broker) TransactionRemoveExpiredInterval() time.Duration {
+	return b.ms("transaction.remove.expired.transaction.cleanup.interval.ms")
+}
 
 // TransactionalIDExpiration is transactional.id.expiration.ms.
 func (b Broker) TransactionalIDExpiration() time.Duration {

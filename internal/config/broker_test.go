@@ -48,6 +48,8 @@ func TestDefaultBrokerGetters(t *testing.T) {
 		{"TransactionStateLogReplicationFactor", b.TransactionStateLogReplicationFactor(), int16(3)},
 		{"TransactionStateLogMinISR", b.TransactionStateLogMinISR(), int32(2)},
 		{"TransactionStateLogSegmentBytes", b.TransactionStateLogSegmentBytes(), int32(104857600)},
+		{"TransactionAbortTimedOutInterval", b.TransactionAbortTimedOutInterval(), 10 * time.Second},
+		{"TransactionRemoveExpiredInterval", b.TransactionRemoveExpiredInterval(), time.Hour},
 		{"TransactionMaxTimeout", b.TransactionMaxTimeout(), 15 * time.Minute},
 		{"TransactionalIDExpiration", b.TransactionalIDExpiration(), 7 * 24 * time.Hour},
 		{"ProducerIDExpiration", b.ProducerIDExpiration(), 24 * time.Hour},

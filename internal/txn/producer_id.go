@@ -15,18 +15,6 @@ const DefaultIDBlockSize = 1000
 
 // Sentinel errors.
 var (
-	// ErrTransactionsUnsupported is returned for anything that needs the
-	// transaction coordinator: InitProducerId with a transactional id. It
-	// wraps TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
-	// the code Kafka itself answers to a produce request with transactional
-	// batches that the broker will not accept (KafkaApis.handleProduceRequest)
-	// and the one Redpanda answers when transactions are disabled. Every
-	// client treats it as fatal for the transactional producer and says so,
-	// where COORDINATOR_NOT_AVAILABLE or NOT_COORDINATOR would make clients
-	// retry until they time out. FindCoordinator with key type TRANSACTION
-	// should answer UNSUPPORTED_VERSION meanwhile (Redpanda's choice too).
-	ErrTransactionsUnsupported = fmt.Errorf("transactions are not supported: %w", kerr.TransactionalIDAuthorizationFailed)
-
 	// ErrBlockOutOfRange is returned by IDAllocator.Next when the reserve
 	// function returns a block that does not fit in [0, math.MaxInt64].
 	ErrBlockOutOfRange = errors.New("producer id block out of range")
@@ -85,37 +73,17 @@ func (a *IDAllocator) Next(ctx context.Context) (int64, error) {
 	return id, nil
 }
 
-// InitRequest is the part of an InitProducerId request InitProducer reads.
-type InitRequest struct {
-	TransactionalID *string // nil for an idempotent, non-transactional producer
-	ProducerID      int64   // -1, or the id a v3+ client already has (KIP-360)
-	ProducerEpoch   int16   // -1, or the epoch that goes with ProducerID
-}
-
-// InitProducer answers InitProducerId (API key 22). The broker checks
-// authorization first and maps the error to the response's error code with
-// errors.As(err, **kerr.Error).
-//
-// Behaviour, as Kafka's TransactionCoordinator.handleInitProducerId:
-//   - No transactional id: a fresh producer id with epoch 0, always. The
-//     ProducerID and ProducerEpoch a KIP-360 client sends are ignored:
-//     an idempotent client bumps its epoch itself after a sequence error and
-//     calls InitProducerId only when the epoch would pass math.MaxInt16, so
-//     a new id is the right answer there too.
-//   - An empty transactional id: INVALID_REQUEST.
-//   - Any other transactional id: ErrTransactionsUnsupported until the
-//     transaction coordinator exists (epoch bumps for transactional ids,
-//     KIP-360 and KIP-588, belong to it).
-//   - When no id can be reserved: the reserve error wrapped together with
-//     COORDINATOR_LOAD_IN_PROGRESS, which Kafka answers when its id block
-//     is exhausted and clients retry.
-func InitProducer(ctx context.Context, alloc *IDAllocator, req InitRequest) (id int64, epoch int16, err error) {
-	if req.TransactionalID != nil {
-		if *req.TransactionalID == "" {
-			return -1, noProducerEpoch, fmt.Errorf("empty transactional id: %w", kerr.InvalidRequest)
-		}
-		return -1, noProducerEpoch, fmt.Errorf("transactional id %q: %w", *req.TransactionalID, ErrTransactionsUnsupported)
-	}
+// InitProducer answers InitProducerId (API key 22) for a producer without
+// a transactional id (the transaction coordinator answers the others): a
+// fresh producer id with epoch 0, always. The ProducerID and ProducerEpoch
+// a KIP-360 client sends do not matter: an idempotent client bumps its
+// epoch itself after a sequence error and calls InitProducerId only when
+// the epoch would pass math.MaxInt16, so a new id is the right answer there
+// too, as in Kafka's TransactionCoordinator.handleInitProducerId. When no id
+// can be reserved, the reserve error is wrapped together with
+// COORDINATOR_LOAD_IN_PROGRESS, which Kafka answers when its id block is
+// exhausted and clients retry.
+func InitProducer(ctx context.Context, alloc *IDAllocator) (id int64, epoch int16, err error) {
 	id, err = alloc.Next(ctx)
 	if err != nil {
 		return -1, noProducerEpoch, fmt.Errorf("allocate producer id (%w): %w", kerr.CoordinatorLoadInProgress, err)

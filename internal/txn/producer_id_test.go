@@ -170,27 +170,21 @@ func TestIDAllocatorWaiterHonoursContext(t *testing.T) {
 }
 
 func TestInitProducer(t *testing.T) {
-	str := func(s string) *string { return &s }
 	errDown := errors.New("metadata log unavailable")
 	tests := []struct {
 		name       string
-		req        InitRequest
 		reserveErr error
 		wantID     int64
 		wantErr    error
 	}{
-		{name: "fresh idempotent producer", req: InitRequest{ProducerID: -1, ProducerEpoch: -1}, wantID: 50},
-		{name: "KIP-360 re-init gets a new id", req: InitRequest{ProducerID: 7, ProducerEpoch: 3}, wantID: 50},
-		{name: "epoch exhausted gets a new id", req: InitRequest{ProducerID: 7, ProducerEpoch: math.MaxInt16}, wantID: 50},
-		{name: "empty transactional id", req: InitRequest{TransactionalID: str(""), ProducerID: -1, ProducerEpoch: -1}, wantErr: kerr.InvalidRequest},
-		{name: "transactional id unsupported", req: InitRequest{TransactionalID: str("tx"), ProducerID: -1, ProducerEpoch: -1}, wantErr: ErrTransactionsUnsupported},
-		{name: "reserve fails", req: InitRequest{ProducerID: -1, ProducerEpoch: -1}, reserveErr: errDown, wantErr: kerr.CoordinatorLoadInProgress},
-		{name: "reserve error kept", req: InitRequest{ProducerID: -1, ProducerEpoch: -1}, reserveErr: errDown, wantErr: errDown},
+		{name: "fresh idempotent producer", wantID: 50},
+		{name: "reserve fails", reserveErr: errDown, wantErr: kerr.CoordinatorLoadInProgress},
+		{name: "reserve error kept", reserveErr: errDown, wantErr: errDown},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			src := &blocks{next: 50, err: tt.reserveErr}
-			id, epoch, err := InitProducer(context.Background(), NewIDAllocator(src.reserve, 10), tt.req)
+			id, epoch, err := InitProducer(context.Background(), NewIDAllocator(src.reserve, 10))
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) {
 					t.Fatalf("got (%d, %d, %v), want error %v", id, epoch, err, tt.wantErr)
@@ -205,14 +199,5 @@ func TestInitProducer(t *testing.T) {
 				t.Fatalf("got (%d, %d, %v), want (%d, 0, nil)", id, epoch, err, tt.wantID)
 			}
 		})
-	}
-}
-
-func TestInitProducerTransactionalCode(t *testing.T) {
-	tx := "tx"
-	_, _, err := InitProducer(context.Background(), NewIDAllocator((&blocks{}).reserve, 1), InitRequest{TransactionalID: &tx})
-	var ke *kerr.Error
-	if !errors.As(err, &ke) || ke != kerr.TransactionalIDAuthorizationFailed {
-		t.Fatalf("got %v, want TRANSACTIONAL_ID_AUTHORIZATION_FAILED", err)
 	}
 }

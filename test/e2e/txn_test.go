@@ -35,11 +35,11 @@ func produceTxn(t *testing.T, cl *kgo.Client, p *cluster.TxnProducer, topic stri
 	return p.Produce(ctx, cl, topic, 0, txnID, values...)
 }
 
-// endTxn sends WriteTxnMarkers for the producer's transaction on partition
+// writeMarkers sends WriteTxnMarkers for the producer's transaction on partition
 // 0 of topic, with the given producer epoch, to broker 1 (as a coordinator
 // sends it to a leader, and not through the client's routing, which would
 // answer a missing topic itself), and returns the partition's error.
-func endTxn(t *testing.T, cl *kgo.Client, topic string, id int64, epoch int16, commit bool) error {
+func writeMarkers(t *testing.T, cl *kgo.Client, topic string, id int64, epoch int16, commit bool) error {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -156,10 +156,10 @@ func TestReadCommitted(t *testing.T) {
 			t.Fatalf("produce %v: %v", step.values, err)
 		}
 	}
-	if err := endTxn(t, cl, topic, a.ID, a.Epoch, true); err != nil { // 6
+	if err := writeMarkers(t, cl, topic, a.ID, a.Epoch, true); err != nil { // 6
 		t.Fatalf("commit: %v", err)
 	}
-	if err := endTxn(t, cl, topic, b.ID, b.Epoch, false); err != nil { // 7
+	if err := writeMarkers(t, cl, topic, b.ID, b.Epoch, false); err != nil { // 7
 		t.Fatalf("abort: %v", err)
 	}
 	if err := plain.ProduceSync(ctx, kgo.StringRecord("n1")).FirstErr(); err != nil { // 8, after the open transaction
@@ -170,16 +170,11 @@ func TestReadCommitted(t *testing.T) {
 	if err := produceTxn(t, cl, b, topic, nil, "x"); !errors.Is(err, kerr.TransactionalIDAuthorizationFailed) {
 		t.Fatalf("transactional batch without a transactional id: got %v, want TRANSACTIONAL_ID_AUTHORIZATION_FAILED", err)
 	}
-	if err := endTxn(t, cl, topic, a.ID, a.Epoch-1, true); !errors.Is(err, kerr.InvalidProducerEpoch) {
+	if err := writeMarkers(t, cl, topic, a.ID, a.Epoch-1, true); !errors.Is(err, kerr.InvalidProducerEpoch) {
 		t.Fatalf("marker with an old epoch: got %v, want INVALID_PRODUCER_EPOCH", err)
 	}
-	if err := endTxn(t, cl, topic+"-missing", a.ID, a.Epoch, true); !errors.Is(err, kerr.UnknownTopicOrPartition) {
+	if err := writeMarkers(t, cl, topic+"-missing", a.ID, a.Epoch, true); !errors.Is(err, kerr.UnknownTopicOrPartition) {
 		t.Fatalf("marker for a missing topic: got %v, want UNKNOWN_TOPIC_OR_PARTITION", err)
-	}
-	init := kmsg.NewPtrInitProducerIDRequest()
-	init.TransactionalID = txnID
-	if resp, err := cl.Broker(1).Request(ctx, init); err != nil || resp.(*kmsg.InitProducerIDResponse).ErrorCode != kerr.TransactionalIDAuthorizationFailed.Code {
-		t.Fatalf("InitProducerId with a transactional id: %v, %+v; want TRANSACTIONAL_ID_AUTHORIZATION_FAILED until the coordinator exists", err, resp)
 	}
 
 	check := func(stage string) {
@@ -217,7 +212,7 @@ func TestReadCommitted(t *testing.T) {
 	check("after the restart")
 
 	// Committing the open transaction releases it and what follows it.
-	if err := endTxn(t, cl, topic, c.ID, c.Epoch, true); err != nil {
+	if err := writeMarkers(t, cl, topic, c.ID, c.Epoch, true); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := consumeN(t, n.addr, topic, kgo.ReadCommitted(), 6), []string{"n0", "a1", "a2", "a3", "c1", "n1"}; !slices.Equal(got, want) {
