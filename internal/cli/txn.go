@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -29,16 +30,17 @@ A transactional producer (one with a transactional id) writes to many
 partitions and commits or aborts atomically; its transaction coordinator (the
 leader of the id's __transaction_state partition) keeps its state. "list" and
 "describe" ask the coordinators; "strata producers describe TOPIC" asks the
-partition leaders. "abort" ends a hanging transaction: one left open on a
-partition that no coordinator will end, which holds back read_committed
-consumers there.`,
+partition leaders. "find-hanging" looks for hanging transactions: ones left
+open on a partition that no coordinator will end, which hold back
+read_committed consumers there; "abort" ends one.`,
 		Example: `  strata txn list
   strata txn list --state Ongoing --duration-ms 60000
   strata txn describe payments-1
+  strata txn find-hanging --topic orders
   strata txn abort --topic orders --partition 0 --start-offset 1234`,
 		RunE: groupRunE,
 	}
-	cmd.AddCommand(newTxnListCommand(opts), newTxnDescribeCommand(opts), newTxnAbortCommand(opts))
+	cmd.AddCommand(newTxnListCommand(opts), newTxnDescribeCommand(opts), newTxnFindHangingCommand(opts), newTxnAbortCommand(opts))
 	return cmd
 }
 
@@ -268,4 +270,93 @@ func producerAt(p kadm.DescribedProducersPartition, offset int64) (kadm.Describe
 		}
 	}
 	return kadm.DescribedProducer{}, false
+}
+
+func newTxnFindHangingCommand(opts *clientOptions) *cobra.Command {
+	var (
+		topic      string
+		partitions []int32
+		maxTimeout time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "find-hanging --topic T [--partition P]",
+		Short: "List the open transactions of a topic that no coordinator will end",
+		Long: `Find hanging transactions on the partitions of a topic, as kafka-transactions.sh
+find-hanging does: the producers that DescribeProducers shows with an open
+transaction and no write for at least --max-transaction-timeout (the brokers'
+transaction.max.timeout.ms, 15 minutes by default: a coordinator aborts any
+transaction it knows by then), whose coordinator does not run that transaction
+on that partition: ListTransactions knows no transactional id of the producer,
+or DescribeTransactions shows another producer epoch or the partition not in
+the transaction. Each is printed as "strata producers describe" prints
+producers; "strata txn abort --start-offset" ends it.`,
+		Example: `  strata txn find-hanging --topic orders
+  strata txn find-hanging --topic orders --partition 0 --max-transaction-timeout 5m`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if maxTimeout < 0 {
+				return fmt.Errorf("--max-transaction-timeout must not be negative, got %s", maxTimeout)
+			}
+			adm, ctx, done, err := opts.openAdmin(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer done()
+			ps, err := describeProducers(ctx, opts, adm, topic, partitions)
+			if err != nil {
+				return err
+			}
+			now := time.Now()
+			var pids []int64
+			for _, p := range ps {
+				for id, pr := range p.ActiveProducers {
+					if pr.CurrentTxnStartOffset < 0 || now.Sub(time.UnixMilli(pr.LastTimestamp)) < maxTimeout {
+						delete(p.ActiveProducers, id)
+						continue
+					}
+					pids = append(pids, id)
+				}
+			}
+			if len(pids) > 0 {
+				if err := dropRunning(ctx, opts, adm, ps, pids); err != nil {
+					return err
+				}
+			}
+			return writeProducers(cmd.OutOrStdout(), ps)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&topic, "topic", "", "topic to search")
+	f.Int32SliceVar(&partitions, "partition", nil, "search only these partitions (repeatable or comma-separated)")
+	f.DurationVar(&maxTimeout, "max-transaction-timeout", 15*time.Minute, "the brokers' transaction.max.timeout.ms: younger transactions are not hanging")
+	_ = cmd.MarkFlagRequired("topic") // cannot fail: the flag exists
+	return cmd
+}
+
+// dropRunning removes from ps the producers (all among pids) whose
+// transaction on their partition a coordinator runs: a transactional id of
+// the producer is in a transaction at the producer's epoch that includes
+// the partition.
+func dropRunning(ctx context.Context, opts *clientOptions, adm *kadm.Client, ps []kadm.DescribedProducersPartition, pids []int64) error {
+	listed, err := adm.ListTransactions(ctx, pids, nil)
+	if err != nil {
+		return opts.requestErr("list transactions", err)
+	}
+	if len(listed) == 0 {
+		return nil
+	}
+	described, err := adm.DescribeTransactions(ctx, listed.TransactionalIDs()...)
+	if err != nil {
+		return opts.requestErr("describe transactions", err)
+	}
+	for _, p := range ps {
+		for id, pr := range p.ActiveProducers {
+			for _, t := range described {
+				if t.Err == nil && t.ProducerID == id && t.ProducerEpoch == pr.ProducerEpoch && t.Topics.Lookup(p.Topic, p.Partition) {
+					delete(p.ActiveProducers, id)
+				}
+			}
+		}
+	}
+	return nil
 }

@@ -135,6 +135,11 @@ func TestTxnListDescribeProducers(t *testing.T) {
 		}
 	}
 
+	// The open transaction's coordinator runs it: it is not hanging.
+	if got := normalize(mustRun(t, cli, "", "txn", "find-hanging", "--topic", "txns", "--max-transaction-timeout", "0s")); len(got) != 1 {
+		t.Errorf("txn find-hanging: got %q, want the header only", got)
+	}
+
 	for _, args := range [][]string{{"producers", "describe", "nope"}, {"producers", "describe", "txns", "--partition", "2"}} {
 		if _, _, err := cli("", args...); err == nil {
 			t.Errorf("%v: got no error", args)
@@ -144,7 +149,7 @@ func TestTxnListDescribeProducers(t *testing.T) {
 
 // TestTxnAbortHanging: two transactions written straight to a partition
 // under a transactional id no coordinator knows hang there, holding back
-// read_committed consumers; `txn abort` ends one by its start offset and
+// read_committed consumers; `txn find-hanging` finds them, `txn abort` ends one by its start offset and
 // the other by producer id, epoch and coordinator epoch, and the consumer
 // then gets past them.
 func TestTxnAbortHanging(t *testing.T) {
@@ -176,6 +181,21 @@ func TestTxnAbortHanging(t *testing.T) {
 		t.Fatalf("before the aborts: got last stable offset %d, want 0", lso)
 	}
 
+	hanging := func(maxTimeout string) (starts []string) {
+		t.Helper()
+		out := mustRun(t, cli, "", "txn", "find-hanging", "--topic", "hang", "--max-transaction-timeout", maxTimeout)
+		for _, line := range normalize(out)[1:] {
+			starts = append(starts, strings.Fields(line)[7])
+		}
+		return starts
+	}
+	if got := hanging("0s"); !slices.Equal(got, []string{"0", "2"}) {
+		t.Errorf("find-hanging: got start offsets %v, want [0 2]", got)
+	}
+	if got := hanging("15m"); len(got) != 0 {
+		t.Errorf("find-hanging --max-transaction-timeout 15m: got start offsets %v, want none (they are new)", got)
+	}
+
 	if _, _, err := cli("", "txn", "abort", "--topic", "hang", "--partition", "0", "--start-offset", "1"); err == nil ||
 		!strings.Contains(err.Error(), "no open transaction starts at offset 1 of hang/0") {
 		t.Errorf("abort at offset 1: got %v", err)
@@ -192,6 +212,9 @@ func TestTxnAbortHanging(t *testing.T) {
 		if f := strings.Fields(line); f[7] != "-" {
 			t.Errorf("producers describe after the aborts: got %q, want no open transaction", line)
 		}
+	}
+	if got := hanging("0s"); len(got) != 0 {
+		t.Errorf("find-hanging after the aborts: got start offsets %v, want none", got)
 	}
 	if lso := lastStable(ctx, t, cl, "hang"); lso != 6 {
 		t.Errorf("after the aborts: got last stable offset %d, want 6 (4 records, 2 markers)", lso)
