@@ -192,8 +192,8 @@ func newTxnAbortCommand(opts *clientOptions) *cobra.Command {
 		Short: "Abort a hanging transaction on one partition",
 		Long: `Write an abort marker (WriteTxnMarkers, KIP-664) to the leader of one
 partition, ending a producer's open transaction there, as
-kafka-transactions.sh abort does. Use it for a hanging transaction: one that
-"strata producers describe" shows open (a transaction start offset) long past
+kafka-transactions.sh abort does. Use it for a hanging transaction ("strata
+txn find-hanging" lists them): one that "strata producers describe" shows open (a transaction start offset) long past
 any transaction timeout while its coordinator no longer knows it, so that
 read_committed consumers of the partition are stuck at its start offset.
 
