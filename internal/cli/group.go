@@ -58,7 +58,7 @@ comma-separated).`,
   strata group list --state stable,empty`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			filter, err := parseGroupStates(states)
+			filter, err := parseStates(groupStates, states)
 			if err != nil {
 				return err
 			}
@@ -87,16 +87,16 @@ comma-separated).`,
 	return cmd
 }
 
-// parseGroupStates returns the states named in list, spelled as brokers
-// report them, or an error naming an unknown state.
-func parseGroupStates(list []string) ([]string, error) {
+// parseStates returns the states named in list, spelled as in valid (as
+// brokers report them), or an error naming a state not in valid.
+func parseStates(valid, list []string) ([]string, error) {
 	var out []string
 	for _, s := range list {
-		i := slices.IndexFunc(groupStates, func(st string) bool { return strings.EqualFold(st, strings.TrimSpace(s)) })
+		i := slices.IndexFunc(valid, func(st string) bool { return strings.EqualFold(st, strings.TrimSpace(s)) })
 		if i < 0 {
-			return nil, fmt.Errorf("--state %q: want one of %s", s, strings.Join(groupStates, ", "))
+			return nil, fmt.Errorf("--state %q: want one of %s", s, strings.Join(valid, ", "))
 		}
-		out = append(out, groupStates[i])
+		out = append(out, valid[i])
 	}
 	return out, nil
 }
@@ -202,19 +202,29 @@ func writeGroup(w, warn io.Writer, g kadm.DescribedGroupLag) error {
 }
 
 // formatAssignment formats a consumer member's assigned partitions as
-// "topic:0,1;other:2" (no spaces, so the table splits on whitespace), topics
-// sorted; "-" for none or a non-consumer assignment.
+// formatPartitions does; "-" for a non-consumer assignment.
 func formatAssignment(m kadm.DescribedGroupMember) string {
 	a, ok := m.Assigned.AsConsumer()
-	if !ok || len(a.Topics) == 0 {
+	if !ok {
+		return "-"
+	}
+	var set kadm.TopicsSet
+	for _, t := range a.Topics {
+		set.Add(t.Topic, t.Partitions...)
+	}
+	return formatPartitions(set)
+}
+
+// formatPartitions formats s as "topic:0,1;other:2" (no spaces, so a table
+// splits on whitespace), topics and partitions sorted; "-" for none.
+func formatPartitions(s kadm.TopicsSet) string {
+	if len(s) == 0 {
 		return "-"
 	}
 	var parts []string
-	for _, t := range a.Topics {
-		ps := slices.Sorted(slices.Values(t.Partitions))
-		parts = append(parts, t.Topic+":"+formatIDs(ps))
+	for _, t := range s.Sorted() {
+		parts = append(parts, t.Topic+":"+formatIDs(t.Partitions))
 	}
-	slices.Sort(parts)
 	return strings.Join(parts, ";")
 }
 
