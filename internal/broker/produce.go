@@ -33,16 +33,27 @@ package broker
 //     (WriteTxnMarkers) ends; a non-transactional batch from a producer in a
 //     transaction is INVALID_TXN_STATE. As in Kafka, a request with
 //     transactional batches but no transactional id is answered
-//     TRANSACTIONAL_ID_AUTHORIZATION_FAILED for every partition. The
-//     transactional id is not checked against a coordinator yet (there is
-//     none: InitProducerId refuses transactional ids), so the partitions
-//     need not have been added to a transaction (KIP-890 verification).
+//     TRANSACTIONAL_ID_AUTHORIZATION_FAILED for every partition.
+//   - KIP-890 part 1 (transaction.partition.verification.enable, default
+//     true, dynamic): a transactional batch that would start its
+//     producer's transaction on a partition is first verified with the
+//     transactional id's coordinator (AddPartitionsToTxn v4 VerifyOnly,
+//     batched per coordinator node, without a partition lock held). A
+//     partition not in the ongoing transaction is INVALID_TXN_STATE, or
+//     TRANSACTION_ABORTABLE from v11; a fenced producer
+//     INVALID_PRODUCER_EPOCH; a coordinator that cannot answer
+//     (CONCURRENT_TRANSACTIONS, NOT_COORDINATOR, loading, unreachable)
+//     NOT_ENOUGH_REPLICAS, which clients retry; transactional batches of
+//     more than one producer INVALID_PRODUCER_ID_MAPPING. Later batches of
+//     the transaction pay no round trip; non-transactional requests are
+//     not touched.
 //   - A request to 64 partitions or more is appended by one goroutine per
 //     core (at most 4), each taking the partitions with one remainder of
 //     the partition number, so a partition named twice keeps its order.
 //
 // KIPs: KIP-74, KIP-98 (v3 transactional id, magic 2), KIP-467 (v8 record
-// errors), KIP-482 (v9 flexible).
+// errors), KIP-482 (v9 flexible), KIP-890 (verification; v11
+// TRANSACTION_ABORTABLE).
 
 import (
 	"context"
