@@ -85,6 +85,7 @@ type Broker struct {
 	groups      *group.Coordinator
 	loads       *groupLoads
 	txns        *txnDriver
+	verifier    *txnVerifier
 	parts       *partition.Manager
 	sessions    *fetchSessions
 	metrics     *metrics
@@ -206,6 +207,7 @@ func New(cfg Config) (*Broker, error) {
 	}, cfg.Logger.With("component", "group"))
 	b.loads = newGroupLoads(b.groups)
 	b.txns = b.newTxnCoordinator()
+	b.verifier = newTxnVerifier(b.verifyTxn)
 	b.parts = partition.NewManager(partition.ManagerConfig{
 		NodeID:   cfg.NodeID,
 		DataDir:  cfg.DataDir,

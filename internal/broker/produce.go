@@ -33,16 +33,27 @@ package broker
 //     (WriteTxnMarkers) ends; a non-transactional batch from a producer in a
 //     transaction is INVALID_TXN_STATE. As in Kafka, a request with
 //     transactional batches but no transactional id is answered
-//     TRANSACTIONAL_ID_AUTHORIZATION_FAILED for every partition. The
-//     transactional id is not checked against a coordinator yet (there is
-//     none: InitProducerId refuses transactional ids), so the partitions
-//     need not have been added to a transaction (KIP-890 verification).
+//     TRANSACTIONAL_ID_AUTHORIZATION_FAILED for every partition.
+//   - KIP-890 part 1 (transaction.partition.verification.enable, default
+//     true, dynamic): a transactional batch that would start its
+//     producer's transaction on a partition is first verified with the
+//     transactional id's coordinator (AddPartitionsToTxn v4 VerifyOnly,
+//     batched per coordinator node, without a partition lock held). A
+//     partition not in the ongoing transaction is INVALID_TXN_STATE, or
+//     TRANSACTION_ABORTABLE from v11; a fenced producer
+//     INVALID_PRODUCER_EPOCH; a coordinator that cannot answer
+//     (CONCURRENT_TRANSACTIONS, NOT_COORDINATOR, loading, unreachable)
+//     NOT_ENOUGH_REPLICAS, which clients retry; transactional batches of
+//     more than one producer INVALID_PRODUCER_ID_MAPPING. Later batches of
+//     the transaction pay no round trip; non-transactional requests are
+//     not touched.
 //   - A request to 64 partitions or more is appended by one goroutine per
 //     core (at most 4), each taking the partitions with one remainder of
 //     the partition number, so a partition named twice keeps its order.
 //
 // KIPs: KIP-74, KIP-98 (v3 transactional id, magic 2), KIP-467 (v8 record
-// errors), KIP-482 (v9 flexible).
+// errors), KIP-482 (v9 flexible), KIP-890 (verification; v11
+// TRANSACTION_ABORTABLE).
 
 import (
 	"context"
@@ -60,6 +71,7 @@ import (
 	"github.com/stratalog/strata/internal/metadata"
 	"github.com/stratalog/strata/internal/partition"
 	"github.com/stratalog/strata/internal/recordbatch"
+	"github.com/stratalog/strata/internal/txn"
 )
 
 func init() { register(0, 0, 12, (*Broker).handleProduce) }
@@ -104,19 +116,23 @@ func (b *Broker) handleProduce(ctx context.Context, req *Request) (kmsg.Response
 		}
 		tops = append(tops, pt)
 	}
+	var checks [][]txnCheck
+	if r.TransactionID != nil && req.Version >= 3 {
+		checks = b.verifyProduce(r, tops, req.Version)
+	}
 	var waits []commitWait
 	if n := uint32(min(runtime.GOMAXPROCS(0), maxProduceWorkers)); parts >= parallelProduceMin && n > 1 {
 		shared := slices.Clone(tops) // tops may live on this stack
 		shares := make([][]commitWait, n)
 		var wg sync.WaitGroup
 		for w := uint32(1); w < n; w++ {
-			wg.Go(func() { shares[w] = b.produceShare(r, resp, shared, w, n) })
+			wg.Go(func() { shares[w] = b.produceShare(r, resp, shared, checks, w, n) })
 		}
-		shares[0] = b.produceShare(r, resp, shared, 0, n)
+		shares[0] = b.produceShare(r, resp, shared, checks, 0, n)
 		wg.Wait()
 		waits = slices.Concat(shares...)
 	} else {
-		waits = b.produceShare(r, resp, tops, 0, 1)
+		waits = b.produceShare(r, resp, tops, checks, 0, 1)
 	}
 	switch r.Acks {
 	case 0:
@@ -176,9 +192,10 @@ func (b *Broker) waitCommitted(ctx context.Context, resp *kmsg.ProduceResponse, 
 
 // produceShare appends the partitions of r whose number is w modulo of,
 // filling in their parts of resp: a partition named twice keeps its order.
-// tops[i] is r.Topics[i]'s topic. It returns the partitions that wait for
-// their ISR (acks=all).
-func (b *Broker) produceShare(r *kmsg.ProduceRequest, resp *kmsg.ProduceResponse, tops []produceTopic, w, of uint32) []commitWait {
+// tops[i] is r.Topics[i]'s topic; checks[i][j], if checks is not nil,
+// r.Topics[i].Partitions[j]'s transaction verification. It returns the
+// partitions that wait for their ISR (acks=all).
+func (b *Broker) produceShare(r *kmsg.ProduceRequest, resp *kmsg.ProduceResponse, tops []produceTopic, checks [][]txnCheck, w, of uint32) []commitWait {
 	var scratch []byte
 	var waits, unsynced []commitWait
 	for i, rt := range r.Topics {
@@ -189,10 +206,14 @@ func (b *Broker) produceShare(r *kmsg.ProduceRequest, resp *kmsg.ProduceResponse
 			}
 			sp := &resp.Topics[i].Partitions[j]
 			err := pt.err
+			guard := txn.Unverified
+			if checks != nil && err == nil {
+				guard, err = checks[i][j].guard, checks[i][j].err
+			}
 			if err == nil {
 				var wait commitWait
 				var needSync bool
-				if wait, needSync, err = b.producePartition(pt.t, pt.cfg, rp, r.Acks, sp, &scratch); needSync {
+				if wait, needSync, err = b.producePartition(pt.t, pt.cfg, rp, r.Acks, guard, sp, &scratch); needSync {
 					unsynced = append(unsynced, wait)
 				}
 				if wait.p != nil && r.Acks == -1 {
@@ -262,11 +283,12 @@ type produceTopic struct {
 }
 
 // producePartition validates and appends one partition's batch and fills in
-// the response's offsets. It returns what an acks=all answer waits for,
+// the response's offsets; guard is its transaction verification
+// (txn.Unverified: none). It returns what an acks=all answer waits for,
 // and whether the records still need an fsync (commitWait.p nil: nothing
 // was appended).
 func (b *Broker) producePartition(t *metadata.Topic, cfg config.Topic, rp kmsg.ProduceRequestTopicPartition,
-	acks int16, sp *kmsg.ProduceResponseTopicPartition, scratch *[]byte) (commitWait, bool, error) {
+	acks int16, guard txn.Guard, sp *kmsg.ProduceResponseTopicPartition, scratch *[]byte) (commitWait, bool, error) {
 	var w commitWait
 	p, err := b.leaderReplica(t, rp.Partition)
 	if err != nil {
@@ -310,7 +332,7 @@ func (b *Broker) producePartition(t *metadata.Topic, cfg config.Topic, rp kmsg.P
 			return w, false, err
 		}
 	}
-	res, err := p.Append(batch, info.Header, appendTime)
+	res, err := p.AppendVerified(batch, info.Header, appendTime, guard)
 	if err != nil {
 		return w, false, err
 	}
@@ -367,4 +389,84 @@ func topicCodec(compressionType string) (recordbatch.Codec, bool) {
 		return recordbatch.CodecZstd, true
 	}
 	return 0, false
+}
+
+// txnCheck is one partition's transaction verification: the guard its
+// batch is appended with, or the error it is answered.
+type txnCheck struct {
+	guard txn.Guard
+	err   error
+}
+
+// verifyProduce verifies, when transaction.partition.verification.enable
+// is on, that the partitions of r whose transactional batch would start
+// its producer's transaction here are in the producer's ongoing
+// transaction (KIP-890 part 1): it asks the coordinator of r's
+// transactional id for those partitions at once, without holding a
+// partition lock, and returns each partition's check (nil: verification
+// is off). A batch that continues an ongoing transaction pays no round
+// trip. Transactional batches of more than one producer id or epoch are
+// INVALID_PRODUCER_ID_MAPPING, as in Kafka.
+func (b *Broker) verifyProduce(r *kmsg.ProduceRequest, tops []produceTopic, version int16) [][]txnCheck {
+	if !b.settings().TransactionPartitionVerification() {
+		return nil
+	}
+	checks := make([][]txnCheck, len(r.Topics))
+	var heads []recordbatch.Header
+	var at [][2]int
+	for i, rt := range r.Topics {
+		checks[i] = make([]txnCheck, len(rt.Partitions))
+		for j, rp := range rt.Partitions {
+			// A partition that loses its check below (leadership moved
+			// in) appends only into an ongoing transaction.
+			checks[i][j].guard = txn.OngoingGuard
+			if tops[i].err != nil {
+				continue
+			}
+			if h, err := recordbatch.ReadHeader(rp.Records); err == nil && h.Transactional() && h.ProducerID >= 0 {
+				heads, at = append(heads, h), append(at, [2]int{i, j})
+			}
+		}
+	}
+	for _, h := range heads {
+		if h.ProducerID != heads[0].ProducerID || h.ProducerEpoch != heads[0].ProducerEpoch {
+			for _, ij := range at {
+				checks[ij[0]][ij[1]].err = fmt.Errorf("%w: transactional records of more than one producer id", kerr.InvalidProducerIDMapping)
+			}
+			return checks
+		}
+	}
+	now := time.Now().UnixMilli()
+	var tps []txn.TopicPartition
+	var ask [][2]int
+	for k, ij := range at {
+		rt := r.Topics[ij[0]]
+		p, err := b.leaderReplica(tops[ij[0]].t, rt.Partitions[ij[1]].Partition)
+		if err != nil {
+			continue // producePartition answers it
+		}
+		g, need, err := p.StartVerification(heads[k].ProducerID, now)
+		if err != nil {
+			continue
+		}
+		checks[ij[0]][ij[1]].guard = g
+		if need {
+			tps, ask = append(tps, txn.TopicPartition{Topic: rt.Topic, Partition: rt.Partitions[ij[1]].Partition}), append(ask, ij)
+		}
+	}
+	if len(tps) == 0 {
+		return checks
+	}
+	var errs map[txn.TopicPartition]error
+	if node := b.txnCoordinator(*r.TransactionID); node < 0 {
+		errs = allErr(tps, kerr.CoordinatorNotAvailable)
+	} else {
+		errs = b.verifier.verify(node, *r.TransactionID, heads[0].ProducerID, heads[0].ProducerEpoch, tps)
+	}
+	for k, tp := range tps {
+		if err := errs[tp]; err != nil {
+			checks[ask[k][0]][ask[k][1]].err = produceVerifyError(err, version)
+		}
+	}
+	return checks
 }

@@ -23,11 +23,12 @@ const txnStateTopic = "__transaction_state"
 // WriteTxnMarkers round trip: Kafka uses request.timeout.ms (30 s) for both.
 const txnRequestTimeout = 30 * time.Second
 
-// maxMarkersResponse bounds a WriteTxnMarkers answer: one error per partition.
+// maxMarkersResponse bounds a WriteTxnMarkers or AddPartitionsToTxn answer:
+// one error per partition.
 const maxMarkersResponse = 1 << 20
 
-// markersClientID names this broker's coordinator in the requests it sends,
-// as Kafka's transaction marker channel does.
+// markersClientID names this broker's transaction requests (markers,
+// verifications), as Kafka's transaction marker channel does.
 const markersClientID = "strata-txn-markers"
 
 // ensureTxnStateTopic creates __transaction_state on first use, as Kafka
@@ -127,14 +128,32 @@ func (io brokerTxnIO) markerLeader(tp txn.TopicPartition) (int32, bool) {
 // writeMarkers sends req over the Kafka protocol, to this node too, so
 // that markers take the one path WriteTxnMarkers serves.
 func (io brokerTxnIO) writeMarkers(ctx context.Context, leader int32, req *kmsg.WriteTxnMarkersRequest) (*kmsg.WriteTxnMarkersResponse, error) {
-	br, ok := io.b.store.Current().Broker(leader)
-	if !ok {
-		return nil, errNotRegistered
-	}
 	resp := req.ResponseKind().(*kmsg.WriteTxnMarkersResponse)
+	return resp, io.b.sendTxnRequest(ctx, leader, req, resp)
+}
+
+// sendTxnRequest sends a transaction request (markers, verifications) to
+// broker node over the Kafka protocol, to this node too.
+func (b *Broker) sendTxnRequest(ctx context.Context, node int32, req kmsg.Request, resp kmsg.Response) error {
+	br, ok := b.store.Current().Broker(node)
+	if !ok {
+		return errNotRegistered
+	}
 	addr := net.JoinHostPort(br.Host, strconv.Itoa(int(br.Port)))
-	err := partition.RoundTrip(ctx, io.b.cfg.Dial, addr, markersClientID, req, resp, txnRequestTimeout, maxMarkersResponse)
-	return resp, err
+	return partition.RoundTrip(ctx, b.cfg.Dial, addr, markersClientID, req, resp, txnRequestTimeout, maxMarkersResponse)
+}
+
+// verifyTxn sends a verify-only AddPartitionsToTxn to node (txnVerifier).
+func (b *Broker) verifyTxn(ctx context.Context, node int32, req *kmsg.AddPartitionsToTxnRequest) (*kmsg.AddPartitionsToTxnResponse, error) {
+	resp := req.ResponseKind().(*kmsg.AddPartitionsToTxnResponse)
+	return resp, b.sendTxnRequest(ctx, node, req, resp)
+}
+
+// txnCoordinator returns the node that coordinates transactional id id
+// (FindCoordinator key type 1), or -1 if none does now.
+func (b *Broker) txnCoordinator(id string) int32 {
+	leader, _ := brokerTxnIO{b}.markerLeader(txn.TopicPartition{Topic: txnStateTopic, Partition: b.txns.PartitionFor(id)})
+	return leader
 }
 
 func (io brokerTxnIO) nextProducerID(ctx context.Context) (int64, error) {

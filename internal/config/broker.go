@@ -120,6 +120,7 @@ var brokerDefs = []Definition{
 	intDef("socket.request.max.bytes", kmsg.ConfigTypeInt, "104857600", 1, "The maximum number of bytes in a socket request."),
 	intDef("transaction.abort.timed.out.transaction.cleanup.interval.ms", kmsg.ConfigTypeInt, "10000", 1, "How often transactions past their timeout are aborted."),
 	intDef("transaction.max.timeout.ms", kmsg.ConfigTypeInt, "900000", 1, "The maximum allowed timeout for transactions."),
+	boolDef("transaction.partition.verification.enable", true, "Enable verification that checks that the partition has been added to the transaction before writing transactional records to the partition."),
 	intDef("transaction.remove.expired.transaction.cleanup.interval.ms", kmsg.ConfigTypeInt, "3600000", 1, "How often transactional ids idle past transactional.id.expiration.ms are removed."),
 	intDef("transaction.state.log.min.isr", kmsg.ConfigTypeInt, "2", 1, "The min.insync.replicas of the transaction topic."),
 	intDef("transaction.state.log.num.partitions", kmsg.ConfigTypeInt, "50", 1, "The number of partitions of the transaction topic."),
@@ -473,6 +474,12 @@ func (b Broker) TransactionStateLogSegmentBytes() int32 {
 
 // TransactionMaxTimeout is transaction.max.timeout.ms.
 func (b Broker) TransactionMaxTimeout() time.Duration { return b.ms("transaction.max.timeout.ms") }
+
+// TransactionPartitionVerification is
+// transaction.partition.verification.enable (KIP-890).
+func (b Broker) TransactionPartitionVerification() bool {
+	return b.get("transaction.partition.verification.enable").b
+}
 
 // TransactionAbortTimedOutInterval is
 // transaction.abort.timed.out.transaction.cleanup.interval.ms.

@@ -19,15 +19,15 @@ import (
 
 // dynamicOwn are the dynamic settings that are no topic config's synonym.
 // Those Strata applies: the replication throttles, the log cleaner's
-// settings (message.max.bytes, the cleaner's last one, is a synonym) and
-// producer.id.expiration.ms. Those it accepts without effect, as their
-// documentation says: the thread pools, the log directory mover's
+// settings (message.max.bytes, the cleaner's last one, is a synonym),
+// producer.id.expiration.ms and transaction.partition.verification.enable.
+// Those it accepts without effect, as their documentation says: the thread pools, the log directory mover's
 // throttle, and the Kerberos settings.
 var dynamicOwn = []string{
 	"follower.replication.throttled.rate", "leader.replication.throttled.rate",
 	"log.cleaner.backoff.ms", "log.cleaner.dedupe.buffer.size", "log.cleaner.io.buffer.load.factor",
 	"log.cleaner.io.buffer.size", "log.cleaner.io.max.bytes.per.second", "log.cleaner.threads",
-	"producer.id.expiration.ms",
+	"producer.id.expiration.ms", "transaction.partition.verification.enable",
 
 	"background.threads", "num.io.threads", "num.network.threads", "num.recovery.threads.per.data.dir",
 	"num.replica.fetchers", "replica.alter.log.dirs.io.max.bytes.per.second",

@@ -264,6 +264,14 @@ type AppendResult struct {
 // Append never waits for an fsync: see AppendResult.Unsynced. The records
 // are committed once WaitCommitted says so.
 func (p *Partition) Append(batch []byte, h recordbatch.Header, logAppendTime int64) (AppendResult, error) {
+	return p.AppendVerified(batch, h, logAppendTime, txn.Unverified)
+}
+
+// AppendVerified is Append for a batch whose transaction was verified with
+// guard g (StartVerification): a transactional batch that neither
+// continues an ongoing transaction nor holds the producer's current guard
+// is INVALID_TXN_STATE (txn.ProducerState.CheckVerified).
+func (p *Partition) AppendVerified(batch []byte, h recordbatch.Header, logAppendTime int64, g txn.Guard) (AppendResult, error) {
 	res := AppendResult{LogAppendTime: -1}
 	p.mu.Lock()
 	if p.role != roleLeader {
@@ -274,7 +282,12 @@ func (p *Partition) Append(batch []byte, h recordbatch.Header, logAppendTime int
 	if dup, err := p.producers.Check(h); err != nil {
 		p.mu.Unlock()
 		return res, err
-	} else if dup != nil {
+	} else if dup == nil {
+		if err := p.producers.CheckVerified(h, g); err != nil {
+			p.mu.Unlock()
+			return res, err
+		}
+	} else {
 		res.BaseOffset, res.LastOffset, res.Duplicate = dup.BaseOffset, dup.BaseOffset+int64(h.LastOffsetDelta), true
 		if logAppendTime >= 0 {
 			res.LogAppendTime = dup.Timestamp
@@ -920,6 +933,20 @@ func (p *Partition) EndOffsetForEpoch(epoch int32) (int32, int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.epochs.endOffsetFor(epoch, p.log.EndOffset())
+}
+
+// StartVerification returns, as the leader, the guard a transactional
+// batch of producerID is appended with (AppendVerified), and whether the
+// transaction coordinator must first confirm that the partition is in the
+// producer's transaction (txn.ProducerState.StartVerification).
+func (p *Partition) StartVerification(producerID, nowMs int64) (txn.Guard, bool, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.role != roleLeader {
+		return txn.Unverified, false, errNotLeader
+	}
+	g, need := p.producers.StartVerification(producerID, nowMs)
+	return g, need, nil
 }
 
 // ActiveProducers returns, as the leader, the producers the partition

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync/atomic"
 
 	"github.com/stratalog/strata/internal/recordbatch"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -91,6 +92,38 @@ type ProducerState struct {
 	// until the marker is committed a new leader may not have it, so the
 	// transaction still bounds the last stable offset.
 	unreplicated []CompletedTxn
+	// verifying maps each producer without an ongoing transaction whose
+	// first transactional batch is being verified with its coordinator
+	// (KIP-890) to its guard.
+	verifying map[int64]verification
+}
+
+// lastGuard makes guards unique in the process, so that none outlives a
+// rebuild of the state and matches a later verification.
+var lastGuard atomic.Uint64
+
+// Guard identifies one verification of a producer's first transactional
+// batch on a partition with its transaction coordinator (Kafka's
+// VerificationGuard): the append passes the guard it was verified with,
+// and succeeds only if the partition still holds that guard. A marker or
+// another transaction's first batch in between clears it, so that a
+// verification answered for one transaction cannot admit a batch into the
+// next one.
+type Guard uint64
+
+const (
+	// Unverified appends without verification
+	// (transaction.partition.verification.enable=false).
+	Unverified Guard = 0
+	// OngoingGuard is what StartVerification returns when the producer's
+	// transaction is already ongoing: no round trip, and the append fails
+	// if a marker ended the transaction meanwhile.
+	OngoingGuard Guard = 1
+)
+
+type verification struct {
+	guard     Guard
+	createdMs int64
 }
 
 // CompletedTxn is a transaction a marker ended: the producer's records in
@@ -108,7 +141,8 @@ type CompletedTxn struct {
 
 // NewProducerState returns an empty state.
 func NewProducerState() *ProducerState {
-	return &ProducerState{producers: make(map[int64]*producer), txns: make(map[int64]int64)}
+	return &ProducerState{producers: make(map[int64]*producer), txns: make(map[int64]int64),
+		verifying: make(map[int64]verification)}
 }
 
 // Len is the number of producers the state remembers.
@@ -200,6 +234,40 @@ func (s *ProducerState) Check(h recordbatch.Header) (*BatchMeta, error) {
 	return nil, nil
 }
 
+// StartVerification returns the guard producerID's next transactional
+// batch must be appended with: OngoingGuard if its transaction is ongoing
+// here, else the guard of its verification in progress, created now if
+// there is none (Kafka's maybeStartTransactionVerification). need says
+// the coordinator must be asked.
+func (s *ProducerState) StartVerification(producerID, nowMs int64) (g Guard, need bool) {
+	if _, ongoing := s.txns[producerID]; ongoing {
+		return OngoingGuard, false
+	}
+	v, ok := s.verifying[producerID]
+	if !ok {
+		v = verification{guard: Guard(lastGuard.Add(1) + uint64(OngoingGuard)), createdMs: nowMs}
+		s.verifying[producerID] = v
+	}
+	return v.guard, true
+}
+
+// CheckVerified refuses, with INVALID_TXN_STATE, a transactional data
+// batch appended with guard g that neither continues its producer's
+// ongoing transaction nor carries the producer's current verification
+// guard. Unverified passes everything.
+func (s *ProducerState) CheckVerified(h recordbatch.Header, g Guard) error {
+	if g == Unverified || !h.Transactional() || h.Control() {
+		return nil
+	}
+	if _, ongoing := s.txns[h.ProducerID]; ongoing {
+		return nil
+	}
+	if v, ok := s.verifying[h.ProducerID]; ok && v.guard == g && g != OngoingGuard {
+		return nil
+	}
+	return fmt.Errorf("producer %d: the partition was not verified to be in an ongoing transaction: %w", h.ProducerID, kerr.InvalidTxnState)
+}
+
 // CheckMarker decides whether the coordinator may end producerID's
 // transaction with a marker of producer epoch epoch written by coordinator
 // epoch coordinatorEpoch (WriteTxnMarkers), as Kafka's
@@ -240,6 +308,10 @@ func (s *ProducerState) CheckMarker(producerID int64, epoch int16, coordinatorEp
 func (s *ProducerState) Update(h recordbatch.Header, timestampMs int64) {
 	if h.ProducerID < 0 {
 		return
+	}
+	if h.Transactional() {
+		// The transaction started or ended: its verification is spent.
+		delete(s.verifying, h.ProducerID)
 	}
 	if h.Transactional() && !h.Control() {
 		if _, ongoing := s.txns[h.ProducerID]; !ongoing {
@@ -350,10 +422,16 @@ func (s *ProducerState) Producers() []ProducerInfo {
 // transactional.id.expiration.ms applies to the coordinator, not here). A
 // forgotten producer is treated as unknown by Check. A producer with an
 // ongoing transaction is kept, as in Kafka: only its marker ends it.
+// Verifications started maxIdleMs or more ago are forgotten too.
 func (s *ProducerState) Expire(nowMs, maxIdleMs int64) {
 	for id, p := range s.producers {
 		if _, ongoing := s.txns[id]; !ongoing && nowMs-p.lastSeenMs >= maxIdleMs {
 			delete(s.producers, id)
+		}
+	}
+	for id, v := range s.verifying {
+		if nowMs-v.createdMs >= maxIdleMs {
+			delete(s.verifying, id)
 		}
 	}
 }

@@ -94,7 +94,7 @@ func DecodeProducerState(b []byte) (*ProducerState, error) {
 	if uint64(count)*producerFixedSize > uint64(len(b)) {
 		return bad("%d producers cannot fit in %d bytes", count, len(b))
 	}
-	s := &ProducerState{producers: make(map[int64]*producer, count), txns: make(map[int64]int64)}
+	s := &ProducerState{producers: make(map[int64]*producer, count), txns: make(map[int64]int64), verifying: make(map[int64]verification)}
 	prev := int64(-1)
 	for i := range count {
 		if len(b) < producerFixedSize {

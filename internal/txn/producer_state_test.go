@@ -485,3 +485,46 @@ func TestLastSequence(t *testing.T) {
 		}
 	}
 }
+
+// TestVerificationGuard follows Kafka's VerificationGuard: a transaction's
+// first batch needs the guard its verification started with; the guard is
+// spent by the first batch or a marker, so a verification answered before
+// an abort cannot admit a batch after it (the ABA case); batches that
+// continue an ongoing transaction need no verification.
+func TestVerificationGuard(t *testing.T) {
+	h := newHarness(t)
+	first := txnStep(1, 0, 1).b.header()
+	check := func(what string, hdr recordbatch.Header, g Guard, want *kerr.Error) {
+		t.Helper()
+		if err := h.s.CheckVerified(hdr, g); (want == nil) != (err == nil) || (want != nil && !errors.Is(err, want)) {
+			t.Fatalf("%s: got %v, want %v", what, err, want)
+		}
+	}
+	g, need := h.s.StartVerification(1, 0)
+	if !need || g == Unverified || g == OngoingGuard {
+		t.Fatalf("StartVerification of a producer without a transaction: got (%d, %v), want a new guard", g, need)
+	}
+	if again, _ := h.s.StartVerification(1, 0); again != g {
+		t.Fatalf("a second StartVerification: got guard %d, want the pending %d", again, g)
+	}
+	check("no guard", first, OngoingGuard, kerr.InvalidTxnState)
+	check("another guard", first, g+1, kerr.InvalidTxnState)
+	check("verification off", first, Unverified, nil)
+	check("not transactional", ok(1, 0, 0, 1).b.header(), OngoingGuard, nil)
+	check("its guard", first, g, nil)
+	h.do(0, txnStep(1, 0, 1))
+	if g2, need := h.s.StartVerification(1, 0); need || g2 != OngoingGuard {
+		t.Fatalf("StartVerification in an ongoing transaction: got (%d, %v), want (OngoingGuard, false)", g2, need)
+	}
+	check("continuing the transaction", txnStep(1, 1, 1).b.header(), OngoingGuard, nil)
+
+	// A verification in flight when the abort marker lands is spent.
+	h.endTxn(1, 0, recordbatch.EndTxnMarker{})
+	g3, _ := h.s.StartVerification(1, 0)
+	h.s.Update(marker(1, 0), 0) // another marker (a retry) in between
+	check("a guard from before a marker", txnStep(1, 1, 1).b.header(), g3, kerr.InvalidTxnState)
+
+	g4, _ := h.s.StartVerification(1, 0)
+	h.s.Expire(100, 100)
+	check("an expired guard", txnStep(1, 1, 1).b.header(), g4, kerr.InvalidTxnState)
+}

@@ -38,9 +38,9 @@ func InitProducer(ctx context.Context, cl *kgo.Client) (*TxnProducer, error) {
 }
 
 // Produce sends values as one transactional batch, with acks=all, to
-// partition of topic with transactional id txnID (nil: none), and returns
-// the partition's error. The sequence advances only on success.
-func (p *TxnProducer) Produce(ctx context.Context, cl *kgo.Client, topic string, partition int32, txnID *string, values ...string) error {
+// partition of topic with transactional id txnID (nil: none) through cl (a
+// client, or one broker of it), and returns the partition's error. The sequence advances only on success.
+func (p *TxnProducer) Produce(ctx context.Context, cl kmsg.Requestor, topic string, partition int32, txnID *string, values ...string) error {
 	recs := make([]recordbatch.Record, len(values))
 	for i, v := range values {
 		recs[i] = recordbatch.Record{Value: []byte(v)}

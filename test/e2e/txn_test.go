@@ -15,6 +15,10 @@ import (
 	"github.com/stratalog/strata/test/cluster"
 )
 
+// noTxnVerification lets a test's hand-made transactions, which no
+// coordinator knows, write to partitions (KIP-890 verification off).
+var noTxnVerification = map[string]string{"transaction.partition.verification.enable": "false"}
+
 func initProducer(t *testing.T, cl *kgo.Client) *cluster.TxnProducer {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -121,7 +125,7 @@ func abortedInFetch(t *testing.T, cl *kgo.Client, topic string) (int64, []kmsg.F
 // read_uncommitted consumers see everything, and both survive a restart.
 func TestReadCommitted(t *testing.T) {
 	dir := t.TempDir()
-	n := startNode(t, dir, nil)
+	n := startNode(t, dir, noTxnVerification)
 	topic := topicName(t)
 	createTopic(t, n.addr, topic, 1, nil)
 	cl := franzClient(t, n.addr)
@@ -205,7 +209,7 @@ func TestReadCommitted(t *testing.T) {
 	}
 	check("before the restart")
 	n.stop()
-	n = startNode(t, dir, nil)
+	n = startNode(t, dir, noTxnVerification)
 	cl = franzClient(t, n.addr)
 	adm = kadm.NewClient(cl)
 	eventually(t, 10*time.Second, "the partition to lead again", leads(9))
