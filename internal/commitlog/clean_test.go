@@ -554,7 +554,7 @@ func TestCleanStopsWhenSegmentsChange(t *testing.T) {
 		t.Fatalf("got plan of %d segments, want several", len(p.segs))
 	}
 	defer p.release()
-	c := &cleaner{l: tl.Log, p: &p, opts: CleanOptions{}.normalized(), now: now, horizon: now, nextHorizon: math.MaxInt64}
+	c := newCleaner(tl.Log, &p, CleanOptions{}, now)
 	if _, err := c.buildMap(context.Background()); err != nil {
 		t.Fatal(err)
 	}
