@@ -83,8 +83,9 @@ type cleanPlan struct {
 	firstDirty int64      // offsets below were compacted by an earlier pass
 	acquired   bool       // a reference is held on each of segs
 	horizonDue int64      // Log.horizonDue
-	// aborted are the aborted-transaction index entries of segs, and
-	// abortedLens how many each segment had.
+	// aborted are the aborted-transaction index entries of segs and those
+	// of later segments for transactions that began in segs; abortedLens
+	// is how many each of segs had.
 	aborted     []AbortedTxn
 	abortedLens []int
 
@@ -133,6 +134,14 @@ func (l *Log) planClean(now int64, acquire bool, limit int64) (p cleanPlan, ok b
 		p.ends = append(p.ends, end)
 		p.aborted = append(p.aborted, s.aborted...)
 		p.abortedLens = append(p.abortedLens, len(s.aborted))
+	}
+	// A transaction with records in the plan may end in a later segment.
+	for _, s := range l.segs[len(p.segs):] {
+		for _, e := range s.aborted {
+			if len(p.segs) > 0 && e.FirstOffset < p.ends[len(p.ends)-1] {
+				p.aborted = append(p.aborted, e)
+			}
+		}
 	}
 	return p, true
 }

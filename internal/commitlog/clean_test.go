@@ -116,7 +116,12 @@ func readRecords(t testing.TB, l *Log) []readRec {
 // each key appears at most once and tombstoned keys not at all.
 func (m *model) check(t testing.TB, l *Log, compacted bool) {
 	t.Helper()
-	recs := readRecords(t, l)
+	m.checkRecords(t, readRecords(t, l), compacted)
+}
+
+// checkRecords is check of the records recs read from a log.
+func (m *model) checkRecords(t testing.TB, recs []readRec, compacted bool) {
+	t.Helper()
 	last := map[string][]byte{}
 	seen := map[string]int{}
 	for _, r := range recs {
