@@ -414,54 +414,48 @@ func TestCleanTxnCrashAtEveryStep(t *testing.T) {
 // indexed transactions). At the end, with every horizon past, no aborted
 // record, index entry or marker of a transaction without records is left.
 func TestCleanTxnModel(t *testing.T) {
-	seeds := 30
-	if testing.Short() {
-		seeds = 6
-	}
-	for seed := range seeds {
-		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
-			rng := rand.New(rand.NewPCG(uint64(seed), 11))
-			mem := newMemFS()
-			tl := openTxnLog(t, mem)
-			keys := 3 + rng.IntN(10)
-			for range 30 {
-				switch op := rng.IntN(10); {
-				case op < 5:
-					tl.randomWork(rng, 1+rng.IntN(10), keys)
-				case op < 7:
-					tl.clean(CleanOptions{DedupeBufferBytes: int64(rng.IntN(2) * 200)})
-				case op < 8:
-					mem.Crash()
-					tl.reopen(false)
-				default:
-					tl.clock.Advance(time.Duration(rng.IntN(1500)) * time.Millisecond)
-				}
-				tl.check(false)
-			}
-			for range 3 {
-				tl.plain(keyed("filler", "x")) // makes each pass due
-				tl.clean(CleanOptions{})
-				tl.clock.Advance(time.Second)
+	runSeeds(t, 30, 6, func(t *testing.T, seed int) {
+		rng := rand.New(rand.NewPCG(uint64(seed), 11))
+		mem := newMemFS()
+		tl := openTxnLog(t, mem)
+		keys := 3 + rng.IntN(10)
+		for range 30 {
+			switch op := rng.IntN(10); {
+			case op < 5:
+				tl.randomWork(rng, 1+rng.IntN(10), keys)
+			case op < 7:
+				tl.clean(CleanOptions{DedupeBufferBytes: int64(rng.IntN(2) * 200)})
+			case op < 8:
+				mem.Crash()
+				tl.reopen(false)
+			default:
+				tl.clock.Advance(time.Duration(rng.IntN(1500)) * time.Millisecond)
 			}
 			tl.check(false)
-			if got := tl.AbortedTxns(0, tl.EndOffset()); len(got) != 0 {
-				t.Fatalf("index entries left: %+v", got)
+		}
+		for range 3 {
+			tl.plain(keyed("filler", "x")) // makes each pass due
+			tl.clean(CleanOptions{})
+			tl.clock.Advance(time.Second)
+		}
+		tl.check(false)
+		if got := tl.AbortedTxns(0, tl.EndOffset()); len(got) != 0 {
+			t.Fatalf("index entries left: %+v", got)
+		}
+		open := map[int64]bool{} // producers with records since their last marker
+		for _, b := range batches(t, tl.readAll(tl.StartOffset())) {
+			h, _ := recordbatch.ReadHeader(b)
+			switch {
+			case h.Control() && !open[h.ProducerID]:
+				t.Fatalf("marker at %d outlived its transaction's records", h.BaseOffset)
+			case h.Control():
+				open[h.ProducerID] = false
+			case h.Transactional():
+				open[h.ProducerID] = true
 			}
-			open := map[int64]bool{} // producers with records since their last marker
-			for _, b := range batches(t, tl.readAll(tl.StartOffset())) {
-				h, _ := recordbatch.ReadHeader(b)
-				switch {
-				case h.Control() && !open[h.ProducerID]:
-					t.Fatalf("marker at %d outlived its transaction's records", h.BaseOffset)
-				case h.Control():
-					open[h.ProducerID] = false
-				case h.Transactional():
-					open[h.ProducerID] = true
-				}
-				if h.Transactional() && !h.Control() && tl.aborted[h.BaseOffset] {
-					t.Fatalf("aborted batch at %d outlived the passes", h.BaseOffset)
-				}
+			if h.Transactional() && !h.Control() && tl.aborted[h.BaseOffset] {
+				t.Fatalf("aborted batch at %d outlived the passes", h.BaseOffset)
 			}
-		})
-	}
+		}
+	})
 }

@@ -42,17 +42,23 @@ func writeMarker(t *testing.T, p *Partition, pid int64, commit bool) AppendResul
 	return res
 }
 
-// readOffsets returns the base offsets of the batches a read returns, and
-// releases them.
-func readOffsets(t *testing.T, res ReadResult) []int64 {
+// readBatches returns the batches a read returns, and releases them.
+func readBatches(t *testing.T, res ReadResult) [][]byte {
 	t.Helper()
 	data, err := res.Records.AppendTo(nil)
 	res.Records.Release()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return splitBatches(t, data)
+}
+
+// readOffsets returns the base offsets of the batches a read returns, and
+// releases them.
+func readOffsets(t *testing.T, res ReadResult) []int64 {
+	t.Helper()
 	var offs []int64
-	for _, b := range splitBatches(t, data) {
+	for _, b := range readBatches(t, res) {
 		h, _ := recordbatch.ReadHeader(b)
 		offs = append(offs, h.BaseOffset)
 	}
@@ -243,14 +249,9 @@ func TestCleanKeepsProducerState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, err := res.Records.AppendTo(nil)
-	res.Records.Release()
-	if err != nil {
-		t.Fatal(err)
-	}
 	var values []string
 	var empty []int64
-	for _, b := range splitBatches(t, data) {
+	for _, b := range readBatches(t, res) {
 		h, _ := recordbatch.ReadHeader(b)
 		if h.NumRecords == 0 {
 			empty = append(empty, h.BaseOffset)
