@@ -574,6 +574,14 @@ type groupStats struct {
 func (c *cleaner) cleanData(b []byte, h recordbatch.Header, g *groupStats) error {
 	start := len(c.out)
 	aborted := c.txns.readData(h)
+	if h.NumRecords == 0 { // an earlier pass emptied it
+		if c.txns.lastOfProducer(h) {
+			c.out = append(c.out, b...)
+		} else {
+			g.changed = true
+		}
+		return nil
+	}
 	var res recordbatch.RewriteResult
 	var err error
 	c.out, res, err = recordbatch.Rewrite(c.out, b, c.horizon, &c.scratch, func(r *recordbatch.Record) bool {

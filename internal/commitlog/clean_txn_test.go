@@ -27,6 +27,9 @@ type txnLog struct {
 	aborted map[int64]bool
 	// latestAt is the offset of each key's latest value in the model.
 	latestAt map[string]int64
+	// lastData is each producer's last data batch, as a partition tells
+	// the cleaner (epochs are all 0).
+	lastData map[int64]ProducerLast
 }
 
 func openTxnLog(t *testing.T, fsys FS) *txnLog {
@@ -38,7 +41,7 @@ func openTxnLog(t *testing.T, fsys FS) *txnLog {
 	cfg.DeleteRetentionMs = 1000
 	clock := newClock()
 	return &txnLog{tlog: openTest(t, fsys, cfg, Options{Now: clock.Now}), m: newModel(), clock: clock,
-		first: map[int64]int64{}, seq: map[int64]int32{}, aborted: map[int64]bool{}, latestAt: map[string]int64{}}
+		first: map[int64]int64{}, seq: map[int64]int32{}, aborted: map[int64]bool{}, latestAt: map[string]int64{}, lastData: map[int64]ProducerLast{}}
 }
 
 // produce appends records kvs from producer pid (-1: none) in its
@@ -60,6 +63,9 @@ func (tl *txnLog) produce(pid int64, txn bool, kvs ...kv) int64 {
 		tl.t.Fatal(err)
 	}
 	res := tl.append(b)
+	if pid >= 0 {
+		tl.lastData[pid] = ProducerLast{LastDataOffset: res.LastOffset}
+	}
 	if _, ongoing := tl.first[pid]; txn && !ongoing {
 		tl.first[pid] = res.BaseOffset
 	}
@@ -330,6 +336,15 @@ func TestCleanKeepsProducersLastBatch(t *testing.T) {
 		t.Fatalf("producer batches left %+v, want producer 1's last (sequence 1) and producer 2's marker, both empty", got)
 	}
 	tl.check(false)
+
+	// Once producer 1 wrote again, its emptied batch goes.
+	producers[1] = ProducerLast{LastDataOffset: tl.produce(1, false, keyed("a", "4")), Epoch: 0}
+	tl.clean(CleanOptions{Producers: producers})
+	for _, b := range batches(t, tl.readAll(0)) {
+		if h, _ := recordbatch.ReadHeader(b); h.BaseOffset == last1 {
+			t.Fatalf("producer 1's emptied batch %+v outlived its producer's next batch", h)
+		}
+	}
 }
 
 // randomWork appends n batches: records without a producer, and
@@ -419,12 +434,16 @@ func TestCleanTxnModel(t *testing.T) {
 		mem := newMemFS()
 		tl := openTxnLog(t, mem)
 		keys := 3 + rng.IntN(10)
+		var producers map[int64]ProducerLast // with it, the producers' last batches stay
+		if seed%2 == 1 {
+			producers = tl.lastData
+		}
 		for range 30 {
 			switch op := rng.IntN(10); {
 			case op < 5:
 				tl.randomWork(rng, 1+rng.IntN(10), keys)
 			case op < 7:
-				tl.clean(CleanOptions{DedupeBufferBytes: int64(rng.IntN(2) * 200)})
+				tl.clean(CleanOptions{DedupeBufferBytes: int64(rng.IntN(2) * 200), Producers: producers})
 			case op < 8:
 				mem.Crash()
 				tl.reopen(false)
@@ -435,12 +454,14 @@ func TestCleanTxnModel(t *testing.T) {
 		}
 		for range 3 {
 			tl.plain(keyed("filler", "x")) // makes each pass due
-			tl.clean(CleanOptions{})
+			tl.clean(CleanOptions{Producers: producers})
 			tl.clock.Advance(time.Second)
 		}
 		tl.check(false)
-		if got := tl.AbortedTxns(0, tl.EndOffset()); len(got) != 0 {
-			t.Fatalf("index entries left: %+v", got)
+		for _, e := range tl.AbortedTxns(0, tl.EndOffset()) {
+			if last := producers[e.ProducerID].LastDataOffset; last < e.FirstOffset || last > e.LastOffset {
+				t.Fatalf("index entry %+v left without its producer's last batch", e)
+			}
 		}
 		open := map[int64]bool{} // producers with records since their last marker
 		for _, b := range batches(t, tl.readAll(tl.StartOffset())) {
@@ -453,7 +474,7 @@ func TestCleanTxnModel(t *testing.T) {
 			case h.Transactional():
 				open[h.ProducerID] = true
 			}
-			if h.Transactional() && !h.Control() && tl.aborted[h.BaseOffset] {
+			if h.NumRecords > 0 && tl.aborted[h.BaseOffset] {
 				t.Fatalf("aborted batch at %d outlived the passes", h.BaseOffset)
 			}
 		}
