@@ -45,12 +45,6 @@ func (p *TxnProducer) Produce(ctx context.Context, cl kmsg.Requestor, topic stri
 	for i, v := range values {
 		recs[i] = recordbatch.Record{Value: []byte(v)}
 	}
-	return p.ProduceRecords(ctx, cl, topic, partition, txnID, recs)
-}
-
-// ProduceRecords is Produce of records (their keys, values and headers;
-// Build sets offset deltas).
-func (p *TxnProducer) ProduceRecords(ctx context.Context, cl *kgo.Client, topic string, partition int32, txnID *string, recs []recordbatch.Record) error {
 	b, err := recordbatch.Build(recordbatch.BuildOptions{BaseTimestamp: time.Now().UnixMilli(), ProducerID: p.ID,
 		ProducerEpoch: p.Epoch, BaseSequence: p.seq, Transactional: true}, recs)
 	if err != nil {
@@ -71,7 +65,7 @@ func (p *TxnProducer) ProduceRecords(ctx context.Context, cl *kgo.Client, topic 
 	if err := kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode); err != nil {
 		return err
 	}
-	p.seq += int32(len(recs))
+	p.seq += int32(len(values))
 	return nil
 }
 

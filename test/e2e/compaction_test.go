@@ -10,9 +10,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/stratalog/strata/internal/recordbatch"
-	"github.com/stratalog/strata/test/cluster"
 )
 
 // readAll reads partition 0 of topic from offset 0 to its end offset,
@@ -118,12 +115,13 @@ func writeUntilCompacted(t *testing.T, addr, topic string) int64 {
 	return end
 }
 
-// TestCompactionTransactions: on a compacted topic, a committed and an
-// aborted transaction with keys, and plain records; the cleaner removes
-// the aborted records (which must neither hide an older value nor stay as
-// the latest) and, once they are gone, the abort's index entry, so that
-// read_committed and read_uncommitted consumers from offset 0 both see
-// exactly the latest committed value of each key.
+// TestCompactionTransactions: on a compacted topic, franz-go
+// transactional producers commit and abort transactions with keys, among
+// plain records; the cleaner removes the aborted records (which must
+// neither hide an older value nor stay as the latest) and, once they are
+// gone, the abort's index entry, so that read_committed and
+// read_uncommitted consumers from offset 0 both see exactly the latest
+// committed value of each key.
 func TestCompactionTransactions(t *testing.T) {
 	n := startNode(t, "", map[string]string{"log.cleaner.backoff.ms": "20"})
 	topic := topicName(t)
@@ -133,9 +131,9 @@ func TestCompactionTransactions(t *testing.T) {
 		"min.cleanable.dirty.ratio": kmsg.StringPtr("0.01"),
 		"delete.retention.ms":       kmsg.StringPtr("0"),
 	})
-	cl := franzClient(t, n.addr, kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	cl := franzClient(t, n.addr, kgo.DefaultProduceTopic(topic))
 	var end int64
 	produce := func(key, value string) {
 		r, err := cl.ProduceSync(ctx, &kgo.Record{Key: []byte(key), Value: []byte(value)}).First()
@@ -144,28 +142,31 @@ func TestCompactionTransactions(t *testing.T) {
 		}
 		end = r.Offset + 1
 	}
-	txn := func(p *cluster.TxnProducer, commit bool, kvs ...string) {
-		var recs []recordbatch.Record
+	committer := franzClient(t, n.addr, kgo.TransactionalID(topic+"-committer"), kgo.DefaultProduceTopic(topic))
+	aborter := franzClient(t, n.addr, kgo.TransactionalID(topic+"-aborter"), kgo.DefaultProduceTopic(topic))
+	txn := func(p *kgo.Client, commit kgo.TransactionEndTry, kvs ...string) {
+		t.Helper()
+		if err := p.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
 		for i := 0; i < len(kvs); i += 2 {
-			recs = append(recs, recordbatch.Record{Key: []byte(kvs[i]), Value: []byte(kvs[i+1])})
+			if err := p.ProduceSync(ctx, &kgo.Record{Key: []byte(kvs[i]), Value: []byte(kvs[i+1])}).FirstErr(); err != nil {
+				t.Fatalf("produce %s: %v", kvs[i], err)
+			}
 		}
-		if err := p.ProduceRecords(ctx, cl, topic, 0, kmsg.StringPtr("compacted"), recs); err != nil {
-			t.Fatal(err)
-		}
-		if err := endTxn(t, cl, topic, p.ID, p.Epoch, commit); err != nil {
-			t.Fatal(err)
+		if err := p.EndTransaction(ctx, commit); err != nil {
+			t.Fatalf("end transaction: %v", err)
 		}
 	}
 	produce("k0", "old")
 	produce("k2", "old")
-	committer, aborter := initProducer(t, cl), initProducer(t, cl)
-	txn(committer, true, "k0", "committed", "k1", "committed")
-	txn(aborter, false, "k0", "aborted", "k2", "aborted", "k3", "aborted")
+	txn(committer, kgo.TryCommit, "k0", "committed", "k1", "committed")
+	txn(aborter, kgo.TryAbort, "k0", "aborted", "k2", "aborted", "k3", "aborted")
 	produce("k1", "plain")
 	// The aborting producer goes on, so that the cleaner need not keep
 	// its aborted batch (emptied) as the one holding its last sequence,
 	// which would keep the abort marker and its index entry too.
-	txn(aborter, true, "k4", "later")
+	txn(aborter, kgo.TryCommit, "k4", "later")
 	want := map[string]string{"k0": "committed", "k1": "plain", "k2": "old", "k4": "later"}
 
 	// compacted reports whether records hold exactly one value per key
