@@ -135,10 +135,13 @@ func (l *Log) planClean(now int64, acquire bool, limit int64) (p cleanPlan, ok b
 		p.aborted = append(p.aborted, s.aborted...)
 		p.abortedLens = append(p.abortedLens, len(s.aborted))
 	}
+	if len(p.segs) == 0 {
+		return p, true
+	}
 	// A transaction with records in the plan may end in a later segment.
 	for _, s := range l.segs[len(p.segs):] {
 		for _, e := range s.aborted {
-			if len(p.segs) > 0 && e.FirstOffset < p.ends[len(p.ends)-1] {
+			if e.FirstOffset < p.ends[len(p.ends)-1] {
 				p.aborted = append(p.aborted, e)
 			}
 		}
@@ -195,8 +198,8 @@ func (l *Log) CleanableRatio() float64 {
 // it gets a delete horizon, and a pass after the horizon removes it. A
 // batch left without records is dropped unless it is its producer's last
 // (opts.Producers), which keeps its header. The index entries of aborted
-// transactions whose markers stay are carried into the cleaned segments. Offsets never change. A segment in which nothing
-// changes is left alone. Each rewritten group of segments is swapped in as
+// transactions whose markers stay are carried into the cleaned segments.
+// Offsets never change. A segment in which nothing changes is left alone. Each rewritten group of segments is swapped in as
 // docs/format/segments.md describes, so that a crash at any point loses
 // nothing; readers of a replaced segment keep reading it. At the end the
 // first dirty offset (the base of the first segment not cleaned) is
