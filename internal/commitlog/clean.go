@@ -15,8 +15,10 @@ type CleanStats struct {
 	SegmentsCleaned   int   // segments replaced by cleaned ones
 	BytesBefore       int64 // bytes of the replaced segments
 	BytesAfter        int64 // bytes of the segments that replaced them
-	RecordsRemoved    int64 // records dropped: superseded ones and expired tombstones
+	RecordsRemoved    int64 // records dropped: superseded ones, expired tombstones and aborted ones
 	TombstonesRemoved int64 // of those, tombstones dropped because their delete horizon had passed
+	AbortedRemoved    int64 // of those, records of aborted transactions
+	MarkersRemoved    int64 // transaction markers dropped (or emptied) because their delete horizon had passed
 }
 
 // CleanOptions are the settings of one cleaning pass that are the
@@ -32,6 +34,12 @@ type CleanOptions struct {
 	// Throttle, when set, is told of every byte the pass reads and writes,
 	// and may hold the pass up.
 	Throttle Throttle
+	// Producers are the producers the partition remembers, by id. A batch
+	// the pass would drop is kept without its records (header only) when
+	// it is its producer's last (ProducerLast), as Kafka's cleaner keeps
+	// it, so that a partition rebuilding its state from the log still
+	// knows the producer's last sequence and epoch.
+	Producers map[int64]ProducerLast
 }
 
 // Throttle limits the I/O of cleaning passes.
@@ -75,6 +83,11 @@ type cleanPlan struct {
 	firstDirty int64      // offsets below were compacted by an earlier pass
 	acquired   bool       // a reference is held on each of segs
 	horizonDue int64      // Log.horizonDue
+	// aborted are the aborted-transaction index entries of segs and those
+	// of later segments for transactions that began in segs; abortedLens
+	// is how many each of segs had.
+	aborted     []AbortedTxn
+	abortedLens []int
 
 	cleanBytes, dirtyBytes int64
 }
@@ -119,6 +132,19 @@ func (l *Log) planClean(now int64, acquire bool, limit int64) (p cleanPlan, ok b
 		p.segs = append(p.segs, s)
 		p.sizes = append(p.sizes, size)
 		p.ends = append(p.ends, end)
+		p.aborted = append(p.aborted, s.aborted...)
+		p.abortedLens = append(p.abortedLens, len(s.aborted))
+	}
+	if len(p.segs) == 0 {
+		return p, true
+	}
+	// A transaction with records in the plan may end in a later segment.
+	for _, s := range l.segs[len(p.segs):] {
+		for _, e := range s.aborted {
+			if e.FirstOffset < p.ends[len(p.ends)-1] {
+				p.aborted = append(p.aborted, e)
+			}
+		}
 	}
 	return p, true
 }
@@ -163,11 +189,17 @@ func (l *Log) CleanableRatio() float64 {
 // opts.DedupeBufferBytes), then rewrites every cleanable segment up to the
 // last mapped one, merging neighbours while the result fits SegmentBytes
 // and the 32-bit relative index, keeping per key only the record with the
-// latest offset, every record without a key, every control batch, and
-// tombstones until the delete horizon set when they were first cleaned
-// (DeleteRetentionMs later) has passed; see recordbatch.Rewrite for how a
-// batch is rewritten. Offsets never change. A segment in which nothing
-// changes is left alone. Each rewritten group of segments is swapped in as
+// latest offset, every record without a key, and tombstones until the
+// delete horizon set when they were first cleaned (DeleteRetentionMs
+// later) has passed; see recordbatch.Rewrite for how a batch is
+// rewritten. Records of aborted transactions (by the aborted-transaction
+// index) are removed and never count as a key's latest. A transaction
+// marker stays while a batch of its transaction does; once none is left
+// it gets a delete horizon, and a pass after the horizon removes it. A
+// batch left without records is dropped unless it is its producer's last
+// (opts.Producers), which keeps its header. The index entries of aborted
+// transactions whose markers stay are carried into the cleaned segments.
+// Offsets never change. A segment in which nothing changes is left alone. Each rewritten group of segments is swapped in as
 // docs/format/segments.md describes, so that a crash at any point loses
 // nothing; readers of a replaced segment keep reading it. At the end the
 // first dirty offset (the base of the first segment not cleaned) is
@@ -189,17 +221,11 @@ func (l *Log) Clean(ctx context.Context, opts CleanOptions) (CleanStats, error) 
 // CleanBelow is Clean with only the segments wholly below limit cleanable:
 // a replicated partition cleans no further than its high watermark, since a
 // record above it may yet be truncated, and with it the later value of a key
-// whose earlier value the cleaner would have removed. The cleaner also stops
-// below the first aborted transaction in the aborted-transaction index: it
-// neither removes aborted records nor carries the index into cleaned
-// segments yet, and an aborted record must not hide an earlier value of its
-// key.
+// whose earlier value the cleaner would have removed; and no further than
+// its last stable offset, since an open transaction may yet be aborted.
 func (l *Log) CleanBelow(ctx context.Context, limit int64, opts CleanOptions) (CleanStats, error) {
 	l.cleanMu.Lock()
 	defer l.cleanMu.Unlock()
-	l.mu.RLock()
-	limit = min(limit, l.firstAbortedOffset())
-	l.mu.RUnlock()
 	now := l.nowMs()
 	p, ok := l.planClean(now, true, limit)
 	if !ok {
@@ -220,7 +246,7 @@ func (l *Log) CleanBelow(ctx context.Context, limit int64, opts CleanOptions) (C
 	if !due {
 		return CleanStats{}, nil
 	}
-	c := &cleaner{l: l, p: &p, opts: opts.normalized(), now: now, horizon: satAdd(now, p.cfg.DeleteRetentionMs), nextHorizon: math.MaxInt64}
+	c := newCleaner(l, &p, opts, now)
 	c.stats.Due = true
 	cut, err := c.buildMap(ctx)
 	if err != nil {
@@ -357,10 +383,16 @@ type cleaner struct {
 	// kept tombstones in: when the next pass is due regardless of dirt.
 	nextHorizon int64
 	keys        keyMap
+	txns        *cleanTxns
 	stats       CleanStats
 	buf         []byte // scanner buffer
 	scratch     []byte // decompression buffer
 	out         []byte // cleaned batches not yet written
+}
+
+func newCleaner(l *Log, p *cleanPlan, opts CleanOptions, now int64) *cleaner {
+	return &cleaner{l: l, p: p, opts: opts.normalized(), now: now, horizon: satAdd(now, p.cfg.DeleteRetentionMs), nextHorizon: math.MaxInt64,
+		txns: newCleanTxns(p.aborted, opts.Producers)}
 }
 
 // buildMap maps the dirty records of the planned segments and returns how
@@ -378,7 +410,7 @@ func (c *cleaner) buildMap(ctx context.Context) (int, error) {
 			return i, nil
 		}
 		err := c.scan(ctx, s, p.sizes[i], func(b []byte, h recordbatch.Header) error {
-			if h.Control() || h.LastOffset() < p.firstDirty {
+			if h.Control() || h.LastOffset() < p.firstDirty || c.txns.isAborted(h) {
 				return nil
 			}
 			return recordbatch.Iterate(b, &c.scratch, func(r *recordbatch.Record) error {
@@ -466,42 +498,20 @@ func (c *cleaner) cleanGroup(ctx context.Context, lo, hi int) error {
 	}()
 	st := segState{next: base, maxTS: -1, maxTSOff: -1}
 	interval := int64(p.cfg.IndexIntervalBytes)
-	changed := hi-lo > 1
-	var removed, tombstones, written int64
+	g := groupStats{changed: hi-lo > 1}
+	var written int64
 	c.out = c.out[:0]
 	for k := lo; k < hi; k++ {
 		err := c.scan(ctx, p.segs[k], p.sizes[k], func(b []byte, h recordbatch.Header) error {
 			start := len(c.out)
+			var err error
 			if h.Control() {
-				if _, err := recordbatch.Check(b); err != nil {
-					return err
-				}
-				c.out = append(c.out, b...)
+				err = c.cleanMarker(b, h, &g)
 			} else {
-				var res recordbatch.RewriteResult
-				var err error
-				c.out, res, err = recordbatch.Rewrite(c.out, b, c.horizon, &c.scratch, func(r *recordbatch.Record) bool {
-					if r.Key == nil {
-						return true
-					}
-					if latest, ok := c.keys.latest(r.Key); ok && h.BaseOffset+int64(r.OffsetDelta) < latest {
-						return false
-					}
-					if r.Value == nil && h.HasDeleteHorizon() && c.now >= h.BaseTimestamp {
-						tombstones++
-						return false
-					}
-					return true
-				})
-				if err != nil {
-					return err
-				}
-				removed += int64(res.Removed)
-				changed = changed || res.Changed
-				if res.KeptTombstones > 0 {
-					nh, _ := recordbatch.ReadHeader(c.out[start:])
-					c.nextHorizon = min(c.nextHorizon, nh.BaseTimestamp)
-				}
+				err = c.cleanData(b, h, &g)
+			}
+			if err != nil {
+				return err
 			}
 			if len(c.out) > start {
 				nh, _ := recordbatch.ReadHeader(c.out[start:])
@@ -520,28 +530,132 @@ func (c *cleaner) cleanGroup(ctx context.Context, lo, hi int) error {
 			return err
 		}
 	}
-	if !changed {
+	// An abort marker of the group that goes takes its index entry along.
+	oldEntries := 0
+	for _, n := range p.abortedLens[lo:hi] {
+		oldEntries += n
+	}
+	if !g.changed && len(g.aborted) == oldEntries {
 		return nil
 	}
 	if err := c.write(ctx, w, written); err != nil {
 		return err
 	}
 	st.tix = maybeAppendTimeEntry(st.tix, st.maxTS, st.maxTSOff-base)
-	if err := w.finish(st.idx, st.tix); err != nil {
+	if err := w.finish(st.idx, st.tix, g.aborted); err != nil {
 		return err
 	}
 	before := int64(0)
 	for _, size := range p.sizes[lo:hi] {
 		before += size
 	}
-	committed, err = l.swapIn(p.segs[lo:hi], p.sizes[lo:hi], p.ends[hi-1], base, st)
+	committed, err = l.swapIn(p.segs[lo:hi], p.sizes[lo:hi], p.abortedLens[lo:hi], p.ends[hi-1], base, st, g.aborted)
 	if err != nil {
 		return err
 	}
 	c.stats.SegmentsCleaned += hi - lo
 	c.stats.BytesBefore += before
 	c.stats.BytesAfter += st.end
-	c.stats.RecordsRemoved += removed
-	c.stats.TombstonesRemoved += tombstones
+	c.stats.RecordsRemoved += g.removed
+	c.stats.TombstonesRemoved += g.tombstones
+	c.stats.AbortedRemoved += g.abortedRecords
+	c.stats.MarkersRemoved += g.markers
+	return nil
+}
+
+// groupStats is what cleaning one group did.
+type groupStats struct {
+	changed                                      bool
+	removed, tombstones, abortedRecords, markers int64
+	aborted                                      []AbortedTxn // the index entries kept, in marker order
+}
+
+// cleanData appends to c.out what stays of data batch b (header h): none
+// of its records if it is aborted, else the latest record of each key,
+// records without a key, and tombstones before their delete horizon; an
+// emptied batch stays as a header if it is its producer's last.
+func (c *cleaner) cleanData(b []byte, h recordbatch.Header, g *groupStats) error {
+	start := len(c.out)
+	aborted := c.txns.readData(h)
+	if h.NumRecords == 0 { // an earlier pass emptied it
+		if c.txns.lastOfProducer(h) {
+			c.out = append(c.out, b...)
+		} else {
+			g.changed = true
+		}
+		return nil
+	}
+	var res recordbatch.RewriteResult
+	var err error
+	c.out, res, err = recordbatch.Rewrite(c.out, b, c.horizon, &c.scratch, func(r *recordbatch.Record) bool {
+		switch {
+		case aborted:
+			return false
+		case r.Key == nil:
+			return true
+		}
+		if latest, ok := c.keys.latest(r.Key); ok && h.BaseOffset+int64(r.OffsetDelta) < latest {
+			return false
+		}
+		if r.Value == nil && h.HasDeleteHorizon() && c.now >= h.BaseTimestamp {
+			g.tombstones++
+			return false
+		}
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	g.removed += int64(res.Removed)
+	if aborted {
+		g.abortedRecords += int64(res.Removed)
+	}
+	g.changed = g.changed || res.Changed
+	if res.KeptTombstones > 0 {
+		nh, _ := recordbatch.ReadHeader(c.out[start:])
+		c.nextHorizon = min(c.nextHorizon, nh.BaseTimestamp)
+	}
+	if res.Kept == 0 && res.Changed && c.txns.lastOfProducer(h) {
+		c.out = recordbatch.AppendEmpty(c.out, h)
+	}
+	return nil
+}
+
+// cleanMarker appends to c.out what stays of control batch b (header h).
+// A marker whose transaction still has batches stays as it is (with its
+// index entry, for an abort); once none has, it first gets a delete
+// horizon, and a pass after the horizon removes it (keeping its header if
+// it is its producer's last), as Kafka's cleaner does.
+func (c *cleaner) cleanMarker(b []byte, h recordbatch.Header, g *groupStats) error {
+	if _, err := recordbatch.Check(b); err != nil {
+		return err
+	}
+	removable, entry := c.txns.readMarker(b, h)
+	if entry != nil {
+		g.aborted = append(g.aborted, *entry)
+	}
+	last := c.txns.lastOfProducer(h)
+	switch {
+	case !removable || h.NumRecords == 0 && last:
+		c.out = append(c.out, b...)
+	case h.NumRecords == 0:
+		g.changed = true
+	case !h.HasDeleteHorizon():
+		var err error
+		if c.out, err = recordbatch.WithDeleteHorizon(c.out, b, c.horizon, &c.scratch); err != nil {
+			return err
+		}
+		c.nextHorizon = min(c.nextHorizon, c.horizon)
+		g.changed = true
+	case c.now < h.BaseTimestamp:
+		c.out = append(c.out, b...)
+		c.nextHorizon = min(c.nextHorizon, h.BaseTimestamp)
+	default:
+		g.changed = true
+		g.markers++
+		if last {
+			c.out = recordbatch.AppendEmpty(c.out, h)
+		}
+	}
 	return nil
 }

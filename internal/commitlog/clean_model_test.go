@@ -113,6 +113,17 @@ func (ml *modelLog) randomBatch(rng *rand.Rand, keys int) {
 	ml.m.appendKeyed(ml.t, ml.l, ml.clock.Now().UnixMilli(), codecs[rng.IntN(len(codecs))], kvs...)
 }
 
+// runSeeds runs fn as a subtest for each of n seeds, short of them under
+// -short.
+func runSeeds(t *testing.T, n, short int, fn func(t *testing.T, seed int)) {
+	if testing.Short() {
+		n = short
+	}
+	for seed := range n {
+		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) { fn(t, seed) })
+	}
+}
+
 // TestCleanModel runs random keyed writes and deletes, compaction rounds,
 // crashes between them and crashes injected inside Clean, and checks after
 // every step that what a reader reads from the start equals a map of the
@@ -120,65 +131,59 @@ func (ml *modelLog) randomBatch(rng *rand.Rand, keys int) {
 // offsets increasing. At the end, with every tombstone's horizon past, it
 // checks the log holds exactly the live keys once each.
 func TestCleanModel(t *testing.T) {
-	seeds := 60
-	if testing.Short() {
-		seeds = 12
-	}
-	for seed := range seeds {
-		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
-			rng := rand.New(rand.NewPCG(uint64(seed), 7))
-			cfg := compactConfig()
-			cfg.FlushMessages = 1 // every acknowledged append is durable
-			cfg.SegmentBytes = int64(600 + rng.IntN(2000))
-			cfg.MinCleanableDirtyRatio = []float64{0, 0.3, 0.5}[rng.IntN(3)]
-			cfg.DeleteRetentionMs = 1000
-			ml := openModelLog(t, cfg)
-			if rng.IntN(3) == 0 {
-				ml.clean.DedupeBufferBytes = 300 // a few keys per pass
-			}
-			if seed%4 == 1 {
-				ml.clean.IOBufferBytes = 100 // reads and writes of a batch or two
-			}
-			keys := 5 + rng.IntN(30)
-			for step := range 120 {
-				switch op := rng.IntN(20); {
-				case op < 13:
-					ml.randomBatch(rng, keys)
-				case op < 15:
-					if _, err := ml.l.Clean(context.Background(), ml.clean); err != nil {
-						t.Fatalf("step %d: clean: %v", step, err)
-					}
-				case op < 17:
-					ml.cleanWithFault(rng.IntN(40))
-				case op < 18:
-					ml.crash()
-				case op < 19:
-					forceRoll(t, ml.l)
-				default:
-					ml.clock.Advance(time.Duration(rng.IntN(1500)) * time.Millisecond)
+	runSeeds(t, 60, 12, func(t *testing.T, seed int) {
+		rng := rand.New(rand.NewPCG(uint64(seed), 7))
+		cfg := compactConfig()
+		cfg.FlushMessages = 1 // every acknowledged append is durable
+		cfg.SegmentBytes = int64(600 + rng.IntN(2000))
+		cfg.MinCleanableDirtyRatio = []float64{0, 0.3, 0.5}[rng.IntN(3)]
+		cfg.DeleteRetentionMs = 1000
+		ml := openModelLog(t, cfg)
+		if rng.IntN(3) == 0 {
+			ml.clean.DedupeBufferBytes = 300 // a few keys per pass
+		}
+		if seed%4 == 1 {
+			ml.clean.IOBufferBytes = 100 // reads and writes of a batch or two
+		}
+		keys := 5 + rng.IntN(30)
+		for step := range 120 {
+			switch op := rng.IntN(20); {
+			case op < 13:
+				ml.randomBatch(rng, keys)
+			case op < 15:
+				if _, err := ml.l.Clean(context.Background(), ml.clean); err != nil {
+					t.Fatalf("step %d: clean: %v", step, err)
 				}
-				ml.m.check(t, ml.l, false)
+			case op < 17:
+				ml.cleanWithFault(rng.IntN(40))
+			case op < 18:
+				ml.crash()
+			case op < 19:
+				forceRoll(t, ml.l)
+			default:
+				ml.clock.Advance(time.Duration(rng.IntN(1500)) * time.Millisecond)
 			}
-			// Every tombstone gets its horizon, then the horizon passes.
-			forceRoll(t, ml.l)
-			cfg.MinCleanableDirtyRatio = 0
-			ml.clean = CleanOptions{}
-			ml.l.SetConfig(cfg)
-			ml.cfg = cfg
-			for range 2 {
-				if _, err := ml.l.Clean(context.Background(), CleanOptions{}); err != nil {
-					t.Fatalf("final clean: %v", err)
-				}
-				ml.clock.Advance(time.Duration(cfg.DeleteRetentionMs) * time.Millisecond)
-			}
+			ml.m.check(t, ml.l, false)
+		}
+		// Every tombstone gets its horizon, then the horizon passes.
+		forceRoll(t, ml.l)
+		cfg.MinCleanableDirtyRatio = 0
+		ml.clean = CleanOptions{}
+		ml.l.SetConfig(cfg)
+		ml.cfg = cfg
+		for range 2 {
 			if _, err := ml.l.Clean(context.Background(), CleanOptions{}); err != nil {
 				t.Fatalf("final clean: %v", err)
 			}
-			ml.m.check(t, ml.l, true)
-			ml.crash()
-			ml.m.check(t, ml.l, true)
-		})
-	}
+			ml.clock.Advance(time.Duration(cfg.DeleteRetentionMs) * time.Millisecond)
+		}
+		if _, err := ml.l.Clean(context.Background(), CleanOptions{}); err != nil {
+			t.Fatalf("final clean: %v", err)
+		}
+		ml.m.check(t, ml.l, true)
+		ml.crash()
+		ml.m.check(t, ml.l, true)
+	})
 }
 
 // TestCleanCrashAtEveryStep injects a failure and a crash at every

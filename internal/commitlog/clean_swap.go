@@ -11,17 +11,26 @@ import (
 	"strings"
 )
 
-// segmentSuffixes are the suffixes of a segment's three files; the log
-// file comes last, since its name commits a swap.
-var segmentSuffixes = [3]string{indexSuffix, timeIndexSuffix, logSuffix}
+// segmentSuffixes are the suffixes of a cleaned segment's files, in the
+// order a swap renames them: the log file last, since its name commits a
+// swap, and the aborted-transaction index first, since recovery can
+// rebuild the others but not it (see finishSwaps).
+var segmentSuffixes = [4]string{txnIndexSuffix, indexSuffix, timeIndexSuffix, logSuffix}
 
-// cleanedFiles are the three files of a cleaned segment being written,
-// named <base><suffix>.cleaned.
+// The positions of the files in segmentSuffixes.
+const (
+	swapTxnIndex = 0
+	swapLog      = 3
+)
+
+// cleanedFiles are the files of a cleaned segment being written, named
+// <base><suffix>.cleaned. The aborted-transaction index is written even
+// when empty, so that a swap always has one to rename.
 type cleanedFiles struct {
 	fsys  FS
 	dir   string
 	base  int64
-	files [3]File // in segmentSuffixes order; nil once closed
+	files [4]File // in segmentSuffixes order; nil once closed
 }
 
 func (w *cleanedFiles) path(i int, extra string) string {
@@ -46,15 +55,19 @@ func (w *cleanedFiles) write(b []byte, pos int64) error {
 	if len(b) == 0 {
 		return nil
 	}
-	if _, err := w.files[2].WriteAt(b, pos); err != nil {
-		return fmt.Errorf("%w %s: %w", errCleanWrite, filepath.Base(w.path(2, cleanedSuffix)), err)
+	if _, err := w.files[swapLog].WriteAt(b, pos); err != nil {
+		return fmt.Errorf("%w %s: %w", errCleanWrite, filepath.Base(w.path(swapLog, cleanedSuffix)), err)
 	}
 	return nil
 }
 
-// finish writes the indexes, fsyncs and closes the three files.
-func (w *cleanedFiles) finish(idx, tix []byte) error {
-	for i, entries := range [][]byte{idx, tix} {
+// finish writes the indexes, fsyncs and closes the files.
+func (w *cleanedFiles) finish(idx, tix []byte, aborted []AbortedTxn) error {
+	var txnIdx []byte
+	for _, e := range aborted {
+		txnIdx = appendAbortedTxn(txnIdx, e)
+	}
+	for i, entries := range [][]byte{txnIdx, idx, tix} {
 		if len(entries) == 0 {
 			continue
 		}
@@ -94,23 +107,25 @@ func (w *cleanedFiles) discard(logger *slog.Logger) {
 	}
 }
 
-// swapIn replaces segments old (with the sizes they had when cleaned,
-// covering offsets up to end, exclusive) by the cleaned segment at base
-// with state st, whose files are written and fsynced:
+// swapIn replaces segments old (with the sizes and numbers of aborted
+// transactions they had when cleaned, covering offsets up to end,
+// exclusive) by the cleaned segment at base with state st and aborted
+// transactions aborted, whose files are written and fsynced:
 //
 //  1. write end to swapEndFile;
 //  2. rename the .cleaned files to .swap (the log file last: from here on
 //     Open completes the swap), fsync the directory;
 //  3. rename the old segments' files to .deleted, fsync the directory;
-//  4. rename the .swap files to their final names (log last), fsync the
+//  4. rename the .swap files to their final names (the aborted-transaction
+//     index first, or removed when empty; the log last), fsync the
 //     directory, open the new segment and put it in the list.
 //
 // Readers holding an old segment keep reading it; the last one unlinks it.
 // committed reports that step 2 began (the cleaned files are no longer
 // .cleaned). It returns errCleanRace without changing anything when old
-// is no longer a run of non-active segments of the log with those sizes;
-// a failure after step 1 fails the log.
-func (l *Log) swapIn(old []*segment, sizes []int64, end, base int64, st segState) (committed bool, _ error) {
+// is no longer a run of non-active segments of the log with those sizes
+// and index lengths; a failure after step 1 fails the log.
+func (l *Log) swapIn(old []*segment, sizes []int64, abortedLens []int, end, base int64, st segState, aborted []AbortedTxn) (committed bool, _ error) {
 	l.appendMu.Lock()
 	defer l.appendMu.Unlock()
 	if err := l.writable(); err != nil {
@@ -120,7 +135,7 @@ func (l *Log) swapIn(old []*segment, sizes []int64, end, base int64, st segState
 	at := slices.Index(l.segs, old[0])
 	intact := at >= 0 && at+len(old) < len(l.segs)
 	for k := 0; intact && k < len(old); k++ {
-		intact = l.segs[at+k] == old[k] && old[k].size.Load() == sizes[k]
+		intact = l.segs[at+k] == old[k] && old[k].size.Load() == sizes[k] && len(old[k].aborted) == abortedLens[k]
 	}
 	l.mu.RUnlock()
 	if !intact {
@@ -153,7 +168,13 @@ func (l *Log) swapIn(old []*segment, sizes []int64, end, base int64, st segState
 		return fail(fmt.Errorf("sync dir: %w", err))
 	}
 	for i := range segmentSuffixes {
-		if err := l.fsys.Rename(name(i, swapSuffix), name(i, "")); err != nil {
+		var err error
+		if i == swapTxnIndex && len(aborted) == 0 {
+			err = l.fsys.Remove(name(i, swapSuffix))
+		} else {
+			err = l.fsys.Rename(name(i, swapSuffix), name(i, ""))
+		}
+		if err != nil {
 			return fail(fmt.Errorf("swap in cleaned segment: %w", err))
 		}
 	}
@@ -168,6 +189,7 @@ func (l *Log) swapIn(old []*segment, sizes []int64, end, base int64, st segState
 
 	l.mu.Lock()
 	s.next, s.idx, s.tix, s.maxTS, s.maxTSOff = st.next, st.idx, st.tix, st.maxTS, st.maxTSOff
+	s.aborted = aborted
 	segs := make([]*segment, 0, len(l.segs)-len(old)+1)
 	segs = append(segs, l.segs[:at]...)
 	segs = append(segs, s)
@@ -189,9 +211,12 @@ func (l *Log) swapIn(old []*segment, sizes []int64, end, base int64, st segState
 //   - .cleaned files are removed: their pass never committed;
 //   - a <base>.log.swap commits a swap: the segment files with base offsets
 //     in [base, end), end read from swapEndFile, are removed, and the .swap
-//     files renamed to their final names (the log last);
+//     files renamed to their final names (the log last). Without a
+//     <base>.txnindex.swap, step 4 of swapIn had begun, so the old
+//     segments' files were all .deleted: a <base>.txnindex is the cleaned
+//     one and stays;
 //   - other .swap files (indexes whose log was already renamed) are
-//     removed; the indexes are rebuilt.
+//     removed; the offset and time indexes are rebuilt.
 //
 // It fsyncs the directory when it changed anything, and returns whether
 // it did.
@@ -225,7 +250,12 @@ func (l *Log) finishSwaps(names []string) (bool, error) {
 			e = base + 1
 		}
 		l.logger.Info("completing interrupted segment swap", "segment", segmentName(base, logSuffix), "end_offset", e)
+		newTxnIndex := segmentName(base, txnIndexSuffix)
+		keepTxnIndex := !slices.Contains(names, newTxnIndex+swapSuffix)
 		for _, n := range names {
+			if keepTxnIndex && n == newTxnIndex {
+				continue
+			}
 			if x, ok := parseSegmentFile(n); ok && x >= base && x < e {
 				if err := remove(n); err != nil {
 					return changed, err
@@ -262,7 +292,7 @@ func (l *Log) finishSwaps(names []string) (bool, error) {
 }
 
 // parseSegmentFile returns the base offset of a segment file name: a
-// <base>.log, <base>.index or <base>.timeindex.
+// <base>.log, <base>.index, <base>.timeindex or <base>.txnindex.
 func parseSegmentFile(name string) (int64, bool) {
 	for _, suffix := range segmentSuffixes {
 		if stem, ok := strings.CutSuffix(name, suffix); ok {

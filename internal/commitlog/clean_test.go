@@ -116,7 +116,12 @@ func readRecords(t testing.TB, l *Log) []readRec {
 // each key appears at most once and tombstoned keys not at all.
 func (m *model) check(t testing.TB, l *Log, compacted bool) {
 	t.Helper()
-	recs := readRecords(t, l)
+	m.checkRecords(t, readRecords(t, l), compacted)
+}
+
+// checkRecords is check of the records recs read from a log.
+func (m *model) checkRecords(t testing.TB, recs []readRec, compacted bool) {
+	t.Helper()
 	last := map[string][]byte{}
 	seen := map[string]int{}
 	for _, r := range recs {
@@ -554,7 +559,7 @@ func TestCleanStopsWhenSegmentsChange(t *testing.T) {
 		t.Fatalf("got plan of %d segments, want several", len(p.segs))
 	}
 	defer p.release()
-	c := &cleaner{l: tl.Log, p: &p, opts: CleanOptions{}.normalized(), now: now, horizon: now, nextHorizon: math.MaxInt64}
+	c := newCleaner(tl.Log, &p, CleanOptions{}, now)
 	if _, err := c.buildMap(context.Background()); err != nil {
 		t.Fatal(err)
 	}

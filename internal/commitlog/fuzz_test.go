@@ -86,12 +86,15 @@ func FuzzRecover(f *testing.F) {
 }
 
 // FuzzRecoverSwap opens a log that a crash left in the middle of a cleaner
-// swap: valid segments at 0, 3 and 5 (the last active), a .log.swap at 0
-// holding arbitrary bytes, the swap end checkpoint holding end, and
-// .cleaned leftovers. Invariants: Open never panics; when it succeeds, no
-// .swap or .cleaned file remains, every batch Read returns passes
-// recordbatch.Check with increasing offsets up to the end offset, and
-// reopening yields the same end offset.
+// swap: valid segments at 0, 3 and 5 (the last active), segment 3 with an
+// aborted-transaction index, a .log.swap at 0 holding arbitrary bytes, the
+// cleaned aborted-transaction index at 0 holding arbitrary bytes (as
+// .txnindex.swap, or already renamed when renamed is set), the swap end
+// checkpoint holding end, and .cleaned leftovers. Invariants: Open never
+// panics; when it succeeds, no .swap or .cleaned file remains, every batch
+// Read returns passes recordbatch.Check with increasing offsets up to the
+// end offset, every aborted transaction returned is a valid entry of the
+// log, and reopening yields the same end offset and aborted transactions.
 func FuzzRecoverSwap(f *testing.F) {
 	b0 := batchOf(f, 3, 20, 1000)
 	b1 := batchOf(f, 2, 10, 2000)
@@ -103,15 +106,17 @@ func FuzzRecoverSwap(f *testing.F) {
 		f.Fatal(err)
 	}
 	merged := append(append([]byte{}, cleaned...), b1...)
-	f.Add(cleaned, int64(3))
-	f.Add(merged, int64(5))
-	f.Add(merged, int64(3))
-	f.Add(merged, int64(0))
-	f.Add([]byte{}, int64(5))
-	f.Add(merged[:len(merged)-4], int64(5))
-	f.Add(cleaned, int64(-1))
-	f.Add(append(append([]byte{}, merged...), b2...), int64(1<<62))
-	f.Fuzz(func(t *testing.T, swap []byte, end int64) {
+	entry := appendAbortedTxn(nil, AbortedTxn{ProducerID: 1, FirstOffset: 1, LastOffset: 4, LastStableOffset: 5})
+	f.Add(cleaned, int64(3), []byte{}, false)
+	f.Add(merged, int64(5), entry, false)
+	f.Add(merged, int64(5), entry, true)
+	f.Add(merged, int64(3), entry[:20], false)
+	f.Add(merged, int64(0), []byte{}, true)
+	f.Add([]byte{}, int64(5), entry, false)
+	f.Add(merged[:len(merged)-4], int64(5), []byte{}, false)
+	f.Add(cleaned, int64(-1), entry, true)
+	f.Add(append(append([]byte{}, merged...), b2...), int64(1<<62), entry, false)
+	f.Fuzz(func(t *testing.T, swap []byte, end int64, txnIdx []byte, renamed bool) {
 		m := newMemFS()
 		if err := m.MkdirAll(testDir, 0o755); err != nil {
 			t.Fatal(err)
@@ -123,6 +128,12 @@ func FuzzRecoverSwap(f *testing.F) {
 		m.write(segPath(5, logSuffix), b2)
 		m.write(segPath(0, logSuffix+swapSuffix), swap)
 		m.write(segPath(0, indexSuffix+swapSuffix), []byte{1, 2, 3})
+		m.write(segPath(3, txnIndexSuffix), appendAbortedTxn(nil, AbortedTxn{ProducerID: 2, FirstOffset: 0, LastOffset: 3, LastStableOffset: 4}))
+		if renamed {
+			m.write(segPath(0, txnIndexSuffix), txnIdx)
+		} else {
+			m.write(segPath(0, txnIndexSuffix+swapSuffix), txnIdx)
+		}
 		m.write(segPath(5, logSuffix+cleanedSuffix), b2)
 		if err := writeCheckpoint(m, testDir, swapEndFile, end); err != nil {
 			t.Fatal(err)
@@ -161,6 +172,8 @@ func FuzzRecoverSwap(f *testing.F) {
 		if next >= l.EndOffset() {
 			t.Fatalf("batches end at %d, end offset %d", next, l.EndOffset())
 		}
+		aborted := l.AbortedTxns(0, math.MaxInt64)
+		checkAbortedTxns(t, aborted, l.EndOffset())
 		endOff := l.EndOffset()
 		if err := l.Close(); err != nil {
 			t.Fatal(err)
@@ -171,6 +184,9 @@ func FuzzRecoverSwap(f *testing.F) {
 		}
 		if l.EndOffset() != endOff {
 			t.Fatalf("reopen: end offset %d, want %d", l.EndOffset(), endOff)
+		}
+		if again := l.AbortedTxns(0, math.MaxInt64); !slices.Equal(again, aborted) {
+			t.Fatalf("reopen: aborted transactions %+v, want %+v", again, aborted)
 		}
 		if err := l.Close(); err != nil {
 			t.Fatal(err)
@@ -294,12 +310,7 @@ func FuzzRecoverTxnIndex(f *testing.F) {
 			t.Fatalf("open: %v", err)
 		}
 		got := l.AbortedTxns(0, math.MaxInt64)
-		for i, e := range got {
-			if e.FirstOffset < 0 || e.FirstOffset > e.LastOffset || e.LastOffset >= l.EndOffset() ||
-				i > 0 && e.LastOffset <= got[i-1].LastOffset {
-				t.Fatalf("entry %d %+v of %+v is not a valid index entry of a log ending at %d", i, e, got, l.EndOffset())
-			}
-		}
+		checkAbortedTxns(t, got, l.EndOffset())
 		if err := l.Close(); err != nil {
 			t.Fatal(err)
 		}
@@ -312,4 +323,16 @@ func FuzzRecoverTxnIndex(f *testing.F) {
 			t.Fatalf("reopen: got %+v, want %+v", again, got)
 		}
 	})
+}
+
+// checkAbortedTxns fails t unless got are valid index entries, in marker
+// order, of a log ending at end.
+func checkAbortedTxns(t *testing.T, got []AbortedTxn, end int64) {
+	t.Helper()
+	for i, e := range got {
+		if e.FirstOffset < 0 || e.FirstOffset > e.LastOffset || e.LastOffset >= end ||
+			i > 0 && e.LastOffset <= got[i-1].LastOffset {
+			t.Fatalf("entry %d %+v of %+v is not a valid index entry of a log ending at %d", i, e, got, end)
+		}
+	}
 }

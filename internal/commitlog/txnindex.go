@@ -238,18 +238,6 @@ func (l *Log) AbortedTxns(from, upper int64) []AbortedTxn {
 	return out
 }
 
-// firstAbortedOffset is the smallest FirstOffset of the aborted
-// transactions in the index, or math.MaxInt64. Caller holds mu.
-func (l *Log) firstAbortedOffset() int64 {
-	first := int64(math.MaxInt64)
-	for _, s := range l.segs {
-		for _, e := range s.aborted {
-			first = min(first, e.FirstOffset)
-		}
-	}
-	return first
-}
-
 // truncateAborted drops s's index entries at or above offset (s.next
 // after a truncation). Caller holds appendMu.
 func (l *Log) truncateAborted(s *segment, offset int64) error {

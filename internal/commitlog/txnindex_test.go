@@ -116,34 +116,3 @@ func TestAbortedTxnsRecover(t *testing.T) {
 		t.Fatalf("after deleting the first segment: got %+v, want %+v", got, es[1:2])
 	}
 }
-
-// TestCleanStopsBelowAborted: compaction leaves the aborted transactions,
-// their records and their index alone.
-func TestCleanStopsBelowAborted(t *testing.T) {
-	m := newMemFS()
-	cfg := testConfig()
-	cfg.Compact, cfg.RetentionMs, cfg.MinCleanableDirtyRatio = true, -1, 0
-	cfg.SegmentBytes = int64(3 * len(batchOf(t, 2, 10, 0)))
-	tl := openTest(t, m, cfg, Options{})
-	tl.appendN(12, 2, 10, 1000) // the same two keys again and again
-	e := AbortedTxn{ProducerID: 1, FirstOffset: 8, LastOffset: 14, LastStableOffset: 15}
-	if err := tl.AddAbortedTxn(e); err != nil {
-		t.Fatal(err)
-	}
-	st, err := tl.Clean(t.Context(), CleanOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.SegmentsCleaned == 0 || st.RecordsRemoved == 0 {
-		t.Fatalf("cleaned %+v, want the segments below offset 8 cleaned", st)
-	}
-	if got := tl.AbortedTxns(0, 24); !reflect.DeepEqual(got, []AbortedTxn{e}) {
-		t.Fatalf("after cleaning: got %+v, want %+v", got, e)
-	}
-	for off := int64(8); off < 24; off += 2 {
-		res, err := tl.Read(off, 1, 24)
-		if err != nil || res.FirstOffset != off {
-			t.Fatalf("batch at %d: first offset %d, %v; want it kept", off, res.FirstOffset, err)
-		}
-	}
-}

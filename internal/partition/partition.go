@@ -982,9 +982,18 @@ func (p *Partition) EnforceRetention() error {
 
 // Clean runs one compaction pass if the log is compacted and due, over the
 // segments below the last stable offset (which is at most the high
-// watermark): an open transaction's records may yet be aborted.
+// watermark): an open transaction's records may yet be aborted. The pass
+// keeps each producer's last batch as of the last stable offset it reads
+// with them: later batches lie above it.
 func (p *Partition) Clean(ctx context.Context, opts commitlog.CleanOptions) (commitlog.CleanStats, error) {
-	return p.log.CleanBelow(ctx, p.lso.Load(), opts)
+	p.mu.Lock()
+	last, lso := p.producers.LastBatches(), p.lso.Load()
+	p.mu.Unlock()
+	opts.Producers = make(map[int64]commitlog.ProducerLast, len(last))
+	for id, b := range last {
+		opts.Producers[id] = commitlog.ProducerLast{LastDataOffset: b.LastDataOffset, Epoch: b.Epoch}
+	}
+	return p.log.CleanBelow(ctx, lso, opts)
 }
 
 // Tick runs time-based flushes and rolls, and writes a state snapshot when

@@ -97,12 +97,7 @@ func values(t *testing.T, p *Partition) []string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		data, err := res.Records.AppendTo(nil)
-		res.Records.Release()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, b := range splitBatches(t, data) {
+		for _, b := range readBatches(t, res) {
 			h, _ := recordbatch.ReadHeader(b)
 			var scratch []byte
 			if err := recordbatch.Iterate(b, &scratch, func(r *recordbatch.Record) error {

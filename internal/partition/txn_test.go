@@ -42,17 +42,23 @@ func writeMarker(t *testing.T, p *Partition, pid int64, commit bool) AppendResul
 	return res
 }
 
-// readOffsets returns the base offsets of the batches a read returns, and
-// releases them.
-func readOffsets(t *testing.T, res ReadResult) []int64 {
+// readBatches returns the batches a read returns, and releases them.
+func readBatches(t *testing.T, res ReadResult) [][]byte {
 	t.Helper()
 	data, err := res.Records.AppendTo(nil)
 	res.Records.Release()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return splitBatches(t, data)
+}
+
+// readOffsets returns the base offsets of the batches a read returns, and
+// releases them.
+func readOffsets(t *testing.T, res ReadResult) []int64 {
+	t.Helper()
 	var offs []int64
-	for _, b := range splitBatches(t, data) {
+	for _, b := range readBatches(t, res) {
 		h, _ := recordbatch.ReadHeader(b)
 		offs = append(offs, h.BaseOffset)
 	}
@@ -197,4 +203,95 @@ func TestTransactionsReplicated(t *testing.T) {
 	}
 	rp.elect(2, 2, 1, 2)
 	checkScenario(t, follower)
+}
+
+// appendKeyed appends one record key=value from producer pid (-1: none)
+// at sequence seq, in its transaction if txn.
+func appendKeyed(t *testing.T, p *Partition, pid int64, seq int32, txn bool, key, value string) AppendResult {
+	t.Helper()
+	epoch := int16(0)
+	if pid < 0 {
+		epoch = -1
+	}
+	b, err := recordbatch.Build(recordbatch.BuildOptions{BaseTimestamp: 1000, ProducerID: pid, ProducerEpoch: epoch, BaseSequence: seq, Transactional: txn},
+		[]recordbatch.Record{{Key: []byte(key), Value: []byte(value)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := recordbatch.ReadHeader(b)
+	res, err := p.Append(b, h, -1)
+	if err != nil {
+		t.Fatalf("append %s=%s: %v", key, value, err)
+	}
+	return res
+}
+
+// TestCleanKeepsProducerState: compaction removes an aborted transaction's
+// record and superseded ones but keeps each producer's last batch as a
+// header, so that a partition that rebuilds its state from the log alone
+// still recognises a retry of an idempotent producer's last batch.
+func TestCleanKeepsProducerState(t *testing.T) {
+	dir := t.TempDir()
+	cfg := commitlog.DefaultConfig()
+	cfg.Compact, cfg.RetentionMs, cfg.MinCleanableDirtyRatio, cfg.SegmentBytes = true, -1, 0, 1 // a segment per batch
+	p := openLeader(t, dir, 0, 0, cfg, Options{})
+	appendKeyed(t, p, 5, 0, false, "k", "1")
+	appendKeyed(t, p, 5, 1, false, "k", "2")
+	appendKeyed(t, p, 7, 0, true, "k", "aborted")
+	writeMarker(t, p, 7, false)
+	appendKeyed(t, p, -1, -1, false, "k", "3")
+	appendKeyed(t, p, -1, -1, false, "other", "x") // the active segment
+	st, err := p.Clean(t.Context(), commitlog.CleanOptions{})
+	if err != nil || st.AbortedRemoved != 1 || st.RecordsRemoved != 3 {
+		t.Fatalf("clean: %+v, %v; want 3 records removed, one aborted", st, err)
+	}
+	res, err := p.Read(0, 1<<20, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var values []string
+	var empty []int64
+	for _, b := range readBatches(t, res) {
+		h, _ := recordbatch.ReadHeader(b)
+		if h.NumRecords == 0 {
+			empty = append(empty, h.BaseOffset)
+		}
+		if err := recordbatch.Iterate(b, nil, func(r *recordbatch.Record) error {
+			if !h.Control() {
+				values = append(values, string(r.Value))
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if want := []string{"3", "x"}; !reflect.DeepEqual(values, want) {
+		t.Fatalf("values after cleaning: got %q, want %q", values, want)
+	}
+	if want := []int64{1, 2}; !reflect.DeepEqual(empty, want) {
+		t.Fatalf("empty batches at %v, want the producers' last batches %v", empty, want)
+	}
+
+	// Restart from the log alone, as after the loss of the state snapshots.
+	p.stop()
+	if err := p.log.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{stateFile, prevStateFile} {
+		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
+		}
+	}
+	p = openLeader(t, dir, 0, 0, cfg, Options{})
+	defer p.Close()
+	b, h := idemBatch(t, 5, 1, 1, 1)
+	if res, err := p.Append(b, h, -1); err != nil || !res.Duplicate || res.BaseOffset != 1 {
+		t.Fatalf("retry of producer 5's last batch: %+v, %v; want a duplicate of offset 1", res, err)
+	}
+	if got := appendKeyed(t, p, 5, 2, false, "k", "4"); got.Duplicate || got.BaseOffset != 6 {
+		t.Fatalf("producer 5's next sequence: %+v, want it appended at 6", got)
+	}
+	if got := p.LastStableOffset(); got != 7 {
+		t.Fatalf("last stable offset %d, want 7: the aborted transaction ended", got)
+	}
 }

@@ -38,6 +38,48 @@ type RewriteResult struct {
 // Compress's are returned, and dst is then returned as it came. scratch is
 // as for Iterate.
 func Rewrite(dst, batch []byte, horizon int64, scratch *[]byte, keep func(r *Record) bool) ([]byte, RewriteResult, error) {
+	return rewrite(dst, batch, horizon, false, scratch, keep)
+}
+
+// WithDeleteHorizon appends to dst a copy of batch with delete horizon
+// horizon and every record kept, as Rewrite gives one to a batch with a
+// tombstone: the cleaner's first step in removing a transaction marker
+// whose transaction has no records left (KIP-534 reuses the tombstone
+// horizon for markers). A batch that has a horizon is appended unchanged.
+func WithDeleteHorizon(dst, batch []byte, horizon int64, scratch *[]byte) ([]byte, error) {
+	dst, _, err := rewrite(dst, batch, horizon, true, scratch, func(*Record) bool { return true })
+	return dst, err
+}
+
+// AppendEmpty appends to dst a batch with h's base offset, last offset
+// delta, producer id, epoch, base sequence, leader epoch, timestamp type,
+// transactional and control bits and MaxTimestamp (also its base
+// timestamp), no codec, and no records: what Kafka's cleaner keeps of a
+// producer's last batch when none of its records stay, so that the
+// producer's last sequence and epoch survive in the log.
+func AppendEmpty(dst []byte, h Header) []byte {
+	start := len(dst)
+	dst = append(dst, make([]byte, HeaderSize)...)
+	out := dst[start:]
+	be := binary.BigEndian
+	be.PutUint64(out[offBaseOffset:], uint64(h.BaseOffset))
+	be.PutUint32(out[offLength:], HeaderSize-LogOverhead)
+	be.PutUint32(out[offLeaderEpoch:], uint32(h.PartitionLeaderEpoch))
+	out[offMagic] = CurrentMagic
+	be.PutUint16(out[offAttributes:], uint16(h.Attributes)&(timestampTypeBit|transactionalBit|controlBit))
+	be.PutUint32(out[offLastOffsetDelta:], uint32(h.LastOffsetDelta))
+	be.PutUint64(out[offBaseTimestamp:], uint64(h.MaxTimestamp))
+	be.PutUint64(out[offMaxTimestamp:], uint64(h.MaxTimestamp))
+	be.PutUint64(out[offProducerID:], uint64(h.ProducerID))
+	be.PutUint16(out[offProducerEpoch:], uint16(h.ProducerEpoch))
+	be.PutUint32(out[offBaseSequence:], uint32(h.BaseSequence))
+	be.PutUint32(out[offCRC:], ComputeCRC(out))
+	return dst
+}
+
+// rewrite is Rewrite; force gives the copy a horizon even without a kept
+// tombstone.
+func rewrite(dst, batch []byte, horizon int64, force bool, scratch *[]byte, keep func(r *Record) bool) ([]byte, RewriteResult, error) {
 	var res RewriteResult
 	h, err := Check(batch)
 	if err != nil {
@@ -60,7 +102,7 @@ func Rewrite(dst, batch []byte, horizon int64, scratch *[]byte, keep func(r *Rec
 	if err != nil {
 		return dst, RewriteResult{}, err
 	}
-	setHorizon := horizon >= 0 && !h.HasDeleteHorizon() && res.KeptTombstones > 0
+	setHorizon := horizon >= 0 && !h.HasDeleteHorizon() && (force || res.KeptTombstones > 0)
 	if res.Removed == 0 && !setHorizon {
 		return append(dst, batch...), res, nil
 	}

@@ -178,3 +178,49 @@ func TestRewriteErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestAppendEmpty: the empty batch keeps what a producer's state is
+// rebuilt from (offsets, producer, epoch, sequence, bits) and passes Check.
+func TestAppendEmpty(t *testing.T) {
+	in := rewriteInput(t, BuildOptions{Codec: CodecZstd, ProducerID: 42, ProducerEpoch: 3, BaseSequence: 17, Transactional: true}, 4)
+	h, _ := Check(in)
+	prefix := []byte("prefix")
+	out := AppendEmpty(bytes.Clone(prefix), h)
+	if !bytes.Equal(out[:len(prefix)], prefix) {
+		t.Fatalf("prefix changed")
+	}
+	got, err := Check(out[len(prefix):])
+	if err != nil {
+		t.Fatalf("check: %v", err)
+	}
+	if got.BaseOffset != 500 || got.LastOffset() != h.LastOffset() || got.ProducerID != 42 || got.ProducerEpoch != 3 ||
+		got.BaseSequence != 17 || got.PartitionLeaderEpoch != 7 || !got.Transactional() || got.Control() ||
+		got.Codec() != CodecNone || got.NumRecords != 0 || got.MaxTimestamp != h.MaxTimestamp || got.Size() != HeaderSize {
+		t.Fatalf("got %+v from %+v", got, h)
+	}
+	n := 0
+	if err := Iterate(out[len(prefix):], nil, func(*Record) error { n++; return nil }); err != nil || n != 0 {
+		t.Fatalf("iterate: %d records, %v", n, err)
+	}
+}
+
+// TestWithDeleteHorizon: a marker gets the horizon with its record intact,
+// once.
+func TestWithDeleteHorizon(t *testing.T) {
+	m := BuildEndTxnMarker(42, 3, EndTxnMarker{Commit: true, CoordinatorEpoch: 9}, 1000)
+	out, err := WithDeleteHorizon(nil, m, 5000, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := Check(out)
+	if err != nil || !h.HasDeleteHorizon() || h.BaseTimestamp != 5000 || h.MaxTimestamp != 1000 || !h.Control() {
+		t.Fatalf("got %+v, %v; want horizon 5000 on the marker", h, err)
+	}
+	if got, err := ReadEndTxnMarker(out); err != nil || got != (EndTxnMarker{Commit: true, CoordinatorEpoch: 9}) {
+		t.Fatalf("marker after: %+v, %v", got, err)
+	}
+	again, err := WithDeleteHorizon(nil, out, 9000, nil)
+	if err != nil || !bytes.Equal(again, out) {
+		t.Fatalf("a second horizon changed the batch: %v", err)
+	}
+}

@@ -417,6 +417,30 @@ func (s *ProducerState) Producers() []ProducerInfo {
 	return out
 }
 
+// LastBatch is where a producer's latest batches are: LastDataOffset is
+// the last offset of its latest data batch in its current epoch Epoch, -1
+// when the epoch has none.
+type LastBatch struct {
+	LastDataOffset int64
+	Epoch          int16
+}
+
+// LastBatches returns every producer's LastBatch, by id: the batches a
+// compaction pass must keep (at least their headers) so that the state
+// rebuilt from the log still knows each producer's last sequence and
+// epoch.
+func (s *ProducerState) LastBatches() map[int64]LastBatch {
+	out := make(map[int64]LastBatch, len(s.producers))
+	for id, p := range s.producers {
+		last := int64(-1)
+		if p.n > 0 {
+			last = p.batches[p.n-1].LastOffset
+		}
+		out[id] = LastBatch{LastDataOffset: last, Epoch: p.epoch}
+	}
+	return out
+}
+
 // Expire forgets producers whose latest batch timestamp is maxIdleMs or more
 // before nowMs (Kafka's producer.id.expiration.ms, default 86400000; its
 // transactional.id.expiration.ms applies to the coordinator, not here). A

@@ -528,3 +528,18 @@ func TestVerificationGuard(t *testing.T) {
 	h.s.Expire(100, 100)
 	check("an expired guard", txnStep(1, 1, 1).b.header(), g4, kerr.InvalidTxnState)
 }
+
+// TestLastBatches: a producer's last data offset in its current epoch, -1
+// once a marker of a new epoch came after its data.
+func TestLastBatches(t *testing.T) {
+	h := newHarness(t)
+	h.do(0, ok(1, 0, 0, 3))                                                           // [0,2]
+	h.do(1, txnStep(2, 0, 2))                                                         // [3,4]
+	h.do(2, ok(1, 0, 3, 1))                                                           // 5
+	h.endTxn(2, 0, recordbatch.EndTxnMarker{Commit: true})                            // 6
+	h.append(batch{pid: 1, epoch: 1, count: 1, seq: -1, attrs: attrControl}.header()) // 7, a new epoch
+	want := map[int64]LastBatch{1: {LastDataOffset: -1, Epoch: 1}, 2: {LastDataOffset: 4, Epoch: 0}}
+	if got := h.s.LastBatches(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+}

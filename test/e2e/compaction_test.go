@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"testing"
 	"time"
 
@@ -10,10 +12,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// readAll reads partition 0 of topic from offset 0 to its end offset.
-func readAll(t *testing.T, addr, topic string, end int64) []*kgo.Record {
+// readAll reads partition 0 of topic from offset 0 to its end offset,
+// with the client options opts.
+func readAll(t *testing.T, addr, topic string, end int64, opts ...kgo.Opt) []*kgo.Record {
 	t.Helper()
-	cl := franzClient(t, addr, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}))
+	cl := franzClient(t, addr, append(opts, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}))...)
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -110,4 +113,91 @@ func writeUntilCompacted(t *testing.T, addr, topic string) int64 {
 		return true
 	})
 	return end
+}
+
+// TestCompactionTransactions: on a compacted topic, franz-go
+// transactional producers commit and abort transactions with keys, among
+// plain records; the cleaner removes the aborted records (which must
+// neither hide an older value nor stay as the latest) and, once they are
+// gone, the abort's index entry, so that read_committed and
+// read_uncommitted consumers from offset 0 both see exactly the latest
+// committed value of each key.
+func TestCompactionTransactions(t *testing.T) {
+	n := startNode(t, "", map[string]string{"log.cleaner.backoff.ms": "20"})
+	topic := topicName(t)
+	createTopic(t, n.addr, topic, 1, map[string]*string{
+		"cleanup.policy":            kmsg.StringPtr("compact"),
+		"segment.ms":                kmsg.StringPtr("30"),
+		"min.cleanable.dirty.ratio": kmsg.StringPtr("0.01"),
+		"delete.retention.ms":       kmsg.StringPtr("0"),
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cl := franzClient(t, n.addr, kgo.DefaultProduceTopic(topic))
+	var end int64
+	produce := func(key, value string) {
+		r, err := cl.ProduceSync(ctx, &kgo.Record{Key: []byte(key), Value: []byte(value)}).First()
+		if err != nil {
+			t.Fatal(err)
+		}
+		end = r.Offset + 1
+	}
+	committer := franzClient(t, n.addr, kgo.TransactionalID(topic+"-committer"), kgo.DefaultProduceTopic(topic))
+	aborter := franzClient(t, n.addr, kgo.TransactionalID(topic+"-aborter"), kgo.DefaultProduceTopic(topic))
+	txn := func(p *kgo.Client, commit kgo.TransactionEndTry, kvs ...string) {
+		t.Helper()
+		if err := p.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < len(kvs); i += 2 {
+			if err := p.ProduceSync(ctx, &kgo.Record{Key: []byte(kvs[i]), Value: []byte(kvs[i+1])}).FirstErr(); err != nil {
+				t.Fatalf("produce %s: %v", kvs[i], err)
+			}
+		}
+		if err := p.EndTransaction(ctx, commit); err != nil {
+			t.Fatalf("end transaction: %v", err)
+		}
+	}
+	produce("k0", "old")
+	produce("k2", "old")
+	txn(committer, kgo.TryCommit, "k0", "committed", "k1", "committed")
+	txn(aborter, kgo.TryAbort, "k0", "aborted", "k2", "aborted", "k3", "aborted")
+	produce("k1", "plain")
+	// The aborting producer goes on, so that the cleaner need not keep
+	// its aborted batch (emptied) as the one holding its last sequence,
+	// which would keep the abort marker and its index entry too.
+	txn(aborter, kgo.TryCommit, "k4", "later")
+	want := map[string]string{"k0": "committed", "k1": "plain", "k2": "old", "k4": "later"}
+
+	// compacted reports whether records hold exactly one value per key
+	// of want, that value.
+	compacted := func(recs []*kgo.Record) bool {
+		seen := map[string]int{}
+		for _, r := range recs {
+			if k := string(r.Key); k != "filler" {
+				seen[k]++
+				if string(r.Value) != want[k] {
+					return false
+				}
+			}
+		}
+		return len(seen) == len(want) && !slices.ContainsFunc(slices.Collect(maps.Values(seen)), func(c int) bool { return c != 1 })
+	}
+	filler := 0
+	eventually(t, 30*time.Second, "the aborted records and their index entry cleaned", func() bool {
+		produce("filler", fmt.Sprint(filler))
+		filler++
+		_, aborted := abortedInFetch(t, cl, topic)
+		return len(aborted) == 0 && compacted(readAll(t, n.addr, topic, end))
+	})
+	for _, level := range []kgo.IsolationLevel{kgo.ReadCommitted(), kgo.ReadUncommitted()} {
+		recs := readAll(t, n.addr, topic, end, kgo.FetchIsolationLevel(level))
+		if !compacted(recs) {
+			var got []string
+			for _, r := range recs {
+				got = append(got, fmt.Sprintf("%d:%s=%s", r.Offset, r.Key, r.Value))
+			}
+			t.Fatalf("%v consumer read %v, want %v once each", level, got, want)
+		}
+	}
 }
