@@ -85,24 +85,24 @@ func TestTxnOffsetsPendingUntilMarker(t *testing.T) {
 func TestTxnOffsetsOlderThanCommit(t *testing.T) {
 	s := &memStore{}
 	c := newCoordinator(t, s, nil)
-	if code := txnCommitCode(t, c, txnCommitReq("g", 1, 0, 5)); code != 0 {
-		t.Fatalf("txn commit: got %d", code)
+	for _, tc := range []struct {
+		producer   int64
+		txn, plain int64 // the plain commit (if > 0) comes between the txn's and its marker
+		want       int64
+	}{{1, 5, 9, 9}, {2, 20, 0, 20}} {
+		if code := txnCommitCode(t, c, txnCommitReq("g", tc.producer, 0, tc.txn)); code != 0 {
+			t.Fatalf("txn commit: got %d", code)
+		}
+		if tc.plain > 0 {
+			if code := commitCode(t, c.OffsetCommit(context.Background(), commitReq("g", "", -1, "t", 0, tc.plain, nil))); code != 0 {
+				t.Fatalf("plain commit: got %d", code)
+			}
+		}
+		s.marker(tc.producer, true)
+		c.CompleteTxn(0, tc.producer, true)
+		wantFetched(t, c, "g", 0, tc.want, false)
+		wantFetched(t, newCoordinator(t, s, nil), "g", 0, tc.want, false)
 	}
-	if code := commitCode(t, c.OffsetCommit(context.Background(), commitReq("g", "", -1, "t", 0, 9, nil))); code != 0 {
-		t.Fatalf("plain commit: got %d", code)
-	}
-	s.marker(1, true)
-	c.CompleteTxn(0, 1, true)
-	wantFetched(t, c, "g", 0, 9, false)
-	wantFetched(t, newCoordinator(t, s, nil), "g", 0, 9, false)
-
-	if code := txnCommitCode(t, c, txnCommitReq("g", 2, 0, 20)); code != 0 {
-		t.Fatalf("txn commit: got %d", code)
-	}
-	s.marker(2, true)
-	c.CompleteTxn(0, 2, true)
-	wantFetched(t, c, "g", 0, 20, false)
-	wantFetched(t, newCoordinator(t, s, nil), "g", 0, 20, false)
 }
 
 // TestTxnOffsetsReplayOpen: a transaction still open in the log stays
