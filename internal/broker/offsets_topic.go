@@ -93,11 +93,41 @@ type offsetsStore struct{ internalLog }
 
 // Append writes the records as one batch with acks=all (internalLog.append).
 func (s offsetsStore) Append(ctx context.Context, recs []group.Record) error {
+	return s.append(ctx, recordsOf(recs))
+}
+
+// AppendTxn writes the records as one transactional batch of the producer,
+// with base sequence 0 as Kafka's coordinator writes it: the partition
+// checks the epoch, not the sequence (Partition.AppendCoordinator).
+func (s offsetsStore) AppendTxn(ctx context.Context, producerID int64, epoch int16, recs []group.Record) error {
+	return s.appendBatch(ctx, recordbatch.BuildOptions{
+		BaseTimestamp: time.Now().UnixMilli(), ProducerID: producerID, ProducerEpoch: epoch, Transactional: true,
+	}, recordsOf(recs))
+}
+
+func recordsOf(recs []group.Record) []recordbatch.Record {
 	rs := make([]recordbatch.Record, len(recs))
 	for i, r := range recs {
 		rs[i] = recordbatch.Record{Key: r.Key, Value: r.Value}
 	}
-	return s.append(ctx, rs)
+	return rs
+}
+
+// Replay reads the partition as internalLog.Replay does, with each record's
+// producer and transactional bit, and each transaction marker.
+func (s offsetsStore) Replay(ctx context.Context, fn func(group.LogRecord) error) error {
+	return s.scan(ctx, func(h recordbatch.Header, batch []byte, from int64, scratch *[]byte) error {
+		if h.Control() {
+			m, err := recordbatch.ReadEndTxnMarker(batch)
+			if err != nil {
+				return nil // another control type: nothing for the groups
+			}
+			return fn(group.LogRecord{ProducerID: h.ProducerID, Transactional: true, Control: true, Commit: m.Commit})
+		}
+		return iterateFrom(h, batch, from, scratch, func(r *recordbatch.Record) error {
+			return fn(group.LogRecord{Key: r.Key, Value: r.Value, ProducerID: h.ProducerID, Transactional: h.Transactional()})
+		})
+	})
 }
 
 // internalLog is one partition of an internal topic (__consumer_offsets,
@@ -111,7 +141,13 @@ type internalLog struct {
 // append writes the records as one uncompressed batch and waits until every
 // in-sync replica has it, as Kafka writes coordinator state with acks=all.
 func (s internalLog) append(ctx context.Context, rs []recordbatch.Record) error {
-	batch, err := recordbatch.Build(recordbatch.BuildOptions{BaseTimestamp: time.Now().UnixMilli(), ProducerID: -1}, rs)
+	return s.appendBatch(ctx, recordbatch.BuildOptions{BaseTimestamp: time.Now().UnixMilli(), ProducerID: -1}, rs)
+}
+
+// appendBatch is append for a batch built with opts; a transactional one
+// goes in with Partition.AppendCoordinator.
+func (s internalLog) appendBatch(ctx context.Context, opts recordbatch.BuildOptions, rs []recordbatch.Record) error {
+	batch, err := recordbatch.Build(opts, rs)
 	if err != nil {
 		return err
 	}
@@ -119,7 +155,12 @@ func (s internalLog) append(ctx context.Context, rs []recordbatch.Record) error 
 	if err != nil {
 		return err
 	}
-	res, err := s.p.Append(batch, h, -1)
+	var res partition.AppendResult
+	if opts.Transactional {
+		res, err = s.p.AppendCoordinator(batch, h)
+	} else {
+		res, err = s.p.Append(batch, h, -1)
+	}
 	if err != nil {
 		return err
 	}
@@ -135,8 +176,21 @@ func (s internalLog) append(ctx context.Context, rs []recordbatch.Record) error 
 
 // Replay calls fn for every record from the log start to the log end, as
 // Kafka loads a group partition: the high watermark of a leader just elected
-// may not yet have caught up with what its followers hold.
+// may not yet have caught up with what its followers hold. Control batches
+// are skipped.
 func (s internalLog) Replay(ctx context.Context, fn func(key, value []byte) error) error {
+	return s.scan(ctx, func(h recordbatch.Header, batch []byte, from int64, scratch *[]byte) error {
+		if h.Control() {
+			return nil
+		}
+		return iterateFrom(h, batch, from, scratch, func(r *recordbatch.Record) error { return fn(r.Key, r.Value) })
+	})
+}
+
+// scan calls fn for every batch from the log start to the log end, with
+// the offset its records count from (a batch may start before the log
+// start) and a scratch buffer for recordbatch.Iterate.
+func (s internalLog) scan(ctx context.Context, fn func(h recordbatch.Header, batch []byte, from int64, scratch *[]byte) error) error {
 	var scratch []byte
 	for off, end := s.p.LogStartOffset(), s.p.LogEndOffset(); off < end; {
 		if err := ctx.Err(); err != nil {
@@ -161,23 +215,25 @@ func (s internalLog) Replay(ctx context.Context, fn func(key, value []byte) erro
 			}
 			batch := data[:h.Size()]
 			data = data[h.Size():]
-			if h.LastOffset() < off || h.Control() {
-				off = max(off, h.NextOffset())
-				continue
-			}
-			err = recordbatch.Iterate(batch, &scratch, func(r *recordbatch.Record) error {
-				if h.BaseOffset+int64(r.OffsetDelta) < off {
-					return nil
+			if h.LastOffset() >= off {
+				if err := fn(h, batch, off, &scratch); err != nil {
+					return err
 				}
-				return fn(r.Key, r.Value)
-			})
-			if err != nil {
-				return err
 			}
-			off = h.NextOffset()
+			off = max(off, h.NextOffset())
 		}
 	}
 	return nil
+}
+
+// iterateFrom calls fn for the records of batch at offset from or later.
+func iterateFrom(h recordbatch.Header, batch []byte, from int64, scratch *[]byte, fn func(*recordbatch.Record) error) error {
+	return recordbatch.Iterate(batch, scratch, func(r *recordbatch.Record) error {
+		if h.BaseOffset+int64(r.OffsetDelta) < from {
+			return nil
+		}
+		return fn(r)
+	})
 }
 
 // groupLoads hands the offsets-topic partitions this node comes to lead to

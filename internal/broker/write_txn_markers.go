@@ -25,9 +25,12 @@ package broker
 //     below the one of the producer's last marker there. A marker for a
 //     producer without an open transaction on the partition is appended
 //     (an empty transaction), as Kafka does, since coordinators resend.
-//   - Markers may go to internal topics (__consumer_offsets takes them for
-//     transactional offset commits); the offsets a transaction commits
-//     there are not applied yet (no TxnOffsetCommit).
+//   - Markers may go to internal topics: __consumer_offsets takes them for
+//     transactional offset commits (TxnOffsetCommit). Once a marker there
+//     is on every in-sync replica, the group coordinator is told
+//     (group.Coordinator.CompleteTxn): a COMMIT makes the producer's
+//     pending offsets the groups' committed ones, an ABORT drops them, as
+//     Kafka's GroupCoordinator.onTransactionCompleted.
 //   - There is no authorizer yet; Kafka requires CLUSTER_ACTION.
 //
 // KIPs: KIP-98 (v0), KIP-482 (v1 flexible).
@@ -102,6 +105,18 @@ func (b *Broker) handleWriteTxnMarkers(ctx context.Context, req *Request) (kmsg.
 			err = fmt.Errorf("%w: the in-sync replicas did not all have the marker within %v", kerr.RequestTimedOut, markerTimeout)
 		}
 		*w.code = b.errorCode(err)
+	}
+	for i, m := range r.Markers {
+		for j, mt := range m.Topics {
+			if mt.Topic != offsetsTopic {
+				continue
+			}
+			for k, index := range mt.Partitions {
+				if resp.Markers[i].Topics[j].Partitions[k].ErrorCode == 0 {
+					b.groups.CompleteTxn(index, m.ProducerID, m.Committed)
+				}
+			}
+		}
 	}
 	return resp, nil
 }

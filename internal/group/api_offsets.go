@@ -21,13 +21,6 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 	for i, t := range req.Topics {
 		codes[i] = make([]int16, len(t.Partitions))
 	}
-	setAll := func(code int16) {
-		for i := range codes {
-			for j := range codes[i] {
-				codes[i][j] = code
-			}
-		}
-	}
 	generation := req.Generation
 	if req.Version == 0 {
 		generation = -1
@@ -35,7 +28,7 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 	// An empty group id is valid here, as in Kafka (old clients use it).
 	code := c.withGroup(ctx, req.Group, generation < 0, func(g *Group, now time.Time, s Store) {
 		if code := g.ValidateCommit(now, req.MemberID, req.InstanceID, generation); code != 0 {
-			setAll(code)
+			setCodes(codes, code)
 			return
 		}
 		c.commit(ctx, g, now, s, req, codes)
@@ -44,7 +37,7 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 		code = kerr.IllegalGeneration.Code
 	}
 	if code != 0 {
-		setAll(code)
+		setCodes(codes, code)
 	}
 	for i, t := range req.Topics {
 		rt := kmsg.NewOffsetCommitResponseTopic()
@@ -65,24 +58,16 @@ func (c *Coordinator) commit(ctx context.Context, g *Group, now time.Time, s Sto
 	var recs []Record
 	for i, t := range req.Topics {
 		for j, p := range t.Partitions {
-			switch {
-			case c.cfg.TopicPartitionExists != nil && !c.cfg.TopicPartitionExists(t.Topic, p.Partition):
-				codes[i][j] = kerr.UnknownTopicOrPartition.Code
-				continue
-			case p.Metadata != nil && len(*p.Metadata) > c.cfg.MaxMetadataBytes:
-				codes[i][j] = kerr.OffsetMetadataTooLarge.Code
-				continue
-			}
-			o := Offset{Offset: p.Offset, LeaderEpoch: -1, CommitTime: now}
+			epoch := int32(-1)
 			if req.Version >= 6 {
-				o.LeaderEpoch = p.LeaderEpoch
-			}
-			if p.Metadata != nil {
-				o.Metadata = *p.Metadata
+				epoch = p.LeaderEpoch
 			}
 			tp := TopicPartition{Topic: t.Topic, Partition: p.Partition}
-			offsets[tp] = o
-			recs = append(recs, g.CommitRecord(tp, o))
+			o, code := c.checkOffset(tp, p.Offset, epoch, p.Metadata, now)
+			if codes[i][j] = code; code == 0 {
+				offsets[tp] = o
+				recs = append(recs, g.CommitRecord(tp, o))
+			}
 		}
 	}
 	if len(recs) == 0 {
@@ -90,16 +75,48 @@ func (c *Coordinator) commit(ctx context.Context, g *Group, now time.Time, s Sto
 	}
 	if err := s.Append(context.WithoutCancel(ctx), recs); err != nil {
 		c.logger.Error("append offset commit to __consumer_offsets", "group", g.ID, "err", err)
-		for i := range codes {
-			for j := range codes[i] {
-				if codes[i][j] == 0 {
-					codes[i][j] = kerr.CoordinatorNotAvailable.Code
-				}
-			}
-		}
+		failCodes(codes, kerr.CoordinatorNotAvailable.Code)
 		return
 	}
 	g.ApplyCommit(offsets)
+}
+
+// checkOffset returns the offset to store for one partition of a commit,
+// or the partition's error: UNKNOWN_TOPIC_OR_PARTITION, or
+// OFFSET_METADATA_TOO_LARGE. Null metadata is stored as "".
+func (c *Coordinator) checkOffset(tp TopicPartition, offset int64, leaderEpoch int32, metadata *string, now time.Time) (Offset, int16) {
+	switch {
+	case c.cfg.TopicPartitionExists != nil && !c.cfg.TopicPartitionExists(tp.Topic, tp.Partition):
+		return Offset{}, kerr.UnknownTopicOrPartition.Code
+	case metadata != nil && len(*metadata) > c.cfg.MaxMetadataBytes:
+		return Offset{}, kerr.OffsetMetadataTooLarge.Code
+	}
+	o := Offset{Offset: offset, LeaderEpoch: leaderEpoch, CommitTime: now}
+	if metadata != nil {
+		o.Metadata = *metadata
+	}
+	return o, 0
+}
+
+// setCodes sets every partition's code.
+func setCodes(codes [][]int16, code int16) {
+	for i := range codes {
+		for j := range codes[i] {
+			codes[i][j] = code
+		}
+	}
+}
+
+// failCodes sets the code of every partition that had none: the ones whose
+// append failed.
+func failCodes(codes [][]int16, code int16) {
+	for i := range codes {
+		for j := range codes[i] {
+			if codes[i][j] == 0 {
+				codes[i][j] = code
+			}
+		}
+	}
 }
 
 // fetchTopic is one topic of an OffsetFetch: Partitions nil in the answer
@@ -113,12 +130,15 @@ type fetchedPartition struct {
 	Partition int32
 	Offset
 	Known bool
+	Code  int16 // UNSTABLE_OFFSET_COMMIT or 0
 }
 
 // fetchOffsets returns the group's committed offsets of topics, or of every
 // committed partition when topics is nil. A partition with no commit, or a
-// group that does not exist, gives Known false and no error.
-func (c *Coordinator) fetchOffsets(ctx context.Context, group string, topics []fetchTopic) (int16, []fetchTopic, [][]fetchedPartition) {
+// group that does not exist, gives Known false and no error. With
+// requireStable, a partition an open transaction committed an offset for
+// gives Known false and UNSTABLE_OFFSET_COMMIT.
+func (c *Coordinator) fetchOffsets(ctx context.Context, group string, topics []fetchTopic, requireStable bool) (int16, []fetchTopic, [][]fetchedPartition) {
 	var outTopics []fetchTopic
 	var out [][]fetchedPartition
 	code := c.withGroup(ctx, group, false, func(g *Group, _ time.Time, _ Store) {
@@ -136,7 +156,12 @@ func (c *Coordinator) fetchOffsets(ctx context.Context, group string, topics []f
 		for _, t := range outTopics {
 			ps := make([]fetchedPartition, len(t.Partitions))
 			for i, p := range t.Partitions {
-				o, ok := g.Offset(TopicPartition{Topic: t.Topic, Partition: p})
+				tp := TopicPartition{Topic: t.Topic, Partition: p}
+				if requireStable && g.HasPendingTxnOffset(tp) {
+					ps[i] = fetchedPartition{Partition: p, Code: kerr.UnstableOffsetCommit.Code}
+					continue
+				}
+				o, ok := g.Offset(tp)
 				ps[i] = fetchedPartition{Partition: p, Offset: o, Known: ok}
 			}
 			out = append(out, ps)
@@ -160,7 +185,9 @@ func (c *Coordinator) fetchOffsets(ctx context.Context, group string, topics []f
 // leader epoch -1 and metadata "" with no error, also for a group that does
 // not exist. Nil topics (v2+) means every committed partition. Coordinator
 // errors (NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS) are per group, and
-// per partition too before v2.
+// per partition too before v2. Offsets of open transactions are not shown;
+// with RequireStable (v7+) their partitions answer UNSTABLE_OFFSET_COMMIT
+// (KIP-447), which tells the client to retry.
 func (c *Coordinator) OffsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetchResponse {
 	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
 	if req.Version >= 8 {
@@ -172,7 +199,7 @@ func (c *Coordinator) OffsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequ
 					topics = append(topics, fetchTopic{Topic: t.Topic, Partitions: t.Partitions})
 				}
 			}
-			code, ts, ps := c.fetchOffsets(ctx, rg.Group, topics)
+			code, ts, ps := c.fetchOffsets(ctx, rg.Group, topics, req.RequireStable)
 			g := kmsg.NewOffsetFetchResponseGroup()
 			g.Group, g.ErrorCode = rg.Group, code
 			if code == 0 {
@@ -183,6 +210,7 @@ func (c *Coordinator) OffsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequ
 						rp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
 						rp.Partition = p.Partition
 						rp.Offset, rp.LeaderEpoch, rp.Metadata = fetched(p)
+						rp.ErrorCode = p.Code
 						rt.Partitions = append(rt.Partitions, rp)
 					}
 					g.Topics = append(g.Topics, rt)
@@ -199,7 +227,7 @@ func (c *Coordinator) OffsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequ
 			topics = append(topics, fetchTopic{Topic: t.Topic, Partitions: t.Partitions})
 		}
 	}
-	code, ts, ps := c.fetchOffsets(ctx, req.Group, topics)
+	code, ts, ps := c.fetchOffsets(ctx, req.Group, topics, req.Version >= 7 && req.RequireStable)
 	resp.ErrorCode = code
 	if code != 0 {
 		if req.Version >= 2 {
@@ -221,7 +249,7 @@ func (c *Coordinator) OffsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequ
 			rp := kmsg.NewOffsetFetchResponseTopicPartition()
 			rp.Partition = p.Partition
 			rp.Offset, rp.LeaderEpoch, rp.Metadata = fetched(p)
-			rp.ErrorCode = code
+			rp.ErrorCode = max(code, p.Code) // at most one is set
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 		resp.Topics = append(resp.Topics, rt)

@@ -19,9 +19,13 @@ type Store interface {
 	// Append appends recs as one batch and returns once they are appended
 	// (durability is the log's).
 	Append(ctx context.Context, recs []Record) error
-	// Replay calls fn for every record from the log start, in order. A nil
-	// value is a tombstone.
-	Replay(ctx context.Context, fn func(key, value []byte) error) error
+	// AppendTxn appends recs as one transactional batch of the producer id
+	// and epoch, as Append. An epoch below the producer's on the partition
+	// is an error wrapping kerr.InvalidProducerEpoch.
+	AppendTxn(ctx context.Context, producerID int64, epoch int16, recs []Record) error
+	// Replay calls fn for every record from the log start, in order, and
+	// once for every transaction marker. A nil value is a tombstone.
+	Replay(ctx context.Context, fn func(LogRecord) error) error
 }
 
 // Config holds the coordinator's settings, named after Kafka's. Zero values
@@ -94,6 +98,7 @@ type Coordinator struct {
 type partition struct {
 	store   Store
 	loading bool
+	markers []marker // CompleteTxn calls during the load
 }
 
 type entry struct {
@@ -153,8 +158,8 @@ func (c *Coordinator) Load(ctx context.Context, p int32, s Store) error {
 
 	r := newReplay()
 	skipped := 0
-	err := s.Replay(ctx, func(key, value []byte) error {
-		if err := r.apply(key, value); err != nil {
+	err := s.Replay(ctx, func(rec LogRecord) error {
+		if err := r.applyRecord(rec); err != nil {
 			skipped++
 			c.logger.Warn("skipping __consumer_offsets record", "partition", p, "err", err)
 		}
@@ -168,6 +173,9 @@ func (c *Coordinator) Load(ctx context.Context, p int32, s Store) error {
 	if err != nil {
 		delete(c.partitions, p)
 		return fmt.Errorf("load __consumer_offsets partition %d: %w", p, err)
+	}
+	for _, m := range ps.markers {
+		r.endTxn(m.producerID, m.commit)
 	}
 	groups := r.groups(c.cfg.Now())
 	for id, g := range groups {

@@ -19,26 +19,43 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // memStore is an in-memory __consumer_offsets partition.
 type memStore struct {
 	mu   sync.Mutex
-	recs []Record
+	recs []LogRecord
 	fail error
 }
 
 func (s *memStore) Append(_ context.Context, recs []Record) error {
+	return s.add(-1, false, recs)
+}
+
+func (s *memStore) AppendTxn(_ context.Context, producerID int64, _ int16, recs []Record) error {
+	return s.add(producerID, true, recs)
+}
+
+func (s *memStore) add(producerID int64, transactional bool, recs []Record) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.fail != nil {
 		return s.fail
 	}
-	s.recs = append(s.recs, recs...)
+	for _, r := range recs {
+		s.recs = append(s.recs, LogRecord{Key: r.Key, Value: r.Value, ProducerID: producerID, Transactional: transactional})
+	}
 	return nil
 }
 
-func (s *memStore) Replay(_ context.Context, fn func(key, value []byte) error) error {
+// marker appends a transaction marker, as WriteTxnMarkers does.
+func (s *memStore) marker(producerID int64, commit bool) {
 	s.mu.Lock()
-	recs := append([]Record(nil), s.recs...)
+	defer s.mu.Unlock()
+	s.recs = append(s.recs, LogRecord{ProducerID: producerID, Transactional: true, Control: true, Commit: commit})
+}
+
+func (s *memStore) Replay(_ context.Context, fn func(LogRecord) error) error {
+	s.mu.Lock()
+	recs := append([]LogRecord(nil), s.recs...)
 	s.mu.Unlock()
 	for _, r := range recs {
-		if err := fn(r.Key, r.Value); err != nil {
+		if err := fn(r); err != nil {
 			return err
 		}
 	}

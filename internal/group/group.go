@@ -120,6 +120,14 @@ type Group struct {
 	joinedDuringDelay bool
 
 	offsets map[TopicPartition]Offset
+	// txnOffsets are transactional offset commits in the log whose
+	// transaction has not ended, by producer id (Kafka's
+	// pendingTransactionalOffsetCommits). A COMMIT marker moves them into
+	// offsets, an ABORT drops them.
+	txnOffsets map[int64]map[TopicPartition]Offset
+	// seq stamps every offset applied, in log order: a transaction's
+	// offsets replace only offsets stamped before them.
+	seq uint64
 
 	out Effects
 }
@@ -136,6 +144,8 @@ type Offset struct {
 	LeaderEpoch int32 // -1 when unknown
 	Metadata    string
 	CommitTime  time.Time
+
+	seq uint64 // the group's seq when its record was applied
 }
 
 // Reply answers a request that was told to wait (JoinGroup or SyncGroup),
@@ -162,6 +172,7 @@ func NewGroup(id string, now time.Time) *Group {
 		static:     map[string]string{},
 		pending:    map[string]time.Time{},
 		offsets:    map[TopicPartition]Offset{},
+		txnOffsets: map[int64]map[TopicPartition]Offset{},
 		stateSince: now,
 	}
 }
@@ -374,5 +385,5 @@ func (g *Group) Close(now time.Time, code int16) {
 // unused reports whether the group holds nothing worth keeping: never had a
 // generation, no members, no pending member ids, no offsets.
 func (g *Group) unused() bool {
-	return g.state == Empty && g.generation == 0 && len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == 0
+	return g.state == Empty && g.generation == 0 && len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == 0 && len(g.txnOffsets) == 0
 }

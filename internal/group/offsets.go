@@ -53,6 +53,8 @@ func (g *Group) CommitRecord(tp TopicPartition, o Offset) Record {
 // records are appended.
 func (g *Group) ApplyCommit(offsets map[TopicPartition]Offset) {
 	for tp, o := range offsets {
+		g.seq++
+		o.seq = g.seq
 		g.offsets[tp] = o
 	}
 }
@@ -171,7 +173,7 @@ func (g *Group) ExpireOffsets(now time.Time, retention time.Duration) bool {
 			g.out.Records = append(g.out.Records, offsetRecord(g.ID, tp, nil))
 		}
 	}
-	if len(g.offsets) > 0 || len(g.pending) > 0 {
+	if len(g.offsets) > 0 || len(g.pending) > 0 || len(g.txnOffsets) > 0 {
 		return false
 	}
 	g.out.Records = append(g.out.Records, Record{Key: groupKey(g.ID)})

@@ -84,15 +84,130 @@ func (g *Group) metadataRecord(now time.Time) Record {
 	return Record{Key: groupKey(g.ID), Value: v.AppendTo(nil)}
 }
 
+// LogRecord is one record of a __consumer_offsets partition as Store.Replay
+// reads it, with what the replay needs of its batch.
+type LogRecord struct {
+	Key, Value    []byte
+	ProducerID    int64 // the batch's producer id, -1 for none
+	Transactional bool
+	// Control marks a transaction marker of ProducerID (Key and Value are
+	// not set); Commit tells a COMMIT from an ABORT.
+	Control, Commit bool
+}
+
 // replay rebuilds groups from __consumer_offsets records applied in log
 // order; the last record for a key wins and a tombstone removes it.
+// Offsets in transactional batches count once their transaction's COMMIT
+// marker is replayed and are dropped at its ABORT, as Kafka loads them;
+// those still open at the end stay pending in their groups.
 type replay struct {
 	metas   map[string]*kmsg.GroupMetadataValue
 	offsets map[string]map[TopicPartition]Offset
+	txn     map[int64]map[string]map[TopicPartition]Offset // producer id, group
+	seq     uint64                                         // stamps offsets in log order
 }
 
 func newReplay() *replay {
-	return &replay{metas: map[string]*kmsg.GroupMetadataValue{}, offsets: map[string]map[TopicPartition]Offset{}}
+	return &replay{
+		metas:   map[string]*kmsg.GroupMetadataValue{},
+		offsets: map[string]map[TopicPartition]Offset{},
+		txn:     map[int64]map[string]map[TopicPartition]Offset{},
+	}
+}
+
+// applyRecord applies one record of the log, as apply, applyTxn or endTxn.
+func (r *replay) applyRecord(rec LogRecord) error {
+	switch {
+	case rec.Control:
+		r.endTxn(rec.ProducerID, rec.Commit)
+		return nil
+	case rec.Transactional:
+		return r.applyTxn(rec.ProducerID, rec.Key, rec.Value)
+	default:
+		return r.apply(rec.Key, rec.Value)
+	}
+}
+
+// applyTxn holds an offset commit of producer id's open transaction until
+// its marker. Only offset commits are written in transactions.
+func (r *replay) applyTxn(producerID int64, key, value []byte) error {
+	group, tp, o, err := decodeOffset(key, value)
+	if err != nil {
+		return err
+	}
+	byGroup := r.txn[producerID]
+	if byGroup == nil {
+		byGroup = map[string]map[TopicPartition]Offset{}
+		r.txn[producerID] = byGroup
+	}
+	if o == nil {
+		delete(byGroup[group], tp)
+		return nil
+	}
+	if byGroup[group] == nil {
+		byGroup[group] = map[TopicPartition]Offset{}
+	}
+	r.seq++
+	o.seq = r.seq
+	byGroup[group][tp] = *o
+	return nil
+}
+
+// endTxn applies producer id's transaction marker: a commit installs its
+// offsets where nothing later is committed, an abort drops them.
+func (r *replay) endTxn(producerID int64, commit bool) {
+	byGroup := r.txn[producerID]
+	delete(r.txn, producerID)
+	if !commit {
+		return
+	}
+	for group, offs := range byGroup {
+		if r.offsets[group] == nil {
+			r.offsets[group] = map[TopicPartition]Offset{}
+		}
+		installNewer(r.offsets[group], offs)
+	}
+}
+
+// installNewer copies the offsets of from into to, except where to holds
+// one stamped later (a commit appended after the transaction's).
+func installNewer(to, from map[TopicPartition]Offset) {
+	for tp, o := range from {
+		if cur, ok := to[tp]; !ok || cur.seq < o.seq {
+			to[tp] = o
+		}
+	}
+}
+
+// decodeOffset decodes an offset commit record: its group, partition and
+// offset (nil for a tombstone).
+func decodeOffset(key, value []byte) (string, TopicPartition, *Offset, error) {
+	if len(key) < 2 {
+		return "", TopicPartition{}, nil, fmt.Errorf("record key of %d bytes: %w", len(key), errUnknownRecord)
+	}
+	if version := int16(binary.BigEndian.Uint16(key)); version > offsetKeyVersion {
+		return "", TopicPartition{}, nil, fmt.Errorf("offset commit key version %d: %w", version, errUnknownRecord)
+	}
+	var k kmsg.OffsetCommitKey
+	if err := k.ReadFrom(key); err != nil {
+		return "", TopicPartition{}, nil, fmt.Errorf("decode offset commit key: %w", err)
+	}
+	tp := TopicPartition{Topic: k.Topic, Partition: k.Partition}
+	if value == nil {
+		return k.Group, tp, nil, nil
+	}
+	var v kmsg.OffsetCommitValue
+	if err := v.ReadFrom(value); err != nil {
+		return "", tp, nil, fmt.Errorf("decode offset commit value of group %q: %w", k.Group, err)
+	}
+	if v.Version < 0 || v.Version > maxOffsetValueVersion {
+		return "", tp, nil, fmt.Errorf("offset commit value version %d: %w", v.Version, errUnknownRecord)
+	}
+	epoch := v.LeaderEpoch
+	if v.Version < 3 {
+		epoch = -1
+	}
+	return k.Group, tp, &Offset{Offset: v.Offset, LeaderEpoch: epoch, Metadata: v.Metadata, CommitTime: time.UnixMilli(v.CommitTimestamp)}, nil
 }
 
 // apply decodes one record. It returns errUnknownRecord (wrapped) for a key
@@ -104,30 +219,20 @@ func (r *replay) apply(key, value []byte) error {
 	}
 	switch version := int16(binary.BigEndian.Uint16(key)); version {
 	case 0, 1:
-		var k kmsg.OffsetCommitKey
-		if err := k.ReadFrom(key); err != nil {
-			return fmt.Errorf("decode offset commit key: %w", err)
+		group, tp, o, err := decodeOffset(key, value)
+		if err != nil {
+			return err
 		}
-		tp := TopicPartition{Topic: k.Topic, Partition: k.Partition}
-		if value == nil {
-			delete(r.offsets[k.Group], tp)
+		if o == nil {
+			delete(r.offsets[group], tp)
 			return nil
 		}
-		var v kmsg.OffsetCommitValue
-		if err := v.ReadFrom(value); err != nil {
-			return fmt.Errorf("decode offset commit value of group %q: %w", k.Group, err)
+		if r.offsets[group] == nil {
+			r.offsets[group] = map[TopicPartition]Offset{}
 		}
-		if v.Version < 0 || v.Version > maxOffsetValueVersion {
-			return fmt.Errorf("offset commit value version %d: %w", v.Version, errUnknownRecord)
-		}
-		epoch := v.LeaderEpoch
-		if v.Version < 3 {
-			epoch = -1
-		}
-		if r.offsets[k.Group] == nil {
-			r.offsets[k.Group] = map[TopicPartition]Offset{}
-		}
-		r.offsets[k.Group][tp] = Offset{Offset: v.Offset, LeaderEpoch: epoch, Metadata: v.Metadata, CommitTime: time.UnixMilli(v.CommitTimestamp)}
+		r.seq++
+		o.seq = r.seq
+		r.offsets[group][tp] = *o
 		return nil
 	case groupKeyVersion:
 		var k kmsg.GroupMetadataKey
@@ -204,6 +309,16 @@ func (r *replay) groups(now time.Time) map[string]*Group {
 			continue
 		}
 		get(id).offsets = offs
+	}
+	for producerID, byGroup := range r.txn {
+		for id, offs := range byGroup {
+			if len(offs) > 0 {
+				get(id).txnOffsets[producerID] = offs
+			}
+		}
+	}
+	for _, g := range out {
+		g.seq = r.seq
 	}
 	return out
 }

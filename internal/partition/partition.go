@@ -264,7 +264,7 @@ type AppendResult struct {
 // Append never waits for an fsync: see AppendResult.Unsynced. The records
 // are committed once WaitCommitted says so.
 func (p *Partition) Append(batch []byte, h recordbatch.Header, logAppendTime int64) (AppendResult, error) {
-	return p.AppendVerified(batch, h, logAppendTime, txn.Unverified)
+	return p.append(batch, h, logAppendTime, txn.Unverified, false)
 }
 
 // AppendVerified is Append for a batch whose transaction was verified with
@@ -272,6 +272,18 @@ func (p *Partition) Append(batch []byte, h recordbatch.Header, logAppendTime int
 // continues an ongoing transaction nor holds the producer's current guard
 // is INVALID_TXN_STATE (txn.ProducerState.CheckVerified).
 func (p *Partition) AppendVerified(batch []byte, h recordbatch.Header, logAppendTime int64, g txn.Guard) (AppendResult, error) {
+	return p.append(batch, h, logAppendTime, g, false)
+}
+
+// AppendCoordinator appends a batch a coordinator built (a transactional
+// offset commit): like Append, but the producer's sequence is not checked,
+// only its epoch (txn.ProducerState.CheckCoordinator), as Kafka appends with
+// origin COORDINATOR.
+func (p *Partition) AppendCoordinator(batch []byte, h recordbatch.Header) (AppendResult, error) {
+	return p.append(batch, h, -1, txn.Unverified, true)
+}
+
+func (p *Partition) append(batch []byte, h recordbatch.Header, logAppendTime int64, g txn.Guard, coordinator bool) (AppendResult, error) {
 	res := AppendResult{LogAppendTime: -1}
 	p.mu.Lock()
 	if p.role != roleLeader {
@@ -279,7 +291,12 @@ func (p *Partition) AppendVerified(batch []byte, h recordbatch.Header, logAppend
 		return res, errNotLeader
 	}
 	res.LeaderEpoch = p.epoch
-	if dup, err := p.producers.Check(h); err != nil {
+	if coordinator {
+		if err := p.producers.CheckCoordinator(h); err != nil {
+			p.mu.Unlock()
+			return res, err
+		}
+	} else if dup, err := p.producers.Check(h); err != nil {
 		p.mu.Unlock()
 		return res, err
 	} else if dup == nil {

@@ -268,6 +268,19 @@ func (s *ProducerState) CheckVerified(h recordbatch.Header, g Guard) error {
 	return fmt.Errorf("producer %d: the partition was not verified to be in an ongoing transaction: %w", h.ProducerID, kerr.InvalidTxnState)
 }
 
+// CheckCoordinator decides whether a coordinator may append its own
+// transactional batch for the producer (a transactional offset commit to
+// __consumer_offsets). As Kafka does for appends of origin COORDINATOR, only
+// the epoch is checked: an epoch below the producer's current one is
+// INVALID_PRODUCER_EPOCH; sequences are not the coordinator's to keep.
+func (s *ProducerState) CheckCoordinator(h recordbatch.Header) error {
+	if p := s.producers[h.ProducerID]; p != nil && h.ProducerEpoch < p.epoch {
+		return fmt.Errorf("producer %d: epoch %d is older than current epoch %d: %w",
+			h.ProducerID, h.ProducerEpoch, p.epoch, kerr.InvalidProducerEpoch)
+	}
+	return nil
+}
+
 // CheckMarker decides whether the coordinator may end producerID's
 // transaction with a marker of producer epoch epoch written by coordinator
 // epoch coordinatorEpoch (WriteTxnMarkers), as Kafka's

@@ -543,3 +543,21 @@ func TestLastBatches(t *testing.T) {
 		t.Fatalf("got %+v, want %+v", got, want)
 	}
 }
+
+// TestCheckCoordinator: a coordinator's transactional batches (offset
+// commits, base sequence 0 every time) pass whatever their sequence; an
+// epoch below the producer's is INVALID_PRODUCER_EPOCH.
+func TestCheckCoordinator(t *testing.T) {
+	h := newHarness(t)
+	for i := range 3 {
+		hdr := batch{pid: 7, epoch: 2, seq: 0, count: 1, attrs: attrTransactional}.header()
+		if err := h.s.CheckCoordinator(hdr); err != nil {
+			t.Fatalf("commit %d at sequence 0: got %v, want nil", i, err)
+		}
+		h.append(hdr)
+	}
+	old := batch{pid: 7, epoch: 1, seq: 0, count: 1, attrs: attrTransactional}.header()
+	if err := h.s.CheckCoordinator(old); !errors.Is(err, kerr.InvalidProducerEpoch) {
+		t.Fatalf("older epoch: got %v, want INVALID_PRODUCER_EPOCH", err)
+	}
+}
