@@ -5,7 +5,9 @@
 # it with unmodified Debian clients: kcat (librdkafka), python3-confluent-kafka
 # and python3-kafka (kafka-python), every codec each supports, then consumer
 # groups with each Python client (python_groups.py: confluent-kafka with the
-# range and cooperative-sticky assignors, kafka-python with range). Then it
+# range and cooperative-sticky assignors, kafka-python with range) and
+# exactly-once processing with confluent-kafka's transactions
+# (python_txn.py). Then it
 # stops that broker, starts a three-node cluster (three `strata serve`
 # processes, all controller voters, with default.replication.factor=3,
 # min.insync.replicas=2 and offsets.topic.replication.factor=3) and runs the
@@ -25,7 +27,8 @@
 # Environment: CI=true makes missing clients failures;
 # COMPAT_CONFLUENT_RECORDS (default 100000), COMPAT_KAFKA_PYTHON_RECORDS
 # (default 100000) and KCAT_RECORDS (default 10000) set the records per codec;
-# COMPAT_GROUP_RECORDS (default 30000) the records of each group test. The
+# COMPAT_GROUP_RECORDS (default 30000) the records of each group test,
+# COMPAT_TXN_RECORDS (default 2000) those of the transactions test. The
 # cluster run has its own, smaller counts: COMPAT_CLUSTER_CONFLUENT_RECORDS
 # (default 20000), COMPAT_CLUSTER_KAFKA_PYTHON_RECORDS (10000),
 # COMPAT_CLUSTER_KCAT_RECORDS (2000) and COMPAT_CLUSTER_GROUP_RECORDS (10000);
@@ -49,6 +52,8 @@ partitions=4
 group_records=${COMPAT_GROUP_RECORDS:-30000}
 test_timeout=180 # seconds one client test may take: 60 s to produce, 60 s to consume, setup
 group_timeout=100 # seconds one group test may take (about 20 s when it passes)
+txn_timeout=150   # seconds the transactions test may take
+txn_records=${COMPAT_TXN_RECORDS:-2000}
 cluster=${COMPAT_CLUSTER:-true}
 cluster_nodes=3
 
@@ -338,6 +343,8 @@ run_clients() {
 				--bootstrap "$bootstrap" --client confluent --assignor "$assignor" \
 				--records "$group_records" --replication-factor "$rf"
 		done
+		run_test -t "$txn_timeout" "confluent transactions" "$py" "$here/python_txn.py" \
+			--bootstrap "$bootstrap" --records "$txn_records" --replication-factor "$rf"
 	else
 		missing confluent-kafka python3-confluent-kafka
 	fi
