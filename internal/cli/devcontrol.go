@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -155,14 +156,21 @@ func (s *devSupervisor) handle(ctx context.Context, req string, w io.Writer) err
 		return fmt.Errorf("preferred leader election: %w", err)
 	}
 	moved := 0
+	var failed []string
 	for _, ps := range res {
 		for _, r := range ps {
 			if r.Err == nil {
 				moved++
+			} else {
+				failed = append(failed, fmt.Sprintf("%s-%d: %v", r.Topic, r.Partition, r.Err))
 			}
 		}
 	}
 	fmt.Fprintf(w, "%d partitions led by their preferred replica again\n", moved)
+	if len(failed) > 0 {
+		slices.Sort(failed)
+		fmt.Fprintf(w, "%d partitions not: %s\n", len(failed), strings.Join(failed, "; "))
+	}
 	return nil
 }
 
