@@ -407,8 +407,14 @@ type txnCheck struct {
 // is off). A batch that continues an ongoing transaction pays no round
 // trip. Transactional batches of more than one producer id or epoch are
 // INVALID_PRODUCER_ID_MAPPING, as in Kafka.
+//
+// From v12 (transaction version 2, KIP-890 part 2) the partitions are
+// added to the transaction instead of verified, whatever the setting:
+// the client sent no AddPartitionsToTxn, so without the add no marker
+// would end the transaction here.
 func (b *Broker) verifyProduce(r *kmsg.ProduceRequest, tops []produceTopic, version int16) [][]txnCheck {
-	if !b.settings().TransactionPartitionVerification() {
+	add := version >= 12
+	if !add && !b.settings().TransactionPartitionVerification() {
 		return nil
 	}
 	checks := make([][]txnCheck, len(r.Topics))
@@ -445,7 +451,7 @@ func (b *Broker) verifyProduce(r *kmsg.ProduceRequest, tops []produceTopic, vers
 		if err != nil {
 			continue // producePartition answers it
 		}
-		g, need, err := p.StartVerification(heads[k].ProducerID, now)
+		g, need, err := p.StartVerification(heads[k].ProducerID, heads[k].ProducerEpoch, now)
 		if err != nil {
 			continue
 		}
@@ -461,7 +467,7 @@ func (b *Broker) verifyProduce(r *kmsg.ProduceRequest, tops []produceTopic, vers
 	if node := b.txnCoordinator(*r.TransactionID); node < 0 {
 		errs = allErr(tps, kerr.CoordinatorNotAvailable)
 	} else {
-		errs = b.verifier.verify(node, *r.TransactionID, heads[0].ProducerID, heads[0].ProducerEpoch, tps)
+		errs = b.verifier.verify(node, *r.TransactionID, heads[0].ProducerID, heads[0].ProducerEpoch, add, tps)
 	}
 	for k, tp := range tps {
 		if err := errs[tp]; err != nil {

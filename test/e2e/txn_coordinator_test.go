@@ -12,6 +12,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/kversion"
+
+	"github.com/stratalog/strata/test/cluster"
 )
 
 // These tests check what the transaction coordinator logs and answers; the
@@ -30,6 +32,13 @@ func txnClient(t *testing.T, addr string, max int16) *kgo.Client {
 		v.SetMaxKeyVersion(k, max)
 	}
 	return franzClient(t, addr, kgo.MaxVersions(v))
+}
+
+// tv1Client returns a franz-go client of transaction version 1
+// (cluster.TxnV1).
+func tv1Client(t *testing.T, addr string, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	return franzClient(t, addr, append(opts, cluster.TxnV1())...)
 }
 
 // initTxnID sends InitProducerId for a transactional id, which franz-go
@@ -146,8 +155,8 @@ func TestTxnEndDescribeRestart(t *testing.T) {
 		t.Fatalf("described %+v, want Ongoing with %s 0,1 and a __consumer_offsets partition", d, topic)
 	}
 	pidA, epochA := initTxnID(t, cl, "idle", 60000)
-	if _, err := endTxn(t, cl, "idle", pidA, epochA, false); err != kerr.InvalidTxnState {
-		t.Fatalf("EndTxn in Empty: got %v, want INVALID_TXN_STATE", err)
+	if _, err := endTxn(t, txnClient(t, n.addr, 4), "idle", pidA, epochA, false); err != kerr.InvalidTxnState {
+		t.Fatalf("EndTxn v4 in Empty: got %v, want INVALID_TXN_STATE", err)
 	}
 	// franz-go sends EndTxn v5 (transaction version 2): the epoch is bumped.
 	resp, err := endTxn(t, cl, "commit-me", pid, epoch, true)
