@@ -220,6 +220,24 @@ func TestTxnTimeoutAborts(t *testing.T) {
 // read_committed consumer sees exactly the committed records and a
 // read_uncommitted one sees both; a second producer with the same
 // transactional id fences the first.
+// readSorted reads topic from the start at isolation level until it has
+// want values, and returns them sorted.
+func readSorted(ctx context.Context, t *testing.T, addr, topic string, level kgo.IsolationLevel, want int) []string {
+	t.Helper()
+	cl := franzClient(t, addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(level), kgo.FetchMaxWait(100*time.Millisecond))
+	var got []string
+	for len(got) < want {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read %d of %d records: %v (%q)", len(got), want, ctx.Err(), got)
+		}
+		fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+	}
+	slices.Sort(got)
+	return got
+}
+
 func TestTxnProducer(t *testing.T) {
 	n := startNode(t, "", nil)
 	topic := topicName(t)
@@ -247,18 +265,7 @@ func TestTxnProducer(t *testing.T) {
 
 	read := func(level kgo.IsolationLevel, want int) []string {
 		t.Helper()
-		cl := franzClient(t, n.addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-			kgo.FetchIsolationLevel(level), kgo.FetchMaxWait(100*time.Millisecond))
-		var got []string
-		for len(got) < want {
-			fs := cl.PollFetches(ctx)
-			if ctx.Err() != nil {
-				t.Fatalf("read %d of %d records: %v (%q)", len(got), want, ctx.Err(), got)
-			}
-			fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
-		}
-		slices.Sort(got)
-		return got
+		return readSorted(ctx, t, n.addr, topic, level, want)
 	}
 	if got, want := read(kgo.ReadCommitted(), 6), []string{"c1", "c2", "c3", "c4", "c5", "c6"}; !slices.Equal(got, want) {
 		t.Fatalf("read_committed: got %q, want %q", got, want)

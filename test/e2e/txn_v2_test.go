@@ -137,18 +137,7 @@ func TestTxnVersion2(t *testing.T) {
 
 	read := func(want int) []string {
 		t.Helper()
-		cl := franzClient(t, n.addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-			kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.FetchMaxWait(100*time.Millisecond))
-		var got []string
-		for len(got) < want {
-			fs := cl.PollFetches(ctx)
-			if ctx.Err() != nil {
-				t.Fatalf("read %d of %d records: %v (%q)", len(got), want, ctx.Err(), got)
-			}
-			fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
-		}
-		slices.Sort(got)
-		return got
+		return readSorted(ctx, t, n.addr, topic, kgo.ReadCommitted(), want)
 	}
 	if got, want := read(4), []string{"c1", "c2", "c3", "c4"}; !slices.Equal(got, want) {
 		t.Fatalf("read_committed: got %q, want %q", got, want)
