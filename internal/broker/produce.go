@@ -47,13 +47,20 @@ package broker
 //     more than one producer INVALID_PRODUCER_ID_MAPPING. Later batches of
 //     the transaction pay no round trip; non-transactional requests are
 //     not touched.
+//   - KIP-890 part 2 (transaction version 2, v12): the partitions are
+//     added to the transaction (AddPartitionsToTxn without VerifyOnly)
+//     instead of verified, whatever the setting; CONCURRENT_TRANSACTIONS
+//     (the last transaction's markers in flight) is retried for up to
+//     100 ms before the client gets NOT_ENOUGH_REPLICAS. A batch of a
+//     newer epoch than the producer's open transaction on the partition
+//     starts a new one rather than joining it.
 //   - A request to 64 partitions or more is appended by one goroutine per
 //     core (at most 4), each taking the partitions with one remainder of
 //     the partition number, so a partition named twice keeps its order.
 //
 // KIPs: KIP-74, KIP-98 (v3 transactional id, magic 2), KIP-467 (v8 record
 // errors), KIP-482 (v9 flexible), KIP-890 (verification; v11
-// TRANSACTION_ABORTABLE).
+// TRANSACTION_ABORTABLE; v12 implicit add).
 
 import (
 	"context"
