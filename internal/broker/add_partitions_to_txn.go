@@ -9,10 +9,10 @@ package broker
 //     PRODUCER_FENCED (INVALID_PRODUCER_EPOCH below v2),
 //     CONCURRENT_TRANSACTIONS, NOT_COORDINATOR,
 //     COORDINATOR_LOAD_IN_PROGRESS, or none once the change is logged.
-//   - v4+ (KIP-890 part 1, brokers): a batch of transactions, each either
-//     added as above or, with VerifyOnly, checked without a change: per
-//     partition none if it is in the transaction, TRANSACTION_ABORTABLE if
-//     not.
+//   - v4+ (KIP-890, brokers): a batch of transactions, each either added
+//     as above (for Produce v12 and TxnOffsetCommit v5, transaction version
+//     2) or, with VerifyOnly, checked without a change: per partition none
+//     if it is in the transaction, TRANSACTION_ABORTABLE if not.
 //   - As in Kafka, if any partition names a topic or partition that does
 //     not exist, nothing is added: those get UNKNOWN_TOPIC_OR_PARTITION and
 //     the others OPERATION_NOT_ATTEMPTED.

@@ -63,6 +63,25 @@ func (b *Broker) APIs() []API {
 	return apis
 }
 
+// Feature is a feature flag ApiVersions v3+ reports (KIP-584): the
+// levels this node supports, [MinVersion, MaxVersion], and the level the
+// cluster has finalized, which clients act on.
+type Feature struct {
+	Name       string
+	MinVersion int16
+	MaxVersion int16
+	Level      int16
+}
+
+// Features returns the feature flags the broker reports. Every node runs
+// the same levels, so the finalized level is fixed rather than voted.
+func (b *Broker) Features() []Feature {
+	// transaction.version 2 (KIP-890 part 2): EndTxn v5 bumps the epoch,
+	// Produce v12 and TxnOffsetCommit v5 add their partition to the
+	// transaction. Clients that ignore the feature stay on version 1.
+	return []Feature{{Name: "transaction.version", MinVersion: 0, MaxVersion: 2, Level: 2}}
+}
+
 // Handle serves one decoded request whose version the caller has checked
 // against APIs.
 func (b *Broker) Handle(ctx context.Context, req *Request) (kmsg.Response, error) {

@@ -14,8 +14,9 @@ package broker
 //     NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS.
 //   - v5 (KIP-890 part 2, transaction version 2): the epoch is bumped at
 //     every end and the answer carries the producer id and epoch to use
-//     next. Clients send v5 only when the finalized feature
-//     transaction.version is 2, which Strata does not advertise yet.
+//     next; an abort with no transaction running succeeds and bumps it
+//     too. Clients send v5 when the finalized feature transaction.version
+//     is 2, which ApiVersions reports.
 //
 // KIPs: KIP-98 (v0), KIP-360 (v2), KIP-482 (v3 flexible), KIP-588 (v2
 // PRODUCER_FENCED), KIP-890 (v4, v5).

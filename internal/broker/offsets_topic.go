@@ -14,6 +14,7 @@ import (
 	"github.com/stratalog/strata/internal/group"
 	"github.com/stratalog/strata/internal/partition"
 	"github.com/stratalog/strata/internal/recordbatch"
+	"github.com/stratalog/strata/internal/txn"
 )
 
 // offsetsTopic holds committed offsets and group metadata, in Kafka's own
@@ -99,10 +100,10 @@ func (s offsetsStore) Append(ctx context.Context, recs []group.Record) error {
 // AppendTxn writes the records as one transactional batch of the producer,
 // with base sequence 0 as Kafka's coordinator writes it: the partition
 // checks the epoch, not the sequence (Partition.AppendCoordinator).
-func (s offsetsStore) AppendTxn(ctx context.Context, producerID int64, epoch int16, recs []group.Record) error {
+func (s offsetsStore) AppendTxn(ctx context.Context, producerID int64, epoch int16, guard txn.Guard, recs []group.Record) error {
 	return s.appendBatch(ctx, recordbatch.BuildOptions{
 		BaseTimestamp: time.Now().UnixMilli(), ProducerID: producerID, ProducerEpoch: epoch, Transactional: true,
-	}, recordsOf(recs))
+	}, guard, recordsOf(recs))
 }
 
 func recordsOf(recs []group.Record) []recordbatch.Record {
@@ -141,12 +142,12 @@ type internalLog struct {
 // append writes the records as one uncompressed batch and waits until every
 // in-sync replica has it, as Kafka writes coordinator state with acks=all.
 func (s internalLog) append(ctx context.Context, rs []recordbatch.Record) error {
-	return s.appendBatch(ctx, recordbatch.BuildOptions{BaseTimestamp: time.Now().UnixMilli(), ProducerID: -1}, rs)
+	return s.appendBatch(ctx, recordbatch.BuildOptions{BaseTimestamp: time.Now().UnixMilli(), ProducerID: -1}, txn.Unverified, rs)
 }
 
 // appendBatch is append for a batch built with opts; a transactional one
-// goes in with Partition.AppendCoordinator.
-func (s internalLog) appendBatch(ctx context.Context, opts recordbatch.BuildOptions, rs []recordbatch.Record) error {
+// goes in with Partition.AppendCoordinator and guard.
+func (s internalLog) appendBatch(ctx context.Context, opts recordbatch.BuildOptions, guard txn.Guard, rs []recordbatch.Record) error {
 	batch, err := recordbatch.Build(opts, rs)
 	if err != nil {
 		return err
@@ -157,7 +158,7 @@ func (s internalLog) appendBatch(ctx context.Context, opts recordbatch.BuildOpti
 	}
 	var res partition.AppendResult
 	if opts.Transactional {
-		res, err = s.p.AppendCoordinator(batch, h)
+		res, err = s.p.AppendCoordinator(batch, h, guard)
 	} else {
 		res, err = s.p.Append(batch, h, -1)
 	}

@@ -47,13 +47,20 @@ package broker
 //     more than one producer INVALID_PRODUCER_ID_MAPPING. Later batches of
 //     the transaction pay no round trip; non-transactional requests are
 //     not touched.
+//   - KIP-890 part 2 (transaction version 2, v12): the partitions are
+//     added to the transaction (AddPartitionsToTxn without VerifyOnly)
+//     instead of verified, whatever the setting; CONCURRENT_TRANSACTIONS
+//     (the last transaction's markers in flight) is retried for up to
+//     100 ms before the client gets NOT_ENOUGH_REPLICAS. A batch of a
+//     newer epoch than the producer's open transaction on the partition
+//     starts a new one rather than joining it.
 //   - A request to 64 partitions or more is appended by one goroutine per
 //     core (at most 4), each taking the partitions with one remainder of
 //     the partition number, so a partition named twice keeps its order.
 //
 // KIPs: KIP-74, KIP-98 (v3 transactional id, magic 2), KIP-467 (v8 record
 // errors), KIP-482 (v9 flexible), KIP-890 (verification; v11
-// TRANSACTION_ABORTABLE).
+// TRANSACTION_ABORTABLE; v12 implicit add).
 
 import (
 	"context"
@@ -407,8 +414,14 @@ type txnCheck struct {
 // is off). A batch that continues an ongoing transaction pays no round
 // trip. Transactional batches of more than one producer id or epoch are
 // INVALID_PRODUCER_ID_MAPPING, as in Kafka.
+//
+// From v12 (transaction version 2, KIP-890 part 2) the partitions are
+// added to the transaction instead of verified, whatever the setting:
+// the client sent no AddPartitionsToTxn, so without the add no marker
+// would end the transaction here.
 func (b *Broker) verifyProduce(r *kmsg.ProduceRequest, tops []produceTopic, version int16) [][]txnCheck {
-	if !b.settings().TransactionPartitionVerification() {
+	add := version >= 12
+	if !add && !b.settings().TransactionPartitionVerification() {
 		return nil
 	}
 	checks := make([][]txnCheck, len(r.Topics))
@@ -445,7 +458,7 @@ func (b *Broker) verifyProduce(r *kmsg.ProduceRequest, tops []produceTopic, vers
 		if err != nil {
 			continue // producePartition answers it
 		}
-		g, need, err := p.StartVerification(heads[k].ProducerID, now)
+		g, need, err := p.StartVerification(heads[k].ProducerID, heads[k].ProducerEpoch, now)
 		if err != nil {
 			continue
 		}
@@ -461,7 +474,7 @@ func (b *Broker) verifyProduce(r *kmsg.ProduceRequest, tops []produceTopic, vers
 	if node := b.txnCoordinator(*r.TransactionID); node < 0 {
 		errs = allErr(tps, kerr.CoordinatorNotAvailable)
 	} else {
-		errs = b.verifier.verify(node, *r.TransactionID, heads[0].ProducerID, heads[0].ProducerEpoch, tps)
+		errs = b.verifier.verify(node, *r.TransactionID, heads[0].ProducerID, heads[0].ProducerEpoch, add, tps)
 	}
 	for k, tp := range tps {
 		if err := errs[tp]; err != nil {

@@ -1,17 +1,28 @@
 package broker
 
-// TxnOffsetCommit (key 28), versions 0-4.
+// TxnOffsetCommit (key 28), versions 0-5.
 //
 // Behavior:
 //   - Sent by a transactional producer to the group coordinator after
 //     AddOffsetsToTxn added the group's __consumer_offsets partition to its
-//     transaction. The offsets are appended to that partition as one
+//     transaction (from v5, transaction version 2, the commit adds it
+//     itself). The offsets are appended to that partition as one
 //     transactional batch of the request's producer id and epoch
 //     (acks=all), and stay pending: OffsetFetch does not show them (with
 //     RequireStable it answers UNSTABLE_OFFSET_COMMIT for their partitions)
 //     until the transaction's COMMIT marker reaches the partition
 //     (WriteTxnMarkers); an ABORT marker discards them. A reload of the
 //     partition applies the same rule to what it replays.
+//   - KIP-890: with transaction.partition.verification.enable (default
+//     true), a commit that would start the producer's transaction on the
+//     offsets partition is first verified with the transactional id's
+//     coordinator (AddPartitionsToTxn VerifyOnly, batched as Produce's);
+//     from v5 the partition is added instead, whatever the setting. A
+//     partition not in the transaction is TRANSACTION_ABORTABLE from v4,
+//     INVALID_TXN_STATE below; a fenced producer INVALID_PRODUCER_EPOCH;
+//     CONCURRENT_TRANSACTIONS as the coordinator answers it; a coordinator
+//     that cannot answer COORDINATOR_NOT_AVAILABLE. Every partition of the
+//     request gets the one answer and nothing is appended.
 //   - Errors, as Kafka's group coordinator: NOT_COORDINATOR,
 //     COORDINATOR_LOAD_IN_PROGRESS; COORDINATOR_NOT_AVAILABLE for a dead
 //     group or a failed append; v3+ carries the member: FENCED_INSTANCE_ID,
@@ -20,22 +31,77 @@ package broker
 //     commit); per partition UNKNOWN_TOPIC_OR_PARTITION and
 //     OFFSET_METADATA_TOO_LARGE; INVALID_PRODUCER_EPOCH when the producer's
 //     epoch on the partition is newer (a fenced producer).
-//   - The coordinator does not yet verify with the transaction coordinator
-//     that the partition is in the transaction (KIP-890 part 1 for v4);
-//     TRANSACTION_ABORTABLE is never answered.
 //   - A group that does not exist is created, as Kafka does.
 //
 // KIPs: KIP-98 (v0), KIP-360 (v2), KIP-447 (v3 member and generation),
-// KIP-482 (v3 flexible), KIP-890 (v4).
+// KIP-482 (v3 flexible), KIP-890 (v4 TRANSACTION_ABORTABLE, v5 implicit
+// add).
 
 import (
 	"context"
+	"errors"
+	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/internal/txn"
 )
 
-func init() {
-	register(28, 0, 4, func(b *Broker, ctx context.Context, req *Request) (kmsg.Response, error) {
-		return b.groups.TxnOffsetCommit(ctx, req.Body.(*kmsg.TxnOffsetCommitRequest)), nil
-	})
+func init() { register(28, 0, 5, (*Broker).handleTxnOffsetCommit) }
+
+func (b *Broker) handleTxnOffsetCommit(ctx context.Context, req *Request) (kmsg.Response, error) {
+	r := req.Body.(*kmsg.TxnOffsetCommitRequest)
+	guard, err := b.verifyTxnOffsets(r, req.Version)
+	if err == nil {
+		return b.groups.TxnOffsetCommit(ctx, r, guard), nil
+	}
+	resp := r.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
+	code := b.errorCode(err)
+	for _, t := range r.Topics {
+		rt := kmsg.NewTxnOffsetCommitResponseTopic()
+		rt.Topic = t.Topic
+		for _, p := range t.Partitions {
+			rp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
+			rp.Partition, rp.ErrorCode = p.Partition, code
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp, nil
+}
+
+// verifyTxnOffsets verifies (v5: adds) the group's offsets partition with
+// the transaction coordinator when the commit would start the producer's
+// transaction there, and returns the guard the append must carry. A
+// partition not led here is left to the group coordinator to answer.
+func (b *Broker) verifyTxnOffsets(r *kmsg.TxnOffsetCommitRequest, version int16) (txn.Guard, error) {
+	add := version >= 5
+	if !add && !b.settings().TransactionPartitionVerification() {
+		return txn.Unverified, nil
+	}
+	tp := txn.TopicPartition{Topic: offsetsTopic, Partition: b.groups.PartitionFor(r.Group)}
+	p, err := b.parts.Get(tp.Topic, tp.Partition)
+	if err != nil {
+		return txn.Unverified, nil
+	}
+	g, need, err := p.StartVerification(r.ProducerID, r.ProducerEpoch, time.Now().UnixMilli())
+	if err != nil || !need {
+		return g, nil
+	}
+	node := b.txnCoordinator(r.TransactionalID)
+	if node < 0 {
+		return g, kerr.CoordinatorNotAvailable
+	}
+	err = b.verifier.verify(node, r.TransactionalID, r.ProducerID, r.ProducerEpoch, add, []txn.TopicPartition{tp})[tp]
+	switch {
+	case err == nil:
+		return g, nil
+	case errors.Is(err, kerr.TransactionAbortable) && version < 4:
+		return g, kerr.InvalidTxnState
+	case errors.Is(err, kerr.NetworkException), errors.Is(err, kerr.NotCoordinator),
+		errors.Is(err, kerr.CoordinatorLoadInProgress):
+		return g, kerr.CoordinatorNotAvailable
+	}
+	return g, err
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -15,9 +16,11 @@ import (
 // txnVerifier asks transaction coordinators, with AddPartitionsToTxn v4
 // VerifyOnly, whether partitions are in their producers' ongoing
 // transactions before a partition leader appends a transaction's first
-// batch (KIP-890 part 1, Kafka's AddPartitionsToTxnManager). Verifications
-// for one coordinator node are batched: one request per node is in flight,
-// and those that arrive meanwhile go together in the next.
+// batch (KIP-890 part 1, Kafka's AddPartitionsToTxnManager); for clients
+// of transaction version 2 (Produce v12, TxnOffsetCommit v5) it adds them
+// instead (KIP-890 part 2). Requests for one coordinator node are batched:
+// one request per node is in flight, and those that arrive meanwhile go
+// together in the next.
 //
 // No goroutine of its own: the caller that finds a node idle sends its
 // request, and hands the next one to a caller waiting for it. Every round
@@ -34,7 +37,12 @@ type txnVerifier struct {
 type verifyTxn struct {
 	producerID int64
 	epoch      int16
-	waiters    []*verifyWaiter
+	// add: at least one waiter wants its partitions added, not only
+	// verified. A request carries an id once, so an add takes the
+	// verifications of the same producer and epoch with it; one producer
+	// epoch speaks one transaction version, so they do not mix in practice.
+	add     bool
+	waiters []*verifyWaiter
 }
 
 type verifyWaiter struct {
@@ -55,14 +63,56 @@ func newTxnVerifier(send func(context.Context, int32, *kmsg.AddPartitionsToTxnRe
 	return &txnVerifier{send: send, pending: make(map[int32]map[string]*verifyTxn), busy: make(map[int32]bool)}
 }
 
+// An add answered CONCURRENT_TRANSACTIONS (the last transaction's markers
+// are still being written, which with transaction version 2 is the normal
+// case right after EndTxn) is retried here before the client hears of it:
+// a client retry costs a metadata refresh. Kafka's
+// add.partitions.to.txn.retry.backoff.ms and
+// add.partitions.to.txn.retry.backoff.max.ms.
+const (
+	addRetryBackoff = 20 * time.Millisecond
+	addRetryMax     = 100 * time.Millisecond
+)
+
 // verify asks coordinator node whether tps are in transaction id of
-// producerID at epoch and returns the coordinator's error per partition
+// producerID at epoch, or with add adds them to it (retrying
+// CONCURRENT_TRANSACTIONS for up to addRetryMax), and returns the
+// coordinator's error per partition
 // (absent: verified), as Kafka's AddPartitionsToTxnManager maps them:
 // PRODUCER_FENCED is INVALID_PRODUCER_EPOCH, a failed round trip
 // NETWORK_EXCEPTION. A newer epoch of the same id waiting for the same
 // node fails the older one with INVALID_PRODUCER_EPOCH; another producer
 // id of the same epoch fails the older with NETWORK_EXCEPTION.
-func (v *txnVerifier) verify(node int32, id string, producerID int64, epoch int16, tps []txn.TopicPartition) map[txn.TopicPartition]error {
+func (v *txnVerifier) verify(node int32, id string, producerID int64, epoch int16, add bool, tps []txn.TopicPartition) map[txn.TopicPartition]error {
+	errs := v.ask(node, id, producerID, epoch, add, tps)
+	if !add {
+		return errs
+	}
+	deadline := time.Now().Add(addRetryMax)
+	for backoff := addRetryBackoff; ; backoff *= 2 {
+		var again []txn.TopicPartition
+		for _, tp := range tps {
+			if errors.Is(errs[tp], kerr.ConcurrentTransactions) {
+				again = append(again, tp)
+			}
+		}
+		if len(again) == 0 || time.Now().Add(backoff).After(deadline) {
+			return errs
+		}
+		time.Sleep(backoff)
+		res := v.ask(node, id, producerID, epoch, add, again)
+		for _, tp := range again {
+			if err := res[tp]; err != nil {
+				errs[tp] = err
+			} else {
+				delete(errs, tp)
+			}
+		}
+	}
+}
+
+// ask is one round of verify: it joins the node's next request.
+func (v *txnVerifier) ask(node int32, id string, producerID int64, epoch int16, add bool, tps []txn.TopicPartition) map[txn.TopicPartition]error {
 	w := &verifyWaiter{tps: tps, done: make(chan verifyResult, 2)}
 	v.mu.Lock()
 	batch := v.pending[node]
@@ -90,7 +140,7 @@ func (v *txnVerifier) verify(node int32, id string, producerID int64, epoch int1
 		t = &verifyTxn{producerID: producerID, epoch: epoch}
 		batch[id] = t
 	}
-	t.waiters = append(t.waiters, w)
+	t.waiters, t.add = append(t.waiters, w), t.add || add
 	if !v.busy[node] {
 		v.busy[node] = true
 		w.done <- verifyResult{send: true}
@@ -127,12 +177,11 @@ func (v *txnVerifier) flush(node int32) {
 
 // sendBatch sends one request for batch and answers its waiters.
 func (v *txnVerifier) sendBatch(node int32, batch map[string]*verifyTxn) {
-
 	req := kmsg.NewPtrAddPartitionsToTxnRequest()
 	req.Version = 4
 	for id, t := range batch {
 		rt := kmsg.NewAddPartitionsToTxnRequestTransaction()
-		rt.TransactionalID, rt.ProducerID, rt.ProducerEpoch, rt.VerifyOnly = id, t.producerID, t.epoch, true
+		rt.TransactionalID, rt.ProducerID, rt.ProducerEpoch, rt.VerifyOnly = id, t.producerID, t.epoch, !t.add
 		var tps []txn.TopicPartition
 		for _, w := range t.waiters {
 			tps = append(tps, w.tps...)

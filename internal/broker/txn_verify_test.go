@@ -60,7 +60,7 @@ func TestTxnVerifierBatches(t *testing.T) {
 	}
 	run := func(c call, wg *sync.WaitGroup) {
 		wg.Go(func() {
-			errs := v.verify(7, c.id, 1, c.epoch, tp(c.p))
+			errs := v.verify(7, c.id, 1, c.epoch, false, tp(c.p))
 			if got := errs[tp(c.p)[0]]; !errors.Is(got, c.want) && (got != nil || c.want != nil) {
 				t.Errorf("verify %+v: got %v, want %v", c, got, c.want)
 			}

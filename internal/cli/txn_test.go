@@ -161,7 +161,9 @@ func TestTxnAbortHanging(t *testing.T) {
 	defer cancel()
 	// Hanging transactions come from producers that write without their
 	// coordinator knowing: with KIP-890's verification off (as on a broker
-	// before it), "ghost" is such an id.
+	// before it) and Produce below v12 (which would add the partition),
+	// "ghost" is such an id.
+	old := newTestClient(t, addr, cluster.TxnV1())
 	off := "false"
 	if _, err := kadm.NewClient(cl).AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Name: "transaction.partition.verification.enable", Value: &off}}); err != nil {
 		t.Fatal(err)
@@ -178,7 +180,7 @@ func TestTxnAbortHanging(t *testing.T) {
 		if i == 0 {
 			values = []string{"h0", "h0"}
 		}
-		if err := p.Produce(ctx, cl, "hang", 0, &ghost, values...); err != nil {
+		if err := p.Produce(ctx, old, "hang", 0, &ghost, values...); err != nil {
 			t.Fatal(err)
 		}
 		ps[i] = p

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/stratalog/strata/internal/txn"
 )
 
 // Store is one __consumer_offsets partition as the coordinator sees it.
@@ -20,9 +22,11 @@ type Store interface {
 	// (durability is the log's).
 	Append(ctx context.Context, recs []Record) error
 	// AppendTxn appends recs as one transactional batch of the producer id
-	// and epoch, as Append. An epoch below the producer's on the partition
-	// is an error wrapping kerr.InvalidProducerEpoch.
-	AppendTxn(ctx context.Context, producerID int64, epoch int16, recs []Record) error
+	// and epoch, as Append, with the guard of the transaction's verification
+	// (txn.Guard; txn.Unverified: none). An epoch below the producer's on
+	// the partition is an error wrapping kerr.InvalidProducerEpoch; a guard
+	// the partition no longer holds one wrapping kerr.InvalidTxnState.
+	AppendTxn(ctx context.Context, producerID int64, epoch int16, guard txn.Guard, recs []Record) error
 	// Replay calls fn for every record from the log start, in order, and
 	// once for every transaction marker. A nil value is a tombstone.
 	Replay(ctx context.Context, fn func(LogRecord) error) error

@@ -12,6 +12,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/goleak"
+
+	"github.com/stratalog/strata/internal/txn"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -27,7 +29,7 @@ func (s *memStore) Append(_ context.Context, recs []Record) error {
 	return s.add(-1, false, recs)
 }
 
-func (s *memStore) AppendTxn(_ context.Context, producerID int64, _ int16, recs []Record) error {
+func (s *memStore) AppendTxn(_ context.Context, producerID int64, _ int16, _ txn.Guard, recs []Record) error {
 	return s.add(producerID, true, recs)
 }
 

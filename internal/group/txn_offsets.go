@@ -7,6 +7,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/internal/txn"
 )
 
 // ValidateTxnCommit checks who may commit offsets in a transaction, as
@@ -79,7 +81,9 @@ func (g *Group) HasPendingTxnOffset(tp TopicPartition) bool {
 // ValidateTxnCommit's; partitions are checked as in OffsetCommit. The
 // append's INVALID_PRODUCER_EPOCH (a producer fenced on the partition)
 // is answered as it is; other append failures COORDINATOR_NOT_AVAILABLE.
-func (c *Coordinator) TxnOffsetCommit(ctx context.Context, req *kmsg.TxnOffsetCommitRequest) *kmsg.TxnOffsetCommitResponse {
+// guard is the transaction's verification with the transaction
+// coordinator (txn.Unverified: none), which the append passes on.
+func (c *Coordinator) TxnOffsetCommit(ctx context.Context, req *kmsg.TxnOffsetCommitRequest, guard txn.Guard) *kmsg.TxnOffsetCommitResponse {
 	resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
 	codes := make([][]int16, len(req.Topics))
 	for i, t := range req.Topics {
@@ -105,7 +109,7 @@ func (c *Coordinator) TxnOffsetCommit(ctx context.Context, req *kmsg.TxnOffsetCo
 		if len(recs) == 0 {
 			return
 		}
-		if err := s.AppendTxn(context.WithoutCancel(ctx), req.ProducerID, req.ProducerEpoch, recs); err != nil {
+		if err := s.AppendTxn(context.WithoutCancel(ctx), req.ProducerID, req.ProducerEpoch, guard, recs); err != nil {
 			c.logger.Error("append transactional offset commit to __consumer_offsets", "group", g.ID, "producer_id", req.ProducerID, "err", err)
 			code := kerr.CoordinatorNotAvailable.Code
 			if errors.Is(err, kerr.InvalidProducerEpoch) {

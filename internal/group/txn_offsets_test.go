@@ -9,6 +9,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/internal/txn"
 )
 
 func txnCommitReq(group string, producerID int64, part int32, offset int64) *kmsg.TxnOffsetCommitRequest {
@@ -24,7 +26,7 @@ func txnCommitReq(group string, producerID int64, part int32, offset int64) *kms
 
 func txnCommitCode(t *testing.T, c *Coordinator, r *kmsg.TxnOffsetCommitRequest) int16 {
 	t.Helper()
-	resp := c.TxnOffsetCommit(context.Background(), r)
+	resp := c.TxnOffsetCommit(context.Background(), r, txn.Unverified)
 	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
 		t.Fatalf("txn commit response shape: %+v", resp)
 	}

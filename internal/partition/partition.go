@@ -276,11 +276,11 @@ func (p *Partition) AppendVerified(batch []byte, h recordbatch.Header, logAppend
 }
 
 // AppendCoordinator appends a batch a coordinator built (a transactional
-// offset commit): like Append, but the producer's sequence is not checked,
-// only its epoch (txn.ProducerState.CheckCoordinator), as Kafka appends with
-// origin COORDINATOR.
-func (p *Partition) AppendCoordinator(batch []byte, h recordbatch.Header) (AppendResult, error) {
-	return p.append(batch, h, -1, txn.Unverified, true)
+// offset commit): like AppendVerified, but the producer's sequence is not
+// checked, only its epoch (txn.ProducerState.CheckCoordinator), as Kafka
+// appends with origin COORDINATOR.
+func (p *Partition) AppendCoordinator(batch []byte, h recordbatch.Header, g txn.Guard) (AppendResult, error) {
+	return p.append(batch, h, -1, g, true)
 }
 
 func (p *Partition) append(batch []byte, h recordbatch.Header, logAppendTime int64, g txn.Guard, coordinator bool) (AppendResult, error) {
@@ -292,7 +292,11 @@ func (p *Partition) append(batch []byte, h recordbatch.Header, logAppendTime int
 	}
 	res.LeaderEpoch = p.epoch
 	if coordinator {
-		if err := p.producers.CheckCoordinator(h); err != nil {
+		err := p.producers.CheckCoordinator(h)
+		if err == nil {
+			err = p.producers.CheckVerified(h, g)
+		}
+		if err != nil {
 			p.mu.Unlock()
 			return res, err
 		}
@@ -953,16 +957,17 @@ func (p *Partition) EndOffsetForEpoch(epoch int32) (int32, int64) {
 }
 
 // StartVerification returns, as the leader, the guard a transactional
-// batch of producerID is appended with (AppendVerified), and whether the
-// transaction coordinator must first confirm that the partition is in the
-// producer's transaction (txn.ProducerState.StartVerification).
-func (p *Partition) StartVerification(producerID, nowMs int64) (txn.Guard, bool, error) {
+// batch of producerID at epoch is appended with (AppendVerified), and
+// whether the transaction coordinator must first confirm that the
+// partition is in the producer's transaction
+// (txn.ProducerState.StartVerification).
+func (p *Partition) StartVerification(producerID int64, epoch int16, nowMs int64) (txn.Guard, bool, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.role != roleLeader {
 		return txn.Unverified, false, errNotLeader
 	}
-	g, need := p.producers.StartVerification(producerID, nowMs)
+	g, need := p.producers.StartVerification(producerID, epoch, nowMs)
 	return g, need, nil
 }
 

@@ -552,6 +552,34 @@ func TestEndTxnEpochBump(t *testing.T) {
 	}
 }
 
+// TestEndTxnEmptyAbortV2 checks that with transaction version 2 an abort
+// at the current epoch with no transaction running (a client whose
+// produces all failed) succeeds and bumps the epoch, from Empty and after
+// a completed transaction, while a commit there stays INVALID_TXN_STATE
+// and a version 1 abort too.
+func TestEndTxnEmptyAbortV2(t *testing.T) {
+	h := newCoordHarness(t)
+	r := h.init("tx", -1, -1)
+	pid, ep := r.ProducerID, r.ProducerEpoch
+	wantErr(t, "v1 abort in Empty", h.end("tx", pid, ep, false, false).Err, kerr.InvalidTxnState)
+	wantErr(t, "v2 commit in Empty", h.end("tx", pid, ep, true, true).Err, kerr.InvalidTxnState)
+	if r := h.end("tx", pid, ep, false, true); r.Err != nil || r.ProducerEpoch != ep+1 {
+		t.Fatalf("v2 abort in Empty: got %+v, want epoch %d", r, ep+1)
+	}
+	if m := h.state("tx"); m.State != CompleteAbort || m.ProducerEpoch != ep+1 {
+		t.Fatalf("after the empty abort: got %+v", m)
+	}
+	if r := h.end("tx", pid, ep, false, true); r.Err != nil || r.ProducerEpoch != ep+1 {
+		t.Fatalf("retry of the empty abort: got %+v, want epoch %d", r, ep+1)
+	}
+	if r := h.end("tx", pid, ep+1, false, true); r.Err != nil || r.ProducerEpoch != ep+2 {
+		t.Fatalf("abort after CompleteAbort: got %+v, want epoch %d", r, ep+2)
+	}
+	if len(h.markers) != 0 {
+		t.Fatalf("got markers %+v for transactions without partitions", h.markers)
+	}
+}
+
 func TestEndTxnEpochOverflow(t *testing.T) {
 	h := newCoordHarness(t)
 	m := emptyAt(7, maxEpoch-2)

@@ -123,6 +123,7 @@ const (
 
 type verification struct {
 	guard     Guard
+	epoch     int16 // the producer epoch verified
 	createdMs int64
 }
 
@@ -235,17 +236,18 @@ func (s *ProducerState) Check(h recordbatch.Header) (*BatchMeta, error) {
 }
 
 // StartVerification returns the guard producerID's next transactional
-// batch must be appended with: OngoingGuard if its transaction is ongoing
-// here, else the guard of its verification in progress, created now if
-// there is none (Kafka's maybeStartTransactionVerification). need says
-// the coordinator must be asked.
-func (s *ProducerState) StartVerification(producerID, nowMs int64) (g Guard, need bool) {
-	if _, ongoing := s.txns[producerID]; ongoing {
+// batch of epoch must be appended with: OngoingGuard if its transaction is
+// ongoing here at that epoch, else the guard of its verification in
+// progress, created now if there is none (Kafka's
+// maybeStartTransactionVerification). need says the coordinator must be
+// asked.
+func (s *ProducerState) StartVerification(producerID int64, epoch int16, nowMs int64) (g Guard, need bool) {
+	if s.ongoingAt(producerID, epoch) {
 		return OngoingGuard, false
 	}
 	v, ok := s.verifying[producerID]
-	if !ok {
-		v = verification{guard: Guard(lastGuard.Add(1) + uint64(OngoingGuard)), createdMs: nowMs}
+	if !ok || v.epoch != epoch {
+		v = verification{guard: Guard(lastGuard.Add(1) + uint64(OngoingGuard)), epoch: epoch, createdMs: nowMs}
 		s.verifying[producerID] = v
 	}
 	return v.guard, true
@@ -259,13 +261,23 @@ func (s *ProducerState) CheckVerified(h recordbatch.Header, g Guard) error {
 	if g == Unverified || !h.Transactional() || h.Control() {
 		return nil
 	}
-	if _, ongoing := s.txns[h.ProducerID]; ongoing {
+	if s.ongoingAt(h.ProducerID, h.ProducerEpoch) {
 		return nil
 	}
 	if v, ok := s.verifying[h.ProducerID]; ok && v.guard == g && g != OngoingGuard {
 		return nil
 	}
 	return fmt.Errorf("producer %d: the partition was not verified to be in an ongoing transaction: %w", h.ProducerID, kerr.InvalidTxnState)
+}
+
+// ongoingAt reports whether producerID's transaction is ongoing here at
+// epoch. With transaction version 2 the epoch bumps at every end, so a
+// batch of a newer epoch belongs to the next transaction even while the
+// last one's marker has not arrived: it must be added to it, not joined
+// to the open one.
+func (s *ProducerState) ongoingAt(producerID int64, epoch int16) bool {
+	_, ongoing := s.txns[producerID]
+	return ongoing && s.producers[producerID].epoch == epoch
 }
 
 // CheckCoordinator decides whether a coordinator may append its own
@@ -322,19 +334,21 @@ func (s *ProducerState) Update(h recordbatch.Header, timestampMs int64) {
 	if h.ProducerID < 0 {
 		return
 	}
-	if h.Transactional() {
-		// The transaction started or ended: its verification is spent.
-		delete(s.verifying, h.ProducerID)
-	}
-	if h.Transactional() && !h.Control() {
-		if _, ongoing := s.txns[h.ProducerID]; !ongoing {
-			s.txns[h.ProducerID] = h.BaseOffset
-		}
-	}
 	p := s.producers[h.ProducerID]
 	if p == nil {
 		p = &producer{epoch: noProducerEpoch, coordinatorEpoch: -1}
 		s.producers[h.ProducerID] = p
+	}
+	_, ongoing := s.txns[h.ProducerID]
+	// The transaction started or ended: its verification is spent. Only
+	// a verification of a newer epoch than the ongoing transaction's
+	// survives its marker: with transaction version 2 that marker carries
+	// the bumped epoch the next transaction, verified meanwhile, uses.
+	if v, ok := s.verifying[h.ProducerID]; ok && h.Transactional() && !(h.Control() && ongoing && v.epoch > p.epoch) {
+		delete(s.verifying, h.ProducerID)
+	}
+	if h.Transactional() && !h.Control() && !ongoing {
+		s.txns[h.ProducerID] = h.BaseOffset
 	}
 	if h.ProducerEpoch != p.epoch {
 		p.epoch = h.ProducerEpoch

@@ -500,11 +500,11 @@ func TestVerificationGuard(t *testing.T) {
 			t.Fatalf("%s: got %v, want %v", what, err, want)
 		}
 	}
-	g, need := h.s.StartVerification(1, 0)
+	g, need := h.s.StartVerification(1, 0, 0)
 	if !need || g == Unverified || g == OngoingGuard {
 		t.Fatalf("StartVerification of a producer without a transaction: got (%d, %v), want a new guard", g, need)
 	}
-	if again, _ := h.s.StartVerification(1, 0); again != g {
+	if again, _ := h.s.StartVerification(1, 0, 0); again != g {
 		t.Fatalf("a second StartVerification: got guard %d, want the pending %d", again, g)
 	}
 	check("no guard", first, OngoingGuard, kerr.InvalidTxnState)
@@ -513,20 +513,35 @@ func TestVerificationGuard(t *testing.T) {
 	check("not transactional", ok(1, 0, 0, 1).b.header(), OngoingGuard, nil)
 	check("its guard", first, g, nil)
 	h.do(0, txnStep(1, 0, 1))
-	if g2, need := h.s.StartVerification(1, 0); need || g2 != OngoingGuard {
+	if g2, need := h.s.StartVerification(1, 0, 0); need || g2 != OngoingGuard {
 		t.Fatalf("StartVerification in an ongoing transaction: got (%d, %v), want (OngoingGuard, false)", g2, need)
 	}
 	check("continuing the transaction", txnStep(1, 1, 1).b.header(), OngoingGuard, nil)
+	// Transaction version 2: a newer epoch is the next transaction, even
+	// before the last one's marker arrives; it must be verified (added).
+	next := batch{pid: 1, epoch: 1, seq: 0, count: 1, attrs: attrTransactional}.header()
+	if g, need := h.s.StartVerification(1, 1, 0); !need || g == OngoingGuard {
+		t.Fatalf("StartVerification of a newer epoch: got (%d, %v), want a new guard", g, need)
+	}
+	check("a newer epoch joining the open transaction", next, OngoingGuard, kerr.InvalidTxnState)
 
 	// A verification in flight when the abort marker lands is spent.
 	h.endTxn(1, 0, recordbatch.EndTxnMarker{})
-	g3, _ := h.s.StartVerification(1, 0)
+	g3, _ := h.s.StartVerification(1, 0, 0)
 	h.s.Update(marker(1, 0), 0) // another marker (a retry) in between
 	check("a guard from before a marker", txnStep(1, 1, 1).b.header(), g3, kerr.InvalidTxnState)
 
-	g4, _ := h.s.StartVerification(1, 0)
+	g4, _ := h.s.StartVerification(1, 0, 0)
 	h.s.Expire(100, 100)
 	check("an expired guard", txnStep(1, 1, 1).b.header(), g4, kerr.InvalidTxnState)
+
+	// Transaction version 2: the next transaction (epoch 1) verified while
+	// the last one's marker, which carries epoch 1, was on its way keeps
+	// its guard; a verification of the ended epoch does not.
+	h.do(0, txnStep(2, 0, 1))
+	g5, _ := h.s.StartVerification(2, 1, 0)
+	h.endTxn(2, 1, recordbatch.EndTxnMarker{Commit: true})
+	check("the next epoch verified before the marker", batch{pid: 2, epoch: 1, count: 1, attrs: attrTransactional}.header(), g5, nil)
 }
 
 // TestLastBatches: a producer's last data offset in its current epoch, -1

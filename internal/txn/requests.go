@@ -283,6 +283,11 @@ func (c *Coordinator) EndTxn(token uint64, req EndTxnRequest, nowMs int64) {
 			validEpoch = retryOnBump || retryOnOverflow
 		}
 	}
+	// Version 2: an abort at the current epoch with no transaction running
+	// is a client whose produces all failed clearing what they may have
+	// added; it ends like any transaction, bumping the epoch.
+	emptyAbort := req.BumpEpoch && !req.Commit && req.ProducerEpoch == m.ProducerEpoch &&
+		(m.State == Empty || m.State == CompleteCommit || m.State == CompleteAbort)
 	prepared, completed, verb := PrepareAbort, CompleteAbort, "abort"
 	if req.Commit {
 		prepared, completed, verb = PrepareCommit, CompleteCommit, "commit"
@@ -290,11 +295,11 @@ func (c *Coordinator) EndTxn(token uint64, req EndTxnRequest, nowMs int64) {
 	switch {
 	case m.ProducerID != req.ProducerID && !retryOnOverflow:
 		c.reply(token, fmt.Errorf("transactional id %q does not have producer id %d: %w", id, req.ProducerID, kerr.InvalidProducerIDMapping))
-	case !validEpoch:
+	case !validEpoch && !emptyAbort:
 		c.reply(token, fmt.Errorf("transactional id %q has epoch %d, not %d: %w", id, m.ProducerEpoch, req.ProducerEpoch, kerr.ProducerFenced))
 	case e.pending != nil:
 		c.reply(token, concurrent(id))
-	case m.State == Ongoing:
+	case m.State == Ongoing, emptyAbort:
 		c.prepareEnd(e, epoch, token, req, prepared, nowMs)
 	case m.State == completed: // a retry
 		c.replyIDs(token, m.ProducerID, m.ProducerEpoch)

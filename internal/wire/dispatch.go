@@ -22,6 +22,7 @@ var apiVersionsRange = broker.API{Key: 18, MinVersion: 0, MaxVersion: 4}
 // the connection with.
 type Handler interface {
 	APIs() []broker.API
+	Features() []broker.Feature
 	Handle(ctx context.Context, req *broker.Request) (kmsg.Response, error)
 }
 
@@ -31,6 +32,7 @@ type Dispatcher struct {
 	handler  Handler
 	logger   *slog.Logger
 	apis     []broker.API // sorted by key, ApiVersions included
+	features []broker.Feature
 	byKey    map[int16]broker.API
 	observer Observer
 }
@@ -42,7 +44,7 @@ type Observer interface {
 
 // NewDispatcher builds a dispatcher over h's API table.
 func NewDispatcher(h Handler, logger *slog.Logger, obs Observer) *Dispatcher {
-	d := &Dispatcher{handler: h, logger: logger, byKey: make(map[int16]broker.API), observer: obs}
+	d := &Dispatcher{handler: h, logger: logger, byKey: make(map[int16]broker.API), observer: obs, features: h.Features()}
 	for _, a := range append(h.APIs(), apiVersionsRange) {
 		d.byKey[a.Key] = a
 	}
@@ -116,39 +118,60 @@ func (d *Dispatcher) Serve(ctx context.Context, conn *broker.ConnInfo, frame, ds
 }
 
 // serveAPIVersions answers ApiVersions. A version above the highest served is
-// answered, as Kafka does, in version 0 with UNSUPPORTED_VERSION and the full
-// table, so the client can retry with a version it shares with us.
+// answered, as Kafka does (KIP-511), in version 0 with UNSUPPORTED_VERSION and
+// only ApiVersions' own range, so the client retries with a version it shares
+// with us and learns the table and the features from that answer: a client
+// that kept a full table from the v0 answer would never see the features.
 func (d *Dispatcher) serveAPIVersions(h Header, rest, dst []byte) ([]byte, error) {
 	resp := kmsg.NewPtrApiVersionsResponse()
 	version := h.APIVersion
 	if version < apiVersionsRange.MinVersion || version > apiVersionsRange.MaxVersion {
-		version = 0
 		resp.ErrorCode = kerr.UnsupportedVersion.Code
-	} else {
-		req := kmsg.NewPtrApiVersionsRequest()
-		req.SetVersion(version)
-		var err error
-		if req.IsFlexible() {
-			if rest, err = skipTags(rest); err != nil {
-				return nil, err
-			}
+		resp.ApiKeys = []kmsg.ApiVersionsResponseApiKey{{
+			ApiKey: apiVersionsRange.Key, MinVersion: apiVersionsRange.MinVersion, MaxVersion: apiVersionsRange.MaxVersion,
+		}}
+		return d.appendAPIVersions(h, 0, resp, dst), nil
+	}
+	req := kmsg.NewPtrApiVersionsRequest()
+	req.SetVersion(version)
+	var err error
+	if req.IsFlexible() {
+		if rest, err = skipTags(rest); err != nil {
+			return nil, err
 		}
-		if err := req.ReadFrom(rest); err != nil {
-			return nil, fmt.Errorf("%w: ApiVersions v%d body: %v", ErrMalformed, version, err)
-		}
+	}
+	if err := req.ReadFrom(rest); err != nil {
+		return nil, fmt.Errorf("%w: ApiVersions v%d body: %v", ErrMalformed, version, err)
 	}
 	for _, a := range d.apis {
 		resp.ApiKeys = append(resp.ApiKeys, kmsg.ApiVersionsResponseApiKey{
 			ApiKey: a.Key, MinVersion: a.MinVersion, MaxVersion: a.MaxVersion,
 		})
 	}
+	// The features are tagged fields of v3+; a client reads them only
+	// with a finalized features epoch other than -1. The levels never
+	// change while the process runs, so the epoch is constant.
+	for _, f := range d.features {
+		resp.SupportedFeatures = append(resp.SupportedFeatures, kmsg.ApiVersionsResponseSupportedFeature{
+			Name: f.Name, MinVersion: f.MinVersion, MaxVersion: f.MaxVersion,
+		})
+		resp.FinalizedFeatures = append(resp.FinalizedFeatures, kmsg.ApiVersionsResponseFinalizedFeature{
+			Name: f.Name, MinVersionLevel: f.Level, MaxVersionLevel: f.Level,
+		})
+		resp.FinalizedFeaturesEpoch = 1
+	}
+	return d.appendAPIVersions(h, version, resp, dst), nil
+}
+
+// appendAPIVersions appends resp, in version, as the answer to h.
+func (d *Dispatcher) appendAPIVersions(h Header, version int16, resp *kmsg.ApiVersionsResponse, dst []byte) []byte {
 	resp.SetVersion(version)
 	if d.observer != nil {
 		d.observer.Observe(h.APIKey, h.APIVersion, 0, nil)
 	}
 	// ApiVersions responses always use header version 0 (KIP-511), so a
 	// client that does not yet know our versions can read them.
-	return appendFrame(dst, h.CorrelationID, resp, false), nil
+	return appendFrame(dst, h.CorrelationID, resp, false)
 }
 
 // appendFrame appends size prefix, response header and body.

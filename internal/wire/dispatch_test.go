@@ -22,6 +22,10 @@ func (h *echoHandler) APIs() []broker.API {
 	return []broker.API{{Key: 0, MinVersion: 3, MaxVersion: 12}, {Key: 3, MinVersion: 0, MaxVersion: 12}}
 }
 
+func (h *echoHandler) Features() []broker.Feature {
+	return []broker.Feature{{Name: "transaction.version", MinVersion: 0, MaxVersion: 2, Level: 2}}
+}
+
 func (h *echoHandler) Handle(_ context.Context, req *broker.Request) (kmsg.Response, error) {
 	h.calls++
 	if req.Key == 0 {
@@ -129,8 +133,18 @@ func TestAPIVersions(t *testing.T) {
 		if av.ErrorCode != 0 || len(av.ApiKeys) != 3 {
 			t.Fatalf("v%d: got error %d and %d keys, want 0 and 3", v, av.ErrorCode, len(av.ApiKeys))
 		}
+		// The features are tagged fields of v3+.
+		wantFeatures := 0
+		if v >= 3 {
+			wantFeatures = 1
+		}
+		if len(av.SupportedFeatures) != wantFeatures || len(av.FinalizedFeatures) != wantFeatures ||
+			wantFeatures == 1 && (av.FinalizedFeatures[0].MaxVersionLevel != 2 || av.FinalizedFeaturesEpoch < 0) {
+			t.Fatalf("v%d: features %+v, finalized %+v (epoch %d)", v, av.SupportedFeatures, av.FinalizedFeatures, av.FinalizedFeaturesEpoch)
+		}
 	}
-	// Too new: answered in v0 with UNSUPPORTED_VERSION and the table.
+	// Too new: answered in v0 with UNSUPPORTED_VERSION and ApiVersions'
+	// own range only (KIP-511), as Kafka answers.
 	frame := requestFrame(kmsg.NewPtrApiVersionsRequest(), 9)
 	binary.BigEndian.PutUint16(frame[2:], 77)
 	fr, err := d.Serve(context.Background(), &broker.ConnInfo{}, frame, nil)
@@ -142,8 +156,8 @@ func TestAPIVersions(t *testing.T) {
 	if err := av.ReadFrom(resp[8:]); err != nil {
 		t.Fatal(err)
 	}
-	if av.ErrorCode != kerr.UnsupportedVersion.Code || len(av.ApiKeys) != 3 {
-		t.Fatalf("got error %d with %d keys, want UNSUPPORTED_VERSION with 3", av.ErrorCode, len(av.ApiKeys))
+	if av.ErrorCode != kerr.UnsupportedVersion.Code || len(av.ApiKeys) != 1 || av.ApiKeys[0].ApiKey != 18 || av.ApiKeys[0].MaxVersion != 4 {
+		t.Fatalf("got error %d with keys %+v, want UNSUPPORTED_VERSION with ApiVersions 0-4", av.ErrorCode, av.ApiKeys)
 	}
 }
 

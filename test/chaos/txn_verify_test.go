@@ -8,6 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/stratalog/strata/test/cluster"
@@ -16,8 +17,8 @@ import (
 // TestTxnVerifyAcrossNodes checks KIP-890 verification on a 3-node
 // cluster where the transaction's coordinator and the partition's leader
 // are different nodes: the leader asks the coordinator over the Kafka
-// protocol, refuses a batch to a partition not in the transaction and
-// takes it once AddPartitionsToTxn added it.
+// protocol, refuses a batch of Produce v11 to a partition not in the
+// transaction, and adds the partition for Produce v12 (KIP-890 part 2).
 func TestTxnVerifyAcrossNodes(t *testing.T) {
 	c := startCluster(t, 3, newNetwork(1), settings)
 	cl := c.client(t)
@@ -60,24 +61,22 @@ func TestTxnVerifyAcrossNodes(t *testing.T) {
 		return false
 	})
 	p := &cluster.TxnProducer{ID: ir.ProducerID, Epoch: ir.ProducerEpoch}
-	produce := func(v string) error {
-		return p.Produce(ctx, cl.Broker(int(leader)), topic, part, kmsg.StringPtr(id), v)
+	produce := func(via *kgo.Client, v string) error {
+		return p.Produce(ctx, via.Broker(int(leader)), topic, part, kmsg.StringPtr(id), v)
 	}
-	if err := produce("late"); !errors.Is(err, kerr.TransactionAbortable) {
-		t.Fatalf("produce to partition %d on node %d, not in the transaction of coordinator %d: got %v, want TRANSACTION_ABORTABLE",
+	if err := produce(c.client(t, cluster.TxnV1()), "late"); !errors.Is(err, kerr.TransactionAbortable) {
+		t.Fatalf("Produce v11 to partition %d on node %d, not in the transaction of coordinator %d: got %v, want TRANSACTION_ABORTABLE",
 			part, leader, coord, err)
 	}
-	add := kmsg.NewPtrAddPartitionsToTxnRequest()
-	add.TransactionalID, add.ProducerID, add.ProducerEpoch = id, ir.ProducerID, ir.ProducerEpoch
-	add.Topics = []kmsg.AddPartitionsToTxnRequestTopic{{Topic: topic, Partitions: []int32{part}}}
-	ar, err := add.RequestWith(ctx, cl)
-	if err == nil && len(ar.Topics) == 1 && len(ar.Topics[0].Partitions) == 1 {
-		err = kerr.ErrorForCode(ar.Topics[0].Partitions[0].ErrorCode)
+	// Transaction version 2: Produce v12 adds the partition itself.
+	if err := produce(cl, "in"); err != nil {
+		t.Fatalf("Produce v12 to partition %d on node %d: %v", part, leader, err)
 	}
-	if err != nil {
-		t.Fatalf("AddPartitionsToTxn: %v", err)
+	txns, err := adm.DescribeTransactions(ctx, id)
+	if err == nil {
+		err = txns[id].Err
 	}
-	if err := produce("in"); err != nil {
-		t.Fatalf("produce to a partition in the transaction: %v", err)
+	if _, in := txns[id].Topics[topic][part]; err != nil || txns[id].State != "Ongoing" || !in {
+		t.Fatalf("DescribeTransactions: %v %+v, want Ongoing with partition %d", err, txns[id], part)
 	}
 }

@@ -9,9 +9,25 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 
 	"github.com/stratalog/strata/internal/recordbatch"
 )
+
+// TxnV1 caps a client at transaction version 1, as clients that ignore
+// the transaction.version feature are: Produce v11, EndTxn v4,
+// TxnOffsetCommit v4. franz-go then adds partitions and offsets
+// explicitly and keeps its epoch at EndTxn; and a TxnProducer's batches
+// sent through such a client are not added to any transaction by the
+// broker (Produce v12 would add them), so hand-made transactions known to
+// no coordinator stay possible with verification off.
+func TxnV1() kgo.Opt {
+	v := kversion.Stable()
+	v.SetMaxKeyVersion(0, 11)
+	v.SetMaxKeyVersion(26, 4)
+	v.SetMaxKeyVersion(28, 4)
+	return kgo.MaxVersions(v)
+}
 
 // TxnProducer writes transactional batches by hand, as a transactional
 // producer would, with a producer id from InitProducerId without a

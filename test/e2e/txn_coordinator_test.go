@@ -12,6 +12,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/kversion"
+
+	"github.com/stratalog/strata/test/cluster"
 )
 
 // These tests check what the transaction coordinator logs and answers; the
@@ -30,6 +32,13 @@ func txnClient(t *testing.T, addr string, max int16) *kgo.Client {
 		v.SetMaxKeyVersion(k, max)
 	}
 	return franzClient(t, addr, kgo.MaxVersions(v))
+}
+
+// tv1Client returns a franz-go client of transaction version 1
+// (cluster.TxnV1).
+func tv1Client(t *testing.T, addr string, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	return franzClient(t, addr, append(opts, cluster.TxnV1())...)
 }
 
 // initTxnID sends InitProducerId for a transactional id, which franz-go
@@ -146,8 +155,8 @@ func TestTxnEndDescribeRestart(t *testing.T) {
 		t.Fatalf("described %+v, want Ongoing with %s 0,1 and a __consumer_offsets partition", d, topic)
 	}
 	pidA, epochA := initTxnID(t, cl, "idle", 60000)
-	if _, err := endTxn(t, cl, "idle", pidA, epochA, false); err != kerr.InvalidTxnState {
-		t.Fatalf("EndTxn in Empty: got %v, want INVALID_TXN_STATE", err)
+	if _, err := endTxn(t, txnClient(t, n.addr, 4), "idle", pidA, epochA, false); err != kerr.InvalidTxnState {
+		t.Fatalf("EndTxn v4 in Empty: got %v, want INVALID_TXN_STATE", err)
 	}
 	// franz-go sends EndTxn v5 (transaction version 2): the epoch is bumped.
 	resp, err := endTxn(t, cl, "commit-me", pid, epoch, true)
@@ -211,6 +220,24 @@ func TestTxnTimeoutAborts(t *testing.T) {
 // read_committed consumer sees exactly the committed records and a
 // read_uncommitted one sees both; a second producer with the same
 // transactional id fences the first.
+// readSorted reads topic from the start at isolation level until it has
+// want values, and returns them sorted.
+func readSorted(ctx context.Context, t *testing.T, addr, topic string, level kgo.IsolationLevel, want int) []string {
+	t.Helper()
+	cl := franzClient(t, addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(level), kgo.FetchMaxWait(100*time.Millisecond))
+	var got []string
+	for len(got) < want {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read %d of %d records: %v (%q)", len(got), want, ctx.Err(), got)
+		}
+		fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+	}
+	slices.Sort(got)
+	return got
+}
+
 func TestTxnProducer(t *testing.T) {
 	n := startNode(t, "", nil)
 	topic := topicName(t)
@@ -238,18 +265,7 @@ func TestTxnProducer(t *testing.T) {
 
 	read := func(level kgo.IsolationLevel, want int) []string {
 		t.Helper()
-		cl := franzClient(t, n.addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-			kgo.FetchIsolationLevel(level), kgo.FetchMaxWait(100*time.Millisecond))
-		var got []string
-		for len(got) < want {
-			fs := cl.PollFetches(ctx)
-			if ctx.Err() != nil {
-				t.Fatalf("read %d of %d records: %v (%q)", len(got), want, ctx.Err(), got)
-			}
-			fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
-		}
-		slices.Sort(got)
-		return got
+		return readSorted(ctx, t, n.addr, topic, level, want)
 	}
 	if got, want := read(kgo.ReadCommitted(), 6), []string{"c1", "c2", "c3", "c4", "c5", "c6"}; !slices.Equal(got, want) {
 		t.Fatalf("read_committed: got %q, want %q", got, want)

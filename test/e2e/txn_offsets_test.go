@@ -14,6 +14,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/test/cluster"
 )
 
 // txnOffsetCommit adds group's offsets partition to the transaction and
@@ -155,8 +157,16 @@ type etlMember struct {
 // commits the group's offsets at the end of A and aborts: had it counted,
 // the members would skip every input. A read_committed reader of B then sees
 // every input exactly once; a read_uncommitted one sees the aborted
-// records too.
+// records too. It runs with transaction version 2, which franz-go picks
+// from ApiVersions (implicit adds, an epoch bump at every end), and with
+// clients capped to version 1 (explicit AddPartitionsToTxn and
+// AddOffsetsToTxn).
 func TestExactlyOnceETL(t *testing.T) {
+	t.Run("tv2", func(t *testing.T) { testExactlyOnceETL(t) })
+	t.Run("tv1", func(t *testing.T) { testExactlyOnceETL(t, cluster.TxnV1()) })
+}
+
+func testExactlyOnceETL(t *testing.T, version ...kgo.Opt) {
 	const total = 300
 	n := startNode(t, "", nil)
 	in, out, group := topicName(t)+"-a", topicName(t)+"-b", topicName(t)+"-g"
@@ -199,17 +209,17 @@ func TestExactlyOnceETL(t *testing.T) {
 	)
 	abortedBy := make(chan *etlMember, 1)
 	start := func(name string) (*etlMember, error) {
-		sess, err := kgo.NewGroupTransactSession(
+		sess, err := kgo.NewGroupTransactSession(append([]kgo.Opt{
 			kgo.SeedBrokers(n.addr),
-			kgo.TransactionalID("etl-"+name),
+			kgo.TransactionalID("etl-" + name),
 			kgo.ConsumerGroup(group),
 			kgo.ConsumeTopics(in),
 			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 			kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 			kgo.DefaultProduceTopic(out),
 			kgo.RecordPartitioner(kgo.RoundRobinPartitioner()),
-			kgo.FetchMaxWait(100*time.Millisecond),
-		)
+			kgo.FetchMaxWait(100 * time.Millisecond),
+		}, version...)...)
 		if err != nil {
 			return nil, err
 		}

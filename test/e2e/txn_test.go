@@ -128,7 +128,7 @@ func TestReadCommitted(t *testing.T) {
 	n := startNode(t, dir, noTxnVerification)
 	topic := topicName(t)
 	createTopic(t, n.addr, topic, 1, nil)
-	cl := franzClient(t, n.addr)
+	cl := tv1Client(t, n.addr) // v12 would add the partition to a transaction
 	txnID := kmsg.StringPtr("etl")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

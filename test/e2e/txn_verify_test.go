@@ -29,6 +29,7 @@ func TestTxnProduceVerified(t *testing.T) {
 	v10 := kversion.Stable()
 	v10.SetMaxKeyVersion(0, 10)
 	old := franzClient(t, n.addr, kgo.MaxVersions(v10))
+	v11 := tv1Client(t, n.addr) // v12 adds the partition (TestTxnVersion2)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
@@ -46,8 +47,8 @@ func TestTxnProduceVerified(t *testing.T) {
 	if err := produce(old, 0, "late"); !errors.Is(err, kerr.InvalidTxnState) {
 		t.Fatalf("Produce v10 to a partition not in the transaction: got %v, want INVALID_TXN_STATE", err)
 	}
-	if err := produce(cl, 0, "late"); !errors.Is(err, kerr.TransactionAbortable) {
-		t.Fatalf("Produce v12 to a partition not in the transaction: got %v, want TRANSACTION_ABORTABLE", err)
+	if err := produce(v11, 0, "late"); !errors.Is(err, kerr.TransactionAbortable) {
+		t.Fatalf("Produce v11 to a partition not in the transaction: got %v, want TRANSACTION_ABORTABLE", err)
 	}
 	if end := listOffsets(t, cl, topic, false); end != 0 {
 		t.Fatalf("log end offset after refused batches: got %d, want 0", end)
@@ -57,7 +58,7 @@ func TestTxnProduceVerified(t *testing.T) {
 		t.Fatalf("AddPartitionsToTxn: %v", err)
 	}
 	for _, v := range []string{"first", "second"} { // the second continues the transaction: no round trip
-		if err := produce(cl, 0, v); err != nil {
+		if err := produce(v11, 0, v); err != nil {
 			t.Fatalf("Produce %s to a partition in the transaction: %v", v, err)
 		}
 	}
@@ -68,6 +69,6 @@ func TestTxnProduceVerified(t *testing.T) {
 	adm := kadm.NewClient(cl)
 	mustAlterBroker(ctx, t, adm, []kadm.AlterConfig{setConfig("transaction.partition.verification.enable", "false")})
 	eventually(t, 10*time.Second, "a partition not in the transaction to take a batch with verification off", func() bool {
-		return produce(cl, 1, "unverified") == nil
+		return produce(v11, 1, "unverified") == nil
 	})
 }

@@ -25,6 +25,7 @@ func TestReadCommittedAfterFailover(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	txnID := kmsg.StringPtr("etl")
+	v1 := c.Client(t, cluster.TxnV1())
 	var ps [3]*cluster.TxnProducer
 	for i := range ps {
 		p, err := cluster.InitProducer(ctx, cl)
@@ -41,7 +42,7 @@ func TestReadCommittedAfterFailover(t *testing.T) {
 		// A retriable error (the new topic's leader not known yet)
 		// appended nothing: sending again is safe.
 		cluster.Eventually(t, 30*time.Second, "produce "+step.values[0], func() bool {
-			err := step.p.Produce(ctx, cl, topic, 0, txnID, step.values...)
+			err := step.p.Produce(ctx, v1, topic, 0, txnID, step.values...)
 			if err != nil && !kerr.IsRetriable(err) {
 				t.Fatalf("produce %v: %v", step.values, err)
 			}
