@@ -1,0 +1,252 @@
+package fault
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/test/cluster"
+)
+
+// etlPartitions is the number of partitions of the ETL's input and output.
+const etlPartitions = 3
+
+// etl is the exactly-once pipeline of test/e2e's TestExactlyOnceETL run
+// against a cluster under faults: GroupTransactSession members of one group
+// read topic in (pre-filled with the numbers 0..total-1), write each
+// record as "out-N" to topic out and commit their input offsets in the
+// same transaction. A member whose transaction fails starts a new session
+// with the same transactional id, which fences and aborts what the old one
+// left open.
+type etl struct {
+	c              *cluster.Cluster
+	in, out, group string
+	ids            []string // transactional ids of the members
+	total          int
+	endTxns        chan struct{} // one per EndTxn a member wrote; dropped when full
+	failures       chan error
+	stop           context.CancelFunc
+	wg             sync.WaitGroup
+}
+
+// endTxnHook signals every EndTxn request written to a broker: the moment
+// a commit is in flight.
+type endTxnHook chan struct{}
+
+func (h endTxnHook) OnBrokerWrite(_ kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, err error) {
+	if key == int16(kmsg.EndTxn) && err == nil {
+		select {
+		case h <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// startETL creates the topics (replication factor rf), fills the input
+// and starts members members; they run until check, or until ctx ends.
+func startETL(ctx context.Context, t *testing.T, c *cluster.Cluster, name string, rf int16, total, members int) *etl {
+	t.Helper()
+	e := &etl{c: c, in: name + "-a", out: name + "-b", group: name + "-g", total: total,
+		endTxns: make(chan struct{}, 64), failures: make(chan error, members)}
+	cl := c.Client(t, kgo.DefaultProduceTopic(e.in))
+	for _, topic := range []string{e.in, e.out} {
+		res, err := kadm.NewClient(cl).CreateTopic(ctx, etlPartitions, rf, nil, topic)
+		if err == nil {
+			err = res.Err
+		}
+		if err != nil {
+			t.Fatalf("create %s: %v", topic, err)
+		}
+	}
+	recs := make([]*kgo.Record, total)
+	for i := range recs {
+		recs[i] = kgo.StringRecord(strconv.Itoa(i))
+	}
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatalf("fill %s: %v", e.in, err)
+	}
+	stopCtx, stop := context.WithCancel(ctx)
+	e.stop = stop
+	for i := range members {
+		id := fmt.Sprintf("%s-%d", name, i+1)
+		e.ids = append(e.ids, id)
+		e.wg.Add(1)
+		go e.member(ctx, stopCtx, id)
+	}
+	return e
+}
+
+// member runs sessions of transactional id until stopCtx ends; ctx bounds
+// the requests of a transaction, which stops only between transactions.
+func (e *etl) member(ctx, stopCtx context.Context, id string) {
+	defer e.wg.Done()
+	for stopCtx.Err() == nil {
+		sess, err := kgo.NewGroupTransactSession(e.c.ClientOpts(
+			kgo.TransactionalID(id),
+			kgo.TransactionTimeout(10*time.Second),
+			kgo.ConsumerGroup(e.group),
+			kgo.ConsumeTopics(e.in),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+			kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+			kgo.DefaultProduceTopic(e.out),
+			kgo.RecordPartitioner(kgo.RoundRobinPartitioner()),
+			kgo.FetchMaxWait(100*time.Millisecond),
+			kgo.WithHooks(endTxnHook(e.endTxns)),
+		)...)
+		if err != nil {
+			e.failures <- fmt.Errorf("%s: %w", id, err)
+			return
+		}
+		err = transact(ctx, stopCtx, sess)
+		sess.Close()
+		if err != nil && ctx.Err() != nil {
+			e.failures <- fmt.Errorf("%s: %w", id, err)
+			return
+		}
+	}
+}
+
+// transact runs transactions on sess until stopCtx ends (nil) or one
+// cannot end (its error: the session is no longer usable).
+func transact(ctx, stopCtx context.Context, sess *kgo.GroupTransactSession) error {
+	for {
+		fs := sess.PollRecords(stopCtx, 10)
+		if stopCtx.Err() != nil || fs.IsClientClosed() {
+			return nil
+		}
+		rs := fs.Records()
+		if len(rs) == 0 {
+			continue
+		}
+		if err := sess.Begin(); err != nil {
+			return fmt.Errorf("begin: %w", err)
+		}
+		outs := make([]*kgo.Record, len(rs))
+		for i, r := range rs {
+			outs[i] = kgo.StringRecord("out-" + string(r.Value))
+		}
+		produced := sess.ProduceSync(ctx, outs...).FirstErr() == nil
+		// Not committed (an abort, a rebalance): the session rewinds
+		// and the records come again.
+		if _, err := sess.End(ctx, kgo.TransactionEndTry(produced)); err != nil {
+			return fmt.Errorf("end: %w", err)
+		}
+	}
+}
+
+// killInCommit kills n -9 once members have written after more EndTxn
+// requests, so that the kill lands in the middle of a commit: the
+// coordinator logging PrepareCommit, or the markers on their way.
+func (e *etl) killInCommit(t *testing.T, n *cluster.Node, after int) {
+	t.Helper()
+	for len(e.endTxns) > 0 {
+		<-e.endTxns
+	}
+	deadline := time.NewTimer(30 * time.Second)
+	defer deadline.Stop()
+	for seen := 0; seen < after; {
+		select {
+		case <-e.endTxns:
+			seen++
+		case err := <-e.failures:
+			t.Fatal(err)
+		case <-deadline.C:
+			t.Fatalf("%d of %d commits before killing node %d", seen, after, n.ID())
+		}
+	}
+	n.Kill()
+	t.Logf("killed node %d after %d commits", n.ID(), after)
+}
+
+// check waits until a read_committed reader of out has seen every input,
+// stops the members, and reads out to its end: every input must be there
+// exactly once. An output whose transaction committed without its input
+// offsets (or the reverse) shows as a duplicate (or a gap).
+func (e *etl) check(ctx context.Context, t *testing.T) {
+	t.Helper()
+	reader := func() *kgo.Client {
+		return e.c.Client(t, kgo.ConsumeTopics(e.out), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+			kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.FetchMaxWait(100*time.Millisecond))
+	}
+	progress := reader()
+	seen := map[string]bool{}
+	for len(seen) < e.total {
+		fs := progress.PollFetches(ctx)
+		select {
+		case err := <-e.failures:
+			t.Fatal(err)
+		default:
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("committed %d of %d inputs: %v", len(seen), e.total, ctx.Err())
+		}
+		fs.EachRecord(func(r *kgo.Record) { seen[string(r.Value)] = true })
+	}
+	progress.Close()
+	e.stop()
+	e.wg.Wait()
+
+	// An END record after every transaction of each partition: the
+	// reader is at the end of out when it has read them all.
+	end := e.c.Client(t, kgo.DefaultProduceTopic(e.out), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	for part := range int32(etlPartitions) {
+		if err := end.ProduceSync(ctx, &kgo.Record{Value: []byte("END"), Partition: part}).FirstErr(); err != nil {
+			t.Fatalf("end marker: %v", err)
+		}
+	}
+	all := reader()
+	counts := map[string]int{}
+	for ends := 0; ends < etlPartitions; {
+		fs := all.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read %s: %v", e.out, ctx.Err())
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if string(r.Value) == "END" {
+				ends++
+				return
+			}
+			counts[string(r.Value)]++
+		})
+	}
+	var bad []string
+	for i := range e.total {
+		if v := "out-" + strconv.Itoa(i); counts[v] != 1 {
+			bad = append(bad, fmt.Sprintf("%s×%d", v, counts[v]))
+		}
+	}
+	if len(bad) > 0 || len(counts) != e.total {
+		t.Fatalf("read_committed: %d distinct values, want %d; not exactly once: %s", len(counts), e.total, strings.Join(bad, " "))
+	}
+	t.Logf("every one of %d inputs committed exactly once", e.total)
+}
+
+// TestExactlyOnceETLKillBroker kills -9 the only broker in the middle of
+// commits of the ETL, twice, restarting it each time.
+func TestExactlyOnceETLKillBroker(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts strata processes")
+	}
+	c := cluster.Start(t, cluster.Options{Nodes: 1, Settings: map[string]string{"group.initial.rebalance.delay.ms": "0"}})
+	c.WaitReady(30 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Second)
+	defer cancel()
+	e := startETL(ctx, t, c, "etl-kill", 1, 1000, 2)
+	rng := rand.New(rand.NewPCG(13, 1))
+	n := c.Node(1)
+	for range 2 {
+		e.killInCommit(t, n, 1+rng.IntN(5))
+		n.Restart()
+		n.WaitReady(30 * time.Second)
+	}
+	e.check(ctx, t)
+}
