@@ -3,10 +3,12 @@ package fault
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -32,6 +34,7 @@ type etl struct {
 	in, out, group string
 	ids            []string // transactional ids of the members
 	total          int
+	uncommitted    atomic.Int64  // transactions aborted or failed
 	endTxns        chan struct{} // one per EndTxn a member wrote; dropped when full
 	failures       chan error
 	stop           context.CancelFunc
@@ -106,7 +109,7 @@ func (e *etl) member(ctx, stopCtx context.Context, id string) {
 			e.failures <- fmt.Errorf("%s: %w", id, err)
 			return
 		}
-		err = transact(ctx, stopCtx, sess)
+		err = e.transact(ctx, stopCtx, sess)
 		sess.Close()
 		if err != nil && ctx.Err() != nil {
 			e.failures <- fmt.Errorf("%s: %w", id, err)
@@ -117,7 +120,7 @@ func (e *etl) member(ctx, stopCtx context.Context, id string) {
 
 // transact runs transactions on sess until stopCtx ends (nil) or one
 // cannot end (its error: the session is no longer usable).
-func transact(ctx, stopCtx context.Context, sess *kgo.GroupTransactSession) error {
+func (e *etl) transact(ctx, stopCtx context.Context, sess *kgo.GroupTransactSession) error {
 	for {
 		fs := sess.PollRecords(stopCtx, 10)
 		if stopCtx.Err() != nil || fs.IsClientClosed() {
@@ -137,7 +140,11 @@ func transact(ctx, stopCtx context.Context, sess *kgo.GroupTransactSession) erro
 		produced := sess.ProduceSync(ctx, outs...).FirstErr() == nil
 		// Not committed (an abort, a rebalance): the session rewinds
 		// and the records come again.
-		if _, err := sess.End(ctx, kgo.TransactionEndTry(produced)); err != nil {
+		committed, err := sess.End(ctx, kgo.TransactionEndTry(produced))
+		if !committed {
+			e.uncommitted.Add(1)
+		}
+		if err != nil {
 			return fmt.Errorf("end: %w", err)
 		}
 	}
@@ -227,7 +234,7 @@ func (e *etl) check(ctx context.Context, t *testing.T) {
 	if len(bad) > 0 || len(counts) != e.total {
 		t.Fatalf("read_committed: %d distinct values, want %d; not exactly once: %s", len(counts), e.total, strings.Join(bad, " "))
 	}
-	t.Logf("every one of %d inputs committed exactly once", e.total)
+	t.Logf("every one of %d inputs committed exactly once; %d transactions aborted or failed", e.total, e.uncommitted.Load())
 }
 
 // TestExactlyOnceETLKillBroker kills -9 the only broker in the middle of
@@ -249,4 +256,70 @@ func TestExactlyOnceETLKillBroker(t *testing.T) {
 		n.WaitReady(30 * time.Second)
 	}
 	e.check(ctx, t)
+}
+
+// TestExactlyOnceETLKillCoordinatorAndLeader runs the ETL on three nodes
+// (RF 3, min.insync.replicas 2) and kills -9 in the middle of commits the
+// node coordinating the members' transactional ids, then, once it is back
+// in every ISR, the leader of an output partition. Afterwards no
+// transaction of the members stays prepared.
+func TestExactlyOnceETLKillCoordinatorAndLeader(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts strata processes")
+	}
+	settings := maps.Clone(clusterSettings)
+	// One __transaction_state partition: one coordinator for every member.
+	settings["transaction.state.log.num.partitions"] = "1"
+	c := cluster.Start(t, cluster.Options{Nodes: 3, Settings: settings})
+	c.WaitReady(30 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
+	defer cancel()
+	e := startETL(ctx, t, c, "etl-cluster", 3, 1000, 2)
+	cl := c.Client(t)
+	adm := kadm.NewClient(cl)
+	rng := rand.New(rand.NewPCG(13, 3))
+
+	var coord int32
+	cluster.Eventually(t, 30*time.Second, "the members' transaction coordinator", func() bool {
+		r := adm.FindTxnCoordinators(ctx, e.ids[0])[e.ids[0]]
+		coord = r.NodeID
+		return r.Err == nil && coord > 0
+	})
+	n := c.Node(coord)
+	e.killInCommit(t, n, 1+rng.IntN(5))
+	n.Restart()
+	n.WaitReady(30 * time.Second)
+	// Back in sync everywhere, so that the next kill leaves two in-sync
+	// replicas of every partition.
+	cluster.Eventually(t, 30*time.Second, "the restarted coordinator in every ISR", func() bool {
+		for topic, parts := range map[string]int32{e.in: etlPartitions, e.out: etlPartitions, "__transaction_state": 1, "__consumer_offsets": 3} {
+			for p := range parts {
+				if !inISR(t, cl, topic, p, n.ID()) {
+					return false
+				}
+			}
+		}
+		return true
+	})
+
+	n = c.Node(leaderOfNow(t, cl, e.out, rng.Int32N(etlPartitions)))
+	e.killInCommit(t, n, 1+rng.IntN(5))
+	n.Restart()
+	n.WaitReady(30 * time.Second)
+	e.check(ctx, t)
+
+	cluster.Eventually(t, 30*time.Second, "every transaction of the members complete", func() bool {
+		txns, err := adm.DescribeTransactions(ctx, e.ids...)
+		if err != nil {
+			return false
+		}
+		for _, id := range e.ids {
+			if s := txns[id].State; txns[id].Err != nil || !strings.HasPrefix(s, "Complete") && s != "Empty" {
+				t.Logf("%s: %s %v", id, s, txns[id].Err)
+				return false
+			}
+		}
+		prepared, err := adm.ListTransactions(ctx, nil, []string{"PrepareCommit", "PrepareAbort"})
+		return err == nil && len(prepared) == 0
+	})
 }
