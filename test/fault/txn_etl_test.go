@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,23 +33,55 @@ const etlPartitions = 3
 type etl struct {
 	c              *cluster.Cluster
 	in, out, group string
-	ids            []string // transactional ids of the members
+	mu             sync.Mutex
+	committers     map[string]bool // transactional ids that committed a transaction
 	total          int
-	uncommitted    atomic.Int64  // transactions aborted or failed
-	endTxns        chan struct{} // one per EndTxn a member wrote; dropped when full
+	uncommitted    atomic.Int64     // transactions aborted or failed
+	endTxns        chan commitPhase // see endTxnHook
 	failures       chan error
 	stop           context.CancelFunc
 	wg             sync.WaitGroup
 }
 
-// endTxnHook signals every EndTxn request written to a broker: the moment
-// a commit is in flight.
-type endTxnHook chan struct{}
+// etlSettings are the broker settings of the ETL tests: timed-out
+// transactions (see member) are aborted within a second.
+var etlSettings = map[string]string{
+	"group.initial.rebalance.delay.ms":                            "0",
+	"transaction.abort.timed.out.transaction.cleanup.interval.ms": "1000",
+}
+
+// commitPhase is a moment of a member's commit.
+type commitPhase int
+
+const (
+	// endTxnSent: the EndTxn request is written to the coordinator,
+	// which is logging PrepareCommit.
+	endTxnSent commitPhase = iota
+	// endTxnAnswered: PrepareCommit is logged and answered; the markers
+	// are on their way to the partition leaders, and CompleteCommit is
+	// logged after them.
+	endTxnAnswered
+)
+
+func (p commitPhase) String() string { return [...]string{"EndTxn sent", "EndTxn answered"}[p] }
+
+// endTxnHook signals each commitPhase of the members' EndTxn requests.
+type endTxnHook chan commitPhase
 
 func (h endTxnHook) OnBrokerWrite(_ kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, err error) {
+	h.signal(key, err, endTxnSent)
+}
+
+func (h endTxnHook) OnBrokerRead(_ kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, err error) {
+	h.signal(key, err, endTxnAnswered)
+}
+
+// signal drops the phase when the channel is full: only the next ones
+// matter.
+func (h endTxnHook) signal(key int16, err error, p commitPhase) {
 	if key == int16(kmsg.EndTxn) && err == nil {
 		select {
-		case h <- struct{}{}:
+		case h <- p:
 		default:
 		}
 	}
@@ -59,7 +92,7 @@ func (h endTxnHook) OnBrokerWrite(_ kgo.BrokerMetadata, key int16, _ int, _, _ t
 func startETL(ctx context.Context, t *testing.T, c *cluster.Cluster, name string, rf int16, total, members int) *etl {
 	t.Helper()
 	e := &etl{c: c, in: name + "-a", out: name + "-b", group: name + "-g", total: total,
-		endTxns: make(chan struct{}, 64), failures: make(chan error, members)}
+		committers: map[string]bool{}, endTxns: make(chan commitPhase, 64), failures: make(chan error, members)}
 	cl := c.Client(t, kgo.DefaultProduceTopic(e.in))
 	for _, topic := range []string{e.in, e.out} {
 		res, err := kadm.NewClient(cl).CreateTopic(ctx, etlPartitions, rf, nil, topic)
@@ -81,7 +114,6 @@ func startETL(ctx context.Context, t *testing.T, c *cluster.Cluster, name string
 	e.stop = stop
 	for i := range members {
 		id := fmt.Sprintf("%s-%d", name, i+1)
-		e.ids = append(e.ids, id)
 		e.wg.Add(1)
 		go e.member(ctx, stopCtx, id)
 	}
@@ -95,8 +127,12 @@ func (e *etl) member(ctx, stopCtx context.Context, id string) {
 	for stopCtx.Err() == nil {
 		sess, err := kgo.NewGroupTransactSession(e.c.ClientOpts(
 			kgo.TransactionalID(id),
-			kgo.TransactionTimeout(10*time.Second),
+			// A session that failed leaves its transaction and its
+			// member behind; both hold the group until they time out.
+			kgo.TransactionTimeout(6*time.Second),
 			kgo.ConsumerGroup(e.group),
+			kgo.SessionTimeout(6*time.Second),
+			kgo.HeartbeatInterval(time.Second),
 			kgo.ConsumeTopics(e.in),
 			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 			kgo.FetchIsolationLevel(kgo.ReadCommitted()),
@@ -109,7 +145,7 @@ func (e *etl) member(ctx, stopCtx context.Context, id string) {
 			e.failures <- fmt.Errorf("%s: %w", id, err)
 			return
 		}
-		err = e.transact(ctx, stopCtx, sess)
+		err = e.transact(ctx, stopCtx, id, sess)
 		sess.Close()
 		if err != nil && ctx.Err() != nil {
 			e.failures <- fmt.Errorf("%s: %w", id, err)
@@ -120,7 +156,7 @@ func (e *etl) member(ctx, stopCtx context.Context, id string) {
 
 // transact runs transactions on sess until stopCtx ends (nil) or one
 // cannot end (its error: the session is no longer usable).
-func (e *etl) transact(ctx, stopCtx context.Context, sess *kgo.GroupTransactSession) error {
+func (e *etl) transact(ctx, stopCtx context.Context, id string, sess *kgo.GroupTransactSession) error {
 	for {
 		fs := sess.PollRecords(stopCtx, 10)
 		if stopCtx.Err() != nil || fs.IsClientClosed() {
@@ -141,7 +177,11 @@ func (e *etl) transact(ctx, stopCtx context.Context, sess *kgo.GroupTransactSess
 		// Not committed (an abort, a rebalance): the session rewinds
 		// and the records come again.
 		committed, err := sess.End(ctx, kgo.TransactionEndTry(produced))
-		if !committed {
+		if committed {
+			e.mu.Lock()
+			e.committers[id] = true
+			e.mu.Unlock()
+		} else {
 			e.uncommitted.Add(1)
 		}
 		if err != nil {
@@ -150,10 +190,9 @@ func (e *etl) transact(ctx, stopCtx context.Context, sess *kgo.GroupTransactSess
 	}
 }
 
-// killInCommit kills n -9 once members have written after more EndTxn
-// requests, so that the kill lands in the middle of a commit: the
-// coordinator logging PrepareCommit, or the markers on their way.
-func (e *etl) killInCommit(t *testing.T, n *cluster.Node, after int) {
+// killInCommit kills n -9 the after-th time from now that a member's
+// commit reaches phase, so that the kill lands in the middle of a commit.
+func (e *etl) killInCommit(t *testing.T, n *cluster.Node, phase commitPhase, after int) {
 	t.Helper()
 	for len(e.endTxns) > 0 {
 		<-e.endTxns
@@ -162,16 +201,18 @@ func (e *etl) killInCommit(t *testing.T, n *cluster.Node, after int) {
 	defer deadline.Stop()
 	for seen := 0; seen < after; {
 		select {
-		case <-e.endTxns:
-			seen++
+		case p := <-e.endTxns:
+			if p == phase {
+				seen++
+			}
 		case err := <-e.failures:
 			t.Fatal(err)
 		case <-deadline.C:
-			t.Fatalf("%d of %d commits before killing node %d", seen, after, n.ID())
+			t.Fatalf("%s %d of %d times before killing node %d", phase, seen, after, n.ID())
 		}
 	}
 	n.Kill()
-	t.Logf("killed node %d after %d commits", n.ID(), after)
+	t.Logf("killed node %d at %s, commit %d from the start of the wait", n.ID(), phase, after)
 }
 
 // check waits until a read_committed reader of out has seen every input,
@@ -238,20 +279,21 @@ func (e *etl) check(ctx context.Context, t *testing.T) {
 }
 
 // TestExactlyOnceETLKillBroker kills -9 the only broker in the middle of
-// commits of the ETL, twice, restarting it each time.
+// commits of the ETL, three times, restarting it each time: as the
+// coordinator logs PrepareCommit, and as it writes the markers.
 func TestExactlyOnceETLKillBroker(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts strata processes")
 	}
-	c := cluster.Start(t, cluster.Options{Nodes: 1, Settings: map[string]string{"group.initial.rebalance.delay.ms": "0"}})
+	c := cluster.Start(t, cluster.Options{Nodes: 1, Settings: etlSettings})
 	c.WaitReady(30 * time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Second)
 	defer cancel()
 	e := startETL(ctx, t, c, "etl-kill", 1, 1000, 2)
 	rng := rand.New(rand.NewPCG(13, 1))
 	n := c.Node(1)
-	for range 2 {
-		e.killInCommit(t, n, 1+rng.IntN(5))
+	for _, phase := range []commitPhase{endTxnSent, endTxnAnswered, endTxnSent} {
+		e.killInCommit(t, n, phase, 1+rng.IntN(5))
 		n.Restart()
 		n.WaitReady(30 * time.Second)
 	}
@@ -260,60 +302,69 @@ func TestExactlyOnceETLKillBroker(t *testing.T) {
 
 // TestExactlyOnceETLKillCoordinatorAndLeader runs the ETL on three nodes
 // (RF 3, min.insync.replicas 2) and kills -9 in the middle of commits the
-// node coordinating the members' transactional ids, then, once it is back
-// in every ISR, the leader of an output partition. Afterwards no
-// transaction of the members stays prepared.
+// node coordinating the members' transactional ids (as it logs
+// PrepareCommit, then as it writes the markers: its successor must finish
+// the commit), then the leader of an output partition as markers are on
+// their way to it. Afterwards no transaction of the members stays
+// prepared.
 func TestExactlyOnceETLKillCoordinatorAndLeader(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts strata processes")
 	}
 	settings := maps.Clone(clusterSettings)
+	maps.Copy(settings, etlSettings)
 	// One __transaction_state partition: one coordinator for every member.
 	settings["transaction.state.log.num.partitions"] = "1"
 	c := cluster.Start(t, cluster.Options{Nodes: 3, Settings: settings})
 	c.WaitReady(30 * time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
-	e := startETL(ctx, t, c, "etl-cluster", 3, 1000, 2)
+	const name = "etl-cluster"
+	e := startETL(ctx, t, c, name, 3, 1000, 2)
 	cl := c.Client(t)
 	adm := kadm.NewClient(cl)
 	rng := rand.New(rand.NewPCG(13, 3))
 
-	var coord int32
-	cluster.Eventually(t, 30*time.Second, "the members' transaction coordinator", func() bool {
-		r := adm.FindTxnCoordinators(ctx, e.ids[0])[e.ids[0]]
-		coord = r.NodeID
-		return r.Err == nil && coord > 0
-	})
-	n := c.Node(coord)
-	e.killInCommit(t, n, 1+rng.IntN(5))
-	n.Restart()
-	n.WaitReady(30 * time.Second)
-	// Back in sync everywhere, so that the next kill leaves two in-sync
-	// replicas of every partition.
-	cluster.Eventually(t, 30*time.Second, "the restarted coordinator in every ISR", func() bool {
-		for topic, parts := range map[string]int32{e.in: etlPartitions, e.out: etlPartitions, "__transaction_state": 1, "__consumer_offsets": 3} {
-			for p := range parts {
-				if !inISR(t, cl, topic, p, n.ID()) {
-					return false
+	coordinator := func() int32 {
+		var id int32
+		cluster.Eventually(t, 30*time.Second, "the members' transaction coordinator", func() bool {
+			r := adm.FindTxnCoordinators(ctx, name+"-1")[name+"-1"]
+			id = r.NodeID
+			return r.Err == nil && id > 0
+		})
+		return id
+	}
+	outLeader := func() int32 { return leaderOfNow(t, cl, e.out, rng.Int32N(etlPartitions)) }
+	for _, step := range []struct {
+		victim func() int32
+		phase  commitPhase
+	}{{coordinator, endTxnSent}, {coordinator, endTxnAnswered}, {outLeader, endTxnAnswered}} {
+		n := c.Node(step.victim())
+		e.killInCommit(t, n, step.phase, 1+rng.IntN(5))
+		n.Restart()
+		n.WaitReady(30 * time.Second)
+		// Back in sync everywhere, so that the next kill leaves two
+		// in-sync replicas of every partition.
+		cluster.Eventually(t, 30*time.Second, "the restarted node in every ISR", func() bool {
+			for topic, parts := range map[string]int32{e.in: etlPartitions, e.out: etlPartitions, "__transaction_state": 1, "__consumer_offsets": 3} {
+				for p := range parts {
+					if !inISR(t, cl, topic, p, n.ID()) {
+						return false
+					}
 				}
 			}
-		}
-		return true
-	})
-
-	n = c.Node(leaderOfNow(t, cl, e.out, rng.Int32N(etlPartitions)))
-	e.killInCommit(t, n, 1+rng.IntN(5))
-	n.Restart()
-	n.WaitReady(30 * time.Second)
+			return true
+		})
+	}
 	e.check(ctx, t)
 
+	ids := slices.Sorted(maps.Keys(e.committers))
 	cluster.Eventually(t, 30*time.Second, "every transaction of the members complete", func() bool {
-		txns, err := adm.DescribeTransactions(ctx, e.ids...)
+		txns, err := adm.DescribeTransactions(ctx, ids...)
 		if err != nil {
 			return false
 		}
-		for _, id := range e.ids {
+		for _, id := range ids {
 			if s := txns[id].State; txns[id].Err != nil || !strings.HasPrefix(s, "Complete") && s != "Empty" {
 				t.Logf("%s: %s %v", id, s, txns[id].Err)
 				return false
