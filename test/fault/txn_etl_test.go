@@ -27,20 +27,22 @@ const etlPartitions = 3
 // against a cluster under faults: GroupTransactSession members of one group
 // read topic in (pre-filled with the numbers 0..total-1), write each
 // record as "out-N" to topic out and commit their input offsets in the
-// same transaction. A member whose transaction fails starts a new session
-// with the same transactional id, which fences and aborts what the old one
-// left open.
+// same transaction. A member whose transaction cannot end starts a new
+// session with the same transactional id; what the old one left open is
+// aborted by the new one's InitProducerId or by its timeout, whichever
+// comes first.
 type etl struct {
 	c              *cluster.Cluster
 	in, out, group string
-	mu             sync.Mutex
-	committers     map[string]bool // transactional ids that committed a transaction
 	total          int
-	uncommitted    atomic.Int64     // transactions aborted or failed
 	endTxns        chan commitPhase // see endTxnHook
 	failures       chan error
 	stop           context.CancelFunc
 	wg             sync.WaitGroup
+	uncommitted    atomic.Int64 // transactions aborted or failed
+
+	mu         sync.Mutex
+	committers map[string]bool // transactional ids that committed a transaction
 }
 
 // etlSettings are the broker settings of the ETL tests: timed-out
@@ -112,6 +114,8 @@ func startETL(ctx context.Context, t *testing.T, c *cluster.Cluster, name string
 	}
 	stopCtx, stop := context.WithCancel(ctx)
 	e.stop = stop
+	// Also when the test fails before check.
+	t.Cleanup(func() { e.stop(); e.wg.Wait() })
 	for i := range members {
 		id := fmt.Sprintf("%s-%d", name, i+1)
 		e.wg.Add(1)
