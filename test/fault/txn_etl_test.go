@@ -308,9 +308,10 @@ func TestExactlyOnceETLKillBroker(t *testing.T) {
 // (RF 3, min.insync.replicas 2) and kills -9 in the middle of commits the
 // node coordinating the members' transactional ids (as it logs
 // PrepareCommit, then as it writes the markers: its successor must finish
-// the commit), then the leader of an output partition as markers are on
-// their way to it. Afterwards no transaction of the members stays
-// prepared.
+// the commit), then the leader of an output partition and the group
+// coordinator (the leader of the group's __consumer_offsets partition,
+// where the marker makes the offsets committed) as markers are on their
+// way to them. Afterwards no transaction of the members stays prepared.
 func TestExactlyOnceETLKillCoordinatorAndLeader(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts strata processes")
@@ -338,11 +339,20 @@ func TestExactlyOnceETLKillCoordinatorAndLeader(t *testing.T) {
 		})
 		return id
 	}
+	groupCoordinator := func() int32 {
+		var id int32
+		cluster.Eventually(t, 30*time.Second, "the members' group coordinator", func() bool {
+			r := adm.FindGroupCoordinators(ctx, e.group)[e.group]
+			id = r.NodeID
+			return r.Err == nil && id > 0
+		})
+		return id
+	}
 	outLeader := func() int32 { return leaderOfNow(t, cl, e.out, rng.Int32N(etlPartitions)) }
 	for _, step := range []struct {
 		victim func() int32
 		phase  commitPhase
-	}{{coordinator, endTxnSent}, {coordinator, endTxnAnswered}, {outLeader, endTxnAnswered}} {
+	}{{coordinator, endTxnSent}, {coordinator, endTxnAnswered}, {outLeader, endTxnAnswered}, {groupCoordinator, endTxnAnswered}} {
 		n := c.Node(step.victim())
 		e.killInCommit(t, n, step.phase, 1+rng.IntN(5))
 		n.Restart()
