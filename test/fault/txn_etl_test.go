@@ -282,16 +282,44 @@ func (e *etl) check(ctx context.Context, t *testing.T) {
 	t.Logf("every one of %d inputs committed exactly once; %d transactions aborted or failed", e.total, e.uncommitted.Load())
 }
 
+// checkOffsetsAfterCrash kills n -9 (the group coordinator) once the
+// members have stopped, restarts it, and checks that the group's committed
+// offsets, as its new coordinator replays them, are the end of the input:
+// the members, which keep their positions across a crash, would not
+// notice offsets lost with it.
+func (e *etl) checkOffsetsAfterCrash(ctx context.Context, t *testing.T, n *cluster.Node) {
+	t.Helper()
+	n.Kill()
+	n.Restart()
+	n.WaitReady(30 * time.Second)
+	adm := kadm.NewClient(e.c.Client(t))
+	ends, err := adm.ListEndOffsets(ctx, e.in)
+	if err != nil {
+		t.Fatalf("end offsets of %s: %v", e.in, err)
+	}
+	var got kadm.OffsetResponses
+	cluster.Eventually(t, 30*time.Second, "the group's committed offsets", func() bool {
+		got, err = adm.FetchOffsets(kadm.RequireStable(ctx), e.group)
+		return err == nil && got.Error() == nil
+	})
+	ends.Each(func(end kadm.ListedOffset) {
+		if o, _ := got.Lookup(e.in, end.Partition); o.At != end.Offset {
+			t.Errorf("%s/%d: committed offset %d after the crash, want the end %d", e.in, end.Partition, o.At, end.Offset)
+		}
+	})
+}
+
 // TestExactlyOnceETLKillBroker kills -9 the only broker in the middle of
 // commits of the ETL, three times, restarting it each time: as the
-// coordinator logs PrepareCommit, and as it writes the markers.
+// coordinator logs PrepareCommit, and as it writes the markers; and once
+// more at the end, to check the committed offsets it replays.
 func TestExactlyOnceETLKillBroker(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts strata processes")
 	}
 	c := cluster.Start(t, cluster.Options{Nodes: 1, Settings: etlSettings})
 	c.WaitReady(30 * time.Second)
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	e := startETL(ctx, t, c, "etl-kill", 1, 1000, 2)
 	rng := rand.New(rand.NewPCG(13, 1))
@@ -302,6 +330,7 @@ func TestExactlyOnceETLKillBroker(t *testing.T) {
 		n.WaitReady(30 * time.Second)
 	}
 	e.check(ctx, t)
+	e.checkOffsetsAfterCrash(ctx, t, n)
 }
 
 // TestExactlyOnceETLKillCoordinatorAndLeader runs the ETL on three nodes
@@ -322,7 +351,7 @@ func TestExactlyOnceETLKillCoordinatorAndLeader(t *testing.T) {
 	settings["transaction.state.log.num.partitions"] = "1"
 	c := cluster.Start(t, cluster.Options{Nodes: 3, Settings: settings})
 	c.WaitReady(30 * time.Second)
-	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	const name = "etl-cluster"
 	e := startETL(ctx, t, c, name, 3, 1000, 2)
@@ -371,6 +400,7 @@ func TestExactlyOnceETLKillCoordinatorAndLeader(t *testing.T) {
 		})
 	}
 	e.check(ctx, t)
+	e.checkOffsetsAfterCrash(ctx, t, c.Node(groupCoordinator()))
 
 	ids := slices.Sorted(maps.Keys(e.committers))
 	cluster.Eventually(t, 30*time.Second, "every transaction of the members complete", func() bool {
