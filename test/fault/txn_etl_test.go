@@ -159,9 +159,10 @@ func (e *etl) member(ctx, stopCtx context.Context, id string) {
 }
 
 // transact runs transactions on sess until stopCtx ends (nil) or one
-// cannot end (its error: the session is no longer usable).
+// cannot end (its error: the session is no longer usable). Every fifth
+// one is aborted.
 func (e *etl) transact(ctx, stopCtx context.Context, id string, sess *kgo.GroupTransactSession) error {
-	for {
+	for n := 1; ; n++ {
 		fs := sess.PollRecords(stopCtx, 10)
 		if stopCtx.Err() != nil || fs.IsClientClosed() {
 			return nil
@@ -178,9 +179,10 @@ func (e *etl) transact(ctx, stopCtx context.Context, id string, sess *kgo.GroupT
 			outs[i] = kgo.StringRecord("out-" + string(r.Value))
 		}
 		produced := sess.ProduceSync(ctx, outs...).FirstErr() == nil
-		// Not committed (an abort, a rebalance): the session rewinds
+		// Not committed (every fifth transaction is aborted, so that
+		// kills land in aborts too; a rebalance): the session rewinds
 		// and the records come again.
-		committed, err := sess.End(ctx, kgo.TransactionEndTry(produced))
+		committed, err := sess.End(ctx, kgo.TransactionEndTry(produced && n%5 != 0))
 		if committed {
 			e.mu.Lock()
 			e.committers[id] = true
