@@ -218,7 +218,7 @@ func (e *etl) killInCommit(t *testing.T, n *cluster.Node, phase commitPhase, aft
 		}
 	}
 	n.Kill()
-	t.Logf("killed node %d at %s, commit %d from the start of the wait", n.ID(), phase, after)
+	t.Logf("killed node %d at %s, number %d from the start of the wait", n.ID(), phase, after)
 }
 
 // check waits until a read_committed reader of out has seen every input,
