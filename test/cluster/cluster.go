@@ -227,16 +227,22 @@ func (c *Cluster) WaitReady(timeout time.Duration) {
 // applied after the defaults and override them.
 func (c *Cluster) Client(t testing.TB, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
-	seeds := make([]string, len(c.nodes))
-	for i, n := range c.nodes {
-		seeds[i] = n.KafkaAddr()
-	}
-	cl, err := kgo.NewClient(append(clientDefaults(seeds), opts...)...)
+	cl, err := kgo.NewClient(c.ClientOpts(opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(cl.Close)
 	return cl
+}
+
+// ClientOpts returns the options of Client followed by opts, for clients
+// built another way (kgo.NewGroupTransactSession).
+func (c *Cluster) ClientOpts(opts ...kgo.Opt) []kgo.Opt {
+	seeds := make([]string, len(c.nodes))
+	for i, n := range c.nodes {
+		seeds[i] = n.KafkaAddr()
+	}
+	return append(clientDefaults(seeds), opts...)
 }
 
 // clientDefaults are the options of Client and of ReadAll's consumer.
