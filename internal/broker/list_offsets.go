@@ -11,12 +11,18 @@ package broker
 //   - Any other timestamp finds the first record whose timestamp is at least
 //     it, below the high watermark (read_committed: the last stable offset);
 //     none is offset -1, timestamp -1.
+//   - A leader whose high watermark has not yet reached the log end it had
+//     when it took its epoch answers latest, and a timestamp it finds no
+//     record below the high watermark for, with OFFSET_NOT_AVAILABLE
+//     (retriable), as Kafka does: that high watermark may still be below
+//     what the previous leader acknowledged.
 //   - CurrentLeaderEpoch is checked as in Fetch (KIP-320); the answer carries
 //     the leader epoch (v4+).
 //   - A partition asked for twice is INVALID_REQUEST for both.
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -65,6 +71,10 @@ func (b *Broker) handleListOffsets(_ context.Context, req *Request) (kmsg.Respon
 	return resp, nil
 }
 
+// offsetNotAvailable answers a new leader's latest offset, or a timestamp
+// beyond its high watermark, until that high watermark has caught up.
+var offsetNotAvailable = fmt.Errorf("%w: the new leader's high watermark has not caught up yet", kerr.OffsetNotAvailable)
+
 func (b *Broker) listOffset(topic string, rp kmsg.ListOffsetsRequestTopicPartition, committed bool, sp *kmsg.ListOffsetsResponseTopicPartition) error {
 	p, err := b.fetchReplica(topicPartition{Topic: topic, Index: rp.Partition})
 	if err != nil {
@@ -82,8 +92,12 @@ func (b *Broker) listOffset(topic string, rp kmsg.ListOffsetsRequestTopicPartiti
 	if committed {
 		fetchable = p.LastStableOffset()
 	}
+	settled := p.HighWatermarkSettled()
 	switch rp.Timestamp {
 	case listLatest:
+		if !settled {
+			return offsetNotAvailable
+		}
 		sp.Offset = fetchable
 	case listEarliest, listEarliestLocal:
 		sp.Offset = p.LogStartOffset()
@@ -95,8 +109,12 @@ func (b *Broker) listOffset(topic string, rp kmsg.ListOffsetsRequestTopicPartiti
 		if rp.Timestamp < 0 {
 			return kerr.InvalidRequest
 		}
-		if off, ts, ok := p.OffsetForTimestamp(rp.Timestamp); ok && off < fetchable {
+		off, ts, ok := p.OffsetForTimestamp(rp.Timestamp)
+		switch {
+		case ok && off < fetchable:
 			sp.Offset, sp.Timestamp = off, ts
+		case !settled:
+			return offsetNotAvailable
 		}
 	}
 	return nil

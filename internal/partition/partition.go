@@ -80,13 +80,16 @@ type Partition struct {
 	// whether the metadata has this replica in the ISR.
 	leaderThrottled, followerThrottled, inISR atomic.Bool
 
-	hw       atomic.Int64
-	lso      atomic.Int64 // last stable offset: at most hw; set with it under mu (storeHW)
-	leading  atomic.Bool  // role == roleLeader, for reads that take no lock
-	leaderHW atomic.Int64 // a follower's view of its leader's high watermark, from its last fetch
-	waitMu   sync.Mutex
-	changed  chan struct{} // closed and replaced when the high watermark moves or the role changes
-	appended chan struct{} // closed and replaced when the log end moves or the role changes
+	hw  atomic.Int64
+	lso atomic.Int64 // last stable offset: at most hw; set with it under mu (storeHW)
+	// epochStart is the log end offset at which this replica took its
+	// leader epoch; 0 while it does not lead.
+	epochStart atomic.Int64
+	leading    atomic.Bool  // role == roleLeader, for reads that take no lock
+	leaderHW   atomic.Int64 // a follower's view of its leader's high watermark, from its last fetch
+	waitMu     sync.Mutex
+	changed    chan struct{} // closed and replaced when the high watermark moves or the role changes
+	appended   chan struct{} // closed and replaced when the log end moves or the role changes
 	// changedTaken and appendedTaken say whether anyone holds the channel:
 	// one nobody waits on need not be replaced, which saves an allocation
 	// per append.
@@ -212,6 +215,7 @@ func (p *Partition) BecomeLeader(st LeaderAndISR, now time.Time) {
 	p.role, p.epoch, p.leaderID = roleLeader, st.LeaderEpoch, p.self
 	p.leading.Store(true)
 	p.leader = newLeaderState(p.self, st, p.log.EndOffset(), now)
+	p.epochStart.Store(p.leader.epochStart)
 	p.advanceLocked()
 	p.signal(true, true)
 }
@@ -232,6 +236,7 @@ func (p *Partition) BecomeFollower(st LeaderAndISR) {
 	}
 	p.role, p.epoch, p.leaderID, p.leader = r, st.LeaderEpoch, st.Leader, nil
 	p.leading.Store(false)
+	p.epochStart.Store(0)
 	p.storeHW(min(p.hw.Load(), p.log.EndOffset()))
 	p.signal(true, true)
 }
@@ -890,6 +895,12 @@ func (p *Partition) BytesBehind(id int32) (n int64, ok bool) {
 
 // HighWatermark is the offset below which records are committed.
 func (p *Partition) HighWatermark() int64 { return p.hw.Load() }
+
+// HighWatermarkSettled reports whether the high watermark has reached the
+// log end this replica had when it took its leader epoch. A new leader's
+// high watermark starts where it last learned it as a follower, below what
+// the previous leader may have acknowledged, until its followers fetch.
+func (p *Partition) HighWatermarkSettled() bool { return p.hw.Load() >= p.epochStart.Load() }
 
 // LastStableOffset is the offset below which every transaction has ended
 // and its marker is committed: the end of what read_committed consumers

@@ -307,3 +307,34 @@ func TestBytesBehind(t *testing.T) {
 		t.Errorf("a follower answered")
 	}
 }
+
+// TestNewLeaderHighWatermarkSettles: a new leader's high watermark starts
+// where it learned it as a follower, below what the previous leader
+// acknowledged; it is settled only once it reaches the log end the new
+// leader had when it took the epoch.
+func TestNewLeaderHighWatermarkSettles(t *testing.T) {
+	rp := openPair(t, commitlog.DefaultConfig())
+	rp.elect(1, 0, 1, 2)
+	for _, v := range []string{"a", "b"} {
+		appendValue(t, rp.reps[1], v)
+	}
+	rp.fetch(2, 1, 0)
+	rp.fetch(2, 1, 0)
+	appendValue(t, rp.reps[1], "c")
+	rp.fetch(2, 1, 0) // the follower gets c, but learns the high watermark 2
+	if hw := rp.reps[1].HighWatermark(); hw != 2 || !rp.reps[1].HighWatermarkSettled() {
+		t.Fatalf("old leader: hw %d, settled %v; want 2, settled", hw, rp.reps[1].HighWatermarkSettled())
+	}
+	rp.elect(2, 1, 2, 1)
+	leader := rp.reps[2]
+	if hw := leader.HighWatermark(); hw != 2 || leader.HighWatermarkSettled() {
+		t.Fatalf("new leader: hw %d, settled %v; want 2, not settled", hw, leader.HighWatermarkSettled())
+	}
+	rp.fetch(1, 2, 1) // the old leader follows from offset 3
+	if hw := leader.HighWatermark(); hw != 3 || !leader.HighWatermarkSettled() {
+		t.Fatalf("after its follower fetched: hw %d, settled %v; want 3, settled", hw, leader.HighWatermarkSettled())
+	}
+	if !rp.reps[1].HighWatermarkSettled() {
+		t.Fatal("a follower reports its high watermark unsettled")
+	}
+}
