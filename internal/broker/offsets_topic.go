@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"sync"
 	"time"
@@ -86,6 +87,17 @@ func (b *Broker) ensureInternalTopic(ctx context.Context, it internalTopic) erro
 	}
 	b.waitLocal(ctx)
 	return nil
+}
+
+// logLoadError logs a coordinator's failed load of partition p of an
+// internal topic: at info level when the leadership moved on meanwhile (a
+// restarting node may lead a partition for a moment), else as an error.
+func logLoadError(logger *slog.Logger, topic string, p int32, err error) {
+	if errors.Is(err, kerr.NotLeaderForPartition) {
+		logger.Info("stopped loading a coordinator partition: the leadership moved", "topic", topic, "partition", p)
+		return
+	}
+	logger.Error("load coordinator partition", "topic", topic, "partition", p, "err", err)
 }
 
 // offsetsStore is one partition of the offsets topic as the group
@@ -292,7 +304,7 @@ func (b *Broker) runGroupLoads(ctx context.Context) {
 			start := time.Now()
 			if err := b.groups.Load(ctx, idx, offsetsStore{internalLog{p: p, timeout: b.cfg.Settings.OffsetsCommitTimeout()}}); err != nil {
 				if ctx.Err() == nil {
-					b.logger.Error("load group partition", "partition", idx, "err", err)
+					logLoadError(b.logger, offsetsTopic, idx, err)
 				}
 				continue
 			}

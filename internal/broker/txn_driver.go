@@ -240,7 +240,7 @@ func (d *txnDriver) load(ctx context.Context, p int32, gen uint64) {
 	r, epoch, err := d.io.replayTxn(ctx, p)
 	if err != nil {
 		if ctx.Err() == nil {
-			d.logger.Error("load __transaction_state partition", "partition", p, "err", err)
+			logLoadError(d.logger, txnStateTopic, p, err)
 		}
 		return
 	}
