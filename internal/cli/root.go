@@ -167,16 +167,24 @@ func (o *clientOptions) newClient(extra ...kgo.Opt) (*kgo.Client, error) {
 	return cl, nil
 }
 
-// openAdmin returns an admin client for the cluster and ctx bounded by
+// openClient returns a client for the cluster and ctx bounded by
 // --timeout; the caller calls done when finished with both.
-func (o *clientOptions) openAdmin(ctx context.Context) (*kadm.Client, context.Context, func(), error) {
+func (o *clientOptions) openClient(ctx context.Context) (*kgo.Client, context.Context, func(), error) {
 	cl, err := o.newClient()
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	adm := o.admin(cl)
 	ctx, cancel := o.withTimeout(ctx)
-	return adm, ctx, func() { cancel(); adm.Close() }, nil
+	return cl, ctx, func() { cancel(); cl.Close() }, nil
+}
+
+// openAdmin is openClient for admin requests (see admin).
+func (o *clientOptions) openAdmin(ctx context.Context) (*kadm.Client, context.Context, func(), error) {
+	cl, ctx, done, err := o.openClient(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return o.admin(cl), ctx, done, nil
 }
 
 // admin wraps cl for admin requests with --timeout as the request timeout

@@ -74,13 +74,11 @@ those of the given producer ids (both repeatable or comma-separated), and
 			if durationMs < 0 {
 				return fmt.Errorf("--duration-ms must not be negative, got %d", durationMs)
 			}
-			cl, err := opts.newClient()
+			cl, ctx, done, err := opts.openClient(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer cl.Close()
-			ctx, cancel := opts.withTimeout(cmd.Context())
-			defer cancel()
+			defer done()
 			req := kmsg.NewPtrListTransactionsRequest()
 			req.StateFilters, req.ProducerIDFilters = filter, producerIDs
 			if durationMs > 0 {

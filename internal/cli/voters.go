@@ -96,13 +96,11 @@ started with the voters list but not in it), a voter of the metadata quorum
 				if err != nil || id < 0 {
 					return fmt.Errorf("%q is not a node id", args[0])
 				}
-				cl, err := opts.newClient()
+				cl, ctx, done, err := opts.openClient(cmd.Context())
 				if err != nil {
 					return err
 				}
-				defer cl.Close()
-				ctx, cancel := opts.withTimeout(cmd.Context())
-				defer cancel()
+				defer done()
 				var code int16
 				var msg *string
 				if add {
