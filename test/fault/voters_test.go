@@ -58,6 +58,7 @@ func TestVoterChangeAcrossRestarts(t *testing.T) {
 
 	c.Node(3).Restart()
 	c.Node(3).WaitReady(30 * time.Second)
+	waitInSync(ctx, t, cl, topic)
 	waitVoters(ctx, t, cl, 3, []int32{2, 3, 4})
 	cluster.Eventually(t, 10*time.Second, "node 4's controller listener in DescribeQuorum", func() bool {
 		q, err := cluster.DescribeQuorum(ctx, cl.Broker(2))
@@ -74,6 +75,9 @@ func TestVoterChangeAcrossRestarts(t *testing.T) {
 		c.Node(id).Stop()
 		c.Node(id).Restart()
 		c.Node(id).WaitReady(30 * time.Second)
+		// As an operator's rolling restart does: the next stop must leave
+		// every partition in-sync replicas.
+		waitInSync(ctx, t, cl, topic)
 		waitVoters(ctx, t, cl, id, []int32{2, 3, 4})
 		p.waitAcked(t, 300, 30*time.Second, "acks after restarting node "+strconv.Itoa(int(id)))
 	}
@@ -90,6 +94,24 @@ func TestVoterChangeAcrossRestarts(t *testing.T) {
 	}
 	p.stop()
 	check(t, c, cl, p, topic, parts)
+}
+
+// waitInSync waits until every partition of topic has all its replicas in
+// its ISR.
+func waitInSync(ctx context.Context, t *testing.T, cl *kgo.Client, topic string) {
+	t.Helper()
+	cluster.Eventually(t, 30*time.Second, "every replica of "+topic+" in sync", func() bool {
+		md, err := kadm.NewClient(cl).Metadata(ctx, topic)
+		if err != nil {
+			return false
+		}
+		for _, p := range md.Topics[topic].Partitions {
+			if len(p.ISR) != len(p.Replicas) {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // waitVoters waits until the quorum's voters are want and node id's copy
