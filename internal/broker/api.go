@@ -22,7 +22,18 @@ type API struct {
 type ConnInfo struct {
 	ID     uint64
 	Remote net.Addr
+	// Listener names the listener the connection came in on (Kafka's
+	// listener name, such as PLAINTEXT or SASL_SSL).
+	Listener string
+	// Principal is who the connection authenticated as, in Kafka's
+	// form: User:alice, or User:ANONYMOUS before or without
+	// authentication. Authorization checks it.
+	Principal string
 }
+
+// AnonymousPrincipal is the principal of a connection that has not
+// authenticated, as Kafka names it.
+const AnonymousPrincipal = "User:ANONYMOUS"
 
 // Request is one decoded request.
 type Request struct {

@@ -124,7 +124,8 @@ func (s *Server) Run(ctx context.Context) error {
 // another. Requests are served one at a time, in order, as Kafka does: a
 // producer's sequence numbers depend on it.
 func (s *Server) serveConn(ctx context.Context, c net.Conn) {
-	info := &broker.ConnInfo{ID: s.nextID.Add(1), Remote: c.RemoteAddr()}
+	info := &broker.ConnInfo{ID: s.nextID.Add(1), Remote: c.RemoteAddr(),
+		Listener: "PLAINTEXT", Principal: broker.AnonymousPrincipal}
 	logger := s.cfg.Logger.With("conn", info.ID, "remote", info.Remote.String())
 	m := s.cfg.Metrics
 	m.connOpened()
