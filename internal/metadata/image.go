@@ -12,6 +12,9 @@ type Broker struct {
 	Host string
 	Port int32
 	Rack string // empty: no rack
+	// Listeners are the named listeners of a broker with more than one
+	// (see RegisterBroker.Listeners).
+	Listeners []Endpoint
 	// Epoch is the broker epoch: the metadata log index of the
 	// registration. Each start of a broker registers anew, so a restarted
 	// broker has a new epoch and records about the old one do not apply
