@@ -43,7 +43,7 @@ SIGINT or SIGTERM ends a run early; it still prints the summary so far.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: groupRunE,
 	}
-	cmd.AddCommand(newBenchProduceCommand(opts), newBenchConsumeCommand(opts), newBenchE2ECommand(opts))
+	cmd.AddCommand(newBenchProduceCommand(opts), newBenchConsumeCommand(opts), newBenchE2ECommand(opts), newBenchConnectCommand(opts))
 	return cmd
 }
 
@@ -248,6 +248,41 @@ fetches do not count.`,
 	f.Float64Var(&rate, "rate", 1000, "records per second")
 	f.DurationVar(&duration, "duration", 10*time.Second, "how long to produce")
 	f.DurationVar(&warmup, "warmup", 0, "how long to produce first without measuring")
+	return cmd
+}
+
+func newBenchConnectCommand(opts *clientOptions) *cobra.Command {
+	var (
+		count  int
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "connect",
+		Short: "Measure connection setup time (TLS handshake, SASL authentication)",
+		Long: `Open --count connections one after another, each a new client that connects to
+the first of --brokers (TCP, the TLS handshake, ApiVersions, the SASL exchange:
+the security settings come from --command-config and -X) and asks it for
+metadata, and report the setup latency percentiles: from the client's creation
+to that first answer.`,
+		Example: `  strata bench connect --brokers 127.0.0.1:9095 --count 500 \
+    -X security.protocol=SASL_PLAINTEXT -X sasl.mechanism=SCRAM-SHA-512 -X sasl.username=alice -X sasl.password=s3cret`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			seeds, err := opts.seeds()
+			if err != nil {
+				return err
+			}
+			newClient := func(extra ...kgo.Opt) (*kgo.Client, error) {
+				return opts.newClient(append(extra, kgo.SeedBrokers(seeds[0]))...)
+			}
+			return runBench(cmd, asJSON, func(ctx context.Context, progress io.Writer) (bench.Summary, error) {
+				return bench.Connect(ctx, bench.ConnectConfig{NewClient: newClient, Count: count, Progress: progress})
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&count, "count", 200, "connections to set up")
+	f.BoolVar(&asJSON, "json", false, "print the summary as one JSON object")
 	return cmd
 }
 

@@ -305,3 +305,17 @@ func TestBenchProduceStopsWithBrokerGone(t *testing.T) {
 		t.Fatal("stopped run still waiting 30 s after its broker died")
 	}
 }
+
+// TestBenchConnect sets up connections to a node and checks a latency per
+// connection; a setting the client refuses fails the run.
+func TestBenchConnect(t *testing.T) {
+	addr := startBroker(t)
+	cli := cliAt(t, addr)
+	s := benchJSON(t, cli, "bench", "connect", "--count", "20")
+	if s.Mode != "connect" || s.Records != 20 || s.Latency == nil || s.Latency.Count != 20 || s.Latency.Min <= 0 {
+		t.Fatalf("summary %+v", s)
+	}
+	if _, _, err := cli("", "bench", "connect", "--count", "1", "-X", "security.protocol=SSL", "-X", "ssl.ca.location=/nonexistent"); err == nil {
+		t.Fatal("a missing CA file: no error")
+	}
+}
