@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/stratalog/strata/internal/config"
 )
 
 // OAUTHBEARER (RFC 7628) with the access token a JWT validated as Kafka's
@@ -34,7 +37,7 @@ const (
 
 // OAuthBearerConfig configures the OAUTHBEARER mechanism; each field is the
 // Kafka setting named beside it. ParseOAuthBearerConfig fills it from
-// settings with Kafka's defaults.
+// settings.
 type OAuthBearerConfig struct {
 	JWKSURL          string        // sasl.oauthbearer.jwks.endpoint.url: https://, http:// or file://
 	JWKSRefresh      time.Duration // sasl.oauthbearer.jwks.endpoint.refresh.ms
@@ -53,53 +56,48 @@ type OAuthBearerConfig struct {
 }
 
 // ParseOAuthBearerConfig reads the sasl.oauthbearer.* settings (Kafka's
-// names; other keys are ignored) and applies Kafka's defaults to the ones
-// not given. An error names the setting at fault.
+// names; other keys are ignored), taking the defaults of those not given
+// from the broker's setting definitions. An error names the setting at
+// fault.
 func ParseOAuthBearerConfig(settings map[string]string) (OAuthBearerConfig, error) {
-	c := OAuthBearerConfig{
-		JWKSURL:        settings[settingJWKSURL],
-		ExpectedIssuer: settings[settingExpectedIssuer],
-		SubClaim:       "sub",
-		ScopeClaim:     "scope",
+	get := func(name string) string {
+		if v, ok := settings[name]; ok {
+			return strings.TrimSpace(v)
+		}
+		v, _ := config.DefaultBroker().Value(name)
+		return v
 	}
-	durations := []struct {
+	c := OAuthBearerConfig{
+		JWKSURL:        get(settingJWKSURL),
+		ExpectedIssuer: get(settingExpectedIssuer),
+		SubClaim:       get(settingSubClaim),
+		ScopeClaim:     get(settingScopeClaim),
+	}
+	for _, d := range []struct {
 		name string
 		dst  *time.Duration
-		dflt int64
 		unit time.Duration
 	}{
-		{settingJWKSRefresh, &c.JWKSRefresh, 3_600_000, time.Millisecond},
-		{settingJWKSBackoff, &c.JWKSBackoff, 100, time.Millisecond},
-		{settingJWKSBackoffMax, &c.JWKSBackoffMax, 10_000, time.Millisecond},
-		{settingClockSkew, &c.ClockSkew, 30, time.Second},
-	}
-	for _, d := range durations {
-		n := d.dflt
-		if v, ok := settings[d.name]; ok {
-			var err error
-			n, err = strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-			if err != nil || n < 0 || n > int64(time.Duration(1<<62)/d.unit) {
-				return OAuthBearerConfig{}, fmt.Errorf("%s: %q is not a non-negative integer", d.name, v)
-			}
+		{settingJWKSRefresh, &c.JWKSRefresh, time.Millisecond},
+		{settingJWKSBackoff, &c.JWKSBackoff, time.Millisecond},
+		{settingJWKSBackoffMax, &c.JWKSBackoffMax, time.Millisecond},
+		{settingClockSkew, &c.ClockSkew, time.Second},
+	} {
+		v := get(d.name)
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 || n > int64(math.MaxInt64/d.unit) {
+			return OAuthBearerConfig{}, fmt.Errorf("%s: %q is not a non-negative integer", d.name, v)
 		}
 		*d.dst = time.Duration(n) * d.unit
 	}
-	if v := settings[settingExpectedAudience]; strings.TrimSpace(v) != "" {
-		for a := range strings.SplitSeq(v, ",") {
-			if a = strings.TrimSpace(a); a != "" {
-				c.ExpectedAudience = append(c.ExpectedAudience, a)
-			}
+	for a := range strings.SplitSeq(get(settingExpectedAudience), ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			c.ExpectedAudience = append(c.ExpectedAudience, a)
 		}
 	}
-	for _, s := range []struct {
-		name string
-		dst  *string
-	}{{settingSubClaim, &c.SubClaim}, {settingScopeClaim, &c.ScopeClaim}} {
-		if v, ok := settings[s.name]; ok {
-			if v = strings.TrimSpace(v); v == "" {
-				return OAuthBearerConfig{}, fmt.Errorf("%s: must not be empty", s.name)
-			}
-			*s.dst = v
+	for name, v := range map[string]string{settingSubClaim: c.SubClaim, settingScopeClaim: c.ScopeClaim} {
+		if v == "" {
+			return OAuthBearerConfig{}, fmt.Errorf("%s: must not be empty", name)
 		}
 	}
 	return c, nil

@@ -650,3 +650,40 @@ func writeClientMessage(cm clientMessage) []byte {
 	}
 	return []byte(s + "\x01")
 }
+
+// TestOAuthBearerFranzGoSession runs franz-go's OAUTHBEARER client session
+// against the server side: it must accept the server's answer to a good
+// token as the end, and treat the error JSON as a failure.
+func TestOAuthBearerFranzGoSession(t *testing.T) {
+	clock := &testClock{t: time.Unix(1_700_000_000, 0)}
+	k := newECKey(t, "ec-1")
+	m, _ := fileMechanism(t, clock, nil, k)
+	now := clock.now()
+	for _, tc := range []struct {
+		name  string
+		token string
+		ok    bool
+	}{
+		{"good", sign(t, k, map[string]any{"sub": "alice", "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}), true},
+		{"expired", sign(t, k, map[string]any{"sub": "alice", "iat": now.Add(-2 * time.Hour).Unix(), "exp": now.Add(-time.Hour).Unix()}), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			session, first, err := oauth.Auth{Token: tc.token}.AsMechanism().Authenticate(context.Background(), "127.0.0.1:9092")
+			if err != nil {
+				t.Fatal(err)
+			}
+			x := m.Start()
+			reply, serverDone, serverErr := x.Step(first)
+			clientDone, _, clientErr := session.Challenge(reply)
+			if tc.ok {
+				if !serverDone || serverErr != nil || !clientDone || clientErr != nil || x.Principal() != "User:alice" {
+					t.Fatalf("server done %v err %v, client done %v err %v, principal %q", serverDone, serverErr, clientDone, clientErr, x.Principal())
+				}
+				return
+			}
+			if serverDone || clientErr == nil {
+				t.Fatalf("server done %v, client err %v; want the server waiting for %%x01 and the client failing", serverDone, clientErr)
+			}
+		})
+	}
+}
