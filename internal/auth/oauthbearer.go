@@ -255,20 +255,19 @@ func (m *OAuthBearer) validate(token string) (validToken, error) {
 	h := jws.Headers[0]
 	var std jwt.Claims
 	var all map[string]any
-	verified := false
 	// The token's own "jwk" or "x5c" headers are never trusted: only keys
 	// from the JWKS verify.
+	verifyErr := errors.New("no key with a matching kid and alg")
 	for _, k := range m.keys.lookup(h.KeyID) {
 		if k.Algorithm != "" && k.Algorithm != h.Algorithm {
 			continue
 		}
-		if jws.Claims(k.Key, &std, &all) == nil {
-			verified = true
+		if verifyErr = jws.Claims(k.Key, &std, &all); verifyErr == nil {
 			break
 		}
 	}
-	if !verified {
-		return validToken{}, fmt.Errorf("no key in the JWKS verifies the signature (kid %q, alg %s)", h.KeyID, h.Algorithm)
+	if verifyErr != nil {
+		return validToken{}, fmt.Errorf("no key in the JWKS verifies the token (kid %q, alg %s): %w", h.KeyID, h.Algorithm, verifyErr)
 	}
 	if std.Expiry == nil {
 		return validToken{}, errors.New("token has no exp claim")

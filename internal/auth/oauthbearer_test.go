@@ -687,3 +687,36 @@ func TestOAuthBearerFranzGoSession(t *testing.T) {
 		})
 	}
 }
+
+// TestOAuthBearerConcurrent authenticates from many goroutines while the
+// JWKS goes stale and is fetched again (run with -race).
+func TestOAuthBearerConcurrent(t *testing.T) {
+	clock := &testClock{t: time.Unix(1_700_000_000, 0)}
+	k := newECKey(t, "ec-1")
+	srv := newJWKSServer(t, false, jwksDoc(t, k))
+	m := httpMechanism(t, clock, srv)
+	now := clock.now()
+	msg := bearer(t, sign(t, k, map[string]any{"sub": "alice", "iat": now.Unix(), "exp": now.Add(24 * time.Hour).Unix()}))
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Go(func() {
+			for range 20 {
+				clock.advance(10 * time.Second)
+				x := m.Start()
+				if _, done, err := x.Step(msg); !done || err != nil {
+					errs <- fmt.Errorf("done %v err %v", done, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if srv.hits.Load() < 2 {
+		t.Fatalf("got %d JWKS fetches, want refreshes as the set went stale", srv.hits.Load())
+	}
+}
