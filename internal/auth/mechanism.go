@@ -1,8 +1,9 @@
 // Package auth holds Strata's security model below the network: the
 // server side of the SASL mechanisms (PLAIN, SCRAM-SHA-256/512,
-// OAUTHBEARER) and the ACL authorizer. It is pure of network I/O: the
-// server package drives an Exchange with the bytes a client sends, and the
-// broker asks the authorizer before it acts.
+// OAUTHBEARER) and the ACL authorizer. It does no I/O on client
+// connections: the server package drives an Exchange with the bytes a
+// client sends, and the broker asks the authorizer before it acts. Its only
+// I/O is fetching OAUTHBEARER's JWKS.
 package auth
 
 import (
