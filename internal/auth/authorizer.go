@@ -5,11 +5,6 @@ import (
 	"strings"
 )
 
-// StandardAuthorizer is the authorizer.class.name that turns authorization
-// on: Kafka's own, whose semantics Authorizer has, so a Kafka config file
-// works unchanged.
-const StandardAuthorizer = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
-
 // AuthorizerConfig configures an Authorizer.
 type AuthorizerConfig struct {
 	// SuperUsers may do everything, whatever the ACLs say (super.users).
