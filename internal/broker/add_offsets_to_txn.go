@@ -14,8 +14,10 @@ package broker
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stratalog/strata/internal/auth"
 	"github.com/stratalog/strata/internal/txn"
 )
 
@@ -24,6 +26,14 @@ func init() { register(25, 0, 4, (*Broker).handleAddOffsetsToTxn) }
 func (b *Broker) handleAddOffsetsToTxn(ctx context.Context, req *Request) (kmsg.Response, error) {
 	r := req.Body.(*kmsg.AddOffsetsToTxnRequest)
 	resp := r.ResponseKind().(*kmsg.AddOffsetsToTxnResponse)
+	switch {
+	case !b.allowed(req, auth.OpWrite, auth.ResourceTransactionalID, r.TransactionalID):
+		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		return resp, nil
+	case !b.allowed(req, auth.OpRead, auth.ResourceGroup, r.Group):
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return resp, nil
+	}
 	rep, err := b.txns.request(ctx, false, func(c *txn.Coordinator, token uint64, now int64) {
 		c.AddOffsets(token, r.TransactionalID, r.ProducerID, r.ProducerEpoch, r.Group, now)
 	})

@@ -23,6 +23,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	etcdraft "go.etcd.io/raft/v3"
 
+	"github.com/stratalog/strata/internal/auth"
 	"github.com/stratalog/strata/internal/config"
 	"github.com/stratalog/strata/internal/controller"
 	"github.com/stratalog/strata/internal/group"
@@ -106,6 +107,9 @@ type Broker struct {
 	// rackAwareReads is replica.selector.class's choice (KIP-392), read
 	// once at start: the setting is not dynamic.
 	rackAwareReads atomic.Bool
+	// authz decides requests under authorizer.class.name; nil allows
+	// everything (see authorize.go).
+	authz atomic.Pointer[auth.Authorizer]
 }
 
 // New opens the data directory and the metadata log, and binds the Raft
@@ -242,6 +246,8 @@ func New(cfg Config) (*Broker, error) {
 		},
 		SkipDirs: []string{metadataDir},
 	})
+	b.installAuthorizer(nil, b.store.Current())
+	b.store.Subscribe(b.installAuthorizer)
 	b.store.Subscribe(b.parts.Update)
 	b.store.Subscribe(func(_, _ *metadata.Image) { b.imageChanged.notify() })
 	if b.net != nil {

@@ -58,6 +58,10 @@ func (b *Broker) handleCreateTopics(ctx context.Context, req *Request) (kmsg.Res
 			errs[t.Topic] = apiErrorf(kerr.InvalidRequest, "Found multiple entries for this topic.")
 			continue
 		}
+		if !b.mayCreateTopic(req, t.Topic) {
+			errs[t.Topic] = kerr.TopicAuthorizationFailed
+			continue
+		}
 		spec, err := topicSpec(t)
 		if err != nil {
 			errs[t.Topic] = err

@@ -28,6 +28,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stratalog/strata/internal/auth"
 	"github.com/stratalog/strata/internal/metadata"
 )
 
@@ -55,6 +56,11 @@ func (b *Broker) handleDeleteTopics(ctx context.Context, req *Request) (kmsg.Res
 		}
 	}
 	targets := resolveDeletes(b.store.Current(), entries)
+	for i, t := range targets {
+		if t.err == nil && t.name != nil && !b.allowed(req, auth.OpDelete, auth.ResourceTopic, *t.name) {
+			targets[i].err = kerr.TopicAuthorizationFailed
+		}
+	}
 	if !b.cfg.Settings.DeleteTopicEnable() {
 		err := error(kerr.TopicDeletionDisabled)
 		if req.Version < 3 {

@@ -54,6 +54,9 @@ func (b *Broker) handleDescribeCluster(_ context.Context, req *Request) (kmsg.Re
 	resp := r.ResponseKind().(*kmsg.DescribeClusterResponse)
 	resp.EndpointType = r.EndpointType
 	resp.ClusterAuthorizedOperations = unauthorizedOps
+	if r.IncludeClusterAuthorizedOperations {
+		resp.ClusterAuthorizedOperations = b.clusterAuthorizedOperations(req)
+	}
 	if req.Version >= 1 && r.EndpointType != endpointBrokers {
 		resp.ErrorCode = kerr.MismatchedEndpointType.Code
 		msg := fmt.Sprintf("the request was sent to a broker endpoint, but asked for endpoint type %d", r.EndpointType)

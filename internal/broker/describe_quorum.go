@@ -53,6 +53,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stratalog/strata/internal/auth"
 	"github.com/stratalog/strata/internal/raft"
 )
 
@@ -77,6 +78,11 @@ const (
 
 func (b *Broker) handleDescribeQuorum(ctx context.Context, req *Request) (kmsg.Response, error) {
 	r := req.Body.(*kmsg.DescribeQuorumRequest)
+	if !b.allowedCluster(req, auth.OpDescribe) {
+		resp := r.ResponseKind().(*kmsg.DescribeQuorumResponse)
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return resp, nil
+	}
 	if !quorumRequestValid(r) {
 		return quorumPartitionErrors(r, kerr.UnknownTopicOrPartition), nil
 	}

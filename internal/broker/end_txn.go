@@ -24,8 +24,10 @@ package broker
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stratalog/strata/internal/auth"
 	"github.com/stratalog/strata/internal/txn"
 )
 
@@ -35,6 +37,10 @@ func (b *Broker) handleEndTxn(ctx context.Context, req *Request) (kmsg.Response,
 	r := req.Body.(*kmsg.EndTxnRequest)
 	resp := r.ResponseKind().(*kmsg.EndTxnResponse)
 	bump := req.Version >= 5
+	if !b.allowed(req, auth.OpWrite, auth.ResourceTransactionalID, r.TransactionalID) {
+		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		return resp, nil
+	}
 	rep, err := b.txns.request(ctx, bump, func(c *txn.Coordinator, token uint64, now int64) {
 		c.EndTxn(token, txn.EndTxnRequest{
 			TransactionalID: r.TransactionalID,

@@ -40,6 +40,9 @@ package broker
 //     high watermark, markers and aborted records included. Every answer
 //     carries the last stable offset (-1 with an error).
 //   - v13+ name topics by id (KIP-516); an unknown id is UNKNOWN_TOPIC_ID.
+//   - Under an authorizer a consumer needs READ on each topic, a follower
+//     CLUSTER_ACTION on the cluster; a partition without is
+//     TOPIC_AUTHORIZATION_FAILED, unread.
 //
 // KIPs: KIP-74 (v3), KIP-98 (v4), KIP-107 (v5), KIP-227 (v7), KIP-320 (v9),
 // KIP-392 (v11 rack), KIP-482 (v12), KIP-516 (v13), KIP-405 (v14), KIP-903 (v15).
@@ -53,6 +56,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stratalog/strata/internal/auth"
 	"github.com/stratalog/strata/internal/commitlog"
 	"github.com/stratalog/strata/internal/metadata"
 	"github.com/stratalog/strata/internal/partition"
@@ -69,6 +73,9 @@ type fetchWant struct {
 	leaderEpoch int32
 	lastEpoch   int32             // the epoch of the follower's last batch (LastFetchedEpoch)
 	session     *sessionPartition // nil outside a session
+	// denied is the authorization error the partition is answered with,
+	// unread; it does not end the fetch's wait, as Kafka's does not.
+	denied error
 }
 
 // fetchGot is what the broker read for one wanted partition.
@@ -138,7 +145,7 @@ func (b *Broker) handleFetch(ctx context.Context, req *Request) (kmsg.Response, 
 		resp.SessionID = sess.id
 		for _, tp := range sess.order {
 			sp := sess.parts[tp]
-			wants = append(wants, fetchWant{tp, sp.topicID, sp.fetchOffset, sp.maxBytes, sp.leaderEpoch, -1, sp})
+			wants = append(wants, fetchWant{tp, sp.topicID, sp.fetchOffset, sp.maxBytes, sp.leaderEpoch, -1, sp, nil})
 		}
 	} else {
 		for i := range r.Topics {
@@ -148,7 +155,7 @@ func (b *Broker) handleFetch(ctx context.Context, req *Request) (kmsg.Response, 
 				continue
 			}
 			for _, rp := range rt.Partitions {
-				wants = append(wants, fetchWant{topicPartition{Topic: n, Index: rp.Partition}, rt.TopicID, rp.FetchOffset, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch, rp.LastFetchedEpoch, nil})
+				wants = append(wants, fetchWant{topicPartition{Topic: n, Index: rp.Partition}, rt.TopicID, rp.FetchOffset, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch, rp.LastFetchedEpoch, nil, nil})
 			}
 		}
 	}
@@ -161,6 +168,7 @@ func (b *Broker) handleFetch(ctx context.Context, req *Request) (kmsg.Response, 
 	if req.Version >= 15 {
 		replica = r.ReplicaState.ID
 	}
+	b.authorizeFetch(req, replica, wants)
 	got := make([]fetchGot, len(wants))
 	deadline := time.Now().Add(time.Duration(r.MaxWaitMillis) * time.Millisecond)
 	for {
@@ -234,6 +242,27 @@ func (b *Broker) handleFetch(ctx context.Context, req *Request) (kmsg.Response, 
 	return resp, nil
 }
 
+// authorizeFetch marks the wants req's sender may not read, as Kafka
+// checks them: a follower's fetch needs CLUSTER_ACTION on the cluster, a
+// consumer's READ on each topic; either is TOPIC_AUTHORIZATION_FAILED.
+func (b *Broker) authorizeFetch(req *Request, replica int32, wants []fetchWant) {
+	if !b.authorizationOn() {
+		return
+	}
+	var readable func(string) bool
+	if replica >= 0 {
+		ok := b.allowedCluster(req, auth.OpClusterAction)
+		readable = func(string) bool { return ok }
+	} else {
+		readable = b.topicsAllowed(req, auth.OpRead)
+	}
+	for i := range wants {
+		if !readable(wants[i].tp.Topic) {
+			wants[i].denied = kerr.TopicAuthorizationFailed
+		}
+	}
+}
+
 // consumerRack returns, for a consumer fetch that may read from followers
 // (v11+, KIP-392), the rack the consumer names (possibly ""); nil for a
 // fetch that reads from leaders only.
@@ -259,6 +288,10 @@ func (b *Broker) readWants(wants []fetchWant, got []fetchGot, maxBytes int32, re
 	for i, w := range wants {
 		got[i].records.Release()
 		got[i] = fetchGot{hw: -1, lso: -1, start: -1, preferred: -1}
+		if w.denied != nil {
+			got[i].err = w.denied
+			continue
+		}
 		p, err := b.fetchReplica(w.tp)
 		if err == nil && replica < 0 {
 			err = partition.CheckLeaderEpoch(w.leaderEpoch, p.LeaderEpoch())

@@ -18,6 +18,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/internal/auth"
 )
 
 func init() { register(10, 0, 6, (*Broker).handleFindCoordinator) }
@@ -32,7 +34,9 @@ func (b *Broker) handleFindCoordinator(ctx context.Context, req *Request) (kmsg.
 	for _, key := range keys {
 		c := kmsg.NewFindCoordinatorResponseCoordinator()
 		c.Key, c.NodeID, c.Port = key, -1, -1
-		if err := b.findCoordinator(ctx, r.CoordinatorType, key, b.listenerOf(req), &c); err != nil {
+		if err := b.authorizeCoordinatorKey(req, r.CoordinatorType, key); err != nil {
+			c.ErrorCode = b.errorCode(err)
+		} else if err := b.findCoordinator(ctx, r.CoordinatorType, key, b.listenerOf(req), &c); err != nil {
 			c.ErrorCode = b.errorCode(err)
 			c.ErrorMessage = errorMessage(err)
 		}
@@ -44,6 +48,18 @@ func (b *Broker) handleFindCoordinator(ctx context.Context, req *Request) (kmsg.
 		resp.Coordinators = nil
 	}
 	return resp, nil
+}
+
+// authorizeCoordinatorKey checks DESCRIBE on the group (type 0) or the
+// transactional id (type 1) a coordinator is sought for, as Kafka does.
+func (b *Broker) authorizeCoordinatorKey(req *Request, keyType int8, key string) error {
+	switch {
+	case keyType == 0 && !b.allowed(req, auth.OpDescribe, auth.ResourceGroup, key):
+		return kerr.GroupAuthorizationFailed
+	case keyType == 1 && !b.allowed(req, auth.OpDescribe, auth.ResourceTransactionalID, key):
+		return kerr.TransactionalIDAuthorizationFailed
+	}
+	return nil
 }
 
 func (b *Broker) findCoordinator(ctx context.Context, keyType int8, key, listener string, c *kmsg.FindCoordinatorResponseCoordinator) error {

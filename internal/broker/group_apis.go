@@ -11,6 +11,8 @@ package broker
 // OffsetCommit and OffsetFetch v10 (topic ids) are not served yet.
 // KIPs: KIP-345 (static membership), KIP-394 (member id required),
 // KIP-429 (cooperative rebalancing), KIP-447, KIP-709 (batched OffsetFetch).
+//
+// Under an authorizer each is checked first (group_authorize.go).
 
 import (
 	"context"
@@ -22,36 +24,19 @@ import (
 )
 
 func init() {
-	register(11, 0, 9, func(b *Broker, ctx context.Context, req *Request) (kmsg.Response, error) {
-		return b.groups.JoinGroup(ctx, clientOf(req), req.Body.(*kmsg.JoinGroupRequest)), nil
-	})
-	register(14, 0, 5, func(b *Broker, ctx context.Context, req *Request) (kmsg.Response, error) {
-		return b.groups.SyncGroup(ctx, req.Body.(*kmsg.SyncGroupRequest)), nil
-	})
-	register(12, 0, 4, func(b *Broker, ctx context.Context, req *Request) (kmsg.Response, error) {
-		return b.groups.Heartbeat(ctx, req.Body.(*kmsg.HeartbeatRequest)), nil
-	})
-	register(13, 0, 5, func(b *Broker, ctx context.Context, req *Request) (kmsg.Response, error) {
-		return b.groups.LeaveGroup(ctx, req.Body.(*kmsg.LeaveGroupRequest)), nil
-	})
-	register(8, 0, 9, func(b *Broker, ctx context.Context, req *Request) (kmsg.Response, error) {
-		return b.groups.OffsetCommit(ctx, req.Body.(*kmsg.OffsetCommitRequest)), nil
-	})
-	register(9, 0, 9, func(b *Broker, ctx context.Context, req *Request) (kmsg.Response, error) {
-		return b.groups.OffsetFetch(ctx, req.Body.(*kmsg.OffsetFetchRequest)), nil
-	})
-	register(47, 0, 0, func(b *Broker, ctx context.Context, req *Request) (kmsg.Response, error) {
-		return b.groups.OffsetDelete(ctx, req.Body.(*kmsg.OffsetDeleteRequest)), nil
-	})
-	register(15, 0, 5, func(b *Broker, ctx context.Context, req *Request) (kmsg.Response, error) {
-		return b.groups.DescribeGroups(ctx, req.Body.(*kmsg.DescribeGroupsRequest)), nil
-	})
-	register(16, 0, 5, func(b *Broker, ctx context.Context, req *Request) (kmsg.Response, error) {
-		return b.groups.ListGroups(ctx, req.Body.(*kmsg.ListGroupsRequest)), nil
-	})
-	register(42, 0, 2, func(b *Broker, ctx context.Context, req *Request) (kmsg.Response, error) {
-		return b.groups.DeleteGroups(ctx, req.Body.(*kmsg.DeleteGroupsRequest)), nil
-	})
+	for key, api := range map[int16]struct {
+		max int16
+		fn  func(*Broker, context.Context, *Request) kmsg.Response
+	}{
+		11: {9, (*Broker).joinGroup}, 14: {5, (*Broker).syncGroup}, 12: {4, (*Broker).heartbeat},
+		13: {5, (*Broker).leaveGroup}, 8: {9, (*Broker).offsetCommit}, 9: {9, (*Broker).offsetFetch},
+		47: {0, (*Broker).offsetDelete}, 15: {5, (*Broker).describeGroups}, 16: {5, (*Broker).listGroups},
+		42: {2, (*Broker).deleteGroups},
+	} {
+		register(key, 0, api.max, func(b *Broker, ctx context.Context, req *Request) (kmsg.Response, error) {
+			return api.fn(b, ctx, req), nil
+		})
+	}
 }
 
 // clientOf names the client of a request for DescribeGroups: its client id

@@ -25,17 +25,43 @@ package broker
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stratalog/strata/internal/auth"
 	"github.com/stratalog/strata/internal/txn"
 )
 
 func init() { register(22, 0, 5, (*Broker).handleInitProducerID) }
 
+// authorizeInitProducerID checks what Kafka checks: WRITE on the
+// transactional id, or for an idempotent producer IDEMPOTENT_WRITE on the
+// cluster or WRITE on some topic.
+func (b *Broker) authorizeInitProducerID(req *Request, txnID *string) *kerr.Error {
+	if txnID != nil {
+		if !b.allowed(req, auth.OpWrite, auth.ResourceTransactionalID, *txnID) {
+			return kerr.TransactionalIDAuthorizationFailed
+		}
+		return nil
+	}
+	if b.allowedCluster(req, auth.OpIdempotentWrite) {
+		return nil
+	}
+	p, host := requester(req)
+	if !b.authz.Load().AuthorizeAny(p, host, auth.OpWrite, auth.ResourceTopic) {
+		return kerr.ClusterAuthorizationFailed
+	}
+	return nil
+}
+
 func (b *Broker) handleInitProducerID(ctx context.Context, req *Request) (kmsg.Response, error) {
 	r := req.Body.(*kmsg.InitProducerIDRequest)
 	resp := r.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
+	if err := b.authorizeInitProducerID(req, r.TransactionalID); err != nil {
+		resp.ErrorCode = err.Code
+		return resp, nil
+	}
 	if r.TransactionalID == nil {
 		id, epoch, err := txn.InitProducer(ctx, b.pids)
 		if err != nil {

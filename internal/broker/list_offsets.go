@@ -27,6 +27,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stratalog/strata/internal/auth"
 	"github.com/stratalog/strata/internal/partition"
 )
 
@@ -44,6 +45,7 @@ const (
 func (b *Broker) handleListOffsets(_ context.Context, req *Request) (kmsg.Response, error) {
 	r := req.Body.(*kmsg.ListOffsetsRequest)
 	resp := r.ResponseKind().(*kmsg.ListOffsetsResponse)
+	describable := b.topicsAllowed(req, auth.OpDescribe)
 	seen := map[topicPartition]int{}
 	for _, rt := range r.Topics {
 		for _, rp := range rt.Partitions {
@@ -58,9 +60,12 @@ func (b *Broker) handleListOffsets(_ context.Context, req *Request) (kmsg.Respon
 			sp.Partition = rp.Partition
 			sp.Timestamp, sp.Offset, sp.LeaderEpoch = -1, -1, -1
 			var err error
-			if seen[topicPartition{Topic: rt.Topic, Index: rp.Partition}] > 1 {
+			switch {
+			case !describable(rt.Topic):
+				err = kerr.TopicAuthorizationFailed
+			case seen[topicPartition{Topic: rt.Topic, Index: rp.Partition}] > 1:
 				err = kerr.InvalidRequest
-			} else {
+			default:
 				err = b.listOffset(rt.Topic, rp, r.IsolationLevel == 1, &sp)
 			}
 			sp.ErrorCode = b.errorCode(err)

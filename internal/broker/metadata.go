@@ -15,6 +15,12 @@ package broker
 //     whose replica on this node failed to open (a damaged log) and that
 //     this node leads is answered so too, with this node among the offline
 //     replicas and out of the ISR.
+//   - Under an authorizer a topic the sender may not DESCRIBE is left out
+//     of an all-topics answer and is TOPIC_AUTHORIZATION_FAILED when named
+//     (or given by id); a missing topic is auto-created only with CREATE on
+//     the cluster or the topic, else TOPIC_AUTHORIZATION_FAILED. Authorized
+//     operations (v8+) are reported when asked for: the topics' always, the
+//     cluster's through v10; without an authorizer every operation is.
 //   - Brokers lists the unfenced brokers; the controller is the node that
 //     leads the metadata quorum (any node takes admin requests).
 //
@@ -30,6 +36,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stratalog/strata/internal/auth"
 	"github.com/stratalog/strata/internal/controller"
 	"github.com/stratalog/strata/internal/metadata"
 )
@@ -44,13 +51,26 @@ func (b *Broker) handleMetadata(ctx context.Context, req *Request) (kmsg.Respons
 	resp := r.ResponseKind().(*kmsg.MetadataResponse)
 	img := b.store.Current()
 
+	describable := b.topicsAllowed(req, auth.OpDescribe)
+	topicMetadata := func(t *metadata.Topic) kmsg.MetadataResponseTopic {
+		mt := b.topicMetadata(t)
+		if req.Version >= 8 && r.IncludeTopicAuthorizedOperations {
+			mt.AuthorizedOperations = b.authorizedOperations(req, auth.ResourceTopic, t.Name)
+		}
+		return mt
+	}
 	all := r.Topics == nil || (req.Version == 0 && len(r.Topics) == 0)
 	if !all {
 		autoCreate := (req.Version < 4 || r.AllowAutoTopicCreation) && b.cfg.Settings.AutoCreateTopics()
 		var missing []string
+		createDenied := map[string]bool{}
 		for _, t := range r.Topics {
-			if t.Topic != nil {
+			if t.Topic != nil && describable(*t.Topic) {
 				if _, ok := img.Topic(*t.Topic); !ok && autoCreate {
+					if !b.mayCreateTopic(req, *t.Topic) {
+						createDenied[*t.Topic] = true
+						continue
+					}
 					missing = append(missing, *t.Topic)
 				}
 			}
@@ -68,14 +88,24 @@ func (b *Broker) handleMetadata(ctx context.Context, req *Request) (kmsg.Respons
 			} else if rt.TopicID != [16]byte{} {
 				t, ok = img.TopicByID(rt.TopicID)
 			}
-			if ok {
-				resp.Topics = append(resp.Topics, b.topicMetadata(t))
-				continue
-			}
 			mt := kmsg.NewMetadataResponseTopic()
 			mt.Topic, mt.TopicID = rt.Topic, rt.TopicID
 			mt.AuthorizedOperations = unauthorizedOps
+			switch {
+			case ok && !describable(t.Name), rt.Topic != nil && !describable(*rt.Topic):
+				// A topic id is not secret, so the error names it (as
+				// Kafka's); a name is answered the same whether the
+				// topic exists or not.
+				mt.ErrorCode = kerr.TopicAuthorizationFailed.Code
+				resp.Topics = append(resp.Topics, mt)
+				continue
+			case ok:
+				resp.Topics = append(resp.Topics, topicMetadata(t))
+				continue
+			}
 			switch err := created[ptrString(rt.Topic)]; {
+			case createDenied[ptrString(rt.Topic)]:
+				mt.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			case rt.Topic == nil:
 				mt.ErrorCode = kerr.UnknownTopicID.Code
 			case err != nil:
@@ -87,7 +117,9 @@ func (b *Broker) handleMetadata(ctx context.Context, req *Request) (kmsg.Respons
 		}
 	} else {
 		for _, t := range img.Topics() {
-			resp.Topics = append(resp.Topics, b.topicMetadata(t))
+			if describable(t.Name) {
+				resp.Topics = append(resp.Topics, topicMetadata(t))
+			}
 		}
 	}
 
@@ -111,7 +143,26 @@ func (b *Broker) handleMetadata(ctx context.Context, req *Request) (kmsg.Respons
 	resp.ClusterID = &clusterID
 	resp.ControllerID = b.controllerID()
 	resp.AuthorizedOperations = unauthorizedOps
+	if req.Version >= 8 && req.Version <= 10 && r.IncludeClusterAuthorizedOperations {
+		resp.AuthorizedOperations = b.clusterAuthorizedOperations(req)
+	}
 	return resp, nil
+}
+
+// mayCreateTopic reports whether req's sender may create topic: CREATE on
+// the cluster or on the topic, as Kafka checks it.
+func (b *Broker) mayCreateTopic(req *Request, topic string) bool {
+	return b.allowedCluster(req, auth.OpCreate) || b.allowed(req, auth.OpCreate, auth.ResourceTopic, topic)
+}
+
+// clusterAuthorizedOperations is the cluster's authorized operations for
+// req's sender, as Kafka reports them: none without DESCRIBE on the
+// cluster.
+func (b *Broker) clusterAuthorizedOperations(req *Request) int32 {
+	if !b.allowedCluster(req, auth.OpDescribe) {
+		return 0
+	}
+	return b.authorizedOperations(req, auth.ResourceCluster, auth.ClusterName)
 }
 
 // controllerID is the id clients are given as the controller: the node

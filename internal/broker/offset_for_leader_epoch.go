@@ -26,6 +26,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stratalog/strata/internal/auth"
 	"github.com/stratalog/strata/internal/partition"
 )
 
@@ -39,6 +40,11 @@ func (b *Broker) handleOffsetForLeaderEpoch(_ context.Context, req *Request) (km
 	r := req.Body.(*kmsg.OffsetForLeaderEpochRequest)
 	resp := r.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
 	requireLeader := req.Version < 3 || r.ReplicaID != debuggingReplicaID
+	allowedTopic := b.topicsAllowed(req, auth.OpDescribe)
+	if req.Version >= 3 && r.ReplicaID >= 0 {
+		ok := b.allowedCluster(req, auth.OpClusterAction)
+		allowedTopic = func(string) bool { return ok }
+	}
 	for _, rt := range r.Topics {
 		st := kmsg.NewOffsetForLeaderEpochResponseTopic()
 		st.Topic = rt.Topic
@@ -49,6 +55,11 @@ func (b *Broker) handleOffsetForLeaderEpoch(_ context.Context, req *Request) (km
 			current := rp.CurrentLeaderEpoch
 			if req.Version < 2 {
 				current = -1
+			}
+			if !allowedTopic(rt.Topic) {
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+				st.Partitions = append(st.Partitions, sp)
+				continue
 			}
 			p, err := b.localReplica(rt.Topic, rp.Partition, current, requireLeader)
 			if err != nil {

@@ -27,6 +27,9 @@ package broker
 //   - Idempotent producers: sequence and epoch checks in internal/txn; a
 //     retried batch gets its original offset back.
 //   - Produce does not create topics; a missing topic is UNKNOWN_TOPIC_OR_PARTITION.
+//   - Under an authorizer: WRITE on the transactional id
+//     (TRANSACTIONAL_ID_AUTHORIZATION_FAILED) and on each topic
+//     (TOPIC_AUTHORIZATION_FAILED), checked before the topic's existence.
 //   - Clients cannot write to internal topics (INVALID_TOPIC_EXCEPTION).
 //   - Transactional batches (KIP-98) are appended like idempotent ones, and
 //     start the producer's transaction on the partition, which a marker
@@ -74,6 +77,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stratalog/strata/internal/auth"
 	"github.com/stratalog/strata/internal/config"
 	"github.com/stratalog/strata/internal/metadata"
 	"github.com/stratalog/strata/internal/partition"
@@ -92,6 +96,10 @@ func (b *Broker) handleProduce(ctx context.Context, req *Request) (kmsg.Response
 	resp.Topics = make([]kmsg.ProduceResponseTopic, len(r.Topics))
 	parts := 0
 	txnRecords := r.TransactionID == nil && hasTransactionalRecords(r)
+	// Kafka checks WRITE on the transactional id first, then on each topic,
+	// both before the topic's existence.
+	txnDenied := r.TransactionID != nil && !b.allowed(req, auth.OpWrite, auth.ResourceTransactionalID, *r.TransactionID)
+	writable := b.topicsAllowed(req, auth.OpWrite)
 	for i, rt := range r.Topics {
 		st := &resp.Topics[i]
 		*st = kmsg.NewProduceResponseTopic()
@@ -113,6 +121,10 @@ func (b *Broker) handleProduce(ctx context.Context, req *Request) (kmsg.Response
 			pt.err = fmt.Errorf("%w: transactional records without a transactional id", kerr.TransactionalIDAuthorizationFailed)
 		case r.Acks != -1 && r.Acks != 0 && r.Acks != 1:
 			pt.err = kerr.InvalidRequiredAcks
+		case txnDenied:
+			pt.err = kerr.TransactionalIDAuthorizationFailed
+		case !writable(rt.Topic):
+			pt.err = kerr.TopicAuthorizationFailed
 		case !known:
 			pt.err = kerr.UnknownTopicOrPartition
 		case isInternalTopic(rt.Topic):

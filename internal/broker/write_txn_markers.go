@@ -44,6 +44,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stratalog/strata/internal/auth"
 	"github.com/stratalog/strata/internal/partition"
 )
 
@@ -65,6 +66,7 @@ func (b *Broker) handleWriteTxnMarkers(ctx context.Context, req *Request) (kmsg.
 	r := req.Body.(*kmsg.WriteTxnMarkersRequest)
 	resp := r.ResponseKind().(*kmsg.WriteTxnMarkersResponse)
 	now := time.Now().UnixMilli()
+	clusterAction := b.allowedCluster(req, auth.OpClusterAction)
 	var waits []markerWait
 	resp.Markers = make([]kmsg.WriteTxnMarkersResponseMarker, len(r.Markers))
 	for i, m := range r.Markers {
@@ -81,6 +83,10 @@ func (b *Broker) handleWriteTxnMarkers(ctx context.Context, req *Request) (kmsg.
 				rp := &rt.Partitions[k]
 				*rp = kmsg.NewWriteTxnMarkersResponseMarkerTopicPartition()
 				rp.Partition = index
+				if !clusterAction {
+					rp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+					continue
+				}
 				w, err := b.writeMarker(mt.Topic, index, m, now)
 				if err != nil {
 					rp.ErrorCode = b.errorCode(err)

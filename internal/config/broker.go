@@ -15,6 +15,9 @@ import (
 var brokerDefs = []Definition{
 	{Name: "advertised.listeners", Type: kmsg.ConfigTypeList, check: listenerList("advertised.listeners"),
 		Doc: "Listeners to publish for clients to use, NAME://host:port each, if different from listeners; a listener left out is advertised at the address it bound."},
+	boolDef("allow.everyone.if.no.acl.found", false, "With an authorizer, whether an operation on a resource no ACL names is allowed to everyone."),
+	{Name: "authorizer.class.name", Type: kmsg.ConfigTypeString, Default: str(""), check: oneOf("", StandardAuthorizer),
+		Doc: "The authorizer: " + StandardAuthorizer + " enforces the ACLs (Kafka's own, whose rules Strata's authorizer has); empty allows every request."},
 	boolDef("auto.create.topics.enable", true, "Enable auto creation of topics on the server."),
 	boolDef("auto.leader.rebalance.enable", true, "Enables automatic leader balancing."),
 	intDef("background.threads", kmsg.ConfigTypeInt, "10", 1, "The number of threads for background tasks (no effect in Strata: its background work runs on goroutines)."),
@@ -140,6 +143,8 @@ var brokerDefs = []Definition{
 	{Name: "sasl.oauthbearer.sub.claim.name", Type: kmsg.ConfigTypeString, Default: str("sub"),
 		Doc: "The OAUTHBEARER token claim that holds the subject, the principal's name."},
 	intDef("socket.request.max.bytes", kmsg.ConfigTypeInt, "104857600", 1, "The maximum number of bytes in a socket request."),
+	{Name: "super.users", Type: kmsg.ConfigTypeString,
+		Doc: "Principals, separated by semicolons (User:admin;User:broker), that the authorizer allows everything."},
 	intDef("transaction.abort.timed.out.transaction.cleanup.interval.ms", kmsg.ConfigTypeInt, "10000", 1, "How often transactions past their timeout are aborted."),
 	intDef("transaction.max.timeout.ms", kmsg.ConfigTypeInt, "900000", 1, "The maximum allowed timeout for transactions."),
 	boolDef("transaction.partition.verification.enable", true, "Enable verification that checks that the partition has been added to the transaction before writing transactional records to the partition."),
@@ -151,6 +156,11 @@ var brokerDefs = []Definition{
 	intDef("transactional.id.expiration.ms", kmsg.ConfigTypeInt, "604800000", 1, "How long an idle transactional id is kept."),
 	boolDef("unclean.leader.election.enable", false, "Whether replicas not in the ISR may be elected leader as a last resort."),
 }
+
+// StandardAuthorizer is the authorizer.class.name that turns authorization
+// on: Kafka's own, whose rules Strata's authorizer has, so a Kafka config
+// file works unchanged.
+const StandardAuthorizer = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
 
 // maxDouble is Java's Double.MAX_VALUE as Kafka writes it: the "no limit"
 // of a rate given as a double.
@@ -332,6 +342,16 @@ func (b Broker) RackAwareReads() bool {
 
 // ControlledShutdownEnable is controlled.shutdown.enable.
 func (b Broker) ControlledShutdownEnable() bool { return b.get("controlled.shutdown.enable").b }
+
+// AuthorizerEnabled reports whether authorizer.class.name turns
+// authorization on.
+func (b Broker) AuthorizerEnabled() bool { return b.get("authorizer.class.name").s != "" }
+
+// SuperUsers is super.users: principals separated by semicolons.
+func (b Broker) SuperUsers() string { return b.get("super.users").s }
+
+// AllowEveryoneIfNoACLFound is allow.everyone.if.no.acl.found.
+func (b Broker) AllowEveryoneIfNoACLFound() bool { return b.get("allow.everyone.if.no.acl.found").b }
 
 // AutoCreateTopics is auto.create.topics.enable.
 func (b Broker) AutoCreateTopics() bool { return b.get("auto.create.topics.enable").b }

@@ -12,21 +12,23 @@ import (
 // partition epochs; version 3 the replicas being added and removed of a
 // partition under reassignment, dynamic broker settings in snapshots, and
 // kinds 12 to 14; version 4 the base of guarded config changes, kind 15
-// and controller addresses in snapshots; version 5 broker listeners. An encoding takes the lowest
-// version that holds what it says (see recordVersion; a snapshot takes 3
-// only with a reassignment in progress or dynamic broker settings, 4 only
-// with controller addresses), so a node of an earlier release reads
+// and controller addresses in snapshots; version 5 broker listeners, the
+// security records (kind 17, ACLs) and their snapshot sections. An
+// encoding takes the lowest version that holds what it says (see
+// recordVersion; a snapshot takes 3 only with a reassignment in progress
+// or dynamic broker settings, 4 only with controller addresses, 5 only
+// with broker listeners or ACLs), so a node of an earlier release reads
 // everything that uses nothing newer; earlier versions still decode.
 const Version byte = 5
 
 // The versions below Version that encodings take: baseVersion when they
 // need nothing newer, reassignVersion when they need version 3,
-// addrVersion when they need version 4, securityVersion (Version) for
+// guardVersion when they need version 4, securityVersion (Version) for
 // broker listeners and the security records.
 const (
 	baseVersion     byte = 2
 	reassignVersion byte = 3
-	addrVersion     byte = 4
+	guardVersion    byte = 4
 	securityVersion byte = 5
 )
 
@@ -103,6 +105,9 @@ func EncodeRecord(r Record) []byte {
 	case SetControllerAddr:
 		e.int(int64(r.ID))
 		e.string(r.Addr)
+	case SetACLs:
+		e.acls(r.Create)
+		e.uuids(r.Delete)
 	case AllocateProducerIDs:
 		e.int(int64(r.Broker))
 		e.int(r.First)
@@ -186,6 +191,11 @@ func DecodeRecord(b []byte) (Record, error) {
 		r = rec
 	case kindSetControllerAddr:
 		r = SetControllerAddr{ID: d.int32(), Addr: d.string()}
+	case kindSetACLs:
+		if d.version < securityVersion {
+			return nil, fmt.Errorf("%w: kind %d before version %d", ErrCorrupt, k, securityVersion)
+		}
+		r = SetACLs{Create: d.acls(), Delete: d.uuids()}
 	case kindAllocateProducerIDs:
 		r = AllocateProducerIDs{Broker: d.int32(), First: d.int64(), Count: d.int64()}
 	case kindSetClusterID:
@@ -199,24 +209,27 @@ func DecodeRecord(b []byte) (Record, error) {
 	return r, nil
 }
 
-// recordVersion returns the lowest version that encodes r: 4 for a guarded
-// config change and kind 15, 3 for kinds 12 to 14 and partitions under
-// reassignment, else 2; a batch takes the highest of its records'.
+// recordVersion returns the lowest version that encodes r: 5 for kind 17,
+// 4 for a guarded config change and kind 15, 3 for kinds 12 to 14 and
+// partitions under reassignment, else 2; a batch takes the highest of its
+// records'.
 func recordVersion(r Record) byte {
 	switch r := r.(type) {
 	case RegisterBroker:
 		if len(r.Listeners) > 0 {
 			return securityVersion
 		}
+	case SetACLs:
+		return securityVersion
 	case SetControllerAddr:
-		return addrVersion
+		return guardVersion
 	case SetTopicConfigs:
 		if r.Guarded {
-			return addrVersion
+			return guardVersion
 		}
 	case SetBrokerConfigs:
 		if r.Guarded {
-			return addrVersion
+			return guardVersion
 		}
 		return reassignVersion
 	case ReassignPartitions, UnregisterBroker:

@@ -5,7 +5,15 @@ import (
 	"errors"
 	"reflect"
 	"testing"
+
+	"github.com/stratalog/strata/internal/auth"
 )
+
+// aclSample is an ALLOW READ ACL of User:alice on the topics name names.
+func aclSample(id [16]byte, name string, pt auth.PatternType) ACL {
+	return ACL{ID: id, Binding: auth.Binding{ResourceType: auth.ResourceTopic, ResourceName: name, PatternType: pt,
+		Principal: "User:alice", Host: "*", Operation: auth.OpRead, Permission: auth.PermissionAllow}}
+}
 
 // sample is a canonical record (empty collections as nil, as the decoder
 // produces them) and the version that encodes it: the lowest that holds it.
@@ -28,6 +36,10 @@ func samples() []sample {
 		{SetBrokerConfigs{Broker: 2, Set: map[string]string{"log.retention.ms": "6"}, Guarded: true, Base: map[string]string{"log.retention.ms": "5"}}, 4},
 		{SetBrokerConfigs{Broker: ClusterDefault, Delete: []string{"a"}, Guarded: true}, 4},
 		{SetControllerAddr{ID: 4, Addr: "127.0.0.1:9196"}, 4},
+		{SetACLs{Create: []ACL{aclSample(idA, "orders", auth.PatternLiteral), aclSample(idB, "logs-", auth.PatternPrefixed)}}, 5},
+		{SetACLs{Delete: [][16]byte{idA}}, 5},
+		{SetACLs{Create: []ACL{aclSample(idC, "*", auth.PatternLiteral)}, Delete: [][16]byte{idA, idB}}, 5},
+		{Batch{Records: []Record{UnfenceBroker{ID: 3, Epoch: 7}, SetACLs{Delete: [][16]byte{idC}}}}, 5},
 		{UnfenceBroker{ID: 3, Epoch: 7}, 2},
 		{ChangePartitions{Changes: []PartitionChange{
 			{TopicID: idA, Partition: 1, Epoch: 4, Leader: 2, LeaderEpoch: 9, ISR: []int32{2, 3}},

@@ -106,6 +106,8 @@ type Image struct {
 	// controllerAddrs are the Raft listener addresses the log recorded
 	// (SetControllerAddr), by node id.
 	controllerAddrs map[int32]string
+	// acls are the ACLs (SetACLs); nil when there are none.
+	acls *aclSet
 }
 
 // ControllerAddrs returns the Raft listener addresses the metadata log

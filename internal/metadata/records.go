@@ -10,7 +10,7 @@ package metadata
 // The concrete types are RegisterBroker, FenceBroker, UnfenceBroker,
 // CreateTopic, DeleteTopic, CreatePartitions, ChangePartitions,
 // ReassignPartitions, UnregisterBroker, SetTopicConfigs, SetBrokerConfigs,
-// SetControllerAddr, AllocateProducerIDs, SetClusterID and Batch; the
+// SetControllerAddr, SetACLs, AllocateProducerIDs, SetClusterID and Batch; the
 // interface is sealed.
 type Record interface {
 	kind() kind
@@ -36,6 +36,7 @@ const (
 	kindUnregisterBroker    kind = 13
 	kindSetBrokerConfigs    kind = 14
 	kindSetControllerAddr   kind = 15
+	kindSetACLs             kind = 17
 	// kindSnapshot marks a whole encoded image (a Raft snapshot), never a
 	// log entry; Store.ApplyEncoded tells the two apart by it.
 	kindSnapshot kind = 0x80

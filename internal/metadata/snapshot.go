@@ -5,14 +5,17 @@ import (
 	"maps"
 	"math"
 	"slices"
+
+	"github.com/stratalog/strata/internal/auth"
 )
 
 // EncodeSnapshot returns the encoding of the whole image, for a Raft
 // snapshot: the version byte, the snapshot kind byte, then AppliedIndex,
 // ClusterID, NextProducerID, the brokers by id (with their epochs,
 // incarnations and fencing), the topics by name, (version 3) the dynamic
-// broker settings by broker id and (version 4) the controller addresses by
-// node id; version 5 adds the brokers' listeners. Equal
+// broker settings by broker id, (version 4) the controller addresses by
+// node id and (version 5) the ACLs by id; version 5 adds the brokers'
+// listeners. Equal
 // images encode to equal bytes. The error is always nil today; it is there
 // for encodings that can fail.
 func (img *Image) EncodeSnapshot() ([]byte, error) {
@@ -27,10 +30,11 @@ func (img *Image) EncodeSnapshot() ([]byte, error) {
 		}
 	}
 	if len(img.controllerAddrs) > 0 {
-		v = addrVersion
+		v = guardVersion
 	}
 	brokers := img.Brokers()
-	if slices.ContainsFunc(brokers, func(b Broker) bool { return len(b.Listeners) > 0 }) {
+	acls := img.ACLs()
+	if len(acls) > 0 || slices.ContainsFunc(brokers, func(b Broker) bool { return len(b.Listeners) > 0 }) {
 		v = securityVersion
 	}
 	e := &encoder{b: []byte{v, byte(kindSnapshot)}, version: v}
@@ -70,6 +74,9 @@ func (img *Image) EncodeSnapshot() ([]byte, error) {
 			e.int(int64(id))
 			e.string(img.controllerAddrs[id])
 		}
+	}
+	if v >= securityVersion {
+		e.acls(acls)
 	}
 	return e.b, nil
 }
@@ -150,6 +157,17 @@ func DecodeSnapshot(b []byte) (*Image, error) {
 				return nil, err
 			}
 			img.controllerAddrs[id] = addr
+		}
+	}
+	if d.version >= securityVersion {
+		byID := map[[16]byte]auth.Binding{}
+		for _, a := range d.acls() {
+			if err := putACL(byID, a); err != nil {
+				return nil, err
+			}
+		}
+		if len(byID) > 0 {
+			img.acls = &aclSet{byID: byID}
 		}
 	}
 	if err := d.finish(); err != nil {

@@ -6,6 +6,8 @@ import (
 	"maps"
 	"reflect"
 	"testing"
+
+	"github.com/stratalog/strata/internal/auth"
 )
 
 func TestSnapshotRoundTrip(t *testing.T) {
@@ -42,7 +44,11 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, src := range []*Image{{}, img, moving, configured, addressed, listening} {
+	guarded, err := addressed.Apply(13, SetACLs{Create: []ACL{aclSample(idA, "orders", auth.PatternLiteral), aclSample(idB, "logs-", auth.PatternPrefixed)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, src := range []*Image{{}, img, moving, configured, addressed, listening, guarded} {
 		b, err := src.EncodeSnapshot()
 		if err != nil {
 			t.Fatal(err)
@@ -76,19 +82,22 @@ func TestSnapshotRoundTrip(t *testing.T) {
 				t.Fatalf("broker %d settings: got %v, want %v", id, got.BrokerConfigs(id), src.BrokerConfigs(id))
 			}
 		}
+		if !reflect.DeepEqual(got.ACLs(), src.ACLs()) {
+			t.Fatalf("ACLs: got %v, want %v", got.ACLs(), src.ACLs())
+		}
 		if !maps.Equal(got.ControllerAddrs(), src.ControllerAddrs()) {
 			t.Fatalf("controller addresses: got %v, want %v", got.ControllerAddrs(), src.ControllerAddrs())
 		}
 		// Only a reassignment in progress or dynamic settings need
 		// version 3, only controller addresses version 4, only broker
-		// listeners version 5.
+		// listeners or ACLs version 5.
 		want := baseVersion
 		switch src {
 		case moving, configured:
 			want = reassignVersion
 		case addressed:
-			want = addrVersion
-		case listening:
+			want = guardVersion
+		case listening, guarded:
 			want = securityVersion
 		}
 		if b[0] != want {
@@ -159,6 +168,11 @@ func FuzzDecodeSnapshot(f *testing.F) {
 	}
 	v3, _ := img.EncodeSnapshot()
 	f.Add(v3)
+	if img, err = img.Apply(20, SetACLs{Create: []ACL{aclSample(idB, "t", auth.PatternPrefixed)}}); err != nil {
+		f.Fatal(err)
+	}
+	v5, _ := img.EncodeSnapshot()
+	f.Add(v5)
 	empty, _ := (&Image{}).EncodeSnapshot()
 	f.Add(empty)
 	f.Fuzz(func(t *testing.T, b []byte) {
