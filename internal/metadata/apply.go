@@ -171,7 +171,10 @@ func (img *Image) registerBroker(index uint64, r RegisterBroker) (*Image, error)
 	if r.ID < 0 || r.Host == "" || r.Port < 0 || r.Port > math.MaxUint16 {
 		return nil, fmt.Errorf("%w: broker %d at %q port %d", ErrInvalidRecord, r.ID, r.Host, r.Port)
 	}
-	b := Broker{ID: r.ID, Host: r.Host, Port: r.Port, Rack: r.Rack, Epoch: int64(index), Incarnation: r.Incarnation}
+	if err := checkEndpoints(r.ID, r.Listeners); err != nil {
+		return nil, err
+	}
+	b := Broker{ID: r.ID, Host: r.Host, Port: r.Port, Rack: r.Rack, Listeners: r.Listeners, Epoch: int64(index), Incarnation: r.Incarnation}
 	if cur, ok := img.brokers[r.ID]; ok && cur.Incarnation == r.Incarnation {
 		b.Epoch, b.Fenced = cur.Epoch, cur.Fenced
 	} else {
@@ -180,6 +183,19 @@ func (img *Image) registerBroker(index uint64, r RegisterBroker) (*Image, error)
 	next := img.clone()
 	next.brokers[r.ID] = b
 	return next, nil
+}
+
+// checkEndpoints checks a broker's listeners: named, each name once, with
+// a host and a port.
+func checkEndpoints(id int32, eps []Endpoint) error {
+	seen := make(map[string]bool, len(eps))
+	for _, ep := range eps {
+		if ep.Name == "" || seen[ep.Name] || ep.Host == "" || ep.Port < 0 || ep.Port > math.MaxUint16 {
+			return fmt.Errorf("%w: broker %d listener %q at %q port %d", ErrInvalidRecord, id, ep.Name, ep.Host, ep.Port)
+		}
+		seen[ep.Name] = true
+	}
+	return nil
 }
 
 // mergeConfigs returns a copy of cfg with set applied and del removed; nil

@@ -12,18 +12,22 @@ import (
 // partition epochs; version 3 the replicas being added and removed of a
 // partition under reassignment, dynamic broker settings in snapshots, and
 // kinds 12 to 14; version 4 the base of guarded config changes, kind 15
-// and controller addresses in snapshots. An encoding takes the lowest
+// and controller addresses in snapshots; version 5 broker listeners. An encoding takes the lowest
 // version that holds what it says (see recordVersion; a snapshot takes 3
 // only with a reassignment in progress or dynamic broker settings, 4 only
 // with controller addresses), so a node of an earlier release reads
 // everything that uses nothing newer; earlier versions still decode.
-const Version byte = 4
+const Version byte = 5
 
 // The versions below Version that encodings take: baseVersion when they
-// need nothing newer, reassignVersion when they need version 3.
+// need nothing newer, reassignVersion when they need version 3,
+// addrVersion when they need version 4, securityVersion (Version) for
+// broker listeners and the security records.
 const (
 	baseVersion     byte = 2
 	reassignVersion byte = 3
+	addrVersion     byte = 4
+	securityVersion byte = 5
 )
 
 // Errors returned by the decoders.
@@ -48,6 +52,7 @@ func EncodeRecord(r Record) []byte {
 		e.int(int64(r.Port))
 		e.string(r.Rack)
 		e.uuid(r.Incarnation)
+		e.endpoints(r.Listeners)
 	case FenceBroker:
 		e.int(int64(r.ID))
 		e.int(r.Epoch)
@@ -124,6 +129,7 @@ func DecodeRecord(b []byte) (Record, error) {
 		if d.version >= 2 {
 			rec.Incarnation = d.uuid()
 		}
+		rec.Listeners = d.endpoints()
 		r = rec
 	case kindFenceBroker:
 		r = FenceBroker{ID: d.int32(), Epoch: d.int64()}
@@ -198,15 +204,19 @@ func DecodeRecord(b []byte) (Record, error) {
 // reassignment, else 2; a batch takes the highest of its records'.
 func recordVersion(r Record) byte {
 	switch r := r.(type) {
+	case RegisterBroker:
+		if len(r.Listeners) > 0 {
+			return securityVersion
+		}
 	case SetControllerAddr:
-		return Version
+		return addrVersion
 	case SetTopicConfigs:
 		if r.Guarded {
-			return Version
+			return addrVersion
 		}
 	case SetBrokerConfigs:
 		if r.Guarded {
-			return Version
+			return addrVersion
 		}
 		return reassignVersion
 	case ReassignPartitions, UnregisterBroker:
@@ -252,6 +262,20 @@ func (e *encoder) change(c PartitionChange) {
 func (e *encoder) base(base map[string]string) {
 	if e.version >= 4 {
 		e.stringMap(base)
+	}
+}
+
+// endpoints writes a broker's listeners: version 5 holds them, earlier
+// versions do not.
+func (e *encoder) endpoints(eps []Endpoint) {
+	if e.version < securityVersion {
+		return
+	}
+	e.uvarint(uint64(len(eps)))
+	for _, ep := range eps {
+		e.string(ep.Name)
+		e.string(ep.Host)
+		e.int(int64(ep.Port))
 	}
 }
 
@@ -449,6 +473,22 @@ func (d *decoder) strings() []string {
 		vs = append(vs, d.string())
 	}
 	return vs
+}
+
+// endpoints reads what encoder.endpoints wrote.
+func (d *decoder) endpoints() []Endpoint {
+	if d.version < securityVersion {
+		return nil
+	}
+	var eps []Endpoint
+	for range d.count(3) {
+		ep := Endpoint{Name: d.string(), Host: d.string(), Port: d.int32()}
+		if d.err != nil {
+			return nil
+		}
+		eps = append(eps, ep)
+	}
+	return eps
 }
 
 func (d *decoder) stringMap() map[string]string {

@@ -19,6 +19,8 @@ func samples() []sample {
 	return []sample{
 		{RegisterBroker{ID: 1, Host: "localhost", Port: 9092}, 2},
 		{RegisterBroker{ID: 2147483647, Host: "h", Port: 65535, Rack: "rack-a", Incarnation: idC}, 2},
+		{RegisterBroker{ID: 1, Host: "h", Port: 9092, Incarnation: idC, Listeners: []Endpoint{
+			{Name: "PLAINTEXT", Host: "h", Port: 9092}, {Name: "SSL", Host: "h2", Port: 9093}}}, 5},
 		{FenceBroker{ID: 3, Epoch: 1 << 40}, 2},
 		{UnregisterBroker{ID: 4, Epoch: 77}, 3},
 		{SetBrokerConfigs{Broker: ClusterDefault, Set: map[string]string{"log.retention.ms": "5"}, Delete: []string{"message.max.bytes"}}, 3},

@@ -12,6 +12,9 @@ type Broker struct {
 	Host string
 	Port int32
 	Rack string // empty: no rack
+	// Listeners are the named listeners of a broker with more than one
+	// (see RegisterBroker.Listeners).
+	Listeners []Endpoint
 	// Epoch is the broker epoch: the metadata log index of the
 	// registration. Each start of a broker registers anew, so a restarted
 	// broker has a new epoch and records about the old one do not apply
@@ -24,6 +27,13 @@ type Broker struct {
 	// with the metadata log, and again when it misses its heartbeats for
 	// broker.session.timeout.ms.
 	Fenced bool
+}
+
+// Equal reports whether b and o register the same broker alike.
+func (b Broker) Equal(o Broker) bool {
+	return b.ID == o.ID && b.Host == o.Host && b.Port == o.Port && b.Rack == o.Rack &&
+		b.Epoch == o.Epoch && b.Incarnation == o.Incarnation && b.Fenced == o.Fenced &&
+		slices.Equal(b.Listeners, o.Listeners)
 }
 
 // Topic is one topic of an image. Topics are shared between images: callers

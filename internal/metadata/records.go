@@ -52,6 +52,17 @@ type RegisterBroker struct {
 	Port        int32
 	Rack        string // empty: no rack
 	Incarnation [16]byte
+	// Listeners are the broker's named listeners (format version 5), for
+	// a broker with more than one; Host and Port are then the one other
+	// nodes connect to. Empty: Host and Port serve every listener name.
+	Listeners []Endpoint
+}
+
+// Endpoint is one named listener of a broker, as clients are told it.
+type Endpoint struct {
+	Name string
+	Host string
+	Port int32
 }
 
 // FenceBroker fences the broker ID if its epoch is still Epoch.

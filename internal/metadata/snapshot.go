@@ -12,7 +12,7 @@ import (
 // ClusterID, NextProducerID, the brokers by id (with their epochs,
 // incarnations and fencing), the topics by name, (version 3) the dynamic
 // broker settings by broker id and (version 4) the controller addresses by
-// node id. Equal
+// node id; version 5 adds the brokers' listeners. Equal
 // images encode to equal bytes. The error is always nil today; it is there
 // for encodings that can fail.
 func (img *Image) EncodeSnapshot() ([]byte, error) {
@@ -27,13 +27,16 @@ func (img *Image) EncodeSnapshot() ([]byte, error) {
 		}
 	}
 	if len(img.controllerAddrs) > 0 {
-		v = Version
+		v = addrVersion
+	}
+	brokers := img.Brokers()
+	if slices.ContainsFunc(brokers, func(b Broker) bool { return len(b.Listeners) > 0 }) {
+		v = securityVersion
 	}
 	e := &encoder{b: []byte{v, byte(kindSnapshot)}, version: v}
 	e.uvarint(img.AppliedIndex)
 	e.string(img.ClusterID)
 	e.int(img.NextProducerID)
-	brokers := img.Brokers()
 	e.uvarint(uint64(len(brokers)))
 	for _, b := range brokers {
 		e.int(int64(b.ID))
@@ -43,6 +46,7 @@ func (img *Image) EncodeSnapshot() ([]byte, error) {
 		e.int(b.Epoch)
 		e.uuid(b.Incarnation)
 		e.bool(b.Fenced)
+		e.endpoints(b.Listeners)
 	}
 	e.uvarint(uint64(len(topics)))
 	for _, t := range topics {
@@ -92,6 +96,7 @@ func DecodeSnapshot(b []byte) (*Image, error) {
 		if d.version >= 2 {
 			b.Epoch, b.Incarnation, b.Fenced = d.int64(), d.uuid(), d.bool()
 		}
+		b.Listeners = d.endpoints()
 		if d.err != nil {
 			break
 		}
@@ -100,6 +105,9 @@ func DecodeSnapshot(b []byte) (*Image, error) {
 		}
 		if b.ID < 0 || b.Host == "" || b.Port < 0 || b.Port > math.MaxUint16 || b.Epoch < 0 {
 			return nil, fmt.Errorf("%w: broker %d at %q port %d epoch %d", ErrInvalidRecord, b.ID, b.Host, b.Port, b.Epoch)
+		}
+		if err := checkEndpoints(b.ID, b.Listeners); err != nil {
+			return nil, err
 		}
 		img.brokers[b.ID] = b
 	}

@@ -37,7 +37,12 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, src := range []*Image{{}, img, moving, configured, addressed} {
+	listening, err := addressed.Apply(13, RegisterBroker{ID: 3, Host: "h3", Port: 3, Incarnation: idC,
+		Listeners: []Endpoint{{Name: "PLAINTEXT", Host: "h3", Port: 3}, {Name: "SASL_SSL", Host: "h3", Port: 4}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, src := range []*Image{{}, img, moving, configured, addressed, listening} {
 		b, err := src.EncodeSnapshot()
 		if err != nil {
 			t.Fatal(err)
@@ -75,13 +80,16 @@ func TestSnapshotRoundTrip(t *testing.T) {
 			t.Fatalf("controller addresses: got %v, want %v", got.ControllerAddrs(), src.ControllerAddrs())
 		}
 		// Only a reassignment in progress or dynamic settings need
-		// version 3, only controller addresses version 4.
+		// version 3, only controller addresses version 4, only broker
+		// listeners version 5.
 		want := baseVersion
 		switch src {
 		case moving, configured:
 			want = reassignVersion
 		case addressed:
-			want = Version
+			want = addrVersion
+		case listening:
+			want = securityVersion
 		}
 		if b[0] != want {
 			t.Fatalf("snapshot version %d, want %d", b[0], want)
