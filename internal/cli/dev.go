@@ -574,7 +574,7 @@ runs a multi-node cluster on 127.0.0.1, one process per node; "strata dev
 certs" makes the certificates to try TLS with.`,
 		Example: `  strata dev cluster
   strata dev certs ./certs`,
-		RunE:    groupRunE,
+		RunE: groupRunE,
 	}
 	cmd.AddCommand(newDevClusterCommand(), newDevCertsCommand())
 	return cmd
