@@ -28,6 +28,7 @@ type clientOptions struct {
 	brokers  string
 	clientID string
 	timeout  time.Duration
+	tls      clientTLS
 }
 
 // NewRootCommand returns the complete strata command tree. Commands write
@@ -73,6 +74,7 @@ STRATA_CLIENT_ID. A flag given on the command line wins over the environment.`,
 	pf.StringVar(&opts.brokers, "brokers", "127.0.0.1:9092", "comma-separated seed brokers (host:port) of the cluster (env STRATA_BROKERS)")
 	pf.StringVar(&opts.clientID, "client-id", "strata-cli", "client ID sent with every request (env STRATA_CLIENT_ID)")
 	pf.DurationVar(&opts.timeout, "timeout", 30*time.Second, "deadline for each admin operation and each produced record (env STRATA_TIMEOUT)")
+	opts.tls.register(pf)
 
 	root.AddCommand(
 		newServeCommand(lookupEnv, run),
@@ -159,6 +161,13 @@ func (o *clientOptions) newClient(extra ...kgo.Opt) (*kgo.Client, error) {
 		// commands that watch the cluster (reassign, elect-leaders after
 		// a restart) need what it says now.
 		kgo.MetadataMinAge(freshMetadata),
+	}
+	tlsCfg, err := o.tls.config()
+	if err != nil {
+		return nil, err
+	}
+	if tlsCfg != nil {
+		base = append(base, kgo.DialTLSConfig(tlsCfg))
 	}
 	cl, err := kgo.NewClient(append(base, extra...)...)
 	if err != nil {
