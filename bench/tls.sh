@@ -31,7 +31,7 @@ PT=$(free_port); SSL=$(free_port); ADMIN=$(free_port)
 	--set "ssl.truststore.location=$WORK/certs/ca.pem" >"$WORK/strata.log" 2>&1 &
 PID=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$ADMIN/readyz" >/dev/null && break; sleep 0.1; done
-TLSFLAGS=(--brokers "127.0.0.1:$SSL" --tls-ca "$WORK/certs/ca.pem")
+TLSFLAGS=(--brokers "127.0.0.1:$SSL" -X security.protocol=SSL -X "ssl.ca.location=$WORK/certs/ca.pem")
 PTFLAGS=(--brokers "127.0.0.1:$PT")
 PRODUCE=(--records "$RECORDS" --acks all --compression none --record-size 1024 --partitions 6 --json)
 CONSUME=(--topic pt-1 --consumers 3 --fetch-size 4194304 --json)

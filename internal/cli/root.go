@@ -10,6 +10,7 @@ import (
 	"math"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -28,7 +29,10 @@ type clientOptions struct {
 	brokers  string
 	clientID string
 	timeout  time.Duration
-	tls      clientTLS
+	// commandConfig and clientSettings are the client's security
+	// settings (see clientsecurity.go).
+	commandConfig  string
+	clientSettings []string
 }
 
 // NewRootCommand returns the complete strata command tree. Commands write
@@ -74,7 +78,8 @@ STRATA_CLIENT_ID. A flag given on the command line wins over the environment.`,
 	pf.StringVar(&opts.brokers, "brokers", "127.0.0.1:9092", "comma-separated seed brokers (host:port) of the cluster (env STRATA_BROKERS)")
 	pf.StringVar(&opts.clientID, "client-id", "strata-cli", "client ID sent with every request (env STRATA_CLIENT_ID)")
 	pf.DurationVar(&opts.timeout, "timeout", 30*time.Second, "deadline for each admin operation and each produced record (env STRATA_TIMEOUT)")
-	opts.tls.register(pf)
+	pf.StringVar(&opts.commandConfig, "command-config", "", "a properties file of client security settings, as Kafka's tools take: security.protocol, sasl.mechanism, sasl.username, sasl.password (or sasl.jaas.config), ssl.truststore.location, ssl.keystore.location, ... (env STRATA_COMMAND_CONFIG)")
+	pf.StringArrayVarP(&opts.clientSettings, "client-setting", "X", nil, "a client security setting key=value, as kcat's -X; repeatable, over --command-config")
 
 	root.AddCommand(
 		newServeCommand(lookupEnv, run),
@@ -153,6 +158,10 @@ func (o *clientOptions) newClient(extra ...kgo.Opt) (*kgo.Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	security, err := o.security()
+	if err != nil {
+		return nil, err
+	}
 	base := []kgo.Opt{
 		kgo.SeedBrokers(seeds...),
 		kgo.ClientID(o.clientID),
@@ -162,14 +171,7 @@ func (o *clientOptions) newClient(extra ...kgo.Opt) (*kgo.Client, error) {
 		// a restart) need what it says now.
 		kgo.MetadataMinAge(freshMetadata),
 	}
-	tlsCfg, err := o.tls.config()
-	if err != nil {
-		return nil, err
-	}
-	if tlsCfg != nil {
-		base = append(base, kgo.DialTLSConfig(tlsCfg))
-	}
-	cl, err := kgo.NewClient(append(base, extra...)...)
+	cl, err := kgo.NewClient(slices.Concat(base, security, extra)...)
 	if err != nil {
 		return nil, fmt.Errorf("create client: %w", err)
 	}
