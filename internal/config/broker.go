@@ -143,6 +143,28 @@ var brokerDefs = []Definition{
 	{Name: "sasl.oauthbearer.sub.claim.name", Type: kmsg.ConfigTypeString, Default: str("sub"),
 		Doc: "The OAUTHBEARER token claim that holds the subject, the principal's name."},
 	intDef("socket.request.max.bytes", kmsg.ConfigTypeInt, "104857600", 1, "The maximum number of bytes in a socket request."),
+	{Name: "ssl.client.auth", Type: kmsg.ConfigTypeString, Default: str("none"), check: oneOf("required", "requested", "none"),
+		Doc: "Whether an SSL listener asks clients for a certificate: required refuses a client without a valid one, requested asks but lets a client without one in as User:ANONYMOUS."},
+	{Name: "ssl.enabled.protocols", Type: kmsg.ConfigTypeList, Default: str("TLSv1.2,TLSv1.3"), check: nonEmptyListOf("TLSv1.2", "TLSv1.3"),
+		Doc: "The TLS versions the listeners and the node's own connections accept (no older ones: Strata's minimum is TLS 1.2)."},
+	{Name: "ssl.endpoint.identification.algorithm", Type: kmsg.ConfigTypeString, Default: str("https"), check: oneOf("https", ""),
+		Doc: "https: a node checks that the certificate of the node it connects to names the host it dialed; empty: no host name check (the CA is still checked)."},
+	{Name: "ssl.keystore.certificate.chain", Type: kmsg.ConfigTypePassword,
+		Doc: "The listener's certificate chain in PEM, inline, when ssl.keystore.key is given instead of ssl.keystore.location."},
+	{Name: "ssl.keystore.key", Type: kmsg.ConfigTypePassword,
+		Doc: "The listener's private key in PEM (unencrypted PKCS#8, PKCS#1 or EC), inline."},
+	{Name: "ssl.keystore.location", Type: kmsg.ConfigTypeString,
+		Doc: "A PEM file holding the listener's private key and certificate chain; reloaded when it changes on disk."},
+	{Name: "ssl.keystore.type", Type: kmsg.ConfigTypeString, Default: str("PEM"), check: oneOf("PEM"),
+		Doc: "The keystore's format: PEM (Strata reads no JKS or PKCS12 stores)."},
+	{Name: "ssl.principal.mapping.rules", Type: kmsg.ConfigTypeString, Default: str("DEFAULT"),
+		Doc: "Rules mapping a client certificate's subject (RFC 2253 form) to a user name: RULE:pattern/replacement/[LU], ..., DEFAULT."},
+	{Name: "ssl.truststore.certificates", Type: kmsg.ConfigTypePassword,
+		Doc: "The trusted CA certificates in PEM, inline."},
+	{Name: "ssl.truststore.location", Type: kmsg.ConfigTypeString,
+		Doc: "A PEM file of the trusted CA certificates (client certificates and other nodes are checked against them); reloaded when it changes on disk."},
+	{Name: "ssl.truststore.type", Type: kmsg.ConfigTypeString, Default: str("PEM"), check: oneOf("PEM"),
+		Doc: "The truststore's format: PEM (Strata reads no JKS or PKCS12 stores)."},
 	{Name: "super.users", Type: kmsg.ConfigTypeString,
 		Doc: "Principals, separated by semicolons (User:admin;User:broker), that the authorizer allows everything."},
 	intDef("transaction.abort.timed.out.transaction.cleanup.interval.ms", kmsg.ConfigTypeInt, "10000", 1, "How often transactions past their timeout are aborted."),
@@ -231,7 +253,7 @@ func DefaultBroker() Broker { return Broker{values: map[string]string{}} }
 func ParseBroker(settings map[string]string) (Broker, error) {
 	b := Broker{values: make(map[string]string, len(settings))}
 	for _, name := range sortedKeys(settings) {
-		d, ok := brokerIndex[name]
+		d, ok := brokerDef(name)
 		if !ok {
 			return Broker{}, &Error{Name: name, Msg: "Unknown broker setting: " + name}
 		}

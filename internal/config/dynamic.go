@@ -51,13 +51,10 @@ var notYetDynamic = map[string]bool{
 	"sasl.enabled.mechanisms": true, "sasl.jaas.config": true, "sasl.login.refresh.buffer.seconds": true,
 	"sasl.login.refresh.min.period.seconds": true, "sasl.login.refresh.window.factor": true,
 	"sasl.login.refresh.window.jitter": true, "sasl.mechanism.inter.broker.protocol": true,
-	"ssl.cipher.suites": true, "ssl.client.auth": true, "ssl.enabled.protocols": true,
-	"ssl.endpoint.identification.algorithm": true, "ssl.engine.factory.class": true, "ssl.key.password": true,
-	"ssl.keymanager.algorithm": true, "ssl.keystore.certificate.chain": true, "ssl.keystore.key": true,
-	"ssl.keystore.location": true, "ssl.keystore.password": true, "ssl.keystore.type": true,
+	"ssl.cipher.suites": true, "ssl.engine.factory.class": true, "ssl.key.password": true,
+	"ssl.keymanager.algorithm": true, "ssl.keystore.password": true,
 	"ssl.protocol": true, "ssl.provider": true, "ssl.secure.random.implementation": true,
-	"ssl.trustmanager.algorithm": true, "ssl.truststore.certificates": true, "ssl.truststore.location": true,
-	"ssl.truststore.password": true, "ssl.truststore.type": true,
+	"ssl.trustmanager.algorithm": true, "ssl.truststore.password": true,
 }
 
 // dynamicSettings is the set of broker settings that may change at runtime.

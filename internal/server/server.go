@@ -8,6 +8,7 @@ package server
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"sync/atomic"
 
 	"github.com/stratalog/strata/internal/broker"
+	"github.com/stratalog/strata/internal/tlsconfig"
 	"github.com/stratalog/strata/internal/wire"
 )
 
@@ -31,6 +33,9 @@ type Config struct {
 	// SecurityProtocol is the listener's: PLAINTEXT (when empty), SSL,
 	// SASL_PLAINTEXT or SASL_SSL.
 	SecurityProtocol string
+	// TLS holds an SSL or SASL_SSL listener's certificates (nil for
+	// PLAINTEXT and SASL_PLAINTEXT).
+	TLS *tlsconfig.Store
 	// MaxRequestBytes is socket.request.max.bytes: the largest frame accepted.
 	MaxRequestBytes int32
 	Logger          *slog.Logger
@@ -39,10 +44,11 @@ type Config struct {
 
 // Server serves Kafka protocol connections.
 type Server struct {
-	cfg      Config
-	dispatch *wire.Dispatcher
-	ln       net.Listener
-	nextID   atomic.Uint64
+	cfg       Config
+	tlsConfig *tls.Config // nil without TLS
+	dispatch  *wire.Dispatcher
+	ln        net.Listener
+	nextID    atomic.Uint64
 
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
@@ -57,7 +63,11 @@ func New(cfg Config, d *wire.Dispatcher) *Server {
 	if cfg.SecurityProtocol == "" {
 		cfg.SecurityProtocol = "PLAINTEXT"
 	}
-	return &Server{cfg: cfg, dispatch: d, conns: make(map[net.Conn]struct{})}
+	s := &Server{cfg: cfg, dispatch: d, conns: make(map[net.Conn]struct{})}
+	if cfg.TLS != nil {
+		s.tlsConfig = cfg.TLS.ServerConfig()
+	}
+	return s
 }
 
 // SetDispatcher sets the dispatcher; the listener address may be needed to
@@ -74,6 +84,9 @@ func (s *Server) Close() error {
 
 // Listen binds the listening socket, so Addr is known before Run.
 func (s *Server) Listen() error {
+	if err := checkTLS(s.cfg); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
@@ -142,6 +155,17 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 	m := s.cfg.Metrics
 	m.connOpened()
 	defer m.connClosed()
+	if s.tlsConfig != nil {
+		tc, err := s.startTLS(ctx, c, info, logger)
+		if err != nil {
+			if ctx.Err() == nil {
+				logger.Warn("closing connection", "err", err)
+			}
+			c.Close()
+			return
+		}
+		c = tc
+	}
 
 	responses := make(chan wire.Frame, 16)
 	writerDone := make(chan struct{})
