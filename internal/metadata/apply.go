@@ -150,6 +150,8 @@ func (img *Image) apply(index uint64, rec Record) (*Image, error) {
 		next := img.clone()
 		next.controllerAddrs[r.ID] = r.Addr
 		return next, nil
+	case SetClientQuotas:
+		return img.setClientQuotas(r)
 	case AllocateProducerIDs:
 		return img.allocateProducerIDs(r)
 	case SetClusterID:

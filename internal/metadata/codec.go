@@ -17,13 +17,18 @@ import (
 // only with a reassignment in progress or dynamic broker settings, 4 only
 // with controller addresses), so a node of an earlier release reads
 // everything that uses nothing newer; earlier versions still decode.
-const Version byte = 4
+// Version 5 added the security records: kind 18 (client quotas) and the
+// client quotas of snapshots.
+const Version byte = 5
 
-// The versions below Version that encodings take: baseVersion when they
-// need nothing newer, reassignVersion when they need version 3.
+// The versions that encodings take: baseVersion when they need nothing
+// newer, reassignVersion when they need version 3, guardVersion version 4
+// and securityVersion version 5.
 const (
 	baseVersion     byte = 2
 	reassignVersion byte = 3
+	guardVersion    byte = 4
+	securityVersion byte = 5
 )
 
 // Errors returned by the decoders.
@@ -98,6 +103,10 @@ func EncodeRecord(r Record) []byte {
 	case SetControllerAddr:
 		e.int(int64(r.ID))
 		e.string(r.Addr)
+	case SetClientQuotas:
+		e.quotaEntity(r.Entity)
+		e.quotaValues(r.Set)
+		e.strings(r.Delete)
 	case AllocateProducerIDs:
 		e.int(int64(r.Broker))
 		e.int(r.First)
@@ -180,6 +189,11 @@ func DecodeRecord(b []byte) (Record, error) {
 		r = rec
 	case kindSetControllerAddr:
 		r = SetControllerAddr{ID: d.int32(), Addr: d.string()}
+	case kindSetClientQuotas:
+		if d.version < securityVersion {
+			return nil, fmt.Errorf("%w: kind %d in version %d", ErrCorrupt, k, d.version)
+		}
+		r = SetClientQuotas{Entity: d.quotaEntity(), Set: d.quotaValues(), Delete: d.strings()}
 	case kindAllocateProducerIDs:
 		r = AllocateProducerIDs{Broker: d.int32(), First: d.int64(), Count: d.int64()}
 	case kindSetClusterID:
@@ -193,20 +207,22 @@ func DecodeRecord(b []byte) (Record, error) {
 	return r, nil
 }
 
-// recordVersion returns the lowest version that encodes r: 4 for a guarded
-// config change and kind 15, 3 for kinds 12 to 14 and partitions under
+// recordVersion returns the lowest version that encodes r: 5 for kind 18,
+// 4 for a guarded config change and kind 15, 3 for kinds 12 to 14 and partitions under
 // reassignment, else 2; a batch takes the highest of its records'.
 func recordVersion(r Record) byte {
 	switch r := r.(type) {
 	case SetControllerAddr:
-		return Version
+		return guardVersion
+	case SetClientQuotas:
+		return securityVersion
 	case SetTopicConfigs:
 		if r.Guarded {
-			return Version
+			return guardVersion
 		}
 	case SetBrokerConfigs:
 		if r.Guarded {
-			return Version
+			return guardVersion
 		}
 		return reassignVersion
 	case ReassignPartitions, UnregisterBroker:

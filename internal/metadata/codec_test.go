@@ -26,6 +26,9 @@ func samples() []sample {
 		{SetBrokerConfigs{Broker: 2, Set: map[string]string{"log.retention.ms": "6"}, Guarded: true, Base: map[string]string{"log.retention.ms": "5"}}, 4},
 		{SetBrokerConfigs{Broker: ClusterDefault, Delete: []string{"a"}, Guarded: true}, 4},
 		{SetControllerAddr{ID: 4, Addr: "127.0.0.1:9196"}, 4},
+		{SetClientQuotas{Entity: QuotaEntity{User: Named("alice"), ClientID: QuotaName{Kind: QuotaDefault}},
+			Set: map[string]float64{"producer_byte_rate": 1024, "request_percentage": 12.5}, Delete: []string{"consumer_byte_rate"}}, 5},
+		{SetClientQuotas{Entity: QuotaEntity{ClientID: Named("c")}}, 5},
 		{UnfenceBroker{ID: 3, Epoch: 7}, 2},
 		{ChangePartitions{Changes: []PartitionChange{
 			{TopicID: idA, Partition: 1, Epoch: 4, Leader: 2, LeaderEpoch: 9, ISR: []int32{2, 3}},

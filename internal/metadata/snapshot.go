@@ -11,8 +11,8 @@ import (
 // snapshot: the version byte, the snapshot kind byte, then AppliedIndex,
 // ClusterID, NextProducerID, the brokers by id (with their epochs,
 // incarnations and fencing), the topics by name, (version 3) the dynamic
-// broker settings by broker id and (version 4) the controller addresses by
-// node id. Equal
+// broker settings by broker id, (version 4) the controller addresses by
+// node id and (version 5) the client quotas by entity. Equal
 // images encode to equal bytes. The error is always nil today; it is there
 // for encodings that can fail.
 func (img *Image) EncodeSnapshot() ([]byte, error) {
@@ -27,7 +27,10 @@ func (img *Image) EncodeSnapshot() ([]byte, error) {
 		}
 	}
 	if len(img.controllerAddrs) > 0 {
-		v = Version
+		v = guardVersion
+	}
+	if len(img.clientQuotas) > 0 {
+		v = securityVersion
 	}
 	e := &encoder{b: []byte{v, byte(kindSnapshot)}, version: v}
 	e.uvarint(img.AppliedIndex)
@@ -66,6 +69,9 @@ func (img *Image) EncodeSnapshot() ([]byte, error) {
 			e.int(int64(id))
 			e.string(img.controllerAddrs[id])
 		}
+	}
+	if v >= securityVersion {
+		e.clientQuotas(img.clientQuotas)
 	}
 	return e.b, nil
 }
@@ -142,6 +148,11 @@ func DecodeSnapshot(b []byte) (*Image, error) {
 				return nil, err
 			}
 			img.controllerAddrs[id] = addr
+		}
+	}
+	if d.version >= securityVersion {
+		if err := d.clientQuotas(img); err != nil {
+			return nil, err
 		}
 	}
 	if err := d.finish(); err != nil {

@@ -37,7 +37,16 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, src := range []*Image{{}, img, moving, configured, addressed} {
+	quotas, err := addressed.Apply(13, SetClientQuotas{Entity: QuotaEntity{User: QuotaName{Kind: QuotaDefault}},
+		Set: map[string]float64{"producer_byte_rate": 1e6}})
+	if err == nil {
+		quotas, err = quotas.Apply(14, SetClientQuotas{Entity: QuotaEntity{User: Named("u"), ClientID: Named("c")},
+			Set: map[string]float64{"consumer_byte_rate": 5, "request_percentage": 0.5}})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, src := range []*Image{{}, img, moving, configured, addressed, quotas} {
 		b, err := src.EncodeSnapshot()
 		if err != nil {
 			t.Fatal(err)
@@ -74,14 +83,20 @@ func TestSnapshotRoundTrip(t *testing.T) {
 		if !maps.Equal(got.ControllerAddrs(), src.ControllerAddrs()) {
 			t.Fatalf("controller addresses: got %v, want %v", got.ControllerAddrs(), src.ControllerAddrs())
 		}
+		if !maps.EqualFunc(got.ClientQuotas(), src.ClientQuotas(), maps.Equal) {
+			t.Fatalf("client quotas: got %v, want %v", got.ClientQuotas(), src.ClientQuotas())
+		}
 		// Only a reassignment in progress or dynamic settings need
-		// version 3, only controller addresses version 4.
+		// version 3, only controller addresses version 4, only client
+		// quotas version 5.
 		want := baseVersion
 		switch src {
 		case moving, configured:
 			want = reassignVersion
 		case addressed:
-			want = Version
+			want = guardVersion
+		case quotas:
+			want = securityVersion
 		}
 		if b[0] != want {
 			t.Fatalf("snapshot version %d, want %d", b[0], want)
