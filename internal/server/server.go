@@ -133,9 +133,10 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 
 	responses := make(chan wire.Frame, 16)
 	writerDone := make(chan struct{})
+	sent := make(chan struct{}, 1)
 	go func() {
 		defer close(writerDone)
-		s.writeLoop(c, responses, logger)
+		s.writeLoop(c, responses, sent, logger)
 	}()
 	defer func() {
 		close(responses)
@@ -170,13 +171,22 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 			}
 			return
 		}
-		if resp.Bytes != nil {
-			select {
-			case responses <- resp:
-			case <-writerDone:
-				resp.Release()
-				return
-			}
+		if resp.Bytes == nil {
+			continue
+		}
+		throttle, delay := resp.Throttle, resp.DelayResponse
+		if throttle > 0 && delay && !wait(ctx, throttle) {
+			resp.Release()
+			return
+		}
+		select {
+		case responses <- resp:
+		case <-writerDone:
+			resp.Release()
+			return
+		}
+		if throttle > 0 && !delay && !muteAfter(ctx, throttle, sent, writerDone) {
+			return
 		}
 	}
 }
@@ -213,10 +223,11 @@ func newFrame(r *bufio.Reader, size int) (frame []byte, pooled *[]byte) {
 }
 
 // writeLoop writes responses in order, flushing when no more are queued.
-func (s *Server) writeLoop(c net.Conn, responses <-chan wire.Frame, logger *slog.Logger) {
+func (s *Server) writeLoop(c net.Conn, responses <-chan wire.Frame, sent chan<- struct{}, logger *slog.Logger) {
 	w := bufio.NewWriterSize(c, 64<<10)
 	for resp := range responses {
 		n := resp.Len()
+		muted := resp.Throttle > 0 && !resp.DelayResponse
 		if err := resp.WriteTo(w, c); err != nil {
 			logger.Debug("write failed", "err", err)
 			c.Close()
@@ -224,13 +235,16 @@ func (s *Server) writeLoop(c net.Conn, responses <-chan wire.Frame, logger *slog
 			return
 		}
 		s.cfg.Metrics.wrote(n)
-		if len(responses) == 0 {
+		if len(responses) == 0 || muted {
 			if err := w.Flush(); err != nil {
 				logger.Debug("flush failed", "err", err)
 				c.Close()
 				drain(responses)
 				return
 			}
+		}
+		if muted {
+			signalSent(sent)
 		}
 	}
 }

@@ -3,11 +3,13 @@ package e2e
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 func strPtr(s string) *string { return &s }
@@ -20,11 +22,15 @@ func TestClientQuotasRoundTrip(t *testing.T) {
 	adm := kadm.NewClient(franzClient(t, n.addr))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	user := func(name *string) kadm.ClientQuotaEntityComponent { return kadm.ClientQuotaEntityComponent{Type: "user", Name: name} }
+	user := func(name *string) kadm.ClientQuotaEntityComponent {
+		return kadm.ClientQuotaEntityComponent{Type: "user", Name: name}
+	}
 	client := func(name *string) kadm.ClientQuotaEntityComponent {
 		return kadm.ClientQuotaEntityComponent{Type: "client-id", Name: name}
 	}
-	set := func(key string, v float64) kadm.AlterClientQuotaOp { return kadm.AlterClientQuotaOp{Key: key, Value: v} }
+	set := func(key string, v float64) kadm.AlterClientQuotaOp {
+		return kadm.AlterClientQuotaOp{Key: key, Value: v}
+	}
 	entries := []kadm.AlterClientQuotaEntry{
 		{Entity: kadm.ClientQuotaEntity{user(strPtr("alice"))}, Ops: []kadm.AlterClientQuotaOp{set("producer_byte_rate", 1024), set("request_percentage", 50)}},
 		{Entity: kadm.ClientQuotaEntity{user(strPtr("alice")), client(strPtr("app"))}, Ops: []kadm.AlterClientQuotaOp{set("consumer_byte_rate", 2048)}},
@@ -99,5 +105,64 @@ func TestClientQuotasRoundTrip(t *testing.T) {
 	_, err = adm.DescribeClientQuotas(ctx, false, []kadm.DescribeClientQuotaComponent{{Type: "user", MatchType: 0}})
 	if !errors.Is(err, kerr.InvalidRequest) {
 		t.Fatalf("exact match without a name: got %v, want INVALID_REQUEST", err)
+	}
+}
+
+// TestProduceQuotaThrottles sets producer_byte_rate for the default user
+// (which an unauthenticated client, ANONYMOUS, falls under) and checks that
+// a producer writing as fast as it can is held to within 10% of it over a
+// bounded window, once the first windows have passed.
+func TestProduceQuotaThrottles(t *testing.T) {
+	if testing.Short() {
+		t.Skip("measures throughput for seconds")
+	}
+	const quota = 256 << 10
+	n := startNode(t, "", map[string]string{"quota.window.num": "2", "quota.window.size.seconds": "1"})
+	topic := topicName(t)
+	createTopic(t, n.addr, topic, 1, nil)
+	adm := kadm.NewClient(franzClient(t, n.addr))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	res, err := adm.AlterClientQuotas(ctx, []kadm.AlterClientQuotaEntry{{
+		Entity: kadm.ClientQuotaEntity{{Type: "user"}},
+		Ops:    []kadm.AlterClientQuotaOp{{Key: "producer_byte_rate", Value: quota}},
+	}})
+	if err != nil || res[0].Err != nil {
+		t.Fatalf("set quota: %v %v", err, res)
+	}
+	cl := franzClient(t, n.addr, kgo.DefaultProduceTopic(topic), kgo.ProducerBatchMaxBytes(32<<10),
+		kgo.MaxBufferedRecords(100), kgo.ProducerLinger(0), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	value := make([]byte, 1000)
+	var mu sync.Mutex
+	var acked []time.Time // when each record was acknowledged
+	start := time.Now()
+	const warm, measure = 3 * time.Second, 5 * time.Second
+	for time.Since(start) < warm+measure {
+		cl.Produce(ctx, &kgo.Record{Value: value}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				t.Errorf("produce: %v", err)
+				return
+			}
+			mu.Lock()
+			acked = append(acked, time.Now())
+			mu.Unlock()
+		})
+	}
+	if err := cl.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	from, to := start.Add(warm), start.Add(warm+measure)
+	var bytes float64
+	for _, at := range acked {
+		if !at.Before(from) && at.Before(to) {
+			bytes += float64(len(value))
+		}
+	}
+	got := bytes / measure.Seconds()
+	t.Logf("produced %.0f B/s against a quota of %d B/s (%d records in all)", got, quota, len(acked))
+	if got < 0.9*quota || got > 1.1*quota {
+		t.Fatalf("produced %.0f B/s, want within 10%% of %d", got, quota)
 	}
 }
