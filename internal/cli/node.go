@@ -49,6 +49,10 @@ func StartNode(ctx context.Context, opts ServeOptions, logger *slog.Logger) (*No
 		MaxRequestBytes: settings.SocketRequestMaxBytes(),
 		Logger:          logger.With("component", "server"),
 		Metrics:         server.NewMetrics(reg),
+		Limits: server.Limits{
+			MaxConnections: settings.MaxConnections(), MaxPerIP: settings.MaxConnectionsPerIP(),
+			PerIPOverrides: settings.MaxConnectionsPerIPOverrides(), Idle: settings.ConnectionsMaxIdle(),
+		},
 	}, nil)
 	if err := srv.Listen(); err != nil {
 		return nil, err

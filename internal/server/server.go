@@ -16,6 +16,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/stratalog/strata/internal/broker"
 	"github.com/stratalog/strata/internal/wire"
@@ -29,6 +30,7 @@ type Config struct {
 	MaxRequestBytes int32
 	Logger          *slog.Logger
 	Metrics         *Metrics // may be nil
+	Limits          Limits
 }
 
 // Server serves Kafka protocol connections.
@@ -37,6 +39,9 @@ type Server struct {
 	dispatch *wire.Dispatcher
 	ln       net.Listener
 	nextID   atomic.Uint64
+	limits   *connLimits
+	// badInput rate-limits the warnings about bad input (see LogLimiter).
+	badInput *LogLimiter
 
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
@@ -45,8 +50,19 @@ type Server struct {
 // New returns a server that serves requests through d (which may be set
 // later with SetDispatcher, before Run). It does not listen yet.
 func New(cfg Config, d *wire.Dispatcher) *Server {
-	return &Server{cfg: cfg, dispatch: d, conns: make(map[net.Conn]struct{})}
+	return &Server{cfg: cfg, dispatch: d, conns: make(map[net.Conn]struct{}), limits: newConnLimits(cfg.Limits),
+		badInput: NewLogLimiter(cfg.Logger, badInputInterval, badInputBurst)}
 }
+
+// Bad-input warnings: this many in full per interval, the rest summed up.
+const (
+	badInputInterval = 10 * time.Second
+	badInputBurst    = 10
+)
+
+// BadInput is the server's limiter of bad-input warnings, for the
+// connection's other parts (SASL) to log through.
+func (s *Server) BadInput() *LogLimiter { return s.badInput }
 
 // SetDispatcher sets the dispatcher; the listener address may be needed to
 // build it (the advertised address defaults to it).
@@ -86,7 +102,12 @@ func (s *Server) Run(ctx context.Context) error {
 		s.mu.Unlock()
 	})
 	defer stop()
+	defer s.badInput.Flush()
 	for {
+		if !s.limits.waitSlot(ctx) {
+			wg.Wait()
+			return nil
+		}
 		c, err := s.ln.Accept()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -109,9 +130,20 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		s.conns[c] = struct{}{}
 		s.mu.Unlock()
+		ip := hostOf(c.RemoteAddr())
+		if limit, ok := s.limits.acquire(ip); !ok {
+			s.badInput.Warn(s.cfg.Logger, c.RemoteAddr(), "rejected connection: the address already has the maximum of connections",
+				"remote", c.RemoteAddr().String(), "max.connections.per.ip", limit)
+			c.Close()
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer s.limits.release(ip)
 			s.serveConn(ctx, c)
 			s.mu.Lock()
 			delete(s.conns, c)
@@ -147,12 +179,14 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 	r := bufio.NewReaderSize(c, 64<<10)
 	var sizeBuf [4]byte
 	for {
+		// The whole next request must arrive within the idle limit.
+		s.limits.idleDeadline(c, false)
 		if _, err := io.ReadFull(r, sizeBuf[:]); err != nil {
-			return // closed by the client or by shutdown
+			return // closed by the client, idle, or shut down
 		}
 		size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
 		if size < 0 || size > s.cfg.MaxRequestBytes {
-			logger.Warn("closing connection: request frame size out of bounds",
+			s.badInput.Warn(logger, info.Remote, "closing connection: request frame size out of bounds",
 				"size", size, "socket.request.max.bytes", s.cfg.MaxRequestBytes)
 			return
 		}
@@ -167,7 +201,7 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 		}
 		if err != nil {
 			if ctx.Err() == nil {
-				logger.Warn("closing connection", "err", err)
+				s.badInput.Warn(logger, info.Remote, "closing connection", "err", err)
 			}
 			return
 		}
@@ -228,6 +262,7 @@ func (s *Server) writeLoop(c net.Conn, responses <-chan wire.Frame, sent chan<- 
 	for resp := range responses {
 		n := resp.Len()
 		muted := resp.Throttle > 0 && !resp.DelayResponse
+		s.limits.idleDeadline(c, true)
 		if err := resp.WriteTo(w, c); err != nil {
 			logger.Debug("write failed", "err", err)
 			c.Close()
