@@ -12,7 +12,7 @@ import (
 // partition epochs; version 3 the replicas being added and removed of a
 // partition under reassignment, dynamic broker settings in snapshots, and
 // kinds 12 to 14; version 4 the base of guarded config changes, kind 15
-// and controller addresses in snapshots; version 5 broker listeners. An encoding takes the lowest
+// and controller addresses in snapshots; version 5 broker listeners and kind 16 (SCRAM credentials). An encoding takes the lowest
 // version that holds what it says (see recordVersion; a snapshot takes 3
 // only with a reassignment in progress or dynamic broker settings, 4 only
 // with controller addresses), so a node of an earlier release reads
@@ -109,6 +109,8 @@ func EncodeRecord(r Record) []byte {
 		e.int(r.Count)
 	case SetClusterID:
 		e.string(r.ID)
+	case ScramCredential:
+		e.scram(r)
 	}
 	return e.b
 }
@@ -190,6 +192,8 @@ func DecodeRecord(b []byte) (Record, error) {
 		r = AllocateProducerIDs{Broker: d.int32(), First: d.int64(), Count: d.int64()}
 	case kindSetClusterID:
 		r = SetClusterID{ID: d.string()}
+	case kindScramCredential:
+		r = d.scram()
 	default:
 		return nil, fmt.Errorf("%w: unknown record kind %d", ErrCorrupt, k)
 	}
@@ -210,6 +214,8 @@ func recordVersion(r Record) byte {
 		}
 	case SetControllerAddr:
 		return addrVersion
+	case ScramCredential:
+		return securityVersion
 	case SetTopicConfigs:
 		if r.Guarded {
 			return addrVersion
@@ -276,6 +282,20 @@ func (e *encoder) endpoints(eps []Endpoint) {
 		e.string(ep.Name)
 		e.string(ep.Host)
 		e.int(int64(ep.Port))
+	}
+}
+
+// scram writes a credential change: a deletion holds only its user and
+// mechanism.
+func (e *encoder) scram(c ScramCredential) {
+	e.bool(c.Delete)
+	e.string(c.User)
+	e.int(int64(c.Mechanism))
+	if !c.Delete {
+		e.bytes(c.Salt)
+		e.int(int64(c.Iterations))
+		e.bytes(c.StoredKey)
+		e.bytes(c.ServerKey)
 	}
 }
 
@@ -473,6 +493,23 @@ func (d *decoder) strings() []string {
 		vs = append(vs, d.string())
 	}
 	return vs
+}
+
+// scram reads what encoder.scram wrote.
+func (d *decoder) scram() ScramCredential {
+	c := ScramCredential{Delete: d.bool(), User: d.string()}
+	m := d.int64()
+	if int64(int8(m)) != m {
+		d.fail("mechanism")
+	}
+	c.Mechanism = int8(m)
+	if !c.Delete {
+		c.Salt = slices.Clone(d.bytes())
+		c.Iterations = d.int32()
+		c.StoredKey = slices.Clone(d.bytes())
+		c.ServerKey = slices.Clone(d.bytes())
+	}
+	return c
 }
 
 // endpoints reads what encoder.endpoints wrote.

@@ -12,7 +12,8 @@ import (
 // ClusterID, NextProducerID, the brokers by id (with their epochs,
 // incarnations and fencing), the topics by name, (version 3) the dynamic
 // broker settings by broker id and (version 4) the controller addresses by
-// node id; version 5 adds the brokers' listeners. Equal
+// node id; version 5 adds the brokers' listeners and, after the controller
+// addresses, the SCRAM credentials by user and mechanism. Equal
 // images encode to equal bytes. The error is always nil today; it is there
 // for encodings that can fail.
 func (img *Image) EncodeSnapshot() ([]byte, error) {
@@ -30,7 +31,7 @@ func (img *Image) EncodeSnapshot() ([]byte, error) {
 		v = addrVersion
 	}
 	brokers := img.Brokers()
-	if slices.ContainsFunc(brokers, func(b Broker) bool { return len(b.Listeners) > 0 }) {
+	if len(img.scram) > 0 || slices.ContainsFunc(brokers, func(b Broker) bool { return len(b.Listeners) > 0 }) {
 		v = securityVersion
 	}
 	e := &encoder{b: []byte{v, byte(kindSnapshot)}, version: v}
@@ -69,6 +70,13 @@ func (img *Image) EncodeSnapshot() ([]byte, error) {
 		for _, id := range ids {
 			e.int(int64(id))
 			e.string(img.controllerAddrs[id])
+		}
+	}
+	if v >= securityVersion {
+		creds := img.ScramCredentials()
+		e.uvarint(uint64(len(creds)))
+		for _, c := range creds {
+			e.scram(c)
 		}
 	}
 	return e.b, nil
@@ -150,6 +158,25 @@ func DecodeSnapshot(b []byte) (*Image, error) {
 				return nil, err
 			}
 			img.controllerAddrs[id] = addr
+		}
+	}
+	if d.version >= securityVersion {
+		for range d.count(6) {
+			c := d.scram()
+			if d.err != nil {
+				break
+			}
+			key := ScramKey{c.User, c.Mechanism}
+			if _, dup := img.scram[key]; dup {
+				return nil, fmt.Errorf("%w: SCRAM credential of %q for mechanism %d twice", ErrInvalidRecord, c.User, c.Mechanism)
+			}
+			if err := checkScram(c); err != nil {
+				return nil, err
+			}
+			if img.scram == nil {
+				img.scram = map[ScramKey]ScramCredential{}
+			}
+			img.scram[key] = c
 		}
 	}
 	if err := d.finish(); err != nil {

@@ -42,7 +42,11 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, src := range []*Image{{}, img, moving, configured, addressed, listening} {
+	credentialed, err := img.Apply(14, Batch{Records: []Record{scramSample("bob", 2), scramSample("alice", 1), scramSample("alice", 2)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, src := range []*Image{{}, img, moving, configured, addressed, listening, credentialed} {
 		b, err := src.EncodeSnapshot()
 		if err != nil {
 			t.Fatal(err)
@@ -76,6 +80,9 @@ func TestSnapshotRoundTrip(t *testing.T) {
 				t.Fatalf("broker %d settings: got %v, want %v", id, got.BrokerConfigs(id), src.BrokerConfigs(id))
 			}
 		}
+		if !reflect.DeepEqual(got.ScramCredentials(), src.ScramCredentials()) {
+			t.Fatalf("SCRAM credentials: got %v, want %v", got.ScramCredentials(), src.ScramCredentials())
+		}
 		if !maps.Equal(got.ControllerAddrs(), src.ControllerAddrs()) {
 			t.Fatalf("controller addresses: got %v, want %v", got.ControllerAddrs(), src.ControllerAddrs())
 		}
@@ -88,7 +95,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 			want = reassignVersion
 		case addressed:
 			want = addrVersion
-		case listening:
+		case listening, credentialed:
 			want = securityVersion
 		}
 		if b[0] != want {
