@@ -16,6 +16,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/stratalog/strata/internal/broker"
 	"github.com/stratalog/strata/internal/wire"
@@ -29,6 +30,8 @@ type Config struct {
 	MaxRequestBytes int32
 	Logger          *slog.Logger
 	Metrics         *Metrics // may be nil
+	// SASL, when set, makes connections authenticate first (sasl.go).
+	SASL *SASL
 }
 
 // Server serves Kafka protocol connections.
@@ -143,16 +146,31 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 		c.Close()
 	}()
 
+	var sasl *saslConn
+	if s.cfg.SASL != nil {
+		sasl = newSASLConn(s.cfg.SASL, info, logger)
+	}
+	send := func(f wire.Frame) bool {
+		select {
+		case responses <- f:
+			return true
+		case <-writerDone:
+			f.Release()
+			return false
+		}
+	}
 	r := bufio.NewReaderSize(c, 64<<10)
 	var sizeBuf [4]byte
 	for {
 		if _, err := io.ReadFull(r, sizeBuf[:]); err != nil {
 			return // closed by the client or by shutdown
 		}
-		size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
-		if size < 0 || size > s.cfg.MaxRequestBytes {
-			logger.Warn("closing connection: request frame size out of bounds",
-				"size", size, "socket.request.max.bytes", s.cfg.MaxRequestBytes)
+		size, limit, limitName := int32(binary.BigEndian.Uint32(sizeBuf[:])), s.cfg.MaxRequestBytes, "socket.request.max.bytes"
+		if sasl != nil && sasl.state != authenticated {
+			limit, limitName = s.cfg.SASL.MaxReceiveSize, "sasl.server.max.receive.size"
+		}
+		if size < 0 || size > limit {
+			logger.Warn("closing connection: request frame size out of bounds", "size", size, limitName, limit)
 			return
 		}
 		frame, pooled := newFrame(r, int(size))
@@ -160,6 +178,21 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 			return
 		}
 		m.read(len(frame) + 4)
+		if sasl != nil {
+			out, handled, err := sasl.handle(frame, time.Now())
+			if out != nil && !send(wire.Frame{Bytes: out}) {
+				return
+			}
+			switch {
+			case errors.Is(err, errAuthFailed):
+				return
+			case err != nil:
+				logger.Warn("closing connection", "listener", info.Listener, "err", err)
+				return
+			case handled:
+				continue
+			}
+		}
 		resp, err := s.dispatch.Serve(ctx, info, frame, nil)
 		if pooled != nil {
 			produceFrames.Put(pooled)
@@ -170,13 +203,8 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 			}
 			return
 		}
-		if resp.Bytes != nil {
-			select {
-			case responses <- resp:
-			case <-writerDone:
-				resp.Release()
-				return
-			}
+		if resp.Bytes != nil && !send(resp) {
+			return
 		}
 	}
 }
