@@ -47,9 +47,14 @@ const (
 
 // Config configures a Broker.
 type Config struct {
-	NodeID    int32
-	DataDir   string
-	Advertise string // host:port clients are told to connect to
+	NodeID  int32
+	DataDir string
+	// Advertise is the host:port of the listener other nodes connect to,
+	// named InterBrokerListener (PLAINTEXT when empty); Listeners are
+	// every listener clients are told of, when there is more than one.
+	Advertise           string
+	InterBrokerListener string
+	Listeners           []metadata.Endpoint
 	// ControllerListen is the host:port of this node's Raft listener (""
 	// for none) and Voters the controller quorum, node id to Raft address;
 	// nil Voters is a one-node cluster of this node alone.
@@ -106,6 +111,9 @@ type Broker struct {
 // New opens the data directory and the metadata log, and binds the Raft
 // listener. It starts no goroutines; Run does.
 func New(cfg Config) (*Broker, error) {
+	if cfg.InterBrokerListener == "" {
+		cfg.InterBrokerListener = "PLAINTEXT"
+	}
 	host, portStr, err := net.SplitHostPort(cfg.Advertise)
 	if err != nil {
 		return nil, fmt.Errorf("advertised address %q: %w", cfg.Advertise, err)
@@ -352,6 +360,7 @@ func (b *Broker) start(ctx context.Context, raftDone <-chan error) error {
 		var err error
 		epoch, err = b.ctrl.RegisterBroker(ctx, metadata.RegisterBroker{
 			ID: b.cfg.NodeID, Host: b.host, Port: b.port, Rack: b.cfg.Settings.BrokerRack(), Incarnation: b.incarnation,
+			Listeners: b.cfg.Listeners,
 		})
 		return err
 	}); err != nil || ctx.Err() != nil {

@@ -70,8 +70,12 @@ func (b *Broker) handleDescribeCluster(_ context.Context, req *Request) (kmsg.Re
 		if br.Fenced && !(req.Version >= 2 && r.IncludeFencedBrokers) {
 			continue
 		}
+		host, port, ok := endpoint(br, b.listenerOf(req))
+		if !ok {
+			continue
+		}
 		rb := kmsg.NewDescribeClusterResponseBroker()
-		rb.NodeID, rb.Host, rb.Port, rb.IsFenced = br.ID, br.Host, br.Port, br.Fenced
+		rb.NodeID, rb.Host, rb.Port, rb.IsFenced = br.ID, host, port, br.Fenced
 		if br.Rack != "" {
 			rack := br.Rack
 			rb.Rack = &rack

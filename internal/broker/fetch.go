@@ -175,7 +175,7 @@ func (b *Broker) handleFetch(ctx context.Context, req *Request) (kmsg.Response, 
 	}
 
 	topics := map[string]int{}
-	hints := leaderHints{store: b.store, last: &b.lastHint}
+	hints := leaderHints{store: b.store, listener: b.listenerOf(req), last: &b.lastHint}
 	for i, w := range wants {
 		g := got[i]
 		code := b.errorCode(g.err)

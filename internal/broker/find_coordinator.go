@@ -32,7 +32,7 @@ func (b *Broker) handleFindCoordinator(ctx context.Context, req *Request) (kmsg.
 	for _, key := range keys {
 		c := kmsg.NewFindCoordinatorResponseCoordinator()
 		c.Key, c.NodeID, c.Port = key, -1, -1
-		if err := b.findCoordinator(ctx, r.CoordinatorType, key, &c); err != nil {
+		if err := b.findCoordinator(ctx, r.CoordinatorType, key, b.listenerOf(req), &c); err != nil {
 			c.ErrorCode = b.errorCode(err)
 			c.ErrorMessage = errorMessage(err)
 		}
@@ -46,7 +46,7 @@ func (b *Broker) handleFindCoordinator(ctx context.Context, req *Request) (kmsg.
 	return resp, nil
 }
 
-func (b *Broker) findCoordinator(ctx context.Context, keyType int8, key string, c *kmsg.FindCoordinatorResponseCoordinator) error {
+func (b *Broker) findCoordinator(ctx context.Context, keyType int8, key, listener string, c *kmsg.FindCoordinatorResponseCoordinator) error {
 	var topic string
 	var idx int32
 	var err error
@@ -70,6 +70,10 @@ func (b *Broker) findCoordinator(ctx context.Context, keyType int8, key string, 
 	if !ok || br.Fenced {
 		return kerr.CoordinatorNotAvailable
 	}
-	c.NodeID, c.Host, c.Port = br.ID, br.Host, br.Port
+	host, port, ok := endpoint(br, listener)
+	if !ok {
+		return kerr.CoordinatorNotAvailable
+	}
+	c.NodeID, c.Host, c.Port = br.ID, host, port
 	return nil
 }

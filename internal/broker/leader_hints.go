@@ -18,10 +18,11 @@ import (
 // This is what keeps a leader move, as a controlled shutdown makes them,
 // from pausing producers and consumers.
 type leaderHints struct {
-	store   *metadata.Store
-	last    *atomic.Int64   // set to now when a hint is given
-	img     *metadata.Image // read at the first hint
-	leaders []int32         // the brokers named, once each
+	store    *metadata.Store
+	listener string          // the listener the request came in on
+	last     *atomic.Int64   // set to now when a hint is given
+	img      *metadata.Image // read at the first hint
+	leaders  []int32         // the brokers named, once each
 }
 
 // leader returns the current leader and leader epoch of topic's partition,
@@ -58,17 +59,19 @@ func (h *leaderHints) endpoints(add func(id int32, host string, port int32, rack
 		if br.Rack != "" {
 			rack = &br.Rack
 		}
-		add(id, br.Host, br.Port, rack)
+		if host, port, ok := endpoint(br, h.listener); ok {
+			add(id, host, port, rack)
+		}
 	}
 }
 
 // addProduceLeaderHints fills in the current leader of every partition of
 // resp that failed with NOT_LEADER_OR_FOLLOWER, and the leaders' endpoints.
-func (b *Broker) addProduceLeaderHints(resp *kmsg.ProduceResponse) {
+func (b *Broker) addProduceLeaderHints(resp *kmsg.ProduceResponse, listener string) {
 	if resp.Version < 10 {
 		return
 	}
-	h := leaderHints{store: b.store, last: &b.lastHint}
+	h := leaderHints{store: b.store, listener: listener, last: &b.lastHint}
 	for i := range resp.Topics {
 		rt := &resp.Topics[i]
 		for j := range rt.Partitions {

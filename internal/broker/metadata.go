@@ -95,8 +95,12 @@ func (b *Broker) handleMetadata(ctx context.Context, req *Request) (kmsg.Respons
 		if br.Fenced {
 			continue
 		}
+		host, port, ok := endpoint(br, b.listenerOf(req))
+		if !ok {
+			continue
+		}
 		mb := kmsg.NewMetadataResponseBroker()
-		mb.NodeID, mb.Host, mb.Port = br.ID, br.Host, br.Port
+		mb.NodeID, mb.Host, mb.Port = br.ID, host, port
 		if br.Rack != "" {
 			rack := br.Rack
 			mb.Rack = &rack

@@ -147,7 +147,7 @@ func (b *Broker) handleProduce(ctx context.Context, req *Request) (kmsg.Response
 	case -1:
 		b.waitCommitted(ctx, resp, waits, time.Duration(r.TimeoutMillis)*time.Millisecond)
 	}
-	b.addProduceLeaderHints(resp)
+	b.addProduceLeaderHints(resp, b.listenerOf(req))
 	return resp, nil
 }
 

@@ -19,10 +19,13 @@ import (
 	"github.com/stratalog/strata/internal/wire"
 )
 
-// Node is a running Strata node: the broker behind its Kafka listener and
+// Node is a running Strata node: the broker behind its Kafka listeners and
 // its admin HTTP listener.
 type Node struct {
+	// KafkaAddr is the address the first Kafka listener bound; Listeners
+	// has every one's by name.
 	KafkaAddr net.Addr
+	Listeners map[string]net.Addr
 	AdminAddr net.Addr
 	done      chan error
 	started   time.Time
@@ -44,18 +47,14 @@ func StartNode(ctx context.Context, opts ServeOptions, logger *slog.Logger) (*No
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	srv := server.New(server.Config{
-		Listen:          opts.Listen,
-		MaxRequestBytes: settings.SocketRequestMaxBytes(),
-		Logger:          logger.With("component", "server"),
-		Metrics:         server.NewMetrics(reg),
-	}, nil)
-	if err := srv.Listen(); err != nil {
+	srv, err := listen(settings, opts, logger, server.NewMetrics(reg))
+	if err != nil {
 		return nil, err
 	}
-	advertise := opts.Advertise
-	if advertise == "" {
-		advertise = srv.Addr().String()
+	advertise := srv.interBroker()
+	endpoints, err := srv.endpoints()
+	if err != nil {
+		return nil, errors.Join(err, srv.close())
 	}
 	var voters map[int32]string
 	if len(opts.ControllerVoters) > 0 {
@@ -65,21 +64,23 @@ func StartNode(ctx context.Context, opts ServeOptions, logger *slog.Logger) (*No
 		}
 	}
 	b, err := broker.New(broker.Config{
-		NodeID:           opts.NodeID,
-		DataDir:          dataDir,
-		Advertise:        advertise,
-		ControllerListen: opts.ControllerListen,
-		Voters:           voters,
-		Settings:         settings,
-		Logger:           logger,
-		Registry:         reg,
-		Faults:           opts.Faults,
-		Dial:             opts.Dial,
+		NodeID:              opts.NodeID,
+		DataDir:             dataDir,
+		Advertise:           advertise,
+		InterBrokerListener: srv.inter,
+		Listeners:           endpoints,
+		ControllerListen:    opts.ControllerListen,
+		Voters:              voters,
+		Settings:            settings,
+		Logger:              logger,
+		Registry:            reg,
+		Faults:              opts.Faults,
+		Dial:                opts.Dial,
 	})
 	if err != nil {
-		return nil, errors.Join(err, srv.Close())
+		return nil, errors.Join(err, srv.close())
 	}
-	srv.SetDispatcher(wire.NewDispatcher(b, logger.With("component", "wire"), server.NewRequests(reg)))
+	srv.setDispatcher(wire.NewDispatcher(b, logger.With("component", "wire"), server.NewRequests(reg)))
 	admin := httpapi.New(opts.Admin, reg, func() bool {
 		select {
 		case <-b.Ready():
@@ -89,7 +90,7 @@ func StartNode(ctx context.Context, opts ServeOptions, logger *slog.Logger) (*No
 		}
 	}, logger.With("component", "admin"))
 	if err := admin.Listen(); err != nil {
-		return nil, errors.Join(err, srv.Close())
+		return nil, errors.Join(err, srv.close())
 	}
 
 	// The node's parts run on their own context, cancelled only after the
@@ -105,7 +106,7 @@ func StartNode(ctx context.Context, opts ServeOptions, logger *slog.Logger) (*No
 		}
 		cancel()
 	}()
-	n := &Node{KafkaAddr: srv.Addr(), AdminAddr: admin.Addr(), done: make(chan error, 1), started: started}
+	n := &Node{KafkaAddr: srv.servers[0].Addr(), Listeners: srv.addrs(), AdminAddr: admin.Addr(), done: make(chan error, 1), started: started}
 	brokerDone := make(chan error, 1)
 	go func() { brokerDone <- b.Run(ctx) }()
 	adminDone := make(chan error, 1)
@@ -117,13 +118,13 @@ func StartNode(ctx context.Context, opts ServeOptions, logger *slog.Logger) (*No
 	case err := <-brokerDone:
 		cancel()
 		<-adminDone
-		srv.Close()
+		srv.close()
 		if err == nil {
 			err = errors.New("broker stopped before it was ready")
 		}
 		return nil, err
 	}
-	go func() { serverDone <- srv.Run(ctx) }()
+	go func() { serverDone <- srv.run(ctx) }()
 	go func() {
 		// The listener stops first, then the broker closes its logs.
 		serr := <-serverDone

@@ -13,6 +13,8 @@ import (
 // Kafka's names, types and defaults. Network, directory and quorum settings
 // are not here: Strata takes them as command-line flags.
 var brokerDefs = []Definition{
+	{Name: "advertised.listeners", Type: kmsg.ConfigTypeList, check: listenerList("advertised.listeners"),
+		Doc: "Listeners to publish for clients to use, NAME://host:port each, if different from listeners; a listener left out is advertised at the address it bound."},
 	boolDef("auto.create.topics.enable", true, "Enable auto creation of topics on the server."),
 	boolDef("auto.leader.rebalance.enable", true, "Enables automatic leader balancing."),
 	intDef("background.threads", kmsg.ConfigTypeInt, "10", 1, "The number of threads for background tasks (no effect in Strata: its background work runs on goroutines)."),
@@ -34,9 +36,15 @@ var brokerDefs = []Definition{
 	intDef("group.max.session.timeout.ms", kmsg.ConfigTypeInt, "1800000", noMin, "The maximum allowed session timeout for registered consumers."),
 	intDef("group.max.size", kmsg.ConfigTypeInt, "2147483647", 1, "The maximum number of consumers a single consumer group can accommodate."),
 	intDef("group.min.session.timeout.ms", kmsg.ConfigTypeInt, "6000", noMin, "The minimum allowed session timeout for registered consumers."),
+	{Name: "inter.broker.listener.name", Type: kmsg.ConfigTypeString,
+		Doc: "The listener other nodes connect to. Unset: the listener named PLAINTEXT, else the first PLAINTEXT one, else the first."},
 	intDef("leader.imbalance.check.interval.seconds", kmsg.ConfigTypeLong, "300", 1, "How often the controller checks leader balance (auto.leader.rebalance.enable)."),
 	intDef("leader.imbalance.per.broker.percentage", kmsg.ConfigTypeInt, "10", 0, "The share of a broker's preferred leaderships it may lose before the controller gives them back, in percent."),
 	intDef("leader.replication.throttled.rate", kmsg.ConfigTypeLong, maxLong, 1, "Bytes per second a broker sends, as leader, to followers of throttled replicas (leader.replication.throttled.replicas) that are out of the ISR."),
+	{Name: "listener.security.protocol.map", Type: kmsg.ConfigTypeList, Default: str(defaultProtocolMap), check: protocolMap,
+		Doc: "Map between listener names and security protocols, NAME:PROTOCOL each."},
+	{Name: "listeners", Type: kmsg.ConfigTypeList, check: listenerList("listeners"),
+		Doc: "Listeners to accept Kafka clients on, NAME://host:port each (an empty host: every interface). Unset: one PLAINTEXT listener at --listen."},
 	intDef("log.cleaner.backoff.ms", kmsg.ConfigTypeLong, "15000", 0, "The amount of time to sleep when there are no logs to clean."),
 	intDef("log.cleaner.dedupe.buffer.size", kmsg.ConfigTypeLong, "134217728", noMin, "The memory the cleaner's key maps may use, shared by the cleaner threads; a pass that fills its share cleans what it mapped and leaves the rest to the next."),
 	intDef("log.cleaner.delete.retention.ms", kmsg.ConfigTypeLong, "86400000", 0, "The amount of time to retain tombstone markers for log compacted topics."),

@@ -46,7 +46,6 @@ func perBrokerOnly(name string) bool { return strings.HasPrefix(name, "sasl.kerb
 // limits at runtime belongs with its security work; until then they are
 // refused as settings that need a restart.
 var notYetDynamic = map[string]bool{
-	"advertised.listeners": true, "listeners": true, "listener.security.protocol.map": true,
 	"max.connection.creation.rate": true, "max.connections": true, "max.connections.per.ip": true,
 	"max.connections.per.ip.overrides": true, "principal.builder.class": true,
 	"sasl.enabled.mechanisms": true, "sasl.jaas.config": true, "sasl.login.refresh.buffer.seconds": true,

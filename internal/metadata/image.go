@@ -29,6 +29,13 @@ type Broker struct {
 	Fenced bool
 }
 
+// Equal reports whether b and o register the same broker alike.
+func (b Broker) Equal(o Broker) bool {
+	return b.ID == o.ID && b.Host == o.Host && b.Port == o.Port && b.Rack == o.Rack &&
+		b.Epoch == o.Epoch && b.Incarnation == o.Incarnation && b.Fenced == o.Fenced &&
+		slices.Equal(b.Listeners, o.Listeners)
+}
+
 // Topic is one topic of an image. Topics are shared between images: callers
 // must not modify a Topic, its partitions or its configs.
 type Topic struct {

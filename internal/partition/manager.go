@@ -394,16 +394,7 @@ func sameDynamic(a, b *metadata.Image, self int32) bool {
 
 // sameBrokers reports whether a and b register the same brokers alike.
 func sameBrokers(a, b *metadata.Image) bool {
-	ab, bb := a.Brokers(), b.Brokers()
-	if len(ab) != len(bb) {
-		return false
-	}
-	for i := range ab {
-		if ab[i] != bb[i] {
-			return false
-		}
-	}
-	return true
+	return slices.EqualFunc(a.Brokers(), b.Brokers(), metadata.Broker.Equal)
 }
 
 // maxRoleLines is how many leadership changes of one reconcile are logged a

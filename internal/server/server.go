@@ -26,6 +26,12 @@ import (
 type Config struct {
 	// Listen is the TCP address to listen on, as host:port.
 	Listen string
+	// Name is the listener's name (PLAINTEXT when empty), which requests
+	// carry in ConnInfo.Listener.
+	Name string
+	// SecurityProtocol is the listener's: PLAINTEXT (when empty), SSL,
+	// SASL_PLAINTEXT or SASL_SSL.
+	SecurityProtocol string
 	// MaxRequestBytes is socket.request.max.bytes: the largest frame accepted.
 	MaxRequestBytes int32
 	Logger          *slog.Logger
@@ -48,6 +54,12 @@ type Server struct {
 // New returns a server that serves requests through d (which may be set
 // later with SetDispatcher, before Run). It does not listen yet.
 func New(cfg Config, d *wire.Dispatcher) *Server {
+	if cfg.Name == "" {
+		cfg.Name = "PLAINTEXT"
+	}
+	if cfg.SecurityProtocol == "" {
+		cfg.SecurityProtocol = "PLAINTEXT"
+	}
 	return &Server{cfg: cfg, dispatch: d, conns: make(map[net.Conn]struct{})}
 }
 
@@ -128,7 +140,7 @@ func (s *Server) Run(ctx context.Context) error {
 // producer's sequence numbers depend on it.
 func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 	info := &broker.ConnInfo{ID: s.nextID.Add(1), Remote: c.RemoteAddr(),
-		Listener: "PLAINTEXT", Principal: broker.AnonymousPrincipal}
+		Listener: s.cfg.Name, Principal: broker.AnonymousPrincipal}
 	logger := s.cfg.Logger.With("conn", info.ID, "remote", info.Remote.String())
 	m := s.cfg.Metrics
 	m.connOpened()

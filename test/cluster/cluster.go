@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -32,6 +33,14 @@ type Options struct {
 	Settings map[string]string
 	// LogLevel is the nodes' --log-level; "" means info.
 	LogLevel string
+	// Listeners are Kafka listeners every node has besides PLAINTEXT
+	// (the one at KafkaAddr), each on a port of its own.
+	Listeners []Listener
+}
+
+// Listener is a named Kafka listener and its security protocol.
+type Listener struct {
+	Name, Protocol string
 }
 
 // Cluster is a set of `strata serve` processes on 127.0.0.1 started by
@@ -42,9 +51,10 @@ type Cluster struct {
 }
 
 // nodePorts are the loopback ports of one node; raft is 0 for a node
-// without a Raft listener.
+// without a Raft listener; extra are those of Options.Listeners.
 type nodePorts struct {
 	kafka, admin, raft int
+	extra              []int
 }
 
 // Start builds strata (once per test binary, see Build) and starts a cluster
@@ -74,16 +84,18 @@ func Start(t testing.TB, opts Options) *Cluster {
 	if opts.ControllerListeners {
 		listeners = opts.Nodes
 	}
-	free, err := FreePorts(2*opts.Nodes + listeners)
+	free, err := FreePorts(2*opts.Nodes + listeners + opts.Nodes*len(opts.Listeners))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ports := make([]nodePorts, opts.Nodes)
+	extra := free[2*opts.Nodes+listeners:]
 	for i := range ports {
 		ports[i] = nodePorts{kafka: free[2*i], admin: free[2*i+1]}
 		if i < listeners {
 			ports[i].raft = free[2*opts.Nodes+i]
 		}
+		ports[i].extra, extra = extra[:len(opts.Listeners)], extra[len(opts.Listeners):]
 	}
 
 	// t.TempDir before t.Cleanup: cleanups run last-in first-out, so the
@@ -109,6 +121,11 @@ func Start(t testing.TB, opts Options) *Cluster {
 		if ports[i].raft != 0 {
 			n.raft = loopback(ports[i].raft)
 			n.ports = append(n.ports, ports[i].raft)
+		}
+		n.listeners = map[string]string{}
+		for j, l := range opts.Listeners {
+			n.listeners[l.Name] = loopback(ports[i].extra[j])
+			n.ports = append(n.ports, ports[i].extra[j])
 		}
 		c.nodes = append(c.nodes, n)
 	}
@@ -151,13 +168,25 @@ func nodeArgs(id int32, dataDir string, opts Options, ports []nodePorts) []strin
 		args = append(args, "--controller-listen", loopback(p.raft))
 	}
 	args = append(args, "--log-level", opts.LogLevel)
-	keys := make([]string, 0, len(opts.Settings))
-	for k := range opts.Settings {
-		keys = append(keys, k)
+	settings := opts.Settings
+	if len(opts.Listeners) > 0 {
+		settings = maps.Clone(settings)
+		if settings == nil {
+			settings = map[string]string{}
+		}
+		listeners := []string{"PLAINTEXT://" + loopback(p.kafka)}
+		protocols := []string{"PLAINTEXT:PLAINTEXT"}
+		for j, l := range opts.Listeners {
+			listeners = append(listeners, l.Name+"://"+loopback(p.extra[j]))
+			protocols = append(protocols, l.Name+":"+l.Protocol)
+		}
+		settings["listeners"] = strings.Join(listeners, ",")
+		if _, set := settings["listener.security.protocol.map"]; !set {
+			settings["listener.security.protocol.map"] = strings.Join(protocols, ",")
+		}
 	}
-	slices.Sort(keys) // the same command line every run
-	for _, k := range keys {
-		args = append(args, "--set", k+"="+opts.Settings[k])
+	for _, k := range slices.Sorted(maps.Keys(settings)) { // the same command line every run
+		args = append(args, "--set", k+"="+settings[k])
 	}
 	return args
 }
@@ -243,6 +272,22 @@ func (c *Cluster) ClientOpts(opts ...kgo.Opt) []kgo.Opt {
 		seeds[i] = n.KafkaAddr()
 	}
 	return append(clientDefaults(seeds), opts...)
+}
+
+// ListenerClient is Client bootstrapped on every node's listener of that
+// name, one of Options.Listeners.
+func (c *Cluster) ListenerClient(t testing.TB, name string, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	seeds := make([]string, len(c.nodes))
+	for i, n := range c.nodes {
+		seeds[i] = n.ListenerAddr(name)
+	}
+	cl, err := kgo.NewClient(append(clientDefaults(seeds), opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
 }
 
 // clientDefaults are the options of Client and of ReadAll's consumer.

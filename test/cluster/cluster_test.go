@@ -18,7 +18,7 @@ import (
 func TestNodeArgs(t *testing.T) {
 	opts := Options{Nodes: 5, Voters: 3, LogLevel: "debug",
 		Settings: map[string]string{"num.partitions": "3", "log.flush.interval.messages": "1"}}
-	ports := []nodePorts{{9001, 9101, 9201}, {9002, 9102, 9202}, {9003, 9103, 9203}, {9004, 9104, 0}, {9005, 9105, 0}}
+	ports := []nodePorts{{9001, 9101, 9201, nil}, {9002, 9102, 9202, nil}, {9003, 9103, 9203, nil}, {9004, 9104, 0, nil}, {9005, 9105, 0, nil}}
 	voters := "1@127.0.0.1:9201,2@127.0.0.1:9202,3@127.0.0.1:9203"
 	for _, tc := range []struct {
 		id   int32

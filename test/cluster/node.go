@@ -41,10 +41,12 @@ type Node struct {
 	dataDir string
 	logPath string
 	kafka   string
-	admin   string
-	raft    string // "" for a node that is not a controller voter
-	ports   []int  // every port the node binds, to wait for them after EADDRINUSE
-	http    *http.Client
+	// listeners are the addresses of Options.Listeners by name.
+	listeners map[string]string
+	admin     string
+	raft      string // "" for a node that is not a controller voter
+	ports     []int  // every port the node binds, to wait for them after EADDRINUSE
+	http      *http.Client
 
 	mu   sync.Mutex
 	proc *process // the latest process; nil before the first start
@@ -72,6 +74,10 @@ func (n *Node) ID() int32 { return n.id }
 
 // KafkaAddr returns the host:port of the node's Kafka listener.
 func (n *Node) KafkaAddr() string { return n.kafka }
+
+// ListenerAddr returns the host:port of the node's listener of that name
+// (one of Options.Listeners), or "" for none.
+func (n *Node) ListenerAddr(name string) string { return n.listeners[name] }
 
 // AdminAddr returns the host:port of the node's admin HTTP listener.
 func (n *Node) AdminAddr() string { return n.admin }
