@@ -404,8 +404,11 @@ func (b Broker) SASLMaxReceiveSize() int32 { return int32(b.int("sasl.server.max
 func (b Broker) ConnectionsMaxReauth() time.Duration { return b.ms("connections.max.reauth.ms") }
 
 // userPasswords accepts sasl.plain.users: user:password,... with neither
-// part empty.
+// part empty, or nothing.
 func userPasswords(v value) string {
+	if v.s == "" {
+		return ""
+	}
 	for item := range strings.SplitSeq(v.s, ",") {
 		if user, password, ok := strings.Cut(item, ":"); !ok || user == "" || password == "" {
 			return "Each item must be user:password"
