@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/sha512"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"hash"
@@ -125,8 +126,9 @@ func (c ScramCredential) CheckPassword(m ScramMechanism, password string) bool {
 // log take effect at the next one.
 type CredentialLookup func(user string, m ScramMechanism) (ScramCredential, bool)
 
-// scramMechanism is the server side of SCRAM-SHA-256 or SCRAM-SHA-512 on
-// xdg-go/scram; it adds Kafka's rules: the iteration bounds, no
+// scramMechanism is the server side of SCRAM-SHA-256 or SCRAM-SHA-512:
+// xdg-go/scram parses the client-first message and makes the nonce and
+// server-first message; the final step is ours (see final). It adds Kafka's rules: the iteration bounds, no
 // delegation tokens, the authorization id equal to the user name.
 type scramMechanism struct {
 	mech   ScramMechanism
@@ -165,10 +167,14 @@ func (e errScram) Is(target error) bool { return target == ErrAuthentication }
 
 type scramExchange struct {
 	m       *scramMechanism
-	conv    *scram.ServerConversation
 	user    string
 	unknown bool
 	step    int
+	cred    ScramCredential
+	// What the final step checks the proof against: the client-first
+	// message's GS2 header and bare part, the server-first message and
+	// its nonce.
+	gs2, c1b, s1, nonce string
 }
 
 func (x *scramExchange) Step(msg []byte) ([]byte, bool, error) {
@@ -185,23 +191,63 @@ func (x *scramExchange) Step(msg []byte) ([]byte, bool, error) {
 		if err != nil {
 			return nil, true, fail
 		}
-		x.conv = srv.NewConversation()
-		reply, err := x.conv.Step(string(msg))
+		conv := srv.NewConversation()
+		reply, err := conv.Step(string(msg))
 		if err != nil {
 			return nil, true, fail
 		}
-		if a := x.conv.AuthzID(); a != "" && a != x.conv.Username() {
+		if a := conv.AuthzID(); a != "" && a != conv.Username() {
 			return nil, true, errors.New("Authentication failed: Client requested an authorization id that is different from username")
 		}
+		// The library parsed and checked the message: its parts are
+		// well-formed.
+		fields := strings.SplitN(string(msg), ",", 3)
+		x.gs2, x.c1b, x.s1 = fields[0]+","+fields[1]+",", fields[2], reply
+		x.nonce = strings.TrimPrefix(strings.SplitN(reply, ",", 2)[0], "r=")
 		return []byte(reply), false, nil
 	case 2:
-		reply, err := x.conv.Step(string(msg))
-		if err != nil || !x.conv.Valid() || x.unknown {
+		reply, ok := x.final(string(msg))
+		if !ok || x.unknown {
 			return nil, true, fail
 		}
-		return []byte(reply), true, nil
+		return reply, true, nil
 	}
 	return nil, true, fail
+}
+
+// final checks the client-final message's proof (RFC 5802 section 3)
+// and returns the server-final message. As Kafka, it takes a nonce that
+// ends with the server's rather than equals it: librdkafka sends its
+// client nonce before the whole server nonce (which starts with the
+// client's), and the proof covers the message as sent. The library's own
+// final step insists on equality, so this step is ours.
+func (x *scramExchange) final(msg string) ([]byte, bool) {
+	i := strings.LastIndex(msg, ",p=")
+	if i < 0 {
+		return nil, false
+	}
+	withoutProof := msg[:i]
+	proof, err := base64.StdEncoding.DecodeString(msg[i+3:])
+	attrs := strings.Split(withoutProof, ",")
+	if err != nil || len(attrs) < 2 || attrs[0] != "c="+base64.StdEncoding.EncodeToString([]byte(x.gs2)) ||
+		!strings.HasPrefix(attrs[1], "r=") || !strings.HasSuffix(attrs[1], x.nonce) {
+		return nil, false
+	}
+	h := x.m.mech.hash()
+	authMessage := x.c1b + "," + x.s1 + "," + withoutProof
+	signature := hmacOf(h, x.cred.StoredKey, authMessage)
+	if len(proof) != len(signature) {
+		return nil, false
+	}
+	for i := range proof {
+		proof[i] ^= signature[i] // proof becomes the client key
+	}
+	stored := h()
+	stored.Write(proof)
+	if !hmac.Equal(stored.Sum(nil), x.cred.StoredKey) {
+		return nil, false
+	}
+	return []byte("v=" + base64.StdEncoding.EncodeToString(hmacOf(h, x.cred.ServerKey, authMessage))), true
 }
 
 // lookup is the library's credential callback: the user's credential, or
@@ -213,6 +259,7 @@ func (x *scramExchange) lookup(user string) (scram.StoredCredentials, error) {
 		x.unknown = true
 		c = x.m.decoy(user)
 	}
+	x.cred = c
 	return scram.StoredCredentials{KeyFactors: scram.KeyFactors{Salt: string(c.Salt), Iters: c.Iterations},
 		StoredKey: c.StoredKey, ServerKey: c.ServerKey}, nil
 }
