@@ -1,7 +1,9 @@
 package auth
 
 import (
+	"encoding/base64"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/xdg-go/scram"
@@ -190,4 +192,34 @@ func FuzzPlainMessage(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestScramLibrdkafkaNonce: librdkafka's client-final message carries its
+// client nonce before the server's whole nonce; Kafka, and so Strata,
+// accepts a nonce that ends with the server's.
+func TestScramLibrdkafkaNonce(t *testing.T) {
+	cred := newCredential(t, ScramSHA512, "s3cret", 4096)
+	creds := credentials{"alice": {ScramSHA512: cred}}
+	x := NewScram(ScramSHA512, creds.lookup).Start()
+	const cnonce = "fyko+d2lbbFgONRv9qkxdawL"
+	s1, done, err := x.Step([]byte("n,,n=alice,r=" + cnonce))
+	if err != nil || done {
+		t.Fatalf("first step: done %v, err %v", done, err)
+	}
+	snonce := strings.TrimPrefix(strings.Split(string(s1), ",")[0], "r=")
+	withoutProof := "c=biws,r=" + cnonce + snonce
+	salted, err := SaltPassword(ScramSHA512, "s3cret", cred.Salt, cred.Iterations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := ScramSHA512.hash()
+	clientKey := hmacOf(h, salted, "Client Key")
+	sig := hmacOf(h, cred.StoredKey, "n=alice,r="+cnonce+","+string(s1)+","+withoutProof)
+	for i := range clientKey {
+		clientKey[i] ^= sig[i]
+	}
+	reply, done, err := x.Step([]byte(withoutProof + ",p=" + base64.StdEncoding.EncodeToString(clientKey)))
+	if err != nil || !done || !strings.HasPrefix(string(reply), "v=") {
+		t.Fatalf("final step: reply %q, done %v, err %v", reply, done, err)
+	}
 }
