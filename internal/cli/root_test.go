@@ -30,7 +30,8 @@ func TestCommandTree(t *testing.T) {
 		"strata group|strata group delete|strata group describe|strata group list|strata group reset-offsets|" +
 		"strata partitions|strata partitions reassign|strata produce|strata producers|strata producers describe|strata serve|" +
 		"strata topic|strata topic alter|strata topic create|strata topic delete|strata topic describe|strata topic list|" +
-		"strata txn|strata txn abort|strata txn describe|strata txn find-hanging|strata txn list"
+		"strata txn|strata txn abort|strata txn describe|strata txn find-hanging|strata txn list|" +
+		"strata user|strata user create|strata user delete|strata user list"
 	if got := strings.Join(paths, "|"); got != want {
 		t.Errorf("got commands %s, want %s", got, want)
 	}
