@@ -570,11 +570,13 @@ func newDevCommand() *cobra.Command {
 		Use:   "dev",
 		Short: "Tools for developing against Strata on one machine",
 		Long: `Tools for developing against Strata on one machine: "strata dev cluster"
-runs a multi-node cluster on 127.0.0.1, one process per node.`,
-		Example: `  strata dev cluster`,
-		RunE:    groupRunE,
+runs a multi-node cluster on 127.0.0.1, one process per node; "strata dev
+certs" makes the certificates to try TLS with.`,
+		Example: `  strata dev cluster
+  strata dev certs ./certs`,
+		RunE: groupRunE,
 	}
-	cmd.AddCommand(newDevClusterCommand())
+	cmd.AddCommand(newDevClusterCommand(), newDevCertsCommand())
 	return cmd
 }
 

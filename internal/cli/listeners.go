@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"github.com/stratalog/strata/internal/config"
 	"github.com/stratalog/strata/internal/metadata"
 	"github.com/stratalog/strata/internal/server"
+	"github.com/stratalog/strata/internal/tlsconfig"
 	"github.com/stratalog/strata/internal/wire"
 )
 
@@ -18,6 +20,9 @@ type listenerSet struct {
 	listeners []config.Listener
 	servers   []*server.Server
 	inter     string // the inter-broker listener's name
+	// interTLS is the inter-broker listener's TLS, which this node's
+	// connections to other nodes use too; nil without TLS.
+	interTLS *tlsconfig.Store
 }
 
 // listen binds every listener; on an error it closes those it bound.
@@ -27,14 +32,29 @@ func listen(settings config.Broker, opts ServeOptions, logger *slog.Logger, metr
 		return nil, err
 	}
 	set := &listenerSet{listeners: ls, inter: inter}
+	limits := server.NewConnLimits(server.Limits{
+		MaxConnections: settings.MaxConnections(), MaxPerIP: settings.MaxConnectionsPerIP(),
+		PerIPOverrides: settings.MaxConnectionsPerIPOverrides(), Idle: settings.ConnectionsMaxIdle(),
+	})
+	badInput := server.NewLogLimiter(logger.With("component", "server"), server.BadInputInterval, server.BadInputBurst)
 	for _, l := range ls {
+		st, err := listenerTLS(settings, l, logger)
+		if err != nil {
+			return nil, errors.Join(fmt.Errorf("listener %s: %w", l.Name, err), set.close())
+		}
+		if l.Name == inter {
+			set.interTLS = st
+		}
 		srv := server.New(server.Config{
 			Listen:           l.Bind,
 			Name:             l.Name,
 			SecurityProtocol: l.SecurityProtocol,
+			TLS:              st,
 			MaxRequestBytes:  settings.SocketRequestMaxBytes(),
 			Logger:           logger.With("component", "server", "listener", l.Name),
 			Metrics:          metrics,
+			Limits:           limits,
+			BadInput:         badInput,
 		}, nil)
 		if err := srv.Listen(); err != nil {
 			return nil, errors.Join(err, set.close())

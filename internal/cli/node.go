@@ -75,7 +75,7 @@ func StartNode(ctx context.Context, opts ServeOptions, logger *slog.Logger) (*No
 		Logger:              logger,
 		Registry:            reg,
 		Faults:              opts.Faults,
-		Dial:                opts.Dial,
+		Dial:                interBrokerDial(srv.interTLS, opts.Dial),
 	})
 	if err != nil {
 		return nil, errors.Join(err, srv.close())

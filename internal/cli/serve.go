@@ -47,6 +47,9 @@ Example config file:
 		Example: `  strata serve
   strata serve --data-dir /tmp/strata --listen 127.0.0.1:19092 --admin 127.0.0.1:19644
   strata serve --set auto.create.topics.enable=false --set log.retention.ms=3600000
+  strata serve --set listeners=PLAINTEXT://127.0.0.1:9092,SSL://127.0.0.1:9093 \
+    --set ssl.keystore.location=./certs/server.keystore.pem \
+    --set ssl.truststore.location=./certs/ca.pem    # after: strata dev certs ./certs
   STRATA_LOG_LEVEL=debug strata serve --config /etc/strata.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

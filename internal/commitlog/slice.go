@@ -83,9 +83,15 @@ func (s *Slice) WriteTo(w io.Writer) (int64, error) {
 	return total, nil
 }
 
+// copyBufs recycles copyPart's buffers: without sendfile (a TLS
+// connection) every fetched partition would allocate one.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
 // copyPart writes p to w through a buffer.
 func copyPart(w io.Writer, p slicePart) (int64, error) {
-	buf := make([]byte, min(p.n, 256<<10))
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	buf := (*bp)[:min(p.n, int64(len(*bp)))]
 	var done int64
 	for done < p.n {
 		chunk := buf[:min(int64(len(buf)), p.n-done)]

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -93,6 +94,10 @@ var brokerDefs = []Definition{
 		Doc: "The maximum time before a new log segment is rolled out. If not set, log.roll.hours is used."},
 	intDef("log.segment.bytes", kmsg.ConfigTypeInt, "1073741824", 1<<20, "The maximum size of a single log file."),
 	intDef("log.segment.delete.delay.ms", kmsg.ConfigTypeLong, "60000", 0, "The amount of time to wait before deleting a file from the filesystem."),
+	intDef("max.connections", kmsg.ConfigTypeInt, "2147483647", 0, "The most connections the broker accepts at once; beyond it, accepting waits for one to close."),
+	intDef("max.connections.per.ip", kmsg.ConfigTypeInt, "2147483647", 0, "The most connections from one IP address; more are closed at once."),
+	{Name: "max.connections.per.ip.overrides", Type: kmsg.ConfigTypeString, Default: str(""), check: connectionOverrides,
+		Doc: "Per-IP or hostname overrides of max.connections.per.ip, as a comma-separated list of host:count, e.g. 127.0.0.1:200."},
 	intDef("message.max.bytes", kmsg.ConfigTypeInt, "1048588", 0, "The largest record batch size allowed, after compression."),
 	intDef("min.insync.replicas", kmsg.ConfigTypeInt, "1", 1, "The minimum number of replicas that must acknowledge an acks=all write."),
 	intDef("node.id", kmsg.ConfigTypeInt, "-1", noMin, "The node id of this server."),
@@ -110,6 +115,8 @@ var brokerDefs = []Definition{
 	intDef("offsets.topic.segment.bytes", kmsg.ConfigTypeInt, "104857600", 1, "The segment size of the offsets topic."),
 	intDef("producer.id.expiration.check.interval.ms", kmsg.ConfigTypeInt, "600000", 1, "How often producer ids idle longer than producer.id.expiration.ms are removed."),
 	intDef("producer.id.expiration.ms", kmsg.ConfigTypeInt, "86400000", 1, "How long an idle producer id is kept."),
+	intDef("quota.window.num", kmsg.ConfigTypeInt, "11", 1, "The number of samples kept in memory for client quotas."),
+	intDef("quota.window.size.seconds", kmsg.ConfigTypeInt, "1", 1, "The time span of each sample for client quotas."),
 	intDef("replica.alter.log.dirs.io.max.bytes.per.second", kmsg.ConfigTypeLong, maxLong, 0, "Bytes per second for moving replicas between log directories (no effect in Strata: a node has one data directory)."),
 	intDef("replica.fetch.backoff.ms", kmsg.ConfigTypeInt, "1000", 0, "How long a follower waits before fetching again after a fetch error."),
 	intDef("replica.fetch.max.bytes", kmsg.ConfigTypeInt, "1048576", 0, "The number of bytes of messages to attempt to fetch for each partition when replicating."),
@@ -143,6 +150,28 @@ var brokerDefs = []Definition{
 	{Name: "sasl.oauthbearer.sub.claim.name", Type: kmsg.ConfigTypeString, Default: str("sub"),
 		Doc: "The OAUTHBEARER token claim that holds the subject, the principal's name."},
 	intDef("socket.request.max.bytes", kmsg.ConfigTypeInt, "104857600", 1, "The maximum number of bytes in a socket request."),
+	{Name: "ssl.client.auth", Type: kmsg.ConfigTypeString, Default: str("none"), check: oneOf("required", "requested", "none"),
+		Doc: "Whether an SSL listener asks clients for a certificate: required refuses a client without a valid one, requested asks but lets a client without one in as User:ANONYMOUS."},
+	{Name: "ssl.enabled.protocols", Type: kmsg.ConfigTypeList, Default: str("TLSv1.2,TLSv1.3"), check: nonEmptyListOf("TLSv1.2", "TLSv1.3"),
+		Doc: "The TLS versions the listeners and the node's own connections accept (no older ones: Strata's minimum is TLS 1.2)."},
+	{Name: "ssl.endpoint.identification.algorithm", Type: kmsg.ConfigTypeString, Default: str("https"), check: oneOf("https", ""),
+		Doc: "https: a node checks that the certificate of the node it connects to names the host it dialed; empty: no host name check (the CA is still checked)."},
+	{Name: "ssl.keystore.certificate.chain", Type: kmsg.ConfigTypePassword,
+		Doc: "The listener's certificate chain in PEM, inline, when ssl.keystore.key is given instead of ssl.keystore.location."},
+	{Name: "ssl.keystore.key", Type: kmsg.ConfigTypePassword,
+		Doc: "The listener's private key in PEM (unencrypted PKCS#8, PKCS#1 or EC), inline."},
+	{Name: "ssl.keystore.location", Type: kmsg.ConfigTypeString,
+		Doc: "A PEM file holding the listener's private key and certificate chain; reloaded when it changes on disk."},
+	{Name: "ssl.keystore.type", Type: kmsg.ConfigTypeString, Default: str("PEM"), check: oneOf("PEM"),
+		Doc: "The keystore's format: PEM (Strata reads no JKS or PKCS12 stores)."},
+	{Name: "ssl.principal.mapping.rules", Type: kmsg.ConfigTypeString, Default: str("DEFAULT"),
+		Doc: "Rules mapping a client certificate's subject (RFC 2253 form) to a user name: RULE:pattern/replacement/[LU], ..., DEFAULT."},
+	{Name: "ssl.truststore.certificates", Type: kmsg.ConfigTypePassword,
+		Doc: "The trusted CA certificates in PEM, inline."},
+	{Name: "ssl.truststore.location", Type: kmsg.ConfigTypeString,
+		Doc: "A PEM file of the trusted CA certificates (client certificates and other nodes are checked against them); reloaded when it changes on disk."},
+	{Name: "ssl.truststore.type", Type: kmsg.ConfigTypeString, Default: str("PEM"), check: oneOf("PEM"),
+		Doc: "The truststore's format: PEM (Strata reads no JKS or PKCS12 stores)."},
 	{Name: "super.users", Type: kmsg.ConfigTypeString,
 		Doc: "Principals, separated by semicolons (User:admin;User:broker), that the authorizer allows everything."},
 	intDef("transaction.abort.timed.out.transaction.cleanup.interval.ms", kmsg.ConfigTypeInt, "10000", 1, "How often transactions past their timeout are aborted."),
@@ -231,7 +260,7 @@ func DefaultBroker() Broker { return Broker{values: map[string]string{}} }
 func ParseBroker(settings map[string]string) (Broker, error) {
 	b := Broker{values: make(map[string]string, len(settings))}
 	for _, name := range sortedKeys(settings) {
-		d, ok := brokerIndex[name]
+		d, ok := brokerDef(name)
 		if !ok {
 			return Broker{}, &Error{Name: name, Msg: "Unknown broker setting: " + name}
 		}
@@ -418,6 +447,28 @@ func (b Broker) ReplicaFetchBackoff() time.Duration { return b.ms("replica.fetch
 // ReplicaFetchMaxBytes is replica.fetch.max.bytes.
 func (b Broker) ReplicaFetchMaxBytes() int32 { return int32(b.int("replica.fetch.max.bytes")) }
 
+// MaxConnections is max.connections.
+func (b Broker) MaxConnections() int { return int(b.int("max.connections")) }
+
+// MaxConnectionsPerIP is max.connections.per.ip.
+func (b Broker) MaxConnectionsPerIP() int { return int(b.int("max.connections.per.ip")) }
+
+// MaxConnectionsPerIPOverrides is max.connections.per.ip.overrides, by
+// host (an IP address or a name).
+func (b Broker) MaxConnectionsPerIPOverrides() map[string]int {
+	m, _ := parseConnectionOverrides(b.get("max.connections.per.ip.overrides").s)
+	return m
+}
+
+// QuotaWindow is quota.window.size.seconds, the span of one quota sample,
+// and QuotaSamples quota.window.num, how many are kept.
+func (b Broker) QuotaWindow() time.Duration {
+	return time.Duration(b.int("quota.window.size.seconds")) * time.Second
+}
+
+// QuotaSamples is quota.window.num.
+func (b Broker) QuotaSamples() int { return int(b.int("quota.window.num")) }
+
 // ConnectionsMaxIdle is connections.max.idle.ms.
 func (b Broker) ConnectionsMaxIdle() time.Duration { return b.ms("connections.max.idle.ms") }
 
@@ -547,4 +598,34 @@ func (b Broker) ProducerIDExpiration() time.Duration { return b.ms("producer.id.
 // producer.id.expiration.check.interval.ms.
 func (b Broker) ProducerIDExpirationCheckInterval() time.Duration {
 	return b.ms("producer.id.expiration.check.interval.ms")
+}
+
+// connectionOverrides checks max.connections.per.ip.overrides.
+func connectionOverrides(v value) string {
+	if _, err := parseConnectionOverrides(v.s); err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
+// parseConnectionOverrides parses "host:count,host:count" (an IPv6
+// address in brackets); the empty string is no override.
+func parseConnectionOverrides(s string) (map[string]int, error) {
+	m := map[string]int{}
+	for _, item := range strings.Split(s, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		i := strings.LastIndexByte(item, ':')
+		if i <= 0 {
+			return nil, fmt.Errorf("invalid override %q: want host:count", item)
+		}
+		n, err := strconv.Atoi(item[i+1:])
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("invalid connection count in %q", item)
+		}
+		m[strings.Trim(item[:i], "[]")] = n
+	}
+	return m, nil
 }

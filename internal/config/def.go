@@ -203,6 +203,16 @@ func listOf(allowed ...string) func(value) string {
 	}
 }
 
+// nonEmptyListOf is listOf that also refuses an empty list.
+func nonEmptyListOf(allowed ...string) func(value) string {
+	return func(v value) string {
+		if len(v.list) == 0 {
+			return "List must contain at least one of: " + strings.Join(allowed, ", ")
+		}
+		return listOf(allowed...)(v)
+	}
+}
+
 // throttledReplicas accepts "", "*" or partition:broker pairs, as Kafka's
 // ThrottledReplicaListValidator does.
 func throttledReplicas(v value) string {

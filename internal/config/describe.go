@@ -63,6 +63,7 @@ func DescribeBroker(b Broker) []Entry {
 	for i := range brokerDefs {
 		d := &brokerDefs[i]
 		e := Entry{Name: d.Name, Source: b.source(d.Name), ReadOnly: !dynamicSettings[d.Name], Type: d.Type,
+			Sensitive:     d.Type == kmsg.ConfigTypePassword,
 			Documentation: d.Doc, Synonyms: brokerSynonyms(b, d)}
 		if v, ok := b.Value(d.Name); ok {
 			e.Value = str(v)

@@ -46,18 +46,14 @@ func perBrokerOnly(name string) bool { return strings.HasPrefix(name, "sasl.kerb
 // limits at runtime belongs with its security work; until then they are
 // refused as settings that need a restart.
 var notYetDynamic = map[string]bool{
-	"max.connection.creation.rate": true, "max.connections": true, "max.connections.per.ip": true,
-	"max.connections.per.ip.overrides": true, "principal.builder.class": true,
+	"max.connection.creation.rate": true, "principal.builder.class": true,
 	"sasl.enabled.mechanisms": true, "sasl.jaas.config": true, "sasl.login.refresh.buffer.seconds": true,
 	"sasl.login.refresh.min.period.seconds": true, "sasl.login.refresh.window.factor": true,
 	"sasl.login.refresh.window.jitter": true, "sasl.mechanism.inter.broker.protocol": true,
-	"ssl.cipher.suites": true, "ssl.client.auth": true, "ssl.enabled.protocols": true,
-	"ssl.endpoint.identification.algorithm": true, "ssl.engine.factory.class": true, "ssl.key.password": true,
-	"ssl.keymanager.algorithm": true, "ssl.keystore.certificate.chain": true, "ssl.keystore.key": true,
-	"ssl.keystore.location": true, "ssl.keystore.password": true, "ssl.keystore.type": true,
+	"ssl.cipher.suites": true, "ssl.engine.factory.class": true, "ssl.key.password": true,
+	"ssl.keymanager.algorithm": true, "ssl.keystore.password": true,
 	"ssl.protocol": true, "ssl.provider": true, "ssl.secure.random.implementation": true,
-	"ssl.trustmanager.algorithm": true, "ssl.truststore.certificates": true, "ssl.truststore.location": true,
-	"ssl.truststore.password": true, "ssl.truststore.type": true,
+	"ssl.trustmanager.algorithm": true, "ssl.truststore.password": true,
 }
 
 // dynamicSettings is the set of broker settings that may change at runtime.

@@ -1,0 +1,41 @@
+package config
+
+import "strings"
+
+// listenerPrefix starts a per-listener override, as Kafka names them:
+// listener.name.<lower-case listener name>.<setting>, e.g.
+// listener.name.sasl_ssl.ssl.keystore.location.
+const listenerPrefix = "listener.name."
+
+// perListener reports whether setting may be overridden per listener: the
+// TLS settings, as Kafka's channel builders read them with the listener's
+// prefix first.
+func perListener(setting string) bool { return strings.HasPrefix(setting, "ssl.") }
+
+// brokerDef returns the definition of setting name, which may be a
+// per-listener override of a setting that takes one.
+func brokerDef(name string) (*Definition, bool) {
+	if d, ok := brokerIndex[name]; ok {
+		return d, true
+	}
+	rest, ok := strings.CutPrefix(name, listenerPrefix)
+	if !ok {
+		return nil, false
+	}
+	listener, setting, ok := strings.Cut(rest, ".")
+	if !ok || listener == "" || listener != strings.ToLower(listener) || !perListener(setting) {
+		return nil, false
+	}
+	d, ok := brokerIndex[setting]
+	return d, ok
+}
+
+// ListenerValue returns setting name as listener sees it: its
+// listener.name.<listener>. override when there is one, else the
+// setting's value in force, as Value reports it.
+func (b Broker) ListenerValue(listener, name string) (string, bool) {
+	if v, ok := b.values[listenerPrefix+strings.ToLower(listener)+"."+name]; ok {
+		return v, true
+	}
+	return b.Value(name)
+}
