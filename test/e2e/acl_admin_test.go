@@ -190,6 +190,14 @@ func TestAuthorizerAdminAPIs(t *testing.T) {
 		ub := kmsg.NewPtrUnregisterBrokerRequest()
 		ub.BrokerID = 1
 		check("UnregisterBroker", request(ub).(*kmsg.UnregisterBrokerResponse).ErrorCode, clusterDenied)
+
+		check("DescribeClientQuotas", request(kmsg.NewPtrDescribeClientQuotasRequest()).(*kmsg.DescribeClientQuotasResponse).ErrorCode, clusterDenied)
+		aq := kmsg.NewPtrAlterClientQuotasRequest()
+		aq.Entries = []kmsg.AlterClientQuotasRequestEntry{{
+			Entity: []kmsg.AlterClientQuotasRequestEntryEntity{{Type: "user", Name: kmsg.StringPtr("alice")}},
+			Ops:    []kmsg.AlterClientQuotasRequestEntryOp{{Key: "producer_byte_rate", Value: 1024}},
+		}}
+		check("AlterClientQuotas", request(aq).(*kmsg.AlterClientQuotasResponse).Entries[0].ErrorCode, clusterDenied)
 	})
 
 	t.Run("transactions", func(t *testing.T) {
