@@ -4,6 +4,9 @@ package broker
 // 51), version 0 each (KIP-554).
 //
 // Behavior:
+//   - Under an authorizer, describing needs DESCRIBE and altering ALTER on
+//     the cluster, as Kafka checks: CLUSTER_AUTHORIZATION_FAILED at the
+//     top (describe) or for every user (alter) otherwise.
 //   - Describe with no users (null or empty) lists every user that has a
 //     SCRAM credential; otherwise one result per distinct user named, in
 //     request order: its mechanisms and iterations, RESOURCE_NOT_FOUND for
@@ -54,6 +57,10 @@ func (b *Broker) ScramCredential(user string, m auth.ScramMechanism) (auth.Scram
 func (b *Broker) handleDescribeUserScramCredentials(_ context.Context, req *Request) (kmsg.Response, error) {
 	r := req.Body.(*kmsg.DescribeUserSCRAMCredentialsRequest)
 	resp := r.ResponseKind().(*kmsg.DescribeUserSCRAMCredentialsResponse)
+	if !b.allowedCluster(req, auth.OpDescribe) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return resp, nil
+	}
 	img := b.store.Current()
 	creds := img.ScramCredentials()
 	var users []string
@@ -128,6 +135,14 @@ func (b *Broker) handleAlterUserScramCredentials(ctx context.Context, req *Reque
 		byUser[a.user]++
 	}
 	errs := map[string]error{}
+	if !b.allowedCluster(req, auth.OpAlter) {
+		for _, user := range users {
+			res := kmsg.NewAlterUserSCRAMCredentialsResponseResult()
+			res.User, res.ErrorCode = user, kerr.ClusterAuthorizationFailed.Code
+			resp.Results = append(resp.Results, res)
+		}
+		return resp, nil
+	}
 	err := b.ctrl.AlterScramCredentials(ctx, func(img *metadata.Image) ([]metadata.ScramCredential, error) {
 		clear(errs)
 		var changes []metadata.ScramCredential

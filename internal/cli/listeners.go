@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 
 	"github.com/stratalog/strata/internal/auth"
@@ -32,9 +33,11 @@ func listen(settings config.Broker, opts ServeOptions, logger *slog.Logger, metr
 	if err != nil {
 		return nil, err
 	}
-	sasl, err := saslSettings(settings, creds)
-	if err != nil {
-		return nil, err
+	var sasl *server.SASL
+	if slices.ContainsFunc(ls, func(l config.Listener) bool { return isSASL(l.SecurityProtocol) }) {
+		if sasl, err = saslSettings(settings, creds, logger); err != nil {
+			return nil, err
+		}
 	}
 	set := &listenerSet{listeners: ls, inter: inter}
 	limits := server.NewConnLimits(server.Limits{

@@ -502,7 +502,7 @@ func userPasswords(v value) string {
 }
 
 // saslMechanisms are the mechanisms sasl.enabled.mechanisms may name.
-var saslMechanisms = []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"}
+var saslMechanisms = []string{"OAUTHBEARER", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"}
 
 // ConnectionsMaxIdle is connections.max.idle.ms.
 func (b Broker) ConnectionsMaxIdle() time.Duration { return b.ms("connections.max.idle.ms") }

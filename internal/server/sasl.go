@@ -53,15 +53,18 @@ const (
 // uses it, between requests, so the ConnInfo it updates is never read
 // concurrently.
 type saslConn struct {
-	cfg    *SASL
-	info   *broker.ConnInfo
-	logger *slog.Logger
+	cfg      *SASL
+	info     *broker.ConnInfo
+	logger   *slog.Logger
+	badInput *LogLimiter // failed authentications are bad input
 
 	state     saslState
 	rawTokens bool // SaslHandshake v0: tokens come without Kafka headers
 	mech      auth.Mechanism
 	exchange  auth.Exchange
 	reauth    bool // the exchange is a re-authentication
+	// refusalLogged: the exchange's refusal (auth.Refuser) was logged.
+	refusalLogged bool
 	// sessionEnd is when the authentication stops holding; zero: never.
 	sessionEnd  time.Time
 	lastReauth  time.Time
@@ -69,8 +72,8 @@ type saslConn struct {
 	authVersion int16 // the SaslAuthenticate version of the last exchange
 }
 
-func newSASLConn(cfg *SASL, info *broker.ConnInfo, logger *slog.Logger) *saslConn {
-	c := &saslConn{cfg: cfg, info: info, logger: logger}
+func newSASLConn(cfg *SASL, info *broker.ConnInfo, logger *slog.Logger, badInput *LogLimiter) *saslConn {
+	c := &saslConn{cfg: cfg, info: info, logger: logger, badInput: badInput}
 	for _, m := range cfg.Mechanisms {
 		c.mechanisms = append(c.mechanisms, m.Name())
 	}
@@ -160,7 +163,7 @@ func (c *saslConn) handshake(frame []byte) ([]byte, bool, error) {
 		resp.ErrorCode = kerr.UnsupportedSaslMechanism.Code
 		return wire.AppendResponse(nil, h, resp), true, err
 	}
-	c.mech, c.exchange = mech, mech.Start()
+	c.mech, c.exchange, c.refusalLogged = mech, mech.Start(), false
 	c.rawTokens = h.APIVersion == 0
 	c.state = awaitAuthenticate
 	return wire.AppendResponse(nil, h, resp), true, nil
@@ -205,18 +208,35 @@ func (c *saslConn) rawToken(frame []byte, now time.Time) ([]byte, bool, error) {
 
 // step runs the exchange one message on; when it completes, the
 // connection is authenticated for its session.
+// logFailure logs a failed authentication: no credential in the line (the
+// exchange's message is what the client is told; a refused token's reason
+// is for the log only), and a flood of failures summed up (badInput).
+func (c *saslConn) logFailure(err error) {
+	args := []any{"mechanism", c.mech.Name(), "reauthentication", c.reauth, "err", err}
+	if bad, ok := errors.AsType[*auth.InvalidTokenError](err); ok {
+		args = append(args, "reason", bad.Reason)
+	}
+	c.badInput.Warn(c.logger, c.info.Remote, "SASL authentication failed", args...)
+}
+
 func (c *saslConn) step(msg []byte, now time.Time) (reply []byte, done bool, err error) {
 	reply, done, err = c.exchange.Step(msg)
 	if err == nil && done && c.reauth && c.exchange.Principal() != c.info.Principal {
 		err = fmt.Errorf("Cannot change principals during re-authentication from %s: %s", c.info.Principal, c.exchange.Principal())
 	}
 	if err != nil {
-		// One line per failure, with no credential in it: the
-		// exchange's message is what the client is told.
-		c.logger.Warn("SASL authentication failed", "mechanism", c.mech.Name(), "reauthentication", c.reauth, "err", err)
+		if !c.refusalLogged {
+			c.logFailure(err)
+		}
 		return reply, true, err
 	}
 	if !done {
+		// A refusal the client is to acknowledge is logged now: it may
+		// hang up instead.
+		if r, ok := c.exchange.(auth.Refuser); ok && r.Refused() != nil {
+			c.logFailure(r.Refused())
+			c.refusalLogged = true
+		}
 		return reply, false, nil
 	}
 	c.info.Principal = c.exchange.Principal()

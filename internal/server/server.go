@@ -226,7 +226,7 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 
 	var sasl *saslConn
 	if s.cfg.SASL != nil {
-		sasl = newSASLConn(s.cfg.SASL, info, logger)
+		sasl = newSASLConn(s.cfg.SASL, info, logger, s.badInput)
 	}
 	send := func(f wire.Frame) bool {
 		select {
