@@ -299,6 +299,13 @@ def txn_section():
         w("Transactional / idempotent (medians): {:.1f} / {:.1f} MiB/s = **{:.2f}** (target >= 0.70: {}).".format(
             txn["mb_per_sec"], idem["mb_per_sec"], r, met(r >= 0.70)))
         w("")
+    cpu = {k: cpu_per_gib(k, "strata") for k in ("t1idem", "t1txn")}
+    if all(cpu.values()):
+        w("CPU time (user + system) per GiB produced, median of the runs: idempotent: the broker {:.2f} s, the".format(cpu["t1idem"][0]))
+        w("client {:.2f} s; transactional: the broker {:.2f} s, the client {:.2f} s. The machine is shared, so".format(
+            cpu["t1idem"][1], *cpu["t1txn"]))
+        w("these say more about what each path costs than the wall-clock figures do.")
+        w("")
     if load and ru and rc:
         t = load.get("transactions", {})
         w("T2 wrote {:,} records once in transactions of {}, every {}th aborted: {:,} committed".format(
@@ -321,6 +328,16 @@ def txn_section():
         r = secs["read_uncommitted"] / secs["read_committed"] if secs["read_committed"] else 0
         w("read_committed / read_uncommitted catch-up speed: **{:.2f}** (target >= 0.90: {}).".format(r, met(r >= 0.90)))
         w("")
+        per_read = {}
+        for wid in ("t2ru", "t2rc"):
+            cs = [c for (i, s_, _), c in cpu_runs.items() if i == wid and s_ == "strata"]
+            if cs:
+                per_read[wid] = (statistics.median(c["server_cpu_s"] for c in cs), statistics.median(c["client_cpu_s"] for c in cs))
+        if len(per_read) == 2:
+            w("CPU time (user + system) per read of the whole topic, median of the runs: read_uncommitted: the")
+            w("broker {:.2f} s, the clients {:.2f} s; read_committed: the broker {:.2f} s, the clients {:.2f} s.".format(
+                *per_read["t2ru"], *per_read["t2rc"]))
+            w("")
     sh_block(cmds("txn"))
 
 

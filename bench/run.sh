@@ -697,10 +697,12 @@ fi
 # --txn-interval TXN_INTERVAL, alternately, REPEAT times each, so both meet
 # the same machine. T2: RECORDS records written once in transactions of
 # TXN_INTERVAL, every TXN_ABORT_EVERY-th aborted, then read back REPEAT
-# times at each isolation level, alternately, by workload 4's readers.
+# times at each isolation level, alternately, by workload 4's readers. The
+# broker's and the client's CPU time of every run is recorded too.
 if want txn; then
 	CMD_TAG=txn
 	start_strata txn
+	CPU_PIDS=$SPID # the machine is shared: CPU time per run compares where wall time is noisy
 	TXN=(--transactional --txn-interval "$TXN_INTERVAL")
 	for ((r = 1; r <= REPEAT; r++)); do
 		sbench t1idem "$r" strata "$SADDR" produce --topic "t1i-$r" --records "$RECORDS" --acks all --compression none "${PRODUCE[@]}"
@@ -715,7 +717,7 @@ if want txn; then
 	done
 	stop "$SPID"
 	rm -rf "$WORK/txn"
-	CMD_TAG=
+	CMD_TAG= CPU_PIDS=
 fi
 
 # Workload 4 at the issue's size, then workload 7's restarts of that data:
