@@ -8,9 +8,10 @@
 # server on 127.0.0.1 only with fresh temp data dirs, runs the same workloads
 # against Strata and the peers in this one run, and overwrites
 # docs/benchmarks.md with the machine, the exact commands and the results.
-# Workloads 1-7 run on one node; R1-R4 (SUITE keyword cluster) on three-node
-# clusters: three `strata serve` processes, and three nats-server processes
-# with routes between them and R3 streams. Every server is stopped and every
+# Workloads 1-7 and T1-T2 (transactions, SUITE keyword txn) run on one node;
+# R1-R4 (SUITE keyword cluster) on three-node clusters: three `strata serve`
+# processes, and three nats-server processes with routes between them and R3
+# streams. Every server is stopped and every
 # temp dir removed on exit.
 #
 # Sizes (environment, defaults in brackets):
