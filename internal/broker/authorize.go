@@ -68,7 +68,7 @@ func (b *Broker) allowed(req *Request, op auth.Operation, t auth.ResourceType, n
 	p, host := requester(req)
 	ok := a.Authorize(p, host, op, t, name)
 	if !ok {
-		b.denials.denied(p, "host", host, "operation", kmsg.ACLOperation(op).String(),
+		b.denials.Log(b.logger, p, "request denied", "principal", p, "host", host, "operation", kmsg.ACLOperation(op).String(),
 			"resource_type", kmsg.ACLResourceType(t).String(), "resource", name, "api", kmsg.NameForKey(req.Key))
 	}
 	return ok

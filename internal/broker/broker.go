@@ -30,6 +30,7 @@ import (
 	"github.com/stratalog/strata/internal/metadata"
 	"github.com/stratalog/strata/internal/partition"
 	"github.com/stratalog/strata/internal/raft"
+	"github.com/stratalog/strata/internal/ratelog"
 	"github.com/stratalog/strata/internal/txn"
 )
 
@@ -112,7 +113,7 @@ type Broker struct {
 	// everything (see authorize.go).
 	authz atomic.Pointer[auth.Authorizer]
 	// denials logs what the authorizer denies, rate-limited.
-	denials *denialLog
+	denials *ratelog.Limiter
 }
 
 // New opens the data directory and the metadata log, and binds the Raft
@@ -158,7 +159,10 @@ func New(cfg Config) (*Broker, error) {
 
 		imageChanged: newSignal(),
 	}
-	b.denials = newDenialLog(b.logger, denialInterval, denialBurst)
+	// Denials are logged at info, as Kafka's authorizer logger does, but a
+	// client retrying a denied request cannot flood the log.
+	b.denials = ratelog.New(ratelog.Config{Logger: b.logger, Level: slog.LevelInfo, Interval: 10 * time.Second, Burst: 20,
+		Summary: "requests denied: further denials not logged", KeyName: "principal"})
 	_, _ = rand.Read(b.incarnation[:]) // crypto/rand.Read never fails
 	b.epoch.Store(-1)
 	b.rackAwareReads.Store(cfg.Settings.RackAwareReads())
@@ -332,7 +336,7 @@ func (b *Broker) Run(ctx context.Context) error {
 	}
 	cancel()
 	workers.Wait()
-	b.denials.flush()
+	b.denials.Flush()
 	if rerr := <-raftDone; rerr != nil && !errors.Is(rerr, context.Canceled) && err == nil {
 		err = rerr
 	}

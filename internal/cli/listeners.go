@@ -44,7 +44,7 @@ func listen(settings config.Broker, opts ServeOptions, logger *slog.Logger, metr
 		MaxConnections: settings.MaxConnections(), MaxPerIP: settings.MaxConnectionsPerIP(),
 		PerIPOverrides: settings.MaxConnectionsPerIPOverrides(), Idle: settings.ConnectionsMaxIdle(),
 	})
-	badInput := server.NewLogLimiter(logger.With("component", "server"), server.BadInputInterval, server.BadInputBurst)
+	badInput := server.NewBadInputLog(logger.With("component", "server"))
 	for _, l := range ls {
 		st, err := listenerTLS(settings, l, logger)
 		if err != nil {

@@ -56,7 +56,7 @@ type saslConn struct {
 	cfg      *SASL
 	info     *broker.ConnInfo
 	logger   *slog.Logger
-	badInput *LogLimiter // failed authentications are bad input
+	badInput *BadInputLog // failed authentications are bad input
 
 	state     saslState
 	rawTokens bool // SaslHandshake v0: tokens come without Kafka headers
@@ -72,7 +72,7 @@ type saslConn struct {
 	authVersion int16 // the SaslAuthenticate version of the last exchange
 }
 
-func newSASLConn(cfg *SASL, info *broker.ConnInfo, logger *slog.Logger, badInput *LogLimiter) *saslConn {
+func newSASLConn(cfg *SASL, info *broker.ConnInfo, logger *slog.Logger, badInput *BadInputLog) *saslConn {
 	c := &saslConn{cfg: cfg, info: info, logger: logger, badInput: badInput}
 	for _, m := range cfg.Mechanisms {
 		c.mechanisms = append(c.mechanisms, m.Name())

@@ -46,7 +46,7 @@ type Config struct {
 	Limits *ConnLimits
 	// BadInput rate-limits the warnings about bad input, shared by the
 	// node's listeners; nil: the server makes its own.
-	BadInput *LogLimiter
+	BadInput *BadInputLog
 	// SASL, when set, makes connections authenticate first (sasl.go).
 	SASL *SASL
 }
@@ -59,8 +59,8 @@ type Server struct {
 	ln        net.Listener
 	nextID    atomic.Uint64
 	limits    *ConnLimits
-	// badInput rate-limits the warnings about bad input (see LogLimiter).
-	badInput *LogLimiter
+	// badInput rate-limits the warnings about bad input (see BadInputLog).
+	badInput *BadInputLog
 
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
@@ -80,23 +80,13 @@ func New(cfg Config, d *wire.Dispatcher) *Server {
 		s.limits = NewConnLimits(Limits{})
 	}
 	if s.badInput == nil {
-		s.badInput = NewLogLimiter(cfg.Logger, BadInputInterval, BadInputBurst)
+		s.badInput = NewBadInputLog(cfg.Logger)
 	}
 	if cfg.TLS != nil {
 		s.tlsConfig = cfg.TLS.ServerConfig()
 	}
 	return s
 }
-
-// Bad-input warnings: this many in full per interval, the rest summed up.
-const (
-	BadInputInterval = 10 * time.Second
-	BadInputBurst    = 10
-)
-
-// BadInput is the server's limiter of bad-input warnings, for the
-// connection's other parts (SASL) to log through.
-func (s *Server) BadInput() *LogLimiter { return s.badInput }
 
 // SetDispatcher sets the dispatcher; the listener address may be needed to
 // build it (the advertised address defaults to it).

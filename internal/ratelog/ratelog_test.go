@@ -1,4 +1,4 @@
-package broker
+package ratelog
 
 import (
 	"bytes"
@@ -8,16 +8,21 @@ import (
 	"time"
 )
 
-// TestDenialLogRateLimit checks that a flood of denials logs the burst in
-// full at info and the rest as one summary counted by principal.
-func TestDenialLogRateLimit(t *testing.T) {
+// TestLimiter checks that a flood logs the burst in full at the level set
+// and the rest as one summary counted by key.
+func TestLimiter(t *testing.T) {
 	var buf bytes.Buffer
-	d := newDenialLog(slog.New(slog.NewTextHandler(&buf, nil)), time.Hour, 3)
-	for range 1000 {
-		d.denied("User:mallory", "operation", "WRITE", "resource", "t")
+	logger := slog.New(slog.NewTextHandler(&buf, nil))
+	d := New(Config{Logger: logger, Level: slog.LevelInfo, Interval: time.Hour, Burst: 3,
+		Summary: "requests denied: further denials not logged", KeyName: "principal"})
+	denied := func(p string, args ...any) {
+		d.Log(logger, p, "request denied", append([]any{"principal", p}, args...)...)
 	}
-	d.denied("User:eve", "operation", "READ", "resource", "t")
-	d.flush()
+	for range 1000 {
+		denied("User:mallory", "operation", "WRITE", "resource", "t")
+	}
+	denied("User:eve", "operation", "READ", "resource", "t")
+	d.Flush()
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
 	if len(lines) != 4 {
 		t.Fatalf("got %d log lines, want 3 denials and a summary:\n%s", len(lines), buf.String())
@@ -34,7 +39,7 @@ func TestDenialLogRateLimit(t *testing.T) {
 		}
 	}
 	buf.Reset()
-	d.flush()
+	d.Flush()
 	if buf.Len() != 0 {
 		t.Errorf("a second flush logged %q", buf.String())
 	}
