@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -43,6 +44,8 @@ type Request struct {
 	ClientID      *string
 	Body          kmsg.Request
 	Conn          *ConnInfo
+	// Size is the request frame's size, which producer_byte_rate counts.
+	Size int
 }
 
 // handlerFunc serves one API. It returns the response, nil for no response
@@ -100,7 +103,12 @@ func (b *Broker) Handle(ctx context.Context, req *Request) (kmsg.Response, error
 	if !ok {
 		return nil, fmt.Errorf("unknown api key %d", req.Key)
 	}
-	return r.handler(b, ctx, req)
+	start := time.Now()
+	resp, err := r.handler(b, ctx, req)
+	if err == nil && resp != nil {
+		b.applyQuotas(req, resp, start)
+	}
+	return resp, err
 }
 
 // topicPartition names one partition.

@@ -94,6 +94,7 @@ type Broker struct {
 	verifier    *txnVerifier
 	parts       *partition.Manager
 	sessions    *fetchSessions
+	quotas      *clientQuotas
 	metrics     *metrics
 	ready       chan struct{}
 	// imageChanged is notified after every change of the metadata image.
@@ -149,6 +150,7 @@ func New(cfg Config) (*Broker, error) {
 		live:     controller.NewLiveness(nil),
 		beat:     make(chan struct{}, 1),
 		sessions: newFetchSessions(1000),
+		quotas:   newClientQuotas(cfg.Settings.QuotaWindow(), cfg.Settings.QuotaSamples(), time.Now),
 		metrics:  newMetrics(cfg.Registry),
 		ready:    make(chan struct{}),
 

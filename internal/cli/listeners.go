@@ -32,6 +32,11 @@ func listen(settings config.Broker, opts ServeOptions, logger *slog.Logger, metr
 		return nil, err
 	}
 	set := &listenerSet{listeners: ls, inter: inter}
+	limits := server.NewConnLimits(server.Limits{
+		MaxConnections: settings.MaxConnections(), MaxPerIP: settings.MaxConnectionsPerIP(),
+		PerIPOverrides: settings.MaxConnectionsPerIPOverrides(), Idle: settings.ConnectionsMaxIdle(),
+	})
+	badInput := server.NewLogLimiter(logger.With("component", "server"), server.BadInputInterval, server.BadInputBurst)
 	for _, l := range ls {
 		st, err := listenerTLS(settings, l, logger)
 		if err != nil {
@@ -48,6 +53,8 @@ func listen(settings config.Broker, opts ServeOptions, logger *slog.Logger, metr
 			MaxRequestBytes:  settings.SocketRequestMaxBytes(),
 			Logger:           logger.With("component", "server", "listener", l.Name),
 			Metrics:          metrics,
+			Limits:           limits,
+			BadInput:         badInput,
 		}, nil)
 		if err := srv.Listen(); err != nil {
 			return nil, errors.Join(err, set.close())

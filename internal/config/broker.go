@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -93,6 +94,10 @@ var brokerDefs = []Definition{
 		Doc: "The maximum time before a new log segment is rolled out. If not set, log.roll.hours is used."},
 	intDef("log.segment.bytes", kmsg.ConfigTypeInt, "1073741824", 1<<20, "The maximum size of a single log file."),
 	intDef("log.segment.delete.delay.ms", kmsg.ConfigTypeLong, "60000", 0, "The amount of time to wait before deleting a file from the filesystem."),
+	intDef("max.connections", kmsg.ConfigTypeInt, "2147483647", 0, "The most connections the broker accepts at once; beyond it, accepting waits for one to close."),
+	intDef("max.connections.per.ip", kmsg.ConfigTypeInt, "2147483647", 0, "The most connections from one IP address; more are closed at once."),
+	{Name: "max.connections.per.ip.overrides", Type: kmsg.ConfigTypeString, Default: str(""), check: connectionOverrides,
+		Doc: "Per-IP or hostname overrides of max.connections.per.ip, as a comma-separated list of host:count, e.g. 127.0.0.1:200."},
 	intDef("message.max.bytes", kmsg.ConfigTypeInt, "1048588", 0, "The largest record batch size allowed, after compression."),
 	intDef("min.insync.replicas", kmsg.ConfigTypeInt, "1", 1, "The minimum number of replicas that must acknowledge an acks=all write."),
 	intDef("node.id", kmsg.ConfigTypeInt, "-1", noMin, "The node id of this server."),
@@ -110,6 +115,8 @@ var brokerDefs = []Definition{
 	intDef("offsets.topic.segment.bytes", kmsg.ConfigTypeInt, "104857600", 1, "The segment size of the offsets topic."),
 	intDef("producer.id.expiration.check.interval.ms", kmsg.ConfigTypeInt, "600000", 1, "How often producer ids idle longer than producer.id.expiration.ms are removed."),
 	intDef("producer.id.expiration.ms", kmsg.ConfigTypeInt, "86400000", 1, "How long an idle producer id is kept."),
+	intDef("quota.window.num", kmsg.ConfigTypeInt, "11", 1, "The number of samples kept in memory for client quotas."),
+	intDef("quota.window.size.seconds", kmsg.ConfigTypeInt, "1", 1, "The time span of each sample for client quotas."),
 	intDef("replica.alter.log.dirs.io.max.bytes.per.second", kmsg.ConfigTypeLong, maxLong, 0, "Bytes per second for moving replicas between log directories (no effect in Strata: a node has one data directory)."),
 	intDef("replica.fetch.backoff.ms", kmsg.ConfigTypeInt, "1000", 0, "How long a follower waits before fetching again after a fetch error."),
 	intDef("replica.fetch.max.bytes", kmsg.ConfigTypeInt, "1048576", 0, "The number of bytes of messages to attempt to fetch for each partition when replicating."),
@@ -440,6 +447,28 @@ func (b Broker) ReplicaFetchBackoff() time.Duration { return b.ms("replica.fetch
 // ReplicaFetchMaxBytes is replica.fetch.max.bytes.
 func (b Broker) ReplicaFetchMaxBytes() int32 { return int32(b.int("replica.fetch.max.bytes")) }
 
+// MaxConnections is max.connections.
+func (b Broker) MaxConnections() int { return int(b.int("max.connections")) }
+
+// MaxConnectionsPerIP is max.connections.per.ip.
+func (b Broker) MaxConnectionsPerIP() int { return int(b.int("max.connections.per.ip")) }
+
+// MaxConnectionsPerIPOverrides is max.connections.per.ip.overrides, by
+// host (an IP address or a name).
+func (b Broker) MaxConnectionsPerIPOverrides() map[string]int {
+	m, _ := parseConnectionOverrides(b.get("max.connections.per.ip.overrides").s)
+	return m
+}
+
+// QuotaWindow is quota.window.size.seconds, the span of one quota sample,
+// and QuotaSamples quota.window.num, how many are kept.
+func (b Broker) QuotaWindow() time.Duration {
+	return time.Duration(b.int("quota.window.size.seconds")) * time.Second
+}
+
+// QuotaSamples is quota.window.num.
+func (b Broker) QuotaSamples() int { return int(b.int("quota.window.num")) }
+
 // ConnectionsMaxIdle is connections.max.idle.ms.
 func (b Broker) ConnectionsMaxIdle() time.Duration { return b.ms("connections.max.idle.ms") }
 
@@ -569,4 +598,34 @@ func (b Broker) ProducerIDExpiration() time.Duration { return b.ms("producer.id.
 // producer.id.expiration.check.interval.ms.
 func (b Broker) ProducerIDExpirationCheckInterval() time.Duration {
 	return b.ms("producer.id.expiration.check.interval.ms")
+}
+
+// connectionOverrides checks max.connections.per.ip.overrides.
+func connectionOverrides(v value) string {
+	if _, err := parseConnectionOverrides(v.s); err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
+// parseConnectionOverrides parses "host:count,host:count" (an IPv6
+// address in brackets); the empty string is no override.
+func parseConnectionOverrides(s string) (map[string]int, error) {
+	m := map[string]int{}
+	for _, item := range strings.Split(s, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		i := strings.LastIndexByte(item, ':')
+		if i <= 0 {
+			return nil, fmt.Errorf("invalid override %q: want host:count", item)
+		}
+		n, err := strconv.Atoi(item[i+1:])
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("invalid connection count in %q", item)
+		}
+		m[strings.Trim(item[:i], "[]")] = n
+	}
+	return m, nil
 }

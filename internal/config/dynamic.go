@@ -46,8 +46,7 @@ func perBrokerOnly(name string) bool { return strings.HasPrefix(name, "sasl.kerb
 // limits at runtime belongs with its security work; until then they are
 // refused as settings that need a restart.
 var notYetDynamic = map[string]bool{
-	"max.connection.creation.rate": true, "max.connections": true, "max.connections.per.ip": true,
-	"max.connections.per.ip.overrides": true, "principal.builder.class": true,
+	"max.connection.creation.rate": true, "principal.builder.class": true,
 	"sasl.enabled.mechanisms": true, "sasl.jaas.config": true, "sasl.login.refresh.buffer.seconds": true,
 	"sasl.login.refresh.min.period.seconds": true, "sasl.login.refresh.window.factor": true,
 	"sasl.login.refresh.window.jitter": true, "sasl.mechanism.inter.broker.protocol": true,

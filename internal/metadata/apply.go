@@ -152,6 +152,8 @@ func (img *Image) apply(index uint64, rec Record) (*Image, error) {
 		return next, nil
 	case SetACLs:
 		return img.setACLs(r)
+	case SetClientQuotas:
+		return img.setClientQuotas(r)
 	case AllocateProducerIDs:
 		return img.allocateProducerIDs(r)
 	case SetClusterID:

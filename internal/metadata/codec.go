@@ -19,6 +19,8 @@ import (
 // or dynamic broker settings, 4 only with controller addresses, 5 only
 // with broker listeners or ACLs), so a node of an earlier release reads
 // everything that uses nothing newer; earlier versions still decode.
+// Version 5 added broker listeners and the security records: kinds 17
+// (ACLs) and 18 (client quotas) and their sections of snapshots.
 const Version byte = 5
 
 // The versions below Version that encodings take: baseVersion when they
@@ -108,6 +110,10 @@ func EncodeRecord(r Record) []byte {
 	case SetACLs:
 		e.acls(r.Create)
 		e.uuids(r.Delete)
+	case SetClientQuotas:
+		e.quotaEntity(r.Entity)
+		e.quotaValues(r.Set)
+		e.strings(r.Delete)
 	case AllocateProducerIDs:
 		e.int(int64(r.Broker))
 		e.int(r.First)
@@ -196,6 +202,11 @@ func DecodeRecord(b []byte) (Record, error) {
 			return nil, fmt.Errorf("%w: kind %d before version %d", ErrCorrupt, k, securityVersion)
 		}
 		r = SetACLs{Create: d.acls(), Delete: d.uuids()}
+	case kindSetClientQuotas:
+		if d.version < securityVersion {
+			return nil, fmt.Errorf("%w: kind %d in version %d", ErrCorrupt, k, d.version)
+		}
+		r = SetClientQuotas{Entity: d.quotaEntity(), Set: d.quotaValues(), Delete: d.strings()}
 	case kindAllocateProducerIDs:
 		r = AllocateProducerIDs{Broker: d.int32(), First: d.int64(), Count: d.int64()}
 	case kindSetClusterID:
@@ -209,10 +220,10 @@ func DecodeRecord(b []byte) (Record, error) {
 	return r, nil
 }
 
-// recordVersion returns the lowest version that encodes r: 5 for kind 17,
-// 4 for a guarded config change and kind 15, 3 for kinds 12 to 14 and
-// partitions under reassignment, else 2; a batch takes the highest of its
-// records'.
+// recordVersion returns the lowest version that encodes r: 5 for kinds 17
+// and 18 and a registration with listeners, 4 for a guarded config change
+// and kind 15, 3 for kinds 12 to 14 and partitions under reassignment,
+// else 2; a batch takes the highest of its records'.
 func recordVersion(r Record) byte {
 	switch r := r.(type) {
 	case RegisterBroker:
@@ -223,6 +234,8 @@ func recordVersion(r Record) byte {
 		return securityVersion
 	case SetControllerAddr:
 		return guardVersion
+	case SetClientQuotas:
+		return securityVersion
 	case SetTopicConfigs:
 		if r.Guarded {
 			return guardVersion

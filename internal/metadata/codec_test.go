@@ -40,6 +40,9 @@ func samples() []sample {
 		{SetACLs{Delete: [][16]byte{idA}}, 5},
 		{SetACLs{Create: []ACL{aclSample(idC, "*", auth.PatternLiteral)}, Delete: [][16]byte{idA, idB}}, 5},
 		{Batch{Records: []Record{UnfenceBroker{ID: 3, Epoch: 7}, SetACLs{Delete: [][16]byte{idC}}}}, 5},
+		{SetClientQuotas{Entity: QuotaEntity{User: Named("alice"), ClientID: QuotaName{Kind: QuotaDefault}},
+			Set: map[string]float64{"producer_byte_rate": 1024, "request_percentage": 12.5}, Delete: []string{"consumer_byte_rate"}}, 5},
+		{SetClientQuotas{Entity: QuotaEntity{ClientID: Named("c")}}, 5},
 		{UnfenceBroker{ID: 3, Epoch: 7}, 2},
 		{ChangePartitions{Changes: []PartitionChange{
 			{TopicID: idA, Partition: 1, Epoch: 4, Leader: 2, LeaderEpoch: 9, ISR: []int32{2, 3}},

@@ -108,6 +108,9 @@ type Image struct {
 	controllerAddrs map[int32]string
 	// acls are the ACLs (SetACLs); nil when there are none.
 	acls *aclSet
+	// clientQuotas are the client quotas by entity; the inner maps are
+	// shared between images and never modified.
+	clientQuotas map[QuotaEntity]map[string]float64
 }
 
 // ControllerAddrs returns the Raft listener addresses the metadata log
@@ -179,6 +182,10 @@ func (img *Image) clone() *Image {
 	c.controllerAddrs = maps.Clone(img.controllerAddrs)
 	if c.controllerAddrs == nil {
 		c.controllerAddrs = map[int32]string{}
+	}
+	c.clientQuotas = maps.Clone(img.clientQuotas)
+	if c.clientQuotas == nil {
+		c.clientQuotas = map[QuotaEntity]map[string]float64{}
 	}
 	c.byName = make(map[string]*Topic, len(img.byName)+1)
 	c.byID = make(map[[16]byte]*Topic, len(img.byID)+1)

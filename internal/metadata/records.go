@@ -10,7 +10,8 @@ package metadata
 // The concrete types are RegisterBroker, FenceBroker, UnfenceBroker,
 // CreateTopic, DeleteTopic, CreatePartitions, ChangePartitions,
 // ReassignPartitions, UnregisterBroker, SetTopicConfigs, SetBrokerConfigs,
-// SetControllerAddr, SetACLs, AllocateProducerIDs, SetClusterID and Batch; the
+// SetControllerAddr, SetACLs, SetClientQuotas, AllocateProducerIDs,
+// SetClusterID and Batch; the
 // interface is sealed.
 type Record interface {
 	kind() kind
@@ -37,6 +38,7 @@ const (
 	kindSetBrokerConfigs    kind = 14
 	kindSetControllerAddr   kind = 15
 	kindSetACLs             kind = 17
+	kindSetClientQuotas     kind = 18
 	// kindSnapshot marks a whole encoded image (a Raft snapshot), never a
 	// log entry; Store.ApplyEncoded tells the two apart by it.
 	kindSnapshot kind = 0x80

@@ -14,8 +14,8 @@ import (
 // ClusterID, NextProducerID, the brokers by id (with their epochs,
 // incarnations and fencing), the topics by name, (version 3) the dynamic
 // broker settings by broker id, (version 4) the controller addresses by
-// node id and (version 5) the ACLs by id; version 5 adds the brokers'
-// listeners. Equal
+// node id and (version 5) the ACLs by id and the client quotas by entity;
+// version 5 adds the brokers' listeners. Equal
 // images encode to equal bytes. The error is always nil today; it is there
 // for encodings that can fail.
 func (img *Image) EncodeSnapshot() ([]byte, error) {
@@ -34,7 +34,7 @@ func (img *Image) EncodeSnapshot() ([]byte, error) {
 	}
 	brokers := img.Brokers()
 	acls := img.ACLs()
-	if len(acls) > 0 || slices.ContainsFunc(brokers, func(b Broker) bool { return len(b.Listeners) > 0 }) {
+	if len(acls) > 0 || len(img.clientQuotas) > 0 || slices.ContainsFunc(brokers, func(b Broker) bool { return len(b.Listeners) > 0 }) {
 		v = securityVersion
 	}
 	e := &encoder{b: []byte{v, byte(kindSnapshot)}, version: v}
@@ -77,6 +77,7 @@ func (img *Image) EncodeSnapshot() ([]byte, error) {
 	}
 	if v >= securityVersion {
 		e.acls(acls)
+		e.clientQuotas(img.clientQuotas)
 	}
 	return e.b, nil
 }
@@ -168,6 +169,9 @@ func DecodeSnapshot(b []byte) (*Image, error) {
 		}
 		if len(byID) > 0 {
 			img.acls = &aclSet{byID: byID}
+		}
+		if err := d.clientQuotas(img); err != nil {
+			return nil, err
 		}
 	}
 	if err := d.finish(); err != nil {

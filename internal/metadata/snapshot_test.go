@@ -48,7 +48,16 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, src := range []*Image{{}, img, moving, configured, addressed, listening, guarded} {
+	quotas, err := guarded.Apply(14, SetClientQuotas{Entity: QuotaEntity{User: QuotaName{Kind: QuotaDefault}},
+		Set: map[string]float64{"producer_byte_rate": 1e6}})
+	if err == nil {
+		quotas, err = quotas.Apply(15, SetClientQuotas{Entity: QuotaEntity{User: Named("u"), ClientID: Named("c")},
+			Set: map[string]float64{"consumer_byte_rate": 5, "request_percentage": 0.5}})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, src := range []*Image{{}, img, moving, configured, addressed, listening, guarded, quotas} {
 		b, err := src.EncodeSnapshot()
 		if err != nil {
 			t.Fatal(err)
@@ -88,16 +97,19 @@ func TestSnapshotRoundTrip(t *testing.T) {
 		if !maps.Equal(got.ControllerAddrs(), src.ControllerAddrs()) {
 			t.Fatalf("controller addresses: got %v, want %v", got.ControllerAddrs(), src.ControllerAddrs())
 		}
+		if !maps.EqualFunc(got.ClientQuotas(), src.ClientQuotas(), maps.Equal) {
+			t.Fatalf("client quotas: got %v, want %v", got.ClientQuotas(), src.ClientQuotas())
+		}
 		// Only a reassignment in progress or dynamic settings need
 		// version 3, only controller addresses version 4, only broker
-		// listeners or ACLs version 5.
+		// listeners, ACLs or client quotas version 5.
 		want := baseVersion
 		switch src {
 		case moving, configured:
 			want = reassignVersion
 		case addressed:
 			want = guardVersion
-		case listening, guarded:
+		case listening, guarded, quotas:
 			want = securityVersion
 		}
 		if b[0] != want {

@@ -17,6 +17,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/stratalog/strata/internal/broker"
 	"github.com/stratalog/strata/internal/tlsconfig"
@@ -40,6 +41,12 @@ type Config struct {
 	MaxRequestBytes int32
 	Logger          *slog.Logger
 	Metrics         *Metrics // may be nil
+	// Limits are the node's connection limits, shared by its listeners;
+	// nil: none.
+	Limits *ConnLimits
+	// BadInput rate-limits the warnings about bad input, shared by the
+	// node's listeners; nil: the server makes its own.
+	BadInput *LogLimiter
 }
 
 // Server serves Kafka protocol connections.
@@ -49,6 +56,9 @@ type Server struct {
 	dispatch  *wire.Dispatcher
 	ln        net.Listener
 	nextID    atomic.Uint64
+	limits    *ConnLimits
+	// badInput rate-limits the warnings about bad input (see LogLimiter).
+	badInput *LogLimiter
 
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
@@ -63,12 +73,28 @@ func New(cfg Config, d *wire.Dispatcher) *Server {
 	if cfg.SecurityProtocol == "" {
 		cfg.SecurityProtocol = "PLAINTEXT"
 	}
-	s := &Server{cfg: cfg, dispatch: d, conns: make(map[net.Conn]struct{})}
+	s := &Server{cfg: cfg, dispatch: d, conns: make(map[net.Conn]struct{}), limits: cfg.Limits, badInput: cfg.BadInput}
+	if s.limits == nil {
+		s.limits = NewConnLimits(Limits{})
+	}
+	if s.badInput == nil {
+		s.badInput = NewLogLimiter(cfg.Logger, BadInputInterval, BadInputBurst)
+	}
 	if cfg.TLS != nil {
 		s.tlsConfig = cfg.TLS.ServerConfig()
 	}
 	return s
 }
+
+// Bad-input warnings: this many in full per interval, the rest summed up.
+const (
+	BadInputInterval = 10 * time.Second
+	BadInputBurst    = 10
+)
+
+// BadInput is the server's limiter of bad-input warnings, for the
+// connection's other parts (SASL) to log through.
+func (s *Server) BadInput() *LogLimiter { return s.badInput }
 
 // SetDispatcher sets the dispatcher; the listener address may be needed to
 // build it (the advertised address defaults to it).
@@ -111,7 +137,12 @@ func (s *Server) Run(ctx context.Context) error {
 		s.mu.Unlock()
 	})
 	defer stop()
+	defer s.badInput.Flush()
 	for {
+		if !s.limits.waitSlot(ctx) {
+			wg.Wait()
+			return nil
+		}
 		c, err := s.ln.Accept()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -134,9 +165,20 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		s.conns[c] = struct{}{}
 		s.mu.Unlock()
+		ip := hostOf(c.RemoteAddr())
+		if limit, ok := s.limits.acquire(ip); !ok {
+			s.badInput.Warn(s.cfg.Logger, c.RemoteAddr(), "rejected connection: the address already has the maximum of connections",
+				"remote", c.RemoteAddr().String(), "max.connections.per.ip", limit)
+			c.Close()
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer s.limits.release(ip)
 			s.serveConn(ctx, c)
 			s.mu.Lock()
 			delete(s.conns, c)
@@ -169,9 +211,10 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 
 	responses := make(chan wire.Frame, 16)
 	writerDone := make(chan struct{})
+	sent := make(chan struct{}, 1)
 	go func() {
 		defer close(writerDone)
-		s.writeLoop(c, responses, logger)
+		s.writeLoop(c, responses, sent, logger)
 	}()
 	defer func() {
 		close(responses)
@@ -182,12 +225,14 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 	r := bufio.NewReaderSize(c, 64<<10)
 	var sizeBuf [4]byte
 	for {
+		// The whole next request must arrive within the idle limit.
+		s.limits.idleDeadline(c, false)
 		if _, err := io.ReadFull(r, sizeBuf[:]); err != nil {
-			return // closed by the client or by shutdown
+			return // closed by the client, idle, or shut down
 		}
 		size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
 		if size < 0 || size > s.cfg.MaxRequestBytes {
-			logger.Warn("closing connection: request frame size out of bounds",
+			s.badInput.Warn(logger, info.Remote, "closing connection: request frame size out of bounds",
 				"size", size, "socket.request.max.bytes", s.cfg.MaxRequestBytes)
 			return
 		}
@@ -202,17 +247,26 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 		}
 		if err != nil {
 			if ctx.Err() == nil {
-				logger.Warn("closing connection", "err", err)
+				s.badInput.Warn(logger, info.Remote, "closing connection", "err", err)
 			}
 			return
 		}
-		if resp.Bytes != nil {
-			select {
-			case responses <- resp:
-			case <-writerDone:
-				resp.Release()
-				return
-			}
+		if resp.Bytes == nil {
+			continue
+		}
+		throttle, delay := resp.Throttle, resp.DelayResponse
+		if throttle > 0 && delay && !wait(ctx, throttle) {
+			resp.Release()
+			return
+		}
+		select {
+		case responses <- resp:
+		case <-writerDone:
+			resp.Release()
+			return
+		}
+		if throttle > 0 && !delay && !muteAfter(ctx, throttle, sent, writerDone) {
+			return
 		}
 	}
 }
@@ -249,10 +303,12 @@ func newFrame(r *bufio.Reader, size int) (frame []byte, pooled *[]byte) {
 }
 
 // writeLoop writes responses in order, flushing when no more are queued.
-func (s *Server) writeLoop(c net.Conn, responses <-chan wire.Frame, logger *slog.Logger) {
+func (s *Server) writeLoop(c net.Conn, responses <-chan wire.Frame, sent chan<- struct{}, logger *slog.Logger) {
 	w := bufio.NewWriterSize(c, 64<<10)
 	for resp := range responses {
 		n := resp.Len()
+		muted := resp.Throttle > 0 && !resp.DelayResponse
+		s.limits.idleDeadline(c, true)
 		if err := resp.WriteTo(w, c); err != nil {
 			logger.Debug("write failed", "err", err)
 			c.Close()
@@ -260,13 +316,16 @@ func (s *Server) writeLoop(c net.Conn, responses <-chan wire.Frame, logger *slog
 			return
 		}
 		s.cfg.Metrics.wrote(n)
-		if len(responses) == 0 {
+		if len(responses) == 0 || muted {
 			if err := w.Flush(); err != nil {
 				logger.Debug("flush failed", "err", err)
 				c.Close()
 				drain(responses)
 				return
 			}
+		}
+		if muted {
+			signalSent(sent)
 		}
 	}
 }

@@ -92,7 +92,7 @@ func (d *Dispatcher) Serve(ctx context.Context, conn *broker.ConnInfo, frame, ds
 	start := time.Now()
 	resp, err := d.handler.Handle(ctx, &broker.Request{
 		Key: h.APIKey, Version: h.APIVersion, CorrelationID: h.CorrelationID,
-		ClientID: h.ClientID, Body: body, Conn: conn,
+		ClientID: h.ClientID, Body: body, Conn: conn, Size: len(frame),
 	})
 	if d.observer != nil {
 		d.observer.Observe(h.APIKey, h.APIVersion, time.Since(start), err)
@@ -101,6 +101,24 @@ func (d *Dispatcher) Serve(ctx context.Context, conn *broker.ConnInfo, frame, ds
 		return Frame{}, err
 	}
 	resp.SetVersion(h.APIVersion)
+	f, err := d.encode(h, resp, body.IsFlexible(), dst)
+	if t, ok := resp.(throttled); ok && err == nil {
+		ms, afterResponse := t.Throttle()
+		f.Throttle = time.Duration(max(ms, 0)) * time.Millisecond
+		f.DelayResponse = !afterResponse
+	}
+	return f, err
+}
+
+// throttled is a response that carries throttle_time_ms (kmsg's
+// ThrottleResponse): its Throttle reports whether the client waits out the
+// throttle after the response (KIP-219) rather than the broker before it.
+type throttled interface {
+	Throttle() (int32, bool)
+}
+
+// encode encodes resp, the answer to h, as a frame.
+func (d *Dispatcher) encode(h Header, resp kmsg.Response, flexible bool, dst []byte) (Frame, error) {
 	if fr, ok := resp.(*broker.FetchResponse); ok {
 		if dst != nil {
 			return appendFetchFrame(dst, h.CorrelationID, fr)
@@ -114,7 +132,7 @@ func (d *Dispatcher) Serve(ctx context.Context, conn *broker.ConnInfo, frame, ds
 		f.pooled = buf.pooled
 		return f, nil
 	}
-	return Frame{Bytes: appendFrame(dst, h.CorrelationID, resp, body.IsFlexible())}, nil
+	return Frame{Bytes: appendFrame(dst, h.CorrelationID, resp, flexible)}, nil
 }
 
 // serveAPIVersions answers ApiVersions. A version above the highest served is

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/stratalog/strata/internal/commitlog"
 )
@@ -16,6 +17,11 @@ type Frame struct {
 	Bytes   []byte
 	Splices []Splice // by ascending At
 	pooled  *[]byte  // Bytes's buffer, back to fetchBufs at Release
+	// Throttle is the response's throttle_time_ms: the connection reads
+	// no request for that long after the response is sent, or, with
+	// DelayResponse (versions before KIP-219), before it is sent.
+	Throttle      time.Duration
+	DelayResponse bool
 }
 
 // fetchBufs recycles the buffers of Fetch response frames: a consumer

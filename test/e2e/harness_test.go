@@ -42,13 +42,19 @@ type node struct {
 // temporary directory.
 func startNode(t *testing.T, dataDir string, settings map[string]string) *node {
 	t.Helper()
+	return startNodeLogging(t, dataDir, settings, io.Discard)
+}
+
+// startNodeLogging is startNode with the node's log written to out (and to
+// stderr with STRATA_TEST_LOG set).
+func startNodeLogging(t *testing.T, dataDir string, settings map[string]string, out io.Writer) *node {
+	t.Helper()
 	if dataDir == "" {
 		dataDir = t.TempDir()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	var out io.Writer = io.Discard
 	if os.Getenv("STRATA_TEST_LOG") != "" {
-		out = os.Stderr
+		out = io.MultiWriter(out, os.Stderr)
 	}
 	logger := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	n, err := cli.StartNode(ctx, cli.ServeOptions{
