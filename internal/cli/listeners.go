@@ -8,6 +8,7 @@ import (
 	"net"
 	"strconv"
 
+	"github.com/stratalog/strata/internal/auth"
 	"github.com/stratalog/strata/internal/config"
 	"github.com/stratalog/strata/internal/metadata"
 	"github.com/stratalog/strata/internal/server"
@@ -26,8 +27,12 @@ type listenerSet struct {
 }
 
 // listen binds every listener; on an error it closes those it bound.
-func listen(settings config.Broker, opts ServeOptions, logger *slog.Logger, metrics *server.Metrics) (*listenerSet, error) {
+func listen(settings config.Broker, opts ServeOptions, logger *slog.Logger, metrics *server.Metrics, creds auth.CredentialLookup) (*listenerSet, error) {
 	ls, inter, err := settings.Listeners(opts.Listen, opts.Advertise)
+	if err != nil {
+		return nil, err
+	}
+	sasl, err := saslSettings(settings, creds)
 	if err != nil {
 		return nil, err
 	}
@@ -45,7 +50,12 @@ func listen(settings config.Broker, opts ServeOptions, logger *slog.Logger, metr
 		if l.Name == inter {
 			set.interTLS = st
 		}
+		var lsasl *server.SASL
+		if isSASL(l.SecurityProtocol) {
+			lsasl = sasl
+		}
 		srv := server.New(server.Config{
+			SASL:             lsasl,
 			Listen:           l.Bind,
 			Name:             l.Name,
 			SecurityProtocol: l.SecurityProtocol,
