@@ -8,13 +8,17 @@
 # range and cooperative-sticky assignors, kafka-python with range) and
 # exactly-once processing with confluent-kafka's transactions
 # (python_txn.py). Then the security run: certificates from `strata dev
-# certs`, a fresh node with a PLAINTEXT listener beside an SSL one that
-# requires a client certificate (mutual TLS), and over that listener kcat
-# (kcat.sh: produce, consume, -L metadata) and each Python client
-# (python_security.py: admin, produce, consume in a group, commit) with the
-# client certificate; then kcat (kcat_refused.sh) and each Python client
-# without one, which must fail within a bound with the client's TLS error.
-# Their result lines read "PASS [SSL mutual TLS] ...". Then it
+# certs`, a fresh node with listeners PLAINTEXT (for `strata user create`),
+# SSL requiring a client certificate (mutual TLS), SASL_SSL and
+# SASL_PLAINTEXT, and a SCRAM-SHA-512 user; over SSL with the client
+# certificate, SASL_SSL with SCRAM-SHA-512 and SASL_PLAINTEXT with
+# SCRAM-SHA-512 and with PLAIN, kcat (kcat.sh: produce, consume, -L metadata) and each Python client
+# (python_security.py: admin, produce, consume in a group, commit); then
+# kcat (kcat_refused.sh) and each Python client without the certificate, or
+# with a wrong password, which must fail within a bound with the client's
+# TLS or authentication error. Their result lines read "PASS [SSL mutual
+# TLS] ...", "PASS [SASL_SSL SCRAM-SHA-512] ...", and so on; last, the
+# broker's log must not hold the password. Then it
 # stops that broker, starts a three-node cluster (three `strata serve`
 # processes, all controller voters, with default.replication.factor=3,
 # min.insync.replicas=2 and offsets.topic.replication.factor=3) and runs the
@@ -394,24 +398,28 @@ run_clients() {
 	echo "suite${label:+ ${label% }}: $((SECONDS - start))s"
 }
 
-# start_secure_broker: a one-node cluster with a PLAINTEXT listener and an
-# SSL one that requires a client certificate, with the certificates of
-# `strata dev certs` in $certs; sets plain and ssl to their addresses.
+# start_secure_broker: a one-node cluster with listeners PLAINTEXT, SSL
+# (requiring a client certificate), SASL_SSL and SASL_PLAINTEXT, offering
+# PLAIN and SCRAM-SHA-512, with the certificates of `strata dev certs` in
+# $certs; sets plain, ssl, sasl_ssl and sasl_plain to their addresses.
 start_secure_broker() {
 	local ports admin t0=$EPOCHREALTIME
 	"$strata" dev certs "$certs" >"$tmp/certs.out" 2>&1 ||
 		setup_failure "security: strata dev certs failed: $(tr '\n' ' ' <"$tmp/certs.out")"
-	mapfile -t ports < <(free_ports 3)
-	plain="127.0.0.1:${ports[0]}" ssl="127.0.0.1:${ports[1]}" admin="127.0.0.1:${ports[2]}"
+	mapfile -t ports < <(free_ports 5)
+	plain="127.0.0.1:${ports[0]}" ssl="127.0.0.1:${ports[1]}" sasl_ssl="127.0.0.1:${ports[2]}"
+	sasl_plain="127.0.0.1:${ports[3]}" admin="127.0.0.1:${ports[4]}"
 	"$strata" serve --data-dir "$tmp/secure-data" --admin "$admin" \
-		--set "listeners=PLAINTEXT://$plain,SSL://$ssl" \
+		--set "listeners=PLAINTEXT://$plain,SSL://$ssl,SASL_SSL://$sasl_ssl,SASL_PLAINTEXT://$sasl_plain" \
 		--set "ssl.keystore.location=$certs/server.keystore.pem" \
 		--set "ssl.truststore.location=$certs/ca.pem" \
 		--set listener.name.ssl.ssl.client.auth=required \
+		--set sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-512 \
 		--set group.initial.rebalance.delay.ms=0 >"$tmp/secure.log" 2>&1 &
 	pids=($!) logs=("$tmp/secure.log") names=("the secure broker")
 	wait_ready "$admin"
-	echo "secure broker: $strata ready with PLAINTEXT $plain, SSL $ssl (mutual TLS) in $(elapsed "$t0")s"
+	echo "secure broker: $strata ready with PLAINTEXT $plain, SSL $ssl (mutual TLS)," \
+		"SASL_SSL $sasl_ssl, SASL_PLAINTEXT $sasl_plain in $(elapsed "$t0")s"
 }
 
 # security_case NAME BOOTSTRAP CONFIG REFUSED WANT_ERROR: every client over one
@@ -441,11 +449,25 @@ security_case() {
 	label=""
 }
 
+# sasl_properties PROTOCOL MECHANISM PASSWORD: librdkafka's properties for
+# the compat user over a SASL listener.
+sasl_properties() {
+	printf '%s\n' "security.protocol=$1" "sasl.mechanism=$2" "sasl.username=$sasl_user" "sasl.password=$3"
+	[[ $1 != SASL_SSL ]] || echo "ssl.ca.location=$certs/ca.pem"
+}
+
 # run_security: the security run; the properties files go to $tmp/security.
 run_security() {
-	local certs=$tmp/certs dir=$tmp/security plain ssl gone start=$SECONDS
+	local certs=$tmp/certs dir=$tmp/security plain ssl sasl_ssl sasl_plain gone start=$SECONDS
+	local sasl_user=compat-user password
+	# Wrong passwords must fail: the right one is this run's own.
+	password=$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
 	mkdir -p "$dir"
 	start_secure_broker
+	if ! "$strata" user create "$sasl_user" --password "$password" --mechanism SCRAM-SHA-512 \
+		--brokers "$plain" >"$tmp/user.out" 2>&1; then
+		setup_failure "security: strata user create failed: $(tr '\n' ' ' <"$tmp/user.out")"
+	fi
 	printf '%s\n' security.protocol=SSL "ssl.ca.location=$certs/ca.pem" \
 		"ssl.certificate.location=$certs/client.cert.pem" "ssl.key.location=$certs/client.key.pem" \
 		>"$dir/ssl.properties"
@@ -454,6 +476,31 @@ run_security() {
 	# required); kafka-python only sees the connection end in its handshake.
 	security_case "SSL mutual TLS" "$ssl" "$dir/ssl.properties" "$dir/ssl-nocert.properties" \
 		'certificate required|SSLEOFError'
+	# Kafka's SASL_AUTHENTICATION_FAILED: librdkafka reports its message
+	# ("Authentication failed ..."). kafka-python 2.0 authenticates with
+	# SaslHandshake v0, where Kafka's only answer to bad credentials is to
+	# close the connection: it logs that it lost the connection while
+	# authenticating.
+	local auth_failed='Authentication failed|<authenticating>.*Error receiving reply from server'
+	sasl_properties SASL_SSL SCRAM-SHA-512 "$password" >"$dir/scram.properties"
+	sasl_properties SASL_SSL SCRAM-SHA-512 "wrong-$password" >"$dir/scram-wrong.properties"
+	security_case "SASL_SSL SCRAM-SHA-512" "$sasl_ssl" "$dir/scram.properties" \
+		"$dir/scram-wrong.properties" "$auth_failed"
+	sasl_properties SASL_PLAINTEXT SCRAM-SHA-512 "$password" >"$dir/scram-plaintext.properties"
+	sasl_properties SASL_PLAINTEXT SCRAM-SHA-512 "wrong-$password" >"$dir/scram-plaintext-wrong.properties"
+	security_case "SASL_PLAINTEXT SCRAM-SHA-512" "$sasl_plain" "$dir/scram-plaintext.properties" \
+		"$dir/scram-plaintext-wrong.properties" "$auth_failed"
+	sasl_properties SASL_PLAINTEXT PLAIN "$password" >"$dir/plain.properties"
+	sasl_properties SASL_PLAINTEXT PLAIN "wrong-$password" >"$dir/plain-wrong.properties"
+	security_case "SASL_PLAINTEXT PLAIN" "$sasl_plain" "$dir/plain.properties" \
+		"$dir/plain-wrong.properties" "$auth_failed"
+	if grep -q -- "$password" "$tmp/secure.log"; then
+		echo "FAIL security: a password appears in the broker's log"
+		failed=$((failed + 1))
+	else
+		echo "PASS security: neither password in the broker's log"
+		passed=$((passed + 1))
+	fi
 	if gone=$(exited_broker); then
 		echo "FAIL security: $gone exited during the suite"
 		failed=$((failed + 1))
