@@ -3,8 +3,8 @@
 # running Strata broker, or cluster, with kcat (librdkafka). BOOTSTRAP is
 # host:port, or a comma-separated list of a cluster's brokers.
 #
-# For each codec (none gzip snappy lz4 zstd) it produces KCAT_RECORDS (default
-# 10000) keyed lines with two headers to a new topic that the broker
+# For each codec of KCAT_CODECS (default "none gzip snappy lz4 zstd") it
+# produces KCAT_RECORDS (default 10000) keyed lines with two headers to a new topic that the broker
 # auto-creates on first use, then checks that:
 #   - kcat -C reads every record back exactly once, with key, value and headers
 #     intact, offsets 0, 1, 2, ... per partition and records in produce order
@@ -17,6 +17,10 @@
 #   - kcat -Q answers offsets for times: earliest (-2) is 0, latest (-1) is the
 #     partition's record count, a record's timestamp gives the first offset
 #     with that timestamp or later, a future timestamp gives -1.
+# KCAT_CONFIG=FILE gives every kcat call librdkafka's properties in FILE (-F):
+# security.protocol, sasl.*, ssl.* for a TLS or SASL listener. wire_batches.py
+# speaks plain TCP, so the codec check then reads through KCAT_WIRE_BOOTSTRAP,
+# a PLAINTEXT listener of the same broker (without it, the check is left out).
 # Prints one line "PASS kcat: ..." or "FAIL kcat: ..." (details on stderr);
 # exits 0 on pass, 1 on failure.
 set -euo pipefail
@@ -29,7 +33,12 @@ bootstrap=$1
 replication_factor=${2:-}
 records=${KCAT_RECORDS:-10000}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-codecs=(none gzip snappy lz4 zstd)
+read -ra codecs <<<"${KCAT_CODECS:-none gzip snappy lz4 zstd}"
+config=${KCAT_CONFIG:-}
+wire_bootstrap=${KCAT_WIRE_BOOTSTRAP:-}
+[[ -n $config ]] || wire_bootstrap=$bootstrap
+kcat=(kcat)
+[[ -z $config ]] || kcat+=(-F "$config")
 kcat_timeout=20 # seconds any one kcat invocation may take
 
 work=$(mktemp -d)
@@ -101,7 +110,7 @@ check_query() {
 			"$((ts + 86400000)) -1")
 		for line in "${queries[@]}"; do
 			read -r ts want <<<"$line"
-			if ! got=$(timeout "$kcat_timeout" kcat -Q -b "$bootstrap" -t "$topic:$p:$ts" 2>"$work/q.err"); then
+			if ! got=$(timeout "$kcat_timeout" "${kcat[@]}" -Q -b "$bootstrap" -t "$topic:$p:$ts" 2>"$work/q.err"); then
 				fail "$topic: kcat -Q partition $p timestamp $ts failed: $(tr '\n' ' ' <"$work/q.err")"
 				continue
 			fi
@@ -118,7 +127,7 @@ check_query() {
 # replicas all in sync, the leader one of them, and at least R brokers.
 check_metadata() {
 	local topic=$1 want=$2 json problem
-	if ! json=$(timeout "$kcat_timeout" kcat -L -b "$bootstrap" -J 2>"$work/l.err"); then
+	if ! json=$(timeout "$kcat_timeout" "${kcat[@]}" -L -b "$bootstrap" -J 2>"$work/l.err"); then
 		fail "$topic: kcat -L -J failed: $(tr '\n' ' ' <"$work/l.err")"
 		return
 	fi
@@ -163,7 +172,7 @@ for codec in "${codecs[@]}"; do
 	awk -v n="$records" "$value_fn"'BEGIN { for (i = 0; i < n; i++) printf "k-%d:%s\n", i, value(i) }' >"$in"
 
 	rc=0
-	timeout "$kcat_timeout" kcat -P -b "$bootstrap" -t "$topic" -K: -H a=b -H src=kcat \
+	timeout "$kcat_timeout" "${kcat[@]}" -P -b "$bootstrap" -t "$topic" -K: -H a=b -H src=kcat \
 		-z "$codec" -X acks=all <"$in" 2>"$work/p.err" || rc=$?
 	if ((rc != 0)); then
 		fail "$topic: kcat -P -z $codec exit status $rc$( ((rc != 124)) || echo " (timed out after ${kcat_timeout}s)"): $(tail -5 "$work/p.err" | tr '\n' ' ')"
@@ -176,7 +185,7 @@ for codec in "${codecs[@]}"; do
 	# -e: exit at the end of every partition, which librdkafka learns from an
 	# empty fetch response at the high watermark.
 	rc=0
-	timeout "$kcat_timeout" kcat -C -b "$bootstrap" -t "$topic" -o beginning -e \
+	timeout "$kcat_timeout" "${kcat[@]}" -C -b "$bootstrap" -t "$topic" -o beginning -e \
 		-f '%p %o %T %k %s %h\n' >"$out" 2>"$work/c.err" || rc=$?
 	if ((rc == 124)); then
 		fail "$topic: kcat -C -e did not exit within ${kcat_timeout}s (end of partition never seen) after reading $(wc -l <"$out") of $records records; kcat said: $(kcat_said "$work/c.err")"
@@ -192,7 +201,8 @@ for codec in "${codecs[@]}"; do
 	fi
 	check_metadata "$topic" "$(awk '$1 >= n { n = $1 + 1 } END { print n + 0 }' "$out.counts")"
 	# kcat reads compressed and uncompressed batches alike: check the codec on the wire.
-	if ! wire=$(/usr/bin/python3 "$here/wire_batches.py" --bootstrap "$bootstrap" --topic "$topic" \
+	if [[ -n $wire_bootstrap ]] && ! wire=$(/usr/bin/python3 "$here/wire_batches.py" \
+		--bootstrap "$wire_bootstrap" --topic "$topic" \
 		--partitions "$(wc -l <"$out.counts")" --codec "$codec" --librdkafka); then
 		fail "$topic (-z $codec): $wire"
 	fi

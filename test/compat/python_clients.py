@@ -251,10 +251,26 @@ def wait_until(what, timeout, probe):
         time.sleep(0.05)
 
 
-class ConfluentClient:
-    """python3-confluent-kafka (librdkafka)."""
+def read_properties(path):
+    """The key=value lines of a librdkafka (or Kafka) properties file, as a
+    dict; blank lines and # comments are skipped."""
+    props = {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line and not line.startswith("#"):
+                key, sep, value = line.partition("=")
+                if not sep:
+                    raise ValueError(f"{path}: not key=value: {line!r}")
+                props[key.strip()] = value.strip()
+    return props
 
-    def __init__(self, bootstrap, codec, log, client_log):
+
+class ConfluentClient:
+    """python3-confluent-kafka (librdkafka). security holds librdkafka's
+    security.protocol, sasl.* and ssl.* settings, given to every client."""
+
+    def __init__(self, bootstrap, codec, log, client_log, security=None):
         import confluent_kafka
         from confluent_kafka import admin
         self.ck = confluent_kafka
@@ -265,13 +281,14 @@ class ConfluentClient:
         self.logger = logging.getLogger("compat.librdkafka")
         self.logger.setLevel(logging.WARNING)
         self.logger.addHandler(client_log)
-        self.admin = admin.AdminClient(self._conf({}))
+        self.security = dict(security or {})
+        self.admin = admin.AdminClient(self.conf({}))
         self.fatal = None
 
-    def _conf(self, conf):
+    def conf(self, conf):
         """conf plus the settings every client of this run shares."""
         return {"bootstrap.servers": self.bootstrap, "error_cb": self._error,
-                "logger": self.logger, **conf}
+                "logger": self.logger, **self.security, **conf}
 
     def _error(self, err):
         self.log(f"client error: {err}")
@@ -300,7 +317,7 @@ class ConfluentClient:
         return set(self.admin.list_topics(timeout=5).topics)
 
     def produce(self, spec, topic, delivered, fail, timeout):
-        conf = self._conf({
+        conf = self.conf({
             "acks": "all",
             "enable.idempotence": True,
             "compression.type": self.codec,
@@ -338,7 +355,7 @@ class ConfluentClient:
             fail.add(f"fatal producer error: {self.fatal}")
 
     def _consumer(self):
-        return self.ck.Consumer(self._conf({
+        return self.ck.Consumer(self.conf({
             "group.id": "compat-" + uuid.uuid4().hex,
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
@@ -385,11 +402,22 @@ class ConfluentClient:
 
 
 class KafkaPythonClient:
-    """python3-kafka (kafka-python)."""
+    """python3-kafka (kafka-python). security holds librdkafka's names of
+    the security settings (as ConfluentClient takes them), given to every
+    client under kafka-python's names."""
 
     CODEC = {"none": None, "gzip": "gzip", "snappy": "snappy", "lz4": "lz4", "zstd": "zstd"}
+    SECURITY = {
+        "security.protocol": "security_protocol",
+        "sasl.mechanism": "sasl_mechanism",
+        "sasl.username": "sasl_plain_username",
+        "sasl.password": "sasl_plain_password",
+        "ssl.ca.location": "ssl_cafile",
+        "ssl.certificate.location": "ssl_certfile",
+        "ssl.key.location": "ssl_keyfile",
+    }
 
-    def __init__(self, bootstrap, codec, log, client_log):
+    def __init__(self, bootstrap, codec, log, client_log, security=None):
         import kafka
         from kafka import admin
         logging.getLogger("kafka").addHandler(client_log)
@@ -398,8 +426,21 @@ class KafkaPythonClient:
         self.bootstrap = bootstrap
         self.codec = codec
         self.log = log
-        self.admin = admin.KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
+        self.security = self.security_kwargs(security or {})
+        self.admin = admin.KafkaAdminClient(**self.conf(request_timeout_ms=15000))
         self.api_version = None
+
+    @classmethod
+    def security_kwargs(cls, security):
+        """kafka-python's keyword arguments for librdkafka's security settings."""
+        unknown = set(security) - set(cls.SECURITY)
+        if unknown:
+            raise ValueError(f"no kafka-python setting for {sorted(unknown)}")
+        return {cls.SECURITY[k]: v for k, v in security.items()}
+
+    def conf(self, **kwargs):
+        """kwargs plus the settings every client of this run shares."""
+        return {"bootstrap_servers": self.bootstrap, **self.security, **kwargs}
 
     def version(self):
         v = f"kafka-python {self.kafka.__version__}"
@@ -425,8 +466,7 @@ class KafkaPythonClient:
         return set(self.admin.list_topics())
 
     def produce(self, spec, topic, delivered, fail, timeout):
-        p = self.kafka.KafkaProducer(
-            bootstrap_servers=self.bootstrap,
+        p = self.kafka.KafkaProducer(**self.conf(
             acks="all",
             compression_type=self.CODEC[self.codec],
             linger_ms=5,
@@ -434,7 +474,7 @@ class KafkaPythonClient:
             retries=5,
             max_in_flight_requests_per_connection=1,  # keeps order across retries
             max_block_ms=int(timeout * 1000),
-        )
+        ))
         self.api_version = p.config["api_version"]
         try:
             futures = [
@@ -455,13 +495,12 @@ class KafkaPythonClient:
             p.close(timeout=5)
 
     def _consumer(self):
-        return self.kafka.KafkaConsumer(
-            bootstrap_servers=self.bootstrap,
+        return self.kafka.KafkaConsumer(**self.conf(
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             check_crcs=True,
-        )
+        ))
 
     def offsets(self, spec, topic):
         c = self._consumer()

@@ -7,7 +7,18 @@
 # groups with each Python client (python_groups.py: confluent-kafka with the
 # range and cooperative-sticky assignors, kafka-python with range) and
 # exactly-once processing with confluent-kafka's transactions
-# (python_txn.py). Then it
+# (python_txn.py). Then the security run: certificates from `strata dev
+# certs`, a fresh node with listeners PLAINTEXT (for `strata user create`),
+# SSL requiring a client certificate (mutual TLS), SASL_SSL and
+# SASL_PLAINTEXT, and a SCRAM-SHA-512 user; over SSL with the client
+# certificate, SASL_SSL with SCRAM-SHA-512 and SASL_PLAINTEXT with
+# SCRAM-SHA-512 and with PLAIN, kcat (kcat.sh: produce, consume, -L metadata) and each Python client
+# (python_security.py: admin, produce, consume in a group, commit); then
+# kcat (kcat_refused.sh) and each Python client without the certificate, or
+# with a wrong password, which must fail within a bound with the client's
+# TLS or authentication error. Their result lines read "PASS [SSL mutual
+# TLS] ...", "PASS [SASL_SSL SCRAM-SHA-512] ...", and so on; last, the
+# broker's log must not hold the password. Then it
 # stops that broker, starts a three-node cluster (three `strata serve`
 # processes, all controller voters, with default.replication.factor=3,
 # min.insync.replicas=2 and offsets.topic.replication.factor=3) and runs the
@@ -33,7 +44,9 @@
 # (default 20000), COMPAT_CLUSTER_KAFKA_PYTHON_RECORDS (10000),
 # COMPAT_CLUSTER_KCAT_RECORDS (2000) and COMPAT_CLUSTER_GROUP_RECORDS (10000);
 # COMPAT_CLUSTER_CODECS (default "none zstd") the Python clients' codecs there.
-# COMPAT_CLUSTER=false skips the cluster run. COMPAT_LOG_DIR=DIR keeps the
+# COMPAT_SECURITY_RECORDS (default 2000) the records of each client in the
+# security run. COMPAT_SINGLE=false, COMPAT_SECURITY=false and
+# COMPAT_CLUSTER=false skip the one-node, security and cluster runs. COMPAT_LOG_DIR=DIR keeps the
 # strata logs there (strata.log of the broker, node1.log... of the cluster).
 set -euo pipefail
 
@@ -54,6 +67,9 @@ test_timeout=180 # seconds one client test may take: 60 s to produce, 60 s to co
 group_timeout=100 # seconds one group test may take (about 20 s when it passes)
 txn_timeout=150   # seconds the transactions test may take
 txn_records=${COMPAT_TXN_RECORDS:-2000}
+single=${COMPAT_SINGLE:-true}
+security=${COMPAT_SECURITY:-true}
+security_records=${COMPAT_SECURITY_RECORDS:-2000}
 cluster=${COMPAT_CLUSTER:-true}
 cluster_nodes=3
 
@@ -259,16 +275,12 @@ check_python() {
 # start_broker: a one-node cluster; sets bootstrap.
 start_broker() {
 	local ports admin t0=$EPOCHREALTIME
-	mapfile -t ports < <(free_ports 3)
+	mapfile -t ports < <(free_ports 2)
 	admin="127.0.0.1:${ports[1]}"
 	bootstrap="127.0.0.1:${ports[0]}"
-	sasl_bootstrap="127.0.0.1:${ports[2]}"
 	# Group settings for python_groups.py: no delay before a new group's first
 	# rebalance, short session timeouts allowed; the other tests use no groups.
-	# A second listener, SASL_PLAINTEXT, for sasl.sh.
-	"$strata" serve --data-dir "$tmp/data" --admin "$admin" \
-		--set "listeners=PLAINTEXT://$bootstrap,SASL_PLAINTEXT://$sasl_bootstrap" \
-		--set sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN \
+	"$strata" serve --data-dir "$tmp/data" --listen "$bootstrap" --admin "$admin" \
 		--set group.initial.rebalance.delay.ms=0 --set group.min.session.timeout.ms=500 \
 		>"$tmp/strata.log" 2>&1 &
 	pids=($!) logs=("$tmp/strata.log") names=("the broker")
@@ -386,18 +398,142 @@ run_clients() {
 	echo "suite${label:+ ${label% }}: $((SECONDS - start))s"
 }
 
+# start_secure_broker: a one-node cluster with listeners PLAINTEXT, SSL
+# (requiring a client certificate), SASL_SSL and SASL_PLAINTEXT, offering
+# PLAIN and SCRAM-SHA-512, with the certificates of `strata dev certs` in
+# $certs; sets plain, ssl, sasl_ssl and sasl_plain to their addresses.
+start_secure_broker() {
+	local ports admin t0=$EPOCHREALTIME
+	"$strata" dev certs "$certs" >"$tmp/certs.out" 2>&1 ||
+		setup_failure "security: strata dev certs failed: $(tr '\n' ' ' <"$tmp/certs.out")"
+	mapfile -t ports < <(free_ports 5)
+	plain="127.0.0.1:${ports[0]}" ssl="127.0.0.1:${ports[1]}" sasl_ssl="127.0.0.1:${ports[2]}"
+	sasl_plain="127.0.0.1:${ports[3]}" admin="127.0.0.1:${ports[4]}"
+	"$strata" serve --data-dir "$tmp/secure-data" --admin "$admin" \
+		--set "listeners=PLAINTEXT://$plain,SSL://$ssl,SASL_SSL://$sasl_ssl,SASL_PLAINTEXT://$sasl_plain" \
+		--set "ssl.keystore.location=$certs/server.keystore.pem" \
+		--set "ssl.truststore.location=$certs/ca.pem" \
+		--set listener.name.ssl.ssl.client.auth=required \
+		--set sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-512 \
+		--set group.initial.rebalance.delay.ms=0 >"$tmp/secure.log" 2>&1 &
+	pids=($!) logs=("$tmp/secure.log") names=("the secure broker")
+	wait_ready "$admin"
+	echo "secure broker: $strata ready with PLAINTEXT $plain, SSL $ssl (mutual TLS)," \
+		"SASL_SSL $sasl_ssl, SASL_PLAINTEXT $sasl_plain in $(elapsed "$t0")s"
+}
+
+# security_case NAME BOOTSTRAP CONFIG REFUSED WANT_ERROR: every client over one
+# secured listener at BOOTSTRAP, with the librdkafka properties in CONFIG;
+# then with those in REFUSED, which the listener must refuse with an error
+# matching the extended regular expression WANT_ERROR. NAME labels the lines.
+security_case() {
+	local name=$1 bootstrap=$2 config=$3 refused=$4 want=$5 client
+	label="[$name] "
+	if command -v kcat >/dev/null; then
+		# Two codecs: the codecs themselves were checked in the one-node run.
+		run_test kcat env KCAT_CONFIG="$config" KCAT_WIRE_BOOTSTRAP="$plain" KCAT_CODECS="none zstd" \
+			KCAT_RECORDS="$security_records" "$here/kcat.sh" "$bootstrap"
+		run_test "kcat refused" "$here/kcat_refused.sh" "$bootstrap" "$refused" "$want"
+	else
+		missing kcat kcat
+	fi
+	for client in confluent kafka-python; do
+		if [[ -x $py ]] && have_module "${python_module[$client]}"; then
+			run_test "$client security" "$py" "$here/python_security.py" --bootstrap "$bootstrap" \
+				--client "$client" --config "$config" --records "$security_records" \
+				--refused "$refused" --want-error "$want"
+		else
+			missing "$client" "${python_package[$client]}"
+		fi
+	done
+	label=""
+}
+
+# sasl_properties PROTOCOL MECHANISM PASSWORD: librdkafka's properties for
+# the compat user over a SASL listener.
+sasl_properties() {
+	printf '%s\n' "security.protocol=$1" "sasl.mechanism=$2" "sasl.username=$sasl_user" "sasl.password=$3"
+	[[ $1 != SASL_SSL ]] || echo "ssl.ca.location=$certs/ca.pem"
+}
+
+# run_security: the security run; the properties files go to $tmp/security.
+run_security() {
+	local certs=$tmp/certs dir=$tmp/security plain ssl sasl_ssl sasl_plain gone start=$SECONDS
+	local sasl_user=compat-user password
+	# Wrong passwords must fail: the right one is this run's own.
+	password=$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
+	mkdir -p "$dir"
+	start_secure_broker
+	if ! "$strata" user create "$sasl_user" --password "$password" --mechanism SCRAM-SHA-512 \
+		--brokers "$plain" >"$tmp/user.out" 2>&1; then
+		setup_failure "security: strata user create failed: $(tr '\n' ' ' <"$tmp/user.out")"
+	fi
+	printf '%s\n' security.protocol=SSL "ssl.ca.location=$certs/ca.pem" \
+		"ssl.certificate.location=$certs/client.cert.pem" "ssl.key.location=$certs/client.key.pem" \
+		>"$dir/ssl.properties"
+	printf '%s\n' security.protocol=SSL "ssl.ca.location=$certs/ca.pem" >"$dir/ssl-nocert.properties"
+	# Without a certificate librdkafka reads TLS alert 116 (certificate
+	# required); kafka-python only sees the connection end in its handshake.
+	security_case "SSL mutual TLS" "$ssl" "$dir/ssl.properties" "$dir/ssl-nocert.properties" \
+		'certificate required|SSLEOFError'
+	# Kafka's SASL_AUTHENTICATION_FAILED: librdkafka reports its message
+	# ("Authentication failed ..."). kafka-python 2.0 authenticates with
+	# SaslHandshake v0, where Kafka's only answer to bad credentials is to
+	# close the connection: it logs that it lost the connection while
+	# authenticating.
+	local auth_failed='Authentication failed|<authenticating>.*Error receiving reply from server'
+	sasl_properties SASL_SSL SCRAM-SHA-512 "$password" >"$dir/scram.properties"
+	sasl_properties SASL_SSL SCRAM-SHA-512 "wrong-$password" >"$dir/scram-wrong.properties"
+	security_case "SASL_SSL SCRAM-SHA-512" "$sasl_ssl" "$dir/scram.properties" \
+		"$dir/scram-wrong.properties" "$auth_failed"
+	sasl_properties SASL_PLAINTEXT SCRAM-SHA-512 "$password" >"$dir/scram-plaintext.properties"
+	sasl_properties SASL_PLAINTEXT SCRAM-SHA-512 "wrong-$password" >"$dir/scram-plaintext-wrong.properties"
+	security_case "SASL_PLAINTEXT SCRAM-SHA-512" "$sasl_plain" "$dir/scram-plaintext.properties" \
+		"$dir/scram-plaintext-wrong.properties" "$auth_failed"
+	sasl_properties SASL_PLAINTEXT PLAIN "$password" >"$dir/plain.properties"
+	sasl_properties SASL_PLAINTEXT PLAIN "wrong-$password" >"$dir/plain-wrong.properties"
+	security_case "SASL_PLAINTEXT PLAIN" "$sasl_plain" "$dir/plain.properties" \
+		"$dir/plain-wrong.properties" "$auth_failed"
+	if grep -q -- "$password" "$tmp/secure.log"; then
+		echo "FAIL security: a password appears in the broker's log"
+		failed=$((failed + 1))
+	else
+		echo "PASS security: neither password in the broker's log"
+		passed=$((passed + 1))
+	fi
+	if gone=$(exited_broker); then
+		echo "FAIL security: $gone exited during the suite"
+		failed=$((failed + 1))
+	fi
+	echo "suite security: $((SECONDS - start))s"
+}
+
+# The Python module and Debian package of each Python client.
+declare -A python_module=([confluent]=confluent_kafka [kafka-python]=kafka)
+declare -A python_package=([confluent]=python3-confluent-kafka [kafka-python]=python3-kafka)
+
 check_python
-start_broker
-run_clients 1 "none gzip snappy lz4 zstd" "$kcat_records" "$confluent_records" \
-	"$kafka_python_records" "$group_records"
-run_test sasl "$here/sasl.sh" "$strata" "$bootstrap" "$sasl_bootstrap" "$py"
-single_failed=$failed
-if ((failed > 0)); then
-	broker_log_tail
+if [[ $single != false ]]; then
+	start_broker
+	run_clients 1 "none gzip snappy lz4 zstd" "$kcat_records" "$confluent_records" \
+		"$kafka_python_records" "$group_records"
+	if ((failed > 0)); then
+		broker_log_tail
+	fi
+	stop_brokers
 fi
-stop_brokers
+
+if [[ $security != false ]]; then
+	security_failed=$failed
+	run_security
+	if ((failed > security_failed)); then
+		broker_log_tail
+	fi
+	stop_brokers
+fi
 
 if [[ $cluster != false ]]; then
+	cluster_failed=$failed
 	label="[$cluster_nodes nodes] "
 	start_cluster
 	# Two codecs per Python client (kcat.sh still produces with all five): a
@@ -413,7 +549,7 @@ if [[ $cluster != false ]]; then
 	else
 		missing "confluent rolling restart" python3-confluent-kafka
 	fi
-	if ((failed > single_failed)); then
+	if ((failed > cluster_failed)); then
 		broker_log_tail
 	fi
 	stop_brokers
