@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -10,6 +11,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 )
 
 func strPtr(s string) *string { return &s }
@@ -108,35 +111,63 @@ func TestClientQuotasRoundTrip(t *testing.T) {
 	}
 }
 
-// TestProduceQuotaThrottles sets producer_byte_rate for the default user
-// (which an unauthenticated client, ANONYMOUS, falls under) and checks that
-// a producer writing as fast as it can is held to within 10% of it over a
-// bounded window, once the first windows have passed.
+// quotaTestNode starts a node with samples one-second quota samples, sets
+// quota key to value for the default user (which an unauthenticated
+// client, ANONYMOUS, falls under) and creates a one-partition topic.
+func quotaTestNode(t *testing.T, samples int, key string, value float64) (n *node, topic string) {
+	t.Helper()
+	n = startNode(t, "", map[string]string{"quota.window.num": strconv.Itoa(samples), "quota.window.size.seconds": "1"})
+	topic = topicName(t)
+	createTopic(t, n.addr, topic, 1, nil)
+	setQuota(t, n.addr, kadm.ClientQuotaEntity{{Type: "user"}}, key, value)
+	return n, topic
+}
+
+// setQuota sets one quota of an entity through kadm.
+func setQuota(t *testing.T, addr string, e kadm.ClientQuotaEntity, key string, value float64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := kadm.NewClient(franzClient(t, addr)).AlterClientQuotas(ctx, []kadm.AlterClientQuotaEntry{{
+		Entity: e, Ops: []kadm.AlterClientQuotaOp{{Key: key, Value: value}},
+	}})
+	if err != nil || res[0].Err != nil {
+		t.Fatalf("set quota %s=%v on %v: %v %v", key, value, e, err, res)
+	}
+}
+
+// The rate tests run as fast as the client can for warm, then measure for
+// measure: the first windows let a new client through at its own pace.
+const warm, measure = 3 * time.Second, 5 * time.Second
+
+// checkRate fails the test unless bytes over span are within 10% of quota
+// bytes per second.
+func checkRate(t *testing.T, what string, bytes float64, span time.Duration, quota float64) {
+	t.Helper()
+	got := bytes / span.Seconds()
+	t.Logf("%s %.0f B/s against a quota of %.0f B/s", what, got, quota)
+	if got < 0.9*quota || got > 1.1*quota {
+		t.Fatalf("%s %.0f B/s, want within 10%% of %.0f", what, got, quota)
+	}
+}
+
+// TestProduceQuotaThrottles checks that a producer writing as fast as it
+// can is held to within 10% of its producer_byte_rate over a bounded
+// window, once the first windows have passed.
 func TestProduceQuotaThrottles(t *testing.T) {
 	if testing.Short() {
 		t.Skip("measures throughput for seconds")
 	}
 	const quota = 256 << 10
-	n := startNode(t, "", map[string]string{"quota.window.num": "2", "quota.window.size.seconds": "1"})
-	topic := topicName(t)
-	createTopic(t, n.addr, topic, 1, nil)
-	adm := kadm.NewClient(franzClient(t, n.addr))
+	n, topic := quotaTestNode(t, 2, "producer_byte_rate", quota)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	res, err := adm.AlterClientQuotas(ctx, []kadm.AlterClientQuotaEntry{{
-		Entity: kadm.ClientQuotaEntity{{Type: "user"}},
-		Ops:    []kadm.AlterClientQuotaOp{{Key: "producer_byte_rate", Value: quota}},
-	}})
-	if err != nil || res[0].Err != nil {
-		t.Fatalf("set quota: %v %v", err, res)
-	}
 	cl := franzClient(t, n.addr, kgo.DefaultProduceTopic(topic), kgo.ProducerBatchMaxBytes(32<<10),
 		kgo.MaxBufferedRecords(100), kgo.ProducerLinger(0), kgo.ProducerBatchCompression(kgo.NoCompression()))
 	value := make([]byte, 1000)
 	var mu sync.Mutex
 	var acked []time.Time // when each record was acknowledged
 	start := time.Now()
-	const warm, measure = 3 * time.Second, 5 * time.Second
 	for time.Since(start) < warm+measure {
 		cl.Produce(ctx, &kgo.Record{Value: value}, func(_ *kgo.Record, err error) {
 			if err != nil {
@@ -160,9 +191,117 @@ func TestProduceQuotaThrottles(t *testing.T) {
 			bytes += float64(len(value))
 		}
 	}
-	got := bytes / measure.Seconds()
-	t.Logf("produced %.0f B/s against a quota of %d B/s (%d records in all)", got, quota, len(acked))
-	if got < 0.9*quota || got > 1.1*quota {
-		t.Fatalf("produced %.0f B/s, want within 10%% of %d", got, quota)
+	checkRate(t, "produced", bytes, measure, quota)
+}
+
+// TestProduceQuotaMutesAcksZero checks that an acks=0 producer, which
+// reads no throttle_time_ms, is held to within 10% of its
+// producer_byte_rate by the muted connection alone: the partition's log
+// end offset grows at the quota.
+func TestProduceQuotaMutesAcksZero(t *testing.T) {
+	if testing.Short() {
+		t.Skip("measures throughput for seconds")
 	}
+	const quota = 256 << 10
+	n, topic := quotaTestNode(t, 2, "producer_byte_rate", quota)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cl := franzClient(t, n.addr, kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(kgo.NoAck()), kgo.DisableIdempotentWrite(),
+		kgo.ProducerBatchMaxBytes(32<<10), kgo.MaxBufferedRecords(100), kgo.ProducerLinger(0),
+		kgo.ProducerBatchCompression(kgo.NoCompression()))
+	adm := kadm.NewClient(franzClient(t, n.addr))
+	endOffset := func() int64 {
+		t.Helper()
+		offs, err := adm.ListEndOffsets(ctx, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o, ok := offs.Lookup(topic, 0)
+		if !ok || o.Err != nil {
+			t.Fatalf("end offset: %v", o.Err)
+		}
+		return o.Offset
+	}
+	value := make([]byte, 1000)
+	start := time.Now()
+	var from int64 = -1
+	var fromAt time.Time
+	for time.Since(start) < warm+measure {
+		// Produce blocks while the buffer is full: the offsets are
+		// taken when the loop gets to them, and the span measured.
+		if from < 0 && time.Since(start) >= warm {
+			from, fromAt = endOffset(), time.Now()
+		}
+		cl.Produce(ctx, &kgo.Record{Value: value}, func(_ *kgo.Record, err error) {
+			if err != nil && !errors.Is(err, kgo.ErrClientClosed) {
+				t.Errorf("produce: %v", err)
+			}
+		})
+	}
+	to := endOffset()
+	// Each 1000-byte value travels in a record of about 1010 bytes.
+	checkRate(t, "produced with acks=0", float64(to-from)*1010, time.Since(fromAt), quota)
+}
+
+// TestFetchQuotaThrottles checks that a consumer reading a long backlog as
+// fast as it can is held to within 10% of its consumer_byte_rate, and that
+// a fetch asking for more than the quota allows at once gets no more.
+func TestFetchQuotaThrottles(t *testing.T) {
+	if testing.Short() {
+		t.Skip("measures throughput for seconds")
+	}
+	const quota = 256 << 10
+	// Three samples: a fetch that comes late leaves slack a later one
+	// can use only while the window still holds it.
+	n, topic := quotaTestNode(t, 3, "consumer_byte_rate", quota)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	// A backlog of twice what the consumer may read in the test,
+	// uncompressed so bytes on the wire are the values' bytes.
+	value := make([]byte, 1000)
+	recs := make([]*kgo.Record, 0, 2*quota*int(warm+measure)/int(time.Second)/len(value))
+	for range cap(recs) {
+		recs = append(recs, &kgo.Record{Topic: topic, Value: value})
+	}
+	producer := franzClient(t, n.addr, kgo.ProducerBatchMaxBytes(16<<10), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	if err := producer.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	// quota.window.num 3 of 1 second: a fetch gets two samples' worth.
+	req := kmsg.NewPtrFetchRequest()
+	req.ReplicaID, req.MaxBytes, req.SessionEpoch = -1, 16<<20, -1
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.PartitionMaxBytes = 16 << 20
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	// Fetch v12, the last to name topics rather than give their ids.
+	resp, err := req.RequestWith(ctx, franzClient(t, n.addr, kgo.MaxVersions(kversion.V2_8_0())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(resp.Topics[0].Partitions[0].RecordBatches); got == 0 || got > 2*quota {
+		t.Fatalf("a fetch for 16 MiB answered %d bytes, want some and at most %d", got, 2*quota)
+	}
+
+	// Small fetches, so that the rate is measured finely.
+	cl := franzClient(t, n.addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxBytes(32<<10), kgo.FetchMaxPartitionBytes(32<<10))
+	start := time.Now()
+	var bytes float64
+	for time.Since(start) < warm+measure {
+		fs := cl.PollFetches(ctx)
+		if err := fs.Err(); err != nil {
+			t.Fatal(err)
+		}
+		at := time.Since(start)
+		fs.EachRecord(func(r *kgo.Record) {
+			if at >= warm && at < warm+measure {
+				bytes += float64(len(r.Value))
+			}
+		})
+	}
+	checkRate(t, "consumed", bytes, measure, quota)
 }
