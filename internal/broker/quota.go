@@ -52,12 +52,14 @@ type clientQuotas struct {
 	samples int
 	now     func() time.Time
 
-	mu    sync.Mutex
-	rates map[quotaSensorKey]*rate
+	mu      sync.Mutex
+	rates   map[quotaSensorKey]*rate
+	buckets map[quotaSensorKey]*tokenBucket // controller_mutation_rate
 }
 
 func newClientQuotas(window time.Duration, samples int, now func() time.Time) *clientQuotas {
-	return &clientQuotas{window: window, samples: samples, now: now, rates: map[quotaSensorKey]*rate{}}
+	return &clientQuotas{window: window, samples: samples, now: now,
+		rates: map[quotaSensorKey]*rate{}, buckets: map[quotaSensorKey]*tokenBucket{}}
 }
 
 // record adds value to the rate of quota for user and clientID, if a
@@ -73,16 +75,9 @@ func (q *clientQuotas) record(img *metadata.Image, quota, user, clientID string,
 // sensor returns the shared rate of quota for user and clientID and the
 // quota's value, or ok false when no quota applies.
 func (q *clientQuotas) sensor(img *metadata.Image, quota, user, clientID string) (r *rate, bound float64, ok bool) {
-	entity, bound, ok := img.ClientQuota(quota, user, clientID)
+	key, bound, ok := sensorKey(img, quota, user, clientID)
 	if !ok {
 		return nil, 0, false
-	}
-	key := quotaSensorKey{quota: quota}
-	if entity.User.Kind != metadata.QuotaAbsent {
-		key.user = user
-	}
-	if entity.ClientID.Kind != metadata.QuotaAbsent {
-		key.clientID = clientID
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -92,6 +87,24 @@ func (q *clientQuotas) sensor(img *metadata.Image, quota, user, clientID string)
 		q.rates[key] = r
 	}
 	return r, bound, true
+}
+
+// sensorKey names the rate of quota that user and clientID share with
+// every connection mapping to the same entity, and returns the quota, or
+// ok false when none applies.
+func sensorKey(img *metadata.Image, quota, user, clientID string) (key quotaSensorKey, bound float64, ok bool) {
+	entity, bound, ok := img.ClientQuota(quota, user, clientID)
+	if !ok {
+		return key, 0, false
+	}
+	key.quota = quota
+	if entity.User.Kind != metadata.QuotaAbsent {
+		key.user = user
+	}
+	if entity.ClientID.Kind != metadata.QuotaAbsent {
+		key.clientID = clientID
+	}
+	return key, bound, true
 }
 
 // windowBytes is the most a byte-rate quota of bound lets a client take

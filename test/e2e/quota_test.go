@@ -305,3 +305,150 @@ func TestFetchQuotaThrottles(t *testing.T) {
 	}
 	checkRate(t, "consumed", bytes, measure, quota)
 }
+
+// TestControllerMutationQuota checks controller_mutation_rate (KIP-599)
+// through franz-go: with a burst of 5 partitions per client id, strict
+// versions of CreateTopics, DeleteTopics and CreatePartitions do the
+// topics that come while the bucket is not empty and answer
+// THROTTLING_QUOTA_EXCEEDED for the rest, an older CreateTopics does
+// everything, and every answer past the burst carries a throttle time.
+// Topics failing other checks count for nothing.
+func TestControllerMutationQuota(t *testing.T) {
+	// 0.5 partitions per second over 10 one-second samples: a burst of 5,
+	// refilling one partition in 2 seconds, far longer than the test's
+	// steps take.
+	n := startNode(t, "", map[string]string{"controller.quota.window.num": "10"})
+	setQuota(t, n.addr, kadm.ClientQuotaEntity{{Type: "client-id"}}, "controller_mutation_rate", 0.5)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// Each step has its own client id, so its own bucket (the quota is
+	// the default client id's).
+	client := func(id string, opts ...kgo.Opt) *kgo.Client {
+		return franzClient(t, n.addr, append([]kgo.Opt{kgo.ClientID(id)}, opts...)...)
+	}
+	createTopics := func(cl *kgo.Client, partitions map[string]int32, order ...string) *kmsg.CreateTopicsResponse {
+		t.Helper()
+		req := kmsg.NewPtrCreateTopicsRequest()
+		req.TimeoutMillis = 10000
+		for _, name := range order {
+			rt := kmsg.NewCreateTopicsRequestTopic()
+			rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, partitions[name], 1
+			req.Topics = append(req.Topics, rt)
+		}
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	type result struct {
+		name string
+		code int16
+	}
+	check := func(what string, got []result, want map[string]*kerr.Error) {
+		t.Helper()
+		for _, r := range got {
+			if w := want[r.name]; r.code != errCode(w) {
+				t.Errorf("%s %s: got %v, want %v", what, r.name, kerr.ErrorForCode(r.code), w)
+			}
+		}
+	}
+	throttled := func(what string, ms int32, most time.Duration) {
+		t.Helper()
+		if ms <= 0 || time.Duration(ms)*time.Millisecond > most {
+			t.Errorf("%s: throttle_time_ms %d, want some and at most %v", what, ms, most)
+		}
+	}
+
+	// Strict CreateTopics (v7): 3 then 3 partitions take the bucket from
+	// 5 to -1; the next topic is refused. The bad name counts nothing.
+	resp := createTopics(client("strict-create"), map[string]int32{"bad name": 1, "a": 3, "b": 3, "c": 1}, "bad name", "a", "b", "c")
+	var got []result
+	for _, r := range resp.Topics {
+		got = append(got, result{r.Topic, r.ErrorCode})
+	}
+	check("create v7", got, map[string]*kerr.Error{"bad name": kerr.InvalidTopicException, "c": kerr.ThrottlingQuotaExceeded})
+	throttled("create v7", resp.ThrottleMillis, 2*time.Second)
+
+	// Permissive CreateTopics (v5, before KIP-599): everything is
+	// created, the bucket goes to -4 and the answer says so.
+	resp = createTopics(client("old-create", kgo.MaxVersions(kversion.V2_6_0())), map[string]int32{"d": 4, "e": 4, "f": 1}, "d", "e", "f")
+	if resp.Version != 5 {
+		t.Fatalf("create: sent v%d, want v5", resp.Version)
+	}
+	got = got[:0]
+	for _, r := range resp.Topics {
+		got = append(got, result{r.Topic, r.ErrorCode})
+	}
+	check("create v5", got, nil)
+	throttled("create v5", resp.ThrottleMillis, 8*time.Second)
+	if resp.ThrottleMillis < 7000 {
+		t.Errorf("create v5: throttle_time_ms %d, want about 8000 (4 partitions over at 0.5/s)", resp.ThrottleMillis)
+	}
+
+	// Strict DeleteTopics (v6): a and b take the bucket to -1, d is refused.
+	del := kmsg.NewPtrDeleteTopicsRequest()
+	del.TimeoutMillis = 10000
+	for _, name := range []string{"a", "b", "d"} {
+		dt := kmsg.NewDeleteTopicsRequestTopic()
+		dt.Topic = kmsg.StringPtr(name)
+		del.Topics = append(del.Topics, dt)
+	}
+	dresp, err := del.RequestWith(ctx, client("strict-delete"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = got[:0]
+	for _, r := range dresp.Topics {
+		got = append(got, result{*r.Topic, r.ErrorCode})
+	}
+	check("delete v6", got, map[string]*kerr.Error{"d": kerr.ThrottlingQuotaExceeded})
+	throttled("delete v6", dresp.ThrottleMillis, 2*time.Second)
+
+	// Strict CreatePartitions (v3): e grows by 6 (5 to -1), f is refused,
+	// an unknown topic counts nothing.
+	cp := kmsg.NewPtrCreatePartitionsRequest()
+	cp.TimeoutMillis = 10000
+	for _, tc := range []struct {
+		name  string
+		count int32
+	}{{"nope", 2}, {"e", 10}, {"f", 2}} {
+		ct := kmsg.NewCreatePartitionsRequestTopic()
+		ct.Topic, ct.Count = tc.name, tc.count
+		cp.Topics = append(cp.Topics, ct)
+	}
+	cresp, err := cp.RequestWith(ctx, client("strict-partitions"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = got[:0]
+	for _, r := range cresp.Topics {
+		got = append(got, result{r.Topic, r.ErrorCode})
+	}
+	check("create partitions v3", got, map[string]*kerr.Error{"nope": kerr.UnknownTopicOrPartition, "f": kerr.ThrottlingQuotaExceeded})
+	throttled("create partitions v3", cresp.ThrottleMillis, 2*time.Second)
+
+	// What was done is in the metadata; what was refused is not.
+	topics, err := kadm.NewClient(client("check")).ListTopics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{"c": -1, "a": -1, "b": -1, "d": 4, "e": 10, "f": 1}
+	for name, parts := range want {
+		td, ok := topics[name]
+		switch {
+		case parts < 0 && ok:
+			t.Errorf("topic %s exists, want it absent", name)
+		case parts >= 0 && (!ok || len(td.Partitions) != parts):
+			t.Errorf("topic %s: got %d partitions (exists %v), want %d", name, len(td.Partitions), ok, parts)
+		}
+	}
+}
+
+// errCode is the code of a Kafka error, 0 for nil.
+func errCode(err *kerr.Error) int16 {
+	if err == nil {
+		return 0
+	}
+	return err.Code
+}
