@@ -264,6 +264,85 @@ def cpu_line(wid):
     w("")
 
 
+def txn_section():
+    """Workloads T1 and T2: transactional produce against idempotent, and
+    read_committed catch-up against read_uncommitted (issue 13's goals)."""
+    idem, txn = results.get(("t1idem", "strata")), results.get(("t1txn", "strata"))
+    load = by_rep.get(("t2load", "strata", 1))
+    ru, rc = runs.get(("t2ru", "strata")), runs.get(("t2rc", "strata"))
+    if not (idem or txn or load):
+        return
+    interval = env.get("TXN_INTERVAL", "100ms")
+    w("## Transactions (workloads T1, T2)")
+    w("")
+    w("One fresh Strata broker. T1 runs workload 1 as it is (idempotent producer, acks=all) and the same")
+    w("with `--transactional --txn-interval {}` (each producer commits every {}: it flushes, then".format(interval, interval))
+    w("sends EndTxn; with transaction version 2 every partition joins each transaction through its first")
+    w("Produce), alternately, {} times each. Commit latency is the EndTxn round trip of each commit once".format(env["REPEAT"]))
+    w("its records were acknowledged (Kafka's `commitTransaction()` without its flush); each percentile")
+    w("is the median of the runs' values.")
+    w("")
+    w("| workload | Strata | commit p50 | commit p99 | commits per run |")
+    w("|---|---|---|---|---|")
+    w("| T1a: workload 1, idempotent | {} | | | |".format(tput("t1idem", "strata")))
+    txn_runs = [d["transactions"] for d in runs.get(("t1txn", "strata"), []) if d.get("transactions")]
+    lat = [t["commit_latency_us"] for t in txn_runs if t.get("commit_latency_us")]
+    if lat:
+        w("| T1b: workload 1 in transactions of {} | {} | {} ms | {} ms | {:.0f} |".format(
+            interval, tput("t1txn", "strata"), ms(statistics.median(l["p50"] for l in lat)),
+            ms(statistics.median(l["p99"] for l in lat)), statistics.median(t["committed"] for t in txn_runs)))
+    else:
+        w("| T1b: workload 1 in transactions of {} | {} | | | |".format(interval, tput("t1txn", "strata")))
+    w("")
+    if idem and txn:
+        r = txn["mb_per_sec"] / idem["mb_per_sec"]
+        w("Transactional / idempotent (medians): {:.1f} / {:.1f} MiB/s = **{:.2f}** (target >= 0.70: {}).".format(
+            txn["mb_per_sec"], idem["mb_per_sec"], r, met(r >= 0.70)))
+        w("")
+    cpu = {k: cpu_per_gib(k, "strata") for k in ("t1idem", "t1txn")}
+    if all(cpu.values()):
+        w("CPU time (user + system) per GiB produced, median of the runs: idempotent: the broker {:.2f} s, the".format(cpu["t1idem"][0]))
+        w("client {:.2f} s; transactional: the broker {:.2f} s, the client {:.2f} s. The machine is shared, so".format(
+            cpu["t1idem"][1], *cpu["t1txn"]))
+        w("these say more about what each path costs than the wall-clock figures do.")
+        w("")
+    if load and ru and rc:
+        t = load.get("transactions", {})
+        w("T2 wrote {:,} records once in transactions of {}, every {}th aborted: {:,} committed".format(
+            load["records"], interval, env.get("TXN_ABORT_EVERY", "10"), t.get("committed", 0)))
+        w("({:,} records) and {:,} aborted ({:,} records), {:.1f} MiB/s. Then {} read it from the start,".format(
+            t.get("committed_records", 0), t.get("aborted", 0), t.get("aborted_records", 0), load["mb_per_sec"], readers))
+        w("{} times at each isolation level, alternately. Both read the same log to its end; read_committed".format(env["REPEAT"]))
+        w("returns fewer records (not the aborted ones), so the comparison is the time to catch up: the")
+        w("log's records (committed and aborted) per second of the read.")
+        w("")
+        total = t.get("committed_records", 0) + t.get("aborted_records", 0)
+        w("| isolation level | records returned | seconds (median) | log records/s | MiB/s returned |")
+        w("|---|---|---|---|---|")
+        secs = {}
+        for name, ds, wid in (("read_uncommitted", ru, "t2ru"), ("read_committed", rc, "t2rc")):
+            secs[name] = statistics.median(d["seconds"] for d in ds)
+            w("| {} | {:,} | {:.2f} | {:,.0f} | {} |".format(
+                name, ds[0]["records"], secs[name], total / secs[name] if secs[name] else 0, tput(wid, "strata")))
+        w("")
+        r = secs["read_uncommitted"] / secs["read_committed"] if secs["read_committed"] else 0
+        w("read_committed / read_uncommitted catch-up speed: **{:.2f}** (target >= 0.90: {}).".format(r, met(r >= 0.90)))
+        w("")
+        per_read = {}
+        for wid in ("t2ru", "t2rc"):
+            cs = [c for (i, s_, _), c in cpu_runs.items() if i == wid and s_ == "strata"]
+            if cs:
+                per_read[wid] = (statistics.median(c["server_cpu_s"] for c in cs), statistics.median(c["client_cpu_s"] for c in cs))
+        if len(per_read) == 2:
+            w("CPU time (user + system) per read of the whole topic, median of the runs: read_uncommitted: the")
+            w("broker {:.2f} s, the clients {:.2f} s; read_committed: the broker {:.2f} s, the clients {:.2f} s.".format(
+                *per_read["t2ru"], *per_read["t2rc"]))
+            w("")
+    sh_block(cmds("txn"))
+
+
+txn_section()
+
 r_ran = any(k[0] in ("r1", "r2", "r3", "r4", "rstart") for k in results)
 if r_ran:
     records_r = int(env["RECORDS_R"])
@@ -647,6 +726,8 @@ w("## Not yet measured")
 w("")
 if suite != "all":
     w("- This run was partial (`SUITE={}`): every section not named there was skipped.".format(suite))
+if ("t1txn", "strata") not in results:
+    w("- Transactions: transactional produce and read_committed catch-up (workloads T1, T2).")
 if records_w2 < records:
     w("- Workload 2 uses {:,} records per variant, fewer than workload 1.".format(records_w2))
 w("- NATS with `sync_interval: always` uses {:,} messages because it fsyncs every message and would take".format(nats_sync))

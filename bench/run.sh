@@ -8,9 +8,10 @@
 # server on 127.0.0.1 only with fresh temp data dirs, runs the same workloads
 # against Strata and the peers in this one run, and overwrites
 # docs/benchmarks.md with the machine, the exact commands and the results.
-# Workloads 1-7 run on one node; R1-R4 (SUITE keyword cluster) on three-node
-# clusters: three `strata serve` processes, and three nats-server processes
-# with routes between them and R3 streams. Every server is stopped and every
+# Workloads 1-7 and T1-T2 (transactions, SUITE keyword txn) run on one node;
+# R1-R4 (SUITE keyword cluster) on three-node clusters: three `strata serve`
+# processes, and three nats-server processes with routes between them and R3
+# streams. Every server is stopped and every
 # temp dir removed on exit.
 #
 # Sizes (environment, defaults in brackets):
@@ -36,7 +37,9 @@
 #   E2E_WARMUP [2s]          workloads 5 and R3: the schedule runs this long first, unmeasured
 #   R_TRIALS [10]            leader kills of workload R4
 #   R4_RATE [2000]           workload R4 records/s
-#   SUITE [all]              sections to run, any of: startup strata sync catchup partitions
+#   TXN_INTERVAL [100ms]     how long each transaction of workloads T1 and T2 stays open
+#   TXN_ABORT_EVERY [10]     workload T2 aborts every this-many-th transaction of its producer
+#   SUITE [all]              sections to run, any of: startup strata sync txn catchup partitions
 #                            kfake nats cluster (for quick partial runs; the report marks the
 #                            rest "not measured")
 #   OUT [docs/benchmarks.md] where the report goes
@@ -67,6 +70,8 @@ CONSUMERS=${CONSUMERS:-3}
 FETCH_SIZE=${FETCH_SIZE:-4194304}
 W6_PARTITIONS=${W6_PARTITIONS:-10000}
 W6_RECORDS=${W6_RECORDS:-200000}
+TXN_INTERVAL=${TXN_INTERVAL:-100ms}
+TXN_ABORT_EVERY=${TXN_ABORT_EVERY:-10}
 SUITE=${SUITE:-all}
 SIZE=1024
 PARTS=6
@@ -686,6 +691,34 @@ if want sync; then
 	done
 	stop "$SPID"
 	rm -rf "$WORK/strata-sync"
+fi
+
+# Transactions, on one fresh broker. T1: workload 1 as it is (idempotent:
+# acks=all, franz-go's default) and the same with --transactional
+# --txn-interval TXN_INTERVAL, alternately, REPEAT times each, so both meet
+# the same machine. T2: RECORDS records written once in transactions of
+# TXN_INTERVAL, every TXN_ABORT_EVERY-th aborted, then read back REPEAT
+# times at each isolation level, alternately, by workload 4's readers. The
+# broker's and the client's CPU time of every run is recorded too.
+if want txn; then
+	CMD_TAG=txn
+	start_strata txn
+	CPU_PIDS=$SPID # the machine is shared: CPU time per run compares where wall time is noisy
+	TXN=(--transactional --txn-interval "$TXN_INTERVAL")
+	for ((r = 1; r <= REPEAT; r++)); do
+		sbench t1idem "$r" strata "$SADDR" produce --topic "t1i-$r" --records "$RECORDS" --acks all --compression none "${PRODUCE[@]}"
+		drop_topic "$SADDR" "t1i-$r"
+		sbench t1txn "$r" strata "$SADDR" produce --topic "t1t-$r" --records "$RECORDS" --acks all --compression none "${TXN[@]}" "${PRODUCE[@]}"
+		drop_topic "$SADDR" "t1t-$r"
+	done
+	sbench t2load 1 strata "$SADDR" produce --topic t2 --records "$RECORDS" --acks all --compression none "${TXN[@]}" --abort-every "$TXN_ABORT_EVERY" "${PRODUCE[@]}"
+	for ((r = 1; r <= REPEAT; r++)); do
+		sbench t2ru "$r" strata "$SADDR" consume --topic t2 --isolation-level read_uncommitted "${CONSUME[@]}"
+		sbench t2rc "$r" strata "$SADDR" consume --topic t2 --isolation-level read_committed "${CONSUME[@]}"
+	done
+	stop "$SPID"
+	rm -rf "$WORK/txn"
+	CMD_TAG= CPU_PIDS=
 fi
 
 # Workload 4 at the issue's size, then workload 7's restarts of that data:
@@ -1343,7 +1376,7 @@ echo "load_after=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$WORK/machine.txt"
 
 # ---------------------------------------------------------------- report
 export RECORDS_R NATS_SYNC_MSGS_R R_E2E_DURATION R_TRIALS R4_RATE E2E_WARMUP
-export RECORDS RECORDS_W2 NATS_SYNC_MSGS NATS_CATCHUP_REPEAT E2E_RATE E2E_DURATION SIZE PARTS REPEAT CATCHUP_GIB CATCHUP_RECORDS CRASH_AFTER W6_PARTITIONS W6_RECORDS SUITE CONSUMERS FETCH_SIZE
+export TXN_INTERVAL TXN_ABORT_EVERY RECORDS RECORDS_W2 NATS_SYNC_MSGS NATS_CATCHUP_REPEAT E2E_RATE E2E_DURATION SIZE PARTS REPEAT CATCHUP_GIB CATCHUP_RECORDS CRASH_AFTER W6_PARTITIONS W6_RECORDS SUITE CONSUMERS FETCH_SIZE
 "$PY" "$ROOT/bench/report.py" "$WORK" >"$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
 log "wrote ${OUT#"$ROOT"/}"

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -196,3 +197,8 @@ var resourceOps = map[ResourceType][]Operation{
 	ResourceDelegationToken: {OpDescribe},
 	ResourceUser:            {OpCreateTokens, OpDescribeTokens},
 }
+
+// Operations returns the operations Kafka defines on resources of type t:
+// those an ACL on them may name besides ALL (kafka-acls.sh refuses
+// others).
+func Operations(t ResourceType) []Operation { return slices.Clone(resourceOps[t]) }

@@ -39,6 +39,15 @@ type Exchange interface {
 	Expiry() time.Time
 }
 
+// A Refuser is an Exchange that may refuse a credential before it ends:
+// OAUTHBEARER answers a bad token with an error the client acknowledges
+// with one more message. Refused is why, once it has refused (nil before);
+// the server logs it then, since the client may hang up instead. Such an
+// exchange's final error repeats the refusal.
+type Refuser interface {
+	Refused() error
+}
+
 // ErrAuthentication is the error an Exchange fails with on bad
 // credentials; its text is what clients are told.
 var ErrAuthentication = errors.New("authentication failed: invalid credentials")

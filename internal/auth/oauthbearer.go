@@ -35,6 +35,11 @@ const (
 	settingScopeClaim       = "sasl.oauthbearer.scope.claim.name"
 )
 
+// OAuthBearerSettings are the names of the settings
+// ParseOAuthBearerConfig reads.
+var OAuthBearerSettings = []string{settingJWKSURL, settingJWKSRefresh, settingJWKSBackoff, settingJWKSBackoffMax,
+	settingClockSkew, settingExpectedAudience, settingExpectedIssuer, settingSubClaim, settingScopeClaim}
+
 // OAuthBearerConfig configures the OAUTHBEARER mechanism; each field is the
 // Kafka setting named beside it. ParseOAuthBearerConfig fills it from
 // settings.
@@ -187,6 +192,14 @@ type oauthExchange struct {
 }
 
 // Step implements Exchange.
+// Refused is the refusal of a bad token, sent as RFC 7628's error reply.
+func (x *oauthExchange) Refused() error {
+	if x.failed == nil {
+		return nil
+	}
+	return &InvalidTokenError{Reason: x.failed}
+}
+
 func (x *oauthExchange) Step(msg []byte) ([]byte, bool, error) {
 	switch {
 	case x.done:

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -19,8 +21,10 @@ var ErrIdle = errors.New("no record arrived within the idle timeout")
 type ConsumeConfig struct {
 	Topic string
 	// Records ends the run after this many records. With neither Records
-	// nor Duration the run reads every record present when it starts:
-	// the sum over partitions of high watermark minus log start.
+	// nor Duration the run reads every partition from its log start up to
+	// the end it had when the run started: the high watermark, or the
+	// last stable offset with ReadCommitted. Transaction markers and, with
+	// ReadCommitted, aborted records take offsets but are not records.
 	Records  int64
 	Duration time.Duration // 0: no limit
 	// Consumers is the number of clients, > 0. Without Group each reads
@@ -32,6 +36,9 @@ type ConsumeConfig struct {
 	// (max.partition.fetch.bytes, Kafka's perf tool's --fetch-size); 0
 	// keeps the client's 1 MiB.
 	FetchSize int32
+	// ReadCommitted reads with isolation level read_committed: records of
+	// open and aborted transactions are not returned.
+	ReadCommitted bool
 	// IdleTimeout fails the run with ErrIdle when no record arrives for
 	// this long while records are still expected; 0 waits forever. It does
 	// not apply to a run bounded only by Duration.
@@ -66,16 +73,13 @@ func Consume(ctx context.Context, cfg ConsumeConfig) (Summary, error) {
 	if err := cfg.validate(); err != nil {
 		return Summary{}, err
 	}
-	ranges, err := listRanges(ctx, cfg.NewClient, cfg.Topic)
+	ranges, err := listRanges(ctx, cfg.NewClient, cfg.Topic, cfg.ReadCommitted)
 	if err != nil {
 		return Summary{}, err
 	}
-	target := cfg.Records
-	if target == 0 && cfg.Duration == 0 {
-		for _, r := range ranges {
-			target += r.end - r.start
-		}
-		if target == 0 {
+	var ends *endOffsets // nil unless reading up to the ends
+	if cfg.Records == 0 && cfg.Duration == 0 {
+		if ends = newEndOffsets(ranges); ends.reached() {
 			return NewSummary(ModeConsume, cfg.Topic, Snapshot{}, 0), nil
 		}
 	}
@@ -96,7 +100,8 @@ func Consume(ctx context.Context, cfg ConsumeConfig) (Summary, error) {
 	}
 
 	stats := NewStats()
-	budget := NewBudget(target)
+	budget := NewBudget(cfg.Records)
+	done := func() bool { return budget.Spent() || ends != nil && ends.reached() }
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if cfg.Duration > 0 {
@@ -111,29 +116,20 @@ func Consume(ctx context.Context, cfg ConsumeConfig) (Summary, error) {
 	for _, cl := range clients {
 		wg.Go(func() {
 			pollLoop(runCtx, cl, fail, func(fs kgo.Fetches) {
-				recs := fs.Records()
-				got := budget.Take(int64(len(recs)))
-				var bytes int64
-				for i, r := range recs {
-					if int64(i) < got {
-						bytes += int64(len(r.Key) + len(r.Value))
-					}
-					r.Recycle()
-				}
-				stats.Add(got, bytes)
+				stats.Add(countFetch(fs, budget, ends))
 				signal(notify)
-				if budget.Spent() {
+				if done() {
 					cancel()
 				}
 			})
 		})
 	}
 	idle := cfg.IdleTimeout
-	if target == 0 {
+	if cfg.Records == 0 && ends == nil {
 		idle = 0
 	}
-	if err := AwaitProgress(runCtx, notify, idle, budget.Spent); err != nil {
-		fail.Set(fmt.Errorf("consume %q: %d of %d records: %w", cfg.Topic, stats.Snapshot().Records, target, err))
+	if err := AwaitProgress(runCtx, notify, idle, done); err != nil {
+		fail.Set(fmt.Errorf("consume %q: %d records, %s: %w", cfg.Topic, stats.Snapshot().Records, ends.describe(cfg.Records), err))
 	}
 	elapsed := time.Since(start)
 	cancel()
@@ -145,10 +141,116 @@ func Consume(ctx context.Context, cfg ConsumeConfig) (Summary, error) {
 	return NewSummary(ModeConsume, cfg.Topic, stats.Snapshot(), elapsed), nil
 }
 
+// countFetch counts the records of fs that the run wants: data records
+// (not markers) below their partition's end in ends (nil: no end), as many
+// as budget gives. It recycles the records and moves ends on. It returns
+// the records and their key plus value bytes.
+func countFetch(fs kgo.Fetches, budget *Budget, ends *endOffsets) (records, bytes int64) {
+	var want int64
+	fs.EachPartition(func(p kgo.FetchTopicPartition) {
+		end := ends.end(p.Partition)
+		for _, r := range p.Records {
+			if r.Offset < end && !r.Attrs.IsControl() {
+				want++
+			}
+		}
+	})
+	got := budget.Take(want)
+	fs.EachPartition(func(p kgo.FetchTopicPartition) {
+		end := ends.end(p.Partition)
+		for _, r := range p.Records {
+			if records < got && r.Offset < end && !r.Attrs.IsControl() {
+				records++
+				bytes += int64(len(r.Key) + len(r.Value))
+			}
+		}
+		if n := len(p.Records); n > 0 {
+			ends.advance(p.Partition, p.Records[n-1].Offset+1)
+		}
+		for _, r := range p.Records {
+			r.Recycle()
+		}
+	})
+	return records, bytes
+}
+
+// endOffsets is how far each partition has been read, against the end it
+// is read up to. It is safe for concurrent use; a nil *endOffsets has no
+// ends and is never reached.
+type endOffsets struct {
+	slot map[int32]int // partition -> index; read-only
+	ends []int64
+	pos  []atomic.Int64 // the next offset to read
+	left atomic.Int64   // partitions not yet read up to their end
+}
+
+func newEndOffsets(ranges []partitionRange) *endOffsets {
+	e := &endOffsets{slot: map[int32]int{}, ends: make([]int64, len(ranges)), pos: make([]atomic.Int64, len(ranges))}
+	for i, r := range ranges {
+		e.slot[r.partition], e.ends[i] = i, r.end
+		e.pos[i].Store(r.start)
+		if r.start < r.end {
+			e.left.Add(1)
+		}
+	}
+	return e
+}
+
+// end returns the offset partition p is read up to (exclusive);
+// math.MaxInt64 when there is none.
+func (e *endOffsets) end(p int32) int64 {
+	if e == nil {
+		return math.MaxInt64
+	}
+	if i, ok := e.slot[p]; ok {
+		return e.ends[i]
+	}
+	return math.MaxInt64
+}
+
+// advance records that partition p was read up to next (exclusive).
+func (e *endOffsets) advance(p int32, next int64) {
+	if e == nil {
+		return
+	}
+	i, ok := e.slot[p]
+	if !ok {
+		return
+	}
+	for {
+		cur := e.pos[i].Load()
+		if next <= cur {
+			return
+		}
+		if e.pos[i].CompareAndSwap(cur, next) {
+			if cur < e.ends[i] && next >= e.ends[i] {
+				e.left.Add(-1)
+			}
+			return
+		}
+	}
+}
+
+// reached reports whether every partition was read up to its end.
+func (e *endOffsets) reached() bool { return e != nil && e.left.Load() == 0 }
+
+// describe says what a run that stalled still waited for: records of a
+// count, or partitions to reach their ends.
+func (e *endOffsets) describe(records int64) string {
+	if e == nil {
+		return fmt.Sprintf("want %d", records)
+	}
+	return fmt.Sprintf("%d of %d partitions not read to their end", e.left.Load(), len(e.ends))
+}
+
 // consumerOpts returns the client options of each consumer of cfg over the
-// partitions ranges.
+// partitions ranges. Every consumer keeps control records (transaction
+// markers), so that it sees how far a partition ending in a marker was read.
 func consumerOpts(cfg ConsumeConfig, ranges []partitionRange) [][]kgo.Opt {
-	var common []kgo.Opt
+	common := []kgo.Opt{kgo.KeepControlRecords()}
+	if cfg.ReadCommitted {
+		common = append(common, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	}
 	if cfg.FetchSize > 0 {
 		common = append(common, kgo.FetchMaxPartitionBytes(cfg.FetchSize))
 	}

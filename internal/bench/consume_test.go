@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"errors"
+	"math"
 	"testing"
 	"time"
 )
@@ -93,6 +94,8 @@ func TestConfigValidate(t *testing.T) {
 		{name: "consume without topic", err: (&ConsumeConfig{Consumers: 1}).validate()},
 		{name: "consume without consumers", err: (&ConsumeConfig{Topic: "t"}).validate()},
 		{name: "consume negative fetch size", err: (&ConsumeConfig{Topic: "t", Consumers: 1, FetchSize: -1}).validate()},
+		{name: "abort-every without transactions", err: (&ProduceConfig{TopicSpec: TopicSpec{Topic: "t"}, ProducerSpec: prod, Records: 1, Producers: 1, Txn: TxnSpec{AbortEvery: 2}}).validate()},
+		{name: "transactions without id prefix", err: (&ProduceConfig{TopicSpec: TopicSpec{Topic: "t"}, ProducerSpec: prod, Records: 1, Producers: 1, Txn: TxnSpec{Interval: time.Second}}).validate()},
 		{name: "e2e value too short for stamp", err: (&E2EConfig{TopicSpec: TopicSpec{Topic: "t"}, ProducerSpec: ProducerSpec{RecordSize: 7}, Rate: 1, Duration: time.Second}).validate()},
 		{name: "e2e without rate", err: (&E2EConfig{TopicSpec: TopicSpec{Topic: "t"}, ProducerSpec: prod, Duration: time.Second}).validate()},
 		{name: "e2e without duration", err: (&E2EConfig{TopicSpec: TopicSpec{Topic: "t"}, ProducerSpec: prod, Rate: 1}).validate()},
@@ -107,5 +110,39 @@ func TestConfigValidate(t *testing.T) {
 	}
 	if err := (&ProduceConfig{TopicSpec: TopicSpec{Topic: "t"}, ProducerSpec: prod, Records: 1, Producers: 1}).validate(); err != nil {
 		t.Errorf("valid produce config: got %v, want nil", err)
+	}
+}
+
+// TestEndOffsets: a partition is reached once read at or past its end,
+// whatever offsets (markers, aborted records) were skipped on the way;
+// empty partitions are reached from the start.
+func TestEndOffsets(t *testing.T) {
+	e := newEndOffsets([]partitionRange{{partition: 0, start: 0, end: 10}, {partition: 1, start: 5, end: 5}, {partition: 2, start: 3, end: 8}})
+	steps := []struct {
+		p    int32
+		next int64
+		want bool
+	}{
+		{0, 4, false},
+		{0, 9, false},
+		{2, 8, false},
+		{9, 100, false}, // not a partition of the run
+		{0, 3, false},   // behind: ignored
+		{0, 11, true},   // past the end: the last offset was a marker
+		{2, 12, true},   // once more: still reached
+	}
+	for i, st := range steps {
+		e.advance(st.p, st.next)
+		if got := e.reached(); got != st.want {
+			t.Fatalf("step %d (%d to %d): got reached %v, want %v", i, st.p, st.next, got, st.want)
+		}
+	}
+	if got := e.end(2); got != 8 {
+		t.Errorf("got end %d, want 8", got)
+	}
+	var none *endOffsets
+	none.advance(0, 1)
+	if none.reached() || none.end(0) != math.MaxInt64 {
+		t.Error("a nil endOffsets must have no end and never be reached")
 	}
 }

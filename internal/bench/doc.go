@@ -23,6 +23,11 @@
 //	mb_per_sec       bytes / 2^20 / seconds (MiB/s, as Kafka's perf tools)
 //	latency_us       absent for consume; otherwise microseconds:
 //	    count, min, mean, p50, p95, p99, p99_9, max
+//	transactions     only for a transactional produce run:
+//	    committed, aborted            transactions ended
+//	    committed_records, aborted_records
+//	    commit_latency_us             as latency_us, one value per commit:
+//	                                  its EndTxn round trip
 //
 // For produce the latency of a record is its acknowledgement time minus its
 // send time; for e2e it is the consumer's receipt time minus the send time.

@@ -72,7 +72,7 @@ func EndToEnd(ctx context.Context, cfg E2EConfig) (Summary, error) {
 	if err := createTopic(ctx, cfg.NewClient, cfg.TopicSpec); err != nil {
 		return Summary{}, err
 	}
-	ranges, err := listRanges(ctx, cfg.NewClient, cfg.Topic)
+	ranges, err := listRanges(ctx, cfg.NewClient, cfg.Topic, false)
 	if err != nil {
 		return Summary{}, err
 	}

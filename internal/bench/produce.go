@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"time"
 
@@ -50,6 +51,7 @@ type ProduceConfig struct {
 	Duration  time.Duration // 0: no limit
 	Producers int           // separate clients sending concurrently, > 0
 	Rate      float64       // records per second over all producers; 0: unthrottled
+	Txn       TxnSpec       // zero: not transactional
 	// Progress receives a progress line every second; nil for none.
 	Progress io.Writer
 }
@@ -69,13 +71,15 @@ func (c *ProduceConfig) validate() error {
 	case c.Rate < 0:
 		return fmt.Errorf("%w: rate must not be negative, got %g", ErrConfig, c.Rate)
 	}
-	return nil
+	return c.Txn.validate()
 }
 
 // Produce runs the producer workload: Producers clients send records of
 // RecordSize bytes to the topic, created first if missing, and the latency
 // of each record is its acknowledgement time minus its send time (its
-// intended send time when Rate is set). When ctx ends the producers stop
+// intended send time when Rate is set). With Txn.Interval set each producer
+// has its own transactional id and ends a transaction every interval; the
+// summary then has Transactions. When ctx ends the producers stop
 // sending, wait for what they sent, and Produce returns the summary so far
 // with a nil error. It returns the first produce error otherwise.
 func Produce(ctx context.Context, cfg ProduceConfig) (Summary, error) {
@@ -88,8 +92,12 @@ func Produce(ctx context.Context, cfg ProduceConfig) (Summary, error) {
 			cl.Close()
 		}
 	}()
-	for range cfg.Producers {
-		cl, err := cfg.NewClient(cfg.ProducerOpts...)
+	for i := range cfg.Producers {
+		opts := cfg.ProducerOpts
+		if cfg.Txn.Interval > 0 {
+			opts = append(slices.Clone(opts), kgo.TransactionalID(fmt.Sprintf("%s-%d", cfg.Txn.IDPrefix, i)))
+		}
+		cl, err := cfg.NewClient(opts...)
 		if err != nil {
 			return Summary{}, err
 		}
@@ -104,6 +112,10 @@ func Produce(ctx context.Context, cfg ProduceConfig) (Summary, error) {
 	defer cancel()
 	fail := NewFailure(cancel)
 	budget := NewBudget(cfg.Records)
+	var tally *txnTally
+	if cfg.Txn.Interval > 0 {
+		tally = newTxnTally()
+	}
 	// Values are made before the clock starts: making a pool takes a while.
 	seed := uint64(time.Now().UnixNano())
 	values := make([]*Values, len(clients))
@@ -130,6 +142,9 @@ func Produce(ctx context.Context, cfg ProduceConfig) (Summary, error) {
 			},
 			fail: fail,
 		}
+		if tally != nil {
+			s.txn = &txnSender{spec: cfg.Txn, tally: tally}
+		}
 		wg.Go(func() { s.run(runCtx) })
 	}
 	wg.Wait()
@@ -138,7 +153,11 @@ func Produce(ctx context.Context, cfg ProduceConfig) (Summary, error) {
 	if err := fail.Get(); err != nil {
 		return Summary{}, err
 	}
-	return NewSummary(ModeProduce, cfg.Topic, stats.Snapshot(), elapsed), nil
+	sum := NewSummary(ModeProduce, cfg.Topic, stats.Snapshot(), elapsed)
+	if tally != nil {
+		sum.Transactions = tally.summary()
+	}
+	return sum, nil
 }
 
 // sender is one producer's send loop.
@@ -152,6 +171,7 @@ type sender struct {
 	stamp  bool      // stamp each value with its send time
 	acked  func(*kgo.Record)
 	fail   *Failure
+	txn    *txnSender // nil: not transactional
 }
 
 // stopGrace is how long a stopped run still waits for acknowledgements of
@@ -165,7 +185,9 @@ const stopGrace = 5 * time.Second
 // with a context that ctx ending does not cancel, so stopping does not fail
 // records already handed to the client; but once ctx has ended, the wait
 // for them lasts stopGrace at most (a dead broker never answers), and
-// what is still unacknowledged then is dropped without a failure.
+// what is still unacknowledged then is dropped without a failure. A
+// transactional sender ends its transaction every interval, and the last
+// one when it stops.
 func (s *sender) run(ctx context.Context) {
 	sendCtx := context.WithoutCancel(ctx)
 	promise := func(r *kgo.Record, err error) {
@@ -177,10 +199,19 @@ func (s *sender) run(ctx context.Context) {
 			s.acked(r)
 		}
 	}
+	if s.txn != nil {
+		if err := s.txn.begin(s.cl); err != nil {
+			s.fail.Set(err)
+			return
+		}
+	}
 	for s.budget.Take(1) == 1 {
 		due, ok := s.pacer.Wait(ctx, s.end)
 		if !ok {
 			break
+		}
+		if s.txn != nil && s.txn.due() && !s.endTxn(ctx, true) {
+			return
 		}
 		v := s.values.Next()
 		if s.stamp {
@@ -188,17 +219,49 @@ func (s *sender) run(ctx context.Context) {
 			Stamp(v, due)
 		}
 		s.cl.Produce(sendCtx, &kgo.Record{Topic: s.topic, Value: v, Timestamp: due}, promise)
+		if s.txn != nil {
+			s.txn.records++
+		}
 	}
-	flushCtx, cancel := context.WithCancel(sendCtx)
-	defer cancel()
-	stop := context.AfterFunc(ctx, func() {
-		t := time.AfterFunc(stopGrace, cancel)
-		context.AfterFunc(flushCtx, func() { t.Stop() })
-	})
-	defer stop()
+	if s.txn != nil {
+		s.endTxn(ctx, false)
+		return
+	}
+	flushCtx, done := graceful(ctx)
+	defer done()
 	// A stopped run that gave up leaves the rest to the client's Close,
 	// which fails it with ErrClientClosed.
 	if err := s.cl.Flush(flushCtx); err != nil && ctx.Err() == nil {
 		s.fail.Set(fmt.Errorf("flush: %w", err))
+	}
+}
+
+// endTxn ends the open transaction and, with next, begins another. It
+// reports whether that worked; a failure fails the run unless ctx has
+// ended (a stopped run that gave up waiting, as for its last flush).
+func (s *sender) endTxn(ctx context.Context, next bool) bool {
+	g, done := graceful(ctx)
+	defer done()
+	err := s.txn.end(g, s.cl)
+	if err == nil && next {
+		err = s.txn.begin(s.cl)
+	}
+	if err != nil && ctx.Err() == nil {
+		s.fail.Set(err)
+	}
+	return err == nil
+}
+
+// graceful returns a context that ctx ending does not cancel at once, but
+// stopGrace later; call done when finished with it.
+func graceful(ctx context.Context) (g context.Context, done func()) {
+	g, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(stopGrace, cancel)
+		context.AfterFunc(g, func() { t.Stop() })
+	})
+	return g, func() {
+		stop()
+		cancel()
 	}
 }

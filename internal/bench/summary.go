@@ -27,6 +27,8 @@ type Summary struct {
 	RecordsPerSec float64  `json:"records_per_sec"`
 	MBPerSec      float64  `json:"mb_per_sec"`
 	Latency       *Latency `json:"latency_us,omitempty"`
+	// Transactions is set for a transactional produce run only.
+	Transactions *TxnSummary `json:"transactions,omitempty"`
 }
 
 // NewSummary builds the summary of a run of mode on topic that took elapsed
@@ -47,17 +49,29 @@ func NewSummary(mode, topic string, snap Snapshot, elapsed time.Duration) Summar
 	return s
 }
 
-// WriteText writes s for people: one line of counts and rates and, when
-// there are latencies, one line of latency percentiles in milliseconds.
+// WriteText writes s for people: one line of counts and rates; when there
+// are latencies, one line of latency percentiles in milliseconds; for a
+// transactional run, one line of transactions and one of commit latency.
 func (s Summary) WriteText(w io.Writer) error {
 	_, err := fmt.Fprintf(w, "%s %q: %d records, %d bytes in %.3f s: %.1f records/s, %.2f MB/s\n",
 		s.Mode, s.Topic, s.Records, s.Bytes, s.Seconds, s.RecordsPerSec, s.MBPerSec)
-	if err != nil || s.Latency == nil {
-		return err
+	if err == nil && s.Latency != nil {
+		err = writeLatency(w, s.Mode+" latency", s.Latency)
 	}
-	l := s.Latency
-	_, err = fmt.Fprintf(w, "%s latency ms: p50 %s, p95 %s, p99 %s, p99.9 %s, max %s (%d samples)\n",
-		s.Mode, millis(l.P50), millis(l.P95), millis(l.P99), millis(l.P999), millis(l.Max), l.Count)
+	if t := s.Transactions; err == nil && t != nil {
+		_, err = fmt.Fprintf(w, "transactions: %d committed (%d records), %d aborted (%d records)\n",
+			t.Committed, t.CommittedRecords, t.Aborted, t.AbortedRecords)
+		if err == nil && t.CommitLatency != nil {
+			err = writeLatency(w, "commit latency", t.CommitLatency)
+		}
+	}
+	return err
+}
+
+// writeLatency writes one line of l's percentiles in milliseconds.
+func writeLatency(w io.Writer, what string, l *Latency) error {
+	_, err := fmt.Fprintf(w, "%s ms: p50 %s, p95 %s, p99 %s, p99.9 %s, max %s (%d samples)\n",
+		what, millis(l.P50), millis(l.P95), millis(l.P99), millis(l.P999), millis(l.Max), l.Count)
 	return err
 }
 

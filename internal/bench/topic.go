@@ -28,13 +28,13 @@ func createTopic(ctx context.Context, newClient ClientFunc, spec TopicSpec) erro
 }
 
 // listRanges is topicRanges through an admin client of its own.
-func listRanges(ctx context.Context, newClient ClientFunc, topic string) ([]partitionRange, error) {
+func listRanges(ctx context.Context, newClient ClientFunc, topic string, committed bool) ([]partitionRange, error) {
 	cl, err := newClient()
 	if err != nil {
 		return nil, err
 	}
 	defer cl.Close()
-	return topicRanges(ctx, kadm.NewClient(cl), topic)
+	return topicRanges(ctx, kadm.NewClient(cl), topic, committed)
 }
 
 // ensureTopic creates topic with partitions partitions and replication
@@ -65,13 +65,18 @@ type partitionRange struct {
 }
 
 // topicRanges returns the current [log start, high watermark) of every
-// partition of topic, sorted by partition, or ErrNoTopic.
-func topicRanges(ctx context.Context, adm *kadm.Client, topic string) ([]partitionRange, error) {
+// partition of topic, sorted by partition, or ErrNoTopic; with committed
+// the end is the last stable offset instead.
+func topicRanges(ctx context.Context, adm *kadm.Client, topic string, committed bool) ([]partitionRange, error) {
 	starts, err := adm.ListStartOffsets(ctx, topic)
 	if err != nil {
 		return nil, fmt.Errorf("list start offsets of %q: %w", topic, err)
 	}
-	ends, err := adm.ListEndOffsets(ctx, topic)
+	listEnds := adm.ListEndOffsets
+	if committed {
+		listEnds = adm.ListCommittedOffsets
+	}
+	ends, err := listEnds(ctx, topic)
 	if err != nil {
 		return nil, fmt.Errorf("list end offsets of %q: %w", topic, err)
 	}

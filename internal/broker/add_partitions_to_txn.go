@@ -16,6 +16,12 @@ package broker
 //   - As in Kafka, if any partition names a topic or partition that does
 //     not exist, nothing is added: those get UNKNOWN_TOPIC_OR_PARTITION and
 //     the others OPERATION_NOT_ATTEMPTED.
+//   - Under an authorizer, v0-3 need WRITE on the transactional id (else
+//     every partition is TRANSACTIONAL_ID_AUTHORIZATION_FAILED) and WRITE
+//     on each topic but the internal ones (else, as for an unknown topic,
+//     TOPIC_AUTHORIZATION_FAILED and nothing added); v4+ come from brokers
+//     and need CLUSTER_ACTION on the cluster (else the top-level
+//     CLUSTER_AUTHORIZATION_FAILED).
 //
 // KIPs: KIP-98 (v0), KIP-360 (v2), KIP-482 (v3 flexible), KIP-588 (v2
 // PRODUCER_FENCED), KIP-890 (v4 batches and verification, v5).
@@ -26,6 +32,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stratalog/strata/internal/auth"
 	"github.com/stratalog/strata/internal/txn"
 )
 
@@ -34,14 +41,30 @@ func init() { register(24, 0, 5, (*Broker).handleAddPartitionsToTxn) }
 func (b *Broker) handleAddPartitionsToTxn(ctx context.Context, req *Request) (kmsg.Response, error) {
 	r := req.Body.(*kmsg.AddPartitionsToTxnRequest)
 	resp := r.ResponseKind().(*kmsg.AddPartitionsToTxnResponse)
+	if req.Version >= 4 && !b.allowedCluster(req, auth.OpClusterAction) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return resp, nil
+	}
 	if req.Version < 4 {
+		if !b.allowed(req, auth.OpWrite, auth.ResourceTransactionalID, r.TransactionalID) {
+			for _, t := range r.Topics {
+				rt := kmsg.AddPartitionsToTxnResponseTopic{Topic: t.Topic}
+				for _, p := range t.Partitions {
+					rt.Partitions = append(rt.Partitions, kmsg.AddPartitionsToTxnResponseTopicPartition{Partition: p, ErrorCode: kerr.TransactionalIDAuthorizationFailed.Code})
+				}
+				resp.Topics = append(resp.Topics, rt)
+			}
+			return resp, nil
+		}
+		writeOK := b.topicsAllowed(req, auth.OpWrite)
+		writable := func(topic string) bool { return isInternalTopic(topic) || writeOK(topic) }
 		topics := make([]kmsg.AddPartitionsToTxnRequestTransactionTopic, len(r.Topics))
 		for i, t := range r.Topics {
 			topics[i] = kmsg.AddPartitionsToTxnRequestTransactionTopic{Topic: t.Topic, Partitions: t.Partitions}
 		}
 		res, err := b.addPartitionsToTxn(ctx, req.Key, req.Version, kmsg.AddPartitionsToTxnRequestTransaction{
 			TransactionalID: r.TransactionalID, ProducerID: r.ProducerID, ProducerEpoch: r.ProducerEpoch, Topics: topics,
-		})
+		}, writable)
 		if err != nil {
 			return nil, err
 		}
@@ -55,7 +78,7 @@ func (b *Broker) handleAddPartitionsToTxn(ctx context.Context, req *Request) (km
 		return resp, nil
 	}
 	for _, t := range r.Transactions {
-		res, err := b.addPartitionsToTxn(ctx, req.Key, req.Version, t)
+		res, err := b.addPartitionsToTxn(ctx, req.Key, req.Version, t, func(string) bool { return true })
 		if err != nil {
 			return nil, err
 		}
@@ -64,8 +87,9 @@ func (b *Broker) handleAddPartitionsToTxn(ctx context.Context, req *Request) (km
 	return resp, nil
 }
 
-// addPartitionsToTxn answers one transaction of the request.
-func (b *Broker) addPartitionsToTxn(ctx context.Context, key, version int16, t kmsg.AddPartitionsToTxnRequestTransaction) (kmsg.AddPartitionsToTxnResponseTransaction, error) {
+// addPartitionsToTxn answers one transaction of the request; writable says
+// whether the sender may add a topic's partitions.
+func (b *Broker) addPartitionsToTxn(ctx context.Context, key, version int16, t kmsg.AddPartitionsToTxnRequestTransaction, writable func(topic string) bool) (kmsg.AddPartitionsToTxnResponseTransaction, error) {
 	var parts []txn.TopicPartition
 	for _, rt := range t.Topics {
 		for _, p := range rt.Partitions {
@@ -74,15 +98,17 @@ func (b *Broker) addPartitionsToTxn(ctx context.Context, key, version int16, t k
 	}
 	errs := make(map[txn.TopicPartition]error, len(parts))
 	img := b.store.Current()
-	missing := false
+	refused := false
 	for _, tp := range parts {
-		if mt, ok := img.Topic(tp.Topic); !ok || tp.Partition < 0 || int(tp.Partition) >= len(mt.Partitions) {
-			errs[tp], missing = kerr.UnknownTopicOrPartition, true
+		if !writable(tp.Topic) {
+			errs[tp], refused = kerr.TopicAuthorizationFailed, true
+		} else if mt, ok := img.Topic(tp.Topic); !ok || tp.Partition < 0 || int(tp.Partition) >= len(mt.Partitions) {
+			errs[tp], refused = kerr.UnknownTopicOrPartition, true
 		}
 	}
 	var all error
 	switch {
-	case missing:
+	case refused:
 		for _, tp := range parts {
 			if errs[tp] == nil {
 				errs[tp] = kerr.OperationNotAttempted

@@ -42,6 +42,10 @@ package broker
 //     node's id; no logger is known, so SET and DELETE are INVALID_CONFIG
 //     ("Logger x does not exist!") and APPEND and SUBTRACT INVALID_REQUEST.
 //   - Any other resource type is INVALID_REQUEST ("Unknown resource type").
+//   - Under an authorizer, ALTER_CONFIGS on the topic (else
+//     TOPIC_AUTHORIZATION_FAILED) or, for BROKER and BROKER_LOGGER, on the
+//     cluster (else CLUSTER_AUTHORIZATION_FAILED), checked after the
+//     duplicate check and before any other.
 //   - ValidateOnly runs every check and changes nothing.
 //   - Changes of one resource racing each other (from any node) take
 //     effect one after the other: the one overtaken is made again on the
@@ -59,6 +63,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stratalog/strata/internal/auth"
 	"github.com/stratalog/strata/internal/config"
 	"github.com/stratalog/strata/internal/metadata"
 )
@@ -89,7 +94,7 @@ func (b *Broker) handleAlterConfigs(ctx context.Context, req *Request) (kmsg.Res
 			res[i].ops = append(res[i].ops, op)
 		}
 	}
-	for i, err := range b.alterConfigs(ctx, res, r.ValidateOnly) {
+	for i, err := range b.alterConfigs(ctx, req, res, r.ValidateOnly) {
 		out := kmsg.NewAlterConfigsResponseResource()
 		out.ResourceType, out.ResourceName = res[i].typ, res[i].name
 		if err != nil {
@@ -107,7 +112,7 @@ func (b *Broker) handleIncrementalAlterConfigs(ctx context.Context, req *Request
 	for i, rr := range r.Resources {
 		res[i] = alterResource{typ: rr.ResourceType, name: rr.ResourceName, ops: rr.Configs}
 	}
-	for i, err := range b.alterConfigs(ctx, res, r.ValidateOnly) {
+	for i, err := range b.alterConfigs(ctx, req, res, r.ValidateOnly) {
 		out := kmsg.NewIncrementalAlterConfigsResponseResource()
 		out.ResourceType, out.ResourceName = res[i].typ, res[i].name
 		if err != nil {
@@ -120,7 +125,7 @@ func (b *Broker) handleIncrementalAlterConfigs(ctx context.Context, req *Request
 
 // alterConfigs applies each resource's changes and returns one error (nil
 // for success) per resource, in order.
-func (b *Broker) alterConfigs(ctx context.Context, res []alterResource, validateOnly bool) []error {
+func (b *Broker) alterConfigs(ctx context.Context, req *Request, res []alterResource, validateOnly bool) []error {
 	type key struct {
 		typ  kmsg.ConfigResourceType
 		name string
@@ -133,6 +138,10 @@ func (b *Broker) alterConfigs(ctx context.Context, res []alterResource, validate
 	for i, r := range res {
 		if count[key{r.typ, r.name}] > 1 {
 			errs[i] = apiErrorf(kerr.InvalidRequest, "Each resource must appear at most once.")
+			continue
+		}
+		if err := b.configResourceAllowed(req, auth.OpAlterConfigs, r.typ, r.name); err != nil {
+			errs[i] = err
 			continue
 		}
 		if err := checkConfigOps(r.ops); err != nil {

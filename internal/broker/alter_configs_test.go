@@ -194,7 +194,7 @@ func TestAlterConfigsChecks(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			errs := b.alterConfigs(context.Background(), tt.res, false)
+			errs := b.alterConfigs(context.Background(), &Request{}, tt.res, false)
 			if len(errs) != len(tt.want) {
 				t.Fatalf("got %d results, want %d", len(errs), len(tt.want))
 			}

@@ -16,6 +16,8 @@ package broker
 //     INVALID_REPLICATION_FACTOR (a new factor with v1's
 //     AllowReplicationFactorChange false), INVALID_REQUEST (a partition
 //     named twice), REQUEST_TIMED_OUT past TimeoutMillis.
+//   - Under an authorizer, ALTER on the cluster (else the top-level
+//     CLUSTER_AUTHORIZATION_FAILED and no partition).
 //   - The answer comes once the change is in the metadata log, not once the
 //     move is done: ListPartitionReassignments shows it until then.
 //
@@ -25,8 +27,10 @@ package broker
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stratalog/strata/internal/auth"
 	"github.com/stratalog/strata/internal/controller"
 )
 
@@ -36,6 +40,10 @@ func (b *Broker) handleAlterPartitionReassignments(ctx context.Context, req *Req
 	r := req.Body.(*kmsg.AlterPartitionAssignmentsRequest)
 	resp := r.ResponseKind().(*kmsg.AlterPartitionAssignmentsResponse)
 	resp.AllowReplicationFactorChange = r.AllowReplicationFactorChange || req.Version < 1
+	if !b.allowedCluster(req, auth.OpAlter) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return resp, nil
+	}
 	ctx, cancel := adminContext(ctx, r.TimeoutMillis)
 	defer cancel()
 	var reqs []controller.Reassignment

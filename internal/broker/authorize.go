@@ -15,6 +15,8 @@ package broker
 import (
 	"net"
 
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"github.com/stratalog/strata/internal/auth"
 	"github.com/stratalog/strata/internal/metadata"
 )
@@ -66,7 +68,8 @@ func (b *Broker) allowed(req *Request, op auth.Operation, t auth.ResourceType, n
 	p, host := requester(req)
 	ok := a.Authorize(p, host, op, t, name)
 	if !ok {
-		b.logger.Debug("request denied", "principal", p, "host", host, "operation", op, "resource_type", t, "resource", name, "api", req.Key)
+		b.denials.denied(p, "host", host, "operation", kmsg.ACLOperation(op).String(),
+			"resource_type", kmsg.ACLResourceType(t).String(), "resource", name, "api", kmsg.NameForKey(req.Key))
 	}
 	return ok
 }

@@ -111,6 +111,8 @@ type Broker struct {
 	// authz decides requests under authorizer.class.name; nil allows
 	// everything (see authorize.go).
 	authz atomic.Pointer[auth.Authorizer]
+	// denials logs what the authorizer denies, rate-limited.
+	denials *denialLog
 }
 
 // New opens the data directory and the metadata log, and binds the Raft
@@ -156,6 +158,7 @@ func New(cfg Config) (*Broker, error) {
 
 		imageChanged: newSignal(),
 	}
+	b.denials = newDenialLog(b.logger, denialInterval, denialBurst)
 	_, _ = rand.Read(b.incarnation[:]) // crypto/rand.Read never fails
 	b.epoch.Store(-1)
 	b.rackAwareReads.Store(cfg.Settings.RackAwareReads())
@@ -329,6 +332,7 @@ func (b *Broker) Run(ctx context.Context) error {
 	}
 	cancel()
 	workers.Wait()
+	b.denials.flush()
 	if rerr := <-raftDone; rerr != nil && !errors.Is(rerr, context.Canceled) && err == nil {
 		err = rerr
 	}

@@ -27,6 +27,10 @@ package broker
 //     (connection_creation_rate) are not supported: INVALID_REQUEST.
 //     Removing a quota that is not set is a no-op; validate_only checks
 //     and changes nothing.
+//   - Under an authorizer, DescribeClientQuotas needs DESCRIBE_CONFIGS on
+//     the cluster (else CLUSTER_AUTHORIZATION_FAILED for the whole
+//     response) and AlterClientQuotas ALTER_CONFIGS (else every entry is
+//     CLUSTER_AUTHORIZATION_FAILED), as Kafka's KafkaApis checks.
 //
 // KIPs: KIP-546 (the APIs), KIP-482 (flexible v1), KIP-599
 // (controller_mutation_rate).
@@ -43,6 +47,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stratalog/strata/internal/auth"
 	"github.com/stratalog/strata/internal/metadata"
 )
 
@@ -73,6 +78,10 @@ const (
 func (b *Broker) handleDescribeClientQuotas(_ context.Context, req *Request) (kmsg.Response, error) {
 	r := req.Body.(*kmsg.DescribeClientQuotasRequest)
 	resp := r.ResponseKind().(*kmsg.DescribeClientQuotasResponse)
+	if !b.allowedCluster(req, auth.OpDescribeConfigs) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return resp, nil
+	}
 	exact, specified, err := quotaFilter(r.Components)
 	if err != nil {
 		resp.ErrorCode, resp.ErrorMessage = b.errorCode(err), errorMessage(err)
@@ -209,12 +218,18 @@ func (b *Broker) handleAlterClientQuotas(ctx context.Context, req *Request) (kms
 	r := req.Body.(*kmsg.AlterClientQuotasRequest)
 	resp := r.ResponseKind().(*kmsg.AlterClientQuotasResponse)
 	seen := map[metadata.QuotaEntity]bool{}
+	allowed := b.allowedCluster(req, auth.OpAlterConfigs)
 	for _, e := range r.Entries {
 		out := kmsg.NewAlterClientQuotasResponseEntry()
 		for _, c := range e.Entity {
 			oe := kmsg.NewAlterClientQuotasResponseEntryEntity()
 			oe.Type, oe.Name = c.Type, c.Name
 			out.Entity = append(out.Entity, oe)
+		}
+		if !allowed {
+			out.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+			resp.Entries = append(resp.Entries, out)
+			continue
 		}
 		entity, err := quotaEntity(e.Entity)
 		if err == nil && seen[entity] {

@@ -11,6 +11,9 @@ package broker
 //     given, places exactly the new partitions (INVALID_REPLICA_ASSIGNMENT
 //     otherwise). An unknown topic is UNKNOWN_TOPIC_OR_PARTITION. These
 //     checks are the controller's.
+//   - Under an authorizer, ALTER on the topic (else
+//     TOPIC_AUTHORIZATION_FAILED), checked after the duplicate check and
+//     before the topic's existence.
 //   - ValidateOnly runs every check and changes nothing.
 //   - TimeoutMillis > 0 bounds the wait for the metadata log
 //     (REQUEST_TIMED_OUT past it).
@@ -26,6 +29,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stratalog/strata/internal/auth"
 	"github.com/stratalog/strata/internal/controller"
 )
 
@@ -41,9 +45,14 @@ func (b *Broker) handleCreatePartitions(ctx context.Context, req *Request) (kmsg
 	for _, t := range r.Topics {
 		count[t.Topic]++
 	}
+	errs := make(map[string]error, len(r.Topics))
 	var specs []controller.PartitionSpec
 	for _, t := range r.Topics {
 		if count[t.Topic] > 1 {
+			continue
+		}
+		if !b.allowed(req, auth.OpAlter, auth.ResourceTopic, t.Topic) {
+			errs[t.Topic] = kerr.TopicAuthorizationFailed
 			continue
 		}
 		spec := controller.PartitionSpec{Topic: t.Topic, Count: t.Count}
@@ -56,7 +65,6 @@ func (b *Broker) handleCreatePartitions(ctx context.Context, req *Request) (kmsg
 		specs = append(specs, spec)
 	}
 	quota := b.mutationQuota(req, 3)
-	errs := make(map[string]error, len(specs))
 	if len(specs) > 0 {
 		for _, res := range b.createPartitions(ctx, quota, specs, r.ValidateOnly) {
 			errs[res.Topic] = res.Err

@@ -11,6 +11,8 @@ package broker
 //     OFFSET_OUT_OF_RANGE; LowWatermark is -1 on any error.
 //   - Only the leader deletes: a partition this node knows but does not lead
 //     is NOT_LEADER_OR_FOLLOWER, an unknown one UNKNOWN_TOPIC_OR_PARTITION.
+//   - Under an authorizer, DELETE on the topic (else
+//     TOPIC_AUTHORIZATION_FAILED), before the topic's existence.
 //   - The answer does not wait for followers: the start offset is moved on
 //     the leader's log, and followers learn it from fetch responses.
 //
@@ -19,7 +21,10 @@ package broker
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/internal/auth"
 )
 
 func init() { register(21, 0, 2, (*Broker).handleDeleteRecords) }
@@ -27,14 +32,17 @@ func init() { register(21, 0, 2, (*Broker).handleDeleteRecords) }
 func (b *Broker) handleDeleteRecords(_ context.Context, req *Request) (kmsg.Response, error) {
 	r := req.Body.(*kmsg.DeleteRecordsRequest)
 	resp := r.ResponseKind().(*kmsg.DeleteRecordsResponse)
+	allowed := b.topicsAllowed(req, auth.OpDelete)
 	for _, rt := range r.Topics {
 		st := kmsg.NewDeleteRecordsResponseTopic()
 		st.Topic = rt.Topic
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewDeleteRecordsResponseTopicPartition()
 			sp.Partition = rp.Partition
-			var err error
-			sp.LowWatermark, err = b.deleteRecords(rt.Topic, rp.Partition, rp.Offset)
+			err := error(kerr.TopicAuthorizationFailed)
+			if allowed(rt.Topic) {
+				sp.LowWatermark, err = b.deleteRecords(rt.Topic, rp.Partition, rp.Offset)
+			}
 			if err != nil {
 				sp.LowWatermark = -1
 				sp.ErrorCode = b.errorCode(err)

@@ -23,6 +23,10 @@ package broker
 //   - Synonyms (v1+) only when IncludeSynonyms; documentation (v3+) only
 //     when IncludeDocumentation. Sensitive values are null.
 //   - v0 has no source; IsDefault is set for configs at their default.
+//   - Under an authorizer, DESCRIBE_CONFIGS on the topic (else
+//     TOPIC_AUTHORIZATION_FAILED) or, for BROKER and BROKER_LOGGER, on the
+//     cluster (else CLUSTER_AUTHORIZATION_FAILED), checked before the
+//     resource's existence; a denied resource lists no configs.
 //
 // KIPs: KIP-133 (v0), KIP-226 (v1 synonyms and sources), KIP-482 (v4
 // flexible), KIP-569 (v3 documentation and types).
@@ -35,6 +39,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stratalog/strata/internal/auth"
 	"github.com/stratalog/strata/internal/config"
 	"github.com/stratalog/strata/internal/metadata"
 )
@@ -49,20 +54,21 @@ func (b *Broker) handleDescribeConfigs(_ context.Context, req *Request) (kmsg.Re
 		res := kmsg.NewDescribeConfigsResponseResource()
 		res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
 		var entries []config.Entry
-		var err error
-		switch rr.ResourceType {
-		case kmsg.ConfigResourceTypeTopic:
+		err := b.configResourceAllowed(req, auth.OpDescribeConfigs, rr.ResourceType, rr.ResourceName)
+		switch {
+		case err != nil:
+		case rr.ResourceType == kmsg.ConfigResourceTypeTopic:
 			var t *metadata.Topic
 			if t, err = topicResource(img, rr.ResourceName); err == nil {
 				entries = config.DescribeTopic(b.settings(), t.Configs)
 			}
-		case kmsg.ConfigResourceTypeBroker:
+		case rr.ResourceType == kmsg.ConfigResourceTypeBroker:
 			if rr.ResourceName == "" {
 				entries = config.DescribeClusterDefault(b.settings())
 			} else if err = checkNodeID(rr.ResourceName, b.cfg.NodeID, " or empty string"); err == nil {
 				entries = config.DescribeBroker(b.settings())
 			}
-		case kmsg.ConfigResourceTypeBrokerLogger:
+		case rr.ResourceType == kmsg.ConfigResourceTypeBrokerLogger:
 			if rr.ResourceName == "" {
 				err = apiErrorf(kerr.InvalidRequest, "Broker id must not be empty")
 			} else {
@@ -144,4 +150,22 @@ func topicResource(img *metadata.Image, name string) (*metadata.Topic, error) {
 		return nil, apiErrorf(kerr.UnknownTopicOrPartition, "The topic '%s' does not exist.", name)
 	}
 	return t, nil
+}
+
+// configResourceAllowed checks op on a config resource as Kafka does: on
+// the topic for TOPIC (TOPIC_AUTHORIZATION_FAILED), on the cluster for
+// BROKER and BROKER_LOGGER (CLUSTER_AUTHORIZATION_FAILED). Other types are
+// left to the caller, which refuses them.
+func (b *Broker) configResourceAllowed(req *Request, op auth.Operation, typ kmsg.ConfigResourceType, name string) error {
+	switch typ {
+	case kmsg.ConfigResourceTypeTopic:
+		if !b.allowed(req, op, auth.ResourceTopic, name) {
+			return kerr.TopicAuthorizationFailed
+		}
+	case kmsg.ConfigResourceTypeBroker, kmsg.ConfigResourceTypeBrokerLogger:
+		if !b.allowedCluster(req, op) {
+			return kerr.ClusterAuthorizationFailed
+		}
+	}
+	return nil
 }

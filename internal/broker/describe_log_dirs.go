@@ -10,6 +10,9 @@ package broker
 //     left out, as Kafka does).
 //   - Size is the partition's bytes on disk; OffsetLag is 0 and IsFuture
 //     false, as partitions are never moved between directories.
+//   - Under an authorizer, DESCRIBE on the cluster; without it no
+//     directory is listed and (v3+) the top-level error is
+//     CLUSTER_AUTHORIZATION_FAILED, as Kafka answers.
 //   - TotalBytes and UsableBytes (v4+) come from statfs of the directory;
 //     -1 when that fails. IsCordoned (v5+) is always false.
 //
@@ -23,7 +26,10 @@ import (
 	"slices"
 	"syscall"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/internal/auth"
 )
 
 func init() { register(35, 0, 5, (*Broker).handleDescribeLogDirs) }
@@ -31,6 +37,10 @@ func init() { register(35, 0, 5, (*Broker).handleDescribeLogDirs) }
 func (b *Broker) handleDescribeLogDirs(_ context.Context, req *Request) (kmsg.Response, error) {
 	r := req.Body.(*kmsg.DescribeLogDirsRequest)
 	resp := r.ResponseKind().(*kmsg.DescribeLogDirsResponse)
+	if !b.allowedCluster(req, auth.OpDescribe) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return resp, nil
+	}
 	dir := kmsg.NewDescribeLogDirsResponseDir()
 	dir.Dir = b.cfg.DataDir
 	if abs, err := filepath.Abs(b.cfg.DataDir); err == nil {

@@ -9,6 +9,8 @@ package broker
 //     timestamp, coordinator epoch of the last marker (-1 before one) and
 //     the first offset of the ongoing transaction (-1 for none), as Kafka's
 //     ReplicaManager.activeProducerState answers.
+//   - Under an authorizer, READ on the topic (else every partition of it
+//     is TOPIC_AUTHORIZATION_FAILED), before the topic's existence.
 //   - A partition the metadata does not have is UNKNOWN_TOPIC_OR_PARTITION;
 //     one this node does not lead is NOT_LEADER_OR_FOLLOWER.
 //
@@ -20,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stratalog/strata/internal/auth"
 	"github.com/stratalog/strata/internal/metadata"
 )
 
@@ -33,10 +36,14 @@ func (b *Broker) handleDescribeProducers(_ context.Context, req *Request) (kmsg.
 		st := kmsg.NewDescribeProducersResponseTopic()
 		st.Topic = rt.Topic
 		t, known := img.Topic(rt.Topic)
+		topicErr := error(kerr.UnknownTopicOrPartition)
+		if !b.allowed(req, auth.OpRead, auth.ResourceTopic, rt.Topic) {
+			known, topicErr = false, kerr.TopicAuthorizationFailed
+		}
 		for _, index := range rt.Partitions {
 			sp := kmsg.NewDescribeProducersResponseTopicPartition()
 			sp.Partition = index
-			err := error(kerr.UnknownTopicOrPartition)
+			err := topicErr
 			if known {
 				err = b.describeProducers(t, index, &sp)
 			}

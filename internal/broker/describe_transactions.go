@@ -8,14 +8,19 @@ package broker
 //     for an id the coordinator does not know, NOT_COORDINATOR when this
 //     node does not lead its __transaction_state partition,
 //     COORDINATOR_LOAD_IN_PROGRESS while it loads.
+//   - Under an authorizer, DESCRIBE on the transactional id (else
+//     TRANSACTIONAL_ID_AUTHORIZATION_FAILED); the partitions listed are
+//     only those of topics the principal may DESCRIBE.
 //
 // KIPs: KIP-664.
 
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stratalog/strata/internal/auth"
 	"github.com/stratalog/strata/internal/txn"
 )
 
@@ -27,6 +32,11 @@ func (b *Broker) handleDescribeTransactions(_ context.Context, req *Request) (km
 	for _, id := range r.TransactionalIDs {
 		s := kmsg.NewDescribeTransactionsResponseTransactionState()
 		s.TransactionalID = id
+		if !b.allowed(req, auth.OpDescribe, auth.ResourceTransactionalID, id) {
+			s.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+			resp.TransactionStates = append(resp.TransactionStates, s)
+			continue
+		}
 		var d txn.Description
 		var err error
 		b.txns.read(func(c *txn.Coordinator, _ int64) { d, err = c.Describe(id) })
@@ -37,7 +47,11 @@ func (b *Broker) handleDescribeTransactions(_ context.Context, req *Request) (km
 		}
 		s.State, s.TimeoutMillis, s.StartTimestamp = d.State.String(), d.TimeoutMs, d.StartMs
 		s.ProducerID, s.ProducerEpoch = d.ProducerID, d.ProducerEpoch
+		describable := b.topicsAllowed(req, auth.OpDescribe)
 		byTopic(d.Partitions, func(topic string, partitions []int32) {
+			if !describable(topic) {
+				return
+			}
 			s.Topics = append(s.Topics, kmsg.DescribeTransactionsResponseTransactionStateTopic{Topic: topic, Partitions: partitions})
 		})
 		resp.TransactionStates = append(resp.TransactionStates, s)

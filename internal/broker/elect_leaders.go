@@ -14,6 +14,9 @@ package broker
 //     ELECTION_NOT_NEEDED, PREFERRED_LEADER_NOT_AVAILABLE,
 //     ELIGIBLE_LEADERS_NOT_AVAILABLE; TimeoutMillis > 0 bounds the wait
 //     for the metadata log (REQUEST_TIMED_OUT past it).
+//   - Under an authorizer, ALTER on the cluster: without it every
+//     partition named, and the top level (v1+), is
+//     CLUSTER_AUTHORIZATION_FAILED.
 //   - Any node answers: the election goes through the metadata log, and
 //     the answer comes once it is applied here.
 //
@@ -23,8 +26,10 @@ package broker
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stratalog/strata/internal/auth"
 	"github.com/stratalog/strata/internal/controller"
 )
 
@@ -35,6 +40,20 @@ func (b *Broker) handleElectLeaders(ctx context.Context, req *Request) (kmsg.Res
 	resp := r.ResponseKind().(*kmsg.ElectLeadersResponse)
 	ctx, cancel := adminContext(ctx, r.TimeoutMillis)
 	defer cancel()
+	if !b.allowedCluster(req, auth.OpAlter) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		for _, t := range r.Topics {
+			rt := kmsg.NewElectLeadersResponseTopic()
+			rt.Topic = t.Topic
+			for _, p := range t.Partitions {
+				rp := kmsg.NewElectLeadersResponseTopicPartition()
+				rp.Partition, rp.ErrorCode = p, kerr.ClusterAuthorizationFailed.Code
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			resp.Topics = append(resp.Topics, rt)
+		}
+		return resp, nil
+	}
 	typ := controller.ElectPreferred
 	if req.Version >= 1 {
 		typ = controller.ElectionType(r.ElectionType)

@@ -10,6 +10,8 @@ package broker
 //     reassignment and unknown topics or partitions are left out, as
 //     Kafka's controller leaves them out.
 //   - Any node answers from its metadata image.
+//   - Under an authorizer, DESCRIBE on the cluster (else the top-level
+//     CLUSTER_AUTHORIZATION_FAILED and no partition).
 //
 // KIPs: KIP-455 (v0), KIP-482 (flexible from v0).
 
@@ -17,8 +19,10 @@ import (
 	"context"
 	"slices"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stratalog/strata/internal/auth"
 	"github.com/stratalog/strata/internal/metadata"
 )
 
@@ -27,6 +31,10 @@ func init() { register(46, 0, 0, (*Broker).handleListPartitionReassignments) }
 func (b *Broker) handleListPartitionReassignments(_ context.Context, req *Request) (kmsg.Response, error) {
 	r := req.Body.(*kmsg.ListPartitionReassignmentsRequest)
 	resp := r.ResponseKind().(*kmsg.ListPartitionReassignmentsResponse)
+	if !b.allowedCluster(req, auth.OpDescribe) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return resp, nil
+	}
 	img := b.store.Current()
 	add := func(t *metadata.Topic, parts []int32) {
 		rt := kmsg.NewListPartitionReassignmentsResponseTopic()

@@ -8,6 +8,8 @@ package broker
 //     producer ids and (v1, KIP-994) a minimum running time. State names
 //     Strata does not know are returned in UnknownStateFilters.
 //   - COORDINATOR_LOAD_IN_PROGRESS while a partition loads.
+//   - Under an authorizer, only the ids the principal may DESCRIBE are
+//     listed.
 //   - v2 (KIP-1152, a transactional id pattern; Kafka 4.1) is not served.
 //
 // KIPs: KIP-664 (v0), KIP-994 (v1).
@@ -17,6 +19,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stratalog/strata/internal/auth"
 	"github.com/stratalog/strata/internal/txn"
 )
 
@@ -39,6 +42,9 @@ func (b *Broker) handleListTransactions(_ context.Context, req *Request) (kmsg.R
 	}
 	resp.UnknownStateFilters = unknown
 	for _, l := range list {
+		if !b.allowed(req, auth.OpDescribe, auth.ResourceTransactionalID, l.TransactionalID) {
+			continue
+		}
 		s := kmsg.NewListTransactionsResponseTransactionState()
 		s.TransactionalID, s.ProducerID, s.TransactionState = l.TransactionalID, l.ProducerID, l.State.String()
 		resp.TransactionStates = append(resp.TransactionStates, s)

@@ -15,6 +15,8 @@ package broker
 //     it is no voter, INVALID_REQUEST for the last voter. The quorum's
 //     leader hands its leadership to another voter first when it is the
 //     one removed.
+//   - Under an authorizer, ALTER on the cluster (else
+//     CLUSTER_AUTHORIZATION_FAILED), as Kafka's ControllerApis checks.
 //   - A ClusterId that is not this cluster's is INCONSISTENT_CLUSTER_ID.
 //     Raft takes one membership change at a time: a change that does not
 //     apply within TimeoutMillis (30 s by default) is REQUEST_TIMED_OUT.
@@ -33,6 +35,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/internal/auth"
 )
 
 func init() {
@@ -46,7 +50,10 @@ const voterChangeTimeout = 30 * time.Second
 func (b *Broker) handleAddRaftVoter(ctx context.Context, req *Request) (kmsg.Response, error) {
 	r := req.Body.(*kmsg.AddRaftVoterRequest)
 	resp := r.ResponseKind().(*kmsg.AddRaftVoterResponse)
-	err := b.changeVoter(ctx, r.ClusterID, r.VoterID, r.TimeoutMillis, true)
+	err := error(kerr.ClusterAuthorizationFailed)
+	if b.allowedCluster(req, auth.OpAlter) {
+		err = b.changeVoter(ctx, r.ClusterID, r.VoterID, r.TimeoutMillis, true)
+	}
 	if err != nil {
 		resp.ErrorCode, resp.ErrorMessage = b.errorCode(err), errorMessage(err)
 	}
@@ -56,7 +63,10 @@ func (b *Broker) handleAddRaftVoter(ctx context.Context, req *Request) (kmsg.Res
 func (b *Broker) handleRemoveRaftVoter(ctx context.Context, req *Request) (kmsg.Response, error) {
 	r := req.Body.(*kmsg.RemoveRaftVoterRequest)
 	resp := r.ResponseKind().(*kmsg.RemoveRaftVoterResponse)
-	err := b.changeVoter(ctx, r.ClusterID, r.VoterID, 0, false)
+	err := error(kerr.ClusterAuthorizationFailed)
+	if b.allowedCluster(req, auth.OpAlter) {
+		err = b.changeVoter(ctx, r.ClusterID, r.VoterID, 0, false)
+	}
 	if err != nil {
 		resp.ErrorCode, resp.ErrorMessage = b.errorCode(err), errorMessage(err)
 	}

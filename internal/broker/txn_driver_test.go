@@ -294,8 +294,8 @@ func TestTxnDriverTimers(t *testing.T) {
 	h.d.step(func(c *txn.Coordinator, now int64) { c.AbortTimedOut(now) })
 	h.pump()
 	d := h.describe("tx")
-	if d.State != txn.CompleteAbort || d.ProducerEpoch != epoch+1 {
-		t.Fatalf("after the timeout: %+v, want CompleteAbort with epoch %d", d, epoch+1)
+	if d.State != txn.CompleteAbort || d.ProducerEpoch != epoch+2 { // the fence's bump and the abort's
+		t.Fatalf("after the timeout: %+v, want CompleteAbort with epoch %d", d, epoch+2)
 	}
 	if r := h.request(false, func(c *txn.Coordinator, token uint64, now int64) {
 		c.AddPartitions(token, "tx", pid, epoch, []txn.TopicPartition{tpA}, now)

@@ -32,6 +32,11 @@ package broker
 //     OFFSET_METADATA_TOO_LARGE; INVALID_PRODUCER_EPOCH when the producer's
 //     epoch on the partition is newer (a fenced producer).
 //   - A group that does not exist is created, as Kafka does.
+//   - Under an authorizer, first WRITE on the transactional id (else every
+//     partition is TRANSACTIONAL_ID_AUTHORIZATION_FAILED), then READ on the
+//     group (GROUP_AUTHORIZATION_FAILED), then READ on each topic: a denied
+//     topic's partitions are TOPIC_AUTHORIZATION_FAILED and the others are
+//     committed.
 //
 // KIPs: KIP-98 (v0), KIP-360 (v2), KIP-447 (v3 member and generation),
 // KIP-482 (v3 flexible), KIP-890 (v4 TRANSACTION_ABORTABLE, v5 implicit
@@ -45,6 +50,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stratalog/strata/internal/auth"
 	"github.com/stratalog/strata/internal/txn"
 )
 
@@ -52,13 +58,33 @@ func init() { register(28, 0, 5, (*Broker).handleTxnOffsetCommit) }
 
 func (b *Broker) handleTxnOffsetCommit(ctx context.Context, req *Request) (kmsg.Response, error) {
 	r := req.Body.(*kmsg.TxnOffsetCommitRequest)
-	guard, err := b.verifyTxnOffsets(r, req.Version)
-	if err == nil {
-		return b.groups.TxnOffsetCommit(ctx, r, guard), nil
+	switch {
+	case !b.allowed(req, auth.OpWrite, auth.ResourceTransactionalID, r.TransactionalID):
+		return txnCommitFailed(r.Topics, kerr.TransactionalIDAuthorizationFailed.Code), nil
+	case !b.allowed(req, auth.OpRead, auth.ResourceGroup, r.Group):
+		return txnCommitFailed(r.Topics, kerr.GroupAuthorizationFailed.Code), nil
 	}
-	resp := r.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
-	code := b.errorCode(err)
-	for _, t := range r.Topics {
+	kept, denied := split(r.Topics, func(t kmsg.TxnOffsetCommitRequestTopic) string { return t.Topic }, b.topicsAllowed(req, auth.OpRead))
+	resp := txnCommitFailed(denied, kerr.TopicAuthorizationFailed.Code)
+	if len(kept) == 0 {
+		return resp, nil
+	}
+	allowed := *r
+	allowed.Topics = kept
+	guard, err := b.verifyTxnOffsets(&allowed, req.Version)
+	if err == nil {
+		committed := b.groups.TxnOffsetCommit(ctx, &allowed, guard)
+		committed.Topics = append(committed.Topics, resp.Topics...)
+		return committed, nil
+	}
+	resp.Topics = append(txnCommitFailed(kept, b.errorCode(err)).Topics, resp.Topics...)
+	return resp, nil
+}
+
+// txnCommitFailed answers every partition of topics with code.
+func txnCommitFailed(topics []kmsg.TxnOffsetCommitRequestTopic, code int16) *kmsg.TxnOffsetCommitResponse {
+	resp := kmsg.NewPtrTxnOffsetCommitResponse()
+	for _, t := range topics {
 		rt := kmsg.NewTxnOffsetCommitResponseTopic()
 		rt.Topic = t.Topic
 		for _, p := range t.Partitions {
@@ -68,7 +94,7 @@ func (b *Broker) handleTxnOffsetCommit(ctx context.Context, req *Request) (kmsg.
 		}
 		resp.Topics = append(resp.Topics, rt)
 	}
-	return resp, nil
+	return resp
 }
 
 // verifyTxnOffsets verifies (v5: adds) the group's offsets partition with

@@ -35,7 +35,9 @@ p50, p95, p99, p99.9 and max in milliseconds from an HDR histogram with
 microsecond resolution. With --json the summary is instead one JSON object:
   mode, topic, records, bytes, seconds, records_per_sec, mb_per_sec,
   latency_us {count, min, mean, p50, p95, p99, p99_9, max}  (microseconds;
-  absent for consume)
+  absent for consume),
+  transactions {committed, aborted, committed_records, aborted_records,
+  commit_latency_us {as latency_us}}  (produce --transactional only)
 SIGINT or SIGTERM ends a run early; it still prints the summary so far.`,
 		Example: `  strata bench produce --topic bench --records 1000000 --record-size 1024 --acks all
   strata bench consume --topic bench --consumers 3
@@ -114,6 +116,7 @@ func newBenchProduceCommand(opts *clientOptions) *cobra.Command {
 		duration  time.Duration
 		producers int
 		rate      float64
+		txn       benchTxnFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "produce",
@@ -128,9 +131,21 @@ A record's latency is its acknowledgement time minus its send time. With
 --rate the send time is the record's intended time on the schedule, so a
 producer that falls behind (a full buffer, a slow cluster) shows that delay
 in the latency instead of hiding it (no coordinated omission). Unthrottled,
-latency includes the time a record waits in the client's buffer.`,
+latency includes the time a record waits in the client's buffer.
+
+--transactional makes every producer a transactional one (transactional id
+strata-bench-TOPIC-N, N from 0), as Kafka's producer perf tool with
+--transaction-duration-ms: each ends its transaction every --txn-interval
+(it flushes, then commits) and begins the next, so read_committed consumers
+see the records one transaction at a time. --abort-every K aborts every K-th
+transaction of each producer instead (its records are still counted as
+produced). The summary adds the transactions committed and aborted and the
+commit latency: the EndTxn round trip of each commit once its records were
+acknowledged. Two runs on the same topic at once fence each other's
+producers.`,
 		Example: `  strata bench produce --topic bench --records 2000000 --record-size 1024 --acks all
-  strata bench produce --topic bench --duration 1m --rate 100000 --producers 4 --compression zstd --compressible`,
+  strata bench produce --topic bench --duration 1m --rate 100000 --producers 4 --compression zstd --compressible
+  strata bench produce --topic bench-txn --records 2000000 --transactional --txn-interval 100ms`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ts, ps, err := bf.spec(opts)
@@ -140,9 +155,13 @@ latency includes the time a record waits in the client's buffer.`,
 			if records == 0 && duration == 0 {
 				records = defaultBenchRecords
 			}
+			tx, err := txn.spec(cmd, bf)
+			if err != nil {
+				return err
+			}
 			return runBench(cmd, bf.json, func(ctx context.Context, progress io.Writer) (bench.Summary, error) {
 				return bench.Produce(ctx, bench.ProduceConfig{TopicSpec: ts, ProducerSpec: ps,
-					Records: records, Duration: duration, Producers: producers, Rate: rate, Progress: progress})
+					Records: records, Duration: duration, Producers: producers, Rate: rate, Txn: tx, Progress: progress})
 			})
 		},
 	}
@@ -152,7 +171,37 @@ latency includes the time a record waits in the client's buffer.`,
 	f.DurationVar(&duration, "duration", 0, "how long to produce")
 	f.IntVar(&producers, "producers", 1, "producer clients sending concurrently")
 	f.Float64Var(&rate, "rate", 0, "records per second over all producers; 0 for no limit")
+	f.BoolVar(&txn.on, "transactional", false, "produce in transactions, one transactional id per producer")
+	f.DurationVar(&txn.interval, "txn-interval", 100*time.Millisecond, "with --transactional: how long each transaction stays open before it commits")
+	f.IntVar(&txn.abortEvery, "abort-every", 0, "with --transactional: abort every K-th transaction of each producer instead of committing it; 0 never")
 	return cmd
+}
+
+// benchTxnFlags are the transaction flags of `strata bench produce`.
+type benchTxnFlags struct {
+	on         bool
+	interval   time.Duration
+	abortEvery int
+}
+
+// spec returns the workload's TxnSpec: zero without --transactional, whose
+// companions are then refused, as is a producer without idempotence.
+func (tf benchTxnFlags) spec(cmd *cobra.Command, bf benchProducerFlags) (bench.TxnSpec, error) {
+	if !tf.on {
+		for _, name := range []string{"txn-interval", "abort-every"} {
+			if cmd.Flags().Changed(name) {
+				return bench.TxnSpec{}, fmt.Errorf("--%s needs --transactional", name)
+			}
+		}
+		return bench.TxnSpec{}, nil
+	}
+	if bf.acks != "all" && bf.acks != "-1" {
+		return bench.TxnSpec{}, fmt.Errorf("--transactional needs --acks all (a transactional producer is idempotent), got %s", bf.acks)
+	}
+	if tf.interval <= 0 {
+		return bench.TxnSpec{}, fmt.Errorf("--txn-interval must be > 0, got %s", tf.interval)
+	}
+	return bench.TxnSpec{Interval: tf.interval, AbortEvery: tf.abortEvery, IDPrefix: "strata-bench-" + bf.topic}, nil
 }
 
 func newBenchConsumeCommand(opts *clientOptions) *cobra.Command {
@@ -163,6 +212,7 @@ func newBenchConsumeCommand(opts *clientOptions) *cobra.Command {
 		consumers int
 		group     string
 		fetchSize int32
+		isolation string
 		asJSON    bool
 	)
 	cmd := &cobra.Command{
@@ -182,15 +232,31 @@ when no record arrives for --timeout while records are still expected.
 --fetch-size is the most one fetch returns per partition
 (max.partition.fetch.bytes). One franz-go client decodes its fetch responses
 on one goroutine, so a catch-up read on several cores wants several
-consumers and fetches larger than the 1 MiB default.`,
+consumers and fetches larger than the 1 MiB default.
+
+--isolation-level read_committed reads as Kafka's read_committed consumers
+do: up to the last stable offset, without the records of aborted
+transactions. Reading everything present then means everything below the
+last stable offset at the start. Transaction markers are never counted as
+records.`,
 		Example: `  strata bench consume --topic bench
   strata bench consume --topic bench --consumers 3 --fetch-size 4194304
-  strata bench consume --topic bench --consumers 3 --group bench-readers --json`,
+  strata bench consume --topic bench --consumers 3 --group bench-readers --json
+  strata bench consume --topic bench-txn --isolation-level read_committed`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			var committed bool
+			switch isolation {
+			case "read_uncommitted":
+			case "read_committed":
+				committed = true
+			default:
+				return fmt.Errorf("--isolation-level %q: want read_uncommitted or read_committed", isolation)
+			}
 			return runBench(cmd, asJSON, func(ctx context.Context, progress io.Writer) (bench.Summary, error) {
 				return bench.Consume(ctx, bench.ConsumeConfig{Topic: topic, Records: records, Duration: duration,
-					Consumers: consumers, Group: group, FetchSize: fetchSize, IdleTimeout: opts.timeout, NewClient: opts.newClient, Progress: progress})
+					Consumers: consumers, Group: group, FetchSize: fetchSize, ReadCommitted: committed,
+					IdleTimeout: opts.timeout, NewClient: opts.newClient, Progress: progress})
 			})
 		},
 	}
@@ -201,6 +267,7 @@ consumers and fetches larger than the 1 MiB default.`,
 	f.IntVar(&consumers, "consumers", 1, "consumer clients reading concurrently")
 	f.StringVarP(&group, "group", "g", "", "consume as members of this consumer group")
 	f.Int32Var(&fetchSize, "fetch-size", 0, "most bytes one fetch returns per partition (default: the client's 1 MiB)")
+	f.StringVar(&isolation, "isolation-level", "read_uncommitted", "read_uncommitted, or read_committed: only committed transactions, up to the last stable offset")
 	f.BoolVar(&asJSON, "json", false, "print the summary as one JSON object")
 	return cmd
 }

@@ -218,6 +218,11 @@ func TestBenchErrors(t *testing.T) {
 		{name: "bad compression", args: []string{"bench", "e2e", "--compression", "brotli"}, wantMsg: "--compression"},
 		{name: "bad partitioner", args: []string{"bench", "produce", "--partitioner", "hash"}, wantMsg: "--partitioner"},
 		{name: "zero producers", args: []string{"bench", "produce", "--producers", "0"}, wantErr: bench.ErrConfig},
+		{name: "txn interval alone", args: []string{"bench", "produce", "--txn-interval", "1s"}, wantMsg: "--transactional"},
+		{name: "transactional acks 1", args: []string{"bench", "produce", "--transactional", "--acks", "1"}, wantMsg: "--acks all"},
+		{name: "zero txn interval", args: []string{"bench", "produce", "--transactional", "--txn-interval", "0s"}, wantMsg: "--txn-interval"},
+		{name: "negative abort-every", args: []string{"bench", "produce", "--transactional", "--abort-every", "-1"}, wantErr: bench.ErrConfig},
+		{name: "bad isolation level", args: []string{"bench", "consume", "--isolation-level", "dirty"}, wantMsg: "--isolation-level"},
 		{name: "unknown subcommand", args: []string{"bench", "nope"}, wantMsg: "unknown command"},
 	}
 	for _, tt := range tests {
@@ -317,5 +322,44 @@ func TestBenchConnect(t *testing.T) {
 	}
 	if _, _, err := cli("", "bench", "connect", "--count", "1", "-X", "security.protocol=SSL", "-X", "ssl.ca.location=/nonexistent"); err == nil {
 		t.Fatal("a missing CA file: no error")
+	}
+}
+
+// TestBenchTransactional produces in transactions, some aborted, and reads
+// the topic back at both isolation levels: read_uncommitted gets every
+// record, read_committed those of the committed transactions, and both end
+// at the partitions' ends although the last offsets are markers.
+func TestBenchTransactional(t *testing.T) {
+	cli := cliAt(t, startBroker(t))
+	const n, size = 600, 100
+	// 3000 records/s for 600 records is 200 ms: about ten 20 ms
+	// transactions, so every third one is aborted at least three times.
+	s := benchJSON(t, cli, "bench", "produce", "--topic", "tx", "--partitions", "3", "--records", "600", "--record-size", "100",
+		"--rate", "3000", "--transactional", "--txn-interval", "20ms", "--abort-every", "3")
+	checkSummary(t, s, bench.ModeProduce, n, size, true)
+	tx := s.Transactions
+	if tx == nil {
+		t.Fatal("got no transactions in the summary")
+	}
+	if tx.Committed < 2 || tx.Aborted < 1 || tx.CommittedRecords+tx.AbortedRecords != n || tx.AbortedRecords == 0 {
+		t.Fatalf("got %+v, want at least 2 committed and 1 aborted transactions holding %d records", *tx, n)
+	}
+	if l := tx.CommitLatency; l == nil || l.Count != tx.Committed || l.P50 <= 0 || l.P99 < l.P50 {
+		t.Errorf("got commit latency %+v, want one positive sample per commit (%d)", l, tx.Committed)
+	}
+	for _, tt := range []struct {
+		isolation string
+		want      int64
+	}{{"read_uncommitted", n}, {"read_committed", tx.CommittedRecords}} {
+		t.Run(tt.isolation, func(t *testing.T) {
+			s := benchJSON(t, cli, "bench", "consume", "--topic", "tx", "--consumers", "2", "--isolation-level", tt.isolation)
+			checkSummary(t, s, bench.ModeConsume, tt.want, size, false)
+		})
+	}
+	out := mustRun(t, cli, "", "bench", "produce", "--topic", "tx-text", "--records", "10", "--record-size", "10", "--transactional")
+	for _, want := range []string{"transactions: 1 committed (10 records), 0 aborted (0 records)", "commit latency ms: p50 "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("got %q, want it to contain %q", out, want)
+		}
 	}
 }

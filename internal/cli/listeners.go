@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 
+	"github.com/stratalog/strata/internal/auth"
 	"github.com/stratalog/strata/internal/config"
 	"github.com/stratalog/strata/internal/metadata"
 	"github.com/stratalog/strata/internal/server"
@@ -26,10 +28,16 @@ type listenerSet struct {
 }
 
 // listen binds every listener; on an error it closes those it bound.
-func listen(settings config.Broker, opts ServeOptions, logger *slog.Logger, metrics *server.Metrics) (*listenerSet, error) {
+func listen(settings config.Broker, opts ServeOptions, logger *slog.Logger, metrics *server.Metrics, creds auth.CredentialLookup) (*listenerSet, error) {
 	ls, inter, err := settings.Listeners(opts.Listen, opts.Advertise)
 	if err != nil {
 		return nil, err
+	}
+	var sasl *server.SASL
+	if slices.ContainsFunc(ls, func(l config.Listener) bool { return isSASL(l.SecurityProtocol) }) {
+		if sasl, err = saslSettings(settings, creds, logger); err != nil {
+			return nil, err
+		}
 	}
 	set := &listenerSet{listeners: ls, inter: inter}
 	limits := server.NewConnLimits(server.Limits{
@@ -45,7 +53,12 @@ func listen(settings config.Broker, opts ServeOptions, logger *slog.Logger, metr
 		if l.Name == inter {
 			set.interTLS = st
 		}
+		var lsasl *server.SASL
+		if isSASL(l.SecurityProtocol) {
+			lsasl = sasl
+		}
 		srv := server.New(server.Config{
+			SASL:             lsasl,
 			Listen:           l.Bind,
 			Name:             l.Name,
 			SecurityProtocol: l.SecurityProtocol,

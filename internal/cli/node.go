@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/stratalog/strata/internal/auth"
 	"github.com/stratalog/strata/internal/broker"
 	"github.com/stratalog/strata/internal/config"
 	"github.com/stratalog/strata/internal/httpapi"
@@ -47,7 +48,13 @@ func StartNode(ctx context.Context, opts ServeOptions, logger *slog.Logger) (*No
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	srv, err := listen(settings, opts, logger, server.NewMetrics(reg))
+	// The SASL listeners check credentials in the metadata image of the
+	// broker made below, before any connection is accepted.
+	var b *broker.Broker
+	creds := func(user string, m auth.ScramMechanism) (auth.ScramCredential, bool) {
+		return b.ScramCredential(user, m)
+	}
+	srv, err := listen(settings, opts, logger, server.NewMetrics(reg), creds)
 	if err != nil {
 		return nil, err
 	}
@@ -63,7 +70,7 @@ func StartNode(ctx context.Context, opts ServeOptions, logger *slog.Logger) (*No
 			voters[v.ID] = v.Addr
 		}
 	}
-	b, err := broker.New(broker.Config{
+	b, err = broker.New(broker.Config{
 		NodeID:              opts.NodeID,
 		DataDir:             dataDir,
 		Advertise:           advertise,

@@ -47,9 +47,13 @@ Example config file:
 		Example: `  strata serve
   strata serve --data-dir /tmp/strata --listen 127.0.0.1:19092 --admin 127.0.0.1:19644
   strata serve --set auto.create.topics.enable=false --set log.retention.ms=3600000
+  # TLS on a second listener, after: strata dev certs ./certs
   strata serve --set listeners=PLAINTEXT://127.0.0.1:9092,SSL://127.0.0.1:9093 \
-    --set ssl.keystore.location=./certs/server.keystore.pem \
-    --set ssl.truststore.location=./certs/ca.pem    # after: strata dev certs ./certs
+               --set ssl.keystore.location=./certs/server.keystore.pem \
+               --set ssl.truststore.location=./certs/ca.pem
+  # SASL/SCRAM on a second listener; add users with "strata user create"
+  strata serve --set listeners=PLAINTEXT://127.0.0.1:9092,SASL_PLAINTEXT://127.0.0.1:9095 \
+               --set sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512
   STRATA_LOG_LEVEL=debug strata serve --config /etc/strata.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -30,6 +30,7 @@ var brokerDefs = []Definition{
 	{Name: "compression.type", Type: kmsg.ConfigTypeString, Default: str("producer"), check: oneOf(compressionTypes...),
 		Doc: "The default final compression type of topics."},
 	intDef("connections.max.idle.ms", kmsg.ConfigTypeLong, "600000", noMin, "Idle connections timeout."),
+	intDef("connections.max.reauth.ms", kmsg.ConfigTypeLong, "0", 0, "How long a SASL authentication holds: a client re-authenticates before then (KIP-368), and a connection that did not is closed at its next request; 0 for no limit."),
 	boolDef("controlled.shutdown.enable", true, "Whether a stopping node first moves its leaderships to other in-sync replicas."),
 	intDef("controller.quorum.election.timeout.ms", kmsg.ConfigTypeInt, "500", 20, "How long a controller voter waits without hearing from the leader before it calls an election (Kafka: 1000)."),
 	intDef("controller.quota.window.num", kmsg.ConfigTypeInt, "11", 1, "The number of samples kept for controller mutation quotas: with controller.quota.window.size.seconds, how many seconds of controller_mutation_rate a client may spend at once."),
@@ -128,6 +129,8 @@ var brokerDefs = []Definition{
 	intDef("replica.lag.time.max.ms", kmsg.ConfigTypeLong, "30000", noMin, "How long a follower may lag before the leader removes it from the ISR."),
 	{Name: "replica.selector.class", Type: kmsg.ConfigTypeString, Default: str(""), check: oneOf("", rackAwareSelector, leaderSelector),
 		Doc: "How a leader picks the replica a consumer that names its rack (client.rack) reads from: " + rackAwareSelector + " picks an in-sync replica in the consumer's rack (KIP-392); unset or " + leaderSelector + " keeps every consumer on the leader."},
+	{Name: "sasl.enabled.mechanisms", Type: kmsg.ConfigTypeList, Default: str("SCRAM-SHA-256,SCRAM-SHA-512"), check: listOf(saslMechanisms...),
+		Doc: "The SASL mechanisms SASL listeners offer (Kafka's default, GSSAPI, does not exist in Strata; PLAIN, which sends the password, must be enabled explicitly)."},
 	{Name: "sasl.kerberos.kinit.cmd", Type: kmsg.ConfigTypeString, Default: str("/usr/bin/kinit"), Doc: "Kerberos kinit command path" + noKerberos},
 	intDef("sasl.kerberos.min.time.before.relogin", kmsg.ConfigTypeLong, "60000", noMin, "Login thread sleep time between refresh attempts"+noKerberos),
 	{Name: "sasl.kerberos.principal.to.local.rules", Type: kmsg.ConfigTypeList, Default: str("DEFAULT"),
@@ -151,6 +154,9 @@ var brokerDefs = []Definition{
 		Doc: "The OAUTHBEARER token claim that holds the scope."},
 	{Name: "sasl.oauthbearer.sub.claim.name", Type: kmsg.ConfigTypeString, Default: str("sub"),
 		Doc: "The OAUTHBEARER token claim that holds the subject, the principal's name."},
+	{Name: "sasl.plain.users", Type: kmsg.ConfigTypePassword, check: userPasswords,
+		Doc: "Users SASL/PLAIN accepts besides those with SCRAM credentials: user:password,... (Kafka's user_NAME entries of the PLAIN JAAS config). Sensitive: never described."},
+	intDef("sasl.server.max.receive.size", kmsg.ConfigTypeInt, "524288", 1, "The largest request a connection may send before it has authenticated."),
 	intDef("socket.request.max.bytes", kmsg.ConfigTypeInt, "104857600", 1, "The maximum number of bytes in a socket request."),
 	{Name: "ssl.client.auth", Type: kmsg.ConfigTypeString, Default: str("none"), check: oneOf("required", "requested", "none"),
 		Doc: "Whether an SSL listener asks clients for a certificate: required refuses a client without a valid one, requested asks but lets a client without one in as User:ANONYMOUS."},
@@ -478,6 +484,35 @@ func (b Broker) QuotaSamples() int { return int(b.int("quota.window.num")) }
 func (b Broker) MutationQuotaWindow() time.Duration {
 	return time.Duration(b.int("controller.quota.window.size.seconds")*b.int("controller.quota.window.num")) * time.Second
 }
+
+// SASLMechanisms is sasl.enabled.mechanisms.
+func (b Broker) SASLMechanisms() []string { return b.get("sasl.enabled.mechanisms").list }
+
+// SASLPlainUsers is sasl.plain.users, unparsed: it holds passwords.
+func (b Broker) SASLPlainUsers() string { return b.get("sasl.plain.users").s }
+
+// SASLMaxReceiveSize is sasl.server.max.receive.size.
+func (b Broker) SASLMaxReceiveSize() int32 { return int32(b.int("sasl.server.max.receive.size")) }
+
+// ConnectionsMaxReauth is connections.max.reauth.ms.
+func (b Broker) ConnectionsMaxReauth() time.Duration { return b.ms("connections.max.reauth.ms") }
+
+// userPasswords accepts sasl.plain.users: user:password,... with neither
+// part empty, or nothing.
+func userPasswords(v value) string {
+	if v.s == "" {
+		return ""
+	}
+	for item := range strings.SplitSeq(v.s, ",") {
+		if user, password, ok := strings.Cut(item, ":"); !ok || user == "" || password == "" {
+			return "Each item must be user:password"
+		}
+	}
+	return ""
+}
+
+// saslMechanisms are the mechanisms sasl.enabled.mechanisms may name.
+var saslMechanisms = []string{"OAUTHBEARER", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"}
 
 // ConnectionsMaxIdle is connections.max.idle.ms.
 func (b Broker) ConnectionsMaxIdle() time.Duration { return b.ms("connections.max.idle.ms") }

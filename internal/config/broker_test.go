@@ -380,8 +380,11 @@ func TestEveryBrokerSetting(t *testing.T) {
 			if d.Default != nil {
 				valid = *d.Default
 			}
-			if strings.HasSuffix(d.Name, "listeners") {
+			switch {
+			case strings.HasSuffix(d.Name, "listeners"):
 				valid = "PLAINTEXT://127.0.0.1:9092"
+			case d.Type == kmsg.ConfigTypePassword:
+				valid = "alice:s3cret"
 			}
 			b, err := ParseBroker(map[string]string{d.Name: valid})
 			if err != nil {

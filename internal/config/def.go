@@ -104,6 +104,9 @@ func (d *Definition) parse(raw string) (value, error) {
 	}
 	if d.check != nil {
 		if why := d.check(v); why != "" {
+			if d.Type == kmsg.ConfigTypePassword {
+				raw = "[hidden]" // Kafka never shows a password, not even a bad one
+			}
 			return v, invalidValue(d.Name, raw, why)
 		}
 	}

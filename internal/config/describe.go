@@ -68,6 +68,13 @@ func DescribeBroker(b Broker) []Entry {
 		if v, ok := b.Value(d.Name); ok {
 			e.Value = str(v)
 		}
+		if d.Type == kmsg.ConfigTypePassword {
+			// Kafka never describes a password's value.
+			e.Sensitive, e.Value = true, nil
+			for i := range e.Synonyms {
+				e.Synonyms[i].Value = nil
+			}
+		}
 		entries = append(entries, e)
 	}
 	return entries

@@ -47,7 +47,7 @@ func perBrokerOnly(name string) bool { return strings.HasPrefix(name, "sasl.kerb
 // refused as settings that need a restart.
 var notYetDynamic = map[string]bool{
 	"max.connection.creation.rate": true, "principal.builder.class": true,
-	"sasl.enabled.mechanisms": true, "sasl.jaas.config": true, "sasl.login.refresh.buffer.seconds": true,
+	"sasl.jaas.config": true, "sasl.login.refresh.buffer.seconds": true,
 	"sasl.login.refresh.min.period.seconds": true, "sasl.login.refresh.window.factor": true,
 	"sasl.login.refresh.window.jitter": true, "sasl.mechanism.inter.broker.protocol": true,
 	"ssl.cipher.suites": true, "ssl.engine.factory.class": true, "ssl.key.password": true,

@@ -14,6 +14,7 @@
 package controller
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -493,4 +494,25 @@ func newTopicID() [16]byte {
 	id[6] = id[6]&0x0f | 0x40
 	id[8] = id[8]&0x3f | 0x80
 	return id
+}
+
+// AlterScramCredentials writes, as one batch, the SCRAM credential changes
+// decide makes of the current image; when another change overtook them it
+// decides again on the newer image. decide returning none proposes nothing.
+func (c *Controller) AlterScramCredentials(ctx context.Context, decide func(*metadata.Image) ([]metadata.ScramCredential, error)) error {
+	_, _, err := decideAndApply(ctx, c, false, func(img *metadata.Image) (metadata.Batch, error) {
+		changes, err := decide(img)
+		if err != nil || len(changes) == 0 {
+			return metadata.Batch{}, cmp.Or(err, errNoChange)
+		}
+		var b metadata.Batch
+		for _, ch := range changes {
+			b.Records = append(b.Records, ch)
+		}
+		return b, nil
+	})
+	if errors.Is(err, errNoChange) {
+		return nil
+	}
+	return err
 }

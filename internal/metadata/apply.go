@@ -156,6 +156,8 @@ func (img *Image) apply(index uint64, rec Record) (*Image, error) {
 		return img.setClientQuotas(r)
 	case AllocateProducerIDs:
 		return img.allocateProducerIDs(r)
+	case ScramCredential:
+		return img.changeScram(r)
 	case SetClusterID:
 		switch {
 		case r.ID == "":
@@ -187,6 +189,42 @@ func (img *Image) registerBroker(index uint64, r RegisterBroker) (*Image, error)
 	next := img.clone()
 	next.brokers[r.ID] = b
 	return next, nil
+}
+
+// changeScram upserts or deletes a SCRAM credential.
+func (img *Image) changeScram(r ScramCredential) (*Image, error) {
+	key := ScramKey{r.User, r.Mechanism}
+	_, exists := img.scram[key]
+	if r.Delete && !exists {
+		return nil, fmt.Errorf("%w: no SCRAM credential of %q for mechanism %d", kerr.ResourceNotFound, r.User, r.Mechanism)
+	}
+	if !r.Delete {
+		if err := checkScram(r); err != nil {
+			return nil, err
+		}
+	}
+	next := img.clone()
+	next.scram = maps.Clone(img.scram)
+	if r.Delete {
+		delete(next.scram, key)
+	} else {
+		if next.scram == nil {
+			next.scram = map[ScramKey]ScramCredential{}
+		}
+		next.scram[key] = r
+	}
+	return next, nil
+}
+
+// checkScram checks a credential upserted: a user, a known mechanism, a
+// salt, a positive iteration count and keys of the mechanism's hash size.
+func checkScram(c ScramCredential) error {
+	size := map[int8]int{1: 32, 2: 64}[c.Mechanism]
+	if c.User == "" || size == 0 || c.Delete || len(c.Salt) == 0 || c.Iterations <= 0 ||
+		len(c.StoredKey) != size || len(c.ServerKey) != size {
+		return fmt.Errorf("%w: SCRAM credential of %q for mechanism %d", ErrInvalidRecord, c.User, c.Mechanism)
+	}
+	return nil
 }
 
 // checkEndpoints checks a broker's listeners: named, each name once, with

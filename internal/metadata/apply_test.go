@@ -668,3 +668,36 @@ func TestCollidingTopic(t *testing.T) {
 		}
 	}
 }
+
+func TestScramCredentials(t *testing.T) {
+	img, err := (&Image{}).Apply(1, scramSample("alice", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img, err = img.Apply(2, scramSample("alice", 2)); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := img.ScramCredential("alice", 2); !ok {
+		t.Fatal("alice's SCRAM-SHA-512 credential missing")
+	}
+	del, err := img.Apply(3, ScramCredential{User: "alice", Mechanism: 1, Delete: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := del.ScramCredential("alice", 1); ok {
+		t.Fatal("deleted credential still there")
+	}
+	if _, ok := img.ScramCredential("alice", 1); !ok {
+		t.Fatal("the deletion changed the earlier image")
+	}
+	if _, err := del.Apply(4, ScramCredential{User: "alice", Mechanism: 1, Delete: true}); !errors.Is(err, kerr.ResourceNotFound) {
+		t.Fatalf("deleting a missing credential: got %v, want RESOURCE_NOT_FOUND", err)
+	}
+	bad := scramSample("alice", 1)
+	bad.StoredKey = bad.StoredKey[:5]
+	for _, r := range []ScramCredential{bad, scramSample("", 1), scramSample("bob", 3), {User: "bob", Mechanism: 1}} {
+		if _, err := img.Apply(4, r); !errors.Is(err, ErrInvalidRecord) {
+			t.Fatalf("%+v: got %v, want ErrInvalidRecord", r, err)
+		}
+	}
+}

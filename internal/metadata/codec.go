@@ -13,11 +13,12 @@ import (
 // partition under reassignment, dynamic broker settings in snapshots, and
 // kinds 12 to 14; version 4 the base of guarded config changes, kind 15
 // and controller addresses in snapshots; version 5 broker listeners, the
-// security records (kind 17, ACLs) and their snapshot sections. An
-// encoding takes the lowest version that holds what it says (see
-// recordVersion; a snapshot takes 3 only with a reassignment in progress
-// or dynamic broker settings, 4 only with controller addresses, 5 only
-// with broker listeners or ACLs), so a node of an earlier release reads
+// security records (kinds 16 to 18: SCRAM credentials, ACLs, client
+// quotas) and their snapshot sections. An encoding takes the lowest
+// version that holds what it says (see recordVersion; a snapshot takes 3
+// only with a reassignment in progress or dynamic broker settings, 4 only
+// with controller addresses, 5 only with broker listeners or security
+// records), so a node of an earlier release reads
 // everything that uses nothing newer; earlier versions still decode.
 // Version 5 added broker listeners and the security records: kinds 17
 // (ACLs) and 18 (client quotas) and their sections of snapshots.
@@ -120,6 +121,8 @@ func EncodeRecord(r Record) []byte {
 		e.int(r.Count)
 	case SetClusterID:
 		e.string(r.ID)
+	case ScramCredential:
+		e.scram(r)
 	}
 	return e.b
 }
@@ -211,6 +214,11 @@ func DecodeRecord(b []byte) (Record, error) {
 		r = AllocateProducerIDs{Broker: d.int32(), First: d.int64(), Count: d.int64()}
 	case kindSetClusterID:
 		r = SetClusterID{ID: d.string()}
+	case kindScramCredential:
+		if d.version < securityVersion {
+			return nil, fmt.Errorf("%w: kind %d before version %d", ErrCorrupt, k, securityVersion)
+		}
+		r = d.scram()
 	default:
 		return nil, fmt.Errorf("%w: unknown record kind %d", ErrCorrupt, k)
 	}
@@ -234,7 +242,7 @@ func recordVersion(r Record) byte {
 		return securityVersion
 	case SetControllerAddr:
 		return guardVersion
-	case SetClientQuotas:
+	case SetClientQuotas, ScramCredential:
 		return securityVersion
 	case SetTopicConfigs:
 		if r.Guarded {
@@ -302,6 +310,20 @@ func (e *encoder) endpoints(eps []Endpoint) {
 		e.string(ep.Name)
 		e.string(ep.Host)
 		e.int(int64(ep.Port))
+	}
+}
+
+// scram writes a credential change: a deletion holds only its user and
+// mechanism.
+func (e *encoder) scram(c ScramCredential) {
+	e.bool(c.Delete)
+	e.string(c.User)
+	e.int(int64(c.Mechanism))
+	if !c.Delete {
+		e.bytes(c.Salt)
+		e.int(int64(c.Iterations))
+		e.bytes(c.StoredKey)
+		e.bytes(c.ServerKey)
 	}
 }
 
@@ -499,6 +521,23 @@ func (d *decoder) strings() []string {
 		vs = append(vs, d.string())
 	}
 	return vs
+}
+
+// scram reads what encoder.scram wrote.
+func (d *decoder) scram() ScramCredential {
+	c := ScramCredential{Delete: d.bool(), User: d.string()}
+	m := d.int64()
+	if int64(int8(m)) != m {
+		d.fail("mechanism")
+	}
+	c.Mechanism = int8(m)
+	if !c.Delete {
+		c.Salt = slices.Clone(d.bytes())
+		c.Iterations = d.int32()
+		c.StoredKey = slices.Clone(d.bytes())
+		c.ServerKey = slices.Clone(d.bytes())
+	}
+	return c
 }
 
 // endpoints reads what encoder.endpoints wrote.

@@ -62,6 +62,9 @@ func samples() []sample {
 		{AllocateProducerIDs{Broker: 1, First: 1 << 40, Count: 1000}, 2},
 		{AllocateProducerIDs{Broker: -1, First: -5, Count: -9223372036854775808}, 2},
 		{SetClusterID{ID: "abcdefghijklmnopqrstuv"}, 2},
+		{scramSample("alice", 2), 5},
+		{ScramCredential{User: "alice", Mechanism: 1, Delete: true}, 5},
+		{Batch{Records: []Record{scramSample("bob", 1), ScramCredential{User: "alice", Mechanism: 2, Delete: true}}}, 5},
 		{Batch{Records: []Record{
 			RegisterBroker{ID: 4, Host: "h4", Port: 1, Incarnation: idA},
 			ChangePartitions{Changes: []PartitionChange{{TopicID: idB, Partition: 0, Epoch: 3, Leader: -1, LeaderEpoch: 2, ISR: []int32{4}}}},
@@ -130,6 +133,13 @@ func TestDecodeRecordErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// scramSample is a well-formed SCRAM credential of user for mechanism.
+func scramSample(user string, mechanism int8) ScramCredential {
+	size := 32 * int(mechanism)
+	return ScramCredential{User: user, Mechanism: mechanism, Salt: []byte("salt-" + user), Iterations: 4096,
+		StoredKey: bytes.Repeat([]byte{1}, size), ServerKey: bytes.Repeat([]byte{2}, size)}
 }
 
 // FuzzDecodeRecord checks that DecodeRecord never panics and that whatever

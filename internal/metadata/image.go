@@ -111,6 +111,32 @@ type Image struct {
 	// clientQuotas are the client quotas by entity; the inner maps are
 	// shared between images and never modified.
 	clientQuotas map[QuotaEntity]map[string]float64
+	// scram are the SCRAM credentials by user and mechanism; the map is
+	// shared between images and copied on change.
+	scram map[ScramKey]ScramCredential
+}
+
+// ScramKey names one SCRAM credential: a user's, for one mechanism.
+type ScramKey struct {
+	User      string
+	Mechanism int8
+}
+
+// ScramCredential returns user's SCRAM credential for mechanism. The
+// caller must not modify its slices.
+func (img *Image) ScramCredential(user string, mechanism int8) (ScramCredential, bool) {
+	c, ok := img.scram[ScramKey{user, mechanism}]
+	return c, ok
+}
+
+// ScramCredentials returns every SCRAM credential sorted by user, then
+// mechanism, in a new slice (their byte slices are shared).
+func (img *Image) ScramCredentials() []ScramCredential {
+	cs := slices.Collect(maps.Values(img.scram))
+	slices.SortFunc(cs, func(a, b ScramCredential) int {
+		return cmp.Or(cmp.Compare(a.User, b.User), cmp.Compare(a.Mechanism, b.Mechanism))
+	})
+	return cs
 }
 
 // ControllerAddrs returns the Raft listener addresses the metadata log

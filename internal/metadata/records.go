@@ -11,7 +11,7 @@ package metadata
 // CreateTopic, DeleteTopic, CreatePartitions, ChangePartitions,
 // ReassignPartitions, UnregisterBroker, SetTopicConfigs, SetBrokerConfigs,
 // SetControllerAddr, SetACLs, SetClientQuotas, AllocateProducerIDs,
-// SetClusterID and Batch; the
+// SetClusterID, ScramCredential and Batch; the
 // interface is sealed.
 type Record interface {
 	kind() kind
@@ -37,6 +37,7 @@ const (
 	kindUnregisterBroker    kind = 13
 	kindSetBrokerConfigs    kind = 14
 	kindSetControllerAddr   kind = 15
+	kindScramCredential     kind = 16
 	kindSetACLs             kind = 17
 	kindSetClientQuotas     kind = 18
 	// kindSnapshot marks a whole encoded image (a Raft snapshot), never a
@@ -201,6 +202,23 @@ type SetControllerAddr struct {
 	Addr string // host:port
 }
 
+// ScramCredential upserts, or with Delete removes, the SCRAM credential
+// of User for Mechanism (Kafka's UserScramCredentialRecord and
+// RemoveUserScramCredentialRecord): the salt, iteration count and the
+// keys derived from the salted password (RFC 5802), never the password.
+// Mechanism is Kafka's type: 1 SCRAM-SHA-256, 2 SCRAM-SHA-512. A deletion
+// carries only User and Mechanism and applies only while the credential
+// exists. Several changes travel together in a Batch.
+type ScramCredential struct {
+	User       string
+	Mechanism  int8
+	Delete     bool
+	Salt       []byte
+	Iterations int32
+	StoredKey  []byte
+	ServerKey  []byte
+}
+
 // SetClusterID sets the cluster id. It is set once; setting the same id
 // again is a no-op, setting a different one is an error.
 type SetClusterID struct {
@@ -222,3 +240,4 @@ func (ReassignPartitions) kind() kind  { return kindReassignPartitions }
 func (UnregisterBroker) kind() kind    { return kindUnregisterBroker }
 func (SetBrokerConfigs) kind() kind    { return kindSetBrokerConfigs }
 func (SetControllerAddr) kind() kind   { return kindSetControllerAddr }
+func (ScramCredential) kind() kind     { return kindScramCredential }

@@ -14,8 +14,9 @@ import (
 // ClusterID, NextProducerID, the brokers by id (with their epochs,
 // incarnations and fencing), the topics by name, (version 3) the dynamic
 // broker settings by broker id, (version 4) the controller addresses by
-// node id and (version 5) the ACLs by id and the client quotas by entity;
-// version 5 adds the brokers' listeners. Equal
+// node id and (version 5) the SCRAM credentials by user and mechanism, the
+// ACLs by id and the client quotas by entity; version 5 adds the brokers'
+// listeners. Equal
 // images encode to equal bytes. The error is always nil today; it is there
 // for encodings that can fail.
 func (img *Image) EncodeSnapshot() ([]byte, error) {
@@ -34,7 +35,8 @@ func (img *Image) EncodeSnapshot() ([]byte, error) {
 	}
 	brokers := img.Brokers()
 	acls := img.ACLs()
-	if len(acls) > 0 || len(img.clientQuotas) > 0 || slices.ContainsFunc(brokers, func(b Broker) bool { return len(b.Listeners) > 0 }) {
+	if len(acls) > 0 || len(img.clientQuotas) > 0 || len(img.scram) > 0 ||
+		slices.ContainsFunc(brokers, func(b Broker) bool { return len(b.Listeners) > 0 }) {
 		v = securityVersion
 	}
 	e := &encoder{b: []byte{v, byte(kindSnapshot)}, version: v}
@@ -76,6 +78,11 @@ func (img *Image) EncodeSnapshot() ([]byte, error) {
 		}
 	}
 	if v >= securityVersion {
+		creds := img.ScramCredentials()
+		e.uvarint(uint64(len(creds)))
+		for _, c := range creds {
+			e.scram(c)
+		}
 		e.acls(acls)
 		e.clientQuotas(img.clientQuotas)
 	}
@@ -161,6 +168,23 @@ func DecodeSnapshot(b []byte) (*Image, error) {
 		}
 	}
 	if d.version >= securityVersion {
+		for range d.count(6) {
+			c := d.scram()
+			if d.err != nil {
+				break
+			}
+			key := ScramKey{c.User, c.Mechanism}
+			if _, dup := img.scram[key]; dup {
+				return nil, fmt.Errorf("%w: SCRAM credential of %q for mechanism %d twice", ErrInvalidRecord, c.User, c.Mechanism)
+			}
+			if err := checkScram(c); err != nil {
+				return nil, err
+			}
+			if img.scram == nil {
+				img.scram = map[ScramKey]ScramCredential{}
+			}
+			img.scram[key] = c
+		}
 		byID := map[[16]byte]auth.Binding{}
 		for _, a := range d.acls() {
 			if err := putACL(byID, a); err != nil {

@@ -57,7 +57,15 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, src := range []*Image{{}, img, moving, configured, addressed, listening, guarded, quotas} {
+	credentialed, err := img.Apply(16, Batch{Records: []Record{scramSample("bob", 2), scramSample("alice", 1), scramSample("alice", 2)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secured, err := quotas.Apply(16, Batch{Records: []Record{scramSample("bob", 2), scramSample("alice", 1)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, src := range []*Image{{}, img, moving, configured, addressed, listening, guarded, quotas, credentialed, secured} {
 		b, err := src.EncodeSnapshot()
 		if err != nil {
 			t.Fatal(err)
@@ -94,6 +102,9 @@ func TestSnapshotRoundTrip(t *testing.T) {
 		if !reflect.DeepEqual(got.ACLs(), src.ACLs()) {
 			t.Fatalf("ACLs: got %v, want %v", got.ACLs(), src.ACLs())
 		}
+		if !reflect.DeepEqual(got.ScramCredentials(), src.ScramCredentials()) {
+			t.Fatalf("SCRAM credentials: got %v, want %v", got.ScramCredentials(), src.ScramCredentials())
+		}
 		if !maps.Equal(got.ControllerAddrs(), src.ControllerAddrs()) {
 			t.Fatalf("controller addresses: got %v, want %v", got.ControllerAddrs(), src.ControllerAddrs())
 		}
@@ -109,7 +120,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 			want = reassignVersion
 		case addressed:
 			want = guardVersion
-		case listening, guarded, quotas:
+		case listening, guarded, quotas, credentialed, secured:
 			want = securityVersion
 		}
 		if b[0] != want {

@@ -47,6 +47,8 @@ type Config struct {
 	// BadInput rate-limits the warnings about bad input, shared by the
 	// node's listeners; nil: the server makes its own.
 	BadInput *LogLimiter
+	// SASL, when set, makes connections authenticate first (sasl.go).
+	SASL *SASL
 }
 
 // Server serves Kafka protocol connections.
@@ -222,6 +224,19 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 		c.Close()
 	}()
 
+	var sasl *saslConn
+	if s.cfg.SASL != nil {
+		sasl = newSASLConn(s.cfg.SASL, info, logger, s.badInput)
+	}
+	send := func(f wire.Frame) bool {
+		select {
+		case responses <- f:
+			return true
+		case <-writerDone:
+			f.Release()
+			return false
+		}
+	}
 	r := bufio.NewReaderSize(c, 64<<10)
 	var sizeBuf [4]byte
 	for {
@@ -230,10 +245,13 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 		if _, err := io.ReadFull(r, sizeBuf[:]); err != nil {
 			return // closed by the client, idle, or shut down
 		}
-		size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
-		if size < 0 || size > s.cfg.MaxRequestBytes {
+		size, limit, limitName := int32(binary.BigEndian.Uint32(sizeBuf[:])), s.cfg.MaxRequestBytes, "socket.request.max.bytes"
+		if sasl != nil && sasl.state != authenticated {
+			limit, limitName = s.cfg.SASL.MaxReceiveSize, "sasl.server.max.receive.size"
+		}
+		if size < 0 || size > limit {
 			s.badInput.Warn(logger, info.Remote, "closing connection: request frame size out of bounds",
-				"size", size, "socket.request.max.bytes", s.cfg.MaxRequestBytes)
+				"size", size, limitName, limit)
 			return
 		}
 		frame, pooled := newFrame(r, int(size))
@@ -241,6 +259,21 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 			return
 		}
 		m.read(len(frame) + 4)
+		if sasl != nil {
+			out, handled, err := sasl.handle(frame, time.Now())
+			if out != nil && !send(wire.Frame{Bytes: out}) {
+				return
+			}
+			switch {
+			case errors.Is(err, errAuthFailed):
+				return
+			case err != nil:
+				s.badInput.Warn(logger, info.Remote, "closing connection", "listener", info.Listener, "err", err)
+				return
+			case handled:
+				continue
+			}
+		}
 		resp, err := s.dispatch.Serve(ctx, info, frame, nil)
 		if pooled != nil {
 			produceFrames.Put(pooled)
@@ -264,10 +297,7 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 			resp.Release()
 			return
 		}
-		select {
-		case responses <- resp:
-		case <-writerDone:
-			resp.Release()
+		if !send(resp) {
 			return
 		}
 		if throttle > 0 && !delay && !muteAfter(ctx, throttle, sent, writerDone) {

@@ -381,16 +381,26 @@ func (c *Coordinator) complete(e *entry, epoch int32, nowMs int64) {
 }
 
 // fence prepares the abort of e's ongoing transaction with the epoch
-// bumped, so that the producer is fenced (PrepareEpochFence, then
-// PrepareAbort in Kafka; both land in the log as this PrepareAbort). The
-// epoch is bumped on the entry's logged epoch, so a failed write retried
-// later bumps to the same value: Kafka's hasFailedEpochFence is not needed.
+// bumped, so that the producer is fenced. Kafka 4 does it in two steps,
+// both here one PrepareAbort write: prepareFenceProducerEpoch
+// (PrepareEpochFence, the epoch + 1), then the abort at the server's
+// transaction version, 2, which bumps once more and keeps the fenced epoch
+// as the last one (prepareAbortOrCommit). So the markers carry the epoch
+// + 2, and the fenced producer's epoch is not the one just below the
+// current, which version 2 would take for a retry of its own EndTxn. A
+// producer at maxEpoch-1 (version 2 hands it out before it rotates ids)
+// gets the first bump only: the second would overflow, where Kafka fails.
+// The epochs follow from the entry's logged epoch, so a failed write
+// retried later bumps to the same values: Kafka's hasFailedEpochFence is
+// not needed.
 func (c *Coordinator) fence(e *entry, epoch int32, token uint64, hasToken bool, nowMs int64) {
 	t := e.m
 	t.State = PrepareAbort
-	t.ProducerEpoch = e.m.ProducerEpoch + 1
-	t.LastProducerEpoch = noProducerEpoch
-	t.ClientTxnVersion = 0
+	fenced := e.m.ProducerEpoch + 1
+	t.ProducerEpoch, t.LastProducerEpoch, t.ClientTxnVersion = fenced, noProducerEpoch, 0
+	if fenced < maxEpoch {
+		t.ProducerEpoch, t.LastProducerEpoch, t.ClientTxnVersion = fenced+1, fenced, 2
+	}
 	t.LastUpdateMs = nowMs
 	c.prepare(e, epoch, opFence, token, hasToken, t)
 }

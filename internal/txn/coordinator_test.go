@@ -238,11 +238,13 @@ func TestInitProducerIDFencesOngoing(t *testing.T) {
 	h.holdMarkers = true
 	r := h.init("tx", -1, -1)
 	wantErr(t, "init during a transaction", r.Err, kerr.ConcurrentTransactions)
+	// Two bumps, as Kafka 4 at transaction version 2: the fence and the
+	// abort's own.
 	m := h.state("tx")
-	if m.State != PrepareAbort || m.ProducerEpoch != epoch+1 {
-		t.Fatalf("got %v epoch %d, want PrepareAbort epoch %d", m.State, m.ProducerEpoch, epoch+1)
+	if m.State != PrepareAbort || m.ProducerEpoch != epoch+2 || m.LastProducerEpoch != epoch+1 {
+		t.Fatalf("got %v epoch %d last %d, want PrepareAbort epoch %d last %d", m.State, m.ProducerEpoch, m.LastProducerEpoch, epoch+2, epoch+1)
 	}
-	want := Markers{TransactionalID: "tx", ProducerID: pid, ProducerEpoch: epoch + 1, CoordinatorEpoch: coordEpoch, Partitions: []TopicPartition{{"t", 0}}}
+	want := Markers{TransactionalID: "tx", ProducerID: pid, ProducerEpoch: epoch + 2, CoordinatorEpoch: coordEpoch, Partitions: []TopicPartition{{"t", 0}}}
 	if len(h.markers) != 1 || !reflect.DeepEqual(h.markers[0], want) {
 		t.Fatalf("markers: got %+v, want %+v", h.markers, want)
 	}
@@ -256,9 +258,11 @@ func TestInitProducerIDFencesOngoing(t *testing.T) {
 	if m := h.state("tx"); m.State != CompleteAbort || m.Partitions != nil {
 		t.Fatalf("got %+v, want CompleteAbort without partitions", m)
 	}
+	// The old producer's EndTxn v5 at its epoch is no retry of a bump.
+	wantErr(t, "old producer commits after the abort", h.end("tx", pid, epoch, true, true).Err, kerr.ProducerFenced)
 	r = h.init("tx", -1, -1)
-	if r.Err != nil || r.ProducerID != pid || r.ProducerEpoch != epoch+2 {
-		t.Fatalf("init after abort: got %+v, want id %d epoch %d", r, pid, epoch+2)
+	if r.Err != nil || r.ProducerID != pid || r.ProducerEpoch != epoch+3 {
+		t.Fatalf("init after abort: got %+v, want id %d epoch %d", r, pid, epoch+3)
 	}
 }
 
@@ -757,14 +761,41 @@ func TestAbortTimedOut(t *testing.T) {
 	h.holdMarkers, h.markers = true, nil
 	h.c.AbortTimedOut(start + 10001)
 	h.flush()
-	if m := h.state("tx"); m.State != PrepareAbort || m.ProducerEpoch != ep+1 {
-		t.Fatalf("after the timeout: got %+v, want PrepareAbort at epoch %d", m, ep+1)
+	if m := h.state("tx"); m.State != PrepareAbort || m.ProducerEpoch != ep+2 {
+		t.Fatalf("after the timeout: got %+v, want PrepareAbort at epoch %d (fenced, then the abort's bump)", m, ep+2)
 	}
 	if len(h.markers) != 1 || h.markers[0].TransactionalID != "tx" || h.markers[0].Commit {
 		t.Fatalf("markers: got %+v", h.markers)
 	}
 	wantErr(t, "producer commits", h.end("tx", pid, ep, true, false).Err, kerr.ProducerFenced)
 	wantErr(t, "as EndTxn v1", ForVersion(h.end("tx", pid, ep, true, false).Err, apiEndTxn, 1), kerr.InvalidProducerEpoch)
+}
+
+// TestFenceAtLastEpoch: a producer at maxEpoch-1 (transaction version 2
+// hands that epoch out before it rotates ids) whose transaction times out
+// is fenced with one bump to maxEpoch, as the second would overflow; the
+// next InitProducerId rotates to a new producer id.
+func TestFenceAtLastEpoch(t *testing.T) {
+	h := newCoordHarness(t)
+	m := emptyAt(7, maxEpoch-1)
+	m.State, m.Partitions, m.ClientTxnVersion = Ongoing, []TopicPartition{{"t", 0}}, 2
+	h.loadState(m)
+	h.holdMarkers = true
+	h.c.AbortTimedOut(m.StartMs + int64(m.TimeoutMs) + 1)
+	h.flush()
+	got := h.state("tx")
+	if got.State != PrepareAbort || got.ProducerEpoch != maxEpoch || got.LastProducerEpoch != noProducerEpoch {
+		t.Fatalf("got %v epoch %d last %d, want PrepareAbort epoch %d last -1", got.State, got.ProducerEpoch, got.LastProducerEpoch, maxEpoch)
+	}
+	if len(h.markers) != 1 || h.markers[0].ProducerEpoch != maxEpoch {
+		t.Fatalf("markers: got %+v, want one at epoch %d", h.markers, maxEpoch)
+	}
+	wantErr(t, "fenced producer commits", h.end("tx", 7, maxEpoch-1, true, true).Err, kerr.ProducerFenced)
+	h.c.MarkersWritten("tx", coordEpoch, h.now)
+	h.flush()
+	if r := h.init("tx", -1, -1); r.Err != nil || r.ProducerID == 7 || r.ProducerEpoch != 0 {
+		t.Fatalf("init after the abort: got %+v, want a new producer id at epoch 0", r)
+	}
 }
 
 func TestExpireIDs(t *testing.T) {

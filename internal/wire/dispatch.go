@@ -79,15 +79,9 @@ func (d *Dispatcher) Serve(ctx context.Context, conn *broker.ConnInfo, frame, ds
 		return Frame{}, fmt.Errorf("unsupported version %d of %s (serving %d-%d)",
 			h.APIVersion, kmsg.NameForKey(h.APIKey), api.MinVersion, api.MaxVersion)
 	}
-	body := kmsg.RequestForKey(h.APIKey)
-	body.SetVersion(h.APIVersion)
-	if body.IsFlexible() {
-		if rest, err = skipTags(rest); err != nil {
-			return Frame{}, err
-		}
-	}
-	if err := body.ReadFrom(rest); err != nil {
-		return Frame{}, fmt.Errorf("%w: %s v%d body: %v", ErrMalformed, kmsg.NameForKey(h.APIKey), h.APIVersion, err)
+	body, err := decodeBody(h, rest)
+	if err != nil {
+		return Frame{}, err
 	}
 	start := time.Now()
 	req := &broker.Request{
@@ -137,6 +131,48 @@ func (d *Dispatcher) encode(h Header, resp kmsg.Response, flexible bool, dst []b
 		return f, nil
 	}
 	return Frame{Bytes: appendFrame(dst, h.CorrelationID, resp, flexible)}, nil
+}
+
+// decodeBody decodes the body of a request of h's key and version, after
+// the header's tagged fields for a flexible version.
+func decodeBody(h Header, rest []byte) (kmsg.Request, error) {
+	body := kmsg.RequestForKey(h.APIKey)
+	if body == nil || h.APIVersion < 0 || h.APIVersion > body.MaxVersion() {
+		return nil, fmt.Errorf("unsupported version %d of api key %d", h.APIVersion, h.APIKey)
+	}
+	body.SetVersion(h.APIVersion)
+	var err error
+	if body.IsFlexible() {
+		if rest, err = skipTags(rest); err != nil {
+			return nil, err
+		}
+	}
+	if err := body.ReadFrom(rest); err != nil {
+		return nil, fmt.Errorf("%w: %s v%d body: %v", ErrMalformed, kmsg.NameForKey(h.APIKey), h.APIVersion, err)
+	}
+	return body, nil
+}
+
+// ParseRequest parses a request frame (without its size prefix) for a
+// caller that serves the request itself: the server answers the SASL
+// handshake APIs, which belong to the connection rather than the broker.
+// The caller checks the version against what it serves.
+func ParseRequest(frame []byte) (Header, kmsg.Request, error) {
+	h, rest, err := parseHeader(frame)
+	if err != nil {
+		return h, nil, err
+	}
+	body, err := decodeBody(h, rest)
+	return h, body, err
+}
+
+// AppendResponse appends the frame of resp, size prefix included, as the
+// answer to the request h heads.
+func AppendResponse(dst []byte, h Header, resp kmsg.Response) []byte {
+	resp.SetVersion(h.APIVersion)
+	req := resp.RequestKind()
+	req.SetVersion(h.APIVersion)
+	return appendFrame(dst, h.CorrelationID, resp, req.IsFlexible())
 }
 
 // serveAPIVersions answers ApiVersions. A version above the highest served is

@@ -259,12 +259,16 @@ check_python() {
 # start_broker: a one-node cluster; sets bootstrap.
 start_broker() {
 	local ports admin t0=$EPOCHREALTIME
-	mapfile -t ports < <(free_ports 2)
+	mapfile -t ports < <(free_ports 3)
 	admin="127.0.0.1:${ports[1]}"
 	bootstrap="127.0.0.1:${ports[0]}"
+	sasl_bootstrap="127.0.0.1:${ports[2]}"
 	# Group settings for python_groups.py: no delay before a new group's first
 	# rebalance, short session timeouts allowed; the other tests use no groups.
-	"$strata" serve --data-dir "$tmp/data" --listen "$bootstrap" --admin "$admin" \
+	# A second listener, SASL_PLAINTEXT, for sasl.sh.
+	"$strata" serve --data-dir "$tmp/data" --admin "$admin" \
+		--set "listeners=PLAINTEXT://$bootstrap,SASL_PLAINTEXT://$sasl_bootstrap" \
+		--set sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN \
 		--set group.initial.rebalance.delay.ms=0 --set group.min.session.timeout.ms=500 \
 		>"$tmp/strata.log" 2>&1 &
 	pids=($!) logs=("$tmp/strata.log") names=("the broker")
@@ -386,6 +390,7 @@ check_python
 start_broker
 run_clients 1 "none gzip snappy lz4 zstd" "$kcat_records" "$confluent_records" \
 	"$kafka_python_records" "$group_records"
+run_test sasl "$here/sasl.sh" "$strata" "$bootstrap" "$sasl_bootstrap" "$py"
 single_failed=$failed
 if ((failed > 0)); then
 	broker_log_tail
