@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/kversion"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 )
 
 func strPtr(s string) *string { return &s }
@@ -451,4 +453,67 @@ func errCode(err *kerr.Error) int16 {
 		return 0
 	}
 	return err.Code
+}
+
+// throttleHook counts the throttled responses a client sees.
+type throttleHook struct{ n atomic.Int32 }
+
+func (h *throttleHook) OnBrokerThrottle(_ kgo.BrokerMetadata, d time.Duration, _ bool) {
+	if d > 0 {
+		h.n.Add(1)
+	}
+}
+
+// TestQuotaPerSCRAMUser checks that a quota on user alice applies to
+// alice's SCRAM-authenticated producer and not to bob's.
+func TestQuotaPerSCRAMUser(t *testing.T) {
+	n := startNode(t, "", map[string]string{
+		"listeners":               "PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0",
+		"sasl.enabled.mechanisms": "SCRAM-SHA-512",
+		"quota.window.num":        "2",
+	})
+	plain, sasl := n.Listeners["PLAINTEXT"].String(), n.Listeners["SASL_PLAINTEXT"].String()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(franzClient(t, plain))
+	res, err := adm.AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{
+		{User: "alice", Mechanism: kadm.ScramSha512, Iterations: 4096, Password: "alice-pw"},
+		{User: "bob", Mechanism: kadm.ScramSha512, Iterations: 4096, Password: "bob-pw"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if r.Err != nil {
+			t.Fatalf("create user %s: %v", r.User, r.Err)
+		}
+	}
+	topic := topicName(t)
+	createTopic(t, plain, topic, 1, nil)
+	const quota = 32 << 10
+	setQuota(t, plain, kadm.ClientQuotaEntity{{Type: "user", Name: kmsg.StringPtr("alice")}}, "producer_byte_rate", quota)
+
+	// Each writes four times what alice may in the first window.
+	value := make([]byte, 1000)
+	produce := func(user, pass string) int32 {
+		t.Helper()
+		hook := &throttleHook{}
+		cl := franzClient(t, sasl, kgo.SASL(scram.Auth{User: user, Pass: pass}.AsSha512Mechanism()), kgo.WithHooks(hook),
+			kgo.DefaultProduceTopic(topic), kgo.ProducerBatchMaxBytes(16<<10), kgo.ProducerLinger(0),
+			kgo.ProducerBatchCompression(kgo.NoCompression()))
+		recs := make([]*kgo.Record, 4*quota/len(value))
+		for i := range recs {
+			recs[i] = &kgo.Record{Value: value}
+		}
+		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			t.Fatalf("%s: produce: %v", user, err)
+		}
+		return hook.n.Load()
+	}
+	if got := produce("bob", "bob-pw"); got != 0 {
+		t.Errorf("bob: %d throttled responses, want none", got)
+	}
+	if got := produce("alice", "alice-pw"); got == 0 {
+		t.Errorf("alice: no throttled response, want some")
+	}
 }
