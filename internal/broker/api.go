@@ -46,6 +46,13 @@ type Request struct {
 	Conn          *ConnInfo
 	// Size is the request frame's size, which producer_byte_rate counts.
 	Size int
+	// Mute is set by Handle for a request that gets no response (a
+	// produce with acks=0) over its quota: the connection reads nothing
+	// more for that long, as Kafka mutes it.
+	Mute time.Duration
+	// waited is how long the handler waited for data (a long-polling
+	// fetch); request_percentage does not count it.
+	waited time.Duration
 }
 
 // handlerFunc serves one API. It returns the response, nil for no response
@@ -105,8 +112,12 @@ func (b *Broker) Handle(ctx context.Context, req *Request) (kmsg.Response, error
 	}
 	start := time.Now()
 	resp, err := r.handler(b, ctx, req)
-	if err == nil && resp != nil {
+	switch {
+	case err != nil:
+	case resp != nil:
 		b.applyQuotas(req, resp, start)
+	default:
+		req.Mute = b.silentThrottle(req)
 	}
 	return resp, err
 }

@@ -17,6 +17,9 @@ package broker
 //   - ValidateOnly runs every check and changes nothing.
 //   - TimeoutMillis > 0 bounds the wait for the metadata log
 //     (REQUEST_TIMED_OUT past it).
+//   - The partitions added count against controller_mutation_rate
+//     (mutation_quota.go), strictly from v3: past the quota a topic is
+//     THROTTLING_QUOTA_EXCEEDED.
 //
 // KIPs: KIP-195 (v0), KIP-482 (v2 flexible), KIP-599 (v3 THROTTLING_QUOTA_EXCEEDED).
 
@@ -61,8 +64,9 @@ func (b *Broker) handleCreatePartitions(ctx context.Context, req *Request) (kmsg
 		}
 		specs = append(specs, spec)
 	}
+	quota := b.mutationQuota(req, 3)
 	if len(specs) > 0 {
-		for _, res := range b.ctrl.CreatePartitions(ctx, specs, r.ValidateOnly) {
+		for _, res := range b.createPartitions(ctx, quota, specs, r.ValidateOnly) {
 			errs[res.Topic] = res.Err
 		}
 		b.waitLocal(ctx)
@@ -88,5 +92,42 @@ func (b *Broker) handleCreatePartitions(ctx context.Context, req *Request) (kmsg
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
+	quota.apply(resp)
 	return resp, nil
+}
+
+// createPartitions grows (or validates growing) topics through the
+// controller. Under a controller_mutation_rate the specs are validated
+// first, so that only those that pass every other check count their new
+// partitions against it, as in Kafka.
+func (b *Broker) createPartitions(ctx context.Context, quota *mutationQuota, specs []controller.PartitionSpec, validateOnly bool) []controller.PartitionsResult {
+	if !quota.limited() {
+		return b.ctrl.CreatePartitions(ctx, specs, validateOnly)
+	}
+	img := b.store.Current()
+	byTopic := make(map[string]controller.PartitionSpec, len(specs))
+	for _, s := range specs {
+		byTopic[s.Topic] = s
+	}
+	var results []controller.PartitionsResult
+	var admitted []controller.PartitionSpec
+	for _, res := range b.ctrl.CreatePartitions(ctx, specs, true) {
+		if res.Err == nil {
+			spec := byTopic[res.Topic]
+			added := int(spec.Count)
+			if t, ok := img.Topic(res.Topic); ok {
+				added -= len(t.Partitions)
+			}
+			res.Err = quota.record(added)
+		}
+		if res.Err != nil || validateOnly {
+			results = append(results, res)
+			continue
+		}
+		admitted = append(admitted, byTopic[res.Topic])
+	}
+	if len(admitted) > 0 {
+		results = append(results, b.ctrl.CreatePartitions(ctx, admitted, false)...)
+	}
+	return results
 }

@@ -22,9 +22,13 @@ package broker
 //   - TimeoutMillis > 0 bounds the wait for the metadata log; past it the
 //     topics not yet created are REQUEST_TIMED_OUT.
 //
+//   - The partitions created count against controller_mutation_rate
+//     (mutation_quota.go), strictly from v6: past the quota a topic is
+//     THROTTLING_QUOTA_EXCEEDED.
+//
 // KIPs: KIP-4 (v0), KIP-108 (v1 ValidateOnly), KIP-464 (v4 default
 // partitions and replication factor), KIP-525 (v5 configs in the answer),
-// KIP-516 (v7 topic ids).
+// KIP-599 (v6 THROTTLING_QUOTA_EXCEEDED), KIP-516 (v7 topic ids).
 
 import (
 	"context"
@@ -69,9 +73,10 @@ func (b *Broker) handleCreateTopics(ctx context.Context, req *Request) (kmsg.Res
 		}
 		specs = append(specs, spec)
 	}
+	quota := b.mutationQuota(req, 6)
 	results := make(map[string]controller.TopicResult, len(specs))
 	if len(specs) > 0 {
-		for _, res := range b.ctrl.CreateTopics(ctx, specs, r.ValidateOnly, b.topicDefaults()) {
+		for _, res := range b.createTopics(ctx, quota, specs, r.ValidateOnly) {
 			results[res.Name] = res
 		}
 		b.waitLocal(ctx)
@@ -110,7 +115,37 @@ func (b *Broker) handleCreateTopics(ctx context.Context, req *Request) (kmsg.Res
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
+	quota.apply(resp)
 	return resp, nil
+}
+
+// createTopics creates (or validates) specs through the controller. Under
+// a controller_mutation_rate the topics are validated first, so that only
+// those that pass every other check count against it, as in Kafka.
+func (b *Broker) createTopics(ctx context.Context, quota *mutationQuota, specs []controller.TopicSpec, validateOnly bool) []controller.TopicResult {
+	if !quota.limited() {
+		return b.ctrl.CreateTopics(ctx, specs, validateOnly, b.topicDefaults())
+	}
+	byName := make(map[string]controller.TopicSpec, len(specs))
+	for _, s := range specs {
+		byName[s.Name] = s
+	}
+	var results []controller.TopicResult
+	var admitted []controller.TopicSpec
+	for _, res := range b.ctrl.CreateTopics(ctx, specs, true, b.topicDefaults()) {
+		if res.Err == nil {
+			res.Err = quota.record(int(res.NumPartitions))
+		}
+		if res.Err != nil || validateOnly {
+			results = append(results, res)
+			continue
+		}
+		admitted = append(admitted, byName[res.Name])
+	}
+	if len(admitted) > 0 {
+		results = append(results, b.ctrl.CreateTopics(ctx, admitted, false, b.topicDefaults())...)
+	}
+	return results
 }
 
 // topicSpec converts one requested topic to the controller's form. A manual

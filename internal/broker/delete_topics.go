@@ -18,9 +18,12 @@ package broker
 //     tool, not in the protocol.
 //   - TimeoutMillis > 0 bounds the wait for the metadata log
 //     (REQUEST_TIMED_OUT past it).
+//   - The partitions deleted count against controller_mutation_rate
+//     (mutation_quota.go), strictly from v5: past the quota a topic is
+//     THROTTLING_QUOTA_EXCEEDED.
 //
 // KIPs: KIP-4 (v0), KIP-322 (v3 TOPIC_DELETION_DISABLED), KIP-482 (v4
-// flexible), KIP-516 (v6 topic ids).
+// flexible), KIP-599 (v5 THROTTLING_QUOTA_EXCEEDED), KIP-516 (v6 topic ids).
 
 import (
 	"context"
@@ -61,6 +64,7 @@ func (b *Broker) handleDeleteTopics(ctx context.Context, req *Request) (kmsg.Res
 			targets[i].err = kerr.TopicAuthorizationFailed
 		}
 	}
+	quota := b.mutationQuota(req, 5)
 	if !b.cfg.Settings.DeleteTopicEnable() {
 		err := error(kerr.TopicDeletionDisabled)
 		if req.Version < 3 {
@@ -70,11 +74,18 @@ func (b *Broker) handleDeleteTopics(ctx context.Context, req *Request) (kmsg.Res
 			targets[i].err = err
 		}
 	} else {
+		img := b.store.Current()
 		var ids [][16]byte
-		for _, t := range targets {
-			if t.err == nil {
-				ids = append(ids, t.id)
+		for i, t := range targets {
+			if t.err != nil {
+				continue
 			}
+			if topic, ok := img.TopicByID(t.id); ok {
+				if targets[i].err = quota.record(len(topic.Partitions)); targets[i].err != nil {
+					continue
+				}
+			}
+			ids = append(ids, t.id)
 		}
 		if len(ids) > 0 {
 			errs := b.deleteTopicIDs(ctx, ids)
@@ -94,6 +105,7 @@ func (b *Broker) handleDeleteTopics(ctx context.Context, req *Request) (kmsg.Res
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
+	quota.apply(resp)
 	return resp, nil
 }
 

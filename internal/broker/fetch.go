@@ -168,17 +168,35 @@ func (b *Broker) handleFetch(ctx context.Context, req *Request) (kmsg.Response, 
 	if req.Version >= 15 {
 		replica = r.ReplicaState.ID
 	}
+	quota, limited := b.fetchQuota(req, replica)
+	if limited {
+		maxBytes = min(maxBytes, quota.maxBytes)
+	}
+	minBytes := min(r.MinBytes, maxBytes)
 	b.authorizeFetch(req, replica, wants)
 	got := make([]fetchGot, len(wants))
 	deadline := time.Now().Add(time.Duration(r.MaxWaitMillis) * time.Millisecond)
+	var size int
 	for {
 		changed := b.changedChans(wants, replica >= 0)
-		size, anyErr := b.readWants(wants, got, maxBytes, replica, consumerRack(req.Version, r), r.IsolationLevel == 1)
-		if size >= int(r.MinBytes) || anyErr || r.MaxWaitMillis <= 0 || !time.Now().Before(deadline) {
+		var anyErr bool
+		size, anyErr = b.readWants(wants, got, maxBytes, replica, consumerRack(req.Version, r), r.IsolationLevel == 1)
+		if size >= int(minBytes) || anyErr || r.MaxWaitMillis <= 0 || !time.Now().Before(deadline) {
 			break
 		}
-		if !waitAny(ctx, changed, deadline) {
+		waitStart := time.Now()
+		more := waitAny(ctx, changed, deadline)
+		req.waited += time.Since(waitStart)
+		if !more {
 			break
+		}
+	}
+	if limited {
+		if throttle := quota.take(size); throttle > 0 {
+			for i := range got {
+				got[i].records.Release()
+			}
+			return b.throttledFetch(resp, sess, full, throttle), nil
 		}
 	}
 
@@ -240,6 +258,20 @@ func (b *Broker) handleFetch(ctx context.Context, req *Request) (kmsg.Response, 
 		resp.Records = append(resp.Records, make([]commitlog.Slice, len(t.Partitions)))
 	}
 	return resp, nil
+}
+
+// throttledFetch is the answer to a consumer's fetch over its
+// consumer_byte_rate, as Kafka gives it: no partitions and the throttle
+// time. A new session is not kept (session id 0, as Kafka opens one only
+// with a real answer); an incremental one keeps what it last told the
+// client, so the next answer brings whatever changed.
+func (b *Broker) throttledFetch(resp *FetchResponse, sess *fetchSession, full bool, throttle time.Duration) *FetchResponse {
+	if sess != nil && full {
+		b.sessions.drop(sess)
+		resp.SessionID = 0
+	}
+	resp.ThrottleMillis = int32(min(throttle.Milliseconds(), 1<<31-1))
+	return resp
 }
 
 // authorizeFetch marks the wants req's sender may not read, as Kafka

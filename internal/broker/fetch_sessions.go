@@ -101,6 +101,13 @@ func (fs *fetchSessions) release(s *fetchSession) {
 	}
 }
 
+// drop forgets s, which its request still holds until release.
+func (fs *fetchSessions) drop(s *fetchSession) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	fs.removeLocked(s.id)
+}
+
 func (fs *fetchSessions) newIDLocked() int32 {
 	for {
 		fs.nextID++

@@ -28,7 +28,7 @@ func TestCommandTree(t *testing.T) {
 	want := "strata|strata acl|strata acl add|strata acl list|strata acl remove|strata bench|strata bench connect|strata bench consume|strata bench e2e|strata bench produce|" +
 		"strata cluster|strata cluster decommission|strata cluster elect-leaders|strata cluster status|strata cluster voters|strata cluster voters add|strata cluster voters describe|strata cluster voters remove|strata consume|strata dev|strata dev certs|strata dev cluster|strata dev cluster restart|" +
 		"strata group|strata group delete|strata group describe|strata group list|strata group reset-offsets|" +
-		"strata partitions|strata partitions reassign|strata produce|strata producers|strata producers describe|strata serve|" +
+		"strata partitions|strata partitions reassign|strata produce|strata producers|strata producers describe|strata quota|strata quota describe|strata quota set|strata serve|" +
 		"strata topic|strata topic alter|strata topic create|strata topic delete|strata topic describe|strata topic list|" +
 		"strata txn|strata txn abort|strata txn describe|strata txn find-hanging|strata txn list|" +
 		"strata user|strata user create|strata user delete|strata user list"

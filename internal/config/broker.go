@@ -33,6 +33,8 @@ var brokerDefs = []Definition{
 	intDef("connections.max.reauth.ms", kmsg.ConfigTypeLong, "0", 0, "How long a SASL authentication holds: a client re-authenticates before then (KIP-368), and a connection that did not is closed at its next request; 0 for no limit."),
 	boolDef("controlled.shutdown.enable", true, "Whether a stopping node first moves its leaderships to other in-sync replicas."),
 	intDef("controller.quorum.election.timeout.ms", kmsg.ConfigTypeInt, "500", 20, "How long a controller voter waits without hearing from the leader before it calls an election (Kafka: 1000)."),
+	intDef("controller.quota.window.num", kmsg.ConfigTypeInt, "11", 1, "The number of samples kept for controller mutation quotas: with controller.quota.window.size.seconds, how many seconds of controller_mutation_rate a client may spend at once."),
+	intDef("controller.quota.window.size.seconds", kmsg.ConfigTypeInt, "1", 1, "The time span of each sample for controller mutation quotas."),
 	intDef("default.replication.factor", kmsg.ConfigTypeInt, "1", 1, "The default replication factor of automatically created topics."),
 	boolDef("delete.topic.enable", true, "Enables topic deletion."),
 	intDef("fetch.max.bytes", kmsg.ConfigTypeInt, "57671680", 1024, "The maximum number of bytes returned for a fetch request."),
@@ -474,6 +476,14 @@ func (b Broker) QuotaWindow() time.Duration {
 
 // QuotaSamples is quota.window.num.
 func (b Broker) QuotaSamples() int { return int(b.int("quota.window.num")) }
+
+// MutationQuotaWindow is the span of the samples of controller mutation
+// quotas times their number (controller.quota.window.size.seconds times
+// controller.quota.window.num): a client's burst is its
+// controller_mutation_rate over that span.
+func (b Broker) MutationQuotaWindow() time.Duration {
+	return time.Duration(b.int("controller.quota.window.size.seconds")*b.int("controller.quota.window.num")) * time.Second
+}
 
 // SASLMechanisms is sasl.enabled.mechanisms.
 func (b Broker) SASLMechanisms() []string { return b.get("sasl.enabled.mechanisms").list }

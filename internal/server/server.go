@@ -275,6 +275,11 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 			return
 		}
 		if resp.Bytes == nil {
+			// No response (acks=0); a throttled one mutes the
+			// connection from now.
+			if resp.Throttle > 0 && !wait(ctx, resp.Throttle) {
+				return
+			}
 			continue
 		}
 		throttle, delay := resp.Throttle, resp.DelayResponse

@@ -84,15 +84,19 @@ func (d *Dispatcher) Serve(ctx context.Context, conn *broker.ConnInfo, frame, ds
 		return Frame{}, err
 	}
 	start := time.Now()
-	resp, err := d.handler.Handle(ctx, &broker.Request{
+	req := &broker.Request{
 		Key: h.APIKey, Version: h.APIVersion, CorrelationID: h.CorrelationID,
 		ClientID: h.ClientID, Body: body, Conn: conn, Size: len(frame),
-	})
+	}
+	resp, err := d.handler.Handle(ctx, req)
 	if d.observer != nil {
 		d.observer.Observe(h.APIKey, h.APIVersion, time.Since(start), err)
 	}
-	if err != nil || resp == nil {
+	if err != nil {
 		return Frame{}, err
+	}
+	if resp == nil {
+		return Frame{Throttle: req.Mute}, nil
 	}
 	resp.SetVersion(h.APIVersion)
 	f, err := d.encode(h, resp, body.IsFlexible(), dst)

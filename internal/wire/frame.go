@@ -19,7 +19,9 @@ type Frame struct {
 	pooled  *[]byte  // Bytes's buffer, back to fetchBufs at Release
 	// Throttle is the response's throttle_time_ms: the connection reads
 	// no request for that long after the response is sent, or, with
-	// DelayResponse (versions before KIP-219), before it is sent.
+	// DelayResponse (versions before KIP-219), before it is sent. A frame
+	// without bytes (no response) mutes the connection from when it is
+	// served.
 	Throttle      time.Duration
 	DelayResponse bool
 }

@@ -3,13 +3,18 @@ package e2e
 import (
 	"context"
 	"errors"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 )
 
 func strPtr(s string) *string { return &s }
@@ -108,35 +113,63 @@ func TestClientQuotasRoundTrip(t *testing.T) {
 	}
 }
 
-// TestProduceQuotaThrottles sets producer_byte_rate for the default user
-// (which an unauthenticated client, ANONYMOUS, falls under) and checks that
-// a producer writing as fast as it can is held to within 10% of it over a
-// bounded window, once the first windows have passed.
+// quotaTestNode starts a node with samples one-second quota samples, sets
+// quota key to value for the default user (which an unauthenticated
+// client, ANONYMOUS, falls under) and creates a one-partition topic.
+func quotaTestNode(t *testing.T, samples int, key string, value float64) (n *node, topic string) {
+	t.Helper()
+	n = startNode(t, "", map[string]string{"quota.window.num": strconv.Itoa(samples), "quota.window.size.seconds": "1"})
+	topic = topicName(t)
+	createTopic(t, n.addr, topic, 1, nil)
+	setQuota(t, n.addr, kadm.ClientQuotaEntity{{Type: "user"}}, key, value)
+	return n, topic
+}
+
+// setQuota sets one quota of an entity through kadm.
+func setQuota(t *testing.T, addr string, e kadm.ClientQuotaEntity, key string, value float64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := kadm.NewClient(franzClient(t, addr)).AlterClientQuotas(ctx, []kadm.AlterClientQuotaEntry{{
+		Entity: e, Ops: []kadm.AlterClientQuotaOp{{Key: key, Value: value}},
+	}})
+	if err != nil || res[0].Err != nil {
+		t.Fatalf("set quota %s=%v on %v: %v %v", key, value, e, err, res)
+	}
+}
+
+// The rate tests run as fast as the client can for warm, then measure for
+// measure: the first windows let a new client through at its own pace.
+const warm, measure = 3 * time.Second, 5 * time.Second
+
+// checkRate fails the test unless bytes over span are within 10% of quota
+// bytes per second.
+func checkRate(t *testing.T, what string, bytes float64, span time.Duration, quota float64) {
+	t.Helper()
+	got := bytes / span.Seconds()
+	t.Logf("%s %.0f B/s against a quota of %.0f B/s", what, got, quota)
+	if got < 0.9*quota || got > 1.1*quota {
+		t.Fatalf("%s %.0f B/s, want within 10%% of %.0f", what, got, quota)
+	}
+}
+
+// TestProduceQuotaThrottles checks that a producer writing as fast as it
+// can is held to within 10% of its producer_byte_rate over a bounded
+// window, once the first windows have passed.
 func TestProduceQuotaThrottles(t *testing.T) {
 	if testing.Short() {
 		t.Skip("measures throughput for seconds")
 	}
 	const quota = 256 << 10
-	n := startNode(t, "", map[string]string{"quota.window.num": "2", "quota.window.size.seconds": "1"})
-	topic := topicName(t)
-	createTopic(t, n.addr, topic, 1, nil)
-	adm := kadm.NewClient(franzClient(t, n.addr))
+	n, topic := quotaTestNode(t, 2, "producer_byte_rate", quota)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	res, err := adm.AlterClientQuotas(ctx, []kadm.AlterClientQuotaEntry{{
-		Entity: kadm.ClientQuotaEntity{{Type: "user"}},
-		Ops:    []kadm.AlterClientQuotaOp{{Key: "producer_byte_rate", Value: quota}},
-	}})
-	if err != nil || res[0].Err != nil {
-		t.Fatalf("set quota: %v %v", err, res)
-	}
 	cl := franzClient(t, n.addr, kgo.DefaultProduceTopic(topic), kgo.ProducerBatchMaxBytes(32<<10),
 		kgo.MaxBufferedRecords(100), kgo.ProducerLinger(0), kgo.ProducerBatchCompression(kgo.NoCompression()))
 	value := make([]byte, 1000)
 	var mu sync.Mutex
 	var acked []time.Time // when each record was acknowledged
 	start := time.Now()
-	const warm, measure = 3 * time.Second, 5 * time.Second
 	for time.Since(start) < warm+measure {
 		cl.Produce(ctx, &kgo.Record{Value: value}, func(_ *kgo.Record, err error) {
 			if err != nil {
@@ -160,9 +193,327 @@ func TestProduceQuotaThrottles(t *testing.T) {
 			bytes += float64(len(value))
 		}
 	}
-	got := bytes / measure.Seconds()
-	t.Logf("produced %.0f B/s against a quota of %d B/s (%d records in all)", got, quota, len(acked))
-	if got < 0.9*quota || got > 1.1*quota {
-		t.Fatalf("produced %.0f B/s, want within 10%% of %d", got, quota)
+	checkRate(t, "produced", bytes, measure, quota)
+}
+
+// TestProduceQuotaMutesAcksZero checks that an acks=0 producer, which
+// reads no throttle_time_ms, is held to within 10% of its
+// producer_byte_rate by the muted connection alone: the partition's log
+// end offset grows at the quota.
+func TestProduceQuotaMutesAcksZero(t *testing.T) {
+	if testing.Short() {
+		t.Skip("measures throughput for seconds")
+	}
+	const quota = 256 << 10
+	n, topic := quotaTestNode(t, 2, "producer_byte_rate", quota)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cl := franzClient(t, n.addr, kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(kgo.NoAck()), kgo.DisableIdempotentWrite(),
+		kgo.ProducerBatchMaxBytes(32<<10), kgo.MaxBufferedRecords(100), kgo.ProducerLinger(0),
+		kgo.ProducerBatchCompression(kgo.NoCompression()))
+	adm := kadm.NewClient(franzClient(t, n.addr))
+	endOffset := func() int64 {
+		t.Helper()
+		offs, err := adm.ListEndOffsets(ctx, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o, ok := offs.Lookup(topic, 0)
+		if !ok || o.Err != nil {
+			t.Fatalf("end offset: %v", o.Err)
+		}
+		return o.Offset
+	}
+	value := make([]byte, 1000)
+	start := time.Now()
+	var from int64 = -1
+	var fromAt time.Time
+	for time.Since(start) < warm+measure {
+		// Produce blocks while the buffer is full: the offsets are
+		// taken when the loop gets to them, and the span measured.
+		if from < 0 && time.Since(start) >= warm {
+			from, fromAt = endOffset(), time.Now()
+		}
+		cl.Produce(ctx, &kgo.Record{Value: value}, func(_ *kgo.Record, err error) {
+			if err != nil && !errors.Is(err, kgo.ErrClientClosed) {
+				t.Errorf("produce: %v", err)
+			}
+		})
+	}
+	to := endOffset()
+	// Each 1000-byte value travels in a record of about 1010 bytes.
+	checkRate(t, "produced with acks=0", float64(to-from)*1010, time.Since(fromAt), quota)
+}
+
+// TestFetchQuotaThrottles checks that a consumer reading a long backlog as
+// fast as it can is held to within 10% of its consumer_byte_rate, and that
+// a fetch asking for more than the quota allows at once gets no more.
+func TestFetchQuotaThrottles(t *testing.T) {
+	if testing.Short() {
+		t.Skip("measures throughput for seconds")
+	}
+	const quota = 256 << 10
+	// Three samples: a fetch that comes late leaves slack a later one
+	// can use only while the window still holds it.
+	n, topic := quotaTestNode(t, 3, "consumer_byte_rate", quota)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	// A backlog of twice what the consumer may read in the test,
+	// uncompressed so bytes on the wire are the values' bytes.
+	value := make([]byte, 1000)
+	recs := make([]*kgo.Record, 0, 2*quota*int(warm+measure)/int(time.Second)/len(value))
+	for range cap(recs) {
+		recs = append(recs, &kgo.Record{Topic: topic, Value: value})
+	}
+	producer := franzClient(t, n.addr, kgo.ProducerBatchMaxBytes(16<<10), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	if err := producer.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	// quota.window.num 3 of 1 second: a fetch gets two samples' worth.
+	req := kmsg.NewPtrFetchRequest()
+	req.ReplicaID, req.MaxBytes, req.SessionEpoch = -1, 16<<20, -1
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.PartitionMaxBytes = 16 << 20
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	// Fetch v12, the last to name topics rather than give their ids.
+	resp, err := req.RequestWith(ctx, franzClient(t, n.addr, kgo.MaxVersions(kversion.V2_8_0())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(resp.Topics[0].Partitions[0].RecordBatches); got == 0 || got > 2*quota {
+		t.Fatalf("a fetch for 16 MiB answered %d bytes, want some and at most %d", got, 2*quota)
+	}
+
+	// Small fetches, so that the rate is measured finely.
+	cl := franzClient(t, n.addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxBytes(32<<10), kgo.FetchMaxPartitionBytes(32<<10))
+	start := time.Now()
+	var bytes float64
+	for time.Since(start) < warm+measure {
+		fs := cl.PollFetches(ctx)
+		if err := fs.Err(); err != nil {
+			t.Fatal(err)
+		}
+		at := time.Since(start)
+		fs.EachRecord(func(r *kgo.Record) {
+			if at >= warm && at < warm+measure {
+				bytes += float64(len(r.Value))
+			}
+		})
+	}
+	checkRate(t, "consumed", bytes, measure, quota)
+}
+
+// TestControllerMutationQuota checks controller_mutation_rate (KIP-599)
+// through franz-go: with a burst of 5 partitions per client id, strict
+// versions of CreateTopics, DeleteTopics and CreatePartitions do the
+// topics that come while the bucket is not empty and answer
+// THROTTLING_QUOTA_EXCEEDED for the rest, an older CreateTopics does
+// everything, and every answer past the burst carries a throttle time.
+// Topics failing other checks count for nothing.
+func TestControllerMutationQuota(t *testing.T) {
+	// 0.5 partitions per second over 10 one-second samples: a burst of 5,
+	// refilling one partition in 2 seconds, far longer than the test's
+	// steps take.
+	n := startNode(t, "", map[string]string{"controller.quota.window.num": "10"})
+	setQuota(t, n.addr, kadm.ClientQuotaEntity{{Type: "client-id"}}, "controller_mutation_rate", 0.5)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// Each step has its own client id, so its own bucket (the quota is
+	// the default client id's).
+	client := func(id string, opts ...kgo.Opt) *kgo.Client {
+		return franzClient(t, n.addr, append([]kgo.Opt{kgo.ClientID(id)}, opts...)...)
+	}
+	createTopics := func(cl *kgo.Client, partitions map[string]int32, order ...string) *kmsg.CreateTopicsResponse {
+		t.Helper()
+		req := kmsg.NewPtrCreateTopicsRequest()
+		req.TimeoutMillis = 10000
+		for _, name := range order {
+			rt := kmsg.NewCreateTopicsRequestTopic()
+			rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, partitions[name], 1
+			req.Topics = append(req.Topics, rt)
+		}
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	type result struct {
+		name string
+		code int16
+	}
+	check := func(what string, got []result, want map[string]*kerr.Error) {
+		t.Helper()
+		for _, r := range got {
+			if w := want[r.name]; r.code != errCode(w) {
+				t.Errorf("%s %s: got %v, want %v", what, r.name, kerr.ErrorForCode(r.code), w)
+			}
+		}
+	}
+	throttled := func(what string, ms int32, most time.Duration) {
+		t.Helper()
+		if ms <= 0 || time.Duration(ms)*time.Millisecond > most {
+			t.Errorf("%s: throttle_time_ms %d, want some and at most %v", what, ms, most)
+		}
+	}
+
+	// Strict CreateTopics (v7): 3 then 3 partitions take the bucket from
+	// 5 to -1; the next topic is refused. The bad name counts nothing.
+	resp := createTopics(client("strict-create"), map[string]int32{"bad name": 1, "a": 3, "b": 3, "c": 1}, "bad name", "a", "b", "c")
+	var got []result
+	for _, r := range resp.Topics {
+		got = append(got, result{r.Topic, r.ErrorCode})
+	}
+	check("create v7", got, map[string]*kerr.Error{"bad name": kerr.InvalidTopicException, "c": kerr.ThrottlingQuotaExceeded})
+	throttled("create v7", resp.ThrottleMillis, 2*time.Second)
+
+	// Permissive CreateTopics (v5, before KIP-599): everything is
+	// created, the bucket goes to -4 and the answer says so.
+	resp = createTopics(client("old-create", kgo.MaxVersions(kversion.V2_6_0())), map[string]int32{"d": 4, "e": 4, "f": 1}, "d", "e", "f")
+	if resp.Version != 5 {
+		t.Fatalf("create: sent v%d, want v5", resp.Version)
+	}
+	got = got[:0]
+	for _, r := range resp.Topics {
+		got = append(got, result{r.Topic, r.ErrorCode})
+	}
+	check("create v5", got, nil)
+	throttled("create v5", resp.ThrottleMillis, 8*time.Second)
+	if resp.ThrottleMillis < 7000 {
+		t.Errorf("create v5: throttle_time_ms %d, want about 8000 (4 partitions over at 0.5/s)", resp.ThrottleMillis)
+	}
+
+	// Strict DeleteTopics (v6): a and b take the bucket to -1, d is refused.
+	del := kmsg.NewPtrDeleteTopicsRequest()
+	del.TimeoutMillis = 10000
+	for _, name := range []string{"a", "b", "d"} {
+		dt := kmsg.NewDeleteTopicsRequestTopic()
+		dt.Topic = kmsg.StringPtr(name)
+		del.Topics = append(del.Topics, dt)
+	}
+	dresp, err := del.RequestWith(ctx, client("strict-delete"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = got[:0]
+	for _, r := range dresp.Topics {
+		got = append(got, result{*r.Topic, r.ErrorCode})
+	}
+	check("delete v6", got, map[string]*kerr.Error{"d": kerr.ThrottlingQuotaExceeded})
+	throttled("delete v6", dresp.ThrottleMillis, 2*time.Second)
+
+	// Strict CreatePartitions (v3): e grows by 6 (5 to -1), f is refused,
+	// an unknown topic counts nothing.
+	cp := kmsg.NewPtrCreatePartitionsRequest()
+	cp.TimeoutMillis = 10000
+	for _, tc := range []struct {
+		name  string
+		count int32
+	}{{"nope", 2}, {"e", 10}, {"f", 2}} {
+		ct := kmsg.NewCreatePartitionsRequestTopic()
+		ct.Topic, ct.Count = tc.name, tc.count
+		cp.Topics = append(cp.Topics, ct)
+	}
+	cresp, err := cp.RequestWith(ctx, client("strict-partitions"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = got[:0]
+	for _, r := range cresp.Topics {
+		got = append(got, result{r.Topic, r.ErrorCode})
+	}
+	check("create partitions v3", got, map[string]*kerr.Error{"nope": kerr.UnknownTopicOrPartition, "f": kerr.ThrottlingQuotaExceeded})
+	throttled("create partitions v3", cresp.ThrottleMillis, 2*time.Second)
+
+	// What was done is in the metadata; what was refused is not.
+	topics, err := kadm.NewClient(client("check")).ListTopics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{"c": -1, "a": -1, "b": -1, "d": 4, "e": 10, "f": 1}
+	for name, parts := range want {
+		td, ok := topics[name]
+		switch {
+		case parts < 0 && ok:
+			t.Errorf("topic %s exists, want it absent", name)
+		case parts >= 0 && (!ok || len(td.Partitions) != parts):
+			t.Errorf("topic %s: got %d partitions (exists %v), want %d", name, len(td.Partitions), ok, parts)
+		}
+	}
+}
+
+// errCode is the code of a Kafka error, 0 for nil.
+func errCode(err *kerr.Error) int16 {
+	if err == nil {
+		return 0
+	}
+	return err.Code
+}
+
+// throttleHook counts the throttled responses a client sees.
+type throttleHook struct{ n atomic.Int32 }
+
+func (h *throttleHook) OnBrokerThrottle(_ kgo.BrokerMetadata, d time.Duration, _ bool) {
+	if d > 0 {
+		h.n.Add(1)
+	}
+}
+
+// TestQuotaPerSCRAMUser checks that a quota on user alice applies to
+// alice's SCRAM-authenticated producer and not to bob's.
+func TestQuotaPerSCRAMUser(t *testing.T) {
+	n := startNode(t, "", map[string]string{
+		"listeners":               "PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0",
+		"sasl.enabled.mechanisms": "SCRAM-SHA-512",
+		"quota.window.num":        "2",
+	})
+	plain, sasl := n.Listeners["PLAINTEXT"].String(), n.Listeners["SASL_PLAINTEXT"].String()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(franzClient(t, plain))
+	res, err := adm.AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{
+		{User: "alice", Mechanism: kadm.ScramSha512, Iterations: 4096, Password: "alice-pw"},
+		{User: "bob", Mechanism: kadm.ScramSha512, Iterations: 4096, Password: "bob-pw"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if r.Err != nil {
+			t.Fatalf("create user %s: %v", r.User, r.Err)
+		}
+	}
+	topic := topicName(t)
+	createTopic(t, plain, topic, 1, nil)
+	const quota = 32 << 10
+	setQuota(t, plain, kadm.ClientQuotaEntity{{Type: "user", Name: kmsg.StringPtr("alice")}}, "producer_byte_rate", quota)
+
+	// Each writes four times what alice may in the first window.
+	value := make([]byte, 1000)
+	produce := func(user, pass string) int32 {
+		t.Helper()
+		hook := &throttleHook{}
+		cl := franzClient(t, sasl, kgo.SASL(scram.Auth{User: user, Pass: pass}.AsSha512Mechanism()), kgo.WithHooks(hook),
+			kgo.DefaultProduceTopic(topic), kgo.ProducerBatchMaxBytes(16<<10), kgo.ProducerLinger(0),
+			kgo.ProducerBatchCompression(kgo.NoCompression()))
+		recs := make([]*kgo.Record, 4*quota/len(value))
+		for i := range recs {
+			recs[i] = &kgo.Record{Value: value}
+		}
+		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			t.Fatalf("%s: produce: %v", user, err)
+		}
+		return hook.n.Load()
+	}
+	if got := produce("bob", "bob-pw"); got != 0 {
+		t.Errorf("bob: %d throttled responses, want none", got)
+	}
+	if got := produce("alice", "alice-pw"); got == 0 {
+		t.Errorf("alice: no throttled response, want some")
 	}
 }
