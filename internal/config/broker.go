@@ -138,6 +138,8 @@ var brokerDefs = []Definition{
 		Doc: "Random jitter added to the Kerberos renewal time" + noKerberos},
 	{Name: "sasl.kerberos.ticket.renew.window.factor", Type: kmsg.ConfigTypeDouble, Default: str("0.8"),
 		Doc: "The share of a Kerberos ticket's lifetime after which it is renewed" + noKerberos},
+	{Name: "sasl.mechanism.inter.broker.protocol", Type: kmsg.ConfigTypeString, Default: str("GSSAPI"), check: oneOf("GSSAPI", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"),
+		Doc: "The SASL mechanism a node authenticates to other nodes with when the inter-broker listener is SASL_PLAINTEXT or SASL_SSL, with the credentials of listener.name.<listener>.<mechanism>.sasl.jaas.config. Kafka's default, GSSAPI, does not exist in Strata: set PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512."},
 	intDef("sasl.oauthbearer.clock.skew.seconds", kmsg.ConfigTypeInt, "30", 0, "The leeway, in seconds, given to an OAUTHBEARER token's exp, nbf and iat against the broker's clock."),
 	{Name: "sasl.oauthbearer.expected.audience", Type: kmsg.ConfigTypeList,
 		Doc: "Audiences an OAUTHBEARER token's aud claim must name one of; unset, aud is not checked."},
