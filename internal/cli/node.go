@@ -63,6 +63,10 @@ func StartNode(ctx context.Context, opts ServeOptions, logger *slog.Logger) (*No
 	if err != nil {
 		return nil, errors.Join(err, srv.close())
 	}
+	dial, err := srv.nodeDial(settings, opts.Dial)
+	if err != nil {
+		return nil, errors.Join(err, srv.close())
+	}
 	var voters map[int32]string
 	if len(opts.ControllerVoters) > 0 {
 		voters = make(map[int32]string, len(opts.ControllerVoters))
@@ -82,7 +86,7 @@ func StartNode(ctx context.Context, opts ServeOptions, logger *slog.Logger) (*No
 		Logger:              logger,
 		Registry:            reg,
 		Faults:              opts.Faults,
-		Dial:                interBrokerDial(srv.interTLS, opts.Dial),
+		Dial:                dial,
 	})
 	if err != nil {
 		return nil, errors.Join(err, srv.close())
