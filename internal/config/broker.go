@@ -32,6 +32,8 @@ var brokerDefs = []Definition{
 	intDef("connections.max.idle.ms", kmsg.ConfigTypeLong, "600000", noMin, "Idle connections timeout."),
 	intDef("connections.max.reauth.ms", kmsg.ConfigTypeLong, "0", 0, "How long a SASL authentication holds: a client re-authenticates before then (KIP-368), and a connection that did not is closed at its next request; 0 for no limit."),
 	boolDef("controlled.shutdown.enable", true, "Whether a stopping node first moves its leaderships to other in-sync replicas."),
+	{Name: "controller.listener.names", Type: kmsg.ConfigTypeList, Default: str("CONTROLLER"),
+		Doc: "The name of the Raft controller listener (--controller-listen), the first one given: its listener.security.protocol.map entry (PLAINTEXT without one, or SSL) and its listener.name.<name>.ssl.* settings secure the traffic between the controller quorum's members."},
 	intDef("controller.quorum.election.timeout.ms", kmsg.ConfigTypeInt, "500", 20, "How long a controller voter waits without hearing from the leader before it calls an election (Kafka: 1000)."),
 	intDef("default.replication.factor", kmsg.ConfigTypeInt, "1", 1, "The default replication factor of automatically created topics."),
 	boolDef("delete.topic.enable", true, "Enables topic deletion."),
