@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -74,9 +73,12 @@ func interBrokerMechanism(settings config.Broker, inter config.Listener) (sasl.M
 // their requests as before. A connection whose session has a lifetime
 // (connections.max.reauth.ms on the listener, KIP-368) re-authenticates
 // before its next request once 85-95% of the lifetime has passed, as
-// Kafka's clients do; one idle past the whole lifetime fails that request
-// with errSessionEnded, and the callers re-dial (the fetcher does on any
-// error; the others dial per request).
+// Kafka's clients do. A request may come later than the end of the session
+// (a fetch's long poll can span the rest of a short one, or the connection
+// was idle): the node still takes the re-authentication first, as Kafka's
+// does, and only a request other than SaslHandshake is refused. A failed
+// re-authentication fails the request; the callers then dial again (the
+// fetcher does on any error; the others dial per request).
 func saslDial(mech sasl.Mechanism, dial dialFunc) dialFunc {
 	if dial == nil {
 		d := net.Dialer{Timeout: saslTimeout}
@@ -96,10 +98,6 @@ func saslDial(mech sasl.Mechanism, dial dialFunc) dialFunc {
 	}
 }
 
-// errSessionEnded is the error of a request on a connection whose SASL
-// session ended while it was idle.
-var errSessionEnded = errors.New("the SASL session with the node ended (connections.max.reauth.ms); reconnect")
-
 // saslConn is an authenticated connection to another node. Its user sends
 // one request at a time and reads the whole response before the next
 // (partition.Conn does), so a re-authentication run inside Write never
@@ -113,7 +111,6 @@ type saslConn struct {
 	mu       sync.Mutex
 	deadline time.Time // the user's, put back after a re-authentication
 	reauthAt time.Time // zero: the session does not end
-	end      time.Time
 }
 
 func (c *saslConn) SetDeadline(t time.Time) error {
@@ -125,13 +122,10 @@ func (c *saslConn) SetDeadline(t time.Time) error {
 
 func (c *saslConn) Write(b []byte) (int, error) {
 	c.mu.Lock()
-	reauthAt, end, deadline := c.reauthAt, c.end, c.deadline
+	reauthAt, deadline := c.reauthAt, c.deadline
 	c.mu.Unlock()
-	if now := time.Now(); !reauthAt.IsZero() && !now.Before(reauthAt) {
-		if !now.Before(end) {
-			return 0, errSessionEnded
-		}
-		ctx, cancel := context.WithDeadline(context.Background(), end)
+	if !reauthAt.IsZero() && !time.Now().Before(reauthAt) {
+		ctx, cancel := context.WithTimeout(context.Background(), saslTimeout)
 		err := c.authenticate(ctx)
 		cancel()
 		_ = c.Conn.SetDeadline(deadline)
@@ -189,11 +183,8 @@ func (c *saslConn) authenticate(ctx context.Context) error {
 func (c *saslConn) scheduleReauth(lifetime time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if lifetime <= 0 {
-		c.reauthAt, c.end = time.Time{}, time.Time{}
-		return
+	c.reauthAt = time.Time{}
+	if lifetime > 0 {
+		c.reauthAt = time.Now().Add(time.Duration(float64(lifetime) * (0.85 + 0.1*rand.Float64())))
 	}
-	now := time.Now()
-	c.end = now.Add(lifetime)
-	c.reauthAt = now.Add(time.Duration(float64(lifetime) * (0.85 + 0.1*rand.Float64())))
 }
