@@ -69,6 +69,8 @@ type Config struct {
 	// the dialer of the replica fetchers (nil: the network's own).
 	Faults raft.Faults
 	Dial   func(ctx context.Context, addr string) (net.Conn, error)
+	// ControllerTLS secures the Raft connections (nil: plaintext).
+	ControllerTLS *raft.TLS
 }
 
 // Broker is one node: the Kafka API handlers over this node's partitions and
@@ -187,6 +189,7 @@ func New(cfg Config) (*Broker, error) {
 			OnMessage:   b.onControllerMessage,
 			Faults:      cfg.Faults,
 			LiveWindow:  s.BrokerSessionTimeout(),
+			TLS:         cfg.ControllerTLS,
 			Logger:      cfg.Logger.With("component", "raft-net"),
 		})
 		if err := b.net.Listen(); err != nil {

@@ -18,6 +18,12 @@ func startBroker(t *testing.T) (addr string) {
 // startBrokerWith is startBroker with extra broker settings.
 func startBrokerWith(t *testing.T, settings map[string]string) (addr string) {
 	t.Helper()
+	return startNodeWith(t, settings).KafkaAddr.String()
+}
+
+// startNodeWith is startBrokerWith returning the node, for its listeners.
+func startNodeWith(t *testing.T, settings map[string]string) *Node {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	all := map[string]string{"group.initial.rebalance.delay.ms": "0"}
 	maps.Copy(all, settings)
@@ -33,5 +39,5 @@ func startBrokerWith(t *testing.T, settings map[string]string) (addr string) {
 			t.Errorf("node stopped with error: %v", err)
 		}
 	})
-	return n.KafkaAddr.String()
+	return n
 }

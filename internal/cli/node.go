@@ -63,6 +63,14 @@ func StartNode(ctx context.Context, opts ServeOptions, logger *slog.Logger) (*No
 	if err != nil {
 		return nil, errors.Join(err, srv.close())
 	}
+	dial, err := srv.nodeDial(settings, opts.Dial)
+	if err != nil {
+		return nil, errors.Join(err, srv.close())
+	}
+	ctlTLS, err := controllerTLS(settings, logger)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("controller listener: %w", err), srv.close())
+	}
 	var voters map[int32]string
 	if len(opts.ControllerVoters) > 0 {
 		voters = make(map[int32]string, len(opts.ControllerVoters))
@@ -77,12 +85,13 @@ func StartNode(ctx context.Context, opts ServeOptions, logger *slog.Logger) (*No
 		InterBrokerListener: srv.inter,
 		Listeners:           endpoints,
 		ControllerListen:    opts.ControllerListen,
+		ControllerTLS:       ctlTLS,
 		Voters:              voters,
 		Settings:            settings,
 		Logger:              logger,
 		Registry:            reg,
 		Faults:              opts.Faults,
-		Dial:                interBrokerDial(srv.interTLS, opts.Dial),
+		Dial:                dial,
 	})
 	if err != nil {
 		return nil, errors.Join(err, srv.close())

@@ -136,7 +136,7 @@ func addServeFlags(fs *pflag.FlagSet) {
 	fs.String(flagAdmin, defaultAdmin, "host:port of the admin HTTP listener: /metrics, /healthz, /readyz (env STRATA_ADMIN)")
 	fs.Int32(flagNodeID, defaultNodeID, "this node's ID in the cluster (env STRATA_NODE_ID)")
 	fs.String(flagLogLevel, defaultLogLevel, "log level: debug, info, warn or error (env STRATA_LOG_LEVEL)")
-	fs.String(flagControllerListen, "", "host:port of this node's Raft listener; required for a voter (env STRATA_CONTROLLER_LISTEN)")
+	fs.String(flagControllerListen, "", "host:port of this node's Raft listener; required for a voter; TLS with --set listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:SSL (env STRATA_CONTROLLER_LISTEN)")
 	fs.String(flagControllerVoters, "", "the controller quorum, id@host:port,... (Kafka's controller.quorum.voters); empty: a one-node cluster (env STRATA_CONTROLLER_VOTERS)")
 	fs.StringArray(flagSet, nil, "broker setting by its Kafka name, key=value; repeatable (env STRATA_SET: comma-separated)")
 }

@@ -23,7 +23,13 @@ func brokerDef(name string) (*Definition, bool) {
 		return nil, false
 	}
 	listener, setting, ok := strings.Cut(rest, ".")
-	if !ok || listener == "" || listener != strings.ToLower(listener) || !perListener(setting) {
+	if !ok || listener == "" || listener != strings.ToLower(listener) {
+		return nil, false
+	}
+	if d, ok := jaasDef(name, setting); ok {
+		return d, true
+	}
+	if !perListener(setting) {
 		return nil, false
 	}
 	d, ok := brokerIndex[setting]

@@ -3,6 +3,7 @@ package raft
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -73,7 +74,17 @@ type NetworkConfig struct {
 	// LiveWindow is how recently a connection must have carried a frame
 	// for its node to count as live when another process claims its id.
 	LiveWindow time.Duration
-	Logger     *slog.Logger
+	// TLS, when set, secures every connection between members.
+	TLS    *TLS
+	Logger *slog.Logger
+}
+
+// TLS is the TLS of the members' connections (a controller listener whose
+// security protocol is SSL): the listener accepts with Server (mutual TLS
+// when it requires client certificates) and members dial with Client(addr).
+type TLS struct {
+	Server *tls.Config
+	Client func(addr string) *tls.Config
 }
 
 // Faults decides the fate of one message from one member to another.
@@ -203,6 +214,9 @@ func (n *Network) Listen() error {
 	ln, err := net.Listen("tcp", n.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("controller listener: %w", err)
+	}
+	if n.cfg.TLS != nil {
+		ln = tls.NewListener(ln, n.cfg.TLS.Server)
 	}
 	n.ln = ln
 	return nil
@@ -434,6 +448,9 @@ func (n *Network) dial(ctx context.Context, p *peer, addr string) (*memberConn, 
 	if err != nil {
 		return nil, err
 	}
+	if n.cfg.TLS != nil {
+		c = tls.Client(c, n.cfg.TLS.Client(addr))
+	}
 	if !n.track(c) {
 		c.Close()
 		return nil, net.ErrClosed
@@ -441,14 +458,20 @@ func (n *Network) dial(ctx context.Context, p *peer, addr string) (*memberConn, 
 	mc := &memberConn{c: c, w: bufio.NewWriterSize(c, 64<<10)}
 	_ = c.SetDeadline(time.Now().Add(helloTimeout))
 	hello := appendHello(nil, helloMsg{from: n.cfg.ID, to: p.id, incarnation: n.cfg.Incarnation, clusterID: n.cfg.ClusterID(), voters: n.currentVoters()})
-	if _, err := c.Write(hello); err != nil {
-		n.untrack(c)
-		return nil, err
-	}
 	r := bufio.NewReaderSize(c, 64<<10)
-	typ, payload, err := readFrame(r, nil)
+	var typ byte
+	var payload []byte
+	_, err = c.Write(hello) // with TLS, after the handshake
+	if err == nil {
+		typ, payload, err = readFrame(r, nil)
+	}
 	if err == nil && typ != frameHelloReply {
 		err = fmt.Errorf("expected a hello reply, got frame type %d", typ)
+	}
+	if tlsRefused(err) {
+		// With TLS 1.3 the voter's refusal of this node's certificate
+		// comes only at the first read.
+		n.refused(fmt.Sprintf("controller voter %d at %s: TLS handshake failed: %v", p.id, addr, err))
 	}
 	var reply helloReply
 	if err == nil {
@@ -475,6 +498,16 @@ func (n *Network) dial(ctx context.Context, p *peer, addr string) (*memberConn, 
 		n.drop(p, mc)
 	})
 	return mc, nil
+}
+
+// tlsRefused reports whether err is a failed TLS handshake: a certificate
+// this node does not trust, an alert from the peer (which refused this
+// node's certificate), or a peer that does not speak TLS.
+func tlsRefused(err error) bool {
+	var verify *tls.CertificateVerificationError
+	var header tls.RecordHeaderError
+	var op *net.OpError
+	return errors.As(err, &verify) || errors.As(err, &header) || errors.As(err, &op) && op.Op == "remote error"
 }
 
 // refused logs a refusal once.
@@ -539,6 +572,15 @@ func (n *Network) accept(ctx context.Context) {
 func (n *Network) serve(ctx context.Context, c net.Conn) {
 	defer n.untrack(c)
 	_ = c.SetDeadline(time.Now().Add(helloTimeout))
+	if tc, ok := c.(*tls.Conn); ok {
+		if err := tc.HandshakeContext(ctx); err != nil {
+			// Once per reason and host: a member with a bad certificate
+			// retries every second.
+			host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
+			n.refused(fmt.Sprintf("controller listener: refused a connection from %s: TLS handshake failed: %v", host, err))
+			return
+		}
+	}
 	r := bufio.NewReaderSize(c, 64<<10)
 	typ, payload, err := readFrame(r, nil)
 	if err == nil && typ != frameHello {

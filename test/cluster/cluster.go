@@ -33,6 +33,9 @@ type Options struct {
 	Settings map[string]string
 	// LogLevel is the nodes' --log-level; "" means info.
 	LogLevel string
+	// NodeSettings are settings of one node by id, over Settings (a node
+	// with other credentials or another certificate).
+	NodeSettings map[int32]map[string]string
 	// Listeners are Kafka listeners every node has besides PLAINTEXT
 	// (the one at KafkaAddr), each on a port of its own.
 	Listeners []Listener
@@ -168,12 +171,12 @@ func nodeArgs(id int32, dataDir string, opts Options, ports []nodePorts) []strin
 		args = append(args, "--controller-listen", loopback(p.raft))
 	}
 	args = append(args, "--log-level", opts.LogLevel)
-	settings := opts.Settings
+	settings := maps.Clone(opts.Settings)
+	if settings == nil {
+		settings = map[string]string{}
+	}
+	maps.Copy(settings, opts.NodeSettings[id])
 	if len(opts.Listeners) > 0 {
-		settings = maps.Clone(settings)
-		if settings == nil {
-			settings = map[string]string{}
-		}
 		listeners := []string{"PLAINTEXT://" + loopback(p.kafka)}
 		protocols := []string{"PLAINTEXT:PLAINTEXT"}
 		for j, l := range opts.Listeners {

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"strings"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl"
 )
 
 // ReadAll reads partitions 0..partitions-1 of topic from their log start
@@ -17,7 +19,7 @@ import (
 // Stop producing first: records acknowledged after the listing are not read.
 //
 // cl lists the offsets; the records are read by a new direct consumer with
-// cl's seed brokers and Client's retry settings. ReadAll retries through
+// cl's seed brokers, TLS and SASL and Client's retry settings. ReadAll retries through
 // leader changes until ctx is done, then fails the test saying how far each
 // partition got.
 func ReadAll(ctx context.Context, t testing.TB, cl *kgo.Client, topic string, partitions int32) map[TopicPartition][]Record {
@@ -42,7 +44,15 @@ func ReadAll(ctx context.Context, t testing.TB, cl *kgo.Client, topic string, pa
 	}
 
 	seeds, _ := cl.OptValue(kgo.SeedBrokers).([]string)
-	consumer, err := kgo.NewClient(append(clientDefaults(seeds),
+	opts := clientDefaults(seeds)
+	// A client of a TLS or SASL listener reads as it connects.
+	if cfg, _ := cl.OptValue(kgo.DialTLSConfig).(*tls.Config); cfg != nil {
+		opts = append(opts, kgo.DialTLSConfig(cfg))
+	}
+	if mechs, _ := cl.OptValue(kgo.SASL).([]sasl.Mechanism); len(mechs) > 0 {
+		opts = append(opts, kgo.SASL(mechs...))
+	}
+	consumer, err := kgo.NewClient(append(opts,
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: consume}),
 		// Control records are kept so a partition whose last offset is a
 		// transaction marker still reaches its end offset.

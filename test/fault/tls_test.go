@@ -4,18 +4,14 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"maps"
 	"net"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 
-	"github.com/stratalog/strata/internal/tlsconfig"
 	"github.com/stratalog/strata/test/cluster"
 )
 
@@ -29,22 +25,8 @@ func TestTLSBetweenNodes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts strata processes")
 	}
-	ca, err := tlsconfig.NewCA("cluster CA", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	node, err := ca.Issue(tlsconfig.CertRequest{Subject: pkix.Name{CommonName: "strata node"}, Hosts: []string{"127.0.0.1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	keystore, truststore := filepath.Join(dir, "node.pem"), filepath.Join(dir, "ca.pem")
-	for path, data := range map[string][]byte{keystore: node.Keystore(), truststore: ca.PEM} {
-		if err := os.WriteFile(path, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ca := newCA(t, "cluster CA")
+	keystore, truststore := nodeCerts(t, ca)
 	settings := maps.Clone(clusterSettings)
 	maps.Copy(settings, map[string]string{
 		"inter.broker.listener.name": "INTERNAL",
