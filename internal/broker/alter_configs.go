@@ -294,7 +294,14 @@ func (b *Broker) alterBrokerConfigs(ctx context.Context, r alterResource, valida
 		if err != nil {
 			return nil, err
 		}
-		return config.CheckDynamic(b.settings(), r.name != "", next)
+		out, err := config.CheckDynamic(b.settings(), r.name != "", next)
+		if err == nil && r.name != "" {
+			err = b.checkListenerSettings(out)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return out, nil
 	}, validateOnly)
 }
 
