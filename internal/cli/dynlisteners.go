@@ -114,6 +114,7 @@ func (s *listenerSet) applyListeners(settings config.Broker) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.named = settings.IsSet("listeners")
 	for i := len(s.listeners) - 1; i >= 0; i-- {
 		l := s.listeners[i]
 		w, ok := byName[l.Name]

@@ -38,11 +38,13 @@ type listenerSet struct {
 	servers   []*server.Server
 	stores    []*tlsconfig.Store   // each listener's TLS; nil without
 	stops     []context.CancelFunc // each running server's; nil before run
-	dispatch  *wire.Dispatcher
-	runCtx    context.Context // run's; nil before run
-	running   sync.WaitGroup  // the servers' Run calls
-	errs      error           // what the servers' Run calls returned
-	lastLim   server.Limits   // the connection limits applied last
+	// named: the listeners come from the listeners setting, not --listen.
+	named    bool
+	dispatch *wire.Dispatcher
+	runCtx   context.Context // run's; nil before run
+	running  sync.WaitGroup  // the servers' Run calls
+	errs     error           // what the servers' Run calls returned
+	lastLim  server.Limits   // the connection limits applied last
 }
 
 // listen binds every listener; on an error it closes those it bound.
@@ -57,7 +59,7 @@ func listen(settings config.Broker, opts ServeOptions, logger *slog.Logger, metr
 			return nil, err
 		}
 	}
-	set := &listenerSet{opts: opts, logger: logger, metrics: metrics, creds: creds, inter: inter,
+	set := &listenerSet{opts: opts, logger: logger, metrics: metrics, creds: creds, inter: inter, named: settings.IsSet("listeners"),
 		lastLim:  connLimits(settings),
 		badInput: server.NewLogLimiter(logger.With("component", "server"), server.BadInputInterval, server.BadInputBurst)}
 	set.limits = server.NewConnLimits(set.lastLim)
@@ -155,11 +157,13 @@ func (s *listenerSet) interBroker() string {
 }
 
 // endpoints returns the listeners as the node registers them: nil for a
-// node with one, which serves every listener name at its address.
+// node with the one of --listen, which serves every listener name at its
+// address. A node whose listeners setting names one lists it, so that
+// other nodes leave it out of their answers on other names.
 func (s *listenerSet) endpoints() ([]metadata.Endpoint, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.listeners) == 1 {
+	if len(s.listeners) == 1 && !s.named {
 		return nil, nil
 	}
 	eps := make([]metadata.Endpoint, len(s.listeners))
