@@ -29,14 +29,18 @@ package broker
 //     The dynamic settings are Kafka's (config.IsDynamic): the broker
 //     defaults of topic configs (log.retention.ms, message.max.bytes,
 //     min.insync.replicas, ...), the replication throttles, the log
-//     cleaner's settings, and some accepted without effect (thread pools,
-//     Kerberos). Any other setting, and Kafka's dynamic listener, TLS, SASL
-//     and connection-limit settings, refuses the whole resource with
-//     INVALID_REQUEST ("Cannot update these configs dynamically:
-//     Set(...)"), as Kafka answers a setting that needs a restart; so do a
-//     per-broker setting (sasl.kerberos.*) in the cluster-wide defaults and
-//     a change of log.cleaner.threads beyond half or double the value in
-//     force, with Kafka's messages. A bad value or unknown name is
+//     cleaner's settings, the listener, TLS-store, sasl.enabled.mechanisms
+//     and connection-limit settings, and some accepted without effect
+//     (thread pools, Kerberos). Any other setting refuses the whole
+//     resource with INVALID_REQUEST ("Cannot update these configs
+//     dynamically: Set(...)"), as Kafka answers a setting that needs a
+//     restart; so do a per-broker setting (listeners, ssl.*, sasl.*) in the
+//     cluster-wide defaults, a keystore setting without its listener
+//     prefix, and a change of log.cleaner.threads beyond half or double the
+//     value in force, with Kafka's messages. A change of this node's own
+//     settings is also checked by Config.CheckSettings (the listener rules
+//     of Kafka's DynamicListenerConfig, TLS stores that must load): a
+//     refusal is INVALID_REQUEST. A bad value or unknown name is
 //     INVALID_CONFIG.
 //   - BROKER_LOGGER (8), IncrementalAlterConfigs only: the name must be this
 //     node's id; no logger is known, so SET and DELETE are INVALID_CONFIG
@@ -294,7 +298,14 @@ func (b *Broker) alterBrokerConfigs(ctx context.Context, r alterResource, valida
 		if err != nil {
 			return nil, err
 		}
-		return config.CheckDynamic(b.settings(), r.name != "", next)
+		out, err := config.CheckDynamic(b.settings(), r.name != "", next)
+		if err == nil && r.name != "" {
+			err = b.checkListenerSettings(out)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return out, nil
 	}, validateOnly)
 }
 

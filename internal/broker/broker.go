@@ -63,8 +63,12 @@ type Config struct {
 	ControllerListen string
 	Voters           map[int32]string
 	Settings         config.Broker
-	Logger           *slog.Logger
-	Registry         prometheus.Registerer // nil: metrics are not registered
+	// CheckSettings, when set, checks a change of this node's own dynamic
+	// settings from the settings in force cur to next before it is
+	// stored: the listeners and their TLS stores (see dynamic_listeners.go).
+	CheckSettings func(cur, next config.Broker) error
+	Logger        *slog.Logger
+	Registry      prometheus.Registerer // nil: metrics are not registered
 	// Faults and Dial are for tests: faults between the Raft members, and
 	// the dialer of the replica fetchers (nil: the network's own).
 	Faults raft.Faults

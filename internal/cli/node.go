@@ -28,6 +28,7 @@ type Node struct {
 	KafkaAddr net.Addr
 	Listeners map[string]net.Addr
 	AdminAddr net.Addr
+	set       *listenerSet
 	done      chan error
 	started   time.Time
 }
@@ -88,6 +89,7 @@ func StartNode(ctx context.Context, opts ServeOptions, logger *slog.Logger) (*No
 		ControllerTLS:       ctlTLS,
 		Voters:              voters,
 		Settings:            settings,
+		CheckSettings:       srv.checkSettings,
 		Logger:              logger,
 		Registry:            reg,
 		Faults:              opts.Faults,
@@ -122,7 +124,7 @@ func StartNode(ctx context.Context, opts ServeOptions, logger *slog.Logger) (*No
 		}
 		cancel()
 	}()
-	n := &Node{KafkaAddr: srv.servers[0].Addr(), Listeners: srv.addrs(), AdminAddr: admin.Addr(), done: make(chan error, 1), started: started}
+	n := &Node{KafkaAddr: srv.servers[0].Addr(), Listeners: srv.addrs(), set: srv, AdminAddr: admin.Addr(), done: make(chan error, 1), started: started}
 	brokerDone := make(chan error, 1)
 	go func() { brokerDone <- b.Run(ctx) }()
 	adminDone := make(chan error, 1)
@@ -140,7 +142,7 @@ func StartNode(ctx context.Context, opts ServeOptions, logger *slog.Logger) (*No
 		}
 		return nil, err
 	}
-	go func() { serverDone <- srv.run(ctx) }()
+	go func() { serverDone <- srv.run(ctx, b) }()
 	go func() {
 		// The listener stops first, then the broker closes its logs.
 		serr := <-serverDone
@@ -153,6 +155,11 @@ func StartNode(ctx context.Context, opts ServeOptions, logger *slog.Logger) (*No
 		"data", dataDir, "node", opts.NodeID, "startup", time.Since(started).Round(time.Microsecond).String())
 	return n, nil
 }
+
+// ListenerAddrs returns the address each Kafka listener bound, by name,
+// as they are now: listeners come and go with the dynamic listeners
+// setting.
+func (n *Node) ListenerAddrs() map[string]net.Addr { return n.set.addrs() }
 
 // Wait blocks until the node has shut down and returns why it stopped.
 func (n *Node) Wait() error { return <-n.done }

@@ -250,11 +250,22 @@ func TestCheckDynamic(t *testing.T) {
 	}{
 		{"broker.rack=r1", true, kerr.InvalidRequest, restart + "broker.rack)"},
 		{"num.partitions=2", false, kerr.InvalidRequest, restart},
-		{"listeners=PLAINTEXT://:9093", true, kerr.InvalidRequest, restart + "listeners)"},
-		{"max.connections.per.ip=10", false, kerr.InvalidRequest, restart},
-		{"ssl.keystore.location=/k", true, kerr.InvalidRequest, restart},
-		{"sasl.enabled.mechanisms=PLAIN", true, kerr.InvalidRequest, restart},
-		{"listener.name.external.ssl.keystore.location=/k", true, kerr.InvalidRequest, restart},
+		{"listeners=PLAINTEXT://:9093", true, nil, ""},
+		{"listeners=PLAINTEXT://:9093", false, kerr.InvalidRequest, atDefault + "listeners)"},
+		{"max.connections.per.ip=10", false, nil, ""},
+		{"max.connections=10", false, nil, ""},
+		{"max.connections.per.ip.overrides=127.0.0.1:2", true, nil, ""},
+		{"max.connection.creation.rate=10", false, kerr.InvalidRequest, restart + "max.connection.creation.rate)"},
+		{"ssl.keystore.location=/k", true, kerr.InvalidRequest, "These security configs can be dynamically updated only per-listener using the listener prefix: Set(ssl.keystore.location)"},
+		{"ssl.client.auth=required", true, nil, ""},
+		{"ssl.client.auth=required", false, kerr.InvalidRequest, atDefault},
+		{"ssl.principal.mapping.rules=DEFAULT", true, kerr.InvalidRequest, restart},
+		{"sasl.enabled.mechanisms=PLAIN", true, nil, ""},
+		{"sasl.enabled.mechanisms=PLAIN", false, kerr.InvalidRequest, atDefault},
+		{"listener.name.external.ssl.keystore.location=/k", true, nil, ""},
+		{"listener.name.external.ssl.keystore.location=/k", false, kerr.InvalidRequest, atDefault + "listener.name.external.ssl.keystore.location)"},
+		{"listener.name.external.ssl.principal.mapping.rules=DEFAULT", true, kerr.InvalidRequest, restart},
+		{"listener.name.external.max.connections=5", true, kerr.InvalidRequest, restart},
 		{"message.max.bytes=x", false, kerr.InvalidConfig, "Invalid value x for configuration message.max.bytes"},
 		{"no.such.setting=1", false, kerr.InvalidConfig, "Unknown broker setting: no.such.setting"},
 		{"min.insync.replicas=0", false, kerr.InvalidConfig, ""},
@@ -277,8 +288,8 @@ func TestCheckDynamic(t *testing.T) {
 			t.Errorf("%s (per broker %v): got message %q, want it to start %q", tt.set, tt.perBroker, err, tt.msg)
 		}
 	}
-	_, err = CheckDynamic(static, false, map[string]string{"num.partitions": "2", "broker.rack": "a", "message.max.bytes": "1", "max.connections": "9"})
-	if err == nil || err.Error() != "Cannot update these configs dynamically: Set(broker.rack, max.connections, num.partitions)" {
+	_, err = CheckDynamic(static, false, map[string]string{"num.partitions": "2", "broker.rack": "a", "message.max.bytes": "1", "max.connection.creation.rate": "9"})
+	if err == nil || err.Error() != "Cannot update these configs dynamically: Set(broker.rack, max.connection.creation.rate, num.partitions)" {
 		t.Errorf("got %v, want Kafka's message naming all three", err)
 	}
 }
@@ -315,7 +326,7 @@ func TestCheckDynamicInForce(t *testing.T) {
 // TestDynamicSettingsKnown checks the lists of dynamic settings against the
 // definitions: each is a broker setting, and those refused are not.
 func TestDynamicSettingsKnown(t *testing.T) {
-	for _, name := range dynamicOwn {
+	for _, name := range slices.Concat(dynamicOwn, dynamicListener) {
 		if !IsBrokerSetting(name) {
 			t.Errorf("dynamic %s: not a broker setting", name)
 		}

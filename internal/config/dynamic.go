@@ -35,16 +35,52 @@ var dynamicOwn = []string{
 	"sasl.kerberos.service.name", "sasl.kerberos.ticket.renew.jitter", "sasl.kerberos.ticket.renew.window.factor",
 }
 
-// perBrokerOnly reports whether Kafka takes dynamic setting name for one
-// broker only, never as the cluster-wide default: its listener settings, of
-// which Strata has the Kerberos ones.
-func perBrokerOnly(name string) bool { return strings.HasPrefix(name, "sasl.kerberos.") }
+// dynamicListener are Kafka's dynamic listener, TLS, SASL and
+// connection-limit settings (DynamicListenerConfig's and SocketServer's
+// lists) that Strata has; the node applies them to its running listeners
+// (internal/cli). Kafka reloads a listener's keystore and truststore only
+// under the listener's prefix (listener.name.<l>.ssl.keystore.location);
+// unprefixed they are refused, see listenerOnly.
+var dynamicListener = []string{
+	"advertised.listeners", "listener.security.protocol.map", "listeners",
+	"max.connections", "max.connections.per.ip", "max.connections.per.ip.overrides",
+	"sasl.enabled.mechanisms",
+	"ssl.client.auth", "ssl.enabled.protocols", "ssl.endpoint.identification.algorithm",
+	"ssl.keystore.certificate.chain", "ssl.keystore.key", "ssl.keystore.location", "ssl.keystore.type",
+	"ssl.truststore.certificates", "ssl.truststore.location", "ssl.truststore.type",
+}
 
-// notYetDynamic are Kafka's other dynamic listener, TLS, SASL and
-// connection-limit settings, and every listener.name.* one. Strata takes
-// its listeners from flags, and changing them, their certificates or their
-// limits at runtime belongs with its security work; until then they are
-// refused as settings that need a restart.
+// listenerOnly are Kafka's reconfigurable SSL settings (SslConfigs'
+// RECONFIGURABLE_CONFIGS) that Strata has: at runtime, only per listener.
+var listenerOnly = map[string]bool{
+	"ssl.keystore.certificate.chain": true, "ssl.keystore.key": true, "ssl.keystore.location": true, "ssl.keystore.type": true,
+	"ssl.truststore.certificates": true, "ssl.truststore.location": true, "ssl.truststore.type": true,
+}
+
+// clusterLevelListener are the dynamic listener settings Kafka also takes
+// as the cluster-wide default (its ClusterLevelListenerConfigs, and
+// SocketServer's own): the connection limits.
+var clusterLevelListener = map[string]bool{
+	"max.connections": true, "max.connections.per.ip": true, "max.connections.per.ip.overrides": true,
+}
+
+// perBrokerOnly reports whether Kafka takes dynamic setting name for one
+// broker only, never as the cluster-wide default: its listener settings
+// (listener.name.* included), but the connection limits.
+func perBrokerOnly(name string) bool {
+	if _, setting, ok := splitListenerSetting(name); ok {
+		name = setting
+	}
+	return strings.HasPrefix(name, "sasl.kerberos.") ||
+		slices.Contains(dynamicListener, name) && !clusterLevelListener[name]
+}
+
+// notYetDynamic are Kafka's other dynamic listener, TLS and SASL settings,
+// which Strata does not have (it reads no JKS stores, so no passwords; it
+// has no JAAS, login or principal builder classes): they are refused as
+// settings that need a restart rather than as unknown ones.
+// max.connection.creation.rate is the exception: Strata has no rate limit
+// of new connections yet.
 var notYetDynamic = map[string]bool{
 	"max.connection.creation.rate": true, "principal.builder.class": true,
 	"sasl.jaas.config": true, "sasl.login.refresh.buffer.seconds": true,
@@ -64,20 +100,34 @@ var dynamicSettings = func() map[string]bool {
 			m[s] = true
 		}
 	}
-	for _, s := range dynamicOwn {
+	for _, s := range slices.Concat(dynamicOwn, dynamicListener) {
 		m[s] = true
 	}
 	return m
 }()
 
-// IsDynamic reports whether broker setting name may be changed at runtime.
-func IsDynamic(name string) bool { return dynamicSettings[name] }
+// IsDynamic reports whether broker setting name, which may be a
+// listener.name.<l>. override, may be changed at runtime.
+func IsDynamic(name string) bool {
+	if _, setting, ok := splitListenerSetting(name); ok {
+		return dynamicSettings[setting]
+	}
+	return dynamicSettings[name]
+}
 
 // needsRestart reports whether Strata refuses to change setting name at
-// runtime.
+// runtime: a known setting that is not dynamic, one of notYetDynamic, or a
+// listener.name.* override of either, or of a setting Strata takes for all
+// listeners only.
 func needsRestart(name string) bool {
+	if _, setting, ok := splitListenerSetting(name); ok {
+		return !dynamicSettings[setting] || clusterLevelListener[setting]
+	}
+	if strings.HasPrefix(name, listenerPrefix) {
+		return true
+	}
 	_, known := brokerIndex[name]
-	return known && !dynamicSettings[name] || notYetDynamic[name] || strings.HasPrefix(name, "listener.name.")
+	return known && !dynamicSettings[name] || notYetDynamic[name]
 }
 
 // WithDynamic returns b with the dynamic cluster-wide defaults and this
@@ -92,8 +142,8 @@ func (b Broker) WithDynamic(clusterDefault, perBroker map[string]string) Broker 
 	layer := func(m map[string]string) map[string]string {
 		kept := map[string]string{}
 		for k, raw := range m {
-			d, ok := brokerIndex[k]
-			if !ok || !dynamicSettings[k] {
+			d, ok := brokerDef(k)
+			if !ok || !IsDynamic(k) || needsRestart(k) {
 				continue
 			}
 			if v, err := d.Parse(raw); err == nil {
@@ -147,9 +197,12 @@ func CheckDynamic(b Broker, perBroker bool, set map[string]string) (map[string]s
 	if fixed := slices.DeleteFunc(slices.Clone(names), func(k string) bool { return !needsRestart(k) }); len(fixed) > 0 {
 		return nil, dynamicErrorf("Cannot update these configs dynamically: Set(%s)", strings.Join(fixed, ", "))
 	}
+	if unprefixed := slices.DeleteFunc(slices.Clone(names), func(k string) bool { return !listenerOnly[k] }); len(unprefixed) > 0 {
+		return nil, dynamicErrorf("These security configs can be dynamically updated only per-listener using the listener prefix: Set(%s)", strings.Join(unprefixed, ", "))
+	}
 	out := make(map[string]string, len(set))
 	for _, k := range names {
-		d, ok := brokerIndex[k]
+		d, ok := brokerDef(k)
 		if !ok {
 			return nil, &Error{Name: k, Msg: "Unknown broker setting: " + k}
 		}

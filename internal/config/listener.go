@@ -18,22 +18,35 @@ func brokerDef(name string) (*Definition, bool) {
 	if d, ok := brokerIndex[name]; ok {
 		return d, true
 	}
-	rest, ok := strings.CutPrefix(name, listenerPrefix)
+	if rest, ok := strings.CutPrefix(name, listenerPrefix); ok {
+		listener, setting, ok := strings.Cut(rest, ".")
+		if ok && listener != "" && listener == strings.ToLower(listener) {
+			if d, ok := jaasDef(name, setting); ok {
+				return d, true
+			}
+		}
+	}
+	_, setting, ok := splitListenerSetting(name)
 	if !ok {
-		return nil, false
-	}
-	listener, setting, ok := strings.Cut(rest, ".")
-	if !ok || listener == "" || listener != strings.ToLower(listener) {
-		return nil, false
-	}
-	if d, ok := jaasDef(name, setting); ok {
-		return d, true
-	}
-	if !perListener(setting) {
 		return nil, false
 	}
 	d, ok := brokerIndex[setting]
 	return d, ok
+}
+
+// splitListenerSetting splits a per-listener override,
+// listener.name.<listener>.<setting>, of a setting that takes one; the
+// listener comes back upper case, as listener names are.
+func splitListenerSetting(name string) (listener, setting string, ok bool) {
+	rest, ok := strings.CutPrefix(name, listenerPrefix)
+	if !ok {
+		return "", "", false
+	}
+	listener, setting, ok = strings.Cut(rest, ".")
+	if !ok || listener == "" || listener != strings.ToLower(listener) || !perListener(setting) {
+		return "", "", false
+	}
+	return strings.ToUpper(listener), setting, true
 }
 
 // ListenerValue returns setting name as listener sees it: its

@@ -24,31 +24,46 @@ type Limits struct {
 }
 
 // ConnLimits counts open connections against Limits; a node's listeners
-// share one.
+// share one. SetCounts changes the counts' limits at runtime.
 type ConnLimits struct {
-	lim       Limits
-	overrides map[string]int // by IP, names resolved at start
+	idle time.Duration
 
-	mu    sync.Mutex
-	total int
-	byIP  map[string]int
-	freed chan struct{} // signalled when a connection closes
+	mu        sync.Mutex
+	max       int
+	perIP     int
+	overrides map[string]int // by IP, names resolved when set
+	total     int
+	byIP      map[string]int
+	freed     chan struct{} // signalled when a connection closes
 }
 
 // NewConnLimits returns the counts of a node with limits lim.
 func NewConnLimits(lim Limits) *ConnLimits {
-	l := &ConnLimits{lim: lim, overrides: map[string]int{}, byIP: map[string]int{}, freed: make(chan struct{}, 1)}
+	l := &ConnLimits{idle: lim.Idle, byIP: map[string]int{}, freed: make(chan struct{}, 1)}
+	l.SetCounts(lim)
+	return l
+}
+
+// SetCounts sets max.connections, max.connections.per.ip and its overrides
+// to lim's (Idle is not dynamic, as in Kafka). Connections already open
+// stay, as Kafka keeps them; the new limits apply to those accepted next,
+// and an accept waiting for a slot looks again.
+func (l *ConnLimits) SetCounts(lim Limits) {
+	overrides := map[string]int{}
 	for host, n := range lim.PerIPOverrides {
 		if ip := net.ParseIP(host); ip != nil {
-			l.overrides[ip.String()] = n
+			overrides[ip.String()] = n
 			continue
 		}
 		addrs, _ := net.LookupHost(host)
 		for _, a := range addrs {
-			l.overrides[a] = n
+			overrides[a] = n
 		}
 	}
-	return l
+	l.mu.Lock()
+	l.max, l.perIP, l.overrides = lim.MaxConnections, lim.MaxPerIP, overrides
+	l.mu.Unlock()
+	l.signalFreed()
 }
 
 // waitSlot blocks while max.connections connections are open; it returns
@@ -56,7 +71,7 @@ func NewConnLimits(lim Limits) *ConnLimits {
 func (l *ConnLimits) waitSlot(ctx context.Context) bool {
 	for {
 		l.mu.Lock()
-		full := l.lim.MaxConnections > 0 && l.total >= l.lim.MaxConnections
+		full := l.max > 0 && l.total >= l.max
 		l.mu.Unlock()
 		if !full {
 			return true
@@ -72,12 +87,12 @@ func (l *ConnLimits) waitSlot(ctx context.Context) bool {
 // acquire counts a connection from ip, or reports false (and counts
 // nothing) when ip already has its maximum.
 func (l *ConnLimits) acquire(ip string) (limit int, ok bool) {
-	limit = l.lim.MaxPerIP
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	limit = l.perIP
 	if n, ok := l.overrides[ip]; ok {
 		limit = n
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	if limit > 0 && l.byIP[ip] >= limit || limit == 0 {
 		return limit, false
 	}
@@ -94,6 +109,11 @@ func (l *ConnLimits) release(ip string) {
 	}
 	l.total--
 	l.mu.Unlock()
+	l.signalFreed()
+}
+
+// signalFreed wakes an accept waiting for a slot.
+func (l *ConnLimits) signalFreed() {
 	select {
 	case l.freed <- struct{}{}:
 	default:
@@ -103,10 +123,10 @@ func (l *ConnLimits) release(ip string) {
 // setDeadline sets d, relative to now, as c's read or write deadline when
 // the idle limit is on.
 func (l *ConnLimits) idleDeadline(c net.Conn, write bool) {
-	if l.lim.Idle <= 0 {
+	if l.idle <= 0 {
 		return
 	}
-	t := time.Now().Add(l.lim.Idle)
+	t := time.Now().Add(l.idle)
 	if write {
 		c.SetWriteDeadline(t)
 	} else {

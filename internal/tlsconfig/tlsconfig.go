@@ -13,7 +13,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"reflect"
 	"strings"
+	"sync/atomic"
 
 	"github.com/stratalog/strata/internal/config"
 )
@@ -51,8 +53,15 @@ func FromBroker(b config.Broker, listener string) Settings {
 
 // Store holds one set of TLS settings loaded: the keystore and truststore
 // (reloaded when their files change), the protocol versions and the
-// principal mapping.
+// principal mapping. Update replaces the settings of a running listener.
 type Store struct {
+	needKey bool
+	logger  *slog.Logger
+	cur     atomic.Pointer[stores]
+}
+
+// stores is one set of settings loaded.
+type stores struct {
 	s        Settings
 	keystore *pemSource[*tls.Certificate]
 	trust    *pemSource[*x509.CertPool] // nil: the system's roots
@@ -63,7 +72,32 @@ type Store struct {
 // Load checks s and loads its stores. needKey asks for a keystore (a
 // listener needs one; a client without one presents no certificate).
 func Load(s Settings, needKey bool, logger *slog.Logger) (*Store, error) {
-	st := &Store{s: s}
+	st := &Store{needKey: needKey, logger: logger}
+	if err := st.Update(s); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// Settings returns the settings in force.
+func (st *Store) Settings() Settings { return st.cur.Load().s }
+
+// Update loads s and, once it has loaded, makes it the settings of every
+// later handshake; on an error the settings in force stay.
+func (st *Store) Update(s Settings) error {
+	loaded, err := load(s, st.needKey, st.logger)
+	if err != nil {
+		return err
+	}
+	st.cur.Store(loaded)
+	return nil
+}
+
+// Equal reports whether s and o are the same settings.
+func (s Settings) Equal(o Settings) bool { return reflect.DeepEqual(s, o) }
+
+func load(s Settings, needKey bool, logger *slog.Logger) (*stores, error) {
+	st := &stores{s: s}
 	var err error
 	if st.min, st.max, err = versions(s.Protocols); err != nil {
 		return nil, err
@@ -151,7 +185,7 @@ func parseTruststore(data []byte) (*x509.CertPool, error) {
 	return pool, nil
 }
 
-func (st *Store) roots() *x509.CertPool {
+func (st *stores) roots() *x509.CertPool {
 	if st.trust == nil {
 		return nil
 	}
@@ -161,15 +195,17 @@ func (st *Store) roots() *x509.CertPool {
 // ServerConfig is the TLS configuration of a listener: every handshake
 // takes the stores as they are on disk then, so a renewed certificate or CA
 // applies to the next connection.
-func (st *Store) ServerConfig() *tls.Config {
-	auth := map[string]tls.ClientAuthType{
-		"required":  tls.RequireAndVerifyClientCert,
-		"requested": tls.VerifyClientCertIfGiven,
-	}[st.s.ClientAuth] // none: NoClientCert
+func (s *Store) ServerConfig() *tls.Config {
+	first := s.cur.Load()
 	return &tls.Config{
-		MinVersion: st.min,
-		MaxVersion: st.max,
+		MinVersion: first.min,
+		MaxVersion: first.max,
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			st := s.cur.Load()
+			auth := map[string]tls.ClientAuthType{
+				"required":  tls.RequireAndVerifyClientCert,
+				"requested": tls.VerifyClientCertIfGiven,
+			}[st.s.ClientAuth] // none: NoClientCert
 			return &tls.Config{
 				MinVersion:   st.min,
 				MaxVersion:   st.max,
@@ -185,7 +221,8 @@ func (st *Store) ServerConfig() *tls.Config {
 // node-to-node connection): it trusts the truststore, presents the
 // keystore's certificate when there is one, and checks the host name unless
 // ssl.endpoint.identification.algorithm is empty.
-func (st *Store) ClientConfig(addr string) *tls.Config {
+func (s *Store) ClientConfig(addr string) *tls.Config {
+	st := s.cur.Load()
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		host = addr
@@ -218,7 +255,7 @@ func (st *Store) ClientConfig(addr string) *tls.Config {
 // mapped by ssl.principal.mapping.rules; "" without a client certificate
 // (the caller's anonymous principal). An error means no rule maps the
 // subject: Kafka refuses the connection.
-func (st *Store) Principal(cs tls.ConnectionState) (string, error) {
+func (s *Store) Principal(cs tls.ConnectionState) (string, error) {
 	if len(cs.PeerCertificates) == 0 {
 		return "", nil
 	}
@@ -226,7 +263,7 @@ func (st *Store) Principal(cs tls.ConnectionState) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	name, err := st.rules.Map(dn)
+	name, err := s.cur.Load().rules.Map(dn)
 	if err != nil {
 		return "", err
 	}

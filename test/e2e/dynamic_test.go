@@ -120,10 +120,10 @@ func TestDynamicBrokerConfigs(t *testing.T) {
 		want    *kerr.Error
 		wantMsg string
 	}{
-		{"a listener", setConfig("listeners", "PLAINTEXT://127.0.0.1:9093"), []int32{node}, kerr.InvalidRequest,
-			"Cannot update these configs dynamically: Set(listeners)"},
-		{"a connection limit", setConfig("max.connections.per.ip", "10"), nil, kerr.InvalidRequest,
-			"Cannot update these configs dynamically: Set(max.connections.per.ip)"},
+		{"the inter-broker listener moved", setConfig("listeners", "PLAINTEXT://127.0.0.1:9093"), []int32{node}, kerr.InvalidRequest,
+			"The inter-broker listener PLAINTEXT cannot be changed dynamically: it is how the other nodes reach this one"},
+		{"a connection creation rate", setConfig("max.connection.creation.rate", "10"), nil, kerr.InvalidRequest,
+			"Cannot update these configs dynamically: Set(max.connection.creation.rate)"},
 		{"a static setting", setConfig("log.cleaner.enable", "false"), nil, kerr.InvalidRequest,
 			"Cannot update these configs dynamically: Set(log.cleaner.enable)"},
 		{"threads beyond double", setConfig("log.cleaner.threads", "9"), []int32{node}, kerr.InvalidRequest,
