@@ -277,3 +277,43 @@ func TestOAuthBearer(t *testing.T) {
 		}
 	}
 }
+
+// TestInlineKeyNeverShown serves TLS from a key and certificate chain given
+// inline as settings: a client connects, DescribeConfigs reports the key
+// sensitive without its value, and the key appears nowhere in the node's
+// log (at debug level).
+func TestInlineKeyNeverShown(t *testing.T) {
+	ca := newCA(t, "test CA")
+	server := issue(t, ca, "broker", []string{"127.0.0.1"}, time.Time{}, time.Time{})
+	n := startSecureNode(t, map[string]string{
+		"listeners":                      "PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0",
+		"ssl.keystore.key":               string(server.KeyPEM),
+		"ssl.keystore.certificate.chain": string(server.CertPEM),
+		"ssl.truststore.certificates":    string(ca.PEM),
+	})
+	if err := ping(t, n.listeners["SSL"], clientTLS(ca.PEM, nil)); err != nil {
+		t.Fatalf("TLS with the inline key: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rcs, err := n.admin.DescribeBrokerConfigs(ctx, 1)
+	mustNot(t, "describe configs", err)
+	rc, err := rcs.On("1", nil)
+	mustNot(t, "describe configs", err)
+	found := false
+	for _, c := range rc.Configs {
+		if c.Key == "ssl.keystore.key" {
+			found = true
+			if !c.Sensitive || c.Value != nil {
+				t.Errorf("ssl.keystore.key described as sensitive=%v value=%v", c.Sensitive, c.MaybeValue())
+			}
+		}
+	}
+	if !found {
+		t.Error("ssl.keystore.key not described")
+	}
+	body := strings.Split(strings.TrimSpace(string(server.KeyPEM)), "\n")[1] // a line of the key's base64
+	if log := n.log.String(); strings.Contains(log, "PRIVATE KEY") || strings.Contains(log, body) {
+		t.Fatal("the node's log holds the private key")
+	}
+}
