@@ -80,3 +80,16 @@ func TestMutationQuotaUnlimited(t *testing.T) {
 		t.Fatalf("got throttle %d, want 0", resp.ThrottleMillis)
 	}
 }
+
+// TestRateThrottleCapped checks Kafka's cap: however far over its quota a
+// client is, it is throttled for at most the whole measured window.
+func TestRateThrottleCapped(t *testing.T) {
+	now := time.Unix(1000, 0)
+	r := newRate(3, time.Second, now)
+	if d := r.record(100, 1000, now); d != 0 {
+		t.Fatalf("within the quota: throttled %v", d)
+	}
+	if d := r.record(1e9, 1000, now.Add(100*time.Millisecond)); d != 3*time.Second {
+		t.Fatalf("far over the quota: throttled %v, want the window's 3s", d)
+	}
+}

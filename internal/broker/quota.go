@@ -184,7 +184,8 @@ func (r *rate) throttleLocked(bound float64, now time.Time) time.Duration {
 	if measured <= bound {
 		return 0
 	}
-	return time.Duration((measured - bound) / bound * float64(span))
+	// Kafka caps a throttle at the whole measured window.
+	return min(time.Duration((measured-bound)/bound*float64(span)), expire)
 }
 
 // throttled is a response that carries throttle_time_ms.

@@ -60,9 +60,10 @@ func TestDynamicListenerAddRemove(t *testing.T) {
 	mustAlterBroker(ctx, t, adm, []kadm.AlterConfig{protocols,
 		setConfig("listeners", "PLAINTEXT://127.0.0.1:0,EXTRA://127.0.0.1:0")}, 1)
 	extra := listenerAddr(t, n, "EXTRA")
-	if got := metadataAddr(ctx, t, extra); got != extra {
-		t.Fatalf("metadata on EXTRA: broker at %s, want %s", got, extra)
-	}
+	// The listener serves before the node's new registration is applied.
+	eventually(t, 10*time.Second, "metadata on EXTRA naming EXTRA", func() bool {
+		return metadataAddr(ctx, t, extra) == extra
+	})
 	if got := metadataAddr(ctx, t, n.addr); got != n.addr {
 		t.Fatalf("metadata on PLAINTEXT: broker at %s, want %s", got, n.addr)
 	}
