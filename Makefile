@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin/strata
 
-.PHONY: serve cluster build test test-go test-race test-compat fuzz vet clean bench chaos
+.PHONY: serve cluster build test test-go test-race test-compat fuzz vet clean bench bench-security chaos
 
 ## serve: start a one-node broker with defaults (127.0.0.1:9092, data in ./strata-data)
 serve: build
@@ -57,6 +57,10 @@ chaos:
 ## bench: fixed benchmark suite vs kfake and NATS JetStream on fresh local servers; writes docs/benchmarks.md
 bench:
 	GO=$(GO) bash bench/run.sh
+
+## bench-security: TLS against plaintext and TLS/SCRAM connection setup on one node; results go in docs/benchmarks-security.md
+bench-security:
+	GO=$(GO) bash bench/security.sh
 
 clean:
 	rm -rf bin strata-data strata-cluster

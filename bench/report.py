@@ -743,6 +743,8 @@ if not (restarts["clean"] and restarts["unclean"]):
 if not (restarts["coldclean"] and restarts["coldunclean"]):
     w("- Recovery with a cold page cache.")
 w("- Recovery after a power loss rather than a process kill (unsynced writes lost).")
+w("- TLS against plaintext and TLS/SCRAM connection setup: `make bench-security`, results in")
+w("  docs/benchmarks-security.md.")
 if not (nats_big["clean"] and nats_big["unclean"]):
     w("- NATS restarts with {:.2f} GiB, clean and after a SIGKILL mid-publish.".format(gib(catchup_records)))
 if nats_big["clean"] and not (nats_big["coldclean"] and nats_big["coldunclean"]):
