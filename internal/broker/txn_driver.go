@@ -128,14 +128,29 @@ func (d *txnDriver) step(fn func(c *txn.Coordinator, nowMs int64)) {
 		o.ch <- o.r // buffered for its one reply
 	}
 	for _, w := range eff.Writes {
-		d.enqueue(txnTask{run: func(ctx context.Context) {
-			err := d.io.appendTxn(ctx, w.Partition, w.Record)
-			d.step(func(c *txn.Coordinator, _ int64) { c.WriteDone(w, err) })
-		}})
+		d.enqueue(d.writeTask(w))
 	}
 	for _, m := range eff.Markers {
 		d.enqueue(d.markersTask(m, m.Partitions, 0))
 	}
+}
+
+// writeTask appends w and tells the core the outcome. A failed Complete
+// write is asked for again after markerBackoff (see txn.Write.Complete);
+// the core ignores the request once the partition is no longer led here at
+// w's epoch or the transaction has moved on.
+func (d *txnDriver) writeTask(w txn.Write) txnTask {
+	return txnTask{run: func(ctx context.Context) {
+		err := d.io.appendTxn(ctx, w.Partition, w.Record)
+		d.step(func(c *txn.Coordinator, _ int64) { c.WriteDone(w, err) })
+		if err == nil || !w.Complete || ctx.Err() != nil {
+			return
+		}
+		d.logger.Debug("transaction completion not logged; retrying", "id", w.TransactionalID, "err", err)
+		d.enqueue(txnTask{after: markerBackoff, run: func(context.Context) {
+			d.step(func(c *txn.Coordinator, now int64) { c.MarkersWritten(w.TransactionalID, w.CoordinatorEpoch, now) })
+		}})
+	}}
 }
 
 // request calls fn with a token and waits for the reply to it, or for ctx.

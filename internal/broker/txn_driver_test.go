@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -27,6 +28,9 @@ type fakeTxnIO struct {
 	codes  map[int32][]int16
 	sent   []int32 // the leader of every request
 	nextID int64
+	// appendErrs are the errors of the next appends, in order (then
+	// none); a failed append adds nothing to the log.
+	appendErrs []error
 }
 
 func newFakeTxnIO() *fakeTxnIO {
@@ -36,6 +40,13 @@ func newFakeTxnIO() *fakeTxnIO {
 func (f *fakeTxnIO) appendTxn(_ context.Context, p int32, rec txn.Record) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if len(f.appendErrs) > 0 {
+		err := f.appendErrs[0]
+		f.appendErrs = f.appendErrs[1:]
+		if err != nil {
+			return err
+		}
+	}
 	f.log[p] = append(f.log[p], rec)
 	return nil
 }
@@ -222,6 +233,54 @@ func TestTxnDriverCommitRetriesMarkers(t *testing.T) {
 	// Init, Ongoing, PrepareCommit, CompleteCommit.
 	if n := len(f.log[0]); n != 4 {
 		t.Fatalf("%d records in __transaction_state, want 4", n)
+	}
+}
+
+// TestTxnDriverRetriesCompleteWrite: when the append of CompleteCommit
+// fails after the markers are written (a follower of __transaction_state
+// paused, NOT_ENOUGH_REPLICAS), the driver appends it again after a backoff,
+// as Kafka's TransactionMarkerChannelManager retries a log append that
+// failed with COORDINATOR_NOT_AVAILABLE. Left in PrepareCommit, the id would
+// answer CONCURRENT_TRANSACTIONS to its producer until the next reload.
+func TestTxnDriverRetriesCompleteWrite(t *testing.T) {
+	f := newFakeTxnIO()
+	f.leaders[tpA] = 1
+	h := newTxnHarness(t, f)
+	pid, epoch := h.begin("tx", tpA)
+	h.end("tx", pid, epoch, true)
+	f.appendErrs = []error{kerr.NotEnoughReplicas, kerr.RequestTimedOut}
+	delays := h.pump()
+	if got := h.describe("tx").State; got != txn.CompleteCommit {
+		t.Fatalf("after the markers and two failed appends: %v, want CompleteCommit", got)
+	}
+	if want := []time.Duration{markerBackoff, markerBackoff}; !slices.Equal(delays, want) {
+		t.Fatalf("retry delays %v, want %v", delays, want)
+	}
+	if len(f.sent) != 1 {
+		t.Fatalf("%d marker requests, want 1: the markers are written, only the log append is retried", len(f.sent))
+	}
+	// Init, Ongoing, PrepareCommit, CompleteCommit.
+	if n := len(f.log[0]); n != 4 {
+		t.Fatalf("%d records in __transaction_state, want 4", n)
+	}
+}
+
+// TestTxnDriverCompleteRetryStopsWhenUnloaded: a failed CompleteCommit
+// append is not retried once the partition is no longer led here (its new
+// leader finishes the transaction when it loads it).
+func TestTxnDriverCompleteRetryStopsWhenUnloaded(t *testing.T) {
+	f := newFakeTxnIO()
+	f.leaders[tpA] = 1
+	h := newTxnHarness(t, f)
+	pid, epoch := h.begin("tx", tpA)
+	h.end("tx", pid, epoch, true)
+	f.appendErrs = []error{kerr.NotLeaderForPartition}
+	h.next() // the markers
+	h.next() // the failed append
+	h.d.leadership(0, false)
+	h.pump()
+	if n := len(f.log[0]); n != 3 {
+		t.Fatalf("%d records in __transaction_state, want 3 (no CompleteCommit once unloaded)", n)
 	}
 }
 

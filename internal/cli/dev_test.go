@@ -22,6 +22,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/stratalog/strata/test/cluster"
 )
@@ -560,16 +561,15 @@ func TestDevCluster(t *testing.T) {
 		if !strings.Contains(out.String(), "led by their preferred replica again") {
 			t.Errorf("got output %q, want the preferred leader election reported", out.String())
 		}
-		mctx, mcancel := context.WithTimeout(context.Background(), 10*time.Second)
-		md, err := kadm.NewClient(cl).Metadata(mctx, topic)
-		mcancel()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, p := range md.Topics[topic].Partitions {
-			if p.Leader != p.Replicas[0] {
-				t.Errorf("partition %d: led by %d after the rolling restart, want its preferred replica %d", p.Partition, p.Leader, p.Replicas[0])
-			}
+		// Asked of every node, not of cl's cached metadata: kadm's
+		// Metadata answers from the client's cache while it is younger
+		// than MetadataMinAge (5s), so it may predate the election. The
+		// node that answered ElectLeaders had applied it; the others
+		// apply it shortly after.
+		for id := range r.kafka {
+			waitFor(t, fmt.Sprintf("node %d: every partition of %s led by its preferred replica", id, topic), func() (bool, string) {
+				return preferredLeaders(cl.Broker(id), topic)
+			})
 		}
 		if strings.Contains(r.stderr.String(), "exited") {
 			t.Errorf("the cluster reported planned stops as exits:\n%s", r.stderr.String())
@@ -606,6 +606,31 @@ func TestDevCluster(t *testing.T) {
 		}
 		r.checkExited(t)
 	})
+}
+
+// preferredLeaders reports whether broker b, asked directly, has every
+// partition of topic led by its preferred replica, and what it has.
+func preferredLeaders(b *kgo.Broker, topic string) (bool, string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr(topic)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, b)
+	if err != nil {
+		return false, err.Error()
+	}
+	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) == 0 {
+		return false, fmt.Sprintf("no partitions of %s in %+v", topic, resp.Topics)
+	}
+	ok := true
+	var got []string
+	for _, p := range resp.Topics[0].Partitions {
+		got = append(got, fmt.Sprintf("partition %d led by %d, replicas %v", p.Partition, p.Leader, p.Replicas))
+		ok = ok && len(p.Replicas) > 0 && p.Leader == p.Replicas[0]
+	}
+	return ok, strings.Join(got, "; ")
 }
 
 // kill sends SIGKILL to node id.

@@ -45,8 +45,14 @@ type Write struct {
 	Partition        int32
 	CoordinatorEpoch int32
 	Record           Record
+	TransactionalID  string
+	// Complete marks the write of CompleteCommit or CompleteAbort after
+	// the markers. No client request waits on it to try again, so when it
+	// fails the driver calls MarkersWritten again after a backoff, which
+	// writes it anew while the transaction is still prepared here (Kafka's
+	// TransactionMarkerChannelManager retries that append).
+	Complete bool
 
-	id  string
 	seq uint64
 }
 
@@ -252,7 +258,8 @@ func (c *Coordinator) prepare(e *entry, epoch int32, o op, token uint64, hasToke
 		Partition:        c.PartitionFor(target.TransactionalID),
 		CoordinatorEpoch: epoch,
 		Record:           rec,
-		id:               target.TransactionalID,
+		TransactionalID:  target.TransactionalID,
+		Complete:         o == opComplete,
 		seq:              c.seq,
 	})
 }
@@ -272,7 +279,7 @@ func (c *Coordinator) replyIDs(token uint64, id int64, epoch int16) {
 // the append error (see appendError). A Write of an unloaded partition, or
 // reported twice, is ignored.
 func (c *Coordinator) WriteDone(w Write, err error) {
-	e := c.txns[w.id]
+	e := c.txns[w.TransactionalID]
 	p := c.partitions[w.Partition]
 	if e == nil || e.pending == nil || e.pending.seq != w.seq || p == nil || p.epoch != w.CoordinatorEpoch {
 		return
@@ -281,7 +288,7 @@ func (c *Coordinator) WriteDone(w Write, err error) {
 	e.pending = nil
 	if err != nil {
 		if !e.persisted {
-			delete(c.txns, w.id) // never reached the log: forget it, as a reload would
+			delete(c.txns, w.TransactionalID) // never reached the log: forget it, as a reload would
 		}
 		if pd.hasToken {
 			c.reply(pd.token, appendError(err))
@@ -289,7 +296,7 @@ func (c *Coordinator) WriteDone(w Write, err error) {
 		return
 	}
 	if pd.op == opTombstone {
-		delete(c.txns, w.id)
+		delete(c.txns, w.TransactionalID)
 		return
 	}
 	e.m, e.persisted = pd.target, true
@@ -304,7 +311,7 @@ func (c *Coordinator) WriteDone(w Write, err error) {
 		} else if pd.hasToken {
 			// InitProducerId fenced an ongoing transaction: the client
 			// retries until the abort completes, as with Kafka.
-			c.reply(pd.token, fmt.Errorf("transactional id %q: aborting the ongoing transaction: %w", w.id, kerr.ConcurrentTransactions))
+			c.reply(pd.token, fmt.Errorf("transactional id %q: aborting the ongoing transaction: %w", w.TransactionalID, kerr.ConcurrentTransactions))
 		}
 		c.sendMarkers(e, w.CoordinatorEpoch)
 	}
@@ -349,7 +356,8 @@ func (c *Coordinator) sendMarkers(e *entry, epoch int32) {
 // written (markers for partitions deleted meanwhile count as written). The
 // coordinator then writes CompleteCommit or CompleteAbort. It is ignored
 // unless id is in PrepareCommit or PrepareAbort at coordinatorEpoch with no
-// write pending; after a failed Complete write the driver calls it again.
+// write pending; after a failed Complete write the driver calls it again
+// (see Write.Complete).
 func (c *Coordinator) MarkersWritten(id string, coordinatorEpoch int32, nowMs int64) {
 	e, epoch, err := c.lookup(id)
 	if err != nil || e == nil || epoch != coordinatorEpoch || e.pending != nil ||

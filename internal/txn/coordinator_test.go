@@ -663,6 +663,38 @@ func TestWriteFailure(t *testing.T) {
 	}
 }
 
+// TestCompleteWriteFailure: only the write after the markers is marked
+// Complete; when it fails the transaction stays prepared with no write
+// pending, and MarkersWritten (the driver's retry) writes it again.
+func TestCompleteWriteFailure(t *testing.T) {
+	h := newCoordHarness(t)
+	pid, ep := h.begin("tx")
+	h.holdWrites = true
+	h.call(func(tok uint64) {
+		h.c.EndTxn(tok, EndTxnRequest{TransactionalID: "tx", ProducerID: pid, ProducerEpoch: ep, Commit: true}, h.now)
+	})
+	if len(h.writes) != 1 || h.writes[0].Complete || h.writes[0].TransactionalID != "tx" {
+		t.Fatalf("PrepareCommit write: got %+v, want one for tx, not Complete", h.writes)
+	}
+	h.ackWrites(nil) // PrepareCommit logged; the markers are written at once
+	if len(h.writes) != 1 || !h.writes[0].Complete {
+		t.Fatalf("after the markers: got writes %+v, want one Complete", h.writes)
+	}
+	h.ackWrites(kerr.NotEnoughReplicas)
+	if m := h.state("tx"); m.State != PrepareCommit {
+		t.Fatalf("got %v after a failed Complete write, want PrepareCommit", m.State)
+	}
+	h.c.MarkersWritten("tx", coordEpoch, h.now)
+	h.flush()
+	if len(h.writes) != 1 || !h.writes[0].Complete {
+		t.Fatalf("after MarkersWritten again: got writes %+v, want one Complete", h.writes)
+	}
+	h.ackWrites(nil)
+	if m := h.state("tx"); m.State != CompleteCommit {
+		t.Fatalf("got %v, want CompleteCommit", m.State)
+	}
+}
+
 func TestAppendError(t *testing.T) {
 	for in, want := range map[error]*kerr.Error{
 		kerr.UnknownTopicOrPartition:      kerr.CoordinatorNotAvailable,

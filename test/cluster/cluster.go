@@ -65,7 +65,7 @@ type nodePorts struct {
 // loopback ports. It returns once every process has bound its listeners;
 // call WaitReady to wait until they serve. When the test ends, every node
 // still running is killed, and if the test failed the last 50 lines of each
-// node's log are printed.
+// node's log are printed (and whole logs kept in $STRATA_TEST_LOGS, if set).
 func Start(t testing.TB, opts Options) *Cluster {
 	t.Helper()
 	bin := Build(t)
@@ -208,6 +208,34 @@ func (c *Cluster) cleanup() {
 	if c.t.Failed() {
 		for _, n := range c.nodes {
 			c.t.Logf("node %d log (last 50 lines):\n%s", n.id, n.LogTail(50))
+		}
+		c.keepLogs()
+	}
+}
+
+// keepLogs copies every node's whole log into the directory named by
+// $STRATA_TEST_LOGS, if set, as TEST-TIME-nodeN.log: a flake found by running a
+// test many times needs more than the tail, and the data directories are
+// removed with the test.
+func (c *Cluster) keepLogs() {
+	dir := os.Getenv("STRATA_TEST_LOGS")
+	if dir == "" {
+		return
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		c.t.Logf("keep logs: %v", err)
+		return
+	}
+	name := strings.NewReplacer("/", "_", " ", "_").Replace(c.t.Name()) + time.Now().Format("-150405.000")
+	for _, n := range c.nodes {
+		data, err := os.ReadFile(n.logPath)
+		if err == nil {
+			dst := filepath.Join(dir, fmt.Sprintf("%s-node%d.log", name, n.id))
+			err = os.WriteFile(dst, data, 0o644)
+			c.t.Logf("node %d log kept in %s", n.id, dst)
+		}
+		if err != nil {
+			c.t.Logf("keep node %d log: %v", n.id, err)
 		}
 	}
 }

@@ -22,4 +22,7 @@
 //
 // Fault methods (Kill, Stop, Restart, ...) may call t.Fatal, so call them
 // from the test goroutine; run workloads in other goroutines.
+//
+// A failed test prints the last 50 lines of each node's log; with
+// STRATA_TEST_LOGS=DIR set, the whole logs are also copied into DIR.
 package cluster

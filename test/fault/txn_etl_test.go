@@ -33,13 +33,16 @@ const etlPartitions = 3
 // comes first.
 type etl struct {
 	c              *cluster.Cluster
+	name           string // the members' transactional ids are name-1, name-2, ...
 	in, out, group string
 	total          int
 	endTxns        chan commitPhase // see endTxnHook
 	failures       chan error
 	stop           context.CancelFunc
 	wg             sync.WaitGroup
-	uncommitted    atomic.Int64 // transactions aborted or failed
+	uncommitted    atomic.Int64    // transactions aborted or failed
+	memberOpts     []kgo.Opt       // the members' client options after the ETL's own
+	inputs         *cluster.Ledger // where the input records were acknowledged
 
 	mu         sync.Mutex
 	committers map[string]bool // transactional ids that committed a transaction
@@ -90,11 +93,12 @@ func (h endTxnHook) signal(key int16, err error, p commitPhase) {
 }
 
 // startETL creates the topics (replication factor rf), fills the input
-// and starts members members; they run until check, or until ctx ends.
-func startETL(ctx context.Context, t *testing.T, c *cluster.Cluster, name string, rf int16, total, members int) *etl {
+// and starts members members, whose clients get memberOpts after the
+// ETL's own options; they run until check, or until ctx ends.
+func startETL(ctx context.Context, t *testing.T, c *cluster.Cluster, name string, rf int16, total, members int, memberOpts ...kgo.Opt) *etl {
 	t.Helper()
-	e := &etl{c: c, in: name + "-a", out: name + "-b", group: name + "-g", total: total,
-		committers: map[string]bool{}, endTxns: make(chan commitPhase, 64), failures: make(chan error, members)}
+	e := &etl{c: c, name: name, in: name + "-a", out: name + "-b", group: name + "-g", total: total, memberOpts: memberOpts,
+		inputs: cluster.NewLedger(), committers: map[string]bool{}, endTxns: make(chan commitPhase, 64), failures: make(chan error, members)}
 	cl := c.Client(t, kgo.DefaultProduceTopic(e.in))
 	for _, topic := range []string{e.in, e.out} {
 		res, err := kadm.NewClient(cl).CreateTopic(ctx, etlPartitions, rf, nil, topic)
@@ -109,7 +113,11 @@ func startETL(ctx context.Context, t *testing.T, c *cluster.Cluster, name string
 	for i := range recs {
 		recs[i] = kgo.StringRecord(strconv.Itoa(i))
 	}
-	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+	res := cl.ProduceSync(ctx, recs...)
+	for _, r := range res {
+		e.inputs.Promise(r.Record, r.Err)
+	}
+	if err := res.FirstErr(); err != nil {
 		t.Fatalf("fill %s: %v", e.in, err)
 	}
 	stopCtx, stop := context.WithCancel(ctx)
@@ -129,22 +137,23 @@ func startETL(ctx context.Context, t *testing.T, c *cluster.Cluster, name string
 func (e *etl) member(ctx, stopCtx context.Context, id string) {
 	defer e.wg.Done()
 	for stopCtx.Err() == nil {
-		sess, err := kgo.NewGroupTransactSession(e.c.ClientOpts(
+		opts := []kgo.Opt{
 			kgo.TransactionalID(id),
 			// A session that failed leaves its transaction and its
 			// member behind; both hold the group until they time out.
-			kgo.TransactionTimeout(6*time.Second),
+			kgo.TransactionTimeout(6 * time.Second),
 			kgo.ConsumerGroup(e.group),
-			kgo.SessionTimeout(6*time.Second),
+			kgo.SessionTimeout(6 * time.Second),
 			kgo.HeartbeatInterval(time.Second),
 			kgo.ConsumeTopics(e.in),
 			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 			kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 			kgo.DefaultProduceTopic(e.out),
 			kgo.RecordPartitioner(kgo.RoundRobinPartitioner()),
-			kgo.FetchMaxWait(100*time.Millisecond),
+			kgo.FetchMaxWait(100 * time.Millisecond),
 			kgo.WithHooks(endTxnHook(e.endTxns)),
-		)...)
+		}
+		sess, err := kgo.NewGroupTransactSession(e.c.ClientOpts(append(opts, e.memberOpts...)...)...)
 		if err != nil {
 			e.failures <- fmt.Errorf("%s: %w", id, err)
 			return
@@ -200,6 +209,16 @@ func (e *etl) transact(ctx, stopCtx context.Context, id string, sess *kgo.GroupT
 // commit reaches phase, so that the kill lands in the middle of a commit.
 func (e *etl) killInCommit(t *testing.T, n *cluster.Node, phase commitPhase, after int) {
 	t.Helper()
+	e.awaitCommits(t, phase, after, fmt.Sprintf("killing node %d", n.ID()))
+	n.Kill()
+	t.Logf("killed node %d at %s, number %d from the start of the wait", n.ID(), phase, after)
+}
+
+// awaitCommits returns the after-th time from now that a member's commit
+// reaches phase; it fails the test (saying what it was waiting to do) if
+// that takes 30s or a member fails.
+func (e *etl) awaitCommits(t *testing.T, phase commitPhase, after int, before string) {
+	t.Helper()
 	for len(e.endTxns) > 0 {
 		<-e.endTxns
 	}
@@ -214,11 +233,9 @@ func (e *etl) killInCommit(t *testing.T, n *cluster.Node, phase commitPhase, aft
 		case err := <-e.failures:
 			t.Fatal(err)
 		case <-deadline.C:
-			t.Fatalf("%s %d of %d times before killing node %d", phase, seen, after, n.ID())
+			t.Fatalf("%s %d of %d times before %s", phase, seen, after, before)
 		}
 	}
-	n.Kill()
-	t.Logf("killed node %d at %s, number %d from the start of the wait", n.ID(), phase, after)
 }
 
 // check waits until a read_committed reader of out has seen every input,
@@ -282,6 +299,13 @@ func (e *etl) check(ctx context.Context, t *testing.T) {
 		t.Fatalf("read_committed: %d distinct values, want %d; not exactly once: %s", len(counts), e.total, strings.Join(bad, " "))
 	}
 	t.Logf("every one of %d inputs committed exactly once; %d transactions aborted or failed", e.total, e.uncommitted.Load())
+}
+
+// checkInputs reads the input back: every input record is still where it
+// was acknowledged (acks=all), whatever the faults did to its leaders.
+func (e *etl) checkInputs(ctx context.Context, t *testing.T) {
+	t.Helper()
+	e.inputs.CheckAgainst(t, cluster.ReadAll(ctx, t, e.c.Client(t), e.in, etlPartitions))
 }
 
 // checkOffsetsAfterCrash kills n -9 (the group coordinator) once the
@@ -361,15 +385,7 @@ func TestExactlyOnceETLKillCoordinatorAndLeader(t *testing.T) {
 	adm := kadm.NewClient(cl)
 	rng := rand.New(rand.NewPCG(13, 3))
 
-	coordinator := func() int32 {
-		var id int32
-		cluster.Eventually(t, 30*time.Second, "the members' transaction coordinator", func() bool {
-			r := adm.FindTxnCoordinators(ctx, name+"-1")[name+"-1"]
-			id = r.NodeID
-			return r.Err == nil && id > 0
-		})
-		return id
-	}
+	coordinator := func() int32 { return e.txnCoordinator(ctx, t, adm) }
 	groupCoordinator := func() int32 {
 		var id int32
 		cluster.Eventually(t, 30*time.Second, "the members' group coordinator", func() bool {
@@ -404,6 +420,27 @@ func TestExactlyOnceETLKillCoordinatorAndLeader(t *testing.T) {
 	e.check(ctx, t)
 	e.checkOffsetsAfterCrash(ctx, t, c.Node(groupCoordinator()))
 
+	e.checkComplete(ctx, t, adm)
+}
+
+// txnCoordinator returns the node coordinating the members' transactional
+// ids (one __transaction_state partition: the same node for all).
+func (e *etl) txnCoordinator(ctx context.Context, t *testing.T, adm *kadm.Client) int32 {
+	t.Helper()
+	id := e.name + "-1"
+	var node int32
+	cluster.Eventually(t, 30*time.Second, "the members' transaction coordinator", func() bool {
+		r := adm.FindTxnCoordinators(ctx, id)[id]
+		node = r.NodeID
+		return r.Err == nil && node > 0
+	})
+	return node
+}
+
+// checkComplete waits until no transaction of the members stays open or
+// prepared: every commit and abort they began has ended on every partition.
+func (e *etl) checkComplete(ctx context.Context, t *testing.T, adm *kadm.Client) {
+	t.Helper()
 	ids := slices.Sorted(maps.Keys(e.committers))
 	cluster.Eventually(t, 30*time.Second, "every transaction of the members complete", func() bool {
 		txns, err := adm.DescribeTransactions(ctx, ids...)
@@ -419,4 +456,63 @@ func TestExactlyOnceETLKillCoordinatorAndLeader(t *testing.T) {
 		prepared, err := adm.ListTransactions(ctx, nil, []string{"PrepareCommit", "PrepareAbort"})
 		return err == nil && len(prepared) == 0
 	})
+}
+
+// TestExactlyOnceETLPauseCoordinator runs the ETL on three nodes (RF 3,
+// min.insync.replicas 2) and stops (SIGSTOP) the node coordinating the
+// members' transactional ids in the middle of a commit, for longer than
+// broker.session.timeout.ms: it is fenced, another node takes over its
+// transactions and the members commit through it while it is stopped. The
+// paused node then resumes holding requests and transaction state from
+// before its pause; the run must still finish with every input exactly
+// once in the output (read_committed), every transaction ended, and every
+// input record where it was acknowledged.
+func TestExactlyOnceETLPauseCoordinator(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts strata processes")
+	}
+	settings := maps.Clone(clusterSettings)
+	maps.Copy(settings, etlSettings)
+	settings["transaction.state.log.num.partitions"] = "1"
+	c := cluster.Start(t, cluster.Options{Nodes: 3, Settings: settings})
+	c.WaitReady(30 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	// What an application that must ride out a hung broker sets, since a
+	// stopped process still accepts connections and franz-go waits out
+	// each request's read deadline on it: a request is given up after a
+	// second; a JoinGroup or SyncGroup, which may wait the rebalance
+	// timeout, after 5s; and a request retried for 5s fails, so that the
+	// member starts a new session, which finds the new coordinators
+	// (franz-go retries a coordinator request that timed out on the same
+	// cached coordinator: it looks again only after a failed dial or a
+	// NOT_COORDINATOR-like answer). With the defaults (overhead 5s, retry
+	// 20s, rebalance 60s) the members stalled 25-60s while the broker
+	// had moved everything within a second (3 of 37 runs; 1 of 40 with
+	// the short timeouts but the 60s rebalance timeout).
+	e := startETL(ctx, t, c, "etl-pause", 3, 1000, 2, kgo.RequestTimeoutOverhead(time.Second),
+		kgo.ProduceRequestTimeout(time.Second), kgo.RetryTimeout(5*time.Second), kgo.RebalanceTimeout(5*time.Second))
+	// Its requests to the paused node give up after a second.
+	adm := kadm.NewClient(quickClient(c, t))
+
+	n := c.Node(e.txnCoordinator(ctx, t, adm))
+	// Either as PrepareCommit is being logged or as the markers are on
+	// their way; and the pause lasts a few commits of the new
+	// coordinator, up to a few transaction and group session timeouts.
+	phase := []commitPhase{endTxnSent, endTxnAnswered}[rand.IntN(2)]
+	e.awaitCommits(t, phase, 1+rand.IntN(5), fmt.Sprintf("pausing node %d", n.ID()))
+	n.Pause()
+	pausedAt := time.Now()
+	cluster.Eventually(t, 30*time.Second, "another transaction coordinator", func() bool {
+		return e.txnCoordinator(ctx, t, adm) != n.ID()
+	})
+	commits := 1 + rand.IntN(10)
+	e.awaitCommits(t, endTxnAnswered, commits, "resuming")
+	t.Logf("node %d paused at %s for %v: fenced, and %d commits answered by node %d", n.ID(), phase,
+		time.Since(pausedAt).Round(time.Millisecond), commits, e.txnCoordinator(ctx, t, adm))
+	n.Resume()
+	n.WaitReady(30 * time.Second)
+	e.check(ctx, t)
+	e.checkComplete(ctx, t, adm)
+	e.checkInputs(ctx, t)
 }
