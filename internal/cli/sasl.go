@@ -13,7 +13,8 @@ import (
 // mechanisms of sasl.enabled.mechanisms, checking passwords against lookup
 // (the metadata log's SCRAM credentials) and sasl.plain.users.
 func saslSettings(settings config.Broker, lookup auth.CredentialLookup, logger *slog.Logger) (*server.SASL, error) {
-	cfg := &server.SASL{MaxReceiveSize: settings.SASLMaxReceiveSize(), MaxReauth: settings.ConnectionsMaxReauth()}
+	cfg := &server.SASL{MaxReceiveSize: settings.SASLMaxReceiveSize(), MaxReauth: settings.ConnectionsMaxReauth(),
+		FailedAuthDelay: settings.FailedAuthenticationDelay()}
 	for _, name := range settings.SASLMechanisms() {
 		if m, ok := auth.ParseScramMechanism(name); ok {
 			cfg.Mechanisms = append(cfg.Mechanisms, auth.NewScram(m, lookup))

@@ -29,6 +29,7 @@ var brokerDefs = []Definition{
 	intDef("broker.session.timeout.ms", kmsg.ConfigTypeInt, "1000", 50, "How long a broker may go without a heartbeat before the controller fences it and moves its leaderships (Kafka: 9000)."),
 	{Name: "compression.type", Type: kmsg.ConfigTypeString, Default: str("producer"), check: oneOf(compressionTypes...),
 		Doc: "The default final compression type of topics."},
+	intDef("connection.failed.authentication.delay.ms", kmsg.ConfigTypeInt, "100", 0, "How long a failed SASL authentication's answer, and the close of its connection, is delayed, to slow a client trying passwords; below connections.max.idle.ms."),
 	intDef("connections.max.idle.ms", kmsg.ConfigTypeLong, "600000", noMin, "Idle connections timeout."),
 	intDef("connections.max.reauth.ms", kmsg.ConfigTypeLong, "0", 0, "How long a SASL authentication holds: a client re-authenticates before then (KIP-368), and a connection that did not is closed at its next request; 0 for no limit."),
 	boolDef("controlled.shutdown.enable", true, "Whether a stopping node first moves its leaderships to other in-sync replicas."),
@@ -497,6 +498,11 @@ func (b Broker) SASLPlainUsers() string { return b.get("sasl.plain.users").s }
 
 // SASLMaxReceiveSize is sasl.server.max.receive.size.
 func (b Broker) SASLMaxReceiveSize() int32 { return int32(b.int("sasl.server.max.receive.size")) }
+
+// FailedAuthenticationDelay is connection.failed.authentication.delay.ms.
+func (b Broker) FailedAuthenticationDelay() time.Duration {
+	return b.ms("connection.failed.authentication.delay.ms")
+}
 
 // ConnectionsMaxReauth is connections.max.reauth.ms.
 func (b Broker) ConnectionsMaxReauth() time.Duration { return b.ms("connections.max.reauth.ms") }

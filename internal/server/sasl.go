@@ -28,6 +28,10 @@ type SASL struct {
 	// holds before the client must re-authenticate (KIP-368); 0: forever,
 	// unless the credential expires.
 	MaxReauth time.Duration
+	// FailedAuthDelay is connection.failed.authentication.delay.ms: a
+	// failed authentication is answered, and its connection closed, only
+	// after this long, which slows a client trying passwords.
+	FailedAuthDelay time.Duration
 }
 
 // The APIs a SASL connection serves itself.

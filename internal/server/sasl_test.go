@@ -407,3 +407,19 @@ func (c *rawConn) wantEOF(t *testing.T) {
 		t.Fatalf("got %d bytes, %v; want the connection closed", n, err)
 	}
 }
+
+// TestSASLFailedAuthDelay checks connection.failed.authentication.delay.ms:
+// a failed authentication is answered no sooner than the delay.
+func TestSASLFailedAuthDelay(t *testing.T) {
+	const delay = 300 * time.Millisecond
+	n := startSASLNode(t, map[string]string{"connection.failed.authentication.delay.ms": "300"})
+	c := dial(t, n.sasl)
+	c.roundTrip(t, &kmsg.SASLHandshakeRequest{Version: 1, Mechanism: "PLAIN"}, &kmsg.SASLHandshakeResponse{Version: 1})
+	start := time.Now()
+	resp := &kmsg.SASLAuthenticateResponse{Version: 2}
+	c.roundTrip(t, &kmsg.SASLAuthenticateRequest{Version: 2, SASLAuthBytes: []byte("\x00alice\x00nope")}, resp)
+	if took := time.Since(start); resp.ErrorCode != kerr.SaslAuthenticationFailed.Code || took < delay {
+		t.Fatalf("got code %d after %v, want SASL_AUTHENTICATION_FAILED after at least %v", resp.ErrorCode, took, delay)
+	}
+	c.wantClosed(t, &kmsg.MetadataRequest{Version: 12})
+}

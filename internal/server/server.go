@@ -251,6 +251,9 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 		m.read(len(frame) + 4)
 		if sasl != nil {
 			out, handled, err := sasl.handle(frame, time.Now())
+			if errors.Is(err, errAuthFailed) && !wait(ctx, s.cfg.SASL.FailedAuthDelay) {
+				return
+			}
 			if out != nil && !send(wire.Frame{Bytes: out}) {
 				return
 			}
