@@ -46,8 +46,14 @@ func (s *listenerSet) checkSettings(cur, next config.Broker) error {
 		if stays && tlsconfig.FromBroker(cur, l.Name).Equal(tlsconfig.FromBroker(next, l.Name)) {
 			continue
 		}
-		if _, err := listenerTLS(next, l, s.logger); err != nil {
+		st, err := listenerTLS(next, l, s.logger)
+		if err != nil {
 			return fmt.Errorf("listener %s: %w", l.Name, err)
+		}
+		if cur := s.storeOf(l.Name); stays && cur != nil && st != nil {
+			if err := tlsconfig.CheckKeystoreChange(cur, st); err != nil {
+				return fmt.Errorf("listener %s: %w", l.Name, err)
+			}
 		}
 		if !stays && isSASL(l.SecurityProtocol) {
 			if _, err := saslSettings(next, s.creds, s.logger); err != nil {
@@ -166,6 +172,18 @@ func (s *listenerSet) remove(i int) {
 // applyTLS gives each TLS listener its TLS settings in force when they
 // changed; the next handshake uses them. A store that no longer loads
 // (its file went away since the change was checked) keeps the one in use.
+// storeOf is listener name's TLS store in use, or nil.
+func (s *listenerSet) storeOf(name string) *tlsconfig.Store {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, l := range s.listeners {
+		if l.Name == name {
+			return s.stores[i]
+		}
+	}
+	return nil
+}
+
 func (s *listenerSet) applyTLS(settings config.Broker) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -163,6 +163,8 @@ var brokerDefs = []Definition{
 		Doc: "Users SASL/PLAIN accepts besides those with SCRAM credentials: user:password,... (Kafka's user_NAME entries of the PLAIN JAAS config). Sensitive: never described."},
 	intDef("sasl.server.max.receive.size", kmsg.ConfigTypeInt, "524288", 1, "The largest request a connection may send before it has authenticated."),
 	intDef("socket.request.max.bytes", kmsg.ConfigTypeInt, "104857600", 1, "The maximum number of bytes in a socket request."),
+	boolDef("ssl.allow.dn.changes", false, "Whether a dynamic change of a listener's keystore may change its certificate's subject (distinguished name)."),
+	boolDef("ssl.allow.san.changes", false, "Whether a dynamic change of a listener's keystore may change its certificate's subject alternative names."),
 	{Name: "ssl.client.auth", Type: kmsg.ConfigTypeString, Default: str("none"), check: oneOf("required", "requested", "none"),
 		Doc: "Whether an SSL listener asks clients for a certificate: required refuses a client without a valid one, requested asks but lets a client without one in as User:ANONYMOUS."},
 	{Name: "ssl.enabled.protocols", Type: kmsg.ConfigTypeList, Default: str("TLSv1.2,TLSv1.3"), check: nonEmptyListOf("TLSv1.2", "TLSv1.3"),

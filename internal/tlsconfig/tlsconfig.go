@@ -6,6 +6,7 @@
 package tlsconfig
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -14,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"reflect"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -32,6 +34,10 @@ type Settings struct {
 	Protocols          []string
 	VerifyHostname     bool // ssl.endpoint.identification.algorithm=https
 	PrincipalRules     string
+	// AllowDNChanges and AllowSANChanges (ssl.allow.dn.changes,
+	// ssl.allow.san.changes) let a dynamic keystore change give the
+	// certificate another subject or other alternative names.
+	AllowDNChanges, AllowSANChanges bool
 }
 
 // FromBroker resolves listener's TLS settings from b (listener "" for the
@@ -48,6 +54,8 @@ func FromBroker(b config.Broker, listener string) Settings {
 		Protocols:          strings.Split(v("ssl.enabled.protocols"), ","),
 		VerifyHostname:     v("ssl.endpoint.identification.algorithm") == "https",
 		PrincipalRules:     v("ssl.principal.mapping.rules"),
+		AllowDNChanges:     v("ssl.allow.dn.changes") == "true",
+		AllowSANChanges:    v("ssl.allow.san.changes") == "true",
 	}
 }
 
@@ -91,6 +99,59 @@ func (st *Store) Update(s Settings) error {
 	}
 	st.cur.Store(loaded)
 	return nil
+}
+
+// CheckKeystoreChange checks, as Kafka does before it reconfigures a
+// listener's keystore, that next's certificate keeps the subject and the
+// subject alternative names of cur's, unless next's settings allow them to
+// change.
+func CheckKeystoreChange(cur, next *Store) error {
+	old, nw := cur.leaf(), next.leaf()
+	if old == nil || nw == nil {
+		return nil
+	}
+	s := next.Settings()
+	if !s.AllowDNChanges && !bytes.Equal(old.RawSubject, nw.RawSubject) {
+		return fmt.Errorf("Keystore DistinguishedName does not match: existing={DN=%s}, new={DN=%s}", old.Subject, nw.Subject)
+	}
+	if !s.AllowSANChanges && !slices.Equal(altNames(old), altNames(nw)) {
+		return fmt.Errorf("Keystore SubjectAltNames do not match: existing={SAN=%v}, new={SAN=%v}", altNames(old), altNames(nw))
+	}
+	return nil
+}
+
+// leaf is the keystore's certificate, or nil without a keystore.
+func (st *Store) leaf() *x509.Certificate {
+	ks := st.cur.Load().keystore
+	if ks == nil {
+		return nil
+	}
+	cert := ks.get()
+	if cert == nil || len(cert.Certificate) == 0 {
+		return nil
+	}
+	if cert.Leaf != nil {
+		return cert.Leaf
+	}
+	leaf, err := x509.ParseCertificate(cert.Certificate[0])
+	if err != nil {
+		return nil
+	}
+	return leaf
+}
+
+// altNames lists a certificate's subject alternative names, sorted.
+func altNames(c *x509.Certificate) []string {
+	names := slices.Clone(c.DNSNames)
+	for _, ip := range c.IPAddresses {
+		names = append(names, "IP:"+ip.String())
+	}
+	names = append(names, c.EmailAddresses...)
+	for _, u := range c.URIs {
+		names = append(names, u.String())
+	}
+	slices.Sort(names)
+	return names
 }
 
 // Equal reports whether s and o are the same settings.

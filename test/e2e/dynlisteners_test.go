@@ -6,8 +6,10 @@ package e2e
 // lowered on a running node.
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/pem"
 	"errors"
 	"net"
 	"path/filepath"
@@ -128,9 +130,10 @@ func servedCert(t *testing.T, addr string, cfg *tls.Config) string {
 // with IncrementalAlterConfigs: the next connection is served the new
 // certificate and franz-go works over it. A keystore that does not load,
 // and the keystore setting without the listener prefix, are refused with
-// INVALID_REQUEST and change nothing.
+// INVALID_REQUEST and change nothing. The node allows the certificate's
+// subject to change (ssl.allow.dn.changes).
 func TestDynamicKeystoreRotation(t *testing.T) {
-	f := startTLSNode(t, nil)
+	f := startTLSNode(t, map[string]string{"ssl.allow.dn.changes": "true"})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cfg := clientTLS(f.ca.PEM, nil)
@@ -169,6 +172,47 @@ func TestDynamicKeystoreRotation(t *testing.T) {
 	if got := servedCert(t, f.sslAddr, cfg); got != "rotated" {
 		t.Errorf("after the refusals served %q, want rotated", got)
 	}
+}
+
+// TestDynamicKeystoreKeepsSubject checks Kafka's rule for a keystore
+// changed at runtime: by default its certificate must keep the subject and
+// the subject alternative names of the one in use; a new key and
+// certificate for the same subject and names is taken.
+func TestDynamicKeystoreKeepsSubject(t *testing.T) {
+	f := startTLSNode(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cfg := clientTLS(f.ca.PEM, nil)
+	cfg.ServerName = "127.0.0.1"
+	adm := kadm.NewClient(franzClient(t, f.sslAddr, kgo.DialTLSConfig(cfg)))
+	for name, want := range map[string]struct {
+		cn    string
+		hosts []string
+		msg   string
+	}{
+		"other subject": {"rotated", []string{"127.0.0.1"}, "Keystore DistinguishedName does not match"},
+		"other names":   {"broker", []string{"127.0.0.1", "localhost"}, "Keystore SubjectAltNames do not match"},
+	} {
+		path := filepath.Join(f.dir, strings.ReplaceAll(name, " ", "-")+".pem")
+		writeFile(t, path, issue(t, f.ca, want.cn, want.hosts, time.Time{}, time.Time{}).Keystore())
+		r := alterBroker(ctx, t, adm, []kadm.AlterConfig{setConfig("listener.name.ssl.ssl.keystore.location", path)}, 1)
+		if !errors.Is(r.Err, kerr.InvalidRequest) || !strings.Contains(r.ErrMessage, want.msg) {
+			t.Errorf("%s: got %v (%s), want INVALID_REQUEST: %s", name, r.Err, r.ErrMessage, want.msg)
+		}
+	}
+	same := issue(t, f.ca, "broker", []string{"127.0.0.1"}, time.Time{}, time.Time{})
+	leaf, _ := pem.Decode(same.CertPEM)
+	renewed := filepath.Join(f.dir, "renewed.pem")
+	writeFile(t, renewed, same.Keystore())
+	mustAlterBroker(ctx, t, adm, []kadm.AlterConfig{setConfig("listener.name.ssl.ssl.keystore.location", renewed)}, 1)
+	eventually(t, 10*time.Second, "the renewed certificate served", func() bool {
+		c, err := tls.Dial("tcp", f.sslAddr, cfg)
+		if err != nil {
+			t.Fatalf("TLS dial: %v", err)
+		}
+		defer c.Close()
+		return bytes.Equal(c.ConnectionState().PeerCertificates[0].Raw, leaf.Bytes)
+	})
 }
 
 // TestDynamicConnectionsPerIP lowers max.connections.per.ip cluster-wide
