@@ -8,6 +8,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/stratalog/strata/test/cluster"
 )
 
 // TestReplicationUnderAuthorizer checks that a 3-node cluster keeps
@@ -37,14 +39,15 @@ func TestReplicationUnderAuthorizer(t *testing.T) {
 			t.Fatalf("create ACL: %v", r.Err)
 		}
 	}
-	// Every node enforces the ACLs the metadata log carries.
+	// Every node enforces the ACLs the metadata log carries, once it has
+	// applied the record.
 	for _, n := range c.Nodes() {
 		ncl := c.Client(t, kgo.SeedBrokers(n.KafkaAddr()))
-		described, err := kadm.NewClient(ncl).DescribeACLs(ctx, kadm.NewACLs().Clusters().Allow(anon).AllowHosts().
-			ResourcePatternType(kadm.ACLPatternLiteral).Operations(kadm.OpAny))
-		if err != nil || len(described) != 1 || described[0].Err != nil || len(described[0].Described) != 5 {
-			t.Fatalf("node %d describes %+v, %v; want the 5 cluster ACLs", n.ID(), described, err)
-		}
+		cluster.Eventually(t, 30*time.Second, fmt.Sprintf("node %d describing the 5 cluster ACLs", n.ID()), func() bool {
+			described, err := kadm.NewClient(ncl).DescribeACLs(ctx, kadm.NewACLs().Clusters().Allow(anon).AllowHosts().
+				ResourcePatternType(kadm.ACLPatternLiteral).Operations(kadm.OpAny))
+			return err == nil && len(described) == 1 && described[0].Err == nil && len(described[0].Described) == 5
+		})
 	}
 	if _, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "min.insync.replicas", Value: kadm.StringPtr("3")}}, topic); err != nil {
 		t.Fatal(err)
