@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -17,6 +16,8 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/oauth"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/stratalog/strata/internal/config"
 )
 
 // clientSecurityKeys are the client settings --command-config and -X take:
@@ -161,31 +162,26 @@ func clientTLS(s map[string]string) (*tls.Config, error) {
 
 func hasKey(s map[string]string, k string) bool { _, ok := s[k]; return ok }
 
-// jaasField matches key="value" in a sasl.jaas.config line.
-var jaasField = regexp.MustCompile(`(\w+)\s*=\s*"([^"]*)"`)
-
 // clientSASL builds the SASL mechanism from sasl.mechanism and the
 // credentials: sasl.username and sasl.password, or a Java client's
 // sasl.jaas.config line.
 func clientSASL(s map[string]string) (sasl.Mechanism, error) {
 	user, pass := s["sasl.username"], s["sasl.password"]
-	for _, m := range jaasField.FindAllStringSubmatch(s["sasl.jaas.config"], -1) {
-		switch m[1] {
-		case "username":
-			user = m[2]
-		case "password":
-			pass = m[2]
+	if j := s["sasl.jaas.config"]; j != "" {
+		login, err := config.ParseJAAS(j)
+		if err != nil {
+			return nil, fmt.Errorf("sasl.jaas.config: %w", err)
 		}
+		user, pass = login.Options["username"], login.Options["password"]
 	}
 	mech := strings.ToUpper(first(s, "sasl.mechanism", "sasl.mechanisms"))
-	switch mech {
-	case "", "PLAIN":
-		return plain.Auth{User: user, Pass: pass}.AsMechanism(), nil
-	case "SCRAM-SHA-256":
-		return scram.Auth{User: user, Pass: pass}.AsSha256Mechanism(), nil
-	case "SCRAM-SHA-512":
-		return scram.Auth{User: user, Pass: pass}.AsSha512Mechanism(), nil
-	case "OAUTHBEARER":
+	if mech == "" {
+		mech = "PLAIN"
+	}
+	if m, ok := passwordMechanism(mech, user, pass); ok {
+		return m, nil
+	}
+	if mech == "OAUTHBEARER" {
 		token := s["sasl.oauthbearer.token"]
 		if token == "" {
 			return nil, errors.New("sasl.mechanism OAUTHBEARER needs sasl.oauthbearer.token")
@@ -193,4 +189,18 @@ func clientSASL(s map[string]string) (sasl.Mechanism, error) {
 		return oauth.Oauth(func(context.Context) (oauth.Auth, error) { return oauth.Auth{Token: token}, nil }), nil
 	}
 	return nil, fmt.Errorf("sasl.mechanism %q: want PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER", mech)
+}
+
+// passwordMechanism is the client side of a mechanism that authenticates
+// with a user name and password: PLAIN or SCRAM; ok is false for another.
+func passwordMechanism(mech, user, pass string) (m sasl.Mechanism, ok bool) {
+	switch mech {
+	case "PLAIN":
+		return plain.Auth{User: user, Pass: pass}.AsMechanism(), true
+	case "SCRAM-SHA-256":
+		return scram.Auth{User: user, Pass: pass}.AsSha256Mechanism(), true
+	case "SCRAM-SHA-512":
+		return scram.Auth{User: user, Pass: pass}.AsSha512Mechanism(), true
+	}
+	return nil, false
 }

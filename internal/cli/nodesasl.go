@@ -12,8 +12,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sasl"
-	"github.com/twmb/franz-go/pkg/sasl/plain"
-	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/stratalog/strata/internal/config"
 	"github.com/stratalog/strata/internal/partition"
@@ -57,14 +55,9 @@ func interBrokerMechanism(settings config.Broker, inter config.Listener) (sasl.M
 	if err != nil {
 		return nil, err
 	}
-	switch mech {
-	case "PLAIN":
-		return plain.Auth{User: user, Pass: password}.AsMechanism(), nil
-	case "SCRAM-SHA-256":
-		return scram.Auth{User: user, Pass: password}.AsSha256Mechanism(), nil
-	default: // SCRAM-SHA-512: InterBrokerSASL admits no other
-		return scram.Auth{User: user, Pass: password}.AsSha512Mechanism(), nil
-	}
+	// InterBrokerSASL admits only PLAIN and SCRAM.
+	m, _ := passwordMechanism(mech, user, password)
+	return m, nil
 }
 
 // saslDial wraps dial so that every connection it returns has

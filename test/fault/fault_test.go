@@ -180,6 +180,22 @@ func check(t *testing.T, c *cluster.Cluster, cl *kgo.Client, p *producer, topic 
 	t.Logf("%d records acknowledged, %d produce errors; all present once at their offsets", p.ledger.NumAcked(), p.errs.Load())
 }
 
+// killLeaderAndCheck kills -9 the leader of topic's partition 0 while p
+// produces through cl, waits for acknowledgements without it and after
+// its restart, then stops p and checks every acknowledged record at its
+// offset.
+func killLeaderAndCheck(t *testing.T, c *cluster.Cluster, cl *kgo.Client, p *producer, topic string, parts int32) {
+	t.Helper()
+	victim := c.Node(leaderOfNow(t, cl, topic, 0))
+	victim.Kill()
+	p.waitAcked(t, 1000, 30*time.Second, "acks with a leader dead")
+	victim.Restart()
+	victim.WaitReady(30 * time.Second)
+	p.waitAcked(t, 1000, 30*time.Second, "acks after the restart")
+	p.stop()
+	check(t, c, cl, p, topic, parts)
+}
+
 // leaderUnderLoad starts a producer to topic and, once it has 2000 records
 // acknowledged, returns it with the node leading partition 0.
 func leaderUnderLoad(t *testing.T, c *cluster.Cluster, cl *kgo.Client, topic string) (*producer, *cluster.Node) {

@@ -57,12 +57,5 @@ func TestNamedListeners(t *testing.T) {
 
 	p := startProducer(t, ext, topic)
 	p.waitAcked(t, 1000, 30*time.Second, "acks through EXTERNAL")
-	victim := c.Node(leaderOfNow(t, ext, topic, 0))
-	victim.Kill()
-	p.waitAcked(t, 1000, 30*time.Second, "acks with a leader dead")
-	victim.Restart()
-	victim.WaitReady(30 * time.Second)
-	p.waitAcked(t, 1000, 30*time.Second, "acks after the restart")
-	p.stop()
-	check(t, c, ext, p, topic, parts)
+	killLeaderAndCheck(t, c, ext, p, topic, parts)
 }

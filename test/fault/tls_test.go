@@ -53,14 +53,7 @@ func TestTLSBetweenNodes(t *testing.T) {
 	}
 	p := startProducer(t, cl, topic)
 	p.waitAcked(t, 1000, 30*time.Second, "acks=all replicated over TLS")
-	victim := c.Node(leaderOfNow(t, cl, topic, 0))
-	victim.Kill()
-	p.waitAcked(t, 1000, 30*time.Second, "acks with a leader dead")
-	victim.Restart()
-	victim.WaitReady(30 * time.Second)
-	p.waitAcked(t, 1000, 30*time.Second, "acks after the restart")
-	p.stop()
-	check(t, c, cl, p, topic, parts)
+	killLeaderAndCheck(t, c, cl, p, topic, parts)
 }
 
 // refusesPlainAndAnonymous checks that a TLS client without a certificate
