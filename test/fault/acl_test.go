@@ -53,10 +53,15 @@ func TestReplicationUnderAuthorizer(t *testing.T) {
 		t.Fatal(err)
 	}
 	pcl := c.Client(t, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	ledger := cluster.NewLedger()
 	for i := range 60 {
 		rec := &kgo.Record{Value: []byte(fmt.Sprint(i)), Partition: int32(i % 3)}
-		if err := pcl.ProduceSync(ctx, rec).FirstErr(); err != nil {
+		ledger.Attempted(rec.Value)
+		err := pcl.ProduceSync(ctx, rec).FirstErr()
+		ledger.Promise(rec, err)
+		if err != nil {
 			t.Fatalf("acks=all produce %d with min.insync.replicas=3: %v", i, err)
 		}
 	}
+	ledger.CheckAgainst(t, cluster.ReadAll(ctx, t, cl, topic, 3))
 }

@@ -2,6 +2,7 @@ package fault
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"strconv"
 	"testing"
@@ -92,9 +93,14 @@ func TestDynamicListenersAcrossNodes(t *testing.T) {
 		t.Fatalf("create topic: %v %v", err, res.Err)
 	}
 	ext := c.ListenerClient(t, "EXTERNAL", kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	ledger := cluster.NewLedger()
 	for p := range int32(3) {
-		r := &kgo.Record{Topic: topic, Partition: p, Value: []byte("v")}
-		if err := ext.ProduceSync(ctx, r).FirstErr(); err != nil {
+		v := []byte(fmt.Sprintf("dynlisteners-%d", p))
+		ledger.Attempted(v)
+		r := &kgo.Record{Topic: topic, Partition: p, Value: v}
+		err := ext.ProduceSync(ctx, r).FirstErr()
+		ledger.Promise(r, err)
+		if err != nil {
 			t.Fatalf("produce to partition %d through EXTERNAL: %v", p, err)
 		}
 	}
@@ -104,4 +110,5 @@ func TestDynamicListenersAcrossNodes(t *testing.T) {
 	n1.WaitReady(30 * time.Second)
 	waitFor("node 1 on EXTERNAL at "+newExt+" after its restart", func() bool { got, _ := external(); return got == newExt })
 	waitFor("the old EXTERNAL port closed after the restart", func() bool { return refuses(oldExt) })
+	ledger.CheckAgainst(t, cluster.ReadAll(ctx, t, ext, topic, 3))
 }
