@@ -35,13 +35,15 @@ type keySet struct {
 	logger *slog.Logger
 	read   func() ([]byte, error)
 
-	// mu serializes fetches: connections that need fresh keys wait for
-	// the one fetch under way instead of starting their own.
 	mu      sync.Mutex
 	byKid   map[string][]jose.JSONWebKey // "" holds the keys without a kid
 	fetched time.Time                    // last successful fetch
 	nextTry time.Time                    // no fetch before this
 	backoff time.Duration                // wait after the next failure
+	// inflight is closed when the fetch under way ends; nil when none
+	// is. Connections that need fresh keys wait for it instead of
+	// starting their own, without holding mu across the network.
+	inflight chan struct{}
 }
 
 func newKeySet(cfg OAuthBearerConfig, logger *slog.Logger) (*keySet, error) {
@@ -116,18 +118,31 @@ func readCapped(r io.Reader) ([]byte, error) {
 func (s *keySet) lookup(kid string) []jose.JSONWebKey {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.cfg.now()
-	canFetch := !now.Before(s.nextTry)
-	if canFetch && now.Sub(s.fetched) >= s.cfg.JWKSRefresh {
-		s.fetchOrLog(now)
-		canFetch = false
+	for {
+		now := s.cfg.now()
+		keys := s.candidates(kid)
+		stale := now.Sub(s.fetched) >= s.cfg.JWKSRefresh
+		if now.Before(s.nextTry) || !stale && len(keys) > 0 {
+			return keys
+		}
+		if ch := s.inflight; ch != nil {
+			s.mu.Unlock()
+			<-ch
+			s.mu.Lock()
+			continue // that fetch usually set nextTry ahead
+		}
+		ch := make(chan struct{})
+		s.inflight = ch
+		s.mu.Unlock()
+		got, err := s.readKeys()
+		s.mu.Lock()
+		s.inflight = nil
+		close(ch)
+		if err := s.install(now, got, err); err != nil {
+			s.logger.Warn("OAUTHBEARER JWKS refresh failed; keeping the keys held", "url", redactURL(s.cfg.JWKSURL), "retry_in", s.nextTry.Sub(now), "err", err)
+		}
+		return s.candidates(kid)
 	}
-	keys := s.candidates(kid)
-	if len(keys) == 0 && canFetch {
-		s.fetchOrLog(now)
-		keys = s.candidates(kid)
-	}
-	return keys
 }
 
 func (s *keySet) candidates(kid string) []jose.JSONWebKey {
@@ -141,16 +156,16 @@ func (s *keySet) candidates(kid string) []jose.JSONWebKey {
 	return all
 }
 
-func (s *keySet) fetchOrLog(now time.Time) {
-	if err := s.fetch(now); err != nil {
-		s.logger.Warn("OAUTHBEARER JWKS refresh failed; keeping the keys held", "url", redactURL(s.cfg.JWKSURL), "retry_in", s.nextTry.Sub(now), "err", err)
-	}
-}
-
 // fetch reads the JWKS and, if it holds a usable key, replaces the keys
-// held. Callers hold s.mu, or own s alone.
+// held; for a keySet not yet shared.
 func (s *keySet) fetch(now time.Time) error {
 	keys, err := s.readKeys()
+	return s.install(now, keys, err)
+}
+
+// install takes the outcome of a fetch begun at now: the keys read, or
+// err and the backoff. Callers hold s.mu, or own s alone.
+func (s *keySet) install(now time.Time, keys map[string][]jose.JSONWebKey, err error) error {
 	if err != nil {
 		s.nextTry = now.Add(s.backoff)
 		s.backoff = min(2*s.backoff, s.cfg.JWKSBackoffMax)
