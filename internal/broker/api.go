@@ -50,6 +50,13 @@ type Request struct {
 	// produce with acks=0) over its quota: the connection reads nothing
 	// more for that long, as Kafka mutes it.
 	Mute time.Duration
+	// Await is set by Handle on a request whose response is complete
+	// only once its records are committed (an acks=all Produce). The
+	// caller may serve the connection's next Produce meanwhile (so that
+	// one replication round carries both), and calls Await, which waits
+	// for the commit or the request's timeout and fills in the response,
+	// before it encodes the response. Nil for every other request.
+	Await func(ctx context.Context)
 	// waited is how long the handler waited for data (a long-polling
 	// fetch); request_percentage does not count it.
 	waited time.Duration

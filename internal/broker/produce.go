@@ -22,6 +22,13 @@ package broker
 //     (REQUEST_TIMED_OUT). acks=-1 fails with NOT_ENOUGH_REPLICAS when the
 //     ISR is smaller than min.insync.replicas before the append, and with
 //     NOT_ENOUGH_REPLICAS_AFTER_APPEND when it shrank below it meanwhile.
+//   - An acks=-1 request is appended at once and its wait for the ISR
+//     (and, with flush.messages, for the leader's fsync) is left to
+//     Request.Await: the connection serves the producer's next Produce
+//     meanwhile, where Kafka reads nothing more from the connection until
+//     it answered. Responses still go in request order; a producer with
+//     several requests in flight (idempotent clients send up to five) gets
+//     them replicated, and fsynced, together instead of one after another.
 //   - A partition this node does not lead is NOT_LEADER_OR_FOLLOWER; one
 //     whose leadership moved before its records were replicated too.
 //   - Idempotent producers: sequence and epoch checks in internal/txn; a
@@ -139,27 +146,39 @@ func (b *Broker) handleProduce(ctx context.Context, req *Request) (kmsg.Response
 	if r.TransactionID != nil && req.Version >= 3 {
 		checks = b.verifyProduce(r, tops, req.Version)
 	}
-	var waits []commitWait
+	var waits, unsynced []commitWait
 	if n := uint32(min(runtime.GOMAXPROCS(0), maxProduceWorkers)); parts >= parallelProduceMin && n > 1 {
 		shared := slices.Clone(tops) // tops may live on this stack
-		shares := make([][]commitWait, n)
+		shares := make([]appended, n)
 		var wg sync.WaitGroup
 		for w := uint32(1); w < n; w++ {
 			wg.Go(func() { shares[w] = b.produceShare(r, resp, shared, checks, w, n) })
 		}
 		shares[0] = b.produceShare(r, resp, shared, checks, 0, n)
 		wg.Wait()
-		waits = slices.Concat(shares...)
+		for _, sh := range shares {
+			waits, unsynced = append(waits, sh.waits...), append(unsynced, sh.unsynced...)
+		}
 	} else {
-		waits = b.produceShare(r, resp, tops, checks, 0, 1)
+		sh := b.produceShare(r, resp, tops, checks, 0, 1)
+		waits, unsynced = sh.waits, sh.unsynced
 	}
+	listener := b.listenerOf(req)
 	switch r.Acks {
 	case 0:
+		b.syncAppended(unsynced)
 		return nil, nil
 	case -1:
-		b.waitCommitted(ctx, resp, waits, time.Duration(r.TimeoutMillis)*time.Millisecond)
+		deadline := time.Now().Add(time.Duration(r.TimeoutMillis) * time.Millisecond)
+		req.Await = func(ctx context.Context) {
+			b.syncAppended(unsynced)
+			b.waitCommitted(ctx, resp, waits, deadline)
+			b.addProduceLeaderHints(resp, listener)
+		}
+		return resp, nil
 	}
-	b.addProduceLeaderHints(resp, b.listenerOf(req))
+	b.syncAppended(unsynced)
+	b.addProduceLeaderHints(resp, listener)
 	return resp, nil
 }
 
@@ -187,13 +206,13 @@ type commitWait struct {
 }
 
 // waitCommitted waits until every appended partition's records are
-// replicated to its ISR, or the request's timeout passes, and sets their
-// errors: they share one deadline, so the wait is the longest of them.
-func (b *Broker) waitCommitted(ctx context.Context, resp *kmsg.ProduceResponse, waits []commitWait, timeout time.Duration) {
+// replicated to its ISR, or the request's deadline passes, and sets their
+// errors.
+func (b *Broker) waitCommitted(ctx context.Context, resp *kmsg.ProduceResponse, waits []commitWait, deadline time.Time) {
 	if len(waits) == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	for _, w := range waits {
 		if w.sp.ErrorCode != 0 {
@@ -201,7 +220,7 @@ func (b *Broker) waitCommitted(ctx context.Context, resp *kmsg.ProduceResponse, 
 		}
 		err := w.p.WaitCommitted(ctx, w.end, w.epoch, w.minISR)
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-			err = fmt.Errorf("%w: the in-sync replicas did not all have the records within %v", kerr.RequestTimedOut, timeout)
+			err = fmt.Errorf("%w: the in-sync replicas did not all have the records within the request's timeout", kerr.RequestTimedOut)
 		}
 		if err != nil {
 			b.failPartition(w.sp, err)
@@ -209,12 +228,18 @@ func (b *Broker) waitCommitted(ctx context.Context, resp *kmsg.ProduceResponse, 
 	}
 }
 
+// appended is what one produceShare appended: the partitions that wait
+// for their ISR (acks=all), and those whose records still need an fsync
+// before they count (flush.messages).
+type appended struct {
+	waits, unsynced []commitWait
+}
+
 // produceShare appends the partitions of r whose number is w modulo of,
 // filling in their parts of resp: a partition named twice keeps its order.
 // tops[i] is r.Topics[i]'s topic; checks[i][j], if checks is not nil,
-// r.Topics[i].Partitions[j]'s transaction verification. It returns the
-// partitions that wait for their ISR (acks=all).
-func (b *Broker) produceShare(r *kmsg.ProduceRequest, resp *kmsg.ProduceResponse, tops []produceTopic, checks [][]txnCheck, w, of uint32) []commitWait {
+// r.Topics[i].Partitions[j]'s transaction verification.
+func (b *Broker) produceShare(r *kmsg.ProduceRequest, resp *kmsg.ProduceResponse, tops []produceTopic, checks [][]txnCheck, w, of uint32) appended {
 	var scratch []byte
 	var waits, unsynced []commitWait
 	for i, rt := range r.Topics {
@@ -244,8 +269,7 @@ func (b *Broker) produceShare(r *kmsg.ProduceRequest, resp *kmsg.ProduceResponse
 			}
 		}
 	}
-	b.syncAppended(unsynced)
-	return waits
+	return appended{waits: waits, unsynced: unsynced}
 }
 
 // failPartition answers one partition of a produce request with err.

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -77,7 +78,8 @@ func New(cfg Config, d *wire.Dispatcher) *Server {
 	}
 	s := &Server{cfg: cfg, dispatch: d, conns: make(map[net.Conn]struct{}), limits: cfg.Limits, badInput: cfg.BadInput}
 	if s.limits == nil {
-		s.limits = NewConnLimits(Limits{})
+		// No limits: a per-IP maximum of 0 would refuse every connection.
+		s.limits = NewConnLimits(Limits{MaxPerIP: math.MaxInt})
 	}
 	if s.badInput == nil {
 		s.badInput = NewBadInputLog(cfg.Logger)
@@ -180,8 +182,12 @@ func (s *Server) Run(ctx context.Context) error {
 }
 
 // serveConn runs one connection's reader in this goroutine and its writer in
-// another. Requests are served one at a time, in order, as Kafka does: a
-// producer's sequence numbers depend on it.
+// another. Requests are served in order, as Kafka does: a producer's
+// sequence numbers depend on it. Kafka serves one at a time; here a
+// Produce whose answer waits for its records to be committed (a pending
+// frame) lets the next Produce be appended meanwhile, and the writer
+// answers them in order as their commits come. Any other request waits
+// until the pending ones are answered.
 func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 	info := &broker.ConnInfo{ID: s.nextID.Add(1), Remote: c.RemoteAddr(),
 		Listener: s.cfg.Name, Principal: broker.AnonymousPrincipal}
@@ -204,9 +210,12 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 	responses := make(chan wire.Frame, 16)
 	writerDone := make(chan struct{})
 	sent := make(chan struct{}, 1)
+	// pending counts the pending frames (acks=all produces waiting for
+	// their commit) not yet completed by the writer.
+	var pending sync.WaitGroup
 	go func() {
 		defer close(writerDone)
-		s.writeLoop(c, responses, sent, logger)
+		s.writeLoop(ctx, c, responses, sent, &pending, logger)
 	}()
 	defer func() {
 		close(responses)
@@ -219,11 +228,14 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 		sasl = newSASLConn(s.cfg.SASL, info, logger, s.badInput)
 	}
 	send := func(f wire.Frame) bool {
+		if f.Pending() {
+			pending.Add(1)
+		}
 		select {
 		case responses <- f:
 			return true
 		case <-writerDone:
-			f.Release()
+			releaseFrame(f, &pending)
 			return false
 		}
 	}
@@ -267,6 +279,12 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 				continue
 			}
 		}
+		// Produce requests are served while earlier ones wait for their
+		// commit; any other request waits until they are answered, as
+		// Kafka serves a connection's requests one at a time.
+		if len(frame) < 2 || binary.BigEndian.Uint16(frame) != produceKey {
+			pending.Wait()
+		}
 		resp, err := s.dispatch.Serve(ctx, info, frame, nil)
 		if pooled != nil {
 			produceFrames.Put(pooled)
@@ -277,7 +295,7 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 			}
 			return
 		}
-		if resp.Bytes == nil {
+		if resp.Bytes == nil && !resp.Pending() {
 			// No response (acks=0); a throttled one mutes the
 			// connection from now.
 			if resp.Throttle > 0 && !wait(ctx, resp.Throttle) {
@@ -330,17 +348,39 @@ func newFrame(r *bufio.Reader, size int) (frame []byte, pooled *[]byte) {
 	return (*pooled)[:size], pooled
 }
 
-// writeLoop writes responses in order, flushing when no more are queued.
-func (s *Server) writeLoop(c net.Conn, responses <-chan wire.Frame, sent chan<- struct{}, logger *slog.Logger) {
+// writeLoop writes responses in order, flushing when no more are queued; a
+// pending response is waited for in its turn.
+func (s *Server) writeLoop(ctx context.Context, c net.Conn, responses <-chan wire.Frame, sent chan<- struct{}, pending *sync.WaitGroup, logger *slog.Logger) {
 	w := bufio.NewWriterSize(c, 64<<10)
 	for resp := range responses {
+		if resp.Pending() {
+			if w.Buffered() > 0 {
+				// Out with the earlier responses before the wait.
+				if err := w.Flush(); err != nil {
+					logger.Debug("flush failed", "err", err)
+					c.Close()
+					releaseFrame(resp, pending)
+					drain(responses, pending)
+					return
+				}
+			}
+			done, err := resp.Complete(ctx)
+			pending.Done()
+			if err != nil {
+				logger.Warn("closing connection", "err", err)
+				c.Close()
+				drain(responses, pending)
+				return
+			}
+			resp = done
+		}
 		n := resp.Len()
 		muted := resp.Throttle > 0 && !resp.DelayResponse
 		s.limits.idleDeadline(c, true)
 		if err := resp.WriteTo(w, c); err != nil {
 			logger.Debug("write failed", "err", err)
 			c.Close()
-			drain(responses)
+			drain(responses, pending)
 			return
 		}
 		s.cfg.Metrics.wrote(n)
@@ -348,7 +388,7 @@ func (s *Server) writeLoop(c net.Conn, responses <-chan wire.Frame, sent chan<- 
 			if err := w.Flush(); err != nil {
 				logger.Debug("flush failed", "err", err)
 				c.Close()
-				drain(responses)
+				drain(responses, pending)
 				return
 			}
 		}
@@ -359,8 +399,22 @@ func (s *Server) writeLoop(c net.Conn, responses <-chan wire.Frame, sent chan<- 
 }
 
 // drain releases the responses that will not be written.
-func drain(ch <-chan wire.Frame) {
+func drain(ch <-chan wire.Frame, pending *sync.WaitGroup) {
 	for f := range ch {
-		f.Release()
+		releaseFrame(f, pending)
 	}
 }
+
+// releaseFrame releases a response that will not be written, counting a
+// pending one as completed.
+func releaseFrame(f wire.Frame, pending *sync.WaitGroup) {
+	wasPending := f.Pending()
+	f.Release()
+	if wasPending {
+		pending.Done()
+	}
+}
+
+// produceKey is the Produce API's key: the one request a connection serves
+// while earlier ones wait.
+const produceKey = 0

@@ -56,8 +56,9 @@ func NewDispatcher(h Handler, logger *slog.Logger, obs Observer) *Dispatcher {
 }
 
 // Serve handles one request frame (without its size prefix). It returns the
-// whole response frame, its bytes appended to dst; or a frame without bytes
-// when the request gets no response. An error means the connection must be
+// whole response frame, its bytes appended to dst; a pending frame (see
+// Frame.Pending) for a response that waits for its records to be
+// committed; or a frame without bytes when the request gets no response. An error means the connection must be
 // closed; Serve has logged nothing about it, the caller logs it once. With
 // dst nil, a Fetch response's bytes are in a recycled buffer that goes back
 // when the frame is released: they must not be used after WriteTo or
@@ -89,8 +90,8 @@ func (d *Dispatcher) Serve(ctx context.Context, conn *broker.ConnInfo, frame, ds
 		ClientID: h.ClientID, Body: body, Conn: conn, Size: len(frame),
 	}
 	resp, err := d.handler.Handle(ctx, req)
-	if d.observer != nil {
-		d.observer.Observe(h.APIKey, h.APIVersion, time.Since(start), err)
+	if err != nil || req.Await == nil {
+		d.observe(h, start, err)
 	}
 	if err != nil {
 		return Frame{}, err
@@ -99,13 +100,28 @@ func (d *Dispatcher) Serve(ctx context.Context, conn *broker.ConnInfo, frame, ds
 		return Frame{Throttle: req.Mute}, nil
 	}
 	resp.SetVersion(h.APIVersion)
-	f, err := d.encode(h, resp, body.IsFlexible(), dst)
-	if t, ok := resp.(throttled); ok && err == nil {
+	var f Frame
+	if req.Await != nil {
+		f.await = func(ctx context.Context) (Frame, error) {
+			req.Await(ctx)
+			d.observe(h, start, nil)
+			return d.encode(h, resp, body.IsFlexible(), dst)
+		}
+	} else if f, err = d.encode(h, resp, body.IsFlexible(), dst); err != nil {
+		return f, err
+	}
+	if t, ok := resp.(throttled); ok {
 		ms, afterResponse := t.Throttle()
 		f.Throttle = time.Duration(max(ms, 0)) * time.Millisecond
 		f.DelayResponse = !afterResponse
 	}
-	return f, err
+	return f, nil
+}
+
+func (d *Dispatcher) observe(h Header, start time.Time, err error) {
+	if d.observer != nil {
+		d.observer.Observe(h.APIKey, h.APIVersion, time.Since(start), err)
+	}
 }
 
 // throttled is a response that carries throttle_time_ms (kmsg's

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"sync"
 	"time"
@@ -24,6 +25,29 @@ type Frame struct {
 	// served.
 	Throttle      time.Duration
 	DelayResponse bool
+	// await, set on a pending frame, waits for the response and encodes it.
+	await func(context.Context) (Frame, error)
+}
+
+// Pending reports whether the frame is a response still waiting for its
+// records to be committed (an acks=all Produce): it has no bytes until
+// Complete. Throttle and DelayResponse are already set.
+func (f *Frame) Pending() bool { return f.await != nil }
+
+// Complete waits for a pending frame's response and returns it encoded
+// (with the same throttle); a frame that is not pending is returned as it
+// is. ctx ending cuts the wait short: the response then says the records
+// were not committed in time.
+func (f Frame) Complete(ctx context.Context) (Frame, error) {
+	if f.await == nil {
+		return f, nil
+	}
+	done, err := f.await(ctx)
+	if err != nil {
+		return Frame{}, err
+	}
+	done.Throttle, done.DelayResponse = f.Throttle, f.DelayResponse
+	return done, nil
 }
 
 // fetchBufs recycles the buffers of Fetch response frames: a consumer
@@ -62,8 +86,18 @@ func (f *Frame) Len() int {
 
 // Release lets go of the record sets and of the buffer; call it for a
 // frame that will not be written (WriteTo releases it itself). Bytes must
-// not be used afterwards.
+// not be used afterwards. A pending frame is completed without waiting for
+// the commit: its records still get the fsync their flush policy wants,
+// which the high watermark waits for.
 func (f *Frame) Release() {
+	if f.await != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if done, err := f.await(ctx); err == nil {
+			done.Release()
+		}
+		f.await = nil
+	}
 	for i := range f.Splices {
 		f.Splices[i].Records.Release()
 	}
