@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -27,15 +28,31 @@ func createTopic(ctx context.Context, newClient ClientFunc, spec TopicSpec) erro
 	return ensureTopic(ctx, kadm.NewClient(cl), spec.Topic, spec.Partitions, spec.ReplicationFactor)
 }
 
-// listRanges is topicRanges through an admin client of its own.
+// listRanges is topicRanges through an admin client of its own. A topic
+// just created may not have every partition's leader ready: a retriable
+// error is retried for up to rangesRetryFor.
 func listRanges(ctx context.Context, newClient ClientFunc, topic string, committed bool) ([]partitionRange, error) {
 	cl, err := newClient()
 	if err != nil {
 		return nil, err
 	}
 	defer cl.Close()
-	return topicRanges(ctx, kadm.NewClient(cl), topic, committed)
+	adm := kadm.NewClient(cl)
+	deadline := time.Now().Add(rangesRetryFor)
+	for {
+		out, err := topicRanges(ctx, adm, topic, committed)
+		if err == nil || !kerr.IsRetriable(err) || time.Now().After(deadline) {
+			return out, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
+
+const rangesRetryFor = 10 * time.Second
 
 // ensureTopic creates topic with partitions partitions and replication
 // factor rf (-1: the broker's default) unless it exists. An existing topic
@@ -88,8 +105,12 @@ func topicRanges(ctx context.Context, adm *kadm.Client, topic string, committed 
 			return
 		}
 		s, ok := starts.Lookup(o.Topic, o.Partition)
-		if !ok || s.Err != nil {
+		switch {
+		case !ok:
 			firstErr = keepFirst(firstErr, fmt.Errorf("no start offset for partition %d", o.Partition))
+			return
+		case s.Err != nil:
+			firstErr = keepFirst(firstErr, fmt.Errorf("start offset of partition %d: %w", o.Partition, s.Err))
 			return
 		}
 		out = append(out, partitionRange{partition: o.Partition, start: s.Offset, end: o.Offset})

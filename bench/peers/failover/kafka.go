@@ -73,7 +73,9 @@ func newKafkaTarget(ctx context.Context, cfg config, done func([]byte, error)) (
 func (t *kafkaTarget) Settings() map[string]string { return t.settings }
 
 func (t *kafkaTarget) Produce(ctx context.Context, v []byte) error {
-	t.prod.Produce(ctx, &kgo.Record{Value: v}, func(r *kgo.Record, err error) { t.done(r.Value, err) })
+	// ctx ends when the producer stops; a record handed over just before
+	// must still be sent, and the final Flush waits for it.
+	t.prod.Produce(context.WithoutCancel(ctx), &kgo.Record{Value: v}, func(r *kgo.Record, err error) { t.done(r.Value, err) })
 	return nil
 }
 
