@@ -26,6 +26,66 @@ type pipelineHandler struct {
 	release    map[int32]chan struct{}
 	unfinished atomic.Int32
 	metaSaw    chan int32 // unfinished produce answers when Metadata was served
+	stopped    chan int32 // produce answers whose wait was called off
+}
+
+func newPipelineHandler(release ...int32) *pipelineHandler {
+	h := &pipelineHandler{
+		handled: make(chan int32, 8),
+		release: map[int32]chan struct{}{},
+		metaSaw: make(chan int32, 1),
+		stopped: make(chan int32, 8),
+	}
+	for _, corr := range release {
+		h.release[corr] = make(chan struct{})
+	}
+	return h
+}
+
+// next returns the correlation id of the next request handled.
+func (h *pipelineHandler) next(t *testing.T) int32 {
+	t.Helper()
+	select {
+	case got := <-h.handled:
+		return got
+	case <-time.After(10 * time.Second):
+		t.Fatal("no request was handled")
+		return 0
+	}
+}
+
+// dialPipeline starts a server with h and connects to it.
+func dialPipeline(t *testing.T, h *pipelineHandler) net.Conn {
+	t.Helper()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	s := New(Config{Listen: "127.0.0.1:0", MaxRequestBytes: 1 << 20, Logger: logger}, wire.NewDispatcher(h, logger, nil))
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	c, err := net.Dial("tcp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	return c
+}
+
+// produceFrame is an acks=all Produce request with a long timeout.
+func produceFrame(f *kmsg.RequestFormatter, corr int32) []byte {
+	p := kmsg.NewPtrProduceRequest()
+	p.SetVersion(9)
+	p.Acks, p.TimeoutMillis = -1, 30000
+	return f.AppendRequest(nil, p, corr)
 }
 
 func (h *pipelineHandler) APIs() []broker.API {
@@ -45,6 +105,7 @@ func (h *pipelineHandler) Handle(_ context.Context, req *broker.Request) (kmsg.R
 			select {
 			case <-release:
 			case <-ctx.Done():
+				h.stopped <- req.CorrelationID
 			}
 			resp.ThrottleMillis = req.CorrelationID // marks the answer as completed
 			h.unfinished.Add(-1)
@@ -62,40 +123,10 @@ func (h *pipelineHandler) Handle(_ context.Context, req *broker.Request) (kmsg.R
 // order as each completes, and that a request of another API waits until
 // the produces before it are answered.
 func TestPipelinedProduce(t *testing.T) {
-	h := &pipelineHandler{
-		handled: make(chan int32, 8),
-		release: map[int32]chan struct{}{1: make(chan struct{}), 2: make(chan struct{})},
-		metaSaw: make(chan int32, 1),
-	}
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	s := New(Config{Listen: "127.0.0.1:0", MaxRequestBytes: 1 << 20, Logger: logger}, wire.NewDispatcher(h, logger, nil))
-	if err := s.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
-
-	c, err := net.Dial("tcp", s.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(30 * time.Second))
+	h := newPipelineHandler(1, 2)
+	c := dialPipeline(t, h)
 	f := kmsg.NewRequestFormatter(kmsg.FormatterClientID("test"))
-	var out []byte
-	for corr := int32(1); corr <= 2; corr++ {
-		p := kmsg.NewPtrProduceRequest()
-		p.SetVersion(9)
-		p.Acks, p.TimeoutMillis = -1, 30000
-		out = append(out, f.AppendRequest(nil, p, corr)...)
-	}
+	out := append(produceFrame(f, 1), produceFrame(f, 2)...)
 	m := kmsg.NewPtrMetadataRequest()
 	m.SetVersion(12)
 	out = append(out, f.AppendRequest(nil, m, 3)...)
@@ -105,13 +136,8 @@ func TestPipelinedProduce(t *testing.T) {
 
 	waitHandled := func(want int32) {
 		t.Helper()
-		select {
-		case got := <-h.handled:
-			if got != want {
-				t.Fatalf("handled request %d, want %d", got, want)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatalf("request %d was not handled", want)
+		if got := h.next(t); got != want {
+			t.Fatalf("handled request %d, want %d", got, want)
 		}
 	}
 	// The second Produce is served while the first waits.
@@ -150,5 +176,25 @@ func TestPipelinedProduce(t *testing.T) {
 		if resp.ThrottleMillis != corr {
 			t.Fatalf("answer %d was written before its commit wait ended", corr)
 		}
+	}
+}
+
+// TestPipelinedProduceClientGone checks that when the client closes its
+// connection the wait of an unanswered Produce is called off, rather than
+// running to the request's timeout with nobody to answer.
+func TestPipelinedProduceClientGone(t *testing.T) {
+	h := newPipelineHandler(1)
+	c := dialPipeline(t, h)
+	if _, err := c.Write(produceFrame(kmsg.NewRequestFormatter(), 1)); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.next(t); got != 1 {
+		t.Fatalf("handled request %d, want 1", got)
+	}
+	c.Close()
+	select {
+	case <-h.stopped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the commit wait went on after the client closed the connection")
 	}
 }

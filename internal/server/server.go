@@ -213,11 +213,16 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 	// pending counts the pending frames (acks=all produces waiting for
 	// their commit) not yet completed by the writer.
 	var pending sync.WaitGroup
+	// Once the reader stops (the client closed, or the connection is
+	// closed for cause) nobody reads the answers: the writer stops
+	// waiting for commits.
+	writerCtx, stopWaits := context.WithCancel(ctx)
 	go func() {
 		defer close(writerDone)
-		s.writeLoop(ctx, c, responses, sent, &pending, logger)
+		s.writeLoop(writerCtx, c, responses, sent, &pending, logger)
 	}()
 	defer func() {
+		stopWaits()
 		close(responses)
 		<-writerDone
 		c.Close()
