@@ -189,7 +189,13 @@ func TestTxnEmptyAbortVersion2(t *testing.T) {
 	if err != nil || resp.ProducerID != pid || resp.ProducerEpoch != epoch+1 {
 		t.Fatalf("EndTxn v5 abort in Empty: %v, producer (%d, %d), want (%d, %d)", err, resp.ProducerID, resp.ProducerEpoch, pid, epoch+1)
 	}
-	if d := describeTxn(t, n.addr, "empty"); d.State != "CompleteAbort" || d.ProducerEpoch != epoch+1 {
+	// EndTxn is answered once PrepareAbort is logged; CompleteAbort follows.
+	var d kadm.DescribedTransaction
+	eventually(t, 10*time.Second, "the empty abort complete", func() bool {
+		d = describeTxn(t, n.addr, "empty")
+		return d.State == "CompleteAbort"
+	})
+	if d.ProducerEpoch != epoch+1 {
 		t.Fatalf("described %+v, want CompleteAbort at epoch %d", d, epoch+1)
 	}
 }
