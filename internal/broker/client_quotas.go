@@ -38,7 +38,6 @@ package broker
 import (
 	"cmp"
 	"context"
-
 	"fmt"
 	"maps"
 	"math"

@@ -55,14 +55,7 @@ func (q *clientQuotas) bucket(img *metadata.Image, user, clientID string) (tb *t
 	if !ok {
 		return nil, 0, false
 	}
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	tb = q.buckets[key]
-	if tb == nil {
-		tb = &tokenBucket{}
-		q.buckets[key] = tb
-	}
-	return tb, rate, true
+	return shared(q, q.buckets, key, func() *tokenBucket { return &tokenBucket{} }), rate, true
 }
 
 // mutationQuota is one request's controller_mutation_rate (Kafka's

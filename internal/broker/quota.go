@@ -79,14 +79,20 @@ func (q *clientQuotas) sensor(img *metadata.Image, quota, user, clientID string)
 	if !ok {
 		return nil, 0, false
 	}
+	return shared(q, q.rates, key, func() *rate { return newRate(q.samples, q.window, q.now()) }), bound, true
+}
+
+// shared returns m's entry for key, made by mk when there is none yet; q.mu
+// guards m.
+func shared[V any](q *clientQuotas, m map[quotaSensorKey]*V, key quotaSensorKey, mk func() *V) *V {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	r = q.rates[key]
-	if r == nil {
-		r = newRate(q.samples, q.window, q.now())
-		q.rates[key] = r
+	v := m[key]
+	if v == nil {
+		v = mk()
+		m[key] = v
 	}
-	return r, bound, true
+	return v
 }
 
 // sensorKey names the rate of quota that user and clientID share with

@@ -358,49 +358,50 @@ func newFrame(r *bufio.Reader, size int) (frame []byte, pooled *[]byte) {
 func (s *Server) writeLoop(ctx context.Context, c net.Conn, responses <-chan wire.Frame, sent chan<- struct{}, pending *sync.WaitGroup, logger *slog.Logger) {
 	w := bufio.NewWriterSize(c, 64<<10)
 	for resp := range responses {
-		if resp.Pending() {
-			if w.Buffered() > 0 {
-				// Out with the earlier responses before the wait.
-				if err := w.Flush(); err != nil {
-					logger.Debug("flush failed", "err", err)
-					c.Close()
-					releaseFrame(resp, pending)
-					drain(responses, pending)
-					return
-				}
-			}
-			done, err := resp.Complete(ctx)
-			pending.Done()
-			if err != nil {
-				logger.Warn("closing connection", "err", err)
-				c.Close()
-				drain(responses, pending)
-				return
-			}
-			resp = done
-		}
-		n := resp.Len()
-		muted := resp.Throttle > 0 && !resp.DelayResponse
-		s.limits.idleDeadline(c, true)
-		if err := resp.WriteTo(w, c); err != nil {
+		if err := s.writeResponse(ctx, w, c, resp, responses, sent, pending, logger); err != nil {
 			logger.Debug("write failed", "err", err)
 			c.Close()
 			drain(responses, pending)
 			return
 		}
-		s.cfg.Metrics.wrote(n)
-		if len(responses) == 0 || muted {
-			if err := w.Flush(); err != nil {
-				logger.Debug("flush failed", "err", err)
-				c.Close()
-				drain(responses, pending)
-				return
-			}
+	}
+}
+
+// writeResponse writes one response through w, flushing when nothing more
+// is queued or the response mutes the connection. A pending response is
+// completed first, after what w holds is flushed so that earlier answers do
+// not wait with it. resp is released whatever happens.
+func (s *Server) writeResponse(ctx context.Context, w *bufio.Writer, c net.Conn, resp wire.Frame, queued <-chan wire.Frame,
+	sent chan<- struct{}, pending *sync.WaitGroup, logger *slog.Logger) error {
+	if resp.Pending() {
+		if err := w.Flush(); err != nil {
+			releaseFrame(resp, pending)
+			return err
 		}
-		if muted {
-			signalSent(sent)
+		done, err := resp.Complete(ctx)
+		pending.Done()
+		if err != nil {
+			logger.Warn("closing connection", "err", err)
+			return err
+		}
+		resp = done
+	}
+	n := resp.Len()
+	muted := resp.Throttle > 0 && !resp.DelayResponse
+	s.limits.idleDeadline(c, true)
+	if err := resp.WriteTo(w, c); err != nil {
+		return err
+	}
+	s.cfg.Metrics.wrote(n)
+	if len(queued) == 0 || muted {
+		if err := w.Flush(); err != nil {
+			return err
 		}
 	}
+	if muted {
+		signalSent(sent)
+	}
+	return nil
 }
 
 // drain releases the responses that will not be written.

@@ -58,11 +58,11 @@ func NewDispatcher(h Handler, logger *slog.Logger, obs Observer) *Dispatcher {
 // Serve handles one request frame (without its size prefix). It returns the
 // whole response frame, its bytes appended to dst; a pending frame (see
 // Frame.Pending) for a response that waits for its records to be
-// committed; or a frame without bytes when the request gets no response. An error means the connection must be
-// closed; Serve has logged nothing about it, the caller logs it once. With
-// dst nil, a Fetch response's bytes are in a recycled buffer that goes back
-// when the frame is released: they must not be used after WriteTo or
-// Release.
+// committed; or a frame without bytes when the request gets no response.
+// An error means the connection must be closed; Serve has logged nothing
+// about it, the caller logs it once. With dst nil, a Fetch response's bytes
+// are in a recycled buffer that goes back when the frame is released: they
+// must not be used after WriteTo or Release.
 func (d *Dispatcher) Serve(ctx context.Context, conn *broker.ConnInfo, frame, dst []byte) (Frame, error) {
 	h, rest, err := parseHeader(frame)
 	if err != nil {
@@ -118,6 +118,7 @@ func (d *Dispatcher) Serve(ctx context.Context, conn *broker.ConnInfo, frame, ds
 	return f, nil
 }
 
+// observe tells the observer, if any, of a request served since start.
 func (d *Dispatcher) observe(h Header, start time.Time, err error) {
 	if d.observer != nil {
 		d.observer.Observe(h.APIKey, h.APIVersion, time.Since(start), err)
