@@ -672,11 +672,18 @@ func (l *Log) release() {
 	}
 }
 
-// Delete closes the log and removes its directory.
+// Delete closes the log and removes its directory. Unlike Close it syncs
+// nothing: writing back data about to be unlinked made deleting a topic
+// just written wait for the disk to take all of it.
 func (l *Log) Delete() error {
-	if err := l.Close(); err != nil && !errors.Is(err, ErrClosed) {
-		l.logger.Warn("close before delete", "err", err)
+	l.appendMu.Lock()
+	l.mu.RLock()
+	closed := l.closed
+	l.mu.RUnlock()
+	if !closed {
+		l.release()
 	}
+	l.appendMu.Unlock()
 	if err := l.fsys.RemoveAll(l.dir); err != nil {
 		return fmt.Errorf("delete log: %w", err)
 	}

@@ -507,10 +507,17 @@ func TestDelete(t *testing.T) {
 	fsys := newMemFS()
 	tl := openTest(t, fsys, testConfig(), Options{})
 	tl.appendN(2, 1, 10, 1000)
+	syncs := fsys.logSyncs.Load()
 	if err := tl.Delete(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := fsys.ReadDir(testDir); err == nil {
 		t.Fatal("directory still exists")
+	}
+	if n := fsys.logSyncs.Load() - syncs; n != 0 {
+		t.Errorf("delete synced the log %d times; its data is going anyway", n)
+	}
+	if _, err := tl.Append(batchOf(t, 1, 1, 1)); !errors.Is(err, ErrClosed) {
+		t.Errorf("append after delete: got %v, want ErrClosed", err)
 	}
 }
