@@ -19,14 +19,22 @@ import (
 )
 
 // pipelineHandler answers Produce with a response that waits, in Await,
-// until the test releases its correlation id, and Metadata at once,
-// recording how many produce answers were still unfinished then.
+// until the test releases its correlation id (one it was given no release
+// for is answered at once, as acks=1 is), and Metadata at once, recording
+// how many produce answers were still unfinished then.
 type pipelineHandler struct {
 	handled    chan int32 // correlation ids, as Handle sees them
 	release    map[int32]chan struct{}
 	unfinished atomic.Int32
 	metaSaw    chan int32 // unfinished produce answers when Metadata was served
 	stopped    chan int32 // produce answers whose wait was called off
+}
+
+// doneMark names the one topic of a produce answer whose wait has ended.
+const doneMark = "done"
+
+func markDone(resp *kmsg.ProduceResponse) {
+	resp.Topics = []kmsg.ProduceResponseTopic{{Topic: doneMark}}
 }
 
 func newPipelineHandler(release ...int32) *pipelineHandler {
@@ -99,15 +107,19 @@ func (h *pipelineHandler) Handle(_ context.Context, req *broker.Request) (kmsg.R
 	switch r := req.Body.(type) {
 	case *kmsg.ProduceRequest:
 		resp := r.ResponseKind().(*kmsg.ProduceResponse)
+		release, ok := h.release[req.CorrelationID]
+		if !ok {
+			markDone(resp)
+			return resp, nil
+		}
 		h.unfinished.Add(1)
-		release := h.release[req.CorrelationID]
 		req.Await = func(ctx context.Context) {
 			select {
 			case <-release:
 			case <-ctx.Done():
 				h.stopped <- req.CorrelationID
 			}
-			resp.ThrottleMillis = req.CorrelationID // marks the answer as completed
+			markDone(resp)
 			h.unfinished.Add(-1)
 		}
 		return resp, nil
@@ -152,31 +164,77 @@ func TestPipelinedProduce(t *testing.T) {
 	}
 
 	r := bufio.NewReader(c)
-	for want := int32(1); want <= 3; want++ {
-		var head [8]byte
-		if _, err := io.ReadFull(r, head[:]); err != nil {
-			t.Fatalf("reading answer %d: %v", want, err)
-		}
-		size, corr := binary.BigEndian.Uint32(head[:4]), int32(binary.BigEndian.Uint32(head[4:]))
-		if corr != want {
-			t.Fatalf("answer %d came with correlation id %d", want, corr)
-		}
-		body := make([]byte, size-4)
-		if _, err := io.ReadFull(r, body); err != nil {
-			t.Fatal(err)
-		}
-		if corr > 2 {
-			continue
-		}
+	readProduceAnswers(t, r, 1, 2)
+	readAnswer(t, r, 3)
+}
+
+// readAnswer reads the next answer from r and checks its correlation id,
+// returning its body.
+func readAnswer(t *testing.T, r *bufio.Reader, want int32) []byte {
+	t.Helper()
+	var head [8]byte
+	if _, err := io.ReadFull(r, head[:]); err != nil {
+		t.Fatalf("reading answer %d: %v", want, err)
+	}
+	size, corr := binary.BigEndian.Uint32(head[:4]), int32(binary.BigEndian.Uint32(head[4:]))
+	if corr != want {
+		t.Fatalf("answer %d came with correlation id %d", want, corr)
+	}
+	body := make([]byte, size-4)
+	if _, err := io.ReadFull(r, body); err != nil {
+		t.Fatal(err)
+	}
+	return body
+}
+
+// readProduceAnswers reads the answers to the produce requests want, in
+// that order, and checks that each was written after its wait ended.
+func readProduceAnswers(t *testing.T, r *bufio.Reader, want ...int32) {
+	t.Helper()
+	for _, corr := range want {
+		body := readAnswer(t, r, corr)
 		resp := kmsg.NewPtrProduceResponse()
 		resp.SetVersion(9)
 		if err := resp.ReadFrom(body[1:]); err != nil { // v9 is flexible: an empty tag buffer first
 			t.Fatal(err)
 		}
-		if resp.ThrottleMillis != corr {
+		if len(resp.Topics) != 1 || resp.Topics[0].Topic != doneMark {
 			t.Fatalf("answer %d was written before its commit wait ended", corr)
 		}
 	}
+}
+
+// TestAnswerAtOnceWaitsItsTurn checks that an answer ready at once (an
+// acks=1 Produce) after one still waiting for its commit is not written
+// ahead of it, though the connection's reader writes such answers itself
+// when nothing is queued.
+func TestAnswerAtOnceWaitsItsTurn(t *testing.T) {
+	h := newPipelineHandler(1)
+	c := dialPipeline(t, h)
+	f := kmsg.NewRequestFormatter()
+	// 2 goes to a connection with nothing queued, 4 behind the waiting 3
+	out := append(produceFrame(f, 2), produceFrame(f, 1)...)
+	if _, err := c.Write(append(out, produceFrame(f, 4)...)); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []int32{2, 1, 4} {
+		if got := h.next(t); got != want {
+			t.Fatalf("handled request %d, want %d", got, want)
+		}
+	}
+	r := bufio.NewReader(c)
+	readProduceAnswers(t, r, 2)
+	// Nothing more may arrive while 1 waits: give a wrongly written 4
+	// time to show.
+	c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	if _, err := r.Peek(1); err == nil {
+		t.Fatal("an answer was written while the one before it waited for its commit")
+	} else if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	close(h.release[1])
+	readProduceAnswers(t, r, 1, 4)
 }
 
 // TestPipelinedProduceClientGone checks that when the client closes its

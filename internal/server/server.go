@@ -213,13 +213,19 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 	// pending counts the pending frames (acks=all produces waiting for
 	// their commit) not yet completed by the writer.
 	var pending sync.WaitGroup
+	// queued counts the frames handed to the writer and not yet written.
+	// At zero the writer has flushed and does not touch w, and the reader
+	// writes an answer ready at once itself: handing it over would wake
+	// the writer for every fetch.
+	var queued atomic.Int32
+	w := bufio.NewWriterSize(c, 64<<10)
 	// Once the reader stops (the client closed, or the connection is
 	// closed for cause) nobody reads the answers: the writer stops
 	// waiting for commits.
 	writerCtx, stopWaits := context.WithCancel(ctx)
 	go func() {
 		defer close(writerDone)
-		s.writeLoop(writerCtx, c, responses, sent, &pending, logger)
+		s.writeLoop(writerCtx, c, w, responses, &queued, sent, &pending, logger)
 	}()
 	defer func() {
 		stopWaits()
@@ -233,9 +239,17 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 		sasl = newSASLConn(s.cfg.SASL, info, logger, s.badInput)
 	}
 	send := func(f wire.Frame) bool {
+		if !f.Pending() && f.Throttle == 0 && queued.Load() == 0 {
+			if err := s.writeResponse(ctx, w, c, f, nil, sent, &pending, logger); err != nil {
+				logger.Debug("write failed", "err", err)
+				return false
+			}
+			return true
+		}
 		if f.Pending() {
 			pending.Add(1)
 		}
+		queued.Add(1)
 		select {
 		case responses <- f:
 			return true
@@ -353,10 +367,11 @@ func newFrame(r *bufio.Reader, size int) (frame []byte, pooled *[]byte) {
 	return (*pooled)[:size], pooled
 }
 
-// writeLoop writes responses in order, flushing when no more are queued; a
-// pending response is waited for in its turn.
-func (s *Server) writeLoop(ctx context.Context, c net.Conn, responses <-chan wire.Frame, sent chan<- struct{}, pending *sync.WaitGroup, logger *slog.Logger) {
-	w := bufio.NewWriterSize(c, 64<<10)
+// writeLoop writes responses in order, flushing when no more are queued,
+// and counts each off queued once written; a pending response is waited
+// for in its turn.
+func (s *Server) writeLoop(ctx context.Context, c net.Conn, w *bufio.Writer, responses <-chan wire.Frame, queued *atomic.Int32,
+	sent chan<- struct{}, pending *sync.WaitGroup, logger *slog.Logger) {
 	for resp := range responses {
 		if err := s.writeResponse(ctx, w, c, resp, responses, sent, pending, logger); err != nil {
 			logger.Debug("write failed", "err", err)
@@ -364,6 +379,7 @@ func (s *Server) writeLoop(ctx context.Context, c net.Conn, responses <-chan wir
 			drain(responses, pending)
 			return
 		}
+		queued.Add(-1)
 	}
 }
 
