@@ -347,6 +347,7 @@ func (l *Log) appendLocked(batch []byte, h recordbatch.Header, keepOffset bool) 
 	s.size.Add(int64(len(batch)))
 	s.next = h.NextOffset()
 	s.idx, s.tix, s.maxTS, s.maxTSOff = idx, tix, maxTS, maxTSOff
+	s.noteAppended(base, h.LastOffset(), pos)
 	s.dirty = true
 	l.leo = h.NextOffset()
 	l.size += int64(len(batch))
@@ -415,9 +416,10 @@ func (l *Log) roll() error {
 // entry holds the segment's largest timestamp) and trims a preallocated
 // log file. Caller holds appendMu.
 func (l *Log) sealSegment(s *segment) error {
-	l.mu.RLock()
+	l.mu.Lock()
 	tix, maxTS, maxTSOff := s.tix, s.maxTS, s.maxTSOff
-	l.mu.RUnlock()
+	s.recent = nil // only the active segment's are read
+	l.mu.Unlock()
 	if last, _, ok := lastTimeEntry(tix); maxTS >= 0 && (!ok || maxTS > last) {
 		tix = appendTimeEntry(s, tix, maxTS, maxTSOff)
 		l.mu.Lock()

@@ -22,6 +22,7 @@ type memFS struct {
 	dirs    map[string]bool
 
 	logSyncs atomic.Int64 // Sync calls on .log files
+	reads    atomic.Int64 // ReadAt calls on any file
 	// onLogSync, when set, runs at the start of every Sync of a .log file,
 	// before the contents are marked synced: a test holds a sync there.
 	onLogSync func()
@@ -204,6 +205,7 @@ func (m *memFS) write(name string, data []byte) {
 }
 
 func (f *memFile) ReadAt(b []byte, off int64) (int, error) {
+	f.fsys.reads.Add(1)
 	f.fsys.mu.Lock()
 	defer f.fsys.mu.Unlock()
 	if off >= int64(len(f.ino.data)) {

@@ -209,6 +209,7 @@ func (l *Log) truncateSegment(s *segment, pos int64) error {
 	l.mu.Lock()
 	s.size.Store(pos)
 	s.next, s.idx, s.tix, s.maxTS, s.maxTSOff = st.next, st.idx, st.tix, st.maxTS, st.maxTSOff
+	s.forgetFrom(pos)
 	l.mu.Unlock()
 	s.sinceIndex = st.sinceIndex
 	if err := s.log.Truncate(pos); err != nil {

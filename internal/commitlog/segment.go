@@ -59,6 +59,9 @@ type segment struct {
 	// the file has writes not yet fsynced.
 	aborted         []AbortedTxn // (mu)
 	abortedUnsynced bool         // (mu)
+	// recent holds the places of the last batches appended while the
+	// segment is active (recent.go); nil once sealed.
+	recent []batchPlace // (mu)
 
 	// refs counts the log's own reference (dropped when the segment leaves
 	// the log) and every reader's; at zero the files are closed, and

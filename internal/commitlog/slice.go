@@ -137,6 +137,9 @@ func (l *Log) ReadSlice(offset int64, maxBytes int32, maxOffset int64) (Slice, e
 	if offset == v.end || offset >= maxOffset {
 		return sl, nil
 	}
+	if len(v.segs) == 1 && sl.fromRecent(l, v.segs[0], offset, int64(maxBytes), maxOffset) {
+		return sl, nil
+	}
 	pos, err := findBatch(v.segs[0], v.idx, offset)
 	if err != nil {
 		return sl, err
