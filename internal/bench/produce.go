@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -190,6 +189,13 @@ const stopGrace = 5 * time.Second
 // one when it stops.
 func (s *sender) run(ctx context.Context) {
 	sendCtx := context.WithoutCancel(ctx)
+	// Stamped values are copies, reused once acknowledged (the client
+	// keeps no reference after the promise): the load generator shares
+	// the machine with the brokers it measures.
+	var stamped chan []byte
+	if s.stamp {
+		stamped = make(chan []byte, 1<<12)
+	}
 	promise := func(r *kgo.Record, err error) {
 		switch {
 		case errors.Is(err, kgo.ErrClientClosed) && ctx.Err() != nil:
@@ -197,6 +203,12 @@ func (s *sender) run(ctx context.Context) {
 			s.fail.Set(fmt.Errorf("produce to %q: %w", r.Topic, err))
 		default:
 			s.acked(r)
+		}
+		if stamped != nil {
+			select {
+			case stamped <- r.Value:
+			default:
+			}
 		}
 	}
 	if s.txn != nil {
@@ -214,8 +226,13 @@ func (s *sender) run(ctx context.Context) {
 			return
 		}
 		v := s.values.Next()
-		if s.stamp {
-			v = bytes.Clone(v)
+		if stamped != nil {
+			var b []byte
+			select {
+			case b = <-stamped:
+			default:
+			}
+			v = append(b[:0], v...)
 			Stamp(v, due)
 		}
 		s.cl.Produce(sendCtx, &kgo.Record{Topic: s.topic, Value: v, Timestamp: due}, promise)
