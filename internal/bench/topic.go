@@ -41,7 +41,8 @@ func listRanges(ctx context.Context, newClient ClientFunc, topic string, committ
 	deadline := time.Now().Add(rangesRetryFor)
 	for {
 		out, err := topicRanges(ctx, adm, topic, committed)
-		if err == nil || !kerr.IsRetriable(err) || time.Now().After(deadline) {
+		retriable := kerr.IsRetriable(err) || errors.Is(err, errUnlisted)
+		if err == nil || !retriable || time.Now().After(deadline) {
 			return out, err
 		}
 		select {
@@ -53,6 +54,10 @@ func listRanges(ctx context.Context, newClient ClientFunc, topic string, committ
 }
 
 const rangesRetryFor = 10 * time.Second
+
+// errUnlisted is a partition one listing of a topic's offsets has and the
+// other lacks: the client learnt of a topic just created between them.
+var errUnlisted = errors.New("in one listing of offsets but not the other")
 
 // ensureTopic creates topic with partitions partitions and replication
 // factor rf (-1: the broker's default) unless it exists. An existing topic
@@ -107,13 +112,18 @@ func topicRanges(ctx context.Context, adm *kadm.Client, topic string, committed 
 		s, ok := starts.Lookup(o.Topic, o.Partition)
 		switch {
 		case !ok:
-			firstErr = keepFirst(firstErr, fmt.Errorf("no start offset for partition %d", o.Partition))
+			firstErr = keepFirst(firstErr, fmt.Errorf("partition %d: %w", o.Partition, errUnlisted))
 			return
 		case s.Err != nil:
 			firstErr = keepFirst(firstErr, fmt.Errorf("start offset of partition %d: %w", o.Partition, s.Err))
 			return
 		}
 		out = append(out, partitionRange{partition: o.Partition, start: s.Offset, end: o.Offset})
+	})
+	starts.Each(func(o kadm.ListedOffset) {
+		if _, ok := ends.Lookup(o.Topic, o.Partition); !ok {
+			firstErr = keepFirst(firstErr, fmt.Errorf("partition %d: %w", o.Partition, errUnlisted))
+		}
 	})
 	switch {
 	case errors.Is(firstErr, kerr.UnknownTopicOrPartition):
