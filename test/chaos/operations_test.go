@@ -444,7 +444,11 @@ func produceTo(ctx context.Context, t *testing.T, c *testCluster, topic string, 
 // resource, and removing the settings restores the command line's. Every
 // node also takes a cluster-wide cleaner setting, and one node its own.
 func TestDynamicBrokerConfigs(t *testing.T) {
-	c, ctx := adminCluster(t, 36, settings)
+	// The checks produce to the partitions each node leads. A node starved
+	// of CPU in a loaded test run and fenced after the chaos settings' 1 s
+	// session would lose those leaderships for the rest of the test (the
+	// leader rebalance runs every 300 s): Kafka's 9 s session here.
+	c, ctx := adminCluster(t, 36, withSettings(map[string]string{"broker.session.timeout.ms": "9000"}))
 	const topic = "sized"
 	cluster.CreateAssigned(ctx, t, c.client(t), topic, [][]int32{{1, 2, 3}, {2, 3, 1}, {3, 1, 2}})
 	adm := kadm.NewClient(c.client(t))
@@ -483,8 +487,15 @@ func TestDynamicBrokerConfigs(t *testing.T) {
 	if err := set("message.max.bytes", &large, 2); err != nil {
 		t.Fatal(err)
 	}
+	var lastErr error
+	defer func() {
+		if t.Failed() && lastErr != nil {
+			t.Logf("the last 2000 bytes to partition 1, led by node 2, got %v", lastErr)
+		}
+	}()
 	cluster.Eventually(t, 10*time.Second, "node 2's own setting wins", func() bool {
-		return produceTo(ctx, t, c, topic, 1, 2000) == nil
+		lastErr = produceTo(ctx, t, c, topic, 1, 2000)
+		return lastErr == nil
 	})
 	if err := produceTo(ctx, t, c, topic, 0, 2000); !errors.Is(err, kerr.MessageTooLarge) {
 		t.Errorf("node 1 took a 2000-byte batch: %v", err)
