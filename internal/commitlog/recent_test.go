@@ -6,21 +6,6 @@ import (
 	"testing"
 )
 
-// readSliceBytes reads what ReadSlice locates, and its first offset.
-func readSliceBytes(t *testing.T, l *Log, offset int64, maxBytes int32, maxOffset int64) (int64, []byte) {
-	t.Helper()
-	sl, err := l.ReadSlice(offset, maxBytes, maxOffset)
-	if err != nil {
-		t.Fatalf("read slice at %d: %v", offset, err)
-	}
-	defer sl.Release()
-	b, err := sl.AppendTo(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sl.FirstOffset(), b
-}
-
 // TestReadSliceRecent checks that a read answered from the active
 // segment's recent batches gives what a read that finds its batches in the
 // file gives, for every offset, size limit and offset limit, as the log
@@ -32,26 +17,34 @@ func TestReadSliceRecent(t *testing.T) {
 	cfg.SegmentBytes = 16 << 10
 	tl := openTest(t, fsys, cfg, Options{})
 	rng := rand.New(rand.NewPCG(1, 2))
+	read := func(off int64, maxBytes int32, maxOffset int64) ReadResult {
+		t.Helper()
+		res, err := tl.Read(off, maxBytes, maxOffset)
+		if err != nil {
+			t.Fatalf("read at %d: %v", off, err)
+		}
+		return res
+	}
 	check := func() {
 		t.Helper()
 		leo := tl.EndOffset()
 		for off := max(tl.StartOffset(), leo-3*recentBatches); off < leo; off++ {
 			for _, maxBytes := range []int32{1, 200, 1000, 1 << 20} {
 				for _, maxOffset := range []int64{leo, leo - 1, off + 1, off + int64(rng.IntN(10))} {
-					first, got := readSliceBytes(t, tl.Log, off, maxBytes, maxOffset)
+					got := read(off, maxBytes, maxOffset)
 					// the same read with the recent places hidden
 					s := tl.segs[len(tl.segs)-1]
 					tl.mu.Lock()
 					recent := s.recent
 					s.recent = nil
 					tl.mu.Unlock()
-					wantFirst, want := readSliceBytes(t, tl.Log, off, maxBytes, maxOffset)
+					want := read(off, maxBytes, maxOffset)
 					tl.mu.Lock()
 					s.recent = recent
 					tl.mu.Unlock()
-					if first != wantFirst || !bytes.Equal(got, want) {
+					if got.FirstOffset != want.FirstOffset || !bytes.Equal(got.Data, want.Data) {
 						t.Fatalf("read at %d (max %d bytes, below %d): first offset %d and %d bytes, want %d and %d bytes",
-							off, maxBytes, maxOffset, first, len(got), wantFirst, len(want))
+							off, maxBytes, maxOffset, got.FirstOffset, len(got.Data), want.FirstOffset, len(want.Data))
 					}
 				}
 			}

@@ -383,11 +383,12 @@ func (s *Server) writeLoop(ctx context.Context, c net.Conn, w *bufio.Writer, res
 	}
 }
 
-// writeResponse writes one response through w, flushing when nothing more
-// is queued or the response mutes the connection. A pending response is
-// completed first, after what w holds is flushed so that earlier answers do
-// not wait with it. resp is released whatever happens.
-func (s *Server) writeResponse(ctx context.Context, w *bufio.Writer, c net.Conn, resp wire.Frame, queued <-chan wire.Frame,
+// writeResponse writes one response through w, flushing when more holds
+// nothing (nil: nothing ever) or the response mutes the connection. A
+// pending response is completed first, after what w holds is flushed so
+// that earlier answers do not wait with it. resp is released whatever
+// happens.
+func (s *Server) writeResponse(ctx context.Context, w *bufio.Writer, c net.Conn, resp wire.Frame, more <-chan wire.Frame,
 	sent chan<- struct{}, pending *sync.WaitGroup, logger *slog.Logger) error {
 	if resp.Pending() {
 		if err := w.Flush(); err != nil {
@@ -409,7 +410,7 @@ func (s *Server) writeResponse(ctx context.Context, w *bufio.Writer, c net.Conn,
 		return err
 	}
 	s.cfg.Metrics.wrote(n)
-	if len(queued) == 0 || muted {
+	if len(more) == 0 || muted {
 		if err := w.Flush(); err != nil {
 			return err
 		}
